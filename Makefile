@@ -1,0 +1,55 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both build .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP     := $(VENV)/.installed-dev
+
+.PHONY: install install-dev run test lint fmt migrate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+install: $(RUNTIME_STAMP)
+install-dev: $(DEV_STAMP)
+
+## Serve on http://$(HOST):$(PORT), on the embedded PostgreSQL unless DATABASE_URL is set.
+run: $(RUNTIME_STAMP)
+	$(BIN)/orderlens serve --host $(HOST) --port $(PORT)
+
+## Lint, type-check, then the whole suite on a real PostgreSQL.
+test: lint
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrate: $(RUNTIME_STAMP)
+	$(BIN)/orderlens migrate
+
+## Every benchmark in benchmarks/ (see benchmarks/RESULTS.md for what they print).
+bench: $(DEV_STAMP)
+	@found=0; for b in benchmarks/*/run.py; do \
+	  [ -f "$$b" ] || continue; found=1; echo "== $$b"; $(BIN)/python "$$b" || exit 1; \
+	done; [ $$found = 1 ] || echo "no benchmarks yet"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

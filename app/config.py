@@ -1,0 +1,99 @@
+"""Settings, read once from the environment and `.env` (SPEC section 1)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FxProvider(StrEnum):
+    FREECURRENCYAPI = "freecurrencyapi"
+    ECB = "ecb"
+
+
+class FxMode(StrEnum):
+    LATEST = "latest"
+    ORDER_DATE = "order_date"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+GiB = 1024**3
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Invalid values fail at start, not at first use."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: SecretStr | None = Field(
+        default=None, description="postgresql://… of an existing server; unset: embedded"
+    )
+    orderlens_data_dir: Path = Field(
+        default=Path(".orderlens"), description="where the embedded server keeps its data"
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="key for X-API-Key; unset: generated and printed"
+    )
+    fx_provider: FxProvider | None = None
+    fx_api_key: SecretStr | None = None
+    fx_api_url: HttpUrl = HttpUrl("https://api.freecurrencyapi.com/v1")
+    fx_cache_ttl_seconds: Annotated[int, Field(ge=0)] = 3600
+    fx_mode: FxMode = FxMode.LATEST
+    max_upload_bytes: Annotated[int, Field(gt=0)] = GiB
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("fx_provider", mode="before")
+    @classmethod
+    def _blank_provider_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        scheme = url.split("://", 1)[0]
+        if scheme not in {"postgres", "postgresql", "postgresql+asyncpg"}:
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return SecretStr(url)
+
+    @field_validator("api_key", "fx_api_key")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _default_provider(self) -> Settings:
+        # SPEC 1: freecurrencyapi when a key is configured, the offline ECB rates otherwise.
+        if self.fx_provider is None:
+            self.fx_provider = FxProvider.FREECURRENCYAPI if self.fx_api_key else FxProvider.ECB
+        if self.fx_provider is FxProvider.FREECURRENCYAPI and self.fx_api_key is None:
+            raise ValueError("FX_PROVIDER=freecurrencyapi needs FX_API_KEY")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when the service runs its own PostgreSQL from the wheel."""
+        return self.database_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings` instead)."""
+    return Settings()

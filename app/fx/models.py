@@ -1,0 +1,40 @@
+"""Stored FX rates: the persistent layer of the rate cache (SPEC section 4)."""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+)
+from sqlmodel import Field, SQLModel
+
+
+class RateKind(StrEnum):
+    LATEST = "latest"  # fresh for FX_CACHE_TTL_SECONDS after fetched_at
+    HISTORICAL = "historical"  # the published rate of a past day: never changes
+
+
+class FxRate(SQLModel, table=True):
+    __tablename__ = "fx_rates"
+    __table_args__ = (
+        PrimaryKeyConstraint("source", "base", "quote", "kind", "rate_date"),
+        CheckConstraint("rate > 0", name="rate_positive"),
+        CheckConstraint("kind IN ('latest', 'historical')", name="kind_known"),
+        CheckConstraint("base ~ '^[A-Z]{3}$' AND quote ~ '^[A-Z]{3}$'", name="currency_codes"),
+    )
+
+    source: str = Field(sa_column=Column(String(32), nullable=False))
+    base: str = Field(sa_column=Column(String(3), nullable=False))
+    quote: str = Field(sa_column=Column(String(3), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    # The day the rate is for (`as_of`); for a latest rate, the day it was fetched.
+    rate_date: date = Field(sa_column=Column(Date, nullable=False))
+    rate: Decimal = Field(sa_column=Column(Numeric(24, 12), nullable=False))
+    fetched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

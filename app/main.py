@@ -1,0 +1,112 @@
+"""The ASGI app: `create_app()` and the lifespan that owns the engine and HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app import __version__, db
+from app.config import Settings, get_settings
+from app.errors import ErrorResponse, install_error_handlers
+from app.health.router import router as health_router
+from app.security import api_key_header, resolve_api_key
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Upload CSV files of products and orders, get them validated and loaded with every
+rejected row kept, and read the merged order view, KPIs and insights as JSON or CSV,
+with BRL converted to USD at a cached, stated rate.
+
+Writes need the `X-API-Key` header. Every error answers
+`{"error": {"code", "message", "details"}}`.
+"""
+
+
+class State(TypedDict):
+    """What the lifespan hands to every request as `request.state`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    api_key: SecretStr
+    head_revision: str | None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Nothing connects until the lifespan starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        database = await db.open_database_async(settings)
+        engine = db.create_engine(database.url)
+        api_key, generated = resolve_api_key(settings)
+        if generated:
+            log.info("API key generated; it is kept in %s", settings.orderlens_data_dir)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
+            try:
+                yield State(
+                    settings=settings,
+                    engine=engine,
+                    sessionmaker=db.create_sessionmaker(engine),
+                    http=http,
+                    api_key=api_key,
+                    head_revision=db.head_revision(),
+                )
+            finally:
+                await engine.dispose()
+                await asyncio.to_thread(database.release)
+
+    # Swagger UI and ReDoc served from the installed package: /docs works with no internet.
+    app = FastAPIOffline(
+        title="Orderlens",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={422: {"model": ErrorResponse, "description": "Invalid request"}},
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
+    app.include_router(health_router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the API-key scheme declared even before a route uses it."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.setdefault(
+            api_key_header.scheme_name,
+            api_key_header.model.model_dump(mode="json", by_alias=True, exclude_none=True),
+        )
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+app = create_app()

@@ -1,0 +1,122 @@
+"""Test fixtures: a real PostgreSQL with migrations applied once per run, a clean
+database for every test, and an HTTP client over the app with its lifespan running.
+
+The server is DATABASE_URL's when set (tests then work in a database of their own on it,
+dropped at the end), otherwise a throwaway embedded one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import URL, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import db, models
+from app.config import Settings
+from app.main import create_app
+
+API_KEY = "test-api-key"
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+# Data tables, emptied before each test; the schema itself is built once per run.
+DATA_TABLES = ", ".join(
+    table.name for table in models.metadata.sorted_tables if table.name != "alembic_version"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+    """Admin URL of the PostgreSQL server the tests use."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield db.to_async_url(url)
+        return
+    server = db.start_embedded(tmp_path_factory.mktemp("pg"))
+    yield server.url
+    server.release()
+
+
+async def create_database(admin: URL, *, migrate: bool = True) -> URL:
+    """A new, uniquely named database on the test server (migrated to head by default)."""
+    url = await db.ensure_database(admin, f"orderlens_test_{uuid.uuid4().hex[:10]}")
+    if migrate:
+        await asyncio.to_thread(db.upgrade, url)
+    return url
+
+
+async def drop_database(admin: URL, url: URL) -> None:
+    conn = await asyncpg.connect(db.asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server: URL) -> AsyncIterator[URL]:
+    """The run's database, migrated once."""
+    url = await create_database(pg_server)
+    yield url
+    await drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean_db(engine: AsyncEngine) -> None:
+    """Every test starts from empty tables at the head schema.
+
+    Not one rolled-back outer transaction: uploads commit through their own
+    transactions and COPY on raw connections, which such a wrapper would hide.
+    """
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+
+
+def make_settings(database_url: URL, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url.render_as_string(hide_password=False),
+        "api_key": API_KEY,
+        "orderlens_data_dir": data_dir,
+        "fx_provider": "ecb",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings(database_url: URL, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://orderlens.test") as c:
+            yield c
+
+
+@pytest.fixture
+async def client(app: FastAPI, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
+    async for c in open_client(app):
+        yield c

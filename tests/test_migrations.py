@@ -1,0 +1,126 @@
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import db
+from tests.conftest import create_database, drop_database
+
+EXPECTED_TABLES = {
+    "products",
+    "orders",
+    "uploads",
+    "rejects",
+    "fx_rates",
+    "daily_sales",
+    "product_daily_sales",
+    "product_sales",
+}
+
+
+async def tables(url: URL) -> set[str]:
+    engine = db.create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    return names - {"alembic_version"}
+
+
+@pytest.fixture
+async def blank_url(pg_server: URL) -> AsyncIterator[URL]:
+    url = await create_database(pg_server, migrate=False)
+    yield url
+    await drop_database(pg_server, url)
+
+
+class TestMigrations:
+    async def test_up_down_up(self, blank_url: URL) -> None:
+        await asyncio.to_thread(db.upgrade, blank_url)
+        assert await tables(blank_url) == EXPECTED_TABLES
+        await asyncio.to_thread(db.downgrade, blank_url, "base")
+        assert await tables(blank_url) == set()
+        await asyncio.to_thread(db.upgrade, blank_url)
+        assert await tables(blank_url) == EXPECTED_TABLES
+
+    async def test_every_migration_steps_down_and_up(self, blank_url: URL) -> None:
+        script = ScriptDirectory.from_config(db.alembic_config())
+        revisions = [r.revision for r in script.walk_revisions("base", "heads")][::-1]
+        for revision in revisions:
+            await asyncio.to_thread(db.upgrade, blank_url, revision)
+            await asyncio.to_thread(db.downgrade, blank_url, "-1")
+            await asyncio.to_thread(db.upgrade, blank_url, revision)
+        engine = db.create_engine(blank_url, pool_size=1)
+        try:
+            assert await db.current_revision(engine) == db.head_revision()
+        finally:
+            await engine.dispose()
+
+    async def test_models_and_migrations_agree(self, database_url: URL) -> None:
+        # `alembic check`: autogenerate finds nothing to add, drop or alter.
+        await asyncio.to_thread(command.check, db.alembic_config(database_url))
+
+    async def test_constraints_exist(self, database_url: URL) -> None:
+        engine = db.create_engine(database_url, pool_size=1)
+
+        def inspect_all(conn: Connection) -> dict[str, object]:
+            insp = inspect(conn)
+            return {
+                "orders_fk": insp.get_foreign_keys("orders"),
+                "orders_ix": {ix["name"] for ix in insp.get_indexes("orders")},
+                "products_ix": {ix["name"] for ix in insp.get_indexes("products")},
+                "checks": {
+                    c["name"]
+                    for t in ("products", "orders", "uploads", "rejects", "fx_rates")
+                    for c in insp.get_check_constraints(t)
+                },
+            }
+
+        try:
+            async with engine.connect() as conn:
+                found = await conn.run_sync(inspect_all)
+        finally:
+            await engine.dispose()
+        fks = found["orders_fk"]
+        assert isinstance(fks, list)
+        assert [(fk["referred_table"], fk["constrained_columns"]) for fk in fks] == [
+            ("products", ["product_id"])
+        ]
+        assert {"ix_orders_created_date", "ix_orders_product_id"} <= found["orders_ix"]  # type: ignore[operator]
+        assert "ix_products_category" in found["products_ix"]  # type: ignore[operator]
+        assert {
+            "ck_products_product_id_range",
+            "ck_products_price_not_negative",
+            "ck_products_name_not_blank",
+            "ck_orders_quantity_range",
+            "ck_orders_order_id_positive",
+            "ck_rejects_error_code_known",
+            "ck_fx_rates_rate_positive",
+            "ck_uploads_status_known",
+        } <= found["checks"]  # type: ignore[operator]
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "INSERT INTO products VALUES (0, 'p', 'c', 1)",
+            "INSERT INTO products VALUES (1, '  ', 'c', 1)",
+            "INSERT INTO products VALUES (1, 'p', 'c', -0.01)",
+            "INSERT INTO products VALUES (1, 'p', 'c', 10000000000)",
+            "INSERT INTO products VALUES (1, 'p', NULL, 1)",
+            "INSERT INTO orders VALUES (1, 999, 1, '2024-12-01')",
+            "INSERT INTO uploads (kind) VALUES ('customers')",
+        ],
+    )
+    async def test_database_enforces_the_input_rules(
+        self, engine: AsyncEngine, clean_db: None, statement: str
+    ) -> None:
+        with pytest.raises(DBAPIError):
+            async with engine.begin() as conn:
+                await conn.execute(text(statement))
