@@ -21,6 +21,7 @@ from app.config import Settings, get_settings
 from app.errors import ErrorResponse, install_error_handlers
 from app.health.router import router as health_router
 from app.security import api_key_header, resolve_api_key
+from app.uploads.router import router as uploads_router
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type"],
         )
     app.include_router(health_router)
+    app.include_router(uploads_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,0 +1,121 @@
+"""Answer formats: JSON or CSV negotiation, streamed CSV, cursors, CSV-injection escaping."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Iterable, Sequence
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.errors import AppError, NotAcceptable
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+# OWASP: a spreadsheet treats a cell starting with these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def negotiate(
+    request: Request,
+    format: Annotated[
+        Format | None,
+        Query(description="`json` or `csv`; overrides the Accept header."),
+    ] = None,
+) -> Format:
+    """`?format=` first, then Accept (`text/csv` → CSV); anything else unsupported is 406."""
+    if format is not None:
+        return format
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return Format.JSON
+    ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    for media in ranges:
+        if media == "text/csv":
+            return Format.CSV
+        if media in {"application/json", "application/*", "*/*", "text/*"}:
+            return Format.JSON if media != "text/*" else Format.CSV
+    raise NotAcceptable(
+        "Supported formats are application/json and text/csv.",
+        details={"accept": accept[:200]},
+    )
+
+
+FormatDep = Annotated[Format, Depends(negotiate)]
+
+
+def safe_cell(value: Any) -> Any:
+    """Prefix text that a spreadsheet would run as a formula with `'`."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_line(values: Iterable[Any]) -> bytes:
+    """One CSV record (text cells escaped), as UTF-8 bytes."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([safe_cell(v) for v in values])
+    return out.getvalue().encode()
+
+
+def csv_response(
+    body: AsyncIterator[bytes], *, filename: str, headers: dict[str, str] | None = None
+) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})},
+    )
+
+
+# --- keyset cursors ---------------------------------------------------------------------
+
+
+class InvalidCursor(AppError):
+    status_code = 422
+    code = "invalid_cursor"
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
+    """The key a cursor holds, checked against the expected types; 422 if forged."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(key, list) or len(key) != len(types):
+            raise ValueError
+        return [_checked(t, v) for t, v in zip(types, key, strict=True)]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
+        raise InvalidCursor("The cursor is not one this service gave out.") from None
+
+
+def _checked(expected: type, value: Any) -> Any:
+    if expected is int:
+        if type(value) is not int or not -(2**63) <= value < 2**63:
+            raise ValueError
+        return value
+    if not isinstance(value, str) or len(value) > 256:
+        raise ValueError
+    return expected(value)
+
+
+MAX_LIMIT = 1000
+
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page (≤ 1000).")]
+CursorQuery = Annotated[
+    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+]

@@ -1,0 +1,51 @@
+"""File-level upload errors (SPEC section 2): each rejects the whole upload."""
+
+from __future__ import annotations
+
+from app.errors import AppError
+
+
+class UploadError(AppError):
+    """A problem with the file as a whole: nothing of it is loaded."""
+
+    status_code = 422
+
+
+class MissingFile(UploadError):
+    code = "missing_file"
+
+
+class EmptyFile(UploadError):
+    code = "empty_file"
+
+
+class MissingColumns(UploadError):
+    code = "missing_columns"
+
+
+class DuplicateColumns(UploadError):
+    code = "duplicate_columns"
+
+
+class NotUtf8(UploadError):
+    code = "not_utf8"
+
+
+class HeaderTooLong(UploadError):
+    code = "header_too_long"
+
+
+class TooLarge(UploadError):
+    status_code = 413
+    code = "too_large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            f"The upload is larger than the limit of {max_bytes} bytes (MAX_UPLOAD_BYTES).",
+            details={"max_bytes": max_bytes},
+        )
+
+
+class UploadNotFound(AppError):
+    status_code = 404
+    code = "upload_not_found"

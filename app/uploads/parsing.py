@@ -1,0 +1,188 @@
+"""From uploaded bytes to rows for the staging table.
+
+The header is read here (names trimmed, case-insensitive, any order). The data rows take
+one of two paths into `COPY … FROM STDIN`:
+
+- fast: the bytes go to PostgreSQL untouched, which parses them as CSV. Taken when the
+  header is exactly the required columns and the data has no `"` or `\\` at all, so that
+  PostgreSQL's CSV dialect and Python's agree and every record is one physical line
+  (line number = ordinal + header lines; checked after the COPY).
+- careful: Python's `csv` module parses the spooled file, numbers every record by the
+  line it starts on, and keeps rows with the wrong number of fields (and the original
+  fields of files with extra columns) as JSON for the rejects.
+
+Either way the rows land in the same staging table, and every check is SQL.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from app.uploads.errors import (
+    DuplicateColumns,
+    EmptyFile,
+    HeaderTooLong,
+    MissingColumns,
+    NotUtf8,
+)
+
+BOM = codecs.BOM_UTF8
+MAX_HEADER_BYTES = 1024 * 1024
+COPY_BUFFER_BYTES = 1024 * 1024
+
+csv.field_size_limit(sys.maxsize)  # the upload limit bounds fields, not the csv module
+
+
+@dataclass
+class Header:
+    """The header as received, and where each required column is."""
+
+    columns: list[str]
+    positions: dict[str, int]
+    lines: int  # physical lines the header spans (1 unless a name holds a newline)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        """True when the file has the required columns and nothing else."""
+        return len(self.columns) == len(self.positions)
+
+
+def parse_header(text: str, required: tuple[str, ...]) -> Header:
+    """Map the header line to the required columns, or raise the file-level error."""
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    columns = rows[0] if rows else []
+    lines = text.count("\n") + 1 if text else 1
+    if not any(c.strip() for c in columns):
+        raise EmptyFile("The file is empty: no header and no rows.")
+    names = [c.strip().casefold() for c in columns]
+    seen: dict[str, int] = {}
+    duplicates: list[str] = []
+    for index, name in enumerate(names):
+        if not name:
+            continue
+        if name in seen and name not in duplicates:
+            duplicates.append(name)
+        seen.setdefault(name, index)
+    if duplicates:
+        raise DuplicateColumns(
+            f"Column names appear more than once: {', '.join(duplicates)}.",
+            details={"duplicates": duplicates},
+        )
+    missing = [name for name in required if name not in seen]
+    if missing:
+        raise MissingColumns(
+            f"Required columns are missing: {', '.join(missing)}.",
+            details={"missing": missing, "required": list(required), "found": columns},
+        )
+    positions = {name: seen[name] for name in required}
+    extra = [columns[i] for i, name in enumerate(names) if name not in positions]
+    warnings = []
+    if extra:
+        shown = ", ".join(repr(c) for c in extra[:20])
+        more = f" and {len(extra) - 20} more" if len(extra) > 20 else ""
+        warnings.append(f"Extra columns ignored: {shown}{more}.")
+    return Header(columns=columns, positions=positions, lines=lines, warnings=warnings)
+
+
+async def split_header(chunks: AsyncIterator[bytes]) -> tuple[str, bytes]:
+    """Read up to the end of the header record; returns its text and the bytes after it.
+
+    A BOM is dropped. A header whose quotes are open at a newline goes on to the next one.
+    """
+    buffer = b""
+    search_from = 0
+    async for chunk in chunks:
+        buffer += chunk
+        while True:
+            end = _line_end(buffer, search_from)
+            if end is None:
+                break
+            head = buffer[:end]
+            if head.count(b'"') % 2 == 0:
+                rest = buffer[end + 1 :]
+                return _decode_header(head), rest
+            search_from = end + 1
+        if len(buffer) > MAX_HEADER_BYTES:
+            raise HeaderTooLong(f"The header line is longer than {MAX_HEADER_BYTES} bytes.")
+    return _decode_header(buffer), b""
+
+
+def _line_end(buffer: bytes, start: int) -> int | None:
+    """Index of the first LF (or a CR not followed by LF: old Mac files) from `start`."""
+    lf = buffer.find(b"\n", start)
+    cr = buffer.find(b"\r", start, lf if lf >= 0 else len(buffer))
+    if cr >= 0 and cr + 1 < len(buffer) and buffer[cr + 1 : cr + 2] != b"\n":
+        return cr
+    return lf if lf >= 0 else None
+
+
+def _decode_header(raw: bytes) -> str:
+    if raw.startswith(BOM):
+        raw = raw[len(BOM) :]
+    if b"\x00" in raw:
+        raise NotUtf8("The file contains NUL bytes: it is not UTF-8 text.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8("The file is not valid UTF-8.", details={"byte_offset": exc.start}) from None
+    return text.rstrip("\r\n")
+
+
+def fast_path_possible(chunk: bytes) -> bool:
+    """Whether PostgreSQL may parse these bytes itself (see the module docstring)."""
+    return b'"' not in chunk and b"\\" not in chunk
+
+
+def count_records(chunk: bytes) -> int:
+    """Physical lines ended in `chunk` (a record per line on the fast path)."""
+    return chunk.count(b"\n")
+
+
+def careful_rows(spool: IO[bytes], header: Header, required: tuple[str, ...]) -> Iterator[bytes]:
+    """Parse the spooled data with Python's csv module; yields COPY CSV buffers of
+    `line, bad_count, raw, <required fields…>` rows. Blank lines are not records."""
+    spool.seek(0)
+    text = io.TextIOWrapper(spool, encoding="utf-8", errors="strict", newline="")
+    reader = csv.reader(text)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    width = len(header.columns)
+    order = [header.positions[name] for name in required]
+    keep_raw = not header.exact
+    offset = header.lines
+    try:
+        while True:
+            start = reader.line_num + 1 + offset
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            if not row:
+                continue
+            if len(row) != width:
+                writer.writerow((start, len(row), json.dumps(row), *([None] * len(order))))
+            else:
+                raw = json.dumps(row) if keep_raw else None
+                writer.writerow((start, None, raw, *[row[i] for i in order]))
+            if out.tell() >= COPY_BUFFER_BYTES:
+                yield out.getvalue().encode()
+                out.seek(0)
+                out.truncate()
+    except UnicodeDecodeError:
+        raise NotUtf8("The file is not valid UTF-8.") from None
+    except csv.Error as exc:
+        if "NUL" in str(exc):
+            raise NotUtf8("The file contains NUL bytes: it is not UTF-8 text.") from None
+        raise
+    finally:
+        text.detach()
+    if out.tell():
+        yield out.getvalue().encode()

@@ -1,0 +1,191 @@
+"""POST /uploads/{kind}, the upload history, and the rejects of each upload."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import SessionDep
+from app.errors import ErrorResponse
+from app.formats import (
+    CursorQuery,
+    Format,
+    FormatDep,
+    LimitQuery,
+    csv_response,
+    decode_cursor,
+    encode_cursor,
+)
+from app.security import ApiKeyDep
+from app.uploads import repository, service
+from app.uploads.errors import UploadNotFound
+from app.uploads.models import OnConflict, UploadKind
+from app.uploads.schemas import RejectPage, UploadPage, UploadReport
+
+router = APIRouter(prefix="/uploads", tags=["uploads"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The CSV file (UTF-8, header required).",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
+    413: {"model": ErrorResponse, "description": "`too_large`: over MAX_UPLOAD_BYTES"},
+    422: {
+        "model": ErrorResponse,
+        "description": "A file-level problem: `empty_file`, `missing_columns`,"
+        " `duplicate_columns`, `not_utf8`, `missing_file`, `header_too_long`;"
+        " or invalid parameters. Nothing is loaded.",
+    },
+}
+
+
+def report(row: dict[str, Any]) -> UploadReport:
+    return UploadReport(**row, rejects_url=f"/uploads/{row['upload_id']}/rejects")
+
+
+@router.post(
+    "/{kind}",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a products or orders CSV",
+    description=(
+        "Streams the file into PostgreSQL, checks every row, loads the good ones and"
+        " quarantines the rest with a reason, all in one transaction. Re-uploading the"
+        " same rows changes nothing; a stored id with other values is a `conflict` unless"
+        " `on_conflict=update`."
+    ),
+    dependencies=[ApiKeyDep],
+    responses=ERRORS,
+    openapi_extra=UPLOAD_BODY,
+)
+async def upload(
+    request: Request,
+    session: SessionDep,
+    kind: Annotated[UploadKind, Path(description="`products` or `orders`")],
+    on_conflict: Annotated[
+        OnConflict, Query(description="What to do with stored ids that have other values")
+    ] = OnConflict.REJECT,
+) -> UploadReport:
+    engine: AsyncEngine = request.state.engine
+    upload_id = await service.ingest(
+        engine=engine,
+        kind=kind,
+        on_conflict=on_conflict,
+        content_type=request.headers.get("content-type"),
+        body=request.stream(),
+        max_bytes=request.state.settings.max_upload_bytes,
+    )
+    row = await repository.get(session=session, upload_id=upload_id)
+    assert row is not None
+    return report(row)
+
+
+async def valid_upload(
+    session: SessionDep, upload_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> dict[str, Any]:
+    """The upload, or 404 `upload_not_found`."""
+    await repository.sweep_dead(session)
+    row = await repository.get(session=session, upload_id=upload_id)
+    if row is None:
+        raise UploadNotFound(f"There is no upload {upload_id}.")
+    return row
+
+
+UploadDep = Annotated[dict[str, Any], Depends(valid_upload)]
+
+
+@router.get("", summary="Upload history, newest first")
+async def list_uploads(
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    kind: UploadKind | None = None,
+) -> UploadPage:
+    await repository.sweep_dead(session)
+    before = decode_cursor(cursor, [int])[0] if cursor else None
+    rows = await repository.page(
+        session=session, limit=limit + 1, before=before, kind=kind.value if kind else None
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1]["upload_id"]]) if more else None
+    return UploadPage(items=[report(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{upload_id}",
+    summary="One upload's report (with bytes and rows read while it runs)",
+    responses={404: {"model": ErrorResponse, "description": "No such upload"}},
+)
+async def get_upload(upload: UploadDep) -> UploadReport:
+    return report(upload)
+
+
+@router.get(
+    "/{upload_id}/rejects",
+    summary="The rows an upload quarantined, as JSON or CSV",
+    response_model=RejectPage,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        404: {"model": ErrorResponse, "description": "No such upload"},
+        406: {"model": ErrorResponse, "description": "Unsupported Accept"},
+    },
+)
+async def get_rejects(
+    request: Request,
+    session: SessionDep,
+    upload: UploadDep,
+    fmt: FormatDep,
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+) -> Response | RejectPage:
+    upload_id = upload["upload_id"]
+    columns: list[str] = upload["columns"] or []
+    width = await repository.widest_reject(session=session, upload_id=upload_id)
+    if fmt is Format.CSV:
+        return csv_response(
+            repository.stream_rejects_csv(
+                engine=request.state.engine, upload_id=upload_id, columns=columns, width=width
+            ),
+            filename=f"upload-{upload_id}-rejects.csv",
+        )
+    after = decode_cursor(cursor, [int])[0] if cursor else None
+    rows = await repository.rejects_page(
+        session=session, upload_id=upload_id, limit=limit + 1, after=after
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    keys = [name if name.strip() else f"_column_{i + 1}" for i, name in enumerate(columns)]
+    items = []
+    for r in rows:
+        fields = r["fields"]
+        item: dict[str, Any] = dict(zip(keys, fields, strict=False))
+        item.update(dict.fromkeys(keys[len(fields) :]))
+        item["_row_number"] = r["row_number"]
+        item["_error_code"] = r["error_code"]
+        item["_error_message"] = r["error_message"]
+        if len(fields) > len(keys):
+            item["_extra_fields"] = fields[len(keys) :]
+        items.append(item)
+    next_cursor = encode_cursor([rows[-1]["row_number"]]) if more else None
+    return RejectPage(columns=columns, items=items, next_cursor=next_cursor)

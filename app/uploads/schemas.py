@@ -1,0 +1,48 @@
+"""What the upload endpoints answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class UploadReport(BaseModel):
+    """One upload: what it read, what it did with each row, and where the rejects are."""
+
+    upload_id: int
+    kind: str = Field(examples=["orders"])
+    filename: str | None = Field(examples=["orders.csv"])
+    sha256: str | None = Field(description="SHA-256 of the file's bytes, once read")
+    status: str = Field(description="`running`, `succeeded` or `failed`")
+    on_conflict: str = Field(description="`reject` (default) or `update`")
+    rows_total: int = Field(description="Data rows read (blank lines are not rows)")
+    rows_inserted: int
+    rows_updated: int
+    rows_unchanged: int
+    rows_rejected: int
+    rejects_by_code: dict[str, int] = Field(examples=[{"unknown_product": 2}])
+    warnings: list[str]
+    rejects_url: str
+    bytes_received: int
+    columns: list[str] | None = Field(description="The header as received")
+    error: dict[str, Any] | None = Field(
+        description="For a failed upload: `code` and `message` of what stopped it"
+    )
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class UploadPage(BaseModel):
+    items: list[UploadReport]
+    next_cursor: str | None
+
+
+class RejectPage(BaseModel):
+    """Quarantined rows: the original fields keyed by the file's header, then
+    `_row_number` (the header is line 1), `_error_code` and `_error_message`."""
+
+    columns: list[str]
+    items: list[dict[str, Any]]
+    next_cursor: str | None

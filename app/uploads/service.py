@@ -1,0 +1,361 @@
+"""One upload, end to end: stream the file into a staging table, judge every row in
+SQL, then merge, quarantine, update the rollups and write the report, all in one
+transaction. Either all of it commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.analytics import rollups
+from app.db import driver_connection
+from app.errors import AppError
+from app.uploads import parsing, queries
+from app.uploads.errors import EmptyFile, NotUtf8, UploadError
+from app.uploads.models import OnConflict, UploadKind
+from app.uploads.multipart import FilePartReader
+from app.uploads.rules import MAX_INT8, RULES
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_SECONDS = 1.0
+MAX_INT4 = 2**31 - 1
+
+
+@dataclass
+class Progress:
+    """What an upload has read so far; written to its row while it runs."""
+
+    bytes_received: int = 0
+    records_seen: int = 0
+    sha256: Any = field(default_factory=hashlib.sha256)
+
+
+class _Fallback(Exception):
+    """The fast path cannot take this file; parse it carefully instead."""
+
+
+async def ingest(
+    *,
+    engine: AsyncEngine,
+    kind: UploadKind,
+    on_conflict: OnConflict,
+    content_type: str | None,
+    body: AsyncIterator[bytes],
+    max_bytes: int,
+) -> int:
+    """Load one uploaded file; returns the upload id. File-level errors are raised as
+    UploadError (the upload is recorded as failed, with the id in `details`)."""
+    reader = FilePartReader(content_type, max_bytes=max_bytes)
+    chunks = reader.read(body)
+    progress = Progress()
+    # The part headers come before the data: after the first chunk the filename is known.
+    first = await anext(chunks, b"")
+    async with engine.connect() as sa_conn:
+        conn = await driver_connection(sa_conn)
+        upload_id = await _create_upload(conn, kind, on_conflict, reader.filename)
+        log.info("upload %s: %s %r started", upload_id, kind.value, reader.filename)
+        reporter = asyncio.create_task(_report_progress(engine, upload_id, progress))
+        try:
+            stream = _tap(first, chunks, progress)
+            await _load(conn, upload_id, kind, on_conflict, stream, progress, reporter)
+        except BaseException as exc:
+            reporter.cancel()
+            await _fail(engine, upload_id, exc, progress)
+            if isinstance(exc, AppError):
+                exc.details = {**(exc.details or {}), "upload_id": upload_id}
+            raise
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(Exception):
+                await conn.execute(
+                    "SELECT pg_advisory_unlock($1)", queries.UPLOAD_LOCK_BASE + upload_id
+                )
+    log.info("upload %s: done", upload_id)
+    return upload_id
+
+
+async def _create_upload(
+    conn: Any, kind: UploadKind, on_conflict: OnConflict, filename: str | None
+) -> int:
+    """Record the upload as running, holding a session lock that says it is alive."""
+    async with conn.transaction():
+        upload_id: int = await conn.fetchval(
+            "INSERT INTO uploads (kind, filename, on_conflict) VALUES ($1, $2, $3)"
+            " RETURNING upload_id",
+            kind.value,
+            filename,
+            on_conflict.value,
+        )
+        await conn.execute("SELECT pg_advisory_lock($1)", queries.UPLOAD_LOCK_BASE + upload_id)
+    return upload_id
+
+
+async def _tap(
+    first: bytes, rest: AsyncIterator[bytes], progress: Progress
+) -> AsyncIterator[bytes]:
+    """The file's bytes, counted and hashed on the way."""
+    if first:
+        progress.bytes_received += len(first)
+        progress.sha256.update(first)
+        yield first
+    async for chunk in rest:
+        progress.bytes_received += len(chunk)
+        progress.sha256.update(chunk)
+        yield chunk
+
+
+async def _report_progress(engine: AsyncEngine, upload_id: int, progress: Progress) -> None:
+    """Write bytes and records read so far to the upload's row, every second."""
+    while True:
+        await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
+        try:
+            async with engine.begin() as conn:
+                raw = await driver_connection(conn)
+                await raw.execute(
+                    "UPDATE uploads SET bytes_received = $2, rows_total = $3"
+                    " WHERE upload_id = $1 AND status = 'running'",
+                    upload_id,
+                    progress.bytes_received,
+                    progress.records_seen,
+                )
+        except Exception as exc:  # progress is best effort; the load decides the outcome
+            log.debug("upload %s: progress not written (%s)", upload_id, type(exc).__name__)
+
+
+async def _load(
+    conn: Any,
+    upload_id: int,
+    kind: UploadKind,
+    on_conflict: OnConflict,
+    stream: AsyncIterator[bytes],
+    progress: Progress,
+    reporter: asyncio.Task[None],
+) -> None:
+    rules = RULES[kind]
+    with tempfile.TemporaryFile(prefix="orderlens-upload-") as spool:
+        async with conn.transaction():
+            await conn.execute(queries.create_stage(kind))
+            header_text, rest = await parsing.split_header(stream)
+            header = parsing.parse_header(header_text, rules.required)
+            await _stage(conn, kind, header, rest, stream, spool, progress)
+
+            rows_total: int = await conn.fetchval(queries.count_staged(kind))
+            if rows_total == 0:
+                raise EmptyFile("The file has a header but no rows.")
+            progress.records_seen = rows_total
+            reporter.cancel()  # the row is written once more below, with the outcome
+
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", queries.MERGE_LOCK_KEY)
+            counts = await _judge(conn, kind, on_conflict, header, rows_total)
+            await _merge(conn, upload_id, kind, header, counts)
+            await conn.execute(
+                """
+UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
+    sha256 = $2, columns = $3, warnings = $4, bytes_received = $5,
+    rows_total = $6, rows_inserted = $7, rows_updated = $8, rows_unchanged = $9,
+    rows_rejected = $10, rejects_by_code = $11
+WHERE upload_id = $1
+""",
+                upload_id,
+                progress.sha256.hexdigest(),
+                header.columns,
+                json.dumps(header.warnings),
+                progress.bytes_received,
+                rows_total,
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+                counts.rejected,
+                json.dumps(counts.by_code),
+            )
+
+
+async def _stage(
+    conn: Any,
+    kind: UploadKind,
+    header: parsing.Header,
+    rest: bytes,
+    stream: AsyncIterator[bytes],
+    spool: IO[bytes],
+    progress: Progress,
+) -> None:
+    """COPY the data rows into the staging table, by the fast path when it can."""
+    table = queries.stage_table(kind)
+    order = [name for _, name in sorted((i, n) for n, i in header.positions.items())]
+    fast = _FastSource(rest, stream, spool, progress) if header.exact else None
+    if fast is not None and fast.possible:
+        try:
+            async with conn.transaction():  # a savepoint: a failed attempt leaves nothing
+                await conn.copy_to_table(table, source=fast.chunks(), columns=order, format="csv")
+                if not fast.possible:
+                    raise _Fallback
+                staged = await conn.fetchval(queries.count_staged(kind))
+                if staged != fast.expected_records():
+                    raise _Fallback  # blank lines or a record over several lines
+                return
+        except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+            raise NotUtf8("The file is not valid UTF-8 (or contains NUL bytes).") from None
+        except (_Fallback, asyncpg.BadCopyFileFormatError, asyncpg.DataError):
+            log.debug("fast path declined; parsing the file carefully")
+        await fast.drain()
+    else:
+        spool.write(rest)
+        async for chunk in stream:
+            spool.write(chunk)
+    spool.flush()
+    columns = ["line", "bad_count", "raw", *RULES[kind].required]
+    source = _in_thread(parsing.careful_rows(spool, header, RULES[kind].required))
+    await conn.copy_to_table(table, source=source, columns=columns, format="csv")
+
+
+class _FastSource:
+    """Feeds the raw bytes to COPY while they stay fit for the fast path; spools all."""
+
+    def __init__(
+        self, rest: bytes, stream: AsyncIterator[bytes], spool: IO[bytes], progress: Progress
+    ) -> None:
+        self.rest, self.stream, self.spool, self.progress = rest, stream, spool, progress
+        self.possible = parsing.fast_path_possible(rest)
+        self.lines = 0
+        self.last = b""
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self._take(self.rest):
+            yield self.rest
+        async for chunk in self.stream:
+            if self._take(chunk):
+                yield chunk
+            elif not self.possible:
+                return
+
+    def _take(self, chunk: bytes) -> bool:
+        self.spool.write(chunk)
+        if not chunk:
+            return False
+        if not parsing.fast_path_possible(chunk):
+            self.possible = False
+            return False
+        self.lines += parsing.count_records(chunk)
+        self.last = chunk
+        self.progress.records_seen = self.lines
+        return True
+
+    def expected_records(self) -> int:
+        """Records in the data if each is one non-blank line (checked against COPY's count)."""
+        unterminated = 1 if self.last and not self.last.endswith(b"\n") else 0
+        return self.lines + unterminated
+
+    async def drain(self) -> None:
+        """Spool whatever the aborted COPY did not read."""
+        async for chunk in self.stream:
+            self.spool.write(chunk)
+
+
+async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Run a CPU-bound generator off the event loop, one buffer at a time."""
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, rows, done)
+        if item is done:
+            return
+        assert isinstance(item, bytes)
+        yield item
+
+
+@dataclass
+class Counts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    by_code: dict[str, int] = field(default_factory=dict)
+
+
+async def _judge(
+    conn: Any,
+    kind: UploadKind,
+    on_conflict: OnConflict,
+    header: parsing.Header,
+    rows_total: int,
+) -> Counts:
+    await conn.execute(queries.analyze_staged(kind))
+    low, high = await conn.fetchrow(queries.id_range(kind))
+    limit = MAX_INT8 if kind is UploadKind.ORDERS else MAX_INT4
+    check_stored = False
+    if low is not None and low <= limit and high >= 1:
+        check_stored = await conn.fetchval(
+            queries.STORED_IN_RANGE[kind], max(int(low), 1), min(int(high), limit)
+        )
+    await conn.execute(queries.CREATE_CHECKED[kind])
+    await conn.execute(
+        queries.judge(kind, check_stored=check_stored),
+        header.lines,
+        on_conflict.value,
+        len(header.columns),
+    )
+    counts = Counts()
+    for action, code, n in await conn.fetch(queries.COUNT_ACTIONS):
+        if action == "reject":
+            counts.rejected += n
+            counts.by_code[code] = n
+        else:
+            setattr(counts, {"insert": "inserted", "update": "updated"}.get(action, action), n)
+    assert counts.inserted + counts.updated + counts.unchanged + counts.rejected == rows_total
+    return counts
+
+
+async def _merge(
+    conn: Any, upload_id: int, kind: UploadKind, header: parsing.Header, counts: Counts
+) -> None:
+    if counts.rejected:
+        order = tuple(name for _, name in sorted((i, n) for n, i in header.positions.items()))
+        await conn.execute(queries.insert_rejects(kind, order), upload_id)
+    insert, update = queries.MERGE[kind]
+    if counts.inserted:
+        await conn.execute(insert)
+    if counts.updated:
+        await conn.execute(update)
+    if kind is UploadKind.ORDERS and (counts.inserted or counts.updated):
+        await conn.execute(queries.ORDER_DELTAS)
+        await rollups.apply_order_deltas(conn)
+    if kind is UploadKind.PRODUCTS and counts.updated:
+        await conn.execute(queries.PRICE_CHANGES)
+        await rollups.apply_price_changes(conn)
+
+
+async def _fail(
+    engine: AsyncEngine, upload_id: int, exc: BaseException, progress: Progress
+) -> None:
+    """Mark the upload failed, with why, in a transaction of its own."""
+    if isinstance(exc, UploadError):
+        error = {"code": exc.code, "message": exc.message}
+    elif isinstance(exc, asyncio.CancelledError):
+        error = {"code": "cancelled", "message": "The upload was interrupted."}
+    else:
+        if not isinstance(exc, AppError):
+            log.error("upload %s failed: %s", upload_id, type(exc).__name__, exc_info=exc)
+        error = {"code": "failed", "message": "The upload failed; nothing of it was loaded."}
+    try:
+        async with engine.begin() as sa_conn:
+            conn = await driver_connection(sa_conn)
+            await conn.execute(
+                "UPDATE uploads SET status = 'failed', finished_at = clock_timestamp(),"
+                " error = $2, bytes_received = $3 WHERE upload_id = $1 AND status = 'running'",
+                upload_id,
+                json.dumps(error),
+                progress.bytes_received,
+            )
+    except Exception as db_exc:  # the database may be the thing that failed
+        log.warning("upload %s: could not be marked failed (%s)", upload_id, db_exc)
