@@ -43,41 +43,99 @@ def create_stage(kind: UploadKind) -> str:
     )
 
 
-def _trimmed(kind: UploadKind) -> str:
-    cols = ", ".join(
-        f"NULLIF(btrim(s.{name}, {WHITESPACE}), '') AS {name}" for name in RULES[kind].required
-    )
-    return (
-        "SELECT s.ord, COALESCE(s.line, s.ord + $1) AS line, s.bad_count, "
-        f"{cols} FROM {stage_table(kind)} s"
-    )
-
-
 # `'2024-12-01'` as the original files write dates: one pair of single quotes, and
 # spaces inside or outside them, are allowed.
 _UNQUOTED_DATE = (
     "CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%'''"
     f" THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), {WHITESPACE}), '')"
-    " ELSE created_date END AS created_date"
+    " ELSE created_date END"
 )
+
+# Typed values per kind: the SQL cast of each field, applied only to rows that passed.
+_TYPED = {
+    UploadKind.ORDERS: (
+        ("order_id", "bigint", "id::bigint"),
+        ("product_id", "integer", "product_id::integer"),
+        ("quantity", "integer", "quantity::integer"),
+        ("created_date", "date", "created_date::date"),
+    ),
+    UploadKind.PRODUCTS: (
+        ("product_id", "integer", "id::integer"),
+        ("name", "text", "name"),
+        ("category", "text", "category"),
+        ("price", "numeric(12, 2)", "price::numeric(12, 2)"),
+    ),
+}
 
 
 @cache
-def judge(kind: UploadKind, *, check_stored: bool) -> str:
-    """Fill `checked`: per staged row its typed values, the stored row it meets, its
-    problem (`ARRAY[code, message]`) and its action: insert, update, unchanged, reject.
+def create_typed(kind: UploadKind) -> str:
+    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in _TYPED[kind])
+    return (
+        f"CREATE TEMP TABLE typed (ord bigint, line bigint, problem text[], {cols}) ON COMMIT DROP"
+    )
 
-    Parameters: $1 header lines, $2 on_conflict, $3 header width.
-    `check_stored=False` skips the lookup of stored rows when none can match.
+
+@cache
+def type_rows(kind: UploadKind) -> str:
+    """Fill `typed`: every staged row with its first field problem (`ARRAY[code,
+    message]`) or its typed values. Parameters: $1 header lines, $2 header width.
+
+    `OFFSET 0` keeps each level a step of its own, so that every trim and check runs
+    once per row rather than once per later mention.
     """
     rules = RULES[kind]
-    problem = rules.problem_sql("$3::integer")
+    trimmed = ", ".join(
+        f"NULLIF(btrim(s.{name}, {WHITESPACE}), '') AS {name}" for name in rules.required
+    )
+    values = ", ".join(
+        _UNQUOTED_DATE + " AS created_date" if name == "created_date" else name
+        for name in rules.required
+    )
+    names = ", ".join(name for name, _, _ in _TYPED[kind])
+    typed = ", ".join(f"CASE WHEN problem IS NULL THEN {cast} END" for _, _, cast in _TYPED[kind])
+    return f"""
+INSERT INTO typed (ord, line, problem, {names})
+SELECT ord, line, problem, {typed}
+FROM (
+    SELECT v.*, {rules.problem_sql("$2::integer")} AS problem
+    FROM (
+        SELECT ord, line, bad_count, {values}
+        FROM (
+            SELECT s.ord, COALESCE(s.line, s.ord + $1) AS line, s.bad_count, {trimmed}
+            FROM {stage_table(kind)} s OFFSET 0
+        ) t OFFSET 0
+    ) v OFFSET 0
+) j
+"""
+
+
+TYPED_ID_RANGE = {
+    UploadKind.ORDERS: "SELECT min(order_id), max(order_id) FROM typed",
+    UploadKind.PRODUCTS: "SELECT min(product_id), max(product_id) FROM typed",
+}
+
+STORED_IN_RANGE = {
+    UploadKind.ORDERS: "SELECT EXISTS (SELECT 1 FROM orders WHERE order_id BETWEEN $1 AND $2)",
+    UploadKind.PRODUCTS: (
+        "SELECT EXISTS (SELECT 1 FROM products WHERE product_id BETWEEN $1 AND $2)"
+    ),
+}
+
+
+@cache
+def classify(kind: UploadKind, *, update: bool, check_stored: bool) -> str:
+    """Create `checked`: each typed row with the stored row it meets, its problem and
+    its action: insert, update, unchanged or reject. The first valid occurrence of an
+    id wins. `check_stored=False` skips the lookup when no stored id is in the file's
+    range; `update` is the upload's on_conflict=update.
+    """
     if kind is UploadKind.ORDERS:
-        return _judge_orders(problem, check_stored)
-    return _judge_products(problem, check_stored)
+        return _classify_orders(update, check_stored)
+    return _classify_products(update, check_stored)
 
 
-def _judge_orders(problem: str, check_stored: bool) -> str:
+def _classify_orders(update: bool, check_stored: bool) -> str:
     stored = (
         "orders"
         if check_stored
@@ -85,21 +143,8 @@ def _judge_orders(problem: str, check_stored: bool) -> str:
         " NULL::integer AS quantity, NULL::date AS created_date WHERE false)"
     )
     return f"""
-INSERT INTO checked
-WITH trimmed AS ({_trimmed(UploadKind.ORDERS)}),
-unquoted AS (
-    SELECT ord, line, bad_count, id, product_id, quantity, {_UNQUOTED_DATE} FROM trimmed
-),
-judged AS (SELECT u.*, {problem} AS problem FROM unquoted u),
-typed AS (
-    SELECT ord, line, problem,
-        CASE WHEN problem IS NULL THEN id::bigint END AS order_id,
-        CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
-        CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
-        CASE WHEN problem IS NULL THEN created_date::date END AS created_date
-    FROM judged
-),
-known AS (
+CREATE TEMP TABLE checked ON COMMIT DROP AS
+WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
     FROM typed t LEFT JOIN products p ON p.product_id = t.product_id
 ),
@@ -121,7 +166,7 @@ met AS (
             WHEN o.order_id IS NULL
                 OR (o.product_id, o.quantity, o.created_date)
                     = (r.product_id, r.quantity, r.created_date)
-                OR $2 = 'update' THEN NULL
+                OR {str(update).lower()} THEN NULL
             ELSE ARRAY['conflict', format(
                 'order %s is stored with product_id %s, quantity %s, created_date %s;'
                 ' upload with on_conflict=update to replace it',
@@ -142,40 +187,30 @@ FROM met m
 """
 
 
-def _judge_products(problem: str, check_stored: bool) -> str:
+def _classify_products(update: bool, check_stored: bool) -> str:
     stored = (
         "products"
         if check_stored
         else "(SELECT NULL::integer AS product_id, NULL::text AS name, NULL::text AS category,"
-        " NULL::numeric AS price WHERE false)"
+        " NULL::numeric(12, 2) AS price WHERE false)"
     )
     return f"""
-INSERT INTO checked
-WITH trimmed AS ({_trimmed(UploadKind.PRODUCTS)}),
-judged AS (SELECT t.*, {problem} AS problem FROM trimmed t),
-typed AS (
-    SELECT ord, line, problem,
-        CASE WHEN problem IS NULL THEN id::integer END AS product_id,
-        CASE WHEN problem IS NULL THEN name END AS name,
-        CASE WHEN problem IS NULL THEN category END AS category,
-        CASE WHEN problem IS NULL THEN price::numeric(12, 2) END AS price
-    FROM judged
-),
-ranked AS (
+CREATE TEMP TABLE checked ON COMMIT DROP AS
+WITH ranked AS (
     SELECT t.*, row_number() OVER w AS occurrence, first_value(t.line) OVER w AS first_line
     FROM typed t
     WINDOW w AS (PARTITION BY t.problem IS NULL, t.product_id ORDER BY t.line)
 ),
 met AS (
     SELECT r.ord, r.line, r.product_id, r.name, r.category, r.price,
-        p.name AS old_name, p.category AS old_category, p.price AS old_price,
+        p.name::text AS old_name, p.category::text AS old_category, p.price AS old_price,
         CASE
             WHEN r.problem IS NOT NULL THEN r.problem
             WHEN r.occurrence > 1 THEN ARRAY['duplicate_in_file',
                 format('id %s already appears on line %s', r.product_id, r.first_line)]
             WHEN p.product_id IS NULL
                 OR (p.name, p.category, p.price) = (r.name, r.category, r.price)
-                OR $2 = 'update' THEN NULL
+                OR {str(update).lower()} THEN NULL
             ELSE ARRAY['conflict', format(
                 'product %s is stored as name %s, category %s, price %s;'
                 ' upload with on_conflict=update to replace it',
@@ -196,40 +231,6 @@ SELECT m.*,
 FROM met m
 """
 
-
-CREATE_CHECKED = {
-    UploadKind.ORDERS: """
-CREATE TEMP TABLE checked (
-    ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
-    created_date date, old_product_id integer, old_quantity integer, old_created_date date,
-    problem text[], action text
-) ON COMMIT DROP
-""",
-    UploadKind.PRODUCTS: """
-CREATE TEMP TABLE checked (
-    ord bigint, line bigint, product_id integer, name text, category text,
-    price numeric(12, 2), old_name text, old_category text, old_price numeric(12, 2),
-    problem text[], action text
-) ON COMMIT DROP
-""",
-}
-
-
-@cache
-def id_range(kind: UploadKind) -> str:
-    """The smallest and largest well-formed id of the staged rows, or NULLs."""
-    return (
-        f"SELECT min(v), max(v) FROM (SELECT btrim(id, {WHITESPACE})::numeric AS v"
-        f" FROM {stage_table(kind)} WHERE btrim(id, {WHITESPACE}) ~ '^[+-]?[0-9]{{1,19}}$') x"
-    )
-
-
-STORED_IN_RANGE = {
-    UploadKind.ORDERS: "SELECT EXISTS (SELECT 1 FROM orders WHERE order_id BETWEEN $1 AND $2)",
-    UploadKind.PRODUCTS: (
-        "SELECT EXISTS (SELECT 1 FROM products WHERE product_id BETWEEN $1 AND $2)"
-    ),
-}
 
 COUNT_ACTIONS = """
 SELECT action, problem[1] AS code, count(*) AS n FROM checked GROUP BY 1, 2

@@ -25,12 +25,11 @@ from app.uploads import parsing, queries
 from app.uploads.errors import EmptyFile, NotUtf8, UploadError
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
-from app.uploads.rules import MAX_INT8, RULES
+from app.uploads.rules import RULES
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 1.0
-MAX_INT4 = 2**31 - 1
 
 
 @dataclass
@@ -291,19 +290,12 @@ async def _judge(
     rows_total: int,
 ) -> Counts:
     await conn.execute(queries.analyze_staged(kind))
-    low, high = await conn.fetchrow(queries.id_range(kind))
-    limit = MAX_INT8 if kind is UploadKind.ORDERS else MAX_INT4
-    check_stored = False
-    if low is not None and low <= limit and high >= 1:
-        check_stored = await conn.fetchval(
-            queries.STORED_IN_RANGE[kind], max(int(low), 1), min(int(high), limit)
-        )
-    await conn.execute(queries.CREATE_CHECKED[kind])
+    await conn.execute(queries.create_typed(kind))
+    await conn.execute(queries.type_rows(kind), header.lines, len(header.columns))
+    low, high = await conn.fetchrow(queries.TYPED_ID_RANGE[kind])
+    check_stored = low is not None and await conn.fetchval(queries.STORED_IN_RANGE[kind], low, high)
     await conn.execute(
-        queries.judge(kind, check_stored=check_stored),
-        header.lines,
-        on_conflict.value,
-        len(header.columns),
+        queries.classify(kind, update=on_conflict is OnConflict.UPDATE, check_stored=check_stored)
     )
     counts = Counts()
     for action, code, n in await conn.fetch(queries.COUNT_ACTIONS):

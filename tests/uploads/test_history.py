@@ -1,0 +1,164 @@
+"""GET /uploads, /uploads/{id} and /uploads/{id}/rejects."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.helpers import assert_error, upload
+from tests.uploads.conftest import PRODUCTS, Db
+
+
+class TestReport:
+    async def test_report_has_every_spec_field(self, client: httpx.AsyncClient) -> None:
+        response = await upload(client, "products", PRODUCTS, filename="p.csv")
+        assert response.status_code == 201
+        report = response.json()
+        for key in (
+            "upload_id", "kind", "filename", "sha256", "status", "rows_total", "rows_inserted",
+            "rows_updated", "rows_unchanged", "rows_rejected", "rejects_by_code", "warnings",
+            "rejects_url", "started_at", "finished_at",
+        ):  # fmt: skip
+            assert key in report, key
+        import hashlib
+
+        assert report["sha256"] == hashlib.sha256(PRODUCTS.encode()).hexdigest()
+        assert report["filename"] == "p.csv"
+        assert report["kind"] == "products"
+        assert report["bytes_received"] == len(PRODUCTS)
+        assert report["rejects_url"] == f"/uploads/{report['upload_id']}/rejects"
+        assert (await client.get(f"/uploads/{report['upload_id']}")).json() == report
+
+    async def test_history_newest_first_with_pagination(self, client: httpx.AsyncClient) -> None:
+        ids = [(await upload(client, "products", PRODUCTS)).json()["upload_id"] for _ in range(5)]
+        page = (await client.get("/uploads", params={"limit": 2})).json()
+        assert [i["upload_id"] for i in page["items"]] == ids[::-1][:2]
+        seen = [i["upload_id"] for i in page["items"]]
+        while page["next_cursor"]:
+            page = (
+                await client.get("/uploads", params={"limit": 2, "cursor": page["next_cursor"]})
+            ).json()
+            seen += [i["upload_id"] for i in page["items"]]
+        assert seen == ids[::-1]
+        only_orders = (await client.get("/uploads", params={"kind": "orders"})).json()
+        assert only_orders["items"] == []
+
+    async def test_unknown_upload_is_404(self, client: httpx.AsyncClient) -> None:
+        assert_error(await client.get("/uploads/999"), 404, "upload_not_found")
+        assert_error(await client.get("/uploads/999/rejects"), 404, "upload_not_found")
+        assert_error(await client.get("/uploads/0"), 422, "validation_error")
+        assert_error(await client.get("/uploads/abc"), 422, "validation_error")
+
+    async def test_forged_cursor_is_422(self, client: httpx.AsyncClient) -> None:
+        for cursor in (
+            "garbage",
+            "WzEuNV0",
+            "W3RydWVd",
+            "WzEsMl0",
+            "eyJ4IjoxfQ",
+            "WyJhIl0",
+            "Wzk5OTk5OTk5OTk5OTk5OTk5OTk5XQ",
+            "%%%",
+        ):
+            assert_error(
+                await client.get("/uploads", params={"cursor": cursor}), 422, "invalid_cursor"
+            )
+
+    async def test_dead_running_upload_reads_as_failed(
+        self, client: httpx.AsyncClient, engine: AsyncEngine, db: Db
+    ) -> None:
+        # A process that died mid-upload leaves its row running, with no session holding it.
+        async with engine.begin() as conn:
+            upload_id = await conn.scalar(
+                text(
+                    "INSERT INTO uploads (kind, filename) VALUES ('orders', 'x.csv') RETURNING upload_id"
+                )
+            )
+        report = (await client.get(f"/uploads/{upload_id}")).json()
+        assert report["status"] == "failed"
+        assert report["error"]["code"] == "interrupted"
+        assert report["finished_at"] is not None
+
+
+class TestRejects:
+    async def bad_upload(self, client: httpx.AsyncClient) -> dict[str, object]:
+        rows = "".join(f'{i},=HYPERLINK("x"),c,-{i}\n' for i in range(1, 8))
+        response = await upload(
+            client, "products", "id,name,category,price\n" + rows + "8,ok,c,1\n"
+        )
+        return response.json()  # type: ignore[no-any-return]
+
+    async def test_json_pages(self, client: httpx.AsyncClient) -> None:
+        report = await self.bad_upload(client)
+        assert report["rows_rejected"] == 7
+        url = str(report["rejects_url"])
+        page = (await client.get(url, params={"limit": 3})).json()
+        assert page["columns"] == ["id", "name", "category", "price"]
+        rows = [i["_row_number"] for i in page["items"]]
+        while page["next_cursor"]:
+            page = (
+                await client.get(url, params={"limit": 3, "cursor": page["next_cursor"]})
+            ).json()
+            rows += [i["_row_number"] for i in page["items"]]
+        assert rows == [2, 3, 4, 5, 6, 7, 8]
+        first = (await client.get(url)).json()["items"][0]
+        assert first == {
+            "id": "1",
+            "name": '=HYPERLINK("x")',
+            "category": "c",
+            "price": "-1",
+            "_row_number": 2,
+            "_error_code": "out_of_range",
+            "_error_message": "price '-1' is outside 0 to 9999999999.99",
+        }
+
+    async def test_csv_is_escaped_against_formulas(self, client: httpx.AsyncClient) -> None:
+        report = await self.bad_upload(client)
+        response = await client.get(str(report["rejects_url"]), params={"format": "csv"})
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert response.headers["content-disposition"].startswith("attachment;")
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert rows[0] == [
+            "id",
+            "name",
+            "category",
+            "price",
+            "_row_number",
+            "_error_code",
+            "_error_message",
+        ]
+        assert rows[1] == [
+            "1",
+            '\'=HYPERLINK("x")',
+            "c",
+            "'-1",
+            "2",
+            "out_of_range",
+            "price '-1' is outside 0 to 9999999999.99",
+        ]
+        assert len(rows) == 8
+
+    async def test_accept_header_and_406(self, client: httpx.AsyncClient) -> None:
+        report = await self.bad_upload(client)
+        url = str(report["rejects_url"])
+        assert (
+            (await client.get(url, headers={"Accept": "text/csv"}))
+            .headers["content-type"]
+            .startswith("text/csv")
+        )
+        assert (await client.get(url, headers={"Accept": "application/json"})).json()["items"]
+        assert_error(
+            await client.get(url, headers={"Accept": "application/xml"}), 406, "not_acceptable"
+        )
+        assert_error(await client.get(url, params={"format": "xml"}), 422, "validation_error")
+
+    async def test_no_rejects(self, client: httpx.AsyncClient) -> None:
+        report = (await upload(client, "products", PRODUCTS)).json()
+        assert (await client.get(report["rejects_url"])).json()["items"] == []
+        csv_text = (await client.get(report["rejects_url"], params={"format": "csv"})).text
+        assert csv_text == "id,name,category,price,_row_number,_error_code,_error_message\n"
