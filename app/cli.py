@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from typing import Annotated
@@ -11,7 +10,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from app import db
+from app import db, logs
 from app.config import get_settings
 from app.security import resolve_api_key
 
@@ -35,7 +34,7 @@ def _prepare() -> db.Database:
 @cli.command()
 def migrate() -> None:
     """Apply every pending migration to the database."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(get_settings())
     _prepare().release()
     console.print(f"[green]schema at {db.head_revision()}[/green]")
 
@@ -49,7 +48,7 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it lets the
     # embedded server be released instead of killing the process outright.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

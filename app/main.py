@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import __version__, db
+from app import __version__, db, logs
 from app.config import Settings, get_settings
 from app.errors import ErrorResponse, install_error_handlers
 from app.health.router import router as health_router
@@ -49,6 +49,7 @@ class State(TypedDict):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Nothing connects until the lifespan starts."""
     settings = settings or get_settings()
+    logs.configure(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:

@@ -3,6 +3,9 @@
 Revenue is quantity × the product's *current* price (SPEC section 2), so only quantities
 and counts are rolled up per product; `daily_sales.revenue_brl` is adjusted whenever a
 price changes, from `product_daily_sales`.
+
+Rollups are derived data with no foreign keys of their own: products are never deleted,
+and a key check per rollup row would cost as much as the rollup saves.
 """
 
 from datetime import date
@@ -13,8 +16,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    ForeignKey,
-    Index,
     Integer,
     Numeric,
 )
@@ -39,15 +40,10 @@ class ProductDailySales(SQLModel, table=True):
     """Per day and product: order count and units."""
 
     __tablename__ = "product_daily_sales"
-    __table_args__ = (
-        CheckConstraint("orders > 0 AND quantity > 0", name="positive"),
-        Index("ix_product_daily_sales_product_id_created_date", "product_id", "created_date"),
-    )
+    __table_args__ = (CheckConstraint("orders > 0 AND quantity > 0", name="positive"),)
 
     created_date: date = Field(sa_column=Column(Date, primary_key=True))
-    product_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("products.product_id"), primary_key=True)
-    )
+    product_id: int = Field(sa_column=Column(Integer, primary_key=True))
     orders: int = Field(sa_column=Column(BigInteger, nullable=False))
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
 
@@ -58,8 +54,6 @@ class ProductSales(SQLModel, table=True):
     __tablename__ = "product_sales"
     __table_args__ = (CheckConstraint("orders > 0 AND quantity > 0", name="positive"),)
 
-    product_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("products.product_id"), primary_key=True)
-    )
+    product_id: int = Field(sa_column=Column(Integer, primary_key=True))
     orders: int = Field(sa_column=Column(BigInteger, nullable=False))
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -136,8 +136,11 @@ def _decode_header(raw: bytes) -> str:
     return text.rstrip("\r\n")
 
 
-def fast_path_possible(chunk: bytes) -> bool:
-    """Whether PostgreSQL may parse these bytes itself (see the module docstring)."""
+def fast_path_possible(chunk: bytes, allowed: bytes | None = None) -> bool:
+    """Whether PostgreSQL may parse these bytes itself (see the module docstring):
+    only `allowed` bytes when given, otherwise anything but `"` and `\\`."""
+    if allowed is not None:
+        return not chunk.translate(None, allowed)
     return b'"' not in chunk and b"\\" not in chunk
 
 

@@ -96,6 +96,12 @@ def calendar_date(col: str) -> list[Check]:
     ]
 
 
+def first_problem(checks: tuple[Check, ...] | list[Check], *, before: str = "") -> str:
+    """CASE giving `ARRAY[code, message]` for the first failing check, or NULL."""
+    branches = [f"WHEN {c.condition} THEN ARRAY['{c.code.value}', {c.message}]" for c in checks]
+    return f"CASE {before} " + " ".join(branches) + " END"
+
+
 @dataclass(frozen=True)
 class Rules:
     kind: UploadKind
@@ -104,15 +110,14 @@ class Rules:
 
     def problem_sql(self, width_param: str) -> str:
         """CASE giving `ARRAY[code, message]` for a row's first problem, or NULL."""
-        branches = [
+        wrong_count = (
             "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
             f" format('expected %s fields, found %s', {width_param}, bad_count)]"
-        ]
-        branches += [
-            f"WHEN {c.condition} THEN ARRAY['{c.code.value}', {c.message}]" for c in self.checks
-        ]
-        return "CASE " + " ".join(branches) + " END"
+        )
+        return first_problem(self.checks, before=wrong_count)
 
+
+ORDER_DATE_CHECKS = tuple(calendar_date("created_date"))
 
 ORDERS = Rules(
     kind=UploadKind.ORDERS,
@@ -121,7 +126,7 @@ ORDERS = Rules(
         *integer("id", 1, MAX_INT8),
         *integer("product_id", 1, MAX_INT4),
         *integer("quantity", 1, MAX_INT4),
-        *calendar_date("created_date"),
+        *ORDER_DATE_CHECKS,
     ),
 )
 

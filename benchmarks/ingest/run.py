@@ -1,0 +1,143 @@
+"""Ingest benchmark: a large orders upload through HTTP against `psql \\copy`.
+
+    .venv/bin/python benchmarks/ingest/run.py [--orders 1000000] [--runs 3]
+
+On one tuned embedded PostgreSQL it loads the same generated orders, alternately:
+- through Orderlens (`POST /uploads/orders`, streamed over HTTP from this process to the
+  service running as its own uvicorn process): validation, quarantine and rollups included;
+- with `psql \\copy` into the assessment's constrained schema (PK, FK, CHECKs, indexes);
+and, once, the assessment's approach (pandas `read_csv` + `to_sql(method="multi")`) on
+`--pandas-rows` rows. It prints rows/s, the ratio of the medians and the service's peak
+memory growth during the uploads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from sqlalchemy import create_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.common import (
+    API_KEY,
+    ASSESSMENT_SCHEMA,
+    WORK,
+    PeakRss,
+    app_server,
+    clean_work,
+    embedded_server,
+    generate,
+    psql,
+    unquote_dates,
+)
+
+RESET = (
+    "TRUNCATE orders, daily_sales, product_daily_sales, product_sales, assessment.orders;"
+    " CHECKPOINT;"
+)
+
+
+def upload(base: str, kind: str, path: Path) -> dict[str, object]:
+    with path.open("rb") as fh:
+        response = httpx.post(
+            f"{base}/uploads/{kind}",
+            files={"file": (path.name, fh, "text/csv")},
+            headers={"X-API-Key": API_KEY},
+            timeout=600,
+        )
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def pandas_to_sql(url: str, path: Path, rows: int) -> float:
+    """The assessment's loader: read the CSV with pandas, insert with to_sql in chunks."""
+    engine = create_engine(url)
+    started = time.perf_counter()
+    frame = pd.read_csv(path, nrows=rows)
+    frame["created_date"] = pd.to_datetime(frame["created_date"].str.strip("'")).dt.date
+    frame = frame.rename(columns={"id": "order_id"})
+    # 4 columns × 16,383 rows is PostgreSQL's 65,535-parameter limit; chunk below it.
+    frame.to_sql(
+        "orders", engine, schema="assessment", if_exists="append", index=False,
+        method="multi", chunksize=10_000,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--products", type=int, default=1_000)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pandas-rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    data = WORK / f"data-{args.products}p-{args.orders}o-{args.days}d"
+    generate(data, products=args.products, orders=args.orders, days=args.days)
+    plain = data / "orders-plain-dates.csv"
+    unquote_dates(data / "orders.csv", plain)
+    size_mb = (data / "orders.csv").stat().st_size / 1e6
+    print(
+        f"data: {args.orders:,} orders ({size_mb:.1f} MB), {args.products:,} products, {args.days} days"
+    )
+
+    with embedded_server(clean_work("ingest-pg")) as url, app_server(url) as (base, service):
+        psql(url, "-c", ASSESSMENT_SCHEMA)
+        psql(url, "-c", f"\\copy assessment.products from '{data / 'products.csv'}' csv header")
+        upload(base, "products", data / "products.csv")
+
+        ours: list[float] = []
+        theirs: list[float] = []
+        growth: list[float] = []
+        for run in range(1, args.runs + 1):
+            psql(url, "-c", RESET)
+            with PeakRss(service) as rss:
+                started = time.perf_counter()
+                report = upload(base, "orders", data / "orders.csv")
+                ours.append(time.perf_counter() - started)
+            growth.append(rss.growth_mb)
+            assert report["rows_inserted"] == args.orders, report
+            psql(url, "-c", RESET)
+            theirs.append(psql(url, "-c", f"\\copy assessment.orders from '{plain}' csv header"))
+            print(
+                f"run {run}: orderlens {ours[-1]:.2f} s ({args.orders / ours[-1]:,.0f} rows/s),"
+                f" psql \\copy {theirs[-1]:.2f} s ({args.orders / theirs[-1]:,.0f} rows/s),"
+                f" service memory +{growth[-1]:.0f} MB"
+            )
+
+        psql(url, "-c", RESET)
+        sync_url = url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        pandas_s = pandas_to_sql(sync_url, data / "orders.csv", args.pandas_rows)
+
+    o, t = statistics.median(ours), statistics.median(theirs)
+    print()
+    print(f"| path | median of {args.runs} | rows/s |")
+    print("|---|---|---|")
+    print(
+        f"| Orderlens POST /uploads/orders (HTTP, validated, rollups) | {o:.2f} s | {args.orders / o:,.0f} |"
+    )
+    print(
+        f"| psql \\copy into the assessment's constrained schema | {t:.2f} s | {args.orders / t:,.0f} |"
+    )
+    print(
+        f"| pandas read_csv + to_sql(method='multi'), {args.pandas_rows:,} rows | {pandas_s:.2f} s | {args.pandas_rows / pandas_s:,.0f} |"
+    )
+    print()
+    print(f"ratio Orderlens / psql \\copy: {o / t:.2f}")
+    print(f"service peak memory growth: max {max(growth):.0f} MB over {args.runs} uploads")
+
+
+if __name__ == "__main__":
+    main()
