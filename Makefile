@@ -27,7 +27,7 @@ install-dev: $(DEV_STAMP)
 
 ## Serve on http://$(HOST):$(PORT), on the embedded PostgreSQL unless DATABASE_URL is set.
 run: $(RUNTIME_STAMP)
-	$(BIN)/orderlens serve --host $(HOST) --port $(PORT)
+	$(BIN)/orderlens serve --host $(HOST) --port $(PORT) --sample data
 
 ## Lint, type-check, then the whole suite on a real PostgreSQL.
 test: lint

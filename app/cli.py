@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sys
+import threading
+import time
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy import text
 
-from app import db, logs
+from app import client, db, logs
 from app.config import get_settings
-from app.security import resolve_api_key
+from app.security import api_key_file, resolve_api_key
 
 cli = typer.Typer(
     name="orderlens",
@@ -39,10 +46,81 @@ def migrate() -> None:
     console.print(f"[green]schema at {db.head_revision()}[/green]")
 
 
+class Kind(StrEnum):
+    products = "products"
+    orders = "orders"
+
+
+class Conflict(StrEnum):
+    reject = "reject"
+    update = "update"
+
+
+def _local_url() -> str:
+    settings = get_settings()
+    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::"} else settings.host  # noqa: S104
+    return f"http://{host}:{settings.port}"
+
+
+def _local_key() -> str | None:
+    settings = get_settings()
+    if settings.api_key is not None:
+        return settings.api_key.get_secret_value()
+    path = api_key_file(settings)
+    return path.read_text().strip() if path.exists() else None
+
+
+@cli.command()
+def ingest(
+    kind: Annotated[Kind, typer.Argument(help="What the file holds.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
+    ],
+    url: Annotated[
+        str | None, typer.Option(help="The service's base URL (default: the local one).")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="API_KEY", help="X-API-Key (default: API_KEY or the local generated key)."
+        ),
+    ] = None,
+    on_conflict: Annotated[
+        Conflict, typer.Option(help="Stored ids with other values: reject or update.")
+    ] = Conflict.reject,
+) -> None:
+    """Upload a CSV to a running service with a progress bar, then print its report."""
+    base = url or _local_url()
+    key = api_key or _local_key()
+    if not key:
+        console.print("[red]No API key: pass --api-key or set API_KEY.[/red]")
+        raise typer.Exit(2)
+    try:
+        report = client.upload(
+            base_url=base,
+            api_key=key,
+            kind=kind.value,
+            path=file,
+            on_conflict=on_conflict.value,
+            console=console,
+        )
+    except client.ClientError as exc:
+        console.print(f"[red]upload failed: {exc}[/red]")
+        raise typer.Exit(1) from None
+    Console().print(client.report_table(report, base))
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (PORT).")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with products.csv and orders.csv to upload, through the API,"
+            " when the database is empty."
+        ),
+    ] = None,
 ) -> None:
     """Apply migrations, then serve the API, the docs and the dashboard."""
     from app.main import create_app
@@ -60,10 +138,49 @@ def serve(
     if generated:
         # SPEC 1: an unset API_KEY is generated and printed (to the terminal, not the logs).
         console.print(f"API key (X-API-Key): [bold]{api_key.get_secret_value()}[/bold]")
+    if sample is not None and asyncio.run(_is_empty(database)):
+        threading.Thread(
+            target=_load_sample,
+            args=(base, api_key.get_secret_value(), sample),
+            daemon=True,
+        ).start()
     try:
         uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
     finally:
         database.release()
+
+
+EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM products) AND NOT EXISTS (SELECT 1 FROM orders)"
+
+
+async def _is_empty(database: db.Database) -> bool:
+    engine = db.create_engine(database.url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return bool(await conn.scalar(text(EMPTY)))
+    finally:
+        await engine.dispose()
+
+
+def _load_sample(base: str, api_key: str, folder: Path) -> None:
+    """Once the service answers, upload the sample through the same path as `ingest`."""
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    for kind in ("products", "orders"):
+        path = folder / f"{kind}.csv"
+        try:
+            report = client.upload(
+                base_url=base, api_key=api_key, kind=kind, path=path, console=console
+            )
+        except client.ClientError as exc:
+            console.print(f"[red]sample {kind} not loaded: {exc}[/red]")
+            return
+        console.print(client.report_table(report, base))
 
 
 def main() -> None:

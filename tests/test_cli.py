@@ -1,0 +1,98 @@
+"""The command line: `orderlens ingest` against a running service, and the sample load."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from app import cli
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import API_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live(settings: Settings, clean_db: None) -> Iterator[str]:
+    """The service on a real port, in a thread, as the CLI would meet it."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_help_lists_the_commands() -> None:
+    result = CliRunner().invoke(cli.cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "migrate", "ingest"):
+        assert command in result.output
+
+
+def test_ingest_prints_the_report(live: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["--url", live, "--api-key", API_KEY]
+    result = runner.invoke(
+        cli.cli, ["ingest", "products", str(ROOT / "data" / "products.csv"), *args]
+    )
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output
+    assert "inserted" in result.output
+
+    bad = tmp_path / "orders.csv"
+    bad.write_text("id,product_id,quantity,created_date\n1,1,1,2024-12-01\n2,999,1,2024-12-01\n")
+    result = runner.invoke(cli.cli, ["ingest", "orders", str(bad), *args])
+    assert result.exit_code == 0, result.output
+    assert "unknown_product" in result.output
+    assert "/rejects?format=csv" in result.output
+
+
+def test_ingest_fails_loudly(live: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    runner = CliRunner()
+    result = runner.invoke(
+        cli.cli, ["ingest", "orders", str(empty), "--url", live, "--api-key", API_KEY]
+    )
+    assert result.exit_code == 1
+    assert "empty_file" in result.output
+    result = runner.invoke(
+        cli.cli, ["ingest", "orders", str(empty), "--url", live, "--api-key", "no"]
+    )
+    assert result.exit_code == 1
+    assert "unauthorized" in result.output
+
+
+def test_sample_loads_through_the_api(live: str) -> None:
+    cli._load_sample(live, API_KEY, ROOT / "data")
+    uploads = httpx.get(f"{live}/uploads").json()["items"]
+    assert [(u["kind"], u["rows_inserted"], u["rows_rejected"]) for u in uploads] == [
+        ("orders", 300, 0),
+        ("products", 20, 0),
+    ]
