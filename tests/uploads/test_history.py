@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections.abc import AsyncIterator
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import API_KEY
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
@@ -162,3 +165,47 @@ class TestRejects:
         assert (await client.get(report["rejects_url"])).json()["items"] == []
         csv_text = (await client.get(report["rejects_url"], params={"format": "csv"})).text
         assert csv_text == "id,name,category,price,_row_number,_error_code,_error_message\n"
+
+
+class TestProgress:
+    async def test_running_upload_shows_bytes_and_rows_read(
+        self, client: httpx.AsyncClient, db: Db
+    ) -> None:
+        await upload(client, "products", PRODUCTS)
+        boundary = "pr0gress"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="o.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\nid,product_id,quantity,created_date\n"
+        )
+        rows = [
+            "".join(f"{i},1,1,2024-12-01\n" for i in range(start, start + 1000))
+            for start in (1, 1001, 2001)
+        ]
+
+        async def slow() -> AsyncIterator[bytes]:
+            yield head.encode()
+            for part in rows:
+                yield part.encode()
+                await asyncio.sleep(1.3)
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        async def post() -> httpx.Response:
+            return await client.post(
+                "/uploads/orders",
+                content=slow(),
+                headers={
+                    "X-API-Key": API_KEY,
+                    "Content-Type": f"multipart/form-data; boundary={boundary}",
+                },
+            )
+
+        task = asyncio.create_task(post())
+        await asyncio.sleep(2.2)
+        running = (await client.get("/uploads", params={"kind": "orders"})).json()["items"][0]
+        assert running["status"] == "running"
+        assert running["bytes_received"] > 0
+        assert running["rows_total"] > 0
+        assert running["finished_at"] is None
+        response = await task
+        assert response.status_code == 201
+        assert response.json()["rows_inserted"] == 3000
