@@ -206,6 +206,59 @@ class TestProgress:
         assert running["bytes_received"] > 0
         assert running["rows_total"] > 0
         assert running["finished_at"] is None
+        assert await db.count("orders") == 0  # readers never see half an upload
         response = await task
         assert response.status_code == 201
         assert response.json()["rows_inserted"] == 3000
+
+
+class TestKilledConnection:
+    async def test_killed_connection_mid_upload_loads_nothing_and_recovers(
+        self, client: httpx.AsyncClient, db: Db
+    ) -> None:
+        await upload(client, "products", PRODUCTS)
+        boundary = "k1ll"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="o.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\nid,product_id,quantity,created_date\n"
+        )
+
+        async def slow() -> AsyncIterator[bytes]:
+            yield head.encode()
+            for start in range(1, 5001, 1000):
+                yield "".join(f"{i},1,1,2024-12-01\n" for i in range(start, start + 1000)).encode()
+                await asyncio.sleep(0.5)
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        task = asyncio.create_task(
+            client.post(
+                "/uploads/orders",
+                content=slow(),
+                headers={
+                    "X-API-Key": API_KEY,
+                    "Content-Type": f"multipart/form-data; boundary={boundary}",
+                },
+            )
+        )
+        killed: list[tuple[object, ...]] = []
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            killed = await db.rows(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'COPY%' AND pid <> pg_backend_pid()"
+            )
+            if killed:
+                break
+        assert killed, "the upload's COPY was never seen"
+        response = await task
+        assert_error(response, 500, "internal_error")
+        assert await db.count("orders") == 0
+        assert await db.count("rejects") == 0
+        latest = (await client.get("/uploads", params={"kind": "orders"})).json()["items"][0]
+        assert latest["status"] == "failed"
+        # The service goes on: the next upload works without a restart.
+        again = await upload(
+            client, "orders", "id,product_id,quantity,created_date\n1,1,1,2024-12-01\n"
+        )
+        assert again.status_code == 201
+        assert (await client.get("/readyz")).status_code == 200
