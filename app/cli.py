@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from app import client, db, logs
 from app.config import get_settings
 from app.security import api_key_file, resolve_api_key
+from app.uploads.models import OnConflict, UploadKind
 
 cli = typer.Typer(
     name="orderlens",
@@ -46,16 +46,6 @@ def migrate() -> None:
     console.print(f"[green]schema at {db.head_revision()}[/green]")
 
 
-class Kind(StrEnum):
-    products = "products"
-    orders = "orders"
-
-
-class Conflict(StrEnum):
-    reject = "reject"
-    update = "update"
-
-
 def _local_url() -> str:
     settings = get_settings()
     host = "127.0.0.1" if settings.host in {"0.0.0.0", "::"} else settings.host  # noqa: S104
@@ -72,7 +62,7 @@ def _local_key() -> str | None:
 
 @cli.command()
 def ingest(
-    kind: Annotated[Kind, typer.Argument(help="What the file holds.")],
+    kind: Annotated[UploadKind, typer.Argument(help="What the file holds.")],
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
     ],
@@ -86,8 +76,8 @@ def ingest(
         ),
     ] = None,
     on_conflict: Annotated[
-        Conflict, typer.Option(help="Stored ids with other values: reject or update.")
-    ] = Conflict.reject,
+        OnConflict, typer.Option(help="Stored ids with other values: reject or update.")
+    ] = OnConflict.REJECT,
 ) -> None:
     """Upload a CSV to a running service with a progress bar, then print its report."""
     base = url or _local_url()

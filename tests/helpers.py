@@ -1,5 +1,7 @@
 """Assertions and builders that several test modules share."""
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,4 +45,33 @@ async def upload(
         files={"file": (filename, data, "text/csv")},
         params=params,
         headers=headers,
+    )
+
+
+async def multipart_body(
+    boundary: str, parts: list[str], *, delay: float = 0.0, filename: str = "upload.csv"
+) -> AsyncIterator[bytes]:
+    """A multipart body with a `file` field, sent in pieces (no Content-Length), with
+    `delay` seconds after each piece of the file: for limits and races."""
+    yield (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
+        "\r\nContent-Type: text/csv\r\n\r\n"
+    ).encode()
+    for part in parts:
+        yield part.encode()
+        if delay:
+            await asyncio.sleep(delay)
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+async def post_multipart(
+    client: httpx.AsyncClient, kind: str, body: AsyncIterator[bytes], boundary: str
+) -> httpx.Response:
+    return await client.post(
+        f"/uploads/{kind}",
+        content=body,
+        headers={
+            "X-API-Key": API_KEY,
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
     )

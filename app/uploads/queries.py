@@ -20,6 +20,38 @@ MERGE_LOCK_KEY = 0x4F4C_0000_0000_0000
 UPLOAD_LOCK_BASE = 0x4F4C_0001_0000_0000
 
 
+# --- the upload's own row -------------------------------------------------------------
+
+CREATE_UPLOAD = """
+INSERT INTO uploads (kind, filename, on_conflict) VALUES ($1, $2, $3) RETURNING upload_id
+"""
+TAKE_UPLOAD_LOCK = "SELECT pg_advisory_lock($1)"
+RELEASE_UPLOAD_LOCK = "SELECT pg_advisory_unlock($1)"
+TAKE_MERGE_LOCK = "SELECT pg_advisory_xact_lock($1)"
+
+WRITE_PROGRESS = """
+UPDATE uploads SET bytes_received = $2, rows_total = $3
+WHERE upload_id = $1 AND status = 'running'
+"""
+
+FINISH_UPLOAD = """
+UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
+    sha256 = $2, columns = $3, warnings = $4, bytes_received = $5,
+    rows_total = $6, rows_inserted = $7, rows_updated = $8, rows_unchanged = $9,
+    rows_rejected = $10, rejects_by_code = $11
+WHERE upload_id = $1
+"""
+
+MARK_FAILED = """
+UPDATE uploads SET status = 'failed', finished_at = clock_timestamp(),
+    error = $2, bytes_received = $3
+WHERE upload_id = $1 AND status = 'running'
+"""
+
+
+# --- staging and judging ---------------------------------------------------------------
+
+
 def stage_table(kind: UploadKind) -> str:
     return f"stage_{kind.value}"
 
@@ -487,3 +519,6 @@ SELECT count(*) FROM (
 FAST_ORDERS_ID_RANGE = "SELECT min(id), max(id) FROM fast_orders WHERE id >= 1"
 
 CAN_CHECK_KEYS_BY_SET = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+SKIP_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'replica', true)"
+RESTORE_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'origin', true)"
+SET_LOCAL_WORK_MEM = "SELECT set_config('work_mem', $1, true)"

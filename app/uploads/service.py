@@ -97,7 +97,7 @@ async def ingest(
             reporter.cancel()
             with contextlib.suppress(Exception):
                 await conn.execute(
-                    "SELECT pg_advisory_unlock($1)", queries.UPLOAD_LOCK_BASE + upload_id
+                    queries.RELEASE_UPLOAD_LOCK, queries.UPLOAD_LOCK_BASE + upload_id
                 )
     log.info("upload %s: done", upload_id)
     return upload_id
@@ -109,13 +109,12 @@ async def _create_upload(
     """Record the upload as running, holding a session lock that says it is alive."""
     async with conn.transaction():
         upload_id: int = await conn.fetchval(
-            "INSERT INTO uploads (kind, filename, on_conflict) VALUES ($1, $2, $3)"
-            " RETURNING upload_id",
+            queries.CREATE_UPLOAD,
             kind.value,
             filename,
             on_conflict.value,
         )
-        await conn.execute("SELECT pg_advisory_lock($1)", queries.UPLOAD_LOCK_BASE + upload_id)
+        await conn.execute(queries.TAKE_UPLOAD_LOCK, queries.UPLOAD_LOCK_BASE + upload_id)
     return upload_id
 
 
@@ -138,15 +137,13 @@ async def _report_progress(engine: AsyncEngine, upload_id: int, progress: Progre
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
         try:
-            async with engine.begin() as conn:
-                raw = await driver_connection(conn)
-                await raw.execute(
-                    "UPDATE uploads SET bytes_received = $2, rows_total = $3"
-                    " WHERE upload_id = $1 AND status = 'running'",
-                    upload_id,
-                    progress.bytes_received,
-                    progress.records_seen,
-                )
+            await _apart(
+                engine,
+                queries.WRITE_PROGRESS,
+                upload_id,
+                progress.bytes_received,
+                progress.records_seen,
+            )
         except Exception as exc:  # progress is best effort; the load decides the outcome
             log.debug("upload %s: progress not written (%s)", upload_id, type(exc).__name__)
 
@@ -165,7 +162,7 @@ async def _load(
         async with conn.transaction():
             # Sorts and hashes over a million staged rows stay in memory, for this
             # transaction only.
-            await conn.execute(f"SET LOCAL work_mem = '{UPLOAD_WORK_MEM}'")
+            await conn.execute(queries.SET_LOCAL_WORK_MEM, UPLOAD_WORK_MEM)
             await conn.execute(queries.create_stage(kind))
             header_text, rest = await parsing.split_header(stream)
             header = parsing.parse_header(header_text, rules.required)
@@ -180,19 +177,13 @@ async def _load(
             progress.records_seen = rows_total
             reporter.cancel()  # the row is written once more below, with the outcome
 
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", queries.MERGE_LOCK_KEY)
+            await conn.execute(queries.TAKE_MERGE_LOCK, queries.MERGE_LOCK_KEY)
             clock.lap("wait")
             counts = await _judge(conn, kind, on_conflict, header, rows_total, staged, fast, clock)
             clock.lap("count")
             await _merge(conn, upload_id, kind, header, counts, fast, clock)
             await conn.execute(
-                """
-UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
-    sha256 = $2, columns = $3, warnings = $4, bytes_received = $5,
-    rows_total = $6, rows_inserted = $7, rows_updated = $8, rows_unchanged = $9,
-    rows_rejected = $10, rejects_by_code = $11
-WHERE upload_id = $1
-""",
+                queries.FINISH_UPLOAD,
                 upload_id,
                 progress.sha256.hexdigest(),
                 header.columns,
@@ -400,13 +391,13 @@ async def _merge(
         # the products it references are locked as the foreign key's trigger would lock
         # them (_judge): the per-row trigger would only repeat that check, a million
         # times. The constraint stays in force for every other writer.
-        await conn.execute("SET LOCAL session_replication_role = replica")
+        await conn.execute(queries.SKIP_KEY_TRIGGERS)
     if counts.inserted:
         await conn.execute(insert)
     if counts.updated:
         await conn.execute(update)
     if by_set:
-        await conn.execute("SET LOCAL session_replication_role = origin")
+        await conn.execute(queries.RESTORE_KEY_TRIGGERS)
     clock.lap("merge")
     if kind is UploadKind.ORDERS and (counts.inserted or counts.updated):
         deltas = queries.ORDER_DELTAS if counts.updated else queries.INSERTED_ORDER_DELTAS
@@ -431,14 +422,15 @@ async def _fail(
             log.error("upload %s failed: %s", upload_id, type(exc).__name__, exc_info=exc)
         error = {"code": "failed", "message": "The upload failed; nothing of it was loaded."}
     try:
-        async with engine.begin() as sa_conn:
-            conn = await driver_connection(sa_conn)
-            await conn.execute(
-                "UPDATE uploads SET status = 'failed', finished_at = clock_timestamp(),"
-                " error = $2, bytes_received = $3 WHERE upload_id = $1 AND status = 'running'",
-                upload_id,
-                json.dumps(error),
-                progress.bytes_received,
-            )
+        await _apart(
+            engine, queries.MARK_FAILED, upload_id, json.dumps(error), progress.bytes_received
+        )
     except Exception as db_exc:  # the database may be the thing that failed
         log.warning("upload %s: could not be marked failed (%s)", upload_id, db_exc)
+
+
+async def _apart(engine: AsyncEngine, statement: str, *args: Any) -> None:
+    """Run one statement in a transaction of its own, beside the upload's."""
+    async with engine.begin() as sa_conn:
+        conn = await driver_connection(sa_conn)
+        await conn.execute(statement, *args)

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import API_KEY, make_settings, open_client
-from tests.helpers import assert_error, upload
+from tests.helpers import assert_error, multipart_body, post_multipart, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
 ORDERS_HEADER = "id,product_id,quantity,created_date\n"
@@ -126,27 +126,9 @@ class TestSizeLimit:
     async def test_limit_holds_without_content_length(
         self, small: httpx.AsyncClient, db: Db
     ) -> None:
-        boundary = "b0undary"
         rows = "".join(f"{i},n{i},c,1\n" for i in range(1, 400))
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.csv"\r\n'
-            "Content-Type: text/csv\r\n\r\nid,name,category,price\n",
-            rows,
-            f"\r\n--{boundary}--\r\n",
-        ]
-
-        async def chunked() -> AsyncIterator[bytes]:
-            for part in parts:
-                yield part.encode()
-
-        response = await small.post(
-            "/uploads/products",
-            content=chunked(),
-            headers={
-                "X-API-Key": API_KEY,
-                "Content-Type": f"multipart/form-data; boundary={boundary}",
-            },
-        )
+        body = multipart_body("b0undary", ["id,name,category,price\n", rows])
+        response = await post_multipart(small, "products", body, "b0undary")
         assert_error(response, 413, "too_large")
         assert await db.count("products") == 0
 

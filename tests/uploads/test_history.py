@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import API_KEY
-from tests.helpers import assert_error, upload
+from tests.helpers import assert_error, multipart_body, post_multipart, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
 
@@ -172,34 +170,13 @@ class TestProgress:
         self, client: httpx.AsyncClient, db: Db
     ) -> None:
         await upload(client, "products", PRODUCTS)
-        boundary = "pr0gress"
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="o.csv"\r\n'
-            "Content-Type: text/csv\r\n\r\nid,product_id,quantity,created_date\n"
-        )
+        header = "id,product_id,quantity,created_date\n"
         rows = [
             "".join(f"{i},1,1,2024-12-01\n" for i in range(start, start + 1000))
             for start in (1, 1001, 2001)
         ]
-
-        async def slow() -> AsyncIterator[bytes]:
-            yield head.encode()
-            for part in rows:
-                yield part.encode()
-                await asyncio.sleep(1.3)
-            yield f"\r\n--{boundary}--\r\n".encode()
-
-        async def post() -> httpx.Response:
-            return await client.post(
-                "/uploads/orders",
-                content=slow(),
-                headers={
-                    "X-API-Key": API_KEY,
-                    "Content-Type": f"multipart/form-data; boundary={boundary}",
-                },
-            )
-
-        task = asyncio.create_task(post())
+        body = multipart_body("pr0gress", [header, *rows], delay=1.1)
+        task = asyncio.create_task(post_multipart(client, "orders", body, "pr0gress"))
         await asyncio.sleep(2.2)
         running = (await client.get("/uploads", params={"kind": "orders"})).json()["items"][0]
         assert running["status"] == "running"
@@ -217,29 +194,13 @@ class TestKilledConnection:
         self, client: httpx.AsyncClient, db: Db
     ) -> None:
         await upload(client, "products", PRODUCTS)
-        boundary = "k1ll"
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="o.csv"\r\n'
-            "Content-Type: text/csv\r\n\r\nid,product_id,quantity,created_date\n"
-        )
-
-        async def slow() -> AsyncIterator[bytes]:
-            yield head.encode()
-            for start in range(1, 5001, 1000):
-                yield "".join(f"{i},1,1,2024-12-01\n" for i in range(start, start + 1000)).encode()
-                await asyncio.sleep(0.5)
-            yield f"\r\n--{boundary}--\r\n".encode()
-
-        task = asyncio.create_task(
-            client.post(
-                "/uploads/orders",
-                content=slow(),
-                headers={
-                    "X-API-Key": API_KEY,
-                    "Content-Type": f"multipart/form-data; boundary={boundary}",
-                },
-            )
-        )
+        header = "id,product_id,quantity,created_date\n"
+        rows = [
+            "".join(f"{i},1,1,2024-12-01\n" for i in range(start, start + 1000))
+            for start in range(1, 5001, 1000)
+        ]
+        body = multipart_body("k1ll", [header, *rows], delay=0.5)
+        task = asyncio.create_task(post_multipart(client, "orders", body, "k1ll"))
         killed: list[tuple[object, ...]] = []
         for _ in range(40):
             await asyncio.sleep(0.1)
