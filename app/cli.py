@@ -17,7 +17,10 @@ from rich.console import Console
 from sqlalchemy import text
 
 from app import client, db, logs
-from app.config import get_settings
+from app.config import Settings, get_settings
+from app.fx import schemas as fx_schemas
+from app.fx import service as fx_service
+from app.fx.cache import Rate
 from app.security import api_key_file, resolve_api_key
 from app.uploads.models import OnConflict, UploadKind
 
@@ -171,6 +174,38 @@ def _load_sample(base: str, api_key: str, folder: Path) -> None:
             console.print(f"[red]sample {kind} not loaded: {exc}[/red]")
             return
         console.print(client.report_table(report, base))
+
+
+fx_cli = typer.Typer(help="BRL→USD rates.", no_args_is_help=True)
+cli.add_typer(fx_cli, name="fx")
+
+
+@fx_cli.command("refresh")
+def fx_refresh() -> None:
+    """Fetch the current rate from the provider now and store it."""
+    settings = get_settings()
+    logs.configure(settings)
+    database = _prepare()
+    try:
+        rate = asyncio.run(_refresh(settings, database))
+    finally:
+        database.release()
+    Console().print(
+        f"1 BRL = {fx_schemas.rate_text(rate.rate)} USD  source {rate.source}"
+        f"  as of {rate.as_of}  fetched {rate.fetched_at:%Y-%m-%d %H:%M:%S %Z}"
+        + ("  [yellow](stale: the source did not answer)[/yellow]" if rate.stale else "")
+    )
+    if rate.stale:
+        raise typer.Exit(1)
+
+
+async def _refresh(settings: Settings, database: db.Database) -> Rate:
+    engine = db.create_engine(database.url, pool_size=1)
+    try:
+        async with httpx.AsyncClient() as http:
+            return await fx_service.build(settings, http=http, engine=engine).latest(refresh=True)
+    finally:
+        await engine.dispose()
 
 
 def main() -> None:

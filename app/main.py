@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import __version__, db, logs
 from app.config import Settings, get_settings
 from app.errors import ErrorResponse, install_error_handlers
+from app.fx import service as fx_service
+from app.fx.router import router as fx_router
+from app.fx.service import FxService
 from app.health.router import router as health_router
 from app.security import api_key_header, resolve_api_key
 from app.uploads.router import router as uploads_router
@@ -42,12 +45,16 @@ class State(TypedDict):
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
+    fx: FxService
     api_key: SecretStr
     head_revision: str | None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service. Nothing connects until the lifespan starts."""
+def create_app(
+    settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the service. Nothing connects until the lifespan starts. `http_transport`
+    replaces the network under the outgoing HTTP client (tests fake the FX provider)."""
     settings = settings or get_settings()
     logs.configure(settings)
 
@@ -58,13 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_key, generated = resolve_api_key(settings)
         if generated:
             log.info("API key generated; it is kept in %s", settings.orderlens_data_dir)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as http:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
                     settings=settings,
                     engine=engine,
                     sessionmaker=db.create_sessionmaker(engine),
                     http=http,
+                    fx=fx_service.build(settings, http=http, engine=engine),
                     api_key=api_key,
                     head_revision=db.head_revision(),
                 )
@@ -90,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(health_router)
     app.include_router(uploads_router)
+    app.include_router(fx_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

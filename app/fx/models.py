@@ -28,13 +28,16 @@ class FxRate(SQLModel, table=True):
         CheckConstraint("rate > 0", name="rate_positive"),
         CheckConstraint("kind IN ('latest', 'historical')", name="kind_known"),
         CheckConstraint("base ~ '^[A-Z]{3}$' AND quote ~ '^[A-Z]{3}$'", name="currency_codes"),
+        CheckConstraint("as_of <= rate_date", name="as_of_not_after"),
     )
 
     source: str = Field(sa_column=Column(String(32), nullable=False))
     base: str = Field(sa_column=Column(String(3), nullable=False))
     quote: str = Field(sa_column=Column(String(3), nullable=False))
     kind: str = Field(sa_column=Column(String(16), nullable=False))
-    # The day the rate is for (`as_of`); for a latest rate, the day it was fetched.
+    # Historical: the day asked about; latest: the day it was fetched.
     rate_date: date = Field(sa_column=Column(Date, nullable=False))
+    # The day the rate was published for: rate_date, or the latest earlier published day.
+    as_of: date = Field(sa_column=Column(Date, nullable=False))
     rate: Decimal = Field(sa_column=Column(Numeric(24, 12), nullable=False))
     fetched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,0 +1,196 @@
+"""The FX service: one stated rate per answer, from the cache when it can, from the
+provider when it must, stale rather than nothing when the provider is down."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import FxProvider, Settings
+from app.errors import AppError
+from app.fx.cache import Rate, RateStore, SingleFlight
+from app.fx.models import RateKind
+from app.fx.providers import LOOKBACK_DAYS, Ecb, FreeCurrencyApi, FxProviderError, Provider, Quote
+
+log = logging.getLogger(__name__)
+
+# After the provider fails, answers use the stored rate for this long before asking again,
+# so that an outage costs one slow request, not every request.
+FAILURE_BACKOFF_SECONDS = 30.0
+DAYS_IN_FLIGHT = 8
+
+
+class FxUnavailable(AppError):
+    status_code = 503
+    code = "fx_unavailable"
+
+
+class RateNotFound(AppError):
+    status_code = 404
+    code = "rate_not_found"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _quote(rate: Rate) -> Quote:
+    return Quote(rate.rate, rate.as_of)
+
+
+class FxService:
+    def __init__(
+        self,
+        *,
+        provider: Provider,
+        engine: AsyncEngine,
+        ttl_seconds: float,
+        failure_backoff: float = FAILURE_BACKOFF_SECONDS,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.provider = provider
+        self.source = provider.name
+        self.store = RateStore(engine, provider.name)
+        self.ttl = timedelta(seconds=ttl_seconds)
+        self.failure_backoff = failure_backoff
+        self._now = now
+        self._latest: Rate | None = None
+        self._days: dict[date, Rate] = {}
+        self._unpublished: set[date] = set()
+        self._flight = SingleFlight()
+        self._down_until = 0.0
+        self.upstream_calls = 0
+
+    def today(self) -> date:
+        return self._now().date()
+
+    # --- latest ----------------------------------------------------------------------------
+
+    async def latest(self, *, refresh: bool = False) -> Rate:
+        """The current rate: fresh for FX_CACHE_TTL_SECONDS, stale if the provider is down,
+        503 `fx_unavailable` if no rate was ever known."""
+        cached = self._latest
+        if not refresh and cached is not None and self._fresh(cached):
+            return cached
+        return await self._flight.run(("latest", refresh), lambda: self._load_latest(refresh))
+
+    async def _load_latest(self, refresh: bool) -> Rate:
+        stored = await self.store.latest()
+        if not refresh:
+            if stored is not None and self._fresh(stored):
+                self._latest = stored
+                return stored
+            if time.monotonic() < self._down_until:
+                return self._stale(stored)
+        try:
+            self.upstream_calls += 1
+            quote = await self.provider.latest()
+        except FxProviderError as exc:
+            log.warning("fx: %s failed (%s); serving the last known rate", self.source, exc)
+            self._down_until = time.monotonic() + self.failure_backoff
+            return self._stale(stored or self._latest)
+        rate = Rate(quote.rate, quote.as_of, self._now(), self.source)
+        await self.store.save(RateKind.LATEST, rate.fetched_at.date(), quote, rate.fetched_at)
+        self._latest = rate
+        self._down_until = 0.0
+        return rate
+
+    def _fresh(self, rate: Rate) -> bool:
+        return self._now() - rate.fetched_at < self.ttl
+
+    def _stale(self, rate: Rate | None) -> Rate:
+        if rate is None:
+            raise FxUnavailable(
+                f"No {self.source} rate is available and none was ever stored;"
+                " answers in USD cannot be given (BRL answers still work).",
+                details={"source": self.source},
+            )
+        return dataclasses.replace(rate, stale=True)
+
+    # --- historical ------------------------------------------------------------------------
+
+    async def on(self, day: date) -> Rate:
+        """The rate of `day`, or of the latest earlier published day (a weekend takes
+        Friday's). Today and later take the current rate: a day's rate is only final once
+        the day is over."""
+        if day >= self.today():
+            return await self.latest()
+        cached = self._days.get(day)
+        if cached is not None:
+            return cached
+        return await self._flight.run(("on", day), lambda: self._resolve(day))
+
+    async def _resolve(self, day: date) -> Rate:
+        stored = await self.store.on_day(day)
+        if stored is not None:
+            self._days[day] = stored
+            return stored
+        try:
+            for back in range(LOOKBACK_DAYS + 1):
+                published = await self._published(day - timedelta(days=back))
+                if published is not None:
+                    rate = dataclasses.replace(published, fetched_at=self._now())
+                    await self.store.save(RateKind.HISTORICAL, day, _quote(rate), rate.fetched_at)
+                    self._days[day] = rate
+                    return rate
+        except FxProviderError as exc:
+            log.warning("fx: %s failed for %s (%s)", self.source, day, exc)
+            return self._stale(await self.store.nearest(day))
+        raise RateNotFound(
+            f"{self.source} has no rate on or within {LOOKBACK_DAYS} days before {day}.",
+            details={"date": day.isoformat(), "source": self.source},
+        )
+
+    async def _published(self, day: date) -> Rate | None:
+        """What the provider published for `day` itself (None: nothing), asked once."""
+        if day in self._unpublished:
+            return None
+        known = self._days.get(day)
+        if known is not None and known.as_of == day:
+            return known
+        return await self._flight.run(("published", day), lambda: self._ask(day))
+
+    async def _ask(self, day: date) -> Rate | None:
+        self.upstream_calls += 1
+        quote = await self.provider.historical(day)
+        if quote is None:
+            self._unpublished.add(day)
+            return None
+        rate = Rate(quote.rate, quote.as_of, self._now(), self.source)
+        # The day's own rate: kept for the days after it that have none.
+        self._days.setdefault(day, rate)
+        await self.store.save(RateKind.HISTORICAL, day, quote, rate.fetched_at)
+        return rate
+
+    async def for_days(self, days: Iterable[date]) -> dict[date, Rate]:
+        """Rates for many days (order_date mode): one provider call per distinct day
+        not yet known, a few at a time."""
+        distinct = sorted(set(days))
+        gate = asyncio.Semaphore(DAYS_IN_FLIGHT)
+
+        async def one(day: date) -> Rate:
+            async with gate:
+                return await self.on(day)
+
+        rates = await asyncio.gather(*(one(day) for day in distinct))
+        return dict(zip(distinct, rates, strict=True))
+
+
+def build(settings: Settings, *, http: httpx.AsyncClient, engine: AsyncEngine) -> FxService:
+    """The FX service that the settings ask for, on the lifespan's HTTP client."""
+    provider: Provider
+    if settings.fx_provider is FxProvider.FREECURRENCYAPI:
+        assert settings.fx_api_key is not None  # Settings refuses the provider without it
+        provider = FreeCurrencyApi(
+            http, base_url=str(settings.fx_api_url), api_key=settings.fx_api_key.get_secret_value()
+        )
+    else:
+        provider = Ecb()
+    return FxService(provider=provider, engine=engine, ttl_seconds=settings.fx_cache_ttl_seconds)
