@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import csv
 import io
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import driver_connection
 from app.errors import AppError, NotAcceptable
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -68,6 +73,13 @@ def csv_line(values: Iterable[Any]) -> bytes:
     return out.getvalue().encode()
 
 
+async def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> AsyncIterator[bytes]:
+    """A small answer as CSV (big ones stream from COPY): header, then rows, escaped."""
+    yield csv_line(header)
+    for row in rows:
+        yield csv_line(row)
+
+
 def csv_response(
     body: AsyncIterator[bytes], *, filename: str, headers: dict[str, str] | None = None
 ) -> StreamingResponse:
@@ -119,3 +131,53 @@ LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per pag
 CursorQuery = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
 ]
+
+
+# --- money --------------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal | None) -> str | None:
+    """Exact 2-place decimal string, rounded half away from zero: `"222.95"`."""
+    if value is None:
+        return None
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def safe_text_sql(expression: str) -> str:
+    """SQL that prefixes `'` to text a spreadsheet would run as a formula (CSV output)."""
+    return (
+        f"CASE WHEN left({expression}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r')"
+        f" THEN '''' || {expression} ELSE {expression} END"
+    )
+
+
+# --- streaming COPY -------------------------------------------------------------------------
+
+COPY_QUEUE_CHUNKS = 8  # ~8 × 64 KiB in flight at most: memory stays flat however big
+
+
+async def copy_csv(engine: AsyncEngine, query: str, *args: Any) -> AsyncIterator[bytes]:
+    """`COPY (query) TO STDOUT (FORMAT csv)` as a stream of bytes, with backpressure: the
+    database waits while the client reads slowly, and stops if it goes away."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE_CHUNKS)
+
+    async def produce() -> None:
+        try:
+            async with engine.connect() as sa_conn:
+                conn = await driver_connection(sa_conn)
+                await conn.copy_from_query(query, *args, output=queue.put, format="csv")
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(produce())
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+        await task  # its error, if it had one
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import __version__, db, logs
+from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
 from app.errors import ErrorResponse, install_error_handlers
 from app.fx import service as fx_service
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(uploads_router)
     app.include_router(fx_router)
+    app.include_router(analytics_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

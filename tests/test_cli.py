@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import URL
 from typer.testing import CliRunner
 
 from app import cli
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.main import create_app
 from tests.conftest import API_KEY
 
@@ -96,3 +97,20 @@ def test_sample_loads_through_the_api(live: str) -> None:
         ("orders", 300, 0),
         ("products", 20, 0),
     ]
+
+
+def test_fx_refresh_fetches_and_stores(
+    database_url: URL, tmp_path: Path, clean_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("FX_PROVIDER", "ecb")
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FX_API_KEY", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.cli, ["fx", "refresh"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "1 BRL = 0." in result.output
+    assert "source ecb" in result.output

@@ -42,7 +42,36 @@ class FxRate(BaseModel):
         )
 
 
-class FxInfo(FxRate):
-    """The `fx` object of every JSON answer with USD figures."""
+class FxInfo(BaseModel):
+    """The `fx` object of every JSON answer with USD figures: the rate it used. In
+    `order_date` mode each order uses its own day's rate, so `rate` and `as_of` are null
+    and the span of the days' rates is given instead."""
 
+    base: str = Field(examples=["BRL"])
+    quote: str = Field(examples=["USD"])
+    rate: str | None = Field(examples=["0.184965"])
     mode: FxMode = Field(description="`latest` or `order_date`")
+    source: str = Field(examples=["ecb"])
+    as_of: date | None
+    fetched_at: datetime | None
+    stale: bool
+    days: int | None = Field(default=None, description="order_date: how many days' rates")
+    first_as_of: date | None = None
+    last_as_of: date | None = None
+
+
+def fx_headers(info: FxInfo | None) -> dict[str, str]:
+    """The rate of a CSV answer, in its headers (none when it has no USD figure)."""
+    if info is None:
+        return {}
+    if info.rate is not None:
+        rate, as_of = info.rate, str(info.as_of)
+    else:
+        rate, as_of = "order_date", f"{info.first_as_of}..{info.last_as_of}"
+    return {
+        "X-FX-Rate": rate,
+        "X-FX-Source": info.source,
+        "X-FX-As-Of": as_of,
+        "X-FX-Mode": info.mode.value,
+        "X-FX-Stale": str(info.stale).lower(),
+    }

@@ -7,17 +7,29 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config import FxProvider, Settings
+from app.config import FxMode, FxProvider, Settings
 from app.errors import AppError
 from app.fx.cache import Rate, RateStore, SingleFlight
 from app.fx.models import RateKind
-from app.fx.providers import LOOKBACK_DAYS, Ecb, FreeCurrencyApi, FxProviderError, Provider, Quote
+from app.fx.providers import (
+    BASE,
+    LOOKBACK_DAYS,
+    QUOTE,
+    Ecb,
+    FreeCurrencyApi,
+    FxProviderError,
+    Provider,
+    Quote,
+)
+from app.fx.schemas import FxInfo, fx_headers, rate_text
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +37,56 @@ log = logging.getLogger(__name__)
 # so that an outage costs one slow request, not every request.
 FAILURE_BACKOFF_SECONDS = 30.0
 DAYS_IN_FLIGHT = 8
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The rate(s) one answer converts with: one for `latest`, one per day for
+    `order_date`. Every USD figure of the answer comes from here."""
+
+    mode: FxMode
+    source: str
+    latest: Rate | None = None
+    by_day: Mapping[date, Rate] = field(default_factory=dict)
+
+    def rate_on(self, day: date | None = None) -> Decimal:
+        """The rate for an order of `day` (any day in `latest` mode)."""
+        if self.latest is not None:
+            return self.latest.rate
+        assert day is not None, "order_date conversions need the order's day"
+        return self.by_day[day].rate
+
+    @property
+    def stale(self) -> bool:
+        if self.latest is not None:
+            return self.latest.stale
+        return any(r.stale for r in self.by_day.values())
+
+    def info(self) -> FxInfo:
+        if self.latest is not None:
+            r = self.latest
+            return FxInfo(
+                base=r.base, quote=r.quote, rate=rate_text(r.rate), mode=self.mode,
+                source=r.source, as_of=r.as_of, fetched_at=r.fetched_at, stale=r.stale,
+            )  # fmt: skip
+        rates = list(self.by_day.values())
+        return FxInfo(
+            base=BASE,
+            quote=QUOTE,
+            rate=None,
+            mode=self.mode,
+            source=self.source,
+            as_of=None,
+            fetched_at=max((r.fetched_at for r in rates), default=None),
+            stale=self.stale,
+            days=len(rates),
+            first_as_of=min((r.as_of for r in rates), default=None),
+            last_as_of=max((r.as_of for r in rates), default=None),
+        )
+
+    def headers(self) -> dict[str, str]:
+        """The rate of a CSV answer, in its headers."""
+        return fx_headers(self.info())
 
 
 class FxUnavailable(AppError):
@@ -168,6 +230,12 @@ class FxService:
         self._days.setdefault(day, rate)
         await self.store.save(RateKind.HISTORICAL, day, quote, rate.fetched_at)
         return rate
+
+    async def conversion(self, mode: FxMode, days: Iterable[date] = ()) -> Conversion:
+        """What an answer in `mode` converts with; `days` are the order dates it covers."""
+        if mode is FxMode.LATEST:
+            return Conversion(mode, self.source, latest=await self.latest())
+        return Conversion(mode, self.source, by_day=await self.for_days(days))
 
     async def for_days(self, days: Iterable[date]) -> dict[date, Rate]:
         """Rates for many days (order_date mode): one provider call per distinct day

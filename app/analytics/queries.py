@@ -1,0 +1,137 @@
+"""The SQL behind every KPI and insight: one named query per figure, shared by the JSON
+and CSV answers. They read the rollups (kept exact at ingest), never scan `orders`.
+
+Every query takes :start and :end (inclusive; the service passes the widest dates when
+the caller gives none). Ties are broken as SPEC section 3 says.
+"""
+
+# The day with the most orders; ties: the earliest.
+MAX_ORDER_DATE = """
+SELECT created_date, orders FROM daily_sales
+WHERE created_date BETWEEN :start AND :end
+ORDER BY orders DESC, created_date
+LIMIT 1
+"""
+
+# Units per product over all time (the unfiltered case reads the per-product rollup) or
+# within the period (summed from the per-day one).
+_ALL_TIME = "SELECT product_id, quantity FROM product_sales"
+_IN_PERIOD = """
+SELECT product_id, sum(quantity) AS quantity FROM product_daily_sales
+WHERE created_date BETWEEN :start AND :end GROUP BY product_id
+"""
+
+# The product with the most units; ties: the lowest product_id. Sales = units × price.
+_MOST_DEMANDED = """
+SELECT s.product_id, p.name, s.quantity, s.quantity * p.price AS sales_brl
+FROM ({source}) s JOIN products p ON p.product_id = s.product_id
+ORDER BY s.quantity DESC, s.product_id
+LIMIT 1
+"""
+MOST_DEMANDED = {
+    False: _MOST_DEMANDED.format(source=_IN_PERIOD),
+    True: _MOST_DEMANDED.format(source=_ALL_TIME),
+}
+
+# The three categories with the most units; ties: category name ascending.
+_TOP_CATEGORIES = """
+SELECT p.category, sum(s.quantity) AS quantity
+FROM ({source}) s JOIN products p ON p.product_id = s.product_id
+GROUP BY p.category
+ORDER BY quantity DESC, p.category
+LIMIT 3
+"""
+TOP_CATEGORIES = {
+    False: _TOP_CATEGORIES.format(source=_IN_PERIOD),
+    True: _TOP_CATEGORIES.format(source=_ALL_TIME),
+}
+
+# One product's units per day (its USD sales in order_date mode).
+PRODUCT_DAYS = """
+SELECT created_date, quantity FROM product_daily_sales
+WHERE product_id = :product_id AND created_date BETWEEN :start AND :end
+"""
+
+# Every calendar day from the first to the last order date in the period, zero-filled,
+# with the mean revenue of that day and the six before it (fewer at the start).
+DAILY_REVENUE = """
+WITH bounds AS (
+    SELECT min(created_date) AS lo, max(created_date) AS hi FROM daily_sales
+    WHERE created_date BETWEEN :start AND :end
+),
+days AS (
+    SELECT d::date AS day FROM bounds, generate_series(lo, hi, interval '1 day') d
+),
+series AS (
+    SELECT days.day, coalesce(s.orders, 0) AS orders, coalesce(s.quantity, 0) AS quantity,
+        coalesce(s.revenue_brl, 0) AS revenue_brl,
+        avg(coalesce(s.revenue_brl, 0))
+            OVER (ORDER BY days.day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS revenue_brl_7d_avg
+    FROM days LEFT JOIN daily_sales s ON s.created_date = days.day
+)
+SELECT * FROM series WHERE day > :after ORDER BY day LIMIT :limit
+"""
+
+# Orders and revenue in the period, and per day (USD in order_date mode).
+TOTALS = """
+SELECT coalesce(sum(orders), 0) AS orders, coalesce(sum(revenue_brl), 0) AS revenue_brl
+FROM daily_sales WHERE created_date BETWEEN :start AND :end
+"""
+REVENUE_DAYS = """
+SELECT created_date, revenue_brl FROM daily_sales WHERE created_date BETWEEN :start AND :end
+"""
+ORDER_DAYS = "SELECT created_date FROM daily_sales WHERE created_date BETWEEN :start AND :end"
+
+_PRODUCT_DAYS_IN_PERIOD = """
+SELECT product_id, created_date, quantity FROM product_daily_sales
+WHERE created_date BETWEEN :start AND :end
+"""
+
+# Day-over-day growth of units per product over consecutive calendar days, a day without
+# sales counting as 0. The first day of the period has no day before it to grow from.
+# Candidates: every sale day, and the day after it (where units may drop to 0).
+TOP_GROWTH_CALENDAR = f"""
+WITH q AS ({_PRODUCT_DAYS_IN_PERIOD}),
+bounds AS (SELECT min(created_date) AS lo, max(created_date) AS hi FROM q),
+candidates AS (
+    SELECT product_id, created_date AS day FROM q
+    UNION
+    SELECT q.product_id, q.created_date + 1 FROM q, bounds WHERE q.created_date < bounds.hi
+),
+growth AS (
+    SELECT c.product_id, c.day, c.day - 1 AS previous_date,
+        coalesce(cur.quantity, 0) AS quantity, coalesce(prev.quantity, 0) AS previous_quantity
+    FROM candidates c
+    CROSS JOIN bounds
+    LEFT JOIN q cur ON cur.product_id = c.product_id AND cur.created_date = c.day
+    LEFT JOIN q prev ON prev.product_id = c.product_id AND prev.created_date = c.day - 1
+    WHERE c.day > bounds.lo
+)
+SELECT g.product_id, p.name AS product_name, g.day AS date, g.previous_date, g.quantity,
+    g.previous_quantity, g.quantity - g.previous_quantity AS growth
+FROM growth g JOIN products p ON p.product_id = g.product_id
+ORDER BY growth DESC, g.day, g.product_id
+LIMIT :limit
+"""
+
+# The assessment's LAG: growth against the product's own previous sale day.
+TOP_GROWTH_PREVIOUS_SALE = f"""
+WITH q AS ({_PRODUCT_DAYS_IN_PERIOD}),
+growth AS (
+    SELECT product_id, created_date AS day, quantity,
+        lag(created_date) OVER w AS previous_date, lag(quantity) OVER w AS previous_quantity
+    FROM q
+    WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
+)
+SELECT g.product_id, p.name AS product_name, g.day AS date, g.previous_date, g.quantity,
+    g.previous_quantity, g.quantity - g.previous_quantity AS growth
+FROM growth g JOIN products p ON p.product_id = g.product_id
+WHERE g.previous_date IS NOT NULL
+ORDER BY growth DESC, g.day, g.product_id
+LIMIT :limit
+"""
+
+PERIOD = """
+SELECT min(created_date) AS first, max(created_date) AS last FROM daily_sales
+WHERE created_date BETWEEN :start AND :end
+"""

@@ -1,0 +1,154 @@
+"""GET /kpis and /insights/*, as JSON or CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from app.analytics import service
+from app.analytics.schemas import AverageTicket, DailyRevenuePage, Growth, GrowthPage, Kpis
+from app.analytics.service import GrowthBasis
+from app.db import SessionDep
+from app.errors import ErrorResponse
+from app.filters import FxModeDep, PeriodDep
+from app.formats import (
+    MAX_LIMIT,
+    CursorQuery,
+    Format,
+    FormatDep,
+    csv_response,
+    csv_rows,
+    decode_cursor,
+    encode_cursor,
+)
+from app.fx.router import FxDep
+from app.fx.schemas import fx_headers
+
+router = APIRouter(tags=["analytics"])
+
+CSV_ALSO = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    200: CSV_ALSO,
+    406: {"model": ErrorResponse, "description": "Unsupported Accept"},
+    422: {"model": ErrorResponse, "description": "Bad date, reversed period, bad parameter"},
+}
+USD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    503: {"model": ErrorResponse, "description": "`fx_unavailable`: no rate ever known"},
+}
+
+
+@router.get(
+    "/kpis",
+    summary="The three KPIs: busiest day, most demanded product, top categories",
+    response_model=Kpis,
+    responses=USD_ERRORS,
+)
+async def kpis(
+    session: SessionDep, fx: FxDep, fmt: FormatDep, period: PeriodDep, mode: FxModeDep
+) -> Kpis | Response:
+    result = await service.kpis(session=session, fx=fx, mode=mode, period=period)
+    if fmt is Format.JSON:
+        return result
+    day, product = result.max_order_date, result.most_demanded_product
+    rows = [
+        ("max_order_date", day.date if day else ""),
+        ("max_order_date_orders", day.orders if day else ""),
+        ("most_demanded_product", product.product_name if product else ""),
+        ("most_demanded_product_id", product.product_id if product else ""),
+        ("most_demanded_product_quantity", product.quantity if product else ""),
+        ("most_demanded_product_sales_brl", product.sales_brl if product else ""),
+        ("most_demanded_product_sales_usd", product.sales_usd if product else ""),
+        ("top_categories", " > ".join(c.category for c in result.top_categories)),
+    ]
+    return csv_response(
+        csv_rows(("kpi_name", "value"), rows), filename="kpis.csv", headers=fx_headers(result.fx)
+    )
+
+
+@router.get(
+    "/insights/daily-revenue",
+    summary="Revenue per calendar day, zero-filled, with a 7-day moving average",
+    response_model=DailyRevenuePage,
+    responses=USD_ERRORS,
+)
+async def daily_revenue(
+    session: SessionDep,
+    fx: FxDep,
+    fmt: FormatDep,
+    period: PeriodDep,
+    mode: FxModeDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
+    cursor: CursorQuery = None,
+) -> DailyRevenuePage | Response:
+    if fmt is Format.CSV:
+        everything = await service.daily_revenue(
+            session=session, fx=fx, mode=mode, period=period, after=None, limit=None
+        )
+        columns = ("date", "orders", "quantity", "revenue_brl", "revenue_usd", "revenue_brl_7d_avg")
+        rows = ([getattr(item, c) for c in columns] for item in everything.items)
+        headers = everything.conversion.headers() if everything.conversion else {}
+        return csv_response(csv_rows(columns, rows), filename="daily_revenue.csv", headers=headers)
+    after = date.fromisoformat(decode_cursor(cursor, [str])[0]) if cursor else None
+    page = await service.daily_revenue(
+        session=session, fx=fx, mode=mode, period=period, after=after, limit=limit + 1
+    )
+    items = page.items[:limit]
+    more = len(page.items) > limit
+    return DailyRevenuePage(
+        items=items,
+        next_cursor=encode_cursor([items[-1].date.isoformat()]) if more else None,
+        fx=page.conversion.info() if page.conversion else None,
+    )
+
+
+@router.get(
+    "/insights/average-ticket",
+    summary="Orders, revenue and the average ticket in BRL and USD",
+    response_model=AverageTicket,
+    responses=USD_ERRORS,
+)
+async def average_ticket(
+    session: SessionDep, fx: FxDep, fmt: FormatDep, period: PeriodDep, mode: FxModeDep
+) -> AverageTicket | Response:
+    result = await service.average_ticket(session=session, fx=fx, mode=mode, period=period)
+    if fmt is Format.JSON:
+        return result
+    columns = ("orders", "revenue_brl", "average_ticket_brl", "average_ticket_usd")
+    return csv_response(
+        csv_rows(columns, [[getattr(result, c) for c in columns]]),
+        filename="average_ticket.csv",
+        headers=fx_headers(result.fx),
+    )
+
+
+@router.get(
+    "/insights/top-growth",
+    summary="The products with the highest day-over-day growth in units",
+    response_model=GrowthPage,
+    responses=ERRORS,
+)
+async def top_growth(
+    session: SessionDep,
+    fmt: FormatDep,
+    period: PeriodDep,
+    basis: Annotated[
+        GrowthBasis,
+        Query(
+            description="`calendar`: consecutive calendar days, a day without sales is 0;"
+            " `previous_sale`: against the product's own previous sale day (the assessment's LAG)"
+        ),
+    ] = GrowthBasis.CALENDAR,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="How many (ties: earliest date, then product)")
+    ] = 1,
+) -> GrowthPage | Response:
+    items = await service.top_growth(session=session, period=period, basis=basis, limit=limit)
+    if fmt is Format.JSON:
+        return GrowthPage(items=items, basis=basis.value)
+    columns = tuple(Growth.model_fields)
+    rows = ([getattr(i, c) for c in columns] for i in items)
+    return csv_response(csv_rows(columns, rows), filename="top_growth.csv")

@@ -1,0 +1,175 @@
+"""KPIs and insights from the rollups, with every USD figure from one stated conversion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.analytics import queries
+from app.analytics.schemas import (
+    AverageTicket,
+    CategoryUnits,
+    DailyRevenue,
+    Growth,
+    Kpis,
+    MaxOrderDate,
+    MostDemandedProduct,
+    PeriodOut,
+)
+from app.config import FxMode
+from app.filters import Period
+from app.formats import money
+from app.fx.service import Conversion, FxService
+
+
+class GrowthBasis(StrEnum):
+    CALENDAR = "calendar"
+    PREVIOUS_SALE = "previous_sale"
+
+
+async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[Any]:
+    return list((await session.execute(text(sql), params)).all())
+
+
+async def _days(session: AsyncSession, period: Period) -> list[date]:
+    return [r.created_date for r in await _rows(session, queries.ORDER_DAYS, **period.params())]
+
+
+async def conversion(
+    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
+) -> Conversion:
+    """The rate(s) for answers about `period`: order_date mode needs its order days."""
+    days = await _days(session, period) if mode is FxMode.ORDER_DATE else []
+    return await fx.conversion(mode, days)
+
+
+async def period_out(*, session: AsyncSession, period: Period) -> PeriodOut:
+    [row] = await _rows(session, queries.PERIOD, **period.params())
+    return PeriodOut(start=row.first, end=row.last)
+
+
+async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Period) -> Kpis:
+    params = period.params()
+    top_day = await _rows(session, queries.MAX_ORDER_DATE, **params)
+    demanded = await _rows(session, queries.MOST_DEMANDED[period.unbounded], **params)
+    categories = await _rows(session, queries.TOP_CATEGORIES[period.unbounded], **params)
+    product: MostDemandedProduct | None = None
+    info = None
+    if demanded:
+        row = demanded[0]
+        conv = await conversion(session=session, fx=fx, mode=mode, period=period)
+        if mode is FxMode.LATEST:
+            usd = row.sales_brl * conv.rate_on()
+        else:
+            price = row.sales_brl / row.quantity
+            days = await _rows(session, queries.PRODUCT_DAYS, product_id=row.product_id, **params)
+            usd = sum((d.quantity * price * conv.rate_on(d.created_date) for d in days), Decimal(0))
+        product = MostDemandedProduct(
+            product_id=row.product_id,
+            product_name=row.name,
+            quantity=row.quantity,
+            sales_brl=money(row.sales_brl) or "0.00",
+            sales_usd=money(usd) or "0.00",
+        )
+        info = conv.info()
+    return Kpis(
+        max_order_date=MaxOrderDate(date=top_day[0].created_date, orders=top_day[0].orders)
+        if top_day
+        else None,
+        most_demanded_product=product,
+        top_categories=[
+            CategoryUnits(category=c.category, quantity=c.quantity) for c in categories
+        ],
+        fx=info,
+        period=await period_out(session=session, period=period),
+    )
+
+
+@dataclass
+class DailyRevenueRows:
+    items: list[DailyRevenue]
+    conversion: Conversion | None
+
+
+async def daily_revenue(
+    *,
+    session: AsyncSession,
+    fx: FxService,
+    mode: FxMode,
+    period: Period,
+    after: date | None,
+    limit: int | None,
+) -> DailyRevenueRows:
+    rows = await _rows(
+        session,
+        queries.DAILY_REVENUE,
+        after=after or date(1, 1, 1),
+        limit=limit,
+        **period.params(),
+    )
+    if not rows:
+        return DailyRevenueRows([], None)
+    conv = await conversion(session=session, fx=fx, mode=mode, period=period)
+    items = [
+        DailyRevenue(
+            date=r.day,
+            orders=r.orders,
+            quantity=r.quantity,
+            revenue_brl=money(r.revenue_brl) or "0.00",
+            revenue_usd=money(r.revenue_brl * _day_rate(conv, r.day, r.orders)) or "0.00",
+            revenue_brl_7d_avg=money(r.revenue_brl_7d_avg) or "0.00",
+        )
+        for r in rows
+    ]
+    return DailyRevenueRows(items, conv)
+
+
+def _day_rate(conv: Conversion, day: date, orders: int) -> Decimal:
+    # A zero-filled day has no orders, hence no rate of its own in order_date mode.
+    if conv.latest is None and orders == 0:
+        return Decimal(0)
+    return conv.rate_on(day)
+
+
+async def average_ticket(
+    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
+) -> AverageTicket:
+    [totals] = await _rows(session, queries.TOTALS, **period.params())
+    orders, revenue = totals.orders, totals.revenue_brl
+    average_brl = average_usd = None
+    info = None
+    if orders:
+        conv = await conversion(session=session, fx=fx, mode=mode, period=period)
+        if mode is FxMode.LATEST:
+            usd = revenue * conv.rate_on()
+        else:
+            days = await _rows(session, queries.REVENUE_DAYS, **period.params())
+            usd = sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0))
+        average_brl, average_usd = money(revenue / orders), money(usd / orders)
+        info = conv.info()
+    return AverageTicket(
+        orders=orders,
+        revenue_brl=money(revenue) or "0.00",
+        average_ticket_brl=average_brl,
+        average_ticket_usd=average_usd,
+        fx=info,
+        period=await period_out(session=session, period=period),
+    )
+
+
+async def top_growth(
+    *, session: AsyncSession, period: Period, basis: GrowthBasis, limit: int
+) -> list[Growth]:
+    sql = (
+        queries.TOP_GROWTH_CALENDAR
+        if basis is GrowthBasis.CALENDAR
+        else queries.TOP_GROWTH_PREVIOUS_SALE
+    )
+    rows = await _rows(session, sql, limit=limit, **period.params())
+    return [Growth(**r._mapping) for r in rows]

@@ -1,0 +1,64 @@
+"""Query parameters that several read endpoints share: the period and the FX mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from app.config import FxMode, Settings
+from app.errors import AppError
+
+EARLIEST = date(1, 1, 1)
+LATEST = date(9999, 12, 31)
+
+
+class InvalidPeriod(AppError):
+    status_code = 422
+    code = "invalid_period"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Inclusive dates; None means unbounded on that side."""
+
+    start: date | None = None
+    end: date | None = None
+
+    @property
+    def unbounded(self) -> bool:
+        return self.start is None and self.end is None
+
+    def params(self) -> dict[str, date]:
+        return {"start": self.start or EARLIEST, "end": self.end or LATEST}
+
+
+def period(
+    start: Annotated[date | None, Query(description="First day, inclusive (YYYY-MM-DD)")] = None,
+    end: Annotated[date | None, Query(description="Last day, inclusive (YYYY-MM-DD)")] = None,
+) -> Period:
+    if start is not None and end is not None and start > end:
+        raise InvalidPeriod(
+            f"start {start} is after end {end}.",
+            details={"start": start.isoformat(), "end": end.isoformat()},
+        )
+    return Period(start, end)
+
+
+PeriodDep = Annotated[Period, Depends(period)]
+
+
+def fx_mode(
+    request: Request,
+    fx_mode: Annotated[
+        FxMode | None,
+        Query(description="`latest` (one current rate) or `order_date`; default FX_MODE"),
+    ] = None,
+) -> FxMode:
+    settings: Settings = request.state.settings
+    return fx_mode or settings.fx_mode
+
+
+FxModeDep = Annotated[FxMode, Depends(fx_mode)]
