@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -99,6 +100,7 @@ class InvalidCursor(AppError):
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
+    """An opaque cursor for a keyset position (ints, strings and dates)."""
     raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -116,6 +118,10 @@ def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
 
 
 def _checked(expected: type, value: Any) -> Any:
+    if expected is date:
+        if not isinstance(value, str):
+            raise ValueError
+        return date.fromisoformat(value)
     if expected is int:
         if type(value) is not int or not -(2**63) <= value < 2**63:
             raise ValueError
@@ -163,11 +169,14 @@ async def copy_csv(engine: AsyncEngine, query: str, *args: Any) -> AsyncIterator
     database waits while the client reads slowly, and stops if it goes away."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE_CHUNKS)
 
+    async def put(data: bytes | bytearray | memoryview) -> None:
+        await queue.put(bytes(data))
+
     async def produce() -> None:
         try:
             async with engine.connect() as sa_conn:
                 conn = await driver_connection(sa_conn)
-                await conn.copy_from_query(query, *args, output=queue.put, format="csv")
+                await conn.copy_from_query(query, *args, output=put, format="csv")
         finally:
             await queue.put(None)
 

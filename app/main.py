@@ -20,10 +20,12 @@ from app import __version__, db, logs
 from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
 from app.errors import ErrorResponse, install_error_handlers
+from app.exports.router import router as exports_router
 from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
 from app.health.router import router as health_router
+from app.orders.router import router as orders_router
 from app.security import api_key_header, resolve_api_key
 from app.uploads.router import router as uploads_router
 
@@ -101,6 +103,8 @@ def create_app(
     app.include_router(uploads_router)
     app.include_router(fx_router)
     app.include_router(analytics_router)
+    app.include_router(orders_router)
+    app.include_router(exports_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

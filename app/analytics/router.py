@@ -92,7 +92,7 @@ async def daily_revenue(
         rows = ([getattr(item, c) for c in columns] for item in everything.items)
         headers = everything.conversion.headers() if everything.conversion else {}
         return csv_response(csv_rows(columns, rows), filename="daily_revenue.csv", headers=headers)
-    after = date.fromisoformat(decode_cursor(cursor, [str])[0]) if cursor else None
+    after = decode_cursor(cursor, [date])[0] if cursor else None
     page = await service.daily_revenue(
         session=session, fx=fx, mode=mode, period=period, after=after, limit=limit + 1
     )

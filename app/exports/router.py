@@ -1,0 +1,94 @@
+"""The assessment's three files, as CSV downloads: same names, same columns, exact money."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from app.analytics import service as analytics
+from app.db import SessionDep
+from app.errors import ErrorResponse, NotAcceptable
+from app.filters import FxModeDep, Period
+from app.formats import csv_response, csv_rows
+from app.fx.router import FxDep
+from app.fx.schemas import fx_headers
+from app.orders import queries, service
+
+CSV_ONLY: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+    406: {"model": ErrorResponse, "description": "The client does not accept text/csv"},
+}
+
+
+def accepts_csv(request: Request) -> None:
+    """These files are CSV only: an Accept that rules CSV out is 406."""
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return
+    ranges = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    if ranges & {"text/csv", "text/*", "*/*"}:
+        return
+    raise NotAcceptable("This export is text/csv only.", details={"accept": accept[:200]})
+
+
+router = APIRouter(prefix="/exports", tags=["exports"], dependencies=[Depends(accepts_csv)])
+
+
+@router.get(
+    "/order_full_information.csv",
+    summary="order_created_date, order_id, product_name, quantity, total_price (BRL)",
+    response_class=StreamingResponse,
+    responses=CSV_ONLY,
+)
+async def order_full_information(request: Request) -> StreamingResponse:
+    body = service.stream(
+        engine=request.state.engine,
+        header=queries.ORDER_FULL_INFORMATION_HEADER,
+        query=queries.COPY_ORDER_FULL_INFORMATION,
+        args=[],
+    )
+    return csv_response(body, filename="order_full_information.csv")
+
+
+@router.get(
+    "/fixed_order_full_information.csv",
+    summary="The same, with total_price_br and total_price_us = round(total_price_br × rate, 2)",
+    response_class=StreamingResponse,
+    responses={**CSV_ONLY, 503: {"model": ErrorResponse, "description": "`fx_unavailable`"}},
+)
+async def fixed_order_full_information(
+    request: Request, session: SessionDep, fx: FxDep, mode: FxModeDep
+) -> StreamingResponse:
+    conv = await analytics.conversion(session=session, fx=fx, mode=mode, period=Period())
+    body = service.stream(
+        engine=request.state.engine,
+        header=queries.FIXED_ORDER_FULL_INFORMATION_HEADER,
+        query=queries.copy_fixed_order_full_information(mode),
+        args=service.rate_args(conv),
+    )
+    return csv_response(body, filename="fixed_order_full_information.csv", headers=conv.headers())
+
+
+@router.get(
+    "/kpi_product_orders.csv",
+    summary="kpi_name,value: max_order_date, most_demanded_product,"
+    " most_demanded_product_sales (USD), top_categories",
+    response_class=StreamingResponse,
+    responses={**CSV_ONLY, 503: {"model": ErrorResponse, "description": "`fx_unavailable`"}},
+)
+async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) -> StreamingResponse:
+    kpis = await analytics.kpis(session=session, fx=fx, mode=mode, period=Period())
+    day, product = kpis.max_order_date, kpis.most_demanded_product
+    rows = [
+        ("max_order_date", day.date if day else ""),
+        ("most_demanded_product", product.product_name if product else ""),
+        ("most_demanded_product_sales", product.sales_usd if product else ""),
+        ("top_categories", " > ".join(c.category for c in kpis.top_categories)),
+    ]
+    return csv_response(
+        csv_rows(("kpi_name", "value"), rows),
+        filename="kpi_product_orders.csv",
+        headers=fx_headers(kpis.fx),
+    )

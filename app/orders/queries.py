@@ -1,0 +1,91 @@
+"""The merged order view (orders × products), for JSON pages and streamed CSV.
+
+Totals are quantity × the product's current price, exact (numeric). USD totals are
+rounded once per order: round(total_brl × rate, 2), half away from zero (PostgreSQL's
+numeric round).
+"""
+
+from app.config import FxMode
+from app.formats import safe_text_sql
+
+# :start/:end inclusive; product_id and category optional; keyset after (date, id).
+_FILTERS = """
+o.created_date BETWEEN :start AND :end
+AND (CAST(:product_id AS integer) IS NULL OR o.product_id = :product_id)
+AND (CAST(:category AS text) IS NULL OR p.category = :category)
+"""
+
+PAGE = f"""
+SELECT o.order_id, o.created_date AS order_created_date, o.product_id,
+    p.name AS product_name, p.category, o.quantity, p.price AS unit_price_brl,
+    o.quantity * p.price AS total_price_brl
+FROM orders o JOIN products p ON p.product_id = o.product_id
+WHERE {_FILTERS} AND (o.created_date, o.order_id) > (:after_date, :after_id)
+ORDER BY o.created_date, o.order_id
+LIMIT :limit
+"""
+
+# For COPY: asyncpg inlines $n safely. $1 start, $2 end, $3 product_id, $4 category; then
+# the rate: one number ($5) in latest mode, or in order_date mode the days ($5) and their
+# rates ($6). A day missing from those (an upload landing meanwhile) leaves the USD cell
+# empty rather than dropping the order.
+_COPY_FILTERS = """
+o.created_date BETWEEN $1 AND $2
+AND (CAST($3 AS integer) IS NULL OR o.product_id = $3)
+AND (CAST($4 AS text) IS NULL OR p.category = $4)
+"""
+
+
+def _usd(mode: FxMode, first: int) -> tuple[str, str]:
+    """The USD expression and the join it needs, with parameters numbered from `first`."""
+    if mode is FxMode.LATEST:
+        return f"round(o.quantity * p.price * CAST(${first} AS numeric), 2)", ""
+    join = (
+        f"LEFT JOIN unnest(CAST(${first} AS date[]), CAST(${first + 1} AS numeric[]))"
+        " AS r(day, rate) ON r.day = o.created_date"
+    )
+    return "round(o.quantity * p.price * r.rate, 2)", join
+
+
+def copy_orders(mode: FxMode) -> str:
+    usd, join = _usd(mode, 5)
+    return f"""
+SELECT o.order_id, o.created_date, o.product_id, {safe_text_sql("p.name")},
+    {safe_text_sql("p.category")}, o.quantity, p.price, o.quantity * p.price, {usd}
+FROM orders o JOIN products p ON p.product_id = o.product_id {join}
+WHERE {_COPY_FILTERS}
+ORDER BY o.created_date, o.order_id
+"""
+
+
+ORDERS_HEADER = (
+    "order_id", "order_created_date", "product_id", "product_name", "category", "quantity",
+    "unit_price_brl", "total_price_brl", "total_price_usd",
+)  # fmt: skip
+
+# The assessment's exports, column for column.
+COPY_ORDER_FULL_INFORMATION = f"""
+SELECT o.created_date, o.order_id, {safe_text_sql("p.name")}, o.quantity,
+    o.quantity * p.price
+FROM orders o JOIN products p ON p.product_id = o.product_id
+ORDER BY o.created_date, o.order_id
+"""
+ORDER_FULL_INFORMATION_HEADER = (
+    "order_created_date", "order_id", "product_name", "quantity", "total_price",
+)  # fmt: skip
+
+
+def copy_fixed_order_full_information(mode: FxMode) -> str:
+    usd, join = _usd(mode, 1)
+    return f"""
+SELECT o.created_date, o.order_id, {safe_text_sql("p.name")}, o.quantity,
+    o.quantity * p.price, {usd}
+FROM orders o JOIN products p ON p.product_id = o.product_id {join}
+ORDER BY o.created_date, o.order_id
+"""
+
+
+FIXED_ORDER_FULL_INFORMATION_HEADER = (
+    "order_created_date", "order_id", "product_name", "quantity", "total_price_br",
+    "total_price_us",
+)  # fmt: skip

@@ -1,0 +1,29 @@
+"""What GET /orders answers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from app.fx.schemas import FxInfo
+
+
+class OrderLine(BaseModel):
+    """One order with its product: the assessment's merged view."""
+
+    order_id: int
+    order_created_date: date
+    product_id: int
+    product_name: str
+    category: str
+    quantity: int
+    unit_price_brl: str = Field(examples=["69.06"])
+    total_price_brl: str = Field(examples=["138.12"])
+    total_price_usd: str = Field(examples=["25.55"])
+
+
+class OrderPage(BaseModel):
+    items: list[OrderLine]
+    next_cursor: str | None
+    fx: FxInfo | None

@@ -1,0 +1,82 @@
+"""The merged order view: JSON pages by keyset, and the whole of it streamed as CSV."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import FxMode
+from app.filters import Period
+from app.formats import copy_csv, csv_line, money
+from app.fx.service import Conversion, FxService
+from app.orders import queries
+from app.orders.schemas import OrderLine
+
+
+async def page(
+    *,
+    session: AsyncSession,
+    fx: FxService,
+    mode: FxMode,
+    period: Period,
+    product_id: int | None,
+    category: str | None,
+    after: tuple[date, int] | None,
+    limit: int,
+) -> tuple[list[OrderLine], Conversion | None, bool]:
+    """Up to `limit` orders after the cursor, in (date, id) order; True if more follow."""
+    after_date, after_id = after or (date(1, 1, 1), 0)
+    rows = (
+        await session.execute(
+            text(queries.PAGE),
+            {
+                **period.params(),
+                "product_id": product_id,
+                "category": category,
+                "after_date": after_date,
+                "after_id": after_id,
+                "limit": limit + 1,
+            },
+        )
+    ).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not rows:
+        return [], None, False
+    conv = await fx.conversion(mode, {r.order_created_date for r in rows})
+    items = [
+        OrderLine(
+            order_id=r.order_id,
+            order_created_date=r.order_created_date,
+            product_id=r.product_id,
+            product_name=r.product_name,
+            category=r.category,
+            quantity=r.quantity,
+            unit_price_brl=money(r.unit_price_brl) or "0.00",
+            total_price_brl=money(r.total_price_brl) or "0.00",
+            total_price_usd=money(r.total_price_brl * conv.rate_on(r.order_created_date)) or "0.00",
+        )
+        for r in rows
+    ]
+    return items, conv, more
+
+
+def rate_args(conv: Conversion) -> list[Any]:
+    """The COPY parameters that carry the conversion (see queries._usd)."""
+    if conv.latest is not None:
+        return [conv.latest.rate]
+    days = sorted(conv.by_day)
+    return [days, [conv.by_day[d].rate for d in days]]
+
+
+async def stream(
+    *, engine: AsyncEngine, header: tuple[str, ...], query: str, args: list[Any]
+) -> AsyncIterator[bytes]:
+    """A header line, then every row PostgreSQL's COPY writes: flat memory at any size."""
+    yield csv_line(header)
+    async for chunk in copy_csv(engine, query, *args):
+        yield chunk
