@@ -1,0 +1,84 @@
+"""Property: after any sequence of uploads (inserts, updates, conflicts, duplicates,
+unknown products, price changes), every rollup equals its recomputation from orders."""
+
+from __future__ import annotations
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import DATA_TABLES
+from tests.helpers import upload
+from tests.uploads.conftest import Db
+
+DAYS = ["2024-05-01", "2024-05-02", "2024-05-04", "2024-05-05"]
+
+product_rows = st.lists(
+    st.tuples(
+        st.integers(1, 5),
+        st.sampled_from(["Shirts", "Hats", "Bags"]),
+        st.sampled_from(["1.00", "2.50", "9.99", "10"]),
+    ),
+    min_size=1,
+    max_size=6,
+)
+order_rows = st.lists(
+    st.tuples(
+        st.integers(1, 12),
+        st.integers(1, 6),  # 6 is never a product: unknown_product
+        st.integers(1, 4),
+        st.sampled_from(DAYS),
+    ),
+    min_size=1,
+    max_size=12,
+)
+step = st.one_of(
+    st.tuples(st.just("products"), product_rows, st.sampled_from(["reject", "update"])),
+    st.tuples(st.just("orders"), order_rows, st.sampled_from(["reject", "update"])),
+)
+# Products first, so that orders find some; then anything, in any order.
+steps = st.tuples(
+    st.tuples(st.just("products"), product_rows, st.just("reject")),
+    st.lists(step, min_size=1, max_size=6),
+).map(lambda pair: [pair[0], *pair[1]])
+
+
+def render(kind: str, rows: list[tuple[object, ...]]) -> str:
+    if kind == "products":
+        body = "".join(f"{i},P{i},{c},{p}\n" for i, c, p in rows)  # type: ignore[misc]
+        return "id,name,category,price\n" + body
+    body = "".join(f"{i},{p},{q},'{d}'\n" for i, p, q, d in rows)  # type: ignore[misc]
+    return "id,product_id,quantity,created_date\n" + body
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(sequence=steps)
+async def test_rollups_equal_a_recomputation(
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    sequence: list[tuple[str, list[tuple[object, ...]], str]],
+) -> None:
+    async with engine.begin() as conn:  # every example starts empty
+        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    db = Db(engine)
+    for kind, rows, on_conflict in sequence:
+        response = await upload(client, kind, render(kind, rows), on_conflict=on_conflict)
+        assert response.status_code == 201, response.text
+        report = response.json()
+        assert (
+            (
+                report["rows_inserted"]
+                + report["rows_updated"]
+                + report["rows_unchanged"]
+                + report["rows_rejected"]
+            )
+            == report["rows_total"]
+            == len(rows)
+        )
+        await db.assert_rollups_exact()
