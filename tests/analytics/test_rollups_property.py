@@ -47,9 +47,9 @@ steps = st.tuples(
 
 def render(kind: str, rows: list[tuple[object, ...]]) -> str:
     if kind == "products":
-        body = "".join(f"{i},P{i},{c},{p}\n" for i, c, p in rows)  # type: ignore[misc]
+        body = "".join(f"{i},P{i},{c},{p}\n" for i, c, p in rows)
         return "id,name,category,price\n" + body
-    body = "".join(f"{i},{p},{q},'{d}'\n" for i, p, q, d in rows)  # type: ignore[misc]
+    body = "".join(f"{i},{p},{q},'{d}'\n" for i, p, q, d in rows)
     return "id,product_id,quantity,created_date\n" + body
 
 
