@@ -15,9 +15,13 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Computed,
     Date,
+    Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -37,15 +41,51 @@ class DailySales(SQLModel, table=True):
 
 
 class ProductDailySales(SQLModel, table=True):
-    """Per day and product: order count and units."""
+    """Per product and day with sales: order count and units, and the units it grew by,
+    against the calendar day before (0 when it had no sales) and against the product's
+    previous sale day. Kept at ingest, so that top growth is an index lookup."""
 
     __tablename__ = "product_daily_sales"
-    __table_args__ = (CheckConstraint("orders > 0 AND quantity > 0", name="positive"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("product_id", "created_date"),
+        CheckConstraint("orders > 0 AND quantity > 0", name="positive"),
+        CheckConstraint("prev_sale_date < created_date", name="previous_sale_before"),
+        Index(
+            "ix_product_daily_sales_calendar_growth",
+            text("calendar_growth DESC"),
+            "created_date",
+            "product_id",
+        ),
+        Index(
+            "ix_product_daily_sales_sale_growth",
+            text("sale_growth DESC"),
+            "created_date",
+            "product_id",
+            postgresql_where=text("sale_growth IS NOT NULL"),
+        ),
+    )
 
-    created_date: date = Field(sa_column=Column(Date, primary_key=True))
-    product_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    product_id: int = Field(sa_column=Column(Integer, nullable=False))
+    created_date: date = Field(sa_column=Column(Date, nullable=False))
     orders: int = Field(sa_column=Column(BigInteger, nullable=False))
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Units of the calendar day before (0 without sales that day).
+    prev_quantity: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
+    # The product's previous sale day and its units (NULL for its first).
+    prev_sale_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    prev_sale_quantity: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    calendar_growth: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, Computed("quantity - prev_quantity", persisted=True)),
+    )
+    sale_growth: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger, Computed("quantity - prev_sale_quantity", persisted=True)),
+    )
 
 
 class ProductSales(SQLModel, table=True):

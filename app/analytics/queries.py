@@ -87,9 +87,36 @@ SELECT product_id, created_date, quantity FROM product_daily_sales
 WHERE created_date BETWEEN :start AND :end
 """
 
-# Day-over-day growth of units per product over consecutive calendar days, a day without
-# sales counting as 0. The first day of the period has no day before it to grow from.
-# Candidates: every sale day, and the day after it (where units may drop to 0).
+# Top growth from the growths ingest keeps in product_daily_sales (an index walk):
+# calendar growth on sale days after the first order date of the period (:lo, whose day
+# before is outside it), and growth since the previous sale when that sale is in the
+# period too (as the assessment's LAG over the period sees it).
+TOP_GROWTH_CALENDAR_KEPT = """
+SELECT s.product_id, p.name AS product_name, s.created_date AS date,
+    s.created_date - 1 AS previous_date, s.quantity, s.prev_quantity AS previous_quantity,
+    s.calendar_growth AS growth
+FROM product_daily_sales s JOIN products p ON p.product_id = s.product_id
+WHERE s.created_date > :lo AND s.created_date <= :end
+ORDER BY s.calendar_growth DESC, s.created_date, s.product_id
+LIMIT :limit
+"""
+
+TOP_GROWTH_PREVIOUS_SALE = """
+SELECT s.product_id, p.name AS product_name, s.created_date AS date,
+    s.prev_sale_date AS previous_date, s.quantity, s.prev_sale_quantity AS previous_quantity,
+    s.sale_growth AS growth
+FROM product_daily_sales s JOIN products p ON p.product_id = s.product_id
+WHERE s.sale_growth IS NOT NULL AND s.created_date <= :end AND s.prev_sale_date >= :start
+ORDER BY s.sale_growth DESC, s.created_date, s.product_id
+LIMIT :limit
+"""
+
+FIRST_ORDER_DATE = "SELECT min(created_date) FROM daily_sales WHERE created_date >= :start"
+
+# The exact calendar growth, from the cells: a day without sales counts as 0 and the
+# first day of the period has no day before it to grow from. Candidates: every sale day
+# and the day after it (where units drop to 0, a day with no row to keep a growth on).
+# Used when kept growths fall below zero, where such days may rank.
 TOP_GROWTH_CALENDAR = f"""
 WITH q AS ({_PRODUCT_DAYS_IN_PERIOD}),
 bounds AS (SELECT min(created_date) AS lo, max(created_date) AS hi FROM q),
@@ -110,23 +137,6 @@ growth AS (
 SELECT g.product_id, p.name AS product_name, g.day AS date, g.previous_date, g.quantity,
     g.previous_quantity, g.quantity - g.previous_quantity AS growth
 FROM growth g JOIN products p ON p.product_id = g.product_id
-ORDER BY growth DESC, g.day, g.product_id
-LIMIT :limit
-"""
-
-# The assessment's LAG: growth against the product's own previous sale day.
-TOP_GROWTH_PREVIOUS_SALE = f"""
-WITH q AS ({_PRODUCT_DAYS_IN_PERIOD}),
-growth AS (
-    SELECT product_id, created_date AS day, quantity,
-        lag(created_date) OVER w AS previous_date, lag(quantity) OVER w AS previous_quantity
-    FROM q
-    WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
-)
-SELECT g.product_id, p.name AS product_name, g.day AS date, g.previous_date, g.quantity,
-    g.previous_quantity, g.quantity - g.previous_quantity AS growth
-FROM growth g JOIN products p ON p.product_id = g.product_id
-WHERE g.previous_date IS NOT NULL
 ORDER BY growth DESC, g.day, g.product_id
 LIMIT :limit
 """

@@ -166,10 +166,16 @@ async def average_ticket(
 async def top_growth(
     *, session: AsyncSession, period: Period, basis: GrowthBasis, limit: int
 ) -> list[Growth]:
-    sql = (
-        queries.TOP_GROWTH_CALENDAR
-        if basis is GrowthBasis.CALENDAR
-        else queries.TOP_GROWTH_PREVIOUS_SALE
-    )
-    rows = await _rows(session, sql, limit=limit, **period.params())
+    params = {**period.params(), "limit": limit}
+    if basis is GrowthBasis.PREVIOUS_SALE:
+        rows = await _rows(session, queries.TOP_GROWTH_PREVIOUS_SALE, **params)
+        return [Growth(**r._mapping) for r in rows]
+    [(lo,)] = await _rows(session, queries.FIRST_ORDER_DATE, start=params["start"])
+    if lo is None:
+        return []
+    rows = await _rows(session, queries.TOP_GROWTH_CALENDAR_KEPT, lo=lo, **params)
+    if len(rows) < limit or rows[-1].growth < 0:
+        # Days after a sale day have no row but grow by minus its units: when such
+        # growths can rank, ask the exact query.
+        rows = await _rows(session, queries.TOP_GROWTH_CALENDAR, **params)
     return [Growth(**r._mapping) for r in rows]

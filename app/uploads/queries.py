@@ -347,7 +347,7 @@ CREATE TEMP TABLE order_deltas ON COMMIT DROP AS
 SELECT created_date, product_id, count(*) AS orders, sum(quantity)::bigint AS quantity
 FROM checked WHERE action = 'insert'
 GROUP BY created_date, product_id
-ORDER BY created_date, product_id
+ORDER BY product_id, created_date
 """
 
 ORDER_DELTAS = """
@@ -362,7 +362,7 @@ FROM (
 ) d
 GROUP BY created_date, product_id
 HAVING sum(n) <> 0 OR sum(q) <> 0
-ORDER BY created_date, product_id
+ORDER BY product_id, created_date
 """
 
 # Products whose price changed: every stored sale of theirs changes revenue.

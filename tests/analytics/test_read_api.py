@@ -297,3 +297,47 @@ def test_money_examples() -> None:
     assert money(Decimal("0.005")) == "0.01"
     assert money(Decimal("-0.005")) == "-0.01"
     assert money(Decimal("2.675")) == "2.68"
+
+
+class TestGrowthDrops:
+    async def test_days_after_a_sale_rank_when_growth_runs_out(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await upload(api, "products", "id,name,category,price\n1,A,X,1\n2,B,X,1\n")
+        await upload(
+            api,
+            "orders",
+            "id,product_id,quantity,created_date\n"
+            "1,1,5,2024-01-01\n2,2,1,2024-01-01\n3,2,1,2024-01-03\n",
+        )
+        items = (await api.get("/insights/top-growth", params={"limit": 3})).json()["items"]
+        assert [(i["product_id"], i["date"], i["growth"]) for i in items] == [
+            (2, "2024-01-03", 1),  # 0 on the 2nd → 1
+            (2, "2024-01-02", -1),  # a day without sales after one with 1
+            (1, "2024-01-02", -5),
+        ]
+
+    async def test_kept_growth_survives_updates_and_deletes(self, api: httpx.AsyncClient) -> None:
+        await upload(api, "products", "id,name,category,price\n1,A,X,1\n")
+        await upload(
+            api,
+            "orders",
+            "id,product_id,quantity,created_date\n1,1,1,2024-01-01\n2,1,4,2024-01-02\n3,1,9,2024-01-03\n",
+        )
+        # Move order 2 away from the 2nd: the 3rd now grows from 0, not from 4.
+        await upload(
+            api,
+            "orders",
+            "id,product_id,quantity,created_date\n2,1,4,2024-01-05\n",
+            on_conflict="update",
+        )
+        top = (await api.get("/insights/top-growth")).json()["items"][0]
+        assert (top["date"], top["previous_quantity"], top["growth"]) == ("2024-01-03", 0, 9)
+        previous = (
+            await api.get("/insights/top-growth", params={"basis": "previous_sale"})
+        ).json()["items"][0]
+        assert (previous["date"], previous["previous_date"], previous["growth"]) == (
+            "2024-01-03",
+            "2024-01-01",
+            8,
+        )
