@@ -1,5 +1,5 @@
 """Growth kept in the daily product rollup: units of the calendar day before and of the
-previous sale day, the two growths they give, indexed; the key leads with the product.
+previous sale day, and the two growths they give; the key leads with the product.
 
 Revision ID: 0004
 Revises: 0003
@@ -65,22 +65,9 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_product_daily_sales_previous_sale_before"), TABLE, "prev_sale_date < created_date"
     )
-    op.create_index(
-        "ix_product_daily_sales_calendar_growth",
-        TABLE,
-        [sa.text("calendar_growth DESC"), "created_date", "product_id"],
-    )
-    op.create_index(
-        "ix_product_daily_sales_sale_growth",
-        TABLE,
-        [sa.text("sale_growth DESC"), "created_date", "product_id"],
-        postgresql_where=sa.text("sale_growth IS NOT NULL"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_product_daily_sales_sale_growth", table_name=TABLE)
-    op.drop_index("ix_product_daily_sales_calendar_growth", table_name=TABLE)
     op.drop_constraint(op.f("ck_product_daily_sales_previous_sale_before"), TABLE, type_="check")
     for column in (
         "sale_growth",
