@@ -91,24 +91,34 @@ WHERE created_date BETWEEN :start AND :end
 # calendar growth on sale days after the first order date of the period (:lo, whose day
 # before is outside it), and growth since the previous sale when that sale is in the
 # period too (as the assessment's LAG over the period sees it).
+# (The top rows are picked first and only they meet `products`: joining every cell
+# before the sort took twice as long.)
 TOP_GROWTH_CALENDAR_KEPT = """
-SELECT s.product_id, p.name AS product_name, s.created_date AS date,
-    s.created_date - 1 AS previous_date, s.quantity, s.prev_quantity AS previous_quantity,
-    s.calendar_growth AS growth
-FROM product_daily_sales s JOIN products p ON p.product_id = s.product_id
-WHERE s.created_date > :lo AND s.created_date <= :end
-ORDER BY s.calendar_growth DESC, s.created_date, s.product_id
-LIMIT :limit
+SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+    t.previous_quantity, t.growth
+FROM (
+    SELECT s.product_id, s.created_date AS date, s.created_date - 1 AS previous_date,
+        s.quantity, s.prev_quantity AS previous_quantity, s.calendar_growth AS growth
+    FROM product_daily_sales s
+    WHERE s.created_date > :lo AND s.created_date <= :end
+    ORDER BY s.calendar_growth DESC, s.created_date, s.product_id
+    LIMIT :limit
+) t JOIN products p ON p.product_id = t.product_id
+ORDER BY t.growth DESC, t.date, t.product_id
 """
 
 TOP_GROWTH_PREVIOUS_SALE = """
-SELECT s.product_id, p.name AS product_name, s.created_date AS date,
-    s.prev_sale_date AS previous_date, s.quantity, s.prev_sale_quantity AS previous_quantity,
-    s.sale_growth AS growth
-FROM product_daily_sales s JOIN products p ON p.product_id = s.product_id
-WHERE s.sale_growth IS NOT NULL AND s.created_date <= :end AND s.prev_sale_date >= :start
-ORDER BY s.sale_growth DESC, s.created_date, s.product_id
-LIMIT :limit
+SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+    t.previous_quantity, t.growth
+FROM (
+    SELECT s.product_id, s.created_date AS date, s.prev_sale_date AS previous_date,
+        s.quantity, s.prev_sale_quantity AS previous_quantity, s.sale_growth AS growth
+    FROM product_daily_sales s
+    WHERE s.sale_growth IS NOT NULL AND s.created_date <= :end AND s.prev_sale_date >= :start
+    ORDER BY s.sale_growth DESC, s.created_date, s.product_id
+    LIMIT :limit
+) t JOIN products p ON p.product_id = t.product_id
+ORDER BY t.growth DESC, t.date, t.product_id
 """
 
 FIRST_ORDER_DATE = "SELECT min(created_date) FROM daily_sales WHERE created_date >= :start"
