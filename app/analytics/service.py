@@ -44,7 +44,8 @@ async def _days(session: AsyncSession, period: Period) -> list[date]:
 async def conversion(
     *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
 ) -> Conversion:
-    """The rate(s) for answers about `period`: order_date mode needs its order days."""
+    """The rate(s) for a streamed answer about `period` (order_date: every order day in
+    it; a day that lands meanwhile gets an empty USD cell, see orders.queries)."""
     days = await _days(session, period) if mode is FxMode.ORDER_DATE else []
     return await fx.conversion(mode, days)
 
@@ -63,12 +64,13 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
     info = None
     if demanded:
         row = demanded[0]
-        conv = await conversion(session=session, fx=fx, mode=mode, period=period)
         if mode is FxMode.LATEST:
+            conv = await fx.conversion(mode)
             usd = row.sales_brl * conv.rate_on()
         else:
             price = row.sales_brl / row.quantity
             days = await _rows(session, queries.PRODUCT_DAYS, product_id=row.product_id, **params)
+            conv = await fx.conversion(mode, [d.created_date for d in days])
             usd = sum((d.quantity * price * conv.rate_on(d.created_date) for d in days), Decimal(0))
         product = MostDemandedProduct(
             product_id=row.product_id,
@@ -115,7 +117,7 @@ async def daily_revenue(
     )
     if not rows:
         return DailyRevenueRows([], None)
-    conv = await conversion(session=session, fx=fx, mode=mode, period=period)
+    conv = await fx.conversion(mode, [r.day for r in rows if r.orders])
     items = [
         DailyRevenue(
             date=r.day,
@@ -145,11 +147,12 @@ async def average_ticket(
     average_brl = average_usd = None
     info = None
     if orders:
-        conv = await conversion(session=session, fx=fx, mode=mode, period=period)
         if mode is FxMode.LATEST:
+            conv = await fx.conversion(mode)
             usd = revenue * conv.rate_on()
         else:
             days = await _rows(session, queries.REVENUE_DAYS, **period.params())
+            conv = await fx.conversion(mode, [d.created_date for d in days])
             usd = sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0))
         average_brl, average_usd = money(revenue / orders), money(usd / orders)
         info = conv.info()

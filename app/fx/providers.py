@@ -177,7 +177,7 @@ class Ecb:
     async def latest(self) -> Quote:
         rates = await self._rates()
         last = min(rates.bounds[BASE].last_date, rates.bounds[QUOTE].last_date)
-        for back in range(LOOKBACK_DAYS + 1):
+        for back in range(min(LOOKBACK_DAYS, (last - date.min).days) + 1):
             quote = self._quote(rates, last - timedelta(days=back))
             if quote is not None:
                 return quote

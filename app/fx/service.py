@@ -195,7 +195,7 @@ class FxService:
             self._days[day] = stored
             return stored
         try:
-            for back in range(LOOKBACK_DAYS + 1):
+            for back in range(min(LOOKBACK_DAYS, (day - date.min).days) + 1):
                 published = await self._published(day - timedelta(days=back))
                 if published is not None:
                     rate = dataclasses.replace(published, fetched_at=self._now())

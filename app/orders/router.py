@@ -43,7 +43,11 @@ async def orders(
     period: PeriodDep,
     mode: FxModeDep,
     product_id: Annotated[int | None, Query(ge=1, le=MAX_INT4)] = None,
-    category: Annotated[str | None, Query(min_length=1, max_length=MAX_CATEGORY)] = None,
+    category: Annotated[
+        str | None,
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
+        Query(min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$"),
+    ] = None,
     limit: LimitQuery = 100,
     cursor: CursorQuery = None,
 ) -> OrderPage | Response:

@@ -93,7 +93,9 @@ class FilePartReader:
         self._part.name = params.get(b"name")
         raw_filename = params.get(b"filename")
         if raw_filename is not None:
-            self._part.filename = raw_filename.decode("utf-8", "replace")[:255]
+            # Kept for the history only: printable, bounded, never a NUL for PostgreSQL.
+            name = raw_filename.decode("utf-8", "replace")
+            self._part.filename = "".join(c for c in name if c.isprintable())[:255] or None
         # The first part named `file` is the upload; anything else is ignored.
         self._in_file = self._part.name == FILE_FIELD and not self.found
         if self._in_file:

@@ -341,3 +341,7 @@ class TestGrowthDrops:
             "2024-01-01",
             8,
         )
+
+
+async def test_nul_in_a_filter_is_422_not_500(shop: httpx.AsyncClient) -> None:
+    assert_error(await shop.get("/orders", params={"category": "a\x00b"}), 422, "validation_error")

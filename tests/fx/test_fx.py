@@ -239,3 +239,8 @@ class TestEcb:
         # 1.0562 USD and 6.4361 BRL per EUR on 2024-11-29: the cross rate, exactly.
         expected = (Decimal("1.0562") / Decimal("6.4361")).quantize(Decimal("1e-12"))
         assert saturday["rate"] == str(expected)
+
+
+async def test_the_first_day_of_the_calendar_is_not_a_crash(client: httpx.AsyncClient) -> None:
+    response = await client.get("/fx/rates", params={"date": "0001-01-01"})
+    assert_error(response, 404, "rate_not_found")

@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import API_KEY
 from tests.helpers import assert_error, multipart_body, post_multipart, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
@@ -223,3 +224,19 @@ class TestKilledConnection:
         )
         assert again.status_code == 201
         assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_hostile_filename_is_kept_printable(client: httpx.AsyncClient) -> None:
+    boundary = "fn"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a\x00b\x07.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\nid,name,category,price\n1,a,b,1\n"
+        f"\r\n--{boundary}--\r\n"
+    ).encode()
+    response = await client.post(
+        "/uploads/products",
+        content=body,
+        headers={"X-API-Key": API_KEY, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "ab.csv"
