@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,17 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "The request is not valid.", details)
 
 
+async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
+    # Every database connection is busy: a moment of overload, not a fault of the request.
+    log.warning("database pool exhausted: %s", type(exc).__name__)
+    return error_response(
+        503,
+        "busy",
+        "The service is busy; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Logged with its traceback for operators; the client gets no stack trace or SQL.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -135,4 +147,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PoolTimeout, _pool_exhausted)
     app.add_exception_handler(Exception, _unexpected)

@@ -41,6 +41,9 @@ Writes need the `X-API-Key` header. Every error answers
 """
 
 
+FX_POOL_SIZE = 4
+
+
 class State(TypedDict):
     """What the lifespan hands to every request as `request.state`."""
 
@@ -65,6 +68,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         database = await db.open_database_async(settings)
         engine = db.create_engine(database.url)
+        # FX reads and writes its rates on a pool of its own: requests that hold a
+        # connection while they wait for a rate must not starve the one fetching it.
+        fx_engine = db.create_engine(database.url, pool_size=FX_POOL_SIZE)
         api_key, generated = resolve_api_key(settings)
         if generated:
             log.info("API key generated; it is kept in %s", settings.orderlens_data_dir)
@@ -75,12 +81,13 @@ def create_app(
                     engine=engine,
                     sessionmaker=db.create_sessionmaker(engine),
                     http=http,
-                    fx=fx_service.build(settings, http=http, engine=engine),
+                    fx=fx_service.build(settings, http=http, engine=fx_engine),
                     api_key=api_key,
                     head_revision=db.head_revision(),
                 )
             finally:
                 await engine.dispose()
+                await fx_engine.dispose()
                 await asyncio.to_thread(database.release)
 
     # Swagger UI and ReDoc served from the installed package: /docs works with no internet.

@@ -120,11 +120,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(url: URL, *, port: int | None = None) -> Iterator[tuple[str, psutil.Process]]:
+def app_server(
+    url: URL, *, port: int | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, psutil.Process]]:
     """The service as its own process (uvicorn), as users run it."""
     port = port or free_port()
     env = {
         **os.environ,
+        **(env or {}),
         "DATABASE_URL": url.render_as_string(hide_password=False),
         "API_KEY": API_KEY,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),

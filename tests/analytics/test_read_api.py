@@ -345,3 +345,16 @@ class TestGrowthDrops:
 
 async def test_nul_in_a_filter_is_422_not_500(shop: httpx.AsyncClient) -> None:
     assert_error(await shop.get("/orders", params={"category": "a\x00b"}), 422, "validation_error")
+
+
+async def test_many_concurrent_cold_usd_answers_do_not_starve_the_pool(
+    shop: httpx.AsyncClient, fake_fx: FakeFreeCurrencyApi
+) -> None:
+    """Each request holds a connection while it waits for the rate; the one fetching the
+    rate must still get one (FX has a pool of its own)."""
+    import asyncio
+
+    fake_fx.delay = 0.3
+    fake_fx.calls.clear()
+    answers = await asyncio.gather(*(shop.get("/kpis") for _ in range(60)))
+    assert {a.status_code for a in answers} == {200}
