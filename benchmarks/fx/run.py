@@ -140,7 +140,6 @@ def main() -> None:
                             "/exports/fixed_order_full_information.csv",
                             "/exports/order_full_information.csv",
                         ),
-                        ("/kpis", "/insights/top-growth"),
                     ]
                     for usd_path, brl_path in pairs:
                         usd = timed(client, usd_path, args.requests)
