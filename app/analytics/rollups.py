@@ -13,7 +13,8 @@ from typing import Any
 # The product-day cells to write: for each product the deltas touch, its stored cells from
 # the earliest touched day on merged with the deltas, each with the units of the calendar
 # day before and of its previous sale day (computed over the cells, with the last stored
-# cell before the touched range in front); and the cells the deltas emptied.
+# cell before the touched range in front); and the cells the deltas emptied. The window
+# leaves the cells in key order, which the MERGE then writes in (no sort of its own).
 PRODUCT_DAY_CELLS = """
 CREATE TEMP TABLE product_day_cells ON COMMIT DROP AS
 WITH touched AS (
@@ -62,7 +63,6 @@ SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date
 FROM computed WHERE NOT anchor
 UNION ALL
 SELECT product_id, created_date, 0, 0, 0, NULL::date, NULL::bigint FROM merged WHERE orders = 0
-ORDER BY product_id, created_date
 """
 
 APPLY_ORDER_DELTAS = (

@@ -339,15 +339,14 @@ FROM checked c WHERE c.action = 'update' AND p.product_id = c.product_id
 }
 
 # What changes in the sales rollups: an inserted order adds itself; an updated one adds
-# its new values and takes away its old ones. Sorted by the rollup's key, so that the
-# MERGE writes its index in order (twice as fast as in hash order).
+# its new values and takes away its old ones. (Not sorted here: the rollup's window sorts
+# them by its key, and the MERGE writes in that order.)
 # Only inserts: one pass over `checked`.
 INSERTED_ORDER_DELTAS = """
 CREATE TEMP TABLE order_deltas ON COMMIT DROP AS
 SELECT created_date, product_id, count(*) AS orders, sum(quantity)::bigint AS quantity
 FROM checked WHERE action = 'insert'
 GROUP BY created_date, product_id
-ORDER BY product_id, created_date
 """
 
 ORDER_DELTAS = """
@@ -362,7 +361,6 @@ FROM (
 ) d
 GROUP BY created_date, product_id
 HAVING sum(n) <> 0 OR sum(q) <> 0
-ORDER BY product_id, created_date
 """
 
 # Products whose price changed: every stored sale of theirs changes revenue.
