@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import FxMode, FxProvider, Settings
-from app.errors import AppError
+from app.errors import AppError, NotFound
 from app.fx.cache import Rate, RateStore, SingleFlight
 from app.fx.models import RateKind
 from app.fx.providers import (
@@ -94,8 +94,7 @@ class FxUnavailable(AppError):
     code = "fx_unavailable"
 
 
-class RateNotFound(AppError):
-    status_code = 404
+class RateNotFound(NotFound):
     code = "rate_not_found"
 
 

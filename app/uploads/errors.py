@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.errors import AppError
+from app.errors import AppError, NotFound
 
 
 class UploadError(AppError):
@@ -46,6 +46,5 @@ class TooLarge(UploadError):
         )
 
 
-class UploadNotFound(AppError):
-    status_code = 404
+class UploadNotFound(NotFound):
     code = "upload_not_found"
