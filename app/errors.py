@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -137,7 +139,32 @@ async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# The database went away under a request: its connection was killed, the server stopped
+# or restarts. Not the request's fault, and worth a retry once it is back (/readyz).
+_GONE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
+
+
+def database_gone(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, _GONE)
+    return isinstance(exc, _GONE)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if database_gone(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    type(exc).__name__)  # fmt: skip
+        return error_response(
+            503,
+            "database_unavailable",
+            "The database is unavailable; nothing was changed. Try again shortly.",
+            headers={"Retry-After": "2"},
+        )
     # Logged with its traceback for operators; the client gets no stack trace or SQL.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "An unexpected error occurred.")

@@ -66,7 +66,9 @@ class TestReadiness:
                     user=own.server.system_user,
                 )
                 assert_error(await client.get("/readyz"), 503, "not_ready")
+                assert_error(await client.get("/uploads"), 503, "database_unavailable")
                 await asyncio.to_thread(own.server.ensure_postgres_running)
                 assert (await client.get("/readyz")).status_code == 200
+                assert (await client.get("/uploads")).status_code == 200
         finally:
             await asyncio.to_thread(own.release)

@@ -213,7 +213,7 @@ class TestKilledConnection:
                 break
         assert killed, "the upload's COPY was never seen"
         response = await task
-        assert_error(response, 500, "internal_error")
+        assert_error(response, 503, "database_unavailable")
         assert await db.count("orders") == 0
         assert await db.count("rejects") == 0
         latest = (await client.get("/uploads", params={"kind": "orders"})).json()["items"][0]
