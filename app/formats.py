@@ -67,18 +67,22 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+def csv_lines(rows: Iterable[Iterable[Any]]) -> bytes:
+    """CSV records (text cells escaped), as UTF-8 bytes, through one writer."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([safe_cell(v) for v in row] for row in rows)
+    return out.getvalue().encode()
+
+
 def csv_line(values: Iterable[Any]) -> bytes:
     """One CSV record (text cells escaped), as UTF-8 bytes."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([safe_cell(v) for v in values])
-    return out.getvalue().encode()
+    return csv_lines([values])
 
 
 async def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> AsyncIterator[bytes]:
     """A small answer as CSV (big ones stream from COPY): header, then rows, escaped."""
     yield csv_line(header)
-    for row in rows:
-        yield csv_line(row)
+    yield csv_lines(rows)
 
 
 def csv_response(

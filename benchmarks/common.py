@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
@@ -55,6 +56,20 @@ def psql_path() -> str:
 
 def libpq_url(url: URL) -> str:
     return db.asyncpg_dsn(url)
+
+
+def data_options(parser: argparse.ArgumentParser, *, orders: int) -> None:
+    """The options every benchmark has for the data it generates."""
+    parser.add_argument("--orders", type=int, default=orders)
+    parser.add_argument("--products", type=int, default=1_000)
+    parser.add_argument("--days", type=int, default=730)
+
+
+def dataset(args: argparse.Namespace) -> Path:
+    """The generated data the options ask for (made once, then reused)."""
+    folder = WORK / f"data-{args.products}p-{args.orders}o-{args.days}d"
+    generate(folder, products=args.products, orders=args.orders, days=args.days)
+    return folder
 
 
 def generate(out: Path, *, products: int, orders: int, days: int, seed: int = 7) -> None:

@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -149,9 +149,15 @@ def count_records(chunk: bytes) -> int:
     return chunk.count(b"\n")
 
 
-def careful_rows(spool: IO[bytes], header: Header, required: tuple[str, ...]) -> Iterator[bytes]:
+def careful_rows(
+    spool: IO[bytes],
+    header: Header,
+    required: tuple[str, ...],
+    seen: Callable[[int], None] = lambda _: None,
+) -> Iterator[bytes]:
     """Parse the spooled data with Python's csv module; yields COPY CSV buffers of
-    `line, bad_count, raw, <required fields…>` rows. Blank lines are not records."""
+    `line, bad_count, raw, <required fields…>` rows, telling `seen` how many records so
+    far with each. Blank lines are not records."""
     spool.seek(0)
     text = io.TextIOWrapper(spool, encoding="utf-8", errors="strict", newline="")
     reader = csv.reader(text)
@@ -161,6 +167,7 @@ def careful_rows(spool: IO[bytes], header: Header, required: tuple[str, ...]) ->
     order = [header.positions[name] for name in required]
     keep_raw = not header.exact
     offset = header.lines
+    records = 0
     try:
         while True:
             start = reader.line_num + 1 + offset
@@ -170,12 +177,14 @@ def careful_rows(spool: IO[bytes], header: Header, required: tuple[str, ...]) ->
                 break
             if not row:
                 continue
+            records += 1
             if len(row) != width:
                 writer.writerow((start, len(row), json.dumps(row), *([None] * len(order))))
             else:
                 raw = json.dumps(row) if keep_raw else None
                 writer.writerow((start, None, raw, *[row[i] for i in order]))
             if out.tell() >= COPY_BUFFER_BYTES:
+                seen(records)
                 yield out.getvalue().encode()
                 out.seek(0)
                 out.truncate()
@@ -187,5 +196,6 @@ def careful_rows(spool: IO[bytes], header: Header, required: tuple[str, ...]) ->
         raise
     finally:
         text.detach()
+    seen(records)
     if out.tell():
         yield out.getvalue().encode()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.formats import csv_line
+from app.formats import csv_line, csv_lines
 from app.uploads import queries
 
 
@@ -72,12 +72,17 @@ async def stream_rejects_csv(
     )
     async with engine.connect() as conn:
         async for batch in _batches(conn, upload_id):
-            out = bytearray()
-            for row_number, code, message, fields in batch:
-                cells = list(fields[: len(columns)]) + [""] * (len(columns) - len(fields))
-                tail = [json.dumps(fields[len(columns) :])] if extra else []
-                out += csv_line([*cells, row_number, code, message, *tail])
-            yield bytes(out)
+            yield csv_lines(
+                [
+                    *fields[: len(columns)],
+                    *[""] * (len(columns) - len(fields)),
+                    row_number,
+                    code,
+                    message,
+                    *([json.dumps(fields[len(columns) :])] if extra else []),
+                ]
+                for row_number, code, message, fields in batch
+            )
 
 
 async def _batches(conn: AsyncConnection, upload_id: int) -> AsyncIterator[list[Any]]:

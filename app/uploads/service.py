@@ -99,7 +99,6 @@ async def ingest(
                 await conn.execute(
                     queries.RELEASE_UPLOAD_LOCK, queries.UPLOAD_LOCK_BASE + upload_id
                 )
-    log.info("upload %s: done", upload_id)
     return upload_id
 
 
@@ -243,7 +242,11 @@ async def _stage(
             spool.write(chunk)
     spool.flush()
     columns = ["line", "bad_count", "raw", *RULES[kind].required]
-    source = _in_thread(parsing.careful_rows(spool, header, RULES[kind].required))
+
+    def seen(records: int) -> None:
+        progress.records_seen = records
+
+    source = _in_thread(parsing.careful_rows(spool, header, RULES[kind].required, seen))
     try:
         await conn.copy_to_table(
             queries.stage_table(kind), source=source, columns=columns, format="csv"

@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.common import (
     API_KEY,
     ASSESSMENT_SCHEMA,
-    WORK,
     PeakRss,
     app_server,
     clean_work,
+    data_options,
+    dataset,
     embedded_server,
-    generate,
     psql,
     unquote_dates,
 )
@@ -82,15 +82,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--products", type=int, default=1_000)
-    parser.add_argument("--days", type=int, default=730)
+    data_options(parser, orders=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pandas-rows", type=int, default=100_000)
     args = parser.parse_args()
 
-    data = WORK / f"data-{args.products}p-{args.orders}o-{args.days}d"
-    generate(data, products=args.products, orders=args.orders, days=args.days)
+    data = dataset(args)
     plain = data / "orders-plain-dates.csv"
     unquote_dates(data / "orders.csv", plain)
     size_mb = (data / "orders.csv").stat().st_size / 1e6

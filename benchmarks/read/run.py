@@ -30,8 +30,9 @@ from benchmarks.common import (
     PeakRss,
     app_server,
     clean_work,
+    data_options,
+    dataset,
     embedded_server,
-    generate,
     psql,
 )
 from benchmarks.ingest.run import upload
@@ -117,15 +118,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--orders", type=int, default=10_000_000)
-    parser.add_argument("--products", type=int, default=1_000)
-    parser.add_argument("--days", type=int, default=730)
+    data_options(parser, orders=10_000_000)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--sql-runs", type=int, default=5)
     args = parser.parse_args()
 
-    data = WORK / f"data-{args.products}p-{args.orders}o-{args.days}d"
-    generate(data, products=args.products, orders=args.orders, days=args.days)
+    data = dataset(args)
     print(f"data: {args.orders:,} orders, {args.products:,} products, {args.days} days")
 
     with embedded_server(clean_work("read-pg")) as url, app_server(url) as (base, service):
@@ -144,9 +142,7 @@ def main() -> None:
             client.get("/fx/rates/latest").raise_for_status()
             for path in ENDPOINTS:
                 ours = time_endpoint(client, path, args.requests)
-                sql = ASSESSMENT_SQL.get(path.split("&")[0] if "?" in path else path)
-                if sql is None and path.startswith("/kpis?"):
-                    sql = None
+                sql = ASSESSMENT_SQL.get(path)
                 theirs = asyncio.run(time_sql(dsn, sql, args.sql_runs)) if sql else None
                 if theirs:
                     print(
