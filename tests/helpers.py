@@ -1,11 +1,16 @@
 """Assertions and builders that several test modules share."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import URL
 
@@ -15,6 +20,34 @@ from tests.conftest import API_KEY, make_settings
 
 def app_for(url: URL, tmp_path: Path) -> FastAPI:
     return create_app(make_settings(url, tmp_path))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[str]:
+    """The app under uvicorn on a real 127.0.0.1 port, in a thread; yields its base URL
+    once `/readyz` answers 200. For what only real sockets show (disconnects, the CLI)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

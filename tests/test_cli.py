@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import URL
 from typer.testing import CliRunner
 
@@ -18,35 +14,16 @@ from app import cli
 from app.config import Settings, get_settings
 from app.main import create_app
 from tests.conftest import API_KEY
+from tests.helpers import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live(settings: Settings, clean_db: None) -> Iterator[str]:
-    """The service on a real port, in a thread, as the CLI would meet it."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    """The service on a real port, as the CLI would meet it."""
+    with live_server(create_app(settings)) as base:
+        yield base
 
 
 def test_help_lists_the_commands() -> None:

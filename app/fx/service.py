@@ -154,9 +154,15 @@ class FxService:
             self.upstream_calls += 1
             quote = await self.provider.latest()
         except FxProviderError as exc:
-            log.warning("fx: %s failed (%s); serving the last known rate", self.source, exc)
+            known = stored or self._latest
+            log.warning(
+                "fx: %s failed (%s); %s",
+                self.source,
+                exc,
+                "serving the last known rate" if known else "no rate was ever known",
+            )
             self._down_until = time.monotonic() + self.failure_backoff
-            return self._stale(stored or self._latest)
+            return self._stale(known)
         rate = Rate(quote.rate, quote.as_of, self._now(), self.source)
         await self.store.save(RateKind.LATEST, rate.fetched_at.date(), quote, rate.fetched_at)
         self._latest = rate

