@@ -244,6 +244,31 @@ class TestClientGoesAway:
                 lines += chunk.count(b"\n")
         assert lines == 300_001
 
+    async def test_export_cut_by_the_database_is_not_a_clean_end(self, live: str, db_: Db) -> None:
+        """The COPY behind an export is killed half-way: the client sees a broken
+        transfer (no final chunk), never a short file that looks complete."""
+        await _bulk_orders(db_, 300_000)
+        received = 0
+        async with (
+            httpx.AsyncClient(base_url=live, timeout=60) as client,
+            client.stream("GET", "/exports/order_full_information.csv") as response,
+        ):
+            assert response.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                async for chunk in response.aiter_bytes():
+                    if not received:
+                        killed = await db_.rows(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND query LIKE 'COPY%'"
+                            " AND pid <> pg_backend_pid()"
+                        )
+                        assert killed, "the export's COPY was not running"
+                    received += len(chunk)
+        assert 0 < received
+        await _assert_no_busy_connections(db_)
+        async with httpx.AsyncClient(base_url=live, timeout=60) as client:
+            assert (await client.get("/exports/order_full_information.csv")).status_code == 200
+
 
 async def _bulk_orders(db_: Db, n: int) -> None:
     """`n` orders written straight by SQL: what is tested here is the way out."""
