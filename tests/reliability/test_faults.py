@@ -249,22 +249,22 @@ class TestClientGoesAway:
         transfer (no final chunk), never a short file that looks complete."""
         await _bulk_orders(db_, 300_000)
         received = 0
+
+        async def read_while_killing(response: httpx.Response) -> None:
+            nonlocal received
+            async for chunk in response.aiter_bytes():
+                if not received:  # the header line comes before the COPY starts
+                    await _kill_copy(db_)
+                received += len(chunk)
+
         async with (
             httpx.AsyncClient(base_url=live, timeout=60) as client,
             client.stream("GET", "/exports/order_full_information.csv") as response,
         ):
             assert response.status_code == 200
             with pytest.raises(httpx.RemoteProtocolError):
-                async for chunk in response.aiter_bytes():
-                    if not received:
-                        killed = await db_.rows(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                            " WHERE datname = current_database() AND query LIKE 'COPY%'"
-                            " AND pid <> pg_backend_pid()"
-                        )
-                        assert killed, "the export's COPY was not running"
-                    received += len(chunk)
-        assert 0 < received
+                await read_while_killing(response)
+        assert received > 0
         await _assert_no_busy_connections(db_)
         async with httpx.AsyncClient(base_url=live, timeout=60) as client:
             assert (await client.get("/exports/order_full_information.csv")).status_code == 200
@@ -287,6 +287,18 @@ async def _bulk_orders(db_: Db, n: int) -> None:
             ),
             {"n": n},
         )
+
+
+async def _kill_copy(db_: Db) -> None:
+    for _ in range(50):
+        if await db_.rows(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'COPY%'"
+            " AND pid <> pg_backend_pid()"
+        ):
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the export's COPY was never seen running")
 
 
 async def _assert_no_busy_connections(db_: Db) -> None:
