@@ -167,20 +167,74 @@ CREATE TEMP TABLE checked (
 
 
 @cache
-def classify(kind: UploadKind, *, update: bool, check_stored: bool, fast: bool = False) -> str:
+def classify(kind: UploadKind, *, update: bool, check_stored: bool) -> str:
     """Fill `checked`: each typed row with the stored row it meets, its problem and its
     action: insert, update, unchanged or reject. The first valid occurrence of an id
     wins. `check_stored=False` skips the lookup when no stored id is in the file's
-    range; `update` is the upload's on_conflict=update. The rows come from `typed`, or
-    for fast orders straight from `fast_orders` ($1: header lines).
+    range; `update` is the upload's on_conflict=update. Products only: orders go
+    through `load_orders`, which judges them the same way.
     """
-    if kind is UploadKind.ORDERS:
-        source = f"({FAST_ORDERS_TYPED})" if fast else "typed"
-        return _classify_orders(update, check_stored, source)
+    assert kind is UploadKind.PRODUCTS, "orders are judged and loaded by load_orders()"
     return _classify_products(update, check_stored)
 
 
-def _classify_orders(update: bool, check_stored: bool, source: str) -> str:
+@cache
+def load_orders(*, update: bool, check_stored: bool, fast: bool) -> str:
+    """Judge every order row and load the good ones, in one pass over them: insert the
+    new orders, keep the rejects and the updates in `checked`, sum what changes in the
+    sales into `order_deltas`, and answer the count of rows per action and code.
+
+    Orders files are the big ones: the judged rows are written once, to memory, not to
+    a table that three more statements would read. The rows are judged as `classify`
+    explains; they come from `typed`, or for fast orders straight from `fast_orders`
+    ($1: header lines). `order_deltas`: an inserted order adds itself; an updated one
+    adds its new values and takes away its old ones (not sorted here: the rollups'
+    window sorts them by its key).
+    """
+    source = f"({FAST_ORDERS_TYPED})" if fast else "typed"
+    judged = _judge_orders(update, check_stored, source)
+    changed = "('insert', 'update')" if check_stored else "('insert')"
+    taken_away = (
+        """
+        UNION ALL
+        SELECT old_created_date, old_product_id, -1, -old_quantity::bigint
+        FROM judged WHERE action = 'update'"""
+        if check_stored
+        else ""
+    )
+    return f"""
+WITH judged AS MATERIALIZED ({judged}),
+inserted AS (
+    INSERT INTO orders (order_id, product_id, quantity, created_date)
+    SELECT order_id, product_id, quantity, created_date FROM judged WHERE action = 'insert'
+),
+kept AS (
+    INSERT INTO checked (ord, line, order_id, product_id, quantity, created_date,
+        old_product_id, old_quantity, old_created_date, problem, action)
+    SELECT * FROM judged WHERE action IN ('reject', 'update')
+),
+deltas AS (
+    INSERT INTO order_deltas (created_date, product_id, orders, quantity)
+    SELECT created_date, product_id, sum(n), sum(q)
+    FROM (
+        SELECT created_date, product_id, 1 AS n, quantity::bigint AS q
+        FROM judged WHERE action IN {changed}{taken_away}
+    ) d
+    GROUP BY created_date, product_id
+    HAVING sum(n) <> 0 OR sum(q) <> 0
+)
+SELECT action, problem[1] AS code, count(*) AS n FROM judged GROUP BY 1, 2
+"""
+
+
+CREATE_ORDER_DELTAS = """
+CREATE TEMP TABLE order_deltas (
+    created_date date, product_id integer, orders bigint, quantity bigint
+) ON COMMIT DROP
+"""
+
+
+def _judge_orders(update: bool, check_stored: bool, source: str) -> str:
     stored = (
         "orders"
         if check_stored
@@ -188,8 +242,6 @@ def _classify_orders(update: bool, check_stored: bool, source: str) -> str:
         " NULL::integer AS quantity, NULL::date AS created_date WHERE false)"
     )
     return f"""
-INSERT INTO checked (ord, line, order_id, product_id, quantity, created_date,
-    old_product_id, old_quantity, old_created_date, problem, action)
 WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
     FROM {source} t LEFT JOIN products p ON p.product_id = t.product_id
@@ -313,18 +365,9 @@ WHERE c.action = 'reject'
 """
 
 
+# Products are few: judged into `checked` (classify), then written from it. Orders are
+# inserted by load_orders(); only their updates are written from `checked`.
 MERGE = {
-    UploadKind.ORDERS: (
-        """
-INSERT INTO orders (order_id, product_id, quantity, created_date)
-SELECT order_id, product_id, quantity, created_date FROM checked WHERE action = 'insert'
-""",
-        """
-UPDATE orders o
-SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
-FROM checked c WHERE c.action = 'update' AND o.order_id = c.order_id
-""",
-    ),
     UploadKind.PRODUCTS: (
         """
 INSERT INTO products (product_id, name, category, price)
@@ -338,29 +381,10 @@ FROM checked c WHERE c.action = 'update' AND p.product_id = c.product_id
     ),
 }
 
-# What changes in the sales rollups: an inserted order adds itself; an updated one adds
-# its new values and takes away its old ones. (Not sorted here: the rollup's window sorts
-# them by its key, and the MERGE writes in that order.)
-# Only inserts: one pass over `checked`.
-INSERTED_ORDER_DELTAS = """
-CREATE TEMP TABLE order_deltas ON COMMIT DROP AS
-SELECT created_date, product_id, count(*) AS orders, sum(quantity)::bigint AS quantity
-FROM checked WHERE action = 'insert'
-GROUP BY created_date, product_id
-"""
-
-ORDER_DELTAS = """
-CREATE TEMP TABLE order_deltas ON COMMIT DROP AS
-SELECT created_date, product_id, sum(n)::bigint AS orders, sum(q)::bigint AS quantity
-FROM (
-    SELECT created_date, product_id, 1 AS n, quantity::bigint AS q
-    FROM checked WHERE action IN ('insert', 'update')
-    UNION ALL
-    SELECT old_created_date, old_product_id, -1, -old_quantity::bigint
-    FROM checked WHERE action = 'update'
-) d
-GROUP BY created_date, product_id
-HAVING sum(n) <> 0 OR sum(q) <> 0
+UPDATE_ORDERS = """
+UPDATE orders o
+SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
+FROM checked c WHERE c.action = 'update' AND o.order_id = c.order_id
 """
 
 # Products whose price changed: every stored sale of theirs changes revenue.

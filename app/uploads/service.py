@@ -335,29 +335,23 @@ async def _judge(
     fast: bool,
     clock: _Clock,
 ) -> Counts:
+    """Judge every row; orders are also loaded here, in the same pass (load_orders)."""
     update = on_conflict is OnConflict.UPDATE
     await conn.execute(queries.CREATE_CHECKED[kind])
-    if fast and kind is UploadKind.ORDERS:
-        # Typed straight from the natively parsed staging table, in one statement.
-        await conn.fetchval(queries.LOCK_REFERENCED_PRODUCTS[True])
-        check_stored = await _stored_in_range(conn, kind, queries.FAST_ORDERS_ID_RANGE)
-        if check_stored:
-            await conn.execute(queries.analyze(staged))
-        classify = queries.classify(kind, update=update, check_stored=check_stored, fast=True)
-        await conn.execute(classify, header.lines)
+    if kind is UploadKind.ORDERS:
+        rows = await _judge_and_load_orders(conn, header, staged, fast, update, clock)
     else:
         await conn.execute(queries.create_typed(kind))
         await conn.execute(queries.type_rows(kind), header.lines, len(header.columns))
         clock.lap("type")
-        if kind is UploadKind.ORDERS:
-            await conn.fetchval(queries.LOCK_REFERENCED_PRODUCTS[False])
         check_stored = await _stored_in_range(conn, kind, queries.TYPED_ID_RANGE[kind])
         if check_stored:
             await conn.execute(queries.analyze("typed"))
         await conn.execute(queries.classify(kind, update=update, check_stored=check_stored))
-    clock.lap("classify")
+        clock.lap("classify")
+        rows = await conn.fetch(queries.COUNT_ACTIONS)
     counts = Counts()
-    for action, code, n in await conn.fetch(queries.COUNT_ACTIONS):
+    for action, code, n in rows:
         if action == "reject":
             counts.rejected += n
             counts.by_code[code] = n
@@ -365,6 +359,37 @@ async def _judge(
             setattr(counts, {"insert": "inserted", "update": "updated"}.get(action, action), n)
     assert counts.inserted + counts.updated + counts.unchanged + counts.rejected == rows_total
     return counts
+
+
+async def _judge_and_load_orders(
+    conn: Any, header: parsing.Header, staged: str, fast: bool, update: bool, clock: _Clock
+) -> list[Any]:
+    if fast:  # typed straight from the natively parsed staging table
+        id_range, args = queries.FAST_ORDERS_ID_RANGE, [header.lines]
+    else:
+        await conn.execute(queries.create_typed(UploadKind.ORDERS))
+        await conn.execute(queries.type_rows(UploadKind.ORDERS), header.lines, len(header.columns))
+        clock.lap("type")
+        id_range, args = queries.TYPED_ID_RANGE[UploadKind.ORDERS], []
+    # The products the rows reference, locked as the foreign key's trigger would lock them.
+    await conn.fetchval(queries.LOCK_REFERENCED_PRODUCTS[fast])
+    check_stored = await _stored_in_range(conn, UploadKind.ORDERS, id_range)
+    if check_stored:
+        await conn.execute(queries.analyze(staged if fast else "typed"))
+    await conn.execute(queries.CREATE_ORDER_DELTAS)
+    by_set = await conn.fetchval(queries.CAN_CHECK_KEYS_BY_SET)
+    if by_set:
+        # Every order inserted was checked against `products` in the same statement's
+        # join, and the products it references are locked: the per-row trigger would
+        # only repeat that check, a million times. The constraint stays in force for
+        # every other writer (and for this upload's updates, which run after).
+        await conn.execute(queries.SKIP_KEY_TRIGGERS)
+    statement = queries.load_orders(update=update, check_stored=check_stored, fast=fast)
+    rows: list[Any] = await conn.fetch(statement, *args)
+    if by_set:
+        await conn.execute(queries.RESTORE_KEY_TRIGGERS)
+    clock.lap("judge+insert")
+    return rows
 
 
 async def _stored_in_range(conn: Any, kind: UploadKind, id_range: str) -> bool:
@@ -384,31 +409,26 @@ async def _merge(
     fast: bool,
     clock: _Clock,
 ) -> None:
+    """Quarantine the rejects, write what `_judge` left to write, keep the rollups exact."""
     if counts.rejected:
         order = tuple(name for _, name in sorted((i, n) for n, i in header.positions.items()))
         await conn.execute(queries.insert_rejects(kind, order, fast=fast), upload_id)
-    insert, update = queries.MERGE[kind]
-    by_set = kind is UploadKind.ORDERS and await conn.fetchval(queries.CAN_CHECK_KEYS_BY_SET)
-    if by_set:
-        # Every row about to be written was checked against `products` in one join, and
-        # the products it references are locked as the foreign key's trigger would lock
-        # them (_judge): the per-row trigger would only repeat that check, a million
-        # times. The constraint stays in force for every other writer.
-        await conn.execute(queries.SKIP_KEY_TRIGGERS)
-    if counts.inserted:
-        await conn.execute(insert)
-    if counts.updated:
-        await conn.execute(update)
-    if by_set:
-        await conn.execute(queries.RESTORE_KEY_TRIGGERS)
-    clock.lap("merge")
-    if kind is UploadKind.ORDERS and (counts.inserted or counts.updated):
-        deltas = queries.ORDER_DELTAS if counts.updated else queries.INSERTED_ORDER_DELTAS
-        await conn.execute(deltas)
-        await rollups.apply_order_deltas(conn)
-    if kind is UploadKind.PRODUCTS and counts.updated:
-        await conn.execute(queries.PRICE_CHANGES)
-        await rollups.apply_price_changes(conn)
+    if kind is UploadKind.ORDERS:
+        if counts.updated:
+            await conn.execute(queries.UPDATE_ORDERS)
+        clock.lap("merge")
+        if counts.inserted or counts.updated:
+            await rollups.apply_order_deltas(conn)
+    else:
+        insert, update = queries.MERGE[kind]
+        if counts.inserted:
+            await conn.execute(insert)
+        if counts.updated:
+            await conn.execute(update)
+        clock.lap("merge")
+        if counts.updated:
+            await conn.execute(queries.PRICE_CHANGES)
+            await rollups.apply_price_changes(conn)
     clock.lap("rollups")
 
 

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from app.analytics import rollups
-from app.uploads.models import UploadKind
 from tests.conftest import REFERENCE
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
@@ -173,12 +172,16 @@ class TestAtomicity:
         from app.uploads import queries
 
         await upload(client, "products", PRODUCTS)
-        broken = dict(queries.MERGE)
-        broken[UploadKind.ORDERS] = (
-            "INSERT INTO orders SELECT 1/0",
-            queries.MERGE[UploadKind.ORDERS][1],
-        )
-        monkeypatch.setattr(queries, "MERGE", broken)
+        load_orders = queries.load_orders
+
+        def broken(**flags: bool) -> str:
+            # The statement that judges and inserts the orders fails in the database.
+            statement = load_orders(**flags)
+            counted = "count(*) AS n FROM judged"
+            assert counted in statement
+            return statement.replace(counted, "count(*) / (count(*) - count(*)) FROM judged")
+
+        monkeypatch.setattr(queries, "load_orders", broken)
         response = await upload(client, "orders", ORDERS)
         assert_error(response, 500, "internal_error")
         assert await db.count("orders") == 0
