@@ -66,6 +66,12 @@ def _local_key() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def _fail_line(message: str) -> NoReturn:
+    """One red line, as is (the service's message is not markup), then exit 1."""
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
 UrlOption = Annotated[
     str | None,
     typer.Option(help="The service's base URL (default: http://HOST:PORT, the local one)."),
@@ -105,15 +111,8 @@ def ingest(
             console=console,
         )
     except client.ClientError as exc:
-        console.print(f"[red]upload failed: {exc}[/red]")
-        raise typer.Exit(1) from None
+        _fail_line(f"upload failed: {exc}")
     Console().print(client.report_table(report, base))
-
-
-def _fail_line(message: str) -> NoReturn:
-    """One red line, as is (the service's message is not markup), then exit 1."""
-    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 class ExportName(StrEnum):

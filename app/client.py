@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import httpx
-from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -207,45 +206,47 @@ def report_table(report: dict[str, Any], base_url: str) -> Table:
 def _when(value: str | None) -> str:
     if not value:
         return ""
-    return f"{datetime.fromisoformat(value).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
-
-
-def _seconds(report: dict[str, Any]) -> str:
-    if not report.get("finished_at"):
-        return ""
-    started = datetime.fromisoformat(report["started_at"])
-    return f"{(datetime.fromisoformat(report['finished_at']) - started).total_seconds():.2f}"
+    return f"{datetime.fromisoformat(value).astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
 STATUS_STYLE = {"succeeded": "green", "failed": "red", "running": "yellow"}
+# Short headers keep the table within 80 columns; the caption spells them out.
+COUNT_COLUMNS = (
+    ("rows", "rows_total"),
+    ("ins", "rows_inserted"),
+    ("upd", "rows_updated"),
+    ("same", "rows_unchanged"),
+    ("rej", "rows_rejected"),
+)
 
 
 def uploads_table(items: list[dict[str, Any]]) -> Table:
     """The upload history, one row per upload, newest first."""
-    table = Table(title="uploads, newest first", box=box.SIMPLE_HEAD)
-    table.add_column("id", justify="right")
-    table.add_column("kind")
-    table.add_column("file")
-    table.add_column("status")
-    for name in ("rows", "inserted", "updated", "unchanged", "rejected"):
-        table.add_column(name, justify="right")
+    table = Table(
+        title="uploads, newest first",
+        caption="rows read: ins inserted, upd updated, same unchanged, rej rejected",
+        box=None,
+        collapse_padding=True,
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("file", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    for header, _ in COUNT_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
-    table.add_column("seconds", justify="right")
     for u in items:
-        status = u["status"]
+        status = Text(u["status"], style=STATUS_STYLE.get(u["status"], ""))
         if u.get("error"):
-            status += f" ({u['error'].get('code', '')})"
+            status.append(f"\n{u['error'].get('code', '')}")
         table.add_row(
             str(u["upload_id"]),
             u["kind"],
             Text(u["filename"] or ""),  # as is: a file name is not markup
-            f"[{STATUS_STYLE.get(u['status'], 'white')}]{status}[/]",
-            f"{u['rows_total']:,}",
-            f"{u['rows_inserted']:,}",
-            f"{u['rows_updated']:,}",
-            f"{u['rows_unchanged']:,}",
-            f"{u['rows_rejected']:,}",
+            status,
+            *(f"{u[key]:,}" for _, key in COUNT_COLUMNS),
             _when(u["started_at"]),
-            _seconds(u),
         )
     return table
