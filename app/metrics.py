@@ -141,15 +141,23 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.pools = PoolCollector()
         r.register(self.pools)
 
     # --- HTTP ------------------------------------------------------------------------------
 
     def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (method if method in METHODS else "other", route, str(status))
-        self.http_requests.labels(*labels).inc()
-        self.http_duration.labels(*labels).observe(seconds)
+        key = (method if method in METHODS else "other", route, status)
+        children = self._http_children.get(key)
+        if children is None:
+            # `.labels()` validates and locks; its children are kept (the keys are bounded).
+            labels = (key[0], route, str(status))
+            children = (self.http_requests.labels(*labels), self.http_duration.labels(*labels))
+            self._http_children[key] = children
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
 
     # --- uploads ---------------------------------------------------------------------------
 

@@ -89,6 +89,8 @@ class RequestMiddleware:
         method: str = scope["method"]
         route = route_label(scope)
         self.metrics.request_done(method, route, status, seconds)
+        if not log.isEnabledFor(logging.INFO):
+            return
         path = loggable_path(scope["path"])
         duration_ms = round(seconds * 1000, 1)
         # The path without its query string: queries may carry what must not be logged.
