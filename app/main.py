@@ -115,6 +115,7 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
+            expose_headers=[middleware.REQUEST_ID_HEADER],
         )
     app.include_router(health_router)
     app.include_router(metrics_router)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ import uvicorn
 from sqlalchemy import URL
 from typer.testing import CliRunner
 
-from app import cli
+from app import cli, db
 from app.config import Settings, get_settings
 from app.main import create_app
 from tests.conftest import API_KEY
@@ -204,3 +205,27 @@ def test_uploads_prints_the_history(live: str, tmp_path: Path) -> None:
     result = runner.invoke(cli.cli, ["uploads", "--url", f"http://127.0.0.1:{free_port()}"])
     assert result.exit_code == 1
     assert "could not reach" in result.output
+
+
+def test_serve_leaves_access_lines_and_log_format_to_the_app(
+    database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One access line per request (ours, not uvicorn's too), and uvicorn's own records
+    through our handler, so that LOG_FORMAT=json covers them."""
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("API_KEY", API_KEY)
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli, "_prepare", lambda: db.Database(database_url))
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("signal.signal", lambda *_: None)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.cli, ["serve", "--port", "8201"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    [kwargs] = calls
+    assert kwargs["access_log"] is False
+    assert kwargs["log_config"] is None
+    assert kwargs["port"] == 8201

@@ -7,15 +7,18 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import URL
 from starlette.types import Message, Receive, Scope, Send
 
+from app.main import create_app
 from app.metrics import Metrics
 from app.middleware import RequestMiddleware, loggable_path, request_id
-from tests.conftest import API_KEY, open_client
+from tests.conftest import API_KEY, make_settings, open_client
 from tests.helpers import upload
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
@@ -196,3 +199,14 @@ class TestStreaming:
         assert GENERATED.fullmatch(response.headers["x-request-id"])
         [record] = access_records(caplog)
         assert record.bytes == len(body)  # type: ignore[attr-defined]
+
+
+async def test_browsers_of_allowed_origins_may_read_the_id(
+    database_url: URL, tmp_path: Path, clean_db: None
+) -> None:
+    app = create_app(make_settings(database_url, tmp_path, cors_origins=["http://ui.test"]))
+    async for c in open_client(app):
+        response = await c.get("/healthz", headers={"Origin": "http://ui.test"})
+    assert response.headers["access-control-allow-origin"] == "http://ui.test"
+    assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+    assert GENERATED.fullmatch(response.headers["x-request-id"])
