@@ -1,14 +1,16 @@
-"""The `orderlens` command: serve, migrate."""
+"""The `orderlens` command: serve, migrate, ingest, export, uploads, fx refresh."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
 import time
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import httpx
 import typer
@@ -17,7 +19,7 @@ from rich.console import Console
 from sqlalchemy import text
 
 from app import client, db, logs
-from app.config import Settings, get_settings
+from app.config import FxMode, Settings, get_settings
 from app.fx import schemas as fx_schemas
 from app.fx import service as fx_service
 from app.fx.cache import Rate
@@ -26,7 +28,8 @@ from app.uploads.models import OnConflict, UploadKind
 
 cli = typer.Typer(
     name="orderlens",
-    help="Orderlens: CSV uploads of products and orders, validated, loaded and analysed.",
+    help="Orderlens: CSV uploads of products and orders, validated, loaded and analysed."
+    " Commands that talk to a running service take --url (default: the local one).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -63,15 +66,25 @@ def _local_key() -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def _fail_line(message: str) -> NoReturn:
+    """One red line, as is (the service's message is not markup), then exit 1."""
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="The service's base URL (default: http://HOST:PORT, the local one)."),
+]
+
+
 @cli.command()
 def ingest(
     kind: Annotated[UploadKind, typer.Argument(help="What the file holds.")],
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
     ],
-    url: Annotated[
-        str | None, typer.Option(help="The service's base URL (default: the local one).")
-    ] = None,
+    url: UrlOption = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -98,9 +111,108 @@ def ingest(
             console=console,
         )
     except client.ClientError as exc:
-        console.print(f"[red]upload failed: {exc}[/red]")
-        raise typer.Exit(1) from None
+        _fail_line(f"upload failed: {exc}")
     Console().print(client.report_table(report, base))
+
+
+class ExportName(StrEnum):
+    """The assessment's three files (GET /exports/NAME.csv)."""
+
+    ORDER_FULL_INFORMATION = "order_full_information"
+    FIXED_ORDER_FULL_INFORMATION = "fixed_order_full_information"
+    KPI_PRODUCT_ORDERS = "kpi_product_orders"
+
+
+@cli.command()
+def export(
+    name: Annotated[
+        ExportName,
+        typer.Argument(
+            metavar="NAME",
+            show_choices=False,
+            help="order_full_information, fixed_order_full_information or"
+            " kpi_product_orders: the assessment's files, at /exports/NAME.csv.",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            dir_okay=False,
+            help="Write to this file (replaced only once the download is complete);"
+            " default or '-': standard output.",
+        ),
+    ] = None,
+    url: UrlOption = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="API_KEY",
+            help="X-API-Key to send (reads need none; for a gateway that wants one).",
+        ),
+    ] = None,
+    fx_mode: Annotated[
+        FxMode | None,
+        typer.Option(help="USD at the latest rate or at each order's date (default: FX_MODE)."),
+    ] = None,
+) -> None:
+    """Download one of the CSV exports, streamed to a file or standard output."""
+    base = url or _local_url()
+    params = {"fx_mode": fx_mode.value} if fx_mode else None
+    path = f"/exports/{name.value}.csv"
+    try:
+        if out is None or str(out) == "-":
+            client.download(
+                base_url=base,
+                path=path,
+                out=sys.stdout.buffer,
+                params=params,
+                api_key=api_key,
+                console=console,
+            )
+            return
+        partial = out.with_name(out.name + ".part")
+        try:
+            with partial.open("wb") as fh:
+                written = client.download(
+                    base_url=base,
+                    path=path,
+                    out=fh,
+                    params=params,
+                    api_key=api_key,
+                    console=console,
+                )
+            partial.replace(out)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                partial.unlink()
+    except client.ClientError as exc:
+        _fail_line(f"export failed: {exc}")
+    console.print(f"{out}: {written:,} bytes", markup=False, highlight=False, soft_wrap=True)
+
+
+@cli.command()
+def uploads(
+    url: UrlOption = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many uploads to show, newest first.")
+    ] = 20,
+    kind: Annotated[UploadKind | None, typer.Option(help="Only uploads of this kind.")] = None,
+) -> None:
+    """Print the upload history (GET /uploads) as a table."""
+    base = url or _local_url()
+    params: dict[str, str | int] = {"limit": limit}
+    if kind is not None:
+        params["kind"] = kind.value
+    try:
+        page = client.get_json(base_url=base, path="/uploads", params=params)
+    except client.ClientError as exc:
+        _fail_line(f"uploads failed: {exc}")
+    if not page["items"]:
+        Console().print("no uploads yet")
+        return
+    Console().print(client.uploads_table(page["items"]))
 
 
 @cli.command()
@@ -138,7 +250,16 @@ def serve(
             daemon=True,
         ).start()
     try:
-        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+        # Our middleware writes the access lines and our handler formats uvicorn's own
+        # records (text or JSON), so uvicorn neither logs access nor configures logging.
+        uvicorn.run(
+            create_app(settings),
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+            log_config=None,
+            access_log=False,
+        )
     finally:
         database.release()
 

@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import __version__, db, logs
+from app import __version__, db, logs, middleware
 from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
 from app.errors import ErrorResponse, install_error_handlers
@@ -25,6 +25,8 @@ from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
 from app.health.router import router as health_router
+from app.metrics import Metrics
+from app.metrics import router as metrics_router
 from app.orders.router import router as orders_router
 from app.security import api_key_header, resolve_api_key
 from app.uploads.router import router as uploads_router
@@ -54,6 +56,7 @@ class State(TypedDict):
     fx: FxService
     api_key: SecretStr
     head_revision: str | None
+    metrics: Metrics
 
 
 def create_app(
@@ -63,6 +66,7 @@ def create_app(
     replaces the network under the outgoing HTTP client (tests fake the FX provider)."""
     settings = settings or get_settings()
     logs.configure(settings)
+    metrics = Metrics()  # per app: tests build many, the default registry is global
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -71,6 +75,8 @@ def create_app(
         # FX reads and writes its rates on a pool of its own: requests that hold a
         # connection while they wait for a rate must not starve the one fetching it.
         fx_engine = db.create_engine(database.url, pool_size=FX_POOL_SIZE)
+        metrics.pools.watch("main", engine)
+        metrics.pools.watch("fx", fx_engine)
         api_key, generated = resolve_api_key(settings)
         if generated:
             log.info("API key generated; it is kept in %s", settings.orderlens_data_dir)
@@ -81,11 +87,14 @@ def create_app(
                     engine=engine,
                     sessionmaker=db.create_sessionmaker(engine),
                     http=http,
-                    fx=fx_service.build(settings, http=http, engine=fx_engine),
+                    fx=fx_service.build(settings, http=http, engine=fx_engine, metrics=metrics),
                     api_key=api_key,
                     head_revision=db.head_revision(),
+                    metrics=metrics,
                 )
             finally:
+                metrics.pools.forget("main")
+                metrics.pools.forget("fx")
                 await engine.dispose()
                 await fx_engine.dispose()
                 await asyncio.to_thread(database.release)
@@ -99,14 +108,17 @@ def create_app(
         responses={422: {"model": ErrorResponse, "description": "Invalid request"}},
     )
     install_error_handlers(app)
+    middleware.install(app, metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["X-API-Key", "Content-Type"],
+            expose_headers=[middleware.REQUEST_ID_HEADER],
         )
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(uploads_router)
     app.include_router(fx_router)
     app.include_router(analytics_router)

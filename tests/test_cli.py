@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import URL
 from typer.testing import CliRunner
 
-from app import cli
+from app import cli, db
 from app.config import Settings, get_settings
 from app.main import create_app
 from tests.conftest import API_KEY
@@ -91,3 +92,119 @@ def test_fx_refresh_fetches_and_stores(
     assert result.exit_code == 0, result.output
     assert "1 BRL = 0." in result.output
     assert "source ecb" in result.output
+
+
+# Nothing listens on port 1 (tcpmux): connections are refused at once.
+NOWHERE = "http://127.0.0.1:1"
+
+
+def test_help_reads_well() -> None:
+    runner = CliRunner(env={"COLUMNS": "200"})
+    result = runner.invoke(cli.cli, ["--help"])
+    for command in ("export", "uploads", "fx"):
+        assert command in result.output
+    result = runner.invoke(cli.cli, ["export", "--help"])
+    assert result.exit_code == 0
+    for text in ("order_full_information", "kpi_product_orders", "--out", "--url", "--fx-mode"):
+        assert text in result.output
+    assert "Download one of the CSV exports" in result.output
+    result = runner.invoke(cli.cli, ["uploads", "--help"])
+    assert result.exit_code == 0
+    assert "upload history" in result.output
+    assert "--limit" in result.output
+
+
+@pytest.mark.parametrize(
+    "name", ["order_full_information", "fixed_order_full_information", "kpi_product_orders"]
+)
+def test_export_writes_the_exact_bytes(live: str, tmp_path: Path, name: str) -> None:
+    cli._load_sample(live, API_KEY, ROOT / "data")
+    expected = httpx.get(f"{live}/exports/{name}.csv").content
+    assert expected.count(b"\n") > 2
+
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(cli.cli, ["export", name, "--out", str(out), "--url", live])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == expected
+    assert not (tmp_path / "out.csv.part").exists()
+    assert f"{len(expected):,} bytes" in result.output
+
+    result = CliRunner().invoke(cli.cli, ["export", name, "--url", live])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == expected
+
+
+def test_export_fails_in_one_clean_line(live: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(
+        cli.cli, ["export", "kpi_product_orders", "--out", str(out), "--url", f"{live}/nowhere"]
+    )
+    assert result.exit_code == 1
+    assert "404 not_found" in result.output
+    assert "request " in result.output  # the request id, to find the service's log lines
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert not (tmp_path / "out.csv.part").exists()
+
+    result = CliRunner().invoke(cli.cli, ["export", "kpi_product_orders", "--url", NOWHERE])
+    assert result.exit_code == 1
+    # One line (the live server in this process may log to the same stderr meanwhile).
+    [line] = [line for line in result.output.splitlines() if line.startswith("export failed")]
+    assert "could not reach" in line
+    assert "Traceback" not in result.output
+
+    result = CliRunner().invoke(cli.cli, ["export", "nonsense", "--url", live])
+    assert result.exit_code == 2
+
+
+def test_uploads_prints_the_history(live: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli.cli, ["uploads", "--url", live])
+    assert result.exit_code == 0, result.output
+    assert "no uploads yet" in result.output
+
+    cli._load_sample(live, API_KEY, ROOT / "data")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    runner.invoke(cli.cli, ["ingest", "orders", str(empty), "--url", live, "--api-key", API_KEY])
+    result = runner.invoke(cli.cli, ["uploads", "--url", live])
+    assert result.exit_code == 0, result.output
+    for text in ("ins", "rej", "products.csv", "orders.csv", "succeeded", "300", "empty_file"):
+        assert text in result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80  # the table only
+    lines = result.output.splitlines()
+    # Newest first: the failed upload, then orders, then products.
+    assert [i for i, line in enumerate(lines) if "empty.csv" in line] < [
+        i for i, line in enumerate(lines) if "products.csv" in line
+    ]
+
+    result = runner.invoke(cli.cli, ["uploads", "--url", live, "--kind", "products"])
+    assert "products.csv" in result.output
+    assert "orders.csv" not in result.output
+    result = runner.invoke(cli.cli, ["uploads", "--url", NOWHERE])
+    assert result.exit_code == 1
+    assert "could not reach" in result.output
+
+
+def test_serve_leaves_access_lines_and_log_format_to_the_app(
+    database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One access line per request (ours, not uvicorn's too), and uvicorn's own records
+    through our handler, so that LOG_FORMAT=json covers them."""
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("API_KEY", API_KEY)
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli, "_prepare", lambda: db.Database(database_url))
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("signal.signal", lambda *_: None)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.cli, ["serve", "--port", "8201"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    [kwargs] = calls
+    assert kwargs["access_log"] is False
+    assert kwargs["log_config"] is None
+    assert kwargs["port"] == 8201

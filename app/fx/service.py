@@ -7,10 +7,11 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,13 +26,17 @@ from app.fx.providers import (
     QUOTE,
     Ecb,
     FreeCurrencyApi,
+    FxConfigurationError,
     FxProviderError,
+    FxTransientError,
     Provider,
     Quote,
 )
 from app.fx.schemas import FxInfo, fx_headers, rate_text
+from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # After the provider fails, answers use the stored rate for this long before asking again,
 # so that an outage costs one slow request, not every request.
@@ -102,6 +107,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _error_kind(exc: Exception) -> str:
+    """The `error` label of a failed provider call."""
+    if isinstance(exc, FxTransientError):
+        return "transient"
+    if isinstance(exc, FxConfigurationError):
+        return "configuration"
+    if isinstance(exc, FxProviderError):
+        return "invalid_response"
+    return "unexpected"
+
+
 def _quote(rate: Rate) -> Quote:
     return Quote(rate.rate, rate.as_of)
 
@@ -115,8 +131,10 @@ class FxService:
         ttl_seconds: float,
         failure_backoff: float = FAILURE_BACKOFF_SECONDS,
         now: Callable[[], datetime] = _utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.provider = provider
+        self.metrics = metrics or Metrics()
         self.source = provider.name
         self.store = RateStore(engine, provider.name)
         self.ttl = timedelta(seconds=ttl_seconds)
@@ -139,6 +157,7 @@ class FxService:
         503 `fx_unavailable` if no rate was ever known."""
         cached = self._latest
         if not refresh and cached is not None and self._fresh(cached):
+            self.metrics.fx_cache("latest", "memory")
             return cached
         return await self._flight.run(("latest", refresh), lambda: self._load_latest(refresh))
 
@@ -146,13 +165,14 @@ class FxService:
         stored = await self.store.latest()
         if not refresh:
             if stored is not None and self._fresh(stored):
+                self.metrics.fx_cache("latest", "table")
                 self._latest = stored
                 return stored
+            self.metrics.fx_cache("latest", None)
             if time.monotonic() < self._down_until:
                 return self._stale(stored)
         try:
-            self.upstream_calls += 1
-            quote = await self.provider.latest()
+            quote = await self._upstream("latest", self.provider.latest)
         except FxProviderError as exc:
             known = stored or self._latest
             log.warning(
@@ -173,6 +193,7 @@ class FxService:
         return self._now() - rate.fetched_at < self.ttl
 
     def _stale(self, rate: Rate | None) -> Rate:
+        self.metrics.fx_fallback(self.source, "unavailable" if rate is None else "stale")
         if rate is None:
             raise FxUnavailable(
                 f"No {self.source} rate is available and none was ever stored;"
@@ -191,14 +212,17 @@ class FxService:
             return await self.latest()
         cached = self._days.get(day)
         if cached is not None:
+            self.metrics.fx_cache("historical", "memory")
             return cached
         return await self._flight.run(("on", day), lambda: self._resolve(day))
 
     async def _resolve(self, day: date) -> Rate:
         stored = await self.store.on_day(day)
         if stored is not None:
+            self.metrics.fx_cache("historical", "table")
             self._days[day] = stored
             return stored
+        self.metrics.fx_cache("historical", None)
         try:
             for back in range(min(LOOKBACK_DAYS, (day - date.min).days) + 1):
                 published = await self._published(day - timedelta(days=back))
@@ -225,8 +249,7 @@ class FxService:
         return await self._flight.run(("published", day), lambda: self._ask(day))
 
     async def _ask(self, day: date) -> Rate | None:
-        self.upstream_calls += 1
-        quote = await self.provider.historical(day)
+        quote = await self._upstream("historical", lambda: self.provider.historical(day))
         if quote is None:
             self._unpublished.add(day)
             return None
@@ -235,6 +258,20 @@ class FxService:
         self._days.setdefault(day, rate)
         await self.store.save(RateKind.HISTORICAL, day, quote, rate.fetched_at)
         return rate
+
+    async def _upstream(self, call: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        """One provider call (its retries included), counted and timed."""
+        self.upstream_calls += 1
+        started = time.perf_counter()
+        try:
+            result = await fetch()
+        except Exception as exc:
+            seconds = time.perf_counter() - started
+            self.metrics.fx_call(self.source, call, "error", seconds, _error_kind(exc))
+            raise
+        outcome = "ok" if result is not None else "unpublished"
+        self.metrics.fx_call(self.source, call, outcome, time.perf_counter() - started)
+        return result
 
     async def conversion(self, mode: FxMode, days: Iterable[date] = ()) -> Conversion:
         """What an answer in `mode` converts with; `days` are the order dates it covers."""
@@ -256,7 +293,13 @@ class FxService:
         return dict(zip(distinct, rates, strict=True))
 
 
-def build(settings: Settings, *, http: httpx.AsyncClient, engine: AsyncEngine) -> FxService:
+def build(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient,
+    engine: AsyncEngine,
+    metrics: Metrics | None = None,
+) -> FxService:
     """The FX service that the settings ask for, on the lifespan's HTTP client."""
     provider: Provider
     if settings.fx_provider is FxProvider.FREECURRENCYAPI:
@@ -266,4 +309,9 @@ def build(settings: Settings, *, http: httpx.AsyncClient, engine: AsyncEngine) -
         )
     else:
         provider = Ecb()
-    return FxService(provider=provider, engine=engine, ttl_seconds=settings.fx_cache_ttl_seconds)
+    return FxService(
+        provider=provider,
+        engine=engine,
+        ttl_seconds=settings.fx_cache_ttl_seconds,
+        metrics=metrics,
+    )

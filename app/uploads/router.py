@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
@@ -19,6 +21,7 @@ from app.formats import (
     decode_cursor,
     encode_cursor,
 )
+from app.metrics import Metrics
 from app.security import ApiKeyDep
 from app.uploads import repository, service
 from app.uploads.errors import UploadNotFound
@@ -87,16 +90,25 @@ async def upload(
     ] = OnConflict.REJECT,
 ) -> UploadReport:
     engine: AsyncEngine = request.state.engine
-    upload_id = await service.ingest(
-        engine=engine,
-        kind=kind,
-        on_conflict=on_conflict,
-        content_type=request.headers.get("content-type"),
-        body=request.stream(),
-        max_bytes=request.state.settings.max_upload_bytes,
-    )
+    metrics: Metrics = request.state.metrics
+    started = time.perf_counter()
+    try:
+        upload_id = await service.ingest(
+            engine=engine,
+            kind=kind,
+            on_conflict=on_conflict,
+            content_type=request.headers.get("content-type"),
+            body=request.stream(),
+            max_bytes=request.state.settings.max_upload_bytes,
+        )
+    except BaseException as exc:
+        # CancelledError: the client went away mid-upload.
+        result = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
+        metrics.ingest_done(kind.value, result, time.perf_counter() - started)
+        raise
     row = await repository.get(session=session, upload_id=upload_id)
     assert row is not None
+    metrics.ingest_done(kind.value, "succeeded", time.perf_counter() - started, row)
     return report(row)
 
 

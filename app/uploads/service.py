@@ -19,6 +19,7 @@ from typing import IO, Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app import logs
 from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError
@@ -82,6 +83,7 @@ async def ingest(
     async with engine.connect() as sa_conn:
         conn = await driver_connection(sa_conn)
         upload_id = await _create_upload(conn, kind, on_conflict, reader.filename)
+        logs.bind(upload_id=upload_id)  # on every record of the request from here on
         log.info("upload %s: %s %r started", upload_id, kind.value, reader.filename)
         reporter = asyncio.create_task(_report_progress(engine, upload_id, progress))
         try:

@@ -1,0 +1,221 @@
+"""Prometheus metrics: one registry per app (tests build many apps), the families the
+service records, the connection pools read at scrape time, and `GET /metrics`.
+
+Recording is a dict lookup and an add under prometheus_client's own short lock: nothing
+is held across an await, and nothing here touches the database or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
+
+# The route label of requests that matched no route: raw paths would make the number of
+# series unbounded.
+UNMATCHED_ROUTE = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+INGEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+FX_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+UPLOAD_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
+
+
+class PoolCollector(Collector):
+    """Connections of the SQLAlchemy pools, read when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self._engines: dict[str, AsyncEngine] = {}
+
+    def watch(self, name: str, engine: AsyncEngine) -> None:
+        self._engines[name] = engine
+
+    def forget(self, name: str) -> None:
+        self._engines.pop(name, None)
+
+    def collect(self) -> Iterable[Metric]:
+        checked_out = GaugeMetricFamily(
+            "orderlens_db_pool_checked_out",
+            "Connections in use (checked out of the pool).",
+            labels=["pool"],
+        )
+        idle = GaugeMetricFamily(
+            "orderlens_db_pool_idle", "Open connections waiting in the pool.", labels=["pool"]
+        )
+        size = GaugeMetricFamily(
+            "orderlens_db_pool_size",
+            "Connections the pool keeps (it may open as many again as overflow).",
+            labels=["pool"],
+        )
+        for name, engine in list(self._engines.items()):
+            pool = engine.pool
+            if not isinstance(pool, QueuePool):
+                continue
+            checked_out.add_metric([name], pool.checkedout())
+            idle.add_metric([name], pool.checkedin())
+            size.add_metric([name], pool.size())
+        yield from (checked_out, idle, size)
+
+
+class Metrics:
+    """Every metric family of one app, on its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_requests = Counter(
+            "orderlens_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "orderlens_http_request_duration_seconds",
+            "Time from the request's arrival to the last byte of its answer.",
+            ["method", "route", "status"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        self.upload_rows = Counter(
+            "orderlens_upload_rows",
+            "Rows of succeeded uploads by outcome (the outcomes add up to the rows read).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.upload_rejects = Counter(
+            "orderlens_upload_rejects",
+            "Rejected rows of succeeded uploads by reject code.",
+            ["kind", "code"],
+            registry=r,
+        )
+        self.ingest_duration = Histogram(
+            "orderlens_ingest_duration_seconds",
+            "Time to receive, check and load one upload, by kind and result.",
+            ["kind", "result"],
+            buckets=INGEST_BUCKETS,
+            registry=r,
+        )
+        self.fx_upstream = Counter(
+            "orderlens_fx_upstream_calls",
+            "Calls to the FX provider (retries included in one call), by outcome.",
+            ["provider", "call", "outcome"],
+            registry=r,
+        )
+        self.fx_upstream_duration = Histogram(
+            "orderlens_fx_upstream_duration_seconds",
+            "Time of one call to the FX provider, retries included.",
+            ["provider", "call"],
+            buckets=FX_BUCKETS,
+            registry=r,
+        )
+        self.fx_errors = Counter(
+            "orderlens_fx_errors",
+            "FX provider failures by kind: transient, configuration, invalid_response, unexpected.",
+            ["provider", "error"],
+            registry=r,
+        )
+        self.fx_fallbacks = Counter(
+            "orderlens_fx_fallbacks",
+            "Answers without a fresh rate: the last known rate served stale, or none known.",
+            ["provider", "result"],
+            registry=r,
+        )
+        self.fx_cache_hits = Counter(
+            "orderlens_fx_cache_hits",
+            "Rates found in the cache, by kind (latest, historical) and layer (memory, table).",
+            ["kind", "layer"],
+            registry=r,
+        )
+        self.fx_cache_misses = Counter(
+            "orderlens_fx_cache_misses",
+            "Rate loads that found no usable rate cached (one per single-flight load).",
+            ["kind"],
+            registry=r,
+        )
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self.pools = PoolCollector()
+        r.register(self.pools)
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method if method in METHODS else "other", route, status)
+        children = self._http_children.get(key)
+        if children is None:
+            # `.labels()` validates and locks; its children are kept (the keys are bounded).
+            labels = (key[0], route, str(status))
+            children = (self.http_requests.labels(*labels), self.http_duration.labels(*labels))
+            self._http_children[key] = children
+        count, duration = children
+        count.inc()
+        duration.observe(seconds)
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    def ingest_done(
+        self, kind: str, result: str, seconds: float, report: Mapping[str, Any] | None = None
+    ) -> None:
+        """One upload ended; `report` (its counts) when it succeeded."""
+        self.ingest_duration.labels(kind, result).observe(seconds)
+        if report is None:
+            return
+        for outcome in UPLOAD_OUTCOMES:
+            self.upload_rows.labels(kind, outcome).inc(report[f"rows_{outcome}"])
+        for code, n in (report.get("rejects_by_code") or {}).items():
+            self.upload_rejects.labels(kind, code).inc(n)
+
+    # --- FX --------------------------------------------------------------------------------
+
+    def fx_cache(self, kind: str, layer: str | None) -> None:
+        """A rate lookup: found in `layer`, or a miss when None."""
+        if layer is None:
+            self.fx_cache_misses.labels(kind).inc()
+        else:
+            self.fx_cache_hits.labels(kind, layer).inc()
+
+    def fx_call(
+        self, provider: str, call: str, outcome: str, seconds: float, error: str | None = None
+    ) -> None:
+        self.fx_upstream.labels(provider, call, outcome).inc()
+        self.fx_upstream_duration.labels(provider, call).observe(seconds)
+        if error is not None:
+            self.fx_errors.labels(provider, error).inc()
+
+    def fx_fallback(self, provider: str, result: str) -> None:
+        self.fx_fallbacks.labels(provider, result).inc()
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The registry in the format the scraper asked for (text 0.0.4 by default)."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
+
+
+def route_label(scope: Mapping[str, Any]) -> str:
+    """The matched route's template (`/uploads/{upload_id}`), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> Response:
+    registry: Metrics = request.state.metrics
+    body, content_type = registry.exposition(request.headers.get("accept", ""))
+    return Response(body, headers={"Content-Type": content_type})
