@@ -64,8 +64,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-async def service(pg_server: URL, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """The service's base URL, serving a database of its own with the reference data."""
+def provider() -> FakeFreeCurrencyApi:
+    """The fake freecurrencyapi behind the service, at the assessment's rate."""
+    return FakeFreeCurrencyApi(latest_rate=ASSESSMENT_RATE)
+
+
+@pytest.fixture(scope="module")
+async def service(
+    pg_server: URL, tmp_path_factory: pytest.TempPathFactory, provider: FakeFreeCurrencyApi
+) -> AsyncIterator[str]:
+    """The service's base URL, serving a database of its own with the reference data.
+    Rates are never fresh (TTL 0): each answer asks `provider`, so a test can fail it."""
     if not REFERENCE.exists():
         pytest.skip("../shared/reference is absent")
     url = await create_database(pg_server)
@@ -75,9 +84,9 @@ async def service(pg_server: URL, tmp_path_factory: pytest.TempPathFactory) -> A
         fx_provider="freecurrencyapi",
         fx_api_key=FX_KEY,
         fx_api_url="http://fx.test/v1",
+        fx_cache_ttl_seconds=0,
     )
-    fake = FakeFreeCurrencyApi(latest_rate=ASSESSMENT_RATE)
-    app = create_app(settings, http_transport=fake.transport())
+    app = create_app(settings, http_transport=provider.transport())
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -309,4 +318,24 @@ class TestDashboardInChromium:
         await expect(first.locator("a")).to_have_attribute("href", href)
         body = (await tab.request.get(f"{service}{href}")).text()
         assert "unknown_product" in await body
+        watch.assert_clean()
+
+    async def test_a_stale_rate_says_so(
+        self, page: tuple[Page, Watch], service: str, provider: FakeFreeCurrencyApi
+    ) -> None:
+        """Last of the module: the service then leaves the failed provider alone for 30 s."""
+        tab, watch = page
+        provider.mode = "fail401"
+        try:
+            await tab.goto(f"{service}/")
+            note = tab.locator("#fx-note")
+            await expect(note).to_contain_text("could not be reached")
+            await expect(note).to_contain_text(f"1 BRL = {ASSESSMENT_RATE} USD")
+            await expect(note.locator(".badge")).to_have_text("stale")
+            await expect(note).to_have_class(re.compile(r"\bstale\b"))
+            await expect(tab.locator("#kpi-product-usd")).to_have_text("US$ 164.95")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await note.screenshot(path=ARTIFACTS / "fx-stale.png")
+        finally:
+            provider.mode = "ok"
         watch.assert_clean()

@@ -188,7 +188,8 @@
       showError("kpi-error", null);
       renderKpis(kpis, ticket);
       describePeriod(kpis.period);
-      showFx(kpis.fx || ticket.fx);
+      // The average ticket's rate covers every order day of the period (order_date mode).
+      showFx(ticket.fx || kpis.fx);
     } catch (error) {
       showError("kpi-error", error);
       setText("period-status", "");
