@@ -19,7 +19,7 @@ MAX_X_LABELS = 12
 ROTATE_AFTER = 6
 MAX_DOTS = 62  # past about two months, dots hide the line
 
-BLUE, AMBER, INK, MUTED = "#1d4ed8", "#b45309", "#1b1f24", "#4b5563"
+BLUE, AMBER, INK = "#1d4ed8", "#b45309", "#1b1f24"
 
 STYLE: dict[str, Any] = {
     "background": "transparent",
