@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import __version__, db, logs, middleware
 from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
+from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
 from app.exports.router import router as exports_router
 from app.fx import service as fx_service
@@ -124,6 +126,8 @@ def create_app(
     app.include_router(analytics_router)
     app.include_router(orders_router)
     app.include_router(exports_router)
+    app.include_router(dashboard.router)
+    app.mount(dashboard.STATIC_URL, StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -59,7 +59,6 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
     params = period.params()
     top_day = await _rows(session, queries.MAX_ORDER_DATE, **params)
     demanded = await _rows(session, queries.MOST_DEMANDED[period.unbounded], **params)
-    categories = await _rows(session, queries.TOP_CATEGORIES[period.unbounded], **params)
     product: MostDemandedProduct | None = None
     info = None
     if demanded:
@@ -85,12 +84,16 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
         if top_day
         else None,
         most_demanded_product=product,
-        top_categories=[
-            CategoryUnits(category=c.category, quantity=c.quantity) for c in categories
-        ],
+        top_categories=await top_categories(session=session, period=period),
         fx=info,
         period=await period_out(session=session, period=period),
     )
+
+
+async def top_categories(*, session: AsyncSession, period: Period) -> list[CategoryUnits]:
+    """The three categories with the most units in `period` (ties: name ascending)."""
+    rows = await _rows(session, queries.TOP_CATEGORIES[period.unbounded], **period.params())
+    return [CategoryUnits(category=r.category, quantity=r.quantity) for r in rows]
 
 
 @dataclass

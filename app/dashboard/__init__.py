@@ -1,0 +1,1 @@
+"""GET /: the dashboard page, its assets and its server-drawn charts."""

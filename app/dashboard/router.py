@@ -1,0 +1,82 @@
+"""GET / (the dashboard page) and the SVG charts it shows. The page reads everything
+else from the JSON API; the charts come from the same analytics services."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from app.analytics import service as analytics
+from app.dashboard import charts
+from app.db import SessionDep
+from app.filters import FxModeDep, PeriodDep
+from app.fx.router import FxDep
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+STATIC_URL = "/dashboard/static"
+
+# Same origin only, no inline script or style: the page can reach nothing but this service.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+    " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# pygal writes its styles inline in the SVG; there is no script in it.
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@cache
+def _page() -> str:
+    return (HERE / "index.html").read_text(encoding="utf-8")
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard() -> HTMLResponse:
+    return HTMLResponse(
+        _page(),
+        headers={
+            "Content-Security-Policy": PAGE_CSP,
+            "Cache-Control": "no-cache",
+            **SECURITY_HEADERS,
+        },
+    )
+
+
+def _svg(body: bytes) -> Response:
+    return Response(
+        body,
+        media_type="image/svg+xml",
+        headers={
+            "Content-Security-Policy": SVG_CSP,
+            "Cache-Control": "no-store",
+            **SECURITY_HEADERS,
+        },
+    )
+
+
+@router.get("/dashboard/charts/daily-revenue.svg")
+async def daily_revenue_chart(
+    session: SessionDep,
+    fx: FxDep,
+    period: PeriodDep,
+    mode: FxModeDep,
+    currency: Annotated[charts.Currency, Query()] = charts.Currency.BRL,
+) -> Response:
+    rows = await analytics.daily_revenue(
+        session=session, fx=fx, mode=mode, period=period, after=None, limit=None
+    )
+    return _svg(await asyncio.to_thread(charts.daily_revenue, rows.items, currency))
+
+
+@router.get("/dashboard/charts/top-categories.svg")
+async def top_categories_chart(session: SessionDep, period: PeriodDep) -> Response:
+    categories = await analytics.top_categories(session=session, period=period)
+    return _svg(await asyncio.to_thread(charts.top_categories, categories))

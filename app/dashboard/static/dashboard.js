@@ -1,0 +1,535 @@
+// Orderlens dashboard: reads the service's own JSON API (same origin only) and shows
+// money exactly as the API writes it. No framework, no inline handlers (CSP: self only).
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const PERIOD_KEYS = ["start", "end", "fx_mode"];
+  const state = { start: "", end: "", fx_mode: "" };
+  const POLL_MS = 500;
+
+  // ---------- helpers ----------
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const error = body && body.error ? body.error : null;
+      super(error ? `${error.message} (${error.code})` : `HTTP ${status}`);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  async function getJson(path) {
+    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) throw new ApiError(response.status, body);
+    return body;
+  }
+
+  /** `path` with the chosen period and FX mode (plus `extra`) as its query. */
+  function withPeriod(path, extra = {}, keys = PERIOD_KEYS) {
+    const query = new URLSearchParams(extra);
+    for (const key of keys) if (state[key]) query.set(key, state[key]);
+    const text = query.toString();
+    return text ? `${path}?${text}` : path;
+  }
+
+  function setText(id, text) {
+    $(id).textContent = text;
+  }
+
+  function make(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function showError(id, error) {
+    const node = $(id);
+    if (error) {
+      node.textContent = error instanceof Error ? error.message : String(error);
+      node.hidden = false;
+    } else {
+      node.textContent = "";
+      node.hidden = true;
+    }
+  }
+
+  const count = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "—");
+  const brl = (s) => (s === null || s === undefined ? "—" : `R$ ${s}`);
+  const usd = (s) => (s === null || s === undefined ? "—" : `US$ ${s}`);
+  const utc = (iso) => (iso ? `${iso.replace("T", " ").slice(0, 16)}` : "—");
+
+  function bytes(n) {
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+    if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+    return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  }
+
+  // ---------- period ----------
+
+  function readLocation() {
+    const query = new URLSearchParams(window.location.search);
+    for (const key of PERIOD_KEYS) state[key] = query.get(key) || "";
+    $("start").value = state.start;
+    $("end").value = state.end;
+    $("fx-mode").value = state.fx_mode;
+  }
+
+  function applyForm(event) {
+    event.preventDefault();
+    const start = $("start").value;
+    const end = $("end").value;
+    if (start && end && start > end) {
+      setText("period-status", `“From” (${start}) is after “To” (${end}).`);
+      $("period-status").classList.add("error");
+      return;
+    }
+    $("period-status").classList.remove("error");
+    state.start = start;
+    state.end = end;
+    state.fx_mode = $("fx-mode").value;
+    const query = new URLSearchParams();
+    for (const key of PERIOD_KEYS) if (state[key]) query.set(key, state[key]);
+    const search = query.toString();
+    window.history.replaceState(null, "", search ? `?${search}` : window.location.pathname);
+    loadAnalytics();
+  }
+
+  function resetPeriod() {
+    $("start").value = "";
+    $("end").value = "";
+    $("period-form").requestSubmit();
+  }
+
+  function describePeriod(period) {
+    $("period-status").classList.remove("error");
+    if (!period || !period.start) {
+      setText("period-status", state.start || state.end ? "No orders in this period." : "No orders yet.");
+      return;
+    }
+    const scope = state.start || state.end ? "Orders in the chosen period" : "All orders";
+    setText("period-status", `${scope}: ${period.start} to ${period.end}.`);
+    if (!state.start && !state.end) {
+      // The whole span bounds the pickers.
+      for (const id of ["start", "end"]) {
+        $(id).min = period.start;
+        $(id).max = period.end;
+      }
+    }
+  }
+
+  // ---------- FX ----------
+
+  const SOURCES = {
+    ecb: "European Central Bank reference rates (shipped with the service, offline)",
+    freecurrencyapi: "freecurrencyapi.com",
+  };
+
+  function showFx(fx) {
+    const box = $("fx-note");
+    box.replaceChildren();
+    box.classList.toggle("stale", Boolean(fx && fx.stale));
+    const line = make("p");
+    if (!fx) {
+      line.textContent = "No USD figures for this period, so no exchange rate is used.";
+      box.append(line);
+      return;
+    }
+    const source = SOURCES[fx.source] || fx.source;
+    const strong = make("strong", "Exchange rate: ");
+    line.append(strong);
+    if (fx.rate !== null) {
+      line.append(`1 ${fx.base} = ${fx.rate} ${fx.quote}, ${source}, rate of ${fx.as_of}`);
+    } else {
+      line.append(
+        `each order at its own day's ${fx.base}→${fx.quote} rate (${fx.days} days' rates, ` +
+          `${fx.first_as_of} to ${fx.last_as_of}), ${source}`,
+      );
+    }
+    if (fx.as_of) {
+      const age = Math.floor((Date.now() - Date.parse(fx.as_of)) / 86400000);
+      if (age > 1) line.append(` (${age} days old)`);
+    }
+    if (fx.fetched_at) line.append(`, fetched ${utc(fx.fetched_at)} UTC`);
+    line.append(".");
+    if (fx.stale) {
+      line.append(make("span", "stale", "badge warn"));
+      const why = make(
+        "p",
+        "The rate source could not be reached: USD figures use the last rate known, which may be out of date.",
+      );
+      box.append(line, why);
+      return;
+    }
+    const fresh = make("span", "not stale", "badge ok");
+    fresh.title = "Served by its source, not a fallback after a failure";
+    line.append(fresh);
+    box.append(line);
+  }
+
+  // ---------- KPIs ----------
+
+  async function loadKpis() {
+    const section = $("kpis");
+    section.setAttribute("aria-busy", "true");
+    try {
+      const [kpis, ticket] = await Promise.all([
+        getJson(withPeriod("/kpis")),
+        getJson(withPeriod("/insights/average-ticket")),
+      ]);
+      showError("kpi-error", null);
+      renderKpis(kpis, ticket);
+      describePeriod(kpis.period);
+      // The average ticket's rate covers every order day of the period (order_date mode).
+      showFx(ticket.fx || kpis.fx);
+    } catch (error) {
+      showError("kpi-error", error);
+      setText("period-status", "");
+      for (const id of ["kpi-day", "kpi-product", "kpi-ticket-brl"]) setText(id, "—");
+    } finally {
+      section.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function renderKpis(kpis, ticket) {
+    const day = kpis.max_order_date;
+    setText("kpi-day", day ? day.date : "—");
+    setText("kpi-day-orders", day ? `${count(day.orders)} orders, the most of any day` : "No orders");
+
+    const product = kpis.most_demanded_product;
+    setText("kpi-product", product ? product.product_name : "—");
+    setText("kpi-product-units", product ? `#${product.product_id} · ${count(product.quantity)} units` : "No orders");
+    setText("kpi-product-brl", product ? brl(product.sales_brl) : "—");
+    setText("kpi-product-usd", product ? usd(product.sales_usd) : "—");
+
+    const list = $("kpi-categories");
+    list.replaceChildren();
+    for (const category of kpis.top_categories) {
+      const item = make("li", category.category);
+      item.append(" ", make("span", `${count(category.quantity)} units`, "units"));
+      list.append(item);
+    }
+    if (!kpis.top_categories.length) list.append(make("li", "No orders"));
+
+    setText("kpi-ticket-brl", brl(ticket.average_ticket_brl));
+    setText("kpi-ticket-usd", ticket.average_ticket_usd ? usd(ticket.average_ticket_usd) : "");
+    setText("kpi-orders", count(ticket.orders));
+    setText("kpi-revenue", brl(ticket.revenue_brl));
+  }
+
+  // ---------- daily revenue and charts ----------
+
+  async function loadDaily() {
+    const body = $("daily-rows");
+    try {
+      const items = [];
+      let cursor = null;
+      // At most 20 pages of 1000 days: decades of daily figures.
+      for (let page = 0; page < 20; page += 1) {
+        const extra = { limit: "1000" };
+        if (cursor) extra.cursor = cursor;
+        const answer = await getJson(withPeriod("/insights/daily-revenue", extra));
+        items.push(...answer.items);
+        cursor = answer.next_cursor;
+        if (!cursor) break;
+      }
+      showError("daily-error", null);
+      body.replaceChildren(
+        ...items.map((item) => {
+          const row = make("tr");
+          row.append(make("td", item.date));
+          row.append(make("td", count(item.orders), "num"));
+          row.append(make("td", count(item.quantity), "num"));
+          row.append(make("td", item.revenue_brl, "num"));
+          row.append(make("td", item.revenue_usd, "num"));
+          row.append(make("td", item.revenue_brl_7d_avg, "num"));
+          return row;
+        }),
+      );
+      if (!items.length) {
+        const row = make("tr");
+        const cell = make("td", "No orders in this period.");
+        cell.colSpan = 6;
+        row.append(cell);
+        body.append(row);
+      }
+    } catch (error) {
+      body.replaceChildren();
+      showError("daily-error", error);
+    }
+  }
+
+  const CHARTS = [
+    { id: "chart-brl", path: "/dashboard/charts/daily-revenue.svg", extra: { currency: "BRL" } },
+    { id: "chart-usd", path: "/dashboard/charts/daily-revenue.svg", extra: { currency: "USD" } },
+    { id: "chart-categories", path: "/dashboard/charts/top-categories.svg", extra: {}, keys: ["start", "end"] },
+  ];
+
+  // Bumped after each upload: the charts' addresses change, so the browser draws them anew.
+  let revision = 0;
+
+  function loadCharts() {
+    for (const chart of CHARTS) {
+      const img = $(chart.id);
+      const extra = revision ? { ...chart.extra, rev: String(revision) } : chart.extra;
+      const src = withPeriod(chart.path, extra, chart.keys);
+      showError(`${chart.id}-error`, null);
+      img.hidden = false;
+      if (img.getAttribute("src") !== src) img.setAttribute("src", src);
+    }
+  }
+
+  function watchChart(chart) {
+    const img = $(chart.id);
+    img.addEventListener("error", async () => {
+      img.hidden = true;
+      // An image has no error body: ask once more as JSON to say why.
+      let message = "The chart could not be drawn.";
+      try {
+        await getJson(img.getAttribute("src"));
+      } catch (error) {
+        message = `The chart could not be drawn: ${error.message}`;
+      }
+      showError(`${chart.id}-error`, message);
+    });
+  }
+
+  function updateDownloads() {
+    $("dl-orders").href = withPeriod("/orders", { format: "csv" });
+    $("dl-daily").href = withPeriod("/insights/daily-revenue", { format: "csv" });
+    $("dl-kpis").href = withPeriod("/kpis", { format: "csv" });
+    $("dl-fixed").href = withPeriod("/exports/fixed_order_full_information.csv", {}, ["fx_mode"]);
+    $("dl-kpi-file").href = withPeriod("/exports/kpi_product_orders.csv", {}, ["fx_mode"]);
+  }
+
+  function loadAnalytics() {
+    updateDownloads();
+    loadCharts();
+    return Promise.all([loadKpis(), loadDaily()]);
+  }
+
+  // ---------- uploads ----------
+
+  function statusBadge(upload) {
+    const cls = { succeeded: "ok", failed: "failed", running: "running" }[upload.status] || "";
+    const badge = make("span", upload.status, `badge ${cls}`);
+    if (upload.status === "failed" && upload.error) badge.title = upload.error.message;
+    return badge;
+  }
+
+  function rejectsLink(upload) {
+    if (!upload.rows_rejected) return make("span", "—", "muted");
+    const link = make("a", `CSV (${count(upload.rows_rejected)})`);
+    link.href = `${upload.rejects_url}?format=csv`;
+    link.setAttribute("aria-label", `Download the ${upload.rows_rejected} rejected rows of upload ${upload.upload_id} as CSV`);
+    return link;
+  }
+
+  async function loadUploads() {
+    const body = $("uploads-rows");
+    try {
+      const page = await getJson("/uploads?limit=10");
+      showError("uploads-error", null);
+      body.replaceChildren(
+        ...page.items.map((upload) => {
+          const row = make("tr");
+          row.append(make("td", `#${upload.upload_id}`));
+          row.append(make("td", upload.kind));
+          row.append(make("td", upload.filename || "—", "file"));
+          const status = make("td");
+          status.append(statusBadge(upload));
+          if (upload.status === "failed" && upload.error) status.append(" ", make("span", upload.error.code, "muted"));
+          row.append(status);
+          row.append(make("td", utc(upload.started_at)));
+          for (const key of ["rows_total", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected"]) {
+            row.append(make("td", count(upload[key]), "num"));
+          }
+          const rejects = make("td");
+          rejects.append(rejectsLink(upload));
+          row.append(rejects);
+          return row;
+        }),
+      );
+      if (!page.items.length) {
+        const row = make("tr");
+        const cell = make("td", "No uploads yet.");
+        cell.colSpan = 11;
+        row.append(cell);
+        body.append(row);
+      }
+    } catch (error) {
+      showError("uploads-error", error);
+    }
+  }
+
+  // ---------- upload form ----------
+
+  let polling = null;
+
+  function setPhase(phase, status) {
+    setText("upload-phase", phase);
+    setText("upload-status", status || "");
+  }
+
+  function startPolling(kind, filename, sentAt) {
+    stopPolling();
+    const poll = async () => {
+      try {
+        const page = await getJson(`/uploads?kind=${encodeURIComponent(kind)}&limit=5`);
+        const mine = page.items.find(
+          (u) => u.status === "running" && u.filename === filename && Date.parse(u.started_at) >= sentAt - 60000,
+        );
+        if (mine) {
+          setText(
+            "upload-status",
+            `Upload #${mine.upload_id}: ${bytes(mine.bytes_received)} received, ${count(mine.rows_total)} rows read so far.`,
+          );
+        }
+      } catch (_) {
+        // Progress is a courtesy; the upload's own answer says how it ended.
+      }
+    };
+    polling = window.setInterval(poll, POLL_MS);
+    poll();
+  }
+
+  function stopPolling() {
+    if (polling !== null) window.clearInterval(polling);
+    polling = null;
+  }
+
+  function addField(list, term, value) {
+    const dd = make("dd");
+    if (value instanceof Node) dd.append(value);
+    else dd.textContent = value;
+    list.append(make("dt", term), dd);
+  }
+
+  function renderReport(report) {
+    const list = $("upload-report-fields");
+    list.replaceChildren();
+    setText("upload-report-title", `Report of upload #${report.upload_id} (${report.kind}, ${report.filename || "no name"})`);
+    const status = make("span");
+    status.append(statusBadge(report));
+    addField(list, "Status", status);
+    addField(list, "Rows read", count(report.rows_total));
+    addField(list, "Inserted", count(report.rows_inserted));
+    addField(list, "Updated", count(report.rows_updated));
+    addField(list, "Unchanged", count(report.rows_unchanged));
+    addField(list, "Rejected", count(report.rows_rejected));
+    const codes = Object.entries(report.rejects_by_code || {});
+    if (codes.length) {
+      const ul = make("ul");
+      for (const [code, n] of codes.sort()) ul.append(make("li", `${code}: ${count(n)}`));
+      addField(list, "Rejected by reason", ul);
+    }
+    if (report.rows_rejected) addField(list, "Rejected rows", rejectsLink(report));
+    if (report.warnings && report.warnings.length) {
+      const ul = make("ul");
+      for (const warning of report.warnings) ul.append(make("li", warning));
+      addField(list, "Warnings", ul);
+    }
+    if (report.sha256) addField(list, "SHA-256", report.sha256);
+    $("upload-report").hidden = false;
+  }
+
+  function uploadFailed(message) {
+    stopPolling();
+    $("upload-progress").hidden = true;
+    showError("upload-error", message);
+  }
+
+  function startUpload(event) {
+    event.preventDefault();
+    const form = $("upload-form");
+    const file = $("upload-file").files[0];
+    const key = $("upload-key").value.trim();
+    const kind = form.elements.kind.value;
+    $("upload-report").hidden = true;
+    if (!file) return showError("upload-error", "Choose a CSV file to upload.");
+    if (!key) return showError("upload-error", "Enter the API key: uploads need it.");
+    showError("upload-error", null);
+
+    const data = new FormData();
+    data.append("file", file, file.name);
+    const query = $("upload-update").checked ? "?on_conflict=update" : "";
+    const xhr = new XMLHttpRequest();
+    const bar = $("upload-bar");
+    const button = $("upload-submit");
+    const sentAt = Date.now();
+
+    xhr.open("POST", `/uploads/${encodeURIComponent(kind)}${query}`);
+    xhr.setRequestHeader("X-API-Key", key);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (e) => {
+      if (!e.lengthComputable) return;
+      bar.max = e.total;
+      bar.value = e.loaded;
+      setPhase("Sending the file…", `${Math.floor((100 * e.loaded) / e.total)}% (${bytes(e.loaded)} of ${bytes(e.total)})`);
+    });
+    xhr.upload.addEventListener("load", () => {
+      bar.removeAttribute("value"); // indeterminate: the service is checking and loading
+      setPhase("Checking and loading rows…", "The file is sent; the service is checking every row.");
+      startPolling(kind, file.name, sentAt);
+    });
+    xhr.addEventListener("load", () => {
+      stopPolling();
+      button.disabled = false;
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch (_) {
+        body = null;
+      }
+      if (xhr.status === 201 && body) {
+        bar.max = 1;
+        bar.value = 1;
+        setPhase("Done", `Upload #${body.upload_id} finished in ${((Date.now() - sentAt) / 1000).toFixed(1)} s.`);
+        renderReport(body);
+        revision += 1;
+        loadUploads();
+        loadAnalytics();
+        return;
+      }
+      const error = new ApiError(xhr.status, body);
+      const hint = xhr.status === 401 ? " Check the API key." : "";
+      uploadFailed(`The upload was refused: ${error.message}.${hint}`);
+      loadUploads();
+    });
+    xhr.addEventListener("error", () => {
+      button.disabled = false;
+      uploadFailed("The service could not be reached; nothing was confirmed.");
+    });
+
+    button.disabled = true;
+    bar.max = file.size || 1;
+    bar.value = 0;
+    setPhase("Sending the file…", `0% (0 B of ${bytes(file.size)})`);
+    $("upload-progress").hidden = false;
+    xhr.send(data);
+    return undefined;
+  }
+
+  // ---------- start ----------
+
+  function start() {
+    readLocation();
+    $("period-form").addEventListener("submit", applyForm);
+    $("period-reset").addEventListener("click", resetPeriod);
+    $("uploads-refresh").addEventListener("click", loadUploads);
+    $("upload-form").addEventListener("submit", startUpload);
+    for (const chart of CHARTS) watchChart(chart);
+    loadAnalytics();
+    loadUploads();
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+})();

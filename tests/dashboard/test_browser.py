@@ -1,0 +1,341 @@
+"""The dashboard in a real, headless Chromium, against the real service: uvicorn on
+127.0.0.1 on the test PostgreSQL with the reference data, USD from a fake provider at
+the assessment's rate. Every request the browser makes is recorded; none may leave
+127.0.0.1. Skipped when Chromium is not installed (`apt-get install -y chromium`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import (
+    BrowserContext,
+    ConsoleMessage,
+    FilePayload,
+    Page,
+    Request,
+    Route,
+    async_playwright,
+    expect,
+)
+from sqlalchemy import URL
+
+from app.main import create_app
+from tests.analytics.conftest import ASSESSMENT_RATE
+from tests.conftest import API_KEY, REFERENCE, create_database, drop_database, make_settings
+from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+# Without these, Chromium's own background connections fail (and wait) here.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set CHROMIUM)"
+    " to run the browser tests",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def provider() -> FakeFreeCurrencyApi:
+    """The fake freecurrencyapi behind the service, at the assessment's rate."""
+    return FakeFreeCurrencyApi(latest_rate=ASSESSMENT_RATE)
+
+
+@pytest.fixture(scope="module")
+async def service(
+    pg_server: URL, tmp_path_factory: pytest.TempPathFactory, provider: FakeFreeCurrencyApi
+) -> AsyncIterator[str]:
+    """The service's base URL, serving a database of its own with the reference data.
+    Rates are never fresh (TTL 0): each answer asks `provider`, so a test can fail it."""
+    if not REFERENCE.exists():
+        pytest.skip("../shared/reference is absent")
+    url = await create_database(pg_server)
+    settings = make_settings(
+        url,
+        tmp_path_factory.mktemp("live"),
+        fx_provider="freecurrencyapi",
+        fx_api_key=FX_KEY,
+        fx_api_url="http://fx.test/v1",
+        fx_cache_ttl_seconds=0,
+    )
+    app = create_app(settings, http_transport=provider.transport())
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    # Its own thread and event loop, as in production; signals stay with pytest.
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}) as http:
+            for kind in ("products", "orders"):
+                content = (REFERENCE / "data" / f"{kind}.csv").read_bytes()
+                response = await http.post(
+                    f"/uploads/{kind}", files={"file": (f"{kind}.csv", content, "text/csv")}
+                )
+                assert response.status_code == 201, response.text
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        await drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="module")
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BrowserContext]:
+    """Chromium with a fresh profile; no browser is downloaded, the system's is used."""
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        await context.close()
+
+
+@dataclass
+class Watch:
+    """What a page asked for and complained about."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def on_request(self, request: Request) -> None:
+        self.requests.append(request.url)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type in {"error", "warning"}:
+            self.errors.append(f"console {message.type}: {message.text}")
+
+    async def on_route(self, route: Route) -> None:
+        # Anything not for 127.0.0.1 is recorded and never sent.
+        if urlsplit(route.request.url).hostname != "127.0.0.1":
+            self.outside.append(route.request.url)
+            await route.abort()
+            return
+        await route.continue_()
+
+    def assert_clean(self, *, expected: tuple[str, ...] = ()) -> None:
+        """Only this origin was asked; no console error but those `expected`."""
+        assert self.requests, "no request was recorded"
+        assert self.outside == []
+        for url in self.requests:
+            parts = urlsplit(url)
+            assert f"{parts.scheme}://{parts.netloc}" == self.origin, url
+        assert [e for e in self.errors if not any(x in e for x in expected)] == []
+
+
+@pytest.fixture
+async def page(browser: BrowserContext, service: str) -> AsyncIterator[tuple[Page, Watch]]:
+    watch = Watch(origin=service)
+    page = await browser.new_page()
+    page.on("request", watch.on_request)
+    page.on("console", watch.on_console)
+    page.on("pageerror", lambda error: watch.errors.append(f"page error: {error}"))
+    await page.route("**/*", watch.on_route)
+    yield page, watch
+    await page.close()
+
+
+async def chart_points(page: Page, selector: str) -> int:
+    """Data points drawn in a chart image: the image loaded, then its SVG's dots."""
+    return int(
+        await page.eval_on_selector(
+            selector,
+            """async (img) => {
+                if (!img.complete || img.naturalWidth === 0) return -1;
+                // Counted in the text: parsing it here would apply the page's CSP to
+                // pygal's inline styles.
+                const text = await (await fetch(img.src)).text();
+                return (text.match(/<circle [^>]*class="dot[ "]/g) || []).length;
+            }""",
+        )
+    )
+
+
+class TestDashboardInChromium:
+    async def test_shows_the_reference_figures_from_this_origin_only(
+        self, page: tuple[Page, Watch], service: str
+    ) -> None:
+        tab, watch = page
+        await tab.goto(f"{service}/")
+        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day-orders")).to_contain_text("10 orders")
+        await expect(tab.locator("#kpi-product")).to_have_text("Product_5")
+        await expect(tab.locator("#kpi-product-brl")).to_have_text("R$ 891.80")
+        await expect(tab.locator("#kpi-product-usd")).to_have_text("US$ 164.95")
+        await expect(tab.locator("#kpi-categories li")).to_have_count(3)
+        await expect(tab.locator("#kpi-categories li").first).to_contain_text("Shirts")
+        await expect(tab.locator("#kpi-ticket-brl")).to_have_text("R$ 154.69")
+        await expect(tab.locator("#fx-note")).to_contain_text(f"1 BRL = {ASSESSMENT_RATE} USD")
+        await expect(tab.locator("#fx-note")).to_contain_text("not stale")
+        await expect(tab.locator("#period-status")).to_have_text(
+            "All orders: 2024-12-01 to 2024-12-10."
+        )
+        await expect(tab.locator("#daily-rows tr")).to_have_count(10)
+        await expect(tab.locator("#uploads-rows tr")).to_have_count(2)
+        await tab.wait_for_load_state("networkidle")
+        assert await chart_points(tab, "#chart-brl") == 10
+        assert await chart_points(tab, "#chart-usd") == 10
+        assert await chart_points(tab, "#chart-categories") == 0  # bars, no dots
+        assert await tab.eval_on_selector("#chart-categories", "i => i.naturalWidth") > 0
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        await tab.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
+        await tab.set_viewport_size({"width": 390, "height": 844})
+        await tab.screenshot(path=ARTIFACTS / "dashboard-narrow.png", full_page=True)
+        overflow = await tab.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, "the page scrolls sideways on a phone"
+        watch.assert_clean()
+
+    async def test_the_period_drives_every_panel(
+        self, page: tuple[Page, Watch], service: str
+    ) -> None:
+        tab, watch = page
+        await tab.goto(f"{service}/")
+        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await tab.fill("#start", "2024-12-07")
+        await tab.fill("#end", "2024-12-09")
+        await tab.click("button[type=submit] >> text=Apply")
+        await expect(tab.locator("#period-status")).to_have_text(
+            "Orders in the chosen period: 2024-12-07 to 2024-12-09."
+        )
+        await expect(tab.locator("#daily-rows tr")).to_have_count(3)
+        await expect(tab.locator("#kpi-day")).not_to_have_text("2024-12-06")
+        assert "start=2024-12-07&end=2024-12-09" in tab.url
+        for chart in ("#chart-brl", "#chart-usd", "#chart-categories"):
+            src = await tab.get_attribute(chart, "src")
+            assert src is not None and "start=2024-12-07&end=2024-12-09" in src
+        await tab.wait_for_load_state("networkidle")
+        assert await chart_points(tab, "#chart-brl") == 3
+        href = await tab.get_attribute("#dl-orders", "href")
+        assert href == "/orders?format=csv&start=2024-12-07&end=2024-12-09"
+
+        # A reload keeps the period; "All dates" clears it.
+        await tab.reload()
+        await expect(tab.locator("#start")).to_have_value("2024-12-07")
+        await expect(tab.locator("#daily-rows tr")).to_have_count(3)
+        await tab.click("#period-reset")
+        await expect(tab.locator("#daily-rows tr")).to_have_count(10)
+        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        watch.assert_clean()
+
+    async def test_upload_form_shows_the_report(
+        self, page: tuple[Page, Watch], service: str
+    ) -> None:
+        tab, watch = page
+        await tab.goto(f"{service}/")
+        await expect(tab.locator("#uploads-rows tr")).to_have_count(2)
+        products = REFERENCE / "data" / "products.csv"
+
+        await tab.set_input_files("#upload-file", str(products))
+        await tab.fill("#upload-key", "not-the-key")
+        await tab.click("#upload-submit")
+        await expect(tab.locator("#upload-error")).to_contain_text("unauthorized")
+
+        # The same products again: every row unchanged, nothing rejected.
+        await tab.fill("#upload-key", API_KEY)
+        await tab.click("#upload-submit")
+        report = tab.locator("#upload-report")
+        await expect(report).to_be_visible()
+        await expect(tab.locator("#upload-error")).to_be_hidden()
+        await expect(tab.locator("#upload-phase")).to_have_text("Done")
+        await expect(report).to_contain_text("succeeded")
+        fields = tab.locator("#upload-report-fields")
+        await expect(fields.locator("dt")).to_contain_text(["Rows read", "Inserted", "Unchanged"])
+        await expect(fields.locator("dt:text('Unchanged') + dd")).to_have_text("20")
+        await expect(fields.locator("dt:text('Rejected') + dd")).to_have_text("0")
+        await expect(tab.locator("#uploads-rows tr")).to_have_count(3)
+        await expect(tab.locator("#uploads-rows tr").first).to_contain_text("products.csv")
+        # The figures are read again, the charts drawn anew.
+        await expect(tab.locator("#chart-brl")).to_have_attribute("src", re.compile(r"rev=1"))
+        await expect(tab.locator("#kpi-product")).to_have_text("Product_5")
+        # The browser logs the refused upload itself.
+        watch.assert_clean(expected=("status of 401 (Unauthorized)",))
+
+    async def test_rejected_rows_link_to_their_csv(
+        self, page: tuple[Page, Watch], service: str
+    ) -> None:
+        tab, watch = page
+        await tab.goto(f"{service}/")
+        await tab.check("input[name=kind][value=orders]")
+        await tab.set_input_files(
+            "#upload-file",
+            files=FilePayload(
+                name="bad-orders.csv",
+                mimeType="text/csv",
+                buffer=b"id,product_id,quantity,created_date\n9001,999,1,2024-12-01\n",
+            ),
+        )
+        await tab.fill("#upload-key", API_KEY)
+        await tab.click("#upload-submit")
+        await expect(tab.locator("#upload-report")).to_contain_text("unknown_product: 1")
+        link = tab.locator("#upload-report a")
+        href = await link.get_attribute("href")
+        assert href is not None and href.endswith("/rejects?format=csv")
+        first = tab.locator("#uploads-rows tr").first
+        await expect(first).to_contain_text("bad-orders.csv")
+        await expect(first.locator("a")).to_have_attribute("href", href)
+        body = (await tab.request.get(f"{service}{href}")).text()
+        assert "unknown_product" in await body
+        watch.assert_clean()
+
+    async def test_a_stale_rate_says_so(
+        self, page: tuple[Page, Watch], service: str, provider: FakeFreeCurrencyApi
+    ) -> None:
+        """Last of the module: the service then leaves the failed provider alone for 30 s."""
+        tab, watch = page
+        provider.mode = "fail401"
+        try:
+            await tab.goto(f"{service}/")
+            note = tab.locator("#fx-note")
+            await expect(note).to_contain_text("could not be reached")
+            await expect(note).to_contain_text(f"1 BRL = {ASSESSMENT_RATE} USD")
+            await expect(note.locator(".badge")).to_have_text("stale")
+            await expect(note).to_have_class(re.compile(r"\bstale\b"))
+            await expect(tab.locator("#kpi-product-usd")).to_have_text("US$ 164.95")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await note.screenshot(path=ARTIFACTS / "fx-stale.png")
+        finally:
+            provider.mode = "ok"
+        watch.assert_clean()
