@@ -12,7 +12,7 @@ from app.analytics import service
 from app.analytics.schemas import AverageTicket, DailyRevenuePage, Growth, GrowthPage, Kpis
 from app.analytics.service import GrowthBasis
 from app.db import SessionDep
-from app.errors import ErrorResponse
+from app.errors import DATABASE_DOWN, DATABASE_ERRORS, ErrorResponse
 from app.filters import FxModeDep, PeriodDep
 from app.formats import (
     MAX_LIMIT,
@@ -27,7 +27,7 @@ from app.formats import (
 from app.fx.router import FxDep
 from app.fx.schemas import fx_headers
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS)
 
 CSV_ALSO = {"content": {"text/csv": {"schema": {"type": "string"}}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -35,10 +35,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     406: {"model": ErrorResponse, "description": "Unsupported Accept"},
     422: {"model": ErrorResponse, "description": "Bad date, reversed period, bad parameter"},
 }
-USD_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    503: {"model": ErrorResponse, "description": "`fx_unavailable`: no rate ever known"},
+FX_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": ErrorResponse,
+        "description": "`rate_not_found`: with `fx_mode=order_date`, an order's day has no"
+        " published rate on it or within 10 days before it",
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": f"`fx_unavailable`: no rate ever known; or {DATABASE_DOWN}",
+    },
 }
+USD_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, **FX_ERRORS}
 
 
 @router.get(
