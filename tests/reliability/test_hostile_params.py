@@ -10,6 +10,8 @@ intact afterwards.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
+from app.analytics import service as analytics_service
 from tests.helpers import upload
 from tests.reliability.conftest import table_counts
 from tests.uploads.conftest import PRODUCTS, Db
@@ -323,6 +326,26 @@ class TestRightAnswers:
         assert [i["date"] for i in last["items"]] == ["9999-12-31"]
         assert last["next_cursor"] is None
         assert time.perf_counter() - started < 1.5
+
+    @pytest.mark.parametrize("fx_mode", ["latest", "order_date"])
+    async def test_daily_revenue_csv_streams_page_by_page(
+        self,
+        client: httpx.AsyncClient,
+        loaded: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch,
+        fx_mode: str,
+    ) -> None:
+        """Regression: the CSV built every day of the series in memory at once (orders on
+        0001-01-01 and 9999-12-31: 6 GiB and 86 s here). Now it is read a page of days at
+        a time; with pages of 2 days it must still equal the JSON answer, day for day."""
+        monkeypatch.setattr(analytics_service, "DAILY_CSV_PAGE", 2)
+        params = {"fx_mode": fx_mode}
+        items = (await client.get("/insights/daily-revenue", params=params)).json()["items"]
+        assert len(items) == 4  # 2024-12-01 … 2024-12-04, the 3rd zero-filled
+        response = await client.get("/insights/daily-revenue", params={**params, "format": "csv"})
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert rows == [{k: str(v) for k, v in item.items()} for item in items]
+        assert response.headers["X-FX-Mode"] == fx_mode
 
     async def test_a_day_without_a_rate_is_a_documented_404(
         self, app: FastAPI, client: httpx.AsyncClient, loaded: dict[str, Any]
