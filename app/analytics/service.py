@@ -112,7 +112,7 @@ async def daily_revenue(
     rows = await _rows(
         session,
         queries.DAILY_REVENUE,
-        after=after or date(1, 1, 1),
+        after=after.isoformat() if after else None,
         limit=limit,
         **period.params(),
     )
@@ -157,10 +157,14 @@ async def daily_revenue_pages(
         return
     async with sessionmaker() as session:
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        after = date(1, 1, 1)
+        after: date | None = None
         while True:
             rows = await _rows(
-                session, queries.DAILY_REVENUE, after=after, limit=DAILY_CSV_PAGE, **period.params()
+                session,
+                queries.DAILY_REVENUE,
+                after=after.isoformat() if after else None,
+                limit=DAILY_CSV_PAGE,
+                **period.params(),
             )
             if not rows:
                 return
@@ -230,7 +234,7 @@ async def top_growth(
     [(lo,)] = await _rows(session, queries.FIRST_ORDER_DATE, start=params["start"])
     if lo is None:
         return []
-    rows = await _rows(session, queries.TOP_GROWTH_CALENDAR_KEPT, lo=lo, **params)
+    rows = await _rows(session, queries.TOP_GROWTH_CALENDAR_KEPT, **params)
     if len(rows) < limit or rows[-1].growth < 0:
         # Days after a sale day have no row but grow by minus its units: when such
         # growths can rank, ask the exact query.

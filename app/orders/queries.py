@@ -8,7 +8,8 @@ numeric round).
 from app.config import FxMode
 from app.formats import safe_text_sql
 
-# :start/:end inclusive; product_id and category optional; keyset after (date, id).
+# :start/:end inclusive; product_id and category optional; keyset after (date, id). The
+# cursor's date travels as text: asyncpg sends 9999-12-31 (date.max) as infinity.
 _FILTERS = """
 o.created_date BETWEEN :start AND :end
 AND (CAST(:product_id AS integer) IS NULL OR o.product_id = :product_id)
@@ -20,7 +21,8 @@ SELECT o.order_id, o.created_date AS order_created_date, o.product_id,
     p.name AS product_name, p.category, o.quantity, p.price AS unit_price_brl,
     o.quantity * p.price AS total_price_brl
 FROM orders o JOIN products p ON p.product_id = o.product_id
-WHERE {_FILTERS} AND (o.created_date, o.order_id) > (:after_date, :after_id)
+WHERE {_FILTERS}
+    AND (o.created_date, o.order_id) > (to_date(:after_date, 'YYYY-MM-DD'), :after_id)
 ORDER BY o.created_date, o.order_id
 LIMIT :limit
 """

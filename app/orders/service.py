@@ -37,7 +37,7 @@ async def page(
                 **period.params(),
                 "product_id": product_id,
                 "category": category,
-                "after_date": after_date,
+                "after_date": after_date.isoformat(),
                 "after_id": after_id,
                 "limit": limit + 1,
             },

@@ -327,6 +327,43 @@ class TestRightAnswers:
         assert last["next_cursor"] is None
         assert time.perf_counter() - started < 1.5
 
+    async def test_pages_at_the_ends_of_the_calendar(
+        self, client: httpx.AsyncClient, loaded: dict[str, Any]
+    ) -> None:
+        """Regression: asyncpg sends date.min and date.max (0001-01-01, 9999-12-31) as
+        -infinity and infinity. A cursor on 9999-12-31 skipped the orders after it on that
+        day, one on 0001-01-01 repeated that day, and top growth over a period starting
+        0001-01-01 read the day before it (1 BC) and answered 500."""
+        ends = (
+            "id,product_id,quantity,created_date\n"
+            "11,1,1,0001-01-01\n12,2,2,0001-01-01\n13,1,3,9999-12-31\n14,2,1,9999-12-31\n"
+        )
+        assert (await upload(client, "orders", ends)).json()["rows_inserted"] == 4
+        seen: list[int] = []
+        params: dict[str, Any] = {"limit": 1}
+        while True:
+            body = (await client.get("/orders", params=params)).json()
+            seen += [item["order_id"] for item in body["items"]]
+            if body["next_cursor"] is None:
+                break
+            params["cursor"] = body["next_cursor"]
+        assert seen == [11, 12, 1, 2, 3, 4, 13, 14]
+        days: list[str] = []
+        params = {"limit": 1}
+        while len(days) < 3:
+            body = (await client.get("/insights/daily-revenue", params=params)).json()
+            days += [item["date"] for item in body["items"]]
+            params["cursor"] = body["next_cursor"]
+        assert days == ["0001-01-01", "0001-01-02", "0001-01-03"]
+        for basis in ("calendar", "previous_sale"):
+            response = await client.get(
+                "/insights/top-growth", params={"limit": 50, "basis": basis}
+            )
+            assert response.status_code == 200, response.text
+            assert all(i["previous_date"] >= "0001-01-01" for i in response.json()["items"])
+        top = (await client.get("/insights/top-growth", params={"limit": 50})).json()["items"]
+        assert {"0001-01-01"} - {i["date"] for i in top} == {"0001-01-01"}  # no day before it
+
     @pytest.mark.parametrize("fx_mode", ["latest", "order_date"])
     async def test_daily_revenue_csv_streams_page_by_page(
         self,
