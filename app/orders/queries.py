@@ -43,7 +43,9 @@ def _usd(mode: FxMode, first: int) -> tuple[str, str]:
     if mode is FxMode.LATEST:
         return f"round(o.quantity * p.price * CAST(${first} AS numeric), 2)", ""
     join = (
-        f"LEFT JOIN unnest(CAST(${first} AS date[]), CAST(${first + 1} AS numeric[]))"
+        # The days as text: asyncpg would send 9999-12-31 (date.max) as infinity.
+        f"LEFT JOIN unnest(CAST(CAST(${first} AS text[]) AS date[]),"
+        f" CAST(${first + 1} AS numeric[]))"
         " AS r(day, rate) ON r.day = o.created_date"
     )
     return "round(o.quantity * p.price * r.rate, 2)", join

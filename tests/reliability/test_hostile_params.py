@@ -364,6 +364,24 @@ class TestRightAnswers:
         top = (await client.get("/insights/top-growth", params={"limit": 50})).json()["items"]
         assert {"0001-01-01"} - {i["date"] for i in top} == {"0001-01-01"}  # no day before it
 
+    async def test_an_order_on_the_last_day_has_its_usd_in_every_csv(
+        self, client: httpx.AsyncClient, loaded: dict[str, Any]
+    ) -> None:
+        """Regression: in `order_date` mode the CSV joined each order to its day's rate
+        sent as a date array, where asyncpg sent 9999-12-31 as infinity: the order's USD
+        cell came out empty."""
+        await upload(client, "orders", "id,product_id,quantity,created_date\n13,1,3,9999-12-31\n")
+        params = {"fx_mode": "order_date"}
+        items = (await client.get("/orders", params={**params, "limit": 1000})).json()["items"]
+        usd = {str(i["order_id"]): i["total_price_usd"] for i in items}
+        assert usd["13"] != ""
+        listing = await client.get("/orders", params={**params, "format": "csv"})
+        rows = list(csv.DictReader(io.StringIO(listing.text)))
+        assert {r["order_id"]: r["total_price_usd"] for r in rows} == usd
+        export = await client.get("/exports/fixed_order_full_information.csv", params=params)
+        rows = list(csv.DictReader(io.StringIO(export.text)))
+        assert {r["order_id"]: r["total_price_us"] for r in rows} == usd
+
     @pytest.mark.parametrize("fx_mode", ["latest", "order_date"])
     async def test_daily_revenue_csv_streams_page_by_page(
         self,
