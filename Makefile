@@ -8,7 +8,7 @@ PORT   ?= 8000
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint fmt migrate bench clean
+.PHONY: install install-dev run test lint audit fmt migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ install-dev: $(DEV_STAMP)
 run: $(RUNTIME_STAMP)
 	$(BIN)/orderlens serve --host $(HOST) --port $(PORT) --sample data
 
-## Lint, type-check, then the whole suite on a real PostgreSQL.
-test: lint
+## Lint, type-check, audit the dependencies, then the whole suite on a real PostgreSQL.
+test: lint audit
 	$(BIN)/python -m pytest
+
+## Known vulnerabilities in the installed dependencies (pip-audit; see docs/RELIABILITY.md).
+audit: $(DEV_STAMP)
+	$(BIN)/python .ci/audit.py
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -78,6 +78,16 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+DATABASE_DOWN = (
+    "`database_unavailable`: the database went away under the request, or `busy`: every"
+    " connection is in use; both with Retry-After"
+)
+# For the routers of every route that reads or writes the database (OpenAPI).
+DATABASE_ERRORS: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": DATABASE_DOWN}
+}
+
+
 def error_response(
     status_code: int,
     code: str,

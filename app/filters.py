@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 
 from app.config import FxMode, Settings
 from app.errors import AppError
 
 EARLIEST = date(1, 1, 1)
 LATEST = date(9999, 12, 31)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Left to itself pydantic also reads `2024` or `0` as a Unix timestamp (1970-01-01)
+    # and `2024-12-01T00:00Z` as a day: a wrong answer rather than a 422.
+    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
+        raise ValueError("Input should be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+"""A date parameter written exactly `YYYY-MM-DD` (and a real calendar day)."""
 
 
 class InvalidPeriod(AppError):
@@ -36,8 +51,8 @@ class Period:
 
 
 def period(
-    start: Annotated[date | None, Query(description="First day, inclusive (YYYY-MM-DD)")] = None,
-    end: Annotated[date | None, Query(description="Last day, inclusive (YYYY-MM-DD)")] = None,
+    start: Annotated[IsoDate | None, Query(description="First day, inclusive (YYYY-MM-DD)")] = None,
+    end: Annotated[IsoDate | None, Query(description="Last day, inclusive (YYYY-MM-DD)")] = None,
 ) -> Period:
     if start is not None and end is not None and start > end:
         raise InvalidPeriod(

@@ -54,13 +54,23 @@ WHERE product_id = :product_id AND created_date BETWEEN :start AND :end
 
 # Every calendar day from the first to the last order date in the period, zero-filled,
 # with the mean revenue of that day and the six before it (fewer at the start).
+# The cursor's day travels as text, NULL for the first page: asyncpg sends date.min and
+# date.max, which are 0001-01-01 and 9999-12-31, as -infinity and infinity.
 DAILY_REVENUE = """
 WITH bounds AS (
-    SELECT min(created_date) AS lo, max(created_date) AS hi FROM daily_sales
+    SELECT min(created_date) AS lo, max(created_date) AS hi,
+        coalesce(to_date(:after, 'YYYY-MM-DD'), '-infinity') AS after
+    FROM daily_sales
     WHERE created_date BETWEEN :start AND :end
+    HAVING count(*) > 0
 ),
+-- Only the days a page shows, and the six before them for the average: orders on
+-- 0001-01-01 and 9999-12-31 would otherwise make every page walk 3.65 million days.
 days AS (
-    SELECT d::date AS day FROM bounds, generate_series(lo, hi, interval '1 day') d
+    SELECT d::date AS day FROM bounds, generate_series(
+        greatest(lo, after - 6),
+        least(hi, greatest(lo - 1, after) + CAST(:limit AS integer)),
+        interval '1 day') d
 ),
 series AS (
     SELECT days.day, coalesce(s.orders, 0) AS orders, coalesce(s.quantity, 0) AS quantity,
@@ -69,7 +79,7 @@ series AS (
             OVER (ORDER BY days.day ROWS BETWEEN 6 PRECEDING AND CURRENT ROW) AS revenue_brl_7d_avg
     FROM days LEFT JOIN daily_sales s ON s.created_date = days.day
 )
-SELECT * FROM series WHERE day > :after ORDER BY day LIMIT :limit
+SELECT series.* FROM series, bounds WHERE day > bounds.after ORDER BY day LIMIT :limit
 """
 
 # Orders and revenue in the period, and per day (USD in order_date mode).
@@ -88,7 +98,7 @@ WHERE created_date BETWEEN :start AND :end
 """
 
 # Top growth from the growths ingest keeps in product_daily_sales (an index walk):
-# calendar growth on sale days after the first order date of the period (:lo, whose day
+# calendar growth on sale days after the first order date of the period (whose day
 # before is outside it), and growth since the previous sale when that sale is in the
 # period too (as the assessment's LAG over the period sees it).
 # (The top rows are picked first and only they meet `products`: joining every cell
@@ -100,7 +110,8 @@ FROM (
     SELECT s.product_id, s.created_date AS date, s.created_date - 1 AS previous_date,
         s.quantity, s.prev_quantity AS previous_quantity, s.calendar_growth AS growth
     FROM product_daily_sales s
-    WHERE s.created_date > :lo AND s.created_date <= :end
+    WHERE s.created_date > (SELECT min(created_date) FROM daily_sales WHERE created_date >= :start)
+        AND s.created_date <= :end
     ORDER BY s.calendar_growth DESC, s.created_date, s.product_id
     LIMIT :limit
 ) t JOIN products p ON p.product_id = t.product_id

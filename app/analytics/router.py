@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from app.analytics import service
 from app.analytics.schemas import AverageTicket, DailyRevenuePage, Growth, GrowthPage, Kpis
 from app.analytics.service import GrowthBasis
 from app.db import SessionDep
-from app.errors import ErrorResponse
+from app.errors import DATABASE_DOWN, DATABASE_ERRORS, ErrorResponse
 from app.filters import FxModeDep, PeriodDep
 from app.formats import (
     MAX_LIMIT,
     CursorQuery,
     Format,
     FormatDep,
+    csv_line,
+    csv_lines,
     csv_response,
     csv_rows,
     decode_cursor,
@@ -27,7 +30,7 @@ from app.formats import (
 from app.fx.router import FxDep
 from app.fx.schemas import fx_headers
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS)
 
 CSV_ALSO = {"content": {"text/csv": {"schema": {"type": "string"}}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -35,10 +38,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     406: {"model": ErrorResponse, "description": "Unsupported Accept"},
     422: {"model": ErrorResponse, "description": "Bad date, reversed period, bad parameter"},
 }
-USD_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    503: {"model": ErrorResponse, "description": "`fx_unavailable`: no rate ever known"},
+FX_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": ErrorResponse,
+        "description": "`rate_not_found`: with `fx_mode=order_date`, an order's day has no"
+        " published rate on it or within 10 days before it",
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": f"`fx_unavailable`: no rate ever known; or {DATABASE_DOWN}",
+    },
 }
+USD_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, **FX_ERRORS}
 
 
 @router.get(
@@ -69,6 +80,17 @@ async def kpis(
     )
 
 
+DAILY_COLUMNS = ("date", "orders", "quantity", "revenue_brl", "revenue_usd", "revenue_brl_7d_avg")
+
+
+async def _csv_pages(
+    header: tuple[str, ...], pages: AsyncIterator[list[tuple[Any, ...]]]
+) -> AsyncIterator[bytes]:
+    yield csv_line(header)
+    async for page in pages:
+        yield csv_lines(page)
+
+
 @router.get(
     "/insights/daily-revenue",
     summary="Revenue per calendar day, zero-filled, with a 7-day moving average",
@@ -76,6 +98,7 @@ async def kpis(
     responses=USD_ERRORS,
 )
 async def daily_revenue(
+    request: Request,
     session: SessionDep,
     fx: FxDep,
     fmt: FormatDep,
@@ -85,13 +108,18 @@ async def daily_revenue(
     cursor: CursorQuery = None,
 ) -> DailyRevenuePage | Response:
     if fmt is Format.CSV:
-        everything = await service.daily_revenue(
-            session=session, fx=fx, mode=mode, period=period, after=None, limit=None
+        # Streamed a page of days at a time: the series may span thousands of years.
+        conv = await service.daily_revenue_conversion(
+            session=session, fx=fx, mode=mode, period=period
         )
-        columns = ("date", "orders", "quantity", "revenue_brl", "revenue_usd", "revenue_brl_7d_avg")
-        rows = ([getattr(item, c) for c in columns] for item in everything.items)
-        headers = everything.conversion.headers() if everything.conversion else {}
-        return csv_response(csv_rows(columns, rows), filename="daily_revenue.csv", headers=headers)
+        pages = service.daily_revenue_pages(
+            sessionmaker=request.state.sessionmaker, conv=conv, period=period
+        )
+        return csv_response(
+            _csv_pages(DAILY_COLUMNS, pages),
+            filename="daily_revenue.csv",
+            headers=conv.headers() if conv else {},
+        )
     after = decode_cursor(cursor, [date])[0] if cursor else None
     page = await service.daily_revenue(
         session=session, fx=fx, mode=mode, period=period, after=after, limit=limit + 1

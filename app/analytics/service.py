@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -9,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.analytics import queries
 from app.analytics.schemas import (
@@ -114,7 +115,7 @@ async def daily_revenue(
     rows = await _rows(
         session,
         queries.DAILY_REVENUE,
-        after=after or date(1, 1, 1),
+        after=after.isoformat() if after else None,
         limit=limit,
         **period.params(),
     )
@@ -133,6 +134,63 @@ async def daily_revenue(
         for r in rows
     ]
     return DailyRevenueRows(items, conv)
+
+
+DAILY_CSV_PAGE = 10_000  # days per query of a streamed daily revenue CSV
+
+
+async def daily_revenue_conversion(
+    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
+) -> Conversion | None:
+    """The conversion of a whole daily revenue series; None when the period has no orders
+    (then no rate is needed)."""
+    days = await _days(session, period)
+    if not days:
+        return None
+    return await fx.conversion(mode, days if mode is FxMode.ORDER_DATE else [])
+
+
+async def daily_revenue_pages(
+    *, sessionmaker: async_sessionmaker[AsyncSession], conv: Conversion | None, period: Period
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """Every day of the series as CSV cells, a page of days at a time, from one snapshot:
+    memory stays flat however many days the orders span (0001-01-01 to 9999-12-31 is
+    3.65 million). A day with orders that landed after `conv` was made has no USD cell."""
+    if conv is None:
+        return
+    async with sessionmaker() as session:
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        after: date | None = None
+        while True:
+            rows = await _rows(
+                session,
+                queries.DAILY_REVENUE,
+                after=after.isoformat() if after else None,
+                limit=DAILY_CSV_PAGE,
+                **period.params(),
+            )
+            if not rows:
+                return
+            yield [
+                (
+                    r.day,
+                    r.orders,
+                    r.quantity,
+                    money(r.revenue_brl) or "0.00",
+                    _usd_cell(conv, r.day, r.orders, r.revenue_brl),
+                    money(r.revenue_brl_7d_avg) or "0.00",
+                )
+                for r in rows
+            ]
+            if len(rows) < DAILY_CSV_PAGE:
+                return
+            after = rows[-1].day
+
+
+def _usd_cell(conv: Conversion, day: date, orders: int, revenue_brl: Decimal) -> str:
+    if conv.latest is None and orders and day not in conv.by_day:
+        return ""
+    return money(revenue_brl * _day_rate(conv, day, orders)) or "0.00"
 
 
 def _day_rate(conv: Conversion, day: date, orders: int) -> Decimal:
@@ -179,7 +237,7 @@ async def top_growth(
     [(lo,)] = await _rows(session, queries.FIRST_ORDER_DATE, start=params["start"])
     if lo is None:
         return []
-    rows = await _rows(session, queries.TOP_GROWTH_CALENDAR_KEPT, lo=lo, **params)
+    rows = await _rows(session, queries.TOP_GROWTH_CALENDAR_KEPT, **params)
     if len(rows) < limit or rows[-1].growth < 0:
         # Days after a sale day have no row but grow by minus its units: when such
         # growths can rank, ask the exact query.

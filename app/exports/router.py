@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from app.analytics import service as analytics
+from app.analytics.router import FX_ERRORS
 from app.db import SessionDep
-from app.errors import ErrorResponse, NotAcceptable
+from app.errors import DATABASE_ERRORS, ErrorResponse, NotAcceptable
 from app.filters import FxModeDep, Period
 from app.formats import csv_response, csv_rows
 from app.fx.router import FxDep
@@ -33,7 +34,12 @@ def accepts_csv(request: Request) -> None:
     raise NotAcceptable("This export is text/csv only.", details={"accept": accept[:200]})
 
 
-router = APIRouter(prefix="/exports", tags=["exports"], dependencies=[Depends(accepts_csv)])
+router = APIRouter(
+    prefix="/exports",
+    tags=["exports"],
+    dependencies=[Depends(accepts_csv)],
+    responses=DATABASE_ERRORS,
+)
 
 
 @router.get(
@@ -56,7 +62,7 @@ async def order_full_information(request: Request) -> StreamingResponse:
     "/fixed_order_full_information.csv",
     summary="The same, with total_price_br and total_price_us = round(total_price_br × rate, 2)",
     response_class=StreamingResponse,
-    responses={**CSV_ONLY, 503: {"model": ErrorResponse, "description": "`fx_unavailable`"}},
+    responses={**CSV_ONLY, **FX_ERRORS},
 )
 async def fixed_order_full_information(
     request: Request, session: SessionDep, fx: FxDep, mode: FxModeDep
@@ -76,7 +82,7 @@ async def fixed_order_full_information(
     summary="kpi_name,value: max_order_date, most_demanded_product,"
     " most_demanded_product_sales (USD), top_categories",
     response_class=StreamingResponse,
-    responses={**CSV_ONLY, 503: {"model": ErrorResponse, "description": "`fx_unavailable`"}},
+    responses={**CSV_ONLY, **FX_ERRORS},
 )
 async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) -> StreamingResponse:
     kpis = await analytics.kpis(session=session, fx=fx, mode=mode, period=Period())

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from app.errors import AppError, ErrorResponse
+from app.errors import DATABASE_DOWN, AppError, ErrorResponse
+from app.filters import IsoDate
 from app.fx.schemas import FxRate
 from app.fx.service import FxService
 
-router = APIRouter(prefix="/fx", tags=["fx"])
+router = APIRouter(prefix="/fx", tags=["fx"])  # rates are stored: see UNAVAILABLE
 
 
 def get_fx(request: Request) -> FxService:
@@ -22,7 +22,10 @@ def get_fx(request: Request) -> FxService:
 FxDep = Annotated[FxService, Depends(get_fx)]
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "`fx_unavailable`: no rate known"}
+    503: {
+        "model": ErrorResponse,
+        "description": f"`fx_unavailable`: no rate known; or {DATABASE_DOWN}",
+    }
 }
 
 
@@ -46,7 +49,7 @@ async def latest(fx: FxDep) -> FxRate:
     },
 )
 async def on_day(
-    fx: FxDep, day: Annotated[date, Query(alias="date", description="YYYY-MM-DD")]
+    fx: FxDep, day: Annotated[IsoDate, Query(alias="date", description="YYYY-MM-DD")]
 ) -> FxRate:
     if day > fx.today():
         raise FutureDate(f"{day} is in the future: no rate is published for it yet.")

@@ -8,7 +8,8 @@ numeric round).
 from app.config import FxMode
 from app.formats import safe_text_sql
 
-# :start/:end inclusive; product_id and category optional; keyset after (date, id).
+# :start/:end inclusive; product_id and category optional; keyset after (date, id). The
+# cursor's date travels as text: asyncpg sends 9999-12-31 (date.max) as infinity.
 _FILTERS = """
 o.created_date BETWEEN :start AND :end
 AND (CAST(:product_id AS integer) IS NULL OR o.product_id = :product_id)
@@ -20,7 +21,8 @@ SELECT o.order_id, o.created_date AS order_created_date, o.product_id,
     p.name AS product_name, p.category, o.quantity, p.price AS unit_price_brl,
     o.quantity * p.price AS total_price_brl
 FROM orders o JOIN products p ON p.product_id = o.product_id
-WHERE {_FILTERS} AND (o.created_date, o.order_id) > (:after_date, :after_id)
+WHERE {_FILTERS}
+    AND (o.created_date, o.order_id) > (to_date(:after_date, 'YYYY-MM-DD'), :after_id)
 ORDER BY o.created_date, o.order_id
 LIMIT :limit
 """
@@ -41,7 +43,9 @@ def _usd(mode: FxMode, first: int) -> tuple[str, str]:
     if mode is FxMode.LATEST:
         return f"round(o.quantity * p.price * CAST(${first} AS numeric), 2)", ""
     join = (
-        f"LEFT JOIN unnest(CAST(${first} AS date[]), CAST(${first + 1} AS numeric[]))"
+        # The days as text: asyncpg would send 9999-12-31 (date.max) as infinity.
+        f"LEFT JOIN unnest(CAST(CAST(${first} AS text[]) AS date[]),"
+        f" CAST(${first + 1} AS numeric[]))"
         " AS r(day, rate) ON r.day = o.created_date"
     )
     return "round(o.quantity * p.price * r.rate, 2)", join

@@ -12,6 +12,7 @@ from app.analytics import service as analytics
 from app.analytics.router import USD_ERRORS
 from app.catalog.models import MAX_CATEGORY, MAX_INT4
 from app.db import SessionDep
+from app.errors import DATABASE_ERRORS
 from app.filters import FxModeDep, PeriodDep
 from app.formats import (
     CursorQuery,
@@ -26,7 +27,7 @@ from app.fx.router import FxDep
 from app.orders import queries, service
 from app.orders.schemas import OrderPage
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS)
 
 
 @router.get(

@@ -37,7 +37,7 @@ async def page(
                 **period.params(),
                 "product_id": product_id,
                 "category": category,
-                "after_date": after_date,
+                "after_date": after_date.isoformat(),
                 "after_id": after_id,
                 "limit": limit + 1,
             },
@@ -70,7 +70,7 @@ def rate_args(conv: Conversion) -> list[Any]:
     if conv.latest is not None:
         return [conv.latest.rate]
     days = sorted(conv.by_day)
-    return [days, [conv.by_day[d].rate for d in days]]
+    return [[d.isoformat() for d in days], [conv.by_day[d].rate for d in days]]
 
 
 async def stream(

@@ -36,6 +36,11 @@ from app.uploads.errors import (
 BOM = codecs.BOM_UTF8
 MAX_HEADER_BYTES = 1024 * 1024
 COPY_BUFFER_BYTES = 1024 * 1024
+# A row with too many fields keeps at most this many beyond the header's for its reject:
+# a line of a million commas then costs the list of its fields while it is read, not
+# also their JSON, COPY text and storage (tens of times its size). Its message still
+# says how many it had.
+MAX_EXTRA_FIELDS_KEPT = 1000
 
 csv.field_size_limit(sys.maxsize)  # the upload limit bounds fields, not the csv module
 
@@ -179,7 +184,8 @@ def careful_rows(
                 continue
             records += 1
             if len(row) != width:
-                writer.writerow((start, len(row), json.dumps(row), *([None] * len(order))))
+                kept = row[: width + MAX_EXTRA_FIELDS_KEPT]
+                writer.writerow((start, len(row), json.dumps(kept), *([None] * len(order))))
             else:
                 raw = json.dumps(row) if keep_raw else None
                 writer.writerow((start, None, raw, *[row[i] for i in order]))

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import SessionDep
-from app.errors import ErrorResponse
+from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.formats import (
     CursorQuery,
     Format,
@@ -28,7 +28,7 @@ from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.schemas import RejectPage, UploadPage, UploadReport
 
-router = APIRouter(prefix="/uploads", tags=["uploads"])
+router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
 
 UPLOAD_BODY = {
     "requestBody": {

@@ -1,0 +1,96 @@
+"""Schemathesis against /openapi.json: generated requests to every operation, over ASGI,
+on the real PostgreSQL of the test run, with the API key for uploads.
+
+Checks: no 5xx (`not_a_server_error`), every status code declared
+(`status_code_conformance`), every content type declared (`content_type_conformance`),
+and every body valid against its declared schema (`response_schema_conformance`).
+Positive and negative cases, MAX_EXAMPLES per operation; the examples are derandomized
+so that a run is repeatable (a failure prints the case to replay).
+
+The schema is loaded when the module is (`schemathesis.pytest.from_fixture` does not work
+with pytest 9.2: it sets `node._nodeid`), from the app's own document; requests go to
+`LateApp`, which forwards them to an app built for each test on the run's database.
+Schemathesis runs that app's lifespan on its own event loop and ends it with the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import URL
+
+from app.main import app as documented_app
+from app.main import create_app
+from tests.conftest import API_KEY, make_settings
+from tests.helpers import upload
+from tests.reliability.test_hostile_params import SAMPLE_ORDERS
+from tests.uploads.conftest import PRODUCTS
+
+MAX_EXAMPLES = 30
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+class LateApp:
+    """An ASGI app that forwards to the one a fixture gives it."""
+
+    target: Any = None
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        assert self.target is not None, "the `live_app` fixture did not run"
+        await self.target(scope, receive, send)
+
+
+LATE_APP = LateApp()
+schema = schemathesis.openapi.from_dict(documented_app.openapi())
+schema.app = LATE_APP
+schema.location = "/openapi.json"
+
+
+@pytest.fixture
+async def seeded(client: httpx.AsyncClient) -> None:
+    """Products, orders and an upload with rejects, so that answers have rows."""
+    await upload(client, "products", PRODUCTS)
+    await upload(client, "orders", SAMPLE_ORDERS + "5,99,1,2024-12-05\n")
+
+
+@pytest.fixture(autouse=True)
+def live_app(seeded: None, database_url: URL, tmp_path: Path) -> None:
+    LATE_APP.target = create_app(make_settings(database_url, tmp_path))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_openapi_conformance(case: schemathesis.Case[Any]) -> None:
+    case.call_and_validate(headers={"X-API-Key": API_KEY}, checks=CHECKS)
