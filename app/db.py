@@ -147,14 +147,18 @@ async def open_database_async(settings: Settings) -> Database:
 # --- engine and sessions ---------------------------------------------------------------
 
 
-def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine on asyncpg that survives the server going away and coming back."""
+def create_engine(
+    url: URL, *, pool_size: int = 10, overflow: int | None = None, pool_timeout: float = 10
+) -> AsyncEngine:
+    """An async engine on asyncpg that survives the server going away and coming back:
+    `pool_size` connections kept, as many again (`overflow`) opened under load, and a
+    request that waits `pool_timeout` seconds for one is 503 `busy`."""
     return create_async_engine(
         url,
         pool_pre_ping=True,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=10,
+        max_overflow=pool_size if overflow is None else overflow,
+        pool_timeout=pool_timeout,
         pool_recycle=1800,
         connect_args={
             "timeout": 5,

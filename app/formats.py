@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Receive, Scope, Send
 
 from app.db import driver_connection
 from app.errors import AppError, NotAcceptable
@@ -85,10 +86,44 @@ async def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Asyn
     yield csv_lines(rows)
 
 
+class CsvResponse(StreamingResponse):
+    """A streamed CSV answer whose first chunk is read before the answer starts.
+
+    The bodies acquire their database connection before they yield anything, so a pool
+    that is exhausted or a database that is gone still answers 503 with the error shape,
+    not a 200 cut short. Whatever happens to the answer, the body is closed after it
+    (its COPY cancelled, its connection returned)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = aiter(self.body_iterator)
+        try:
+            first = await anext(body, b"")
+        except BaseException:
+            await _close(body)
+            raise
+
+        async def primed() -> AsyncIterator[str | bytes | memoryview]:
+            yield first
+            async for chunk in body:
+                yield chunk
+
+        self.body_iterator = primed()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await _close(body)
+
+
+async def _close(body: AsyncIterator[Any]) -> None:
+    close = getattr(body, "aclose", None)
+    if close is not None:
+        await close()
+
+
 def csv_response(
     body: AsyncIterator[bytes], *, filename: str, headers: dict[str, str] | None = None
 ) -> StreamingResponse:
-    return StreamingResponse(
+    return CsvResponse(
         body,
         media_type=CSV_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"', **(headers or {})},
@@ -168,9 +203,12 @@ def safe_text_sql(expression: str) -> str:
 COPY_QUEUE_CHUNKS = 8  # ~8 × 64 KiB in flight at most: memory stays flat however big
 
 
-async def copy_csv(engine: AsyncEngine, query: str, *args: Any) -> AsyncIterator[bytes]:
-    """`COPY (query) TO STDOUT (FORMAT csv)` as a stream of bytes, with backpressure: the
-    database waits while the client reads slowly, and stops if it goes away."""
+async def copy_csv(
+    engine: AsyncEngine, query: str, *args: Any, header: bytes = b""
+) -> AsyncIterator[bytes]:
+    """`header`, then `COPY (query) TO STDOUT (FORMAT csv)`, as a stream of bytes with
+    backpressure: the database waits while the client reads slowly, and stops if it goes
+    away. Nothing comes out before the connection is had (see CsvResponse)."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE_CHUNKS)
 
     async def put(data: bytes | bytearray | memoryview) -> None:
@@ -180,6 +218,8 @@ async def copy_csv(engine: AsyncEngine, query: str, *args: Any) -> AsyncIterator
         try:
             async with engine.connect() as sa_conn:
                 conn = await driver_connection(sa_conn)
+                if header:
+                    await queue.put(header)
                 await conn.copy_from_query(query, *args, output=put, format="csv")
         finally:
             await queue.put(None)

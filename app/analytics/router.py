@@ -86,9 +86,13 @@ DAILY_COLUMNS = ("date", "orders", "quantity", "revenue_brl", "revenue_usd", "re
 async def _csv_pages(
     header: tuple[str, ...], pages: AsyncIterator[list[tuple[Any, ...]]]
 ) -> AsyncIterator[bytes]:
-    yield csv_line(header)
+    # The header comes with the first page, once the pages' connection is had.
+    head = csv_line(header)
     async for page in pages:
-        yield csv_lines(page)
+        yield head + csv_lines(page)
+        head = b""
+    if head:
+        yield head
 
 
 @router.get(

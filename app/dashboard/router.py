@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from app.analytics import service as analytics
 from app.dashboard import charts
 from app.db import SessionDep
+from app.errors import AppError
 from app.filters import FxModeDep, PeriodDep
 from app.fx.router import FxDep
 
@@ -30,7 +31,15 @@ PAGE_CSP = (
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
+# Orders may span any real days (0001-01-01 to 9999-12-31): a chart draws ten years at most.
+CHART_MAX_DAYS = 3660
+
 router = APIRouter(include_in_schema=False)
+
+
+class PeriodTooLong(AppError):
+    status_code = 422
+    code = "period_too_long"
 
 
 @cache
@@ -71,8 +80,14 @@ async def daily_revenue_chart(
     currency: Annotated[charts.Currency, Query()] = charts.Currency.BRL,
 ) -> Response:
     rows = await analytics.daily_revenue(
-        session=session, fx=fx, mode=mode, period=period, after=None, limit=None
+        session=session, fx=fx, mode=mode, period=period, after=None, limit=CHART_MAX_DAYS + 1
     )
+    if len(rows.items) > CHART_MAX_DAYS:
+        raise PeriodTooLong(
+            f"A chart draws at most {CHART_MAX_DAYS} days; pick a shorter period"
+            " (the daily revenue endpoint pages through any length).",
+            details={"max_days": CHART_MAX_DAYS},
+        )
     return _svg(await asyncio.to_thread(charts.daily_revenue, rows.items, currency))
 
 

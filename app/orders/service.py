@@ -77,6 +77,5 @@ async def stream(
     *, engine: AsyncEngine, header: tuple[str, ...], query: str, args: list[Any]
 ) -> AsyncIterator[bytes]:
     """A header line, then every row PostgreSQL's COPY writes: flat memory at any size."""
-    yield csv_line(header)
-    async for chunk in copy_csv(engine, query, *args):
+    async for chunk in copy_csv(engine, query, *args, header=csv_line(header)):
         yield chunk

@@ -66,11 +66,11 @@ async def stream_rejects_csv(
 ) -> AsyncIterator[bytes]:
     """Every reject as CSV, streamed from a server-side cursor (flat memory)."""
     extra = width > len(columns)
-    yield csv_line(
-        [*columns, "_row_number", "_error_code", "_error_message"]
-        + (["_extra_fields"] if extra else [])
-    )
     async with engine.connect() as conn:
+        yield csv_line(
+            [*columns, "_row_number", "_error_code", "_error_message"]
+            + (["_extra_fields"] if extra else [])
+        )
         async for batch in _batches(conn, upload_id):
             yield csv_lines(
                 [

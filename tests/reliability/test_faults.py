@@ -270,6 +270,50 @@ class TestClientGoesAway:
             assert (await client.get("/exports/order_full_information.csv")).status_code == 200
 
 
+class TestPoolExhausted:
+    """Every connection of the pool held by a slow export: other answers, streamed CSV
+    ones included, are 503 `busy` with the error shape, never a 200 cut short."""
+
+    @pytest.fixture
+    def live(
+        self, settings: Settings, clean_db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[str]:
+        real = db.create_engine
+
+        def one_connection(url: URL, *, pool_size: int = 10, **_: object) -> AsyncEngine:
+            if pool_size != 10:  # the FX pool keeps its size
+                return real(url, pool_size=pool_size)
+            return real(url, pool_size=1, overflow=0, pool_timeout=0.3)
+
+        monkeypatch.setattr(db, "create_engine", one_connection)
+        with live_server(create_app(settings)) as base:
+            yield base
+
+    async def test_streamed_answers_are_busy_before_they_start(self, live: str, db_: Db) -> None:
+        await _bulk_orders(db_, 300_000)
+        host, port = live.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /exports/order_full_information.csv HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await reader.read(65536)  # the export holds the one connection, waiting for us
+        async with httpx.AsyncClient(base_url=live, timeout=30) as client:
+            for path in (
+                "/exports/order_full_information.csv",
+                "/orders?format=csv",
+                "/uploads/1/rejects?format=csv",
+                "/insights/daily-revenue?format=csv",
+                "/kpis",
+            ):
+                response = await client.get(path)
+                assert_error(response, 503, "busy")
+                assert response.headers["Retry-After"] == "1"
+            writer.close()
+            await _assert_no_busy_connections(db_)
+            response = await client.get("/orders", params={"format": "csv", "limit": 1})
+            assert response.status_code == 200
+            assert response.text.count("\n") == 300_001
+
+
 async def _bulk_orders(db_: Db, n: int) -> None:
     """`n` orders written straight by SQL: what is tested here is the way out."""
     async with db_.engine.begin() as conn:
