@@ -100,7 +100,9 @@ def live(settings: Settings, clean_db: None) -> Iterator[str]:
 
 @pytest.mark.timeout(900)
 async def test_readers_see_all_of_an_upload_or_none_and_never_fail(live: str) -> None:
-    limits = httpx.Limits(max_connections=READERS + 2)
+    # Idle connections expire before uvicorn's keep-alive timeout (5 s) closes them, or a
+    # reused one may meet the server's close (a client-side ReadError, not an answer).
+    limits = httpx.Limits(max_connections=READERS + 2, keepalive_expiry=4.0)
     async with httpx.AsyncClient(base_url=live, timeout=120, limits=limits) as client:
         assert (await upload(client, "products", PRODUCTS)).status_code == 201
         assert (await upload(client, "orders", _orders_file(1, 1000))).status_code == 201
