@@ -43,6 +43,16 @@ async def _latest_upload(client: httpx.AsyncClient) -> dict[str, Any]:
     return items[0]  # type: ignore[no-any-return]
 
 
+async def _until_running(client: httpx.AsyncClient) -> None:
+    """Wait (5 s at most) until the latest orders upload is running with bytes in."""
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        latest = await _latest_upload(client)
+        if latest["status"] == "running" and latest["bytes_received"]:
+            return
+    pytest.fail("the upload never started")
+
+
 class TestDatabaseStopped:
     async def test_stopped_mid_upload_fails_it_loads_nothing_and_recovers(
         self, tmp_path: Path
@@ -58,13 +68,7 @@ class TestDatabaseStopped:
                 assert (await upload(client, "products", PRODUCTS)).status_code == 201
                 body = multipart_body("st0p", order_pieces(8), delay=0.4)
                 task = asyncio.create_task(post_multipart(client, "orders", body, "st0p"))
-                for _ in range(50):
-                    await asyncio.sleep(0.1)
-                    latest = await _latest_upload(client)
-                    if latest["status"] == "running" and latest["bytes_received"]:
-                        break
-                else:
-                    pytest.fail("the upload never started")
+                await _until_running(client)
                 await asyncio.to_thread(
                     pg_ctl,
                     ["-w", "-m", "fast", "stop"],
@@ -195,13 +199,7 @@ class TestClientGoesAway:
                 + rows
             )
             await writer.drain()
-            for _ in range(50):
-                await asyncio.sleep(0.1)
-                latest = await _latest_upload(client)
-                if latest["status"] == "running" and latest["bytes_received"]:
-                    break
-            else:
-                pytest.fail("the upload never started")
+            await _until_running(client)
             writer.close()
             for _ in range(100):
                 await asyncio.sleep(0.1)
