@@ -254,6 +254,14 @@
           return row;
         }),
       );
+      if (cursor) {
+        // More days than the table shows: say so rather than end the table silently.
+        const row = make("tr");
+        const cell = make("td", `The first ${items.length} days of the period; the CSV has them all.`);
+        cell.colSpan = 6;
+        row.append(cell);
+        body.append(row);
+      }
       if (!items.length) {
         const row = make("tr");
         const cell = make("td", "No orders in this period.");
