@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -212,3 +213,35 @@ def clean_work(name: str) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
+
+
+def upload(base: str, kind: str, path: Path) -> dict[str, object]:
+    """POST a file to the service as multipart, streamed from disk; the report."""
+    with path.open("rb") as fh:
+        response = httpx.post(
+            f"{base}/uploads/{kind}",
+            files={"file": (path.name, fh, "text/csv")},
+            headers={"X-API-Key": API_KEY},
+            timeout=600,
+        )
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 of `samples` (seconds), in milliseconds."""
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def time_endpoint(client: httpx.Client, path: str, n: int, *, warm: int = 1) -> tuple[float, float]:
+    """p50 and p99 in ms of `n` sequential GETs, after `warm` untimed ones."""
+    for _ in range(warm):
+        client.get(path).raise_for_status()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        client.get(path).raise_for_status()
+        samples.append(time.perf_counter() - started)
+    return percentiles(samples)

@@ -16,10 +16,25 @@ from sqlalchemy import URL
 
 from app.main import create_app
 from tests.conftest import API_KEY, make_settings
+from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
 
 
 def app_for(url: URL, tmp_path: Path) -> FastAPI:
     return create_app(make_settings(url, tmp_path))
+
+
+def fx_app(url: URL, tmp_path: Path, fake: FakeFreeCurrencyApi, **overrides: Any) -> FastAPI:
+    """The app with freecurrencyapi as its provider, answered by `fake` (the real client
+    code runs over a mock transport)."""
+    settings = make_settings(
+        url,
+        tmp_path,
+        fx_provider="freecurrencyapi",
+        fx_api_key=FX_KEY,
+        fx_api_url="http://fx.test/v1",
+        **overrides,
+    )
+    return create_app(settings, http_transport=fake.transport())
 
 
 def free_port() -> int:

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.main import create_app
 from app.metrics import PoolCollector
-from tests.conftest import make_settings, open_client
-from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
-from tests.helpers import upload
+from tests.conftest import open_client
+from tests.fx.fake import FakeFreeCurrencyApi
+from tests.helpers import fx_app, upload
 
 PRODUCTS = "id,name,category,price\n1,Shirt,Shirts,10.00\n2,Pants,Pants,20.50\n"
 ORDERS = (
@@ -193,15 +193,7 @@ def fake() -> FakeFreeCurrencyApi:
 def fx_client(
     database_url: URL, tmp_path: Path, fake: FakeFreeCurrencyApi, **overrides: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        fx_provider="freecurrencyapi",
-        fx_api_key=FX_KEY,
-        fx_api_url="http://fx.test/v1",
-        **overrides,
-    )
-    return open_client(create_app(settings, http_transport=fake.transport()))
+    return open_client(fx_app(database_url, tmp_path, fake, **overrides))
 
 
 class TestFx:

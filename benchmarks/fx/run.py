@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import threading
 import time
@@ -34,8 +33,9 @@ from benchmarks.common import (
     clean_work,
     embedded_server,
     free_port,
+    time_endpoint,
+    upload,
 )
-from benchmarks.ingest.run import upload
 
 FX_KEY = "bench-fx-key"
 
@@ -63,22 +63,6 @@ class FakeProvider(BaseHTTPRequestHandler):
 
     def log_message(self, *_: object) -> None:
         pass
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered) * 1000, ordered[round(0.99 * (len(ordered) - 1))] * 1000
-
-
-def timed(client: httpx.Client, path: str, n: int) -> tuple[float, float]:
-    for _ in range(20):
-        client.get(path).raise_for_status()
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        client.get(path).raise_for_status()
-        samples.append(time.perf_counter() - started)
-    return percentiles(samples)
 
 
 async def burst(base: str, requests: int, clients: int) -> float:
@@ -142,8 +126,8 @@ def main() -> None:
                         ),
                     ]
                     for usd_path, brl_path in pairs:
-                        usd = timed(client, usd_path, args.requests)
-                        brl = timed(client, brl_path, args.requests)
+                        usd = time_endpoint(client, usd_path, args.requests, warm=20)
+                        brl = time_endpoint(client, brl_path, args.requests, warm=20)
                         print(
                             f"| `{usd_path}` vs `{brl_path}` | {usd[0]:.2f} ms | {usd[1]:.2f} ms"
                             f" | {brl[0]:.2f} ms | {brl[1]:.2f} ms | {usd[0] - brl[0]:+.2f} ms |"

@@ -21,14 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.common import (
-    API_KEY,
     ASSESSMENT_SCHEMA,
     PeakRss,
     app_server,
@@ -38,6 +36,7 @@ from benchmarks.common import (
     embedded_server,
     psql,
     unquote_dates,
+    upload,
 )
 
 RESET = (
@@ -47,18 +46,6 @@ RESET = (
 # After a timed load, untimed: vacuum and analyze what it wrote, so that autovacuum does
 # not pick the tables up during the next timed load (it did, adding 1-2 s at random).
 SETTLE = "VACUUM ANALYZE orders, daily_sales, product_daily_sales, product_sales, assessment.orders"
-
-
-def upload(base: str, kind: str, path: Path) -> dict[str, object]:
-    with path.open("rb") as fh:
-        response = httpx.post(
-            f"{base}/uploads/{kind}",
-            files={"file": (path.name, fh, "text/csv")},
-            headers={"X-API-Key": API_KEY},
-            timeout=600,
-        )
-    response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
 
 
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:

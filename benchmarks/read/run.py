@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -33,9 +32,11 @@ from benchmarks.common import (
     data_options,
     dataset,
     embedded_server,
+    percentiles,
     psql,
+    time_endpoint,
+    upload,
 )
-from benchmarks.ingest.run import upload
 
 ENDPOINTS = [
     "/kpis",
@@ -80,22 +81,6 @@ ASSESSMENT_SQL = {
 EXPORT_SQL = """SELECT o.created_date, o.order_id, p.name, o.quantity, o.quantity * p.price,
 round(o.quantity * p.price * {rate}, 2) FROM orders o JOIN products p ON
 p.product_id = o.product_id ORDER BY o.created_date, o.order_id"""
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered) * 1000, p99 * 1000
-
-
-def time_endpoint(client: httpx.Client, path: str, n: int) -> tuple[float, float]:
-    client.get(path).raise_for_status()  # warm
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        client.get(path).raise_for_status()
-        samples.append(time.perf_counter() - started)
-    return percentiles(samples)
 
 
 async def time_sql(url: str, statements: list[str], n: int) -> tuple[float, float]:

@@ -10,10 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import URL
 
-from app.main import create_app
-from tests.conftest import REFERENCE, make_settings, open_client
-from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
-from tests.helpers import upload
+from tests.conftest import REFERENCE, open_client
+from tests.fx.fake import FakeFreeCurrencyApi
+from tests.helpers import fx_app, upload
 
 ASSESSMENT_RATE = "0.184965"
 
@@ -27,14 +26,7 @@ def fake_fx() -> FakeFreeCurrencyApi:
 async def api(
     database_url: URL, tmp_path: Path, fake_fx: FakeFreeCurrencyApi, clean_db: None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(
-        database_url,
-        tmp_path,
-        fx_provider="freecurrencyapi",
-        fx_api_key=FX_KEY,
-        fx_api_url="http://fx.test/v1",
-    )
-    async for client in open_client(create_app(settings, http_transport=fake_fx.transport())):
+    async for client in open_client(fx_app(database_url, tmp_path, fake_fx)):
         yield client
 
 

@@ -5,12 +5,8 @@ the assessment's rate. Every request the browser makes is recorded; none may lea
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
@@ -31,10 +26,10 @@ from playwright.async_api import (
 )
 from sqlalchemy import URL
 
-from app.main import create_app
 from tests.analytics.conftest import ASSESSMENT_RATE
-from tests.conftest import API_KEY, REFERENCE, create_database, drop_database, make_settings
-from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
+from tests.conftest import API_KEY, REFERENCE, create_database, drop_database
+from tests.fx.fake import FakeFreeCurrencyApi
+from tests.helpers import fx_app, live_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # Without these, Chromium's own background connections fail (and wait) here.
@@ -57,12 +52,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def provider() -> FakeFreeCurrencyApi:
     """The fake freecurrencyapi behind the service, at the assessment's rate."""
@@ -78,39 +67,18 @@ async def service(
     if not REFERENCE.exists():
         pytest.skip("../shared/reference is absent")
     url = await create_database(pg_server)
-    settings = make_settings(
-        url,
-        tmp_path_factory.mktemp("live"),
-        fx_provider="freecurrencyapi",
-        fx_api_key=FX_KEY,
-        fx_api_url="http://fx.test/v1",
-        fx_cache_ttl_seconds=0,
-    )
-    app = create_app(settings, http_transport=provider.transport())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    # Its own thread and event loop, as in production; signals stay with pytest.
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
+    app = fx_app(url, tmp_path_factory.mktemp("live"), provider, fx_cache_ttl_seconds=0)
     try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}) as http:
-            for kind in ("products", "orders"):
-                content = (REFERENCE / "data" / f"{kind}.csv").read_bytes()
-                response = await http.post(
-                    f"/uploads/{kind}", files={"file": (f"{kind}.csv", content, "text/csv")}
-                )
-                assert response.status_code == 201, response.text
-        yield base
+        with live_server(app) as base:
+            async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}) as http:
+                for kind in ("products", "orders"):
+                    content = (REFERENCE / "data" / f"{kind}.csv").read_bytes()
+                    response = await http.post(
+                        f"/uploads/{kind}", files={"file": (f"{kind}.csv", content, "text/csv")}
+                    )
+                    assert response.status_code == 201, response.text
+            yield base
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         await drop_database(pg_server, url)
 
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,22 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.fx.providers import FreeCurrencyApi
 from app.fx.service import FxService
-from app.main import create_app
-from tests.conftest import make_settings, open_client
+from tests.conftest import open_client
 from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
-from tests.helpers import assert_error, upload
-
-
-def fx_app(database_url: URL, tmp_path: Path, fake: FakeFreeCurrencyApi, **settings: Any) -> Any:
-    values: dict[str, Any] = {
-        "fx_provider": "freecurrencyapi",
-        "fx_api_key": FX_KEY,
-        "fx_api_url": "http://fx.test/v1",
-        **settings,
-    }
-    return create_app(
-        make_settings(database_url, tmp_path, **values), http_transport=fake.transport()
-    )
+from tests.helpers import assert_error, fx_app, upload
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import base64
 import csv
 import io
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -256,12 +255,6 @@ def hostile_requests(path: str, route: Route) -> list[tuple[str, Params, dict[st
     return out
 
 
-def same_answer(one: bytes, other: bytes) -> bool:
-    """Equal, but for the random element ids pygal writes into each chart."""
-    chart_id = re.compile(rb"chart-[0-9a-f-]{36}")
-    return chart_id.sub(b"chart", one) == chart_id.sub(b"chart", other)
-
-
 def assert_documented(app: FastAPI, path: str, response: httpx.Response) -> None:
     """The status and media type are ones /openapi.json declares for the operation."""
     declared = app.openapi()["paths"][path]["get"]["responses"]
@@ -288,7 +281,7 @@ async def test_hostile_parameters(
             if response.status_code == 200:
                 assert 200 in allowed
                 if label.startswith("unknown") and "readyz" not in path and "fx" not in path:
-                    assert same_answer(response.content, baseline) or path.startswith("/uploads")
+                    assert response.content == baseline or path.startswith("/uploads")
                 if route.text_filters and any(f"{f}=" in label for f in route.text_filters):
                     assert response.json()["items"] == [], "an injection string matched rows"
             else:
