@@ -202,6 +202,34 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     return raw
 
 
+async def copy_between(
+    source: Any, query: str, target: Any, table: str, columns: tuple[str, ...]
+) -> None:
+    """Stream the rows of `query` on one asyncpg connection into `table` on another:
+    binary COPY out and COPY in at once, with a few chunks held in between. A failure on
+    either side stops both and is raised as itself."""
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+    async def produce() -> None:
+        await source.copy_from_query(query, output=chunks.put, format="binary")
+        await chunks.put(None)
+
+    async def received() -> AsyncIterator[bytes]:
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(produce())
+            group.create_task(
+                target.copy_to_table(
+                    table, source=received(), columns=list(columns), format="binary"
+                )
+            )
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
 # --- migrations -------------------------------------------------------------------------
 
 

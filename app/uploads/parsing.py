@@ -59,6 +59,11 @@ class Header:
         """True when the file has the required columns and nothing else."""
         return len(self.columns) == len(self.positions)
 
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The required columns in the order the file has them."""
+        return tuple(name for _, name in sorted((i, n) for n, i in self.positions.items()))
+
 
 def parse_header(text: str, required: tuple[str, ...]) -> Header:
     """Map the header line to the required columns, or raise the file-level error."""

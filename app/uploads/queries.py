@@ -179,10 +179,13 @@ def classify(kind: UploadKind, *, update: bool, check_stored: bool) -> str:
 
 
 @cache
-def load_orders(*, update: bool, check_stored: bool, fast: bool) -> str:
+def load_orders(
+    *, update: bool, check_stored: bool, fast: bool, assume_unique: bool = False, sums: bool = True
+) -> str:
     """Judge every order row and load the good ones, in one pass over them: insert the
     new orders, keep the rejects and the updates in `checked`, sum what changes in the
-    sales into `order_deltas`, and answer the count of rows per action and code.
+    sales into `order_deltas` (unless `sums` is False: a summarizer sums them, see
+    summarizer.py), and answer the rows, and units, per action and code.
 
     Orders files are the big ones: the judged rows are written once, to memory, not to
     a table that three more statements would read. The rows are judged as `classify`
@@ -190,16 +193,36 @@ def load_orders(*, update: bool, check_stored: bool, fast: bool) -> str:
     ($1: header lines). `order_deltas`: an inserted order adds itself; an updated one
     adds its new values and takes away its old ones (not sorted here: the rollups'
     window sorts them by its key).
+
+    `assume_unique` (only when no stored id is in the file's range) skips the sort that
+    finds an id's later occurrences: the primary key refuses a second one, the caller
+    catches that (UniqueViolationError) and judges again without the assumption.
     """
+    assert not (assume_unique and check_stored), "stored ids need the occurrence check"
     source = f"({FAST_ORDERS_TYPED})" if fast else "typed"
-    judged = _judge_orders(update, check_stored, source)
+    judged = _judge_orders(update, check_stored, source, assume_unique)
     changed = "('insert', 'update')" if check_stored else "('insert')"
     taken_away = (
         """
         UNION ALL
-        SELECT old_created_date, old_product_id, -1, -old_quantity::bigint
+        SELECT old_created_date, old_product_id, -1, -old_quantity
         FROM judged WHERE action = 'update'"""
         if check_stored
+        else ""
+    )
+    deltas = (
+        f""",
+deltas AS (
+    INSERT INTO order_deltas (created_date, product_id, orders, quantity)
+    SELECT created_date, product_id, sum(n), sum(q)
+    FROM (
+        SELECT created_date, product_id, 1 AS n, quantity AS q
+        FROM judged WHERE action IN {changed}{taken_away}
+    ) d
+    GROUP BY created_date, product_id
+    HAVING sum(n) <> 0 OR sum(q) <> 0
+)"""
+        if sums
         else ""
     )
     return f"""
@@ -212,18 +235,9 @@ kept AS (
     INSERT INTO checked (ord, line, order_id, product_id, quantity, created_date,
         old_product_id, old_quantity, old_created_date, problem, action)
     SELECT * FROM judged WHERE action IN ('reject', 'update')
-),
-deltas AS (
-    INSERT INTO order_deltas (created_date, product_id, orders, quantity)
-    SELECT created_date, product_id, sum(n), sum(q)
-    FROM (
-        SELECT created_date, product_id, 1 AS n, quantity::bigint AS q
-        FROM judged WHERE action IN {changed}{taken_away}
-    ) d
-    GROUP BY created_date, product_id
-    HAVING sum(n) <> 0 OR sum(q) <> 0
-)
-SELECT action, problem[1] AS code, count(*) AS n FROM judged GROUP BY 1, 2
+){deltas}
+SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
+FROM judged GROUP BY 1, 2
 """
 
 
@@ -233,13 +247,29 @@ CREATE TEMP TABLE order_deltas (
 ) ON COMMIT DROP
 """
 
+_NO_STORED_ORDER = {
+    "order_id": "NULL::bigint",
+    "product_id": "NULL::integer",
+    "quantity": "NULL::integer",
+    "created_date": "NULL::date",
+}
 
-def _judge_orders(update: bool, check_stored: bool, source: str) -> str:
+
+def _judge_orders(update: bool, check_stored: bool, source: str, assume_unique: bool) -> str:
+    # Without stored ids in range there is nothing to join: the old values are NULL.
+    old = {name: f"o.{name}" if check_stored else null for name, null in _NO_STORED_ORDER.items()}
     stored = (
-        "orders"
+        "LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1"
         if check_stored
-        else "(SELECT NULL::bigint AS order_id, NULL::integer AS product_id,"
-        " NULL::integer AS quantity, NULL::date AS created_date WHERE false)"
+        else ""
+    )
+    ranked = (
+        "SELECT k.*, 1 AS occurrence, NULL::bigint AS first_line FROM known k"
+        if assume_unique
+        else """SELECT k.*, row_number() OVER w AS occurrence,
+        first_value(k.line) OVER w AS first_line
+    FROM known k
+    WINDOW w AS (PARTITION BY k.ok, k.order_id ORDER BY k.line)"""
     )
     return f"""
 WITH known AS (
@@ -247,31 +277,30 @@ WITH known AS (
     FROM {source} t LEFT JOIN products p ON p.product_id = t.product_id
 ),
 ranked AS (
-    SELECT k.*, row_number() OVER w AS occurrence, first_value(k.line) OVER w AS first_line
-    FROM known k
-    WINDOW w AS (PARTITION BY k.ok, k.order_id ORDER BY k.line)
+    {ranked}
 ),
 met AS (
     SELECT r.ord, r.line, r.order_id, r.product_id, r.quantity, r.created_date,
-        o.product_id AS old_product_id, o.quantity AS old_quantity,
-        o.created_date AS old_created_date,
+        {old["product_id"]} AS old_product_id, {old["quantity"]} AS old_quantity,
+        {old["created_date"]} AS old_created_date,
         CASE
             WHEN r.problem IS NOT NULL THEN r.problem
             WHEN NOT r.ok THEN ARRAY['unknown_product',
                 format('product_id %s is not a stored product', r.product_id)]
             WHEN r.occurrence > 1 THEN ARRAY['duplicate_in_file',
                 format('id %s already appears on line %s', r.order_id, r.first_line)]
-            WHEN o.order_id IS NULL
-                OR (o.product_id, o.quantity, o.created_date)
+            WHEN {old["order_id"]} IS NULL
+                OR ({old["product_id"]}, {old["quantity"]}, {old["created_date"]})
                     = (r.product_id, r.quantity, r.created_date)
                 OR {str(update).lower()} THEN NULL
             ELSE ARRAY['conflict', format(
                 'order %s is stored with product_id %s, quantity %s, created_date %s;'
                 ' upload with on_conflict=update to replace it',
-                o.order_id, o.product_id, o.quantity, o.created_date)]
+                {old["order_id"]}, {old["product_id"]}, {old["quantity"]},
+                {old["created_date"]})]
         END AS problem
     FROM ranked r
-    LEFT JOIN {stored} o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1
+    {stored}
 )
 SELECT m.*,
     CASE
@@ -491,6 +520,18 @@ FROM (
     FROM fast_orders s LEFT JOIN dates d ON d.raw = s.created_date
     OFFSET 0
 ) j
+"""
+
+
+# What a new-orders upload on the fast path adds to the sales, summed straight from
+# `fast_orders` ($1: header lines): the rows `load_orders(assume_unique=True)` inserts,
+# those with no problem and a stored product. Run by the summarizer beside the insert.
+SUM_NEW_FAST_ORDERS = f"""
+INSERT INTO order_deltas (created_date, product_id, orders, quantity)
+SELECT j.created_date, j.product_id, count(*), sum(j.quantity)
+FROM ({FAST_ORDERS_TYPED}) j JOIN products p ON p.product_id = j.product_id
+WHERE j.problem IS NULL
+GROUP BY j.created_date, j.product_id
 """
 
 

@@ -24,6 +24,7 @@ from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError
 from app.uploads import parsing, queries
+from app.uploads import summarizer as summarizers
 from app.uploads.errors import EmptyFile, NotUtf8, UploadError
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
@@ -88,7 +89,7 @@ async def ingest(
         reporter = asyncio.create_task(_report_progress(engine, upload_id, progress))
         try:
             stream = _tap(first, chunks, progress)
-            await _load(conn, upload_id, kind, on_conflict, stream, progress, reporter)
+            await _load(engine, conn, upload_id, kind, on_conflict, stream, progress, reporter)
         except BaseException as exc:
             reporter.cancel()
             await _fail(engine, upload_id, exc, progress)
@@ -150,6 +151,7 @@ async def _report_progress(engine: AsyncEngine, upload_id: int, progress: Progre
 
 
 async def _load(
+    engine: AsyncEngine,
     conn: Any,
     upload_id: int,
     kind: UploadKind,
@@ -180,9 +182,25 @@ async def _load(
 
             await conn.execute(queries.TAKE_MERGE_LOCK, queries.MERGE_LOCK_KEY)
             clock.lap("wait")
-            counts = await _judge(conn, kind, on_conflict, header, rows_total, staged, fast, clock)
-            clock.lap("count")
-            await _merge(conn, upload_id, kind, header, counts, fast, clock)
+            summarizer = None
+            if (
+                kind is UploadKind.ORDERS
+                and fast
+                and rows_total >= summarizers.MIN_ROWS
+                and summarizers.Summarizer.can_start(engine)
+            ):
+                summarizer = summarizers.Summarizer(
+                    engine, spool, list(header.order), header.lines, rows_total, UPLOAD_WORK_MEM
+                )
+            try:
+                counts = await _judge(
+                    conn, kind, on_conflict, header, rows_total, staged, fast, clock, summarizer
+                )
+                clock.lap("count")
+                await _merge(conn, upload_id, kind, header, counts, fast, clock)
+            finally:
+                if summarizer is not None:
+                    await summarizer.close()
             await conn.execute(
                 queries.FINISH_UPLOAD,
                 upload_id,
@@ -217,7 +235,6 @@ async def _stage(
 ) -> bool:
     """COPY the data rows into staging, by the fast path when it can; True if it did."""
     path = queries.FAST[kind]
-    order = [name for _, name in sorted((i, n) for n, i in header.positions.items())]
     fast = _FastSource(rest, stream, spool, progress, path.allowed)
     if header.exact and fast.possible:
         try:
@@ -225,7 +242,7 @@ async def _stage(
                 if path.create is not None:
                     await conn.execute(path.create)
                 await conn.copy_to_table(
-                    path.table, source=fast.chunks(), columns=order, format="csv"
+                    path.table, source=fast.chunks(), columns=list(header.order), format="csv"
                 )
                 if not fast.possible:
                     raise _Fallback
@@ -325,6 +342,9 @@ class Counts:
     unchanged: int = 0
     rejected: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
+    units: int = 0  # of the inserted orders
+    # Orders only: the summarizer that sums the inserted orders, if one does.
+    summarizer: summarizers.Summarizer | None = None
 
 
 async def _judge(
@@ -336,12 +356,16 @@ async def _judge(
     staged: str,
     fast: bool,
     clock: _Clock,
+    summarizer: summarizers.Summarizer | None,
 ) -> Counts:
     """Judge every row; orders are also loaded here, in the same pass (load_orders)."""
     update = on_conflict is OnConflict.UPDATE
+    counts = Counts()
     await conn.execute(queries.CREATE_CHECKED[kind])
     if kind is UploadKind.ORDERS:
-        rows = await _judge_and_load_orders(conn, header, staged, fast, update, clock)
+        rows, counts.summarizer = await _judge_and_load_orders(
+            conn, header, staged, fast, update, clock, summarizer
+        )
     else:
         await conn.execute(queries.create_typed(kind))
         await conn.execute(queries.type_rows(kind), header.lines, len(header.columns))
@@ -352,20 +376,29 @@ async def _judge(
         await conn.execute(queries.classify(kind, update=update, check_stored=check_stored))
         clock.lap("classify")
         rows = await conn.fetch(queries.COUNT_ACTIONS)
-    counts = Counts()
-    for action, code, n in rows:
+    for action, code, n, *units in rows:
         if action == "reject":
             counts.rejected += n
             counts.by_code[code] = n
         else:
             setattr(counts, {"insert": "inserted", "update": "updated"}.get(action, action), n)
+        if action == "insert" and units:
+            counts.units = units[0]
     assert counts.inserted + counts.updated + counts.unchanged + counts.rejected == rows_total
     return counts
 
 
 async def _judge_and_load_orders(
-    conn: Any, header: parsing.Header, staged: str, fast: bool, update: bool, clock: _Clock
-) -> list[Any]:
+    conn: Any,
+    header: parsing.Header,
+    staged: str,
+    fast: bool,
+    update: bool,
+    clock: _Clock,
+    summarizer: summarizers.Summarizer | None,
+) -> tuple[list[Any], summarizers.Summarizer | None]:
+    """Judge and load the orders; also the summarizer that sums them, if one was started
+    (only for new orders, when no stored id is in the file's range)."""
     if fast:  # typed straight from the natively parsed staging table
         id_range, args = queries.FAST_ORDERS_ID_RANGE, [header.lines]
     else:
@@ -378,6 +411,9 @@ async def _judge_and_load_orders(
     check_stored = await _stored_in_range(conn, UploadKind.ORDERS, id_range)
     if check_stored:
         await conn.execute(queries.analyze(staged if fast else "typed"))
+        summarizer = None
+    elif summarizer is not None:
+        summarizer.start()  # sums the new orders on its own connection meanwhile
     await conn.execute(queries.CREATE_ORDER_DELTAS)
     by_set = await conn.fetchval(queries.CAN_CHECK_KEYS_BY_SET)
     if by_set:
@@ -386,12 +422,29 @@ async def _judge_and_load_orders(
         # only repeat that check, a million times. The constraint stays in force for
         # every other writer (and for this upload's updates, which run after).
         await conn.execute(queries.SKIP_KEY_TRIGGERS)
-    statement = queries.load_orders(update=update, check_stored=check_stored, fast=fast)
-    rows: list[Any] = await conn.fetch(statement, *args)
+    rows: list[Any] | None = None
+    if not check_stored:
+        # New orders: let the primary key find an id's second occurrence in the file
+        # rather than sort a million rows to look for one.
+        statement = queries.load_orders(
+            update=update, check_stored=False, fast=fast, assume_unique=True,
+            sums=summarizer is None,
+        )  # fmt: skip
+        try:
+            async with conn.transaction():  # a savepoint: an id twice undoes it all
+                rows = await conn.fetch(statement, *args)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.table_name != "orders":
+                raise
+            log.info("an id occurs twice in the file; judging its occurrences")
+            summarizer = None  # its sums are of every valid row; closed by the caller
+    if rows is None:
+        statement = queries.load_orders(update=update, check_stored=check_stored, fast=fast)
+        rows = await conn.fetch(statement, *args)
     if by_set:
         await conn.execute(queries.RESTORE_KEY_TRIGGERS)
     clock.lap("judge+insert")
-    return rows
+    return rows, summarizer
 
 
 async def _stored_in_range(conn: Any, kind: UploadKind, id_range: str) -> bool:
@@ -413,14 +466,22 @@ async def _merge(
 ) -> None:
     """Quarantine the rejects, write what `_judge` left to write, keep the rollups exact."""
     if counts.rejected:
-        order = tuple(name for _, name in sorted((i, n) for n, i in header.positions.items()))
-        await conn.execute(queries.insert_rejects(kind, order, fast=fast), upload_id)
+        await conn.execute(queries.insert_rejects(kind, header.order, fast=fast), upload_id)
     if kind is UploadKind.ORDERS:
         if counts.updated:
             await conn.execute(queries.UPDATE_ORDERS)
         clock.lap("merge")
         if counts.inserted or counts.updated:
-            await rollups.apply_order_deltas(conn)
+            summarizer = counts.summarizer
+            if summarizer is not None and await summarizer.ship(
+                conn, orders=counts.inserted, units=counts.units
+            ):
+                clock.lap("ship")
+            else:
+                if summarizer is not None:  # the insert left the sums to it: sum them here
+                    await conn.execute(queries.SUM_NEW_FAST_ORDERS, header.lines)
+                await rollups.summarize(conn)
+            await rollups.write(conn)
     else:
         insert, update = queries.MERGE[kind]
         if counts.inserted:

@@ -154,7 +154,7 @@ class TestAtomicity:
         async def explode(conn: Any) -> None:
             raise RuntimeError("injected failure while updating rollups")
 
-        monkeypatch.setattr(rollups, "apply_order_deltas", explode)
+        monkeypatch.setattr(rollups, "write", explode)
         bad = ORDERS.replace("4,3,1", "4,99,1")  # a reject too: it must not survive either
         response = await upload(client, "orders", bad)
         assert_error(response, 500, "internal_error")
@@ -177,9 +177,9 @@ class TestAtomicity:
         def broken(**flags: bool) -> str:
             # The statement that judges and inserts the orders fails in the database.
             statement = load_orders(**flags)
-            counted = "count(*) AS n FROM judged"
+            counted = "count(*) AS n,"
             assert counted in statement
-            return statement.replace(counted, "count(*) / (count(*) - count(*)) FROM judged")
+            return statement.replace(counted, "count(*) / (count(*) - count(*)) AS n,")
 
         monkeypatch.setattr(queries, "load_orders", broken)
         response = await upload(client, "orders", ORDERS)

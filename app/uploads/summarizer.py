@@ -1,0 +1,153 @@
+"""Sum a big new-orders upload into its rollup cells on a second connection, while the
+upload's own connection inserts the orders.
+
+PostgreSQL runs a statement on one core, and the insert of a million orders, with its
+key and indexes, keeps one busy for seconds. The summarizer puts the second core to
+work meanwhile: it COPYs the same spooled bytes into a staging table of its own, sums
+the rows the upload inserts (`queries.SUM_NEW_FAST_ORDERS`) and computes the rollup
+cells from them (`rollups.summarize`). The upload then receives those sums by COPY into
+its own transaction (`rollups.ship`) and merges them there, so readers still see the
+upload and its rollups commit together, or neither.
+
+It sees what the upload sees: it starts once the upload holds the merge lock, which
+every writer of products, orders and rollups takes, and it writes nothing but its own
+temporary tables, rolled back when it is done. Its sums are used only if they add up to
+the orders and units the upload inserted; otherwise, or if it fails, the upload sums
+for itself. A summarizer is started only when a pool connection is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import IO, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.analytics import rollups
+from app.db import driver_connection
+from app.uploads import queries
+
+log = logging.getLogger(__name__)
+
+# Below this many rows the summarizer's own staging and the second connection cost
+# about what they save.
+MIN_ROWS = 100_000
+SPOOL_READ_BYTES = 1 << 20
+
+
+class Summarizer:
+    """One upload's summarizer: `start`, then `ship` once (or `close` to abandon it)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        spool: IO[bytes],
+        columns: list[str],
+        header_lines: int,
+        records: int,
+        work_mem: str,
+    ) -> None:
+        self._engine, self._spool, self._columns = engine, spool, columns
+        self._header_lines, self._records, self._work_mem = header_lines, records, work_mem
+        self._ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._release = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def can_start(engine: AsyncEngine) -> bool:
+        """Whether a kept pool connection is idle: a summarizer never makes a request wait."""
+        pool: Any = engine.pool
+        return bool(pool.checkedout() < pool.size())
+
+    def start(self) -> None:
+        self._spool.flush()  # it reads the spool's file, not the upload's buffer
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async with self._engine.connect() as sa_conn:
+                conn = await driver_connection(sa_conn)
+                async with conn.transaction():
+                    await self._summarize(conn)
+                    self._ready.set_result(conn)
+                    await self._release.wait()  # the upload ships the sums meanwhile
+                    raise _Done  # roll back: the summarizer's tables were scratch
+        except _Done:
+            if not self._ready.done():
+                self._ready.set_exception(RuntimeError("the summarizer was abandoned"))
+        except asyncio.CancelledError:
+            self._ready.cancel()
+            raise
+        except Exception as exc:
+            if self._ready.done():  # shipped already; only the rollback failed
+                log.debug("summarizer: %s after its sums were taken", type(exc).__name__)
+            else:
+                self._ready.set_exception(exc)
+
+    async def _summarize(self, conn: Any) -> None:
+        await conn.execute(queries.SET_LOCAL_WORK_MEM, self._work_mem)
+        await conn.execute(queries.CREATE_FAST_ORDERS)
+        status = await conn.copy_to_table(
+            queries.FAST_ORDERS, source=self._spooled(), columns=self._columns, format="csv"
+        )
+        if status != f"COPY {self._records}":
+            raise RuntimeError(f"the summarizer staged {status!r}, not {self._records} rows")
+        self._check()
+        await conn.execute(queries.CREATE_ORDER_DELTAS)
+        await conn.execute(queries.SUM_NEW_FAST_ORDERS, self._header_lines)
+        self._check()
+        await rollups.summarize(conn)
+
+    def _check(self) -> None:
+        if self._release.is_set():
+            raise _Done  # abandoned: stop between statements
+
+    async def _spooled(self) -> AsyncIterator[bytes]:
+        """The spooled file from its start, read by offset (the spool's own position is
+        the upload's)."""
+        fd, offset = self._spool.fileno(), 0
+        while chunk := await asyncio.to_thread(os.pread, fd, SPOOL_READ_BYTES, offset):
+            offset += len(chunk)
+            yield chunk
+
+    async def ship(self, conn: Any, *, orders: int, units: int) -> bool:
+        """Send the sums into `conn`'s transaction, ready for `rollups.write`; False if
+        there are none to send (the summarizer failed, or its sums do not add up to the
+        `orders` and `units` inserted) and the caller must sum for itself. A failure
+        while sending fails the upload, like any other of its statements."""
+        try:
+            try:
+                source = await self._ready
+                summed = tuple(await source.fetchrow(rollups.SUMMED))
+            except Exception as exc:
+                log.warning(
+                    "summarizer failed (%s: %s); the upload sums itself", type(exc).__name__, exc
+                )
+                return False
+            if summed != (orders, units):
+                log.warning("summarizer's sums %s are not the upload's %s", summed, (orders, units))
+                return False
+            await rollups.ship(source, conn)
+            return True
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Let the summarizer roll back and give its connection back, once its current
+        statement ends (it checks between statements). Not cancelled: an asyncpg
+        connection cancelled mid-COPY may go back to the pool out of step."""
+        self._release.set()
+        if self._task is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._task)
+        if self._ready.done() and not self._ready.cancelled():
+            self._ready.exception()  # seen: asyncio would log it as never retrieved
+
+
+class _Done(Exception):
+    """The summarizer's work is shipped or abandoned: leave, rolling back."""

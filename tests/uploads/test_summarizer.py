@@ -1,0 +1,129 @@
+"""The summarizer: a second connection sums a new-orders upload while the first inserts
+it. Its sums must give exactly the rollups the upload's own would, and when it cannot
+be used (it failed, its sums are off, an id occurs twice) the upload sums for itself."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from app.analytics import rollups
+from app.uploads import summarizer
+from tests.helpers import upload
+from tests.uploads.conftest import PRODUCTS, Db
+
+FIRST = (
+    "id,product_id,quantity,created_date\n"
+    "1,1,2,'2024-12-01'\n2,2,1,'2024-12-01'\n3,1,5,'2024-12-02'\n4,3,1,'2024-12-04'\n"
+    "5,9,1,'2024-12-04'\n"  # unknown product: a reject
+)
+# New ids on stored cells (12-01, 12-02), a day before them all, a day after, a gap.
+SECOND = (
+    "id,product_id,quantity,created_date\n"
+    "100,1,1,'2024-12-01'\n101,1,3,'2024-12-02'\n102,1,4,'2024-11-30'\n"
+    "103,2,2,'2024-12-03'\n104,3,7,'2024-12-09'\n105,2,1,'2024-12-01'\n"
+)
+
+
+@pytest.fixture
+def shipped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every upload uses a summarizer; the list grows by one each time its sums ship."""
+    monkeypatch.setattr(summarizer, "MIN_ROWS", 1)
+    calls: list[int] = []
+    ship = rollups.ship
+
+    async def counted(source: Any, target: Any) -> None:
+        await ship(source, target)
+        calls.append(1)
+
+    monkeypatch.setattr(rollups, "ship", counted)
+    return calls
+
+
+async def test_its_sums_keep_the_rollups_exact(
+    client: httpx.AsyncClient, db: Db, shipped: list[int]
+) -> None:
+    await upload(client, "products", PRODUCTS)
+    first = (await upload(client, "orders", FIRST)).json()
+    assert (first["rows_inserted"], first["rows_rejected"]) == (4, 1)
+    await db.assert_rollups_exact()
+    second = (await upload(client, "orders", SECOND)).json()
+    assert second["rows_inserted"] == 6
+    await db.assert_rollups_exact()
+    assert len(shipped) == 2
+    # 12-01 for product 1 was stored (2 units) and got 1 more; 11-30 comes before it.
+    assert await db.rows(
+        "SELECT created_date::text, quantity, prev_quantity, prev_sale_quantity"
+        " FROM product_daily_sales WHERE product_id = 1 ORDER BY 2, 1"
+    ) == [("2024-12-01", 3, 4, 4), ("2024-11-30", 4, 0, None), ("2024-12-02", 8, 3, 3)]
+
+
+async def test_it_is_not_used_for_stored_ids(
+    client: httpx.AsyncClient, db: Db, shipped: list[int]
+) -> None:
+    await upload(client, "products", PRODUCTS)
+    await upload(client, "orders", FIRST)
+    again = (
+        await upload(client, "orders", FIRST.replace("3,1,5", "3,1,6"), on_conflict="update")
+    ).json()
+    assert (again["rows_updated"], again["rows_unchanged"]) == (1, 3)
+    assert len(shipped) == 1  # the first upload only
+    await db.assert_rollups_exact()
+
+
+async def test_sums_that_do_not_add_up_are_not_used(
+    client: httpx.AsyncClient,
+    db: Db,
+    shipped: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(rollups, "SUMMED", "SELECT 1::numeric, 1::numeric")
+    await upload(client, "products", PRODUCTS)
+    with caplog.at_level(logging.WARNING, logger="app.uploads.summarizer"):
+        assert (await upload(client, "orders", FIRST)).status_code == 201
+    assert "are not the upload's" in caplog.text
+    assert shipped == []
+    await db.assert_rollups_exact()
+    assert await db.count("product_daily_sales") == 4
+
+
+async def test_a_failed_summarizer_leaves_the_upload_to_sum(
+    client: httpx.AsyncClient,
+    db: Db,
+    shipped: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(self: summarizer.Summarizer, conn: Any) -> None:
+        await conn.execute("SELECT 1 / 0")
+
+    monkeypatch.setattr(summarizer.Summarizer, "_summarize", broken)
+    await upload(client, "products", PRODUCTS)
+    with caplog.at_level(logging.WARNING, logger="app.uploads.summarizer"):
+        report = (await upload(client, "orders", FIRST)).json()
+    assert report["rows_inserted"] == 4
+    assert "DivisionByZeroError" in caplog.text
+    assert shipped == []
+    await db.assert_rollups_exact()
+    assert await db.count("product_daily_sales") == 4
+
+
+async def test_an_id_twice_sets_it_aside(
+    client: httpx.AsyncClient, db: Db, shipped: list[int]
+) -> None:
+    await upload(client, "products", PRODUCTS)
+    twice = FIRST + "2,1,9,'2024-12-05'\n"
+    report = (await upload(client, "orders", twice)).json()
+    assert report["rejects_by_code"] == {"unknown_product": 1, "duplicate_in_file": 1}
+    assert shipped == []
+    await db.assert_rollups_exact()
+    # Its connection went back to the pool in step: later requests read what they should.
+    for _ in range(3):
+        second = (await upload(client, "orders", SECOND)).json()
+        assert (await client.get(f"/uploads/{second['upload_id']}")).status_code == 200
+    assert len(shipped) == 1
+    await db.assert_rollups_exact()
