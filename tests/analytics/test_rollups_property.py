@@ -1,14 +1,17 @@
 """Property: after any sequence of uploads (inserts, updates, conflicts, duplicates,
-unknown products, price changes), every rollup equals its recomputation from orders."""
+unknown products, price changes), every rollup equals its recomputation from orders,
+whether the upload sums its orders itself or a summarizer sums them beside it."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.uploads import summarizer
 from tests.conftest import DATA_TABLES
 from tests.helpers import upload
 from tests.uploads.conftest import Db
@@ -26,7 +29,7 @@ product_rows = st.lists(
 )
 order_rows = st.lists(
     st.tuples(
-        st.integers(1, 12),
+        st.integers(1, 12),  # or, for a fresh upload, 100 × its step more
         st.integers(1, 6),  # 6 is never a product: unknown_product
         st.integers(1, 4),
         st.sampled_from(DAYS),
@@ -36,7 +39,7 @@ order_rows = st.lists(
 )
 step = st.one_of(
     st.tuples(st.just("products"), product_rows, st.sampled_from(["reject", "update"])),
-    st.tuples(st.just("orders"), order_rows, st.sampled_from(["reject", "update"])),
+    st.tuples(st.just("orders"), order_rows, st.sampled_from(["reject", "update", "fresh"])),
 )
 # Products first, so that orders find some; then anything, in any order.
 steps = st.tuples(
@@ -45,12 +48,18 @@ steps = st.tuples(
 ).map(lambda pair: [pair[0], *pair[1]])
 
 
-def render(kind: str, rows: list[tuple[object, ...]]) -> str:
+def render(kind: str, rows: list[tuple[object, ...]], offset: int = 0) -> str:
     if kind == "products":
         body = "".join(f"{i},P{i},{c},{p}\n" for i, c, p in rows)
         return "id,name,category,price\n" + body
-    body = "".join(f"{i},{p},{q},'{d}'\n" for i, p, q, d in rows)
+    body = "".join(f"{offset + i},{p},{q},'{d}'\n" for i, p, q, d in rows)  # type: ignore[operator]
     return "id,product_id,quantity,created_date\n" + body
+
+
+@pytest.fixture(params=[False, True], ids=["summed by the upload", "summed beside it"])
+def summarizing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param:  # every new-orders upload gets a summarizer, however small
+        monkeypatch.setattr(summarizer, "MIN_ROWS", 1)
 
 
 @settings(
@@ -62,13 +71,18 @@ def render(kind: str, rows: list[tuple[object, ...]]) -> str:
 async def test_rollups_equal_a_recomputation(
     client: httpx.AsyncClient,
     engine: AsyncEngine,
+    summarizing: None,
     sequence: list[tuple[str, list[tuple[object, ...]], str]],
 ) -> None:
     async with engine.begin() as conn:  # every example starts empty
         await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
     db = Db(engine)
-    for kind, rows, on_conflict in sequence:
-        response = await upload(client, kind, render(kind, rows), on_conflict=on_conflict)
+    for step, (kind, rows, on_conflict) in enumerate(sequence):
+        # "fresh": ids no upload used, on the days and products others did (the case a
+        # summarizer takes, with stored cells around the new ones).
+        offset, conflict = (100 * step, "reject") if on_conflict == "fresh" else (0, on_conflict)
+        content = render(kind, rows, offset)
+        response = await upload(client, kind, content, on_conflict=conflict)
         assert response.status_code == 201, response.text
         report = response.json()
         assert (
