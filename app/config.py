@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     fx_cache_ttl_seconds: Annotated[int, Field(ge=0)] = 3600
     fx_mode: FxMode = FxMode.LATEST
     max_upload_bytes: Annotated[int, Field(gt=0)] = GiB
+    # Orders uploads of at least this many new rows are summed on a second connection
+    # while the first inserts them (uploads/summarizer.py). Below 100,000 rows the
+    # summarizer's own staging and connection cost about what they save.
+    summarizer_min_rows: Annotated[int, Field(ge=1)] = 100_000
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     log_level: str = "INFO"

@@ -100,6 +100,7 @@ async def upload(
             content_type=request.headers.get("content-type"),
             body=request.stream(),
             max_bytes=request.state.settings.max_upload_bytes,
+            summarizer_min_rows=request.state.settings.summarizer_min_rows,
         )
     except BaseException as exc:
         # CancelledError: the client went away mid-upload.

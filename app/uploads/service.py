@@ -73,6 +73,7 @@ async def ingest(
     content_type: str | None,
     body: AsyncIterator[bytes],
     max_bytes: int,
+    summarizer_min_rows: int,
 ) -> int:
     """Load one uploaded file; returns the upload id. File-level errors are raised as
     UploadError (the upload is recorded as failed, with the id in `details`)."""
@@ -89,7 +90,10 @@ async def ingest(
         reporter = asyncio.create_task(_report_progress(engine, upload_id, progress))
         try:
             stream = _tap(first, chunks, progress)
-            await _load(engine, conn, upload_id, kind, on_conflict, stream, progress, reporter)
+            await _load(
+                engine, conn, upload_id, kind, on_conflict, stream, progress, reporter,
+                summarizer_min_rows,
+            )  # fmt: skip
         except BaseException as exc:
             reporter.cancel()
             await _fail(engine, upload_id, exc, progress)
@@ -159,6 +163,7 @@ async def _load(
     stream: AsyncIterator[bytes],
     progress: Progress,
     reporter: asyncio.Task[None],
+    summarizer_min_rows: int,
 ) -> None:
     rules = RULES[kind]
     with tempfile.TemporaryFile(prefix="orderlens-upload-") as spool:
@@ -186,7 +191,7 @@ async def _load(
             if (
                 kind is UploadKind.ORDERS
                 and fast
-                and rows_total >= summarizers.MIN_ROWS
+                and rows_total >= summarizer_min_rows
                 and summarizers.Summarizer.can_start(engine)
             ):
                 summarizer = summarizers.Summarizer(

@@ -33,9 +33,6 @@ from app.uploads import queries
 
 log = logging.getLogger(__name__)
 
-# Below this many rows the summarizer's own staging and the second connection cost
-# about what they save.
-MIN_ROWS = 100_000
 SPOOL_READ_BYTES = 1 << 20
 
 

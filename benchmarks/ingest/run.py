@@ -10,7 +10,8 @@ VACUUM ANALYZE so that autovacuum does not run into the next one):
 - with `psql \\copy` into the assessment's constrained schema (PK, FK, CHECKs, indexes);
 and, once, the assessment's approach (pandas `read_csv` + `to_sql(method="multi")`) on
 `--pandas-rows` rows. It prints rows/s, the ratio of the medians and the service's peak
-memory growth during the uploads.
+memory growth during the uploads. `--one-connection` runs the service without its
+summarizer (the upload sums its rollups on its own connection).
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def main() -> None:
     data_options(parser, orders=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pandas-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--one-connection",
+        action="store_true",
+        help="no summarizer: the upload sums its rollups itself (SUMMARIZER_MIN_ROWS above the file)",
+    )
     args = parser.parse_args()
 
     data = dataset(args)
@@ -82,7 +88,11 @@ def main() -> None:
         f"data: {args.orders:,} orders ({size_mb:.1f} MB), {args.products:,} products, {args.days} days"
     )
 
-    with embedded_server(clean_work("ingest-pg")) as url, app_server(url) as (base, service):
+    env = {"SUMMARIZER_MIN_ROWS": str(args.orders + 1)} if args.one_connection else {}
+    with (
+        embedded_server(clean_work("ingest-pg")) as url,
+        app_server(url, env=env) as (base, service),
+    ):
         psql(url, "-c", ASSESSMENT_SCHEMA)
         psql(url, "-c", f"\\copy assessment.products from '{data / 'products.csv'}' csv header")
         upload(base, "products", data / "products.csv")

@@ -4,15 +4,17 @@ whether the upload sums its orders itself or a summarizer sums them beside it.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.uploads import summarizer
-from tests.conftest import DATA_TABLES
+from app.config import Settings
+from tests.conftest import DATA_TABLES, make_settings
 from tests.helpers import upload
 from tests.uploads.conftest import Db
 
@@ -56,10 +58,12 @@ def render(kind: str, rows: list[tuple[object, ...]], offset: int = 0) -> str:
     return "id,product_id,quantity,created_date\n" + body
 
 
-@pytest.fixture(params=[False, True], ids=["summed by the upload", "summed beside it"])
-def summarizing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.param:  # every new-orders upload gets a summarizer, however small
-        monkeypatch.setattr(summarizer, "MIN_ROWS", 1)
+@pytest.fixture(
+    name="settings", params=[False, True], ids=["summed by the upload", "summed beside it"]
+)
+def summing_settings(request: pytest.FixtureRequest, database_url: URL, tmp_path: Path) -> Settings:
+    # Summed beside it: every new-orders upload gets a summarizer, however small.
+    return make_settings(database_url, tmp_path, summarizer_min_rows=1 if request.param else 10**9)
 
 
 @settings(
@@ -71,7 +75,6 @@ def summarizing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 async def test_rollups_equal_a_recomputation(
     client: httpx.AsyncClient,
     engine: AsyncEngine,
-    summarizing: None,
     sequence: list[tuple[str, list[tuple[object, ...]], str]],
 ) -> None:
     async with engine.begin() as conn:  # every example starts empty

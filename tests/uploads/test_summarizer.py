@@ -5,13 +5,17 @@ be used (it failed, its sums are off, an id occurs twice) the upload sums for it
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import URL
 
 from app.analytics import rollups
+from app.config import Settings
 from app.uploads import summarizer
+from tests.conftest import make_settings
 from tests.helpers import upload
 from tests.uploads.conftest import PRODUCTS, Db
 
@@ -29,9 +33,14 @@ SECOND = (
 
 
 @pytest.fixture
+def settings(database_url: URL, tmp_path: Path) -> Settings:
+    """Every new-orders upload gets a summarizer, however small."""
+    return make_settings(database_url, tmp_path, summarizer_min_rows=1)
+
+
+@pytest.fixture
 def shipped(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every upload uses a summarizer; the list grows by one each time its sums ship."""
-    monkeypatch.setattr(summarizer, "MIN_ROWS", 1)
+    """The list grows by one each time a summarizer's sums ship."""
     calls: list[int] = []
     ship = rollups.ship
 
