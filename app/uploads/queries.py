@@ -585,3 +585,4 @@ CAN_CHECK_KEYS_BY_SET = "SELECT has_parameter_privilege('session_replication_rol
 SKIP_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'replica', true)"
 RESTORE_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'origin', true)"
 SET_LOCAL_WORK_MEM = "SELECT set_config('work_mem', $1, true)"
+SET_LOCAL_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"

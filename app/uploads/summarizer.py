@@ -34,6 +34,12 @@ from app.uploads import queries
 log = logging.getLogger(__name__)
 
 SPOOL_READ_BYTES = 1 << 20
+# The summarizer reads products and the rollups only, which the upload's merge lock
+# keeps still; if it has to wait for a table lock, an exclusive one (a TRUNCATE, an
+# ALTER) is queued behind the upload, which waits for the summarizer: a deadlock that
+# PostgreSQL cannot see, since one of its edges is here. So it waits briefly, then
+# fails, and the upload sums for itself.
+LOCK_TIMEOUT = "1s"
 
 
 class Summarizer:
@@ -87,6 +93,7 @@ class Summarizer:
 
     async def _summarize(self, conn: Any) -> None:
         await conn.execute(queries.SET_LOCAL_WORK_MEM, self._work_mem)
+        await conn.execute(queries.SET_LOCAL_LOCK_TIMEOUT, LOCK_TIMEOUT)
         await conn.execute(queries.CREATE_FAST_ORDERS)
         status = await conn.copy_to_table(
             queries.FAST_ORDERS, source=self._spooled(), columns=self._columns, format="csv"

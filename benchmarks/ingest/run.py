@@ -113,7 +113,7 @@ def main() -> None:
             print(
                 f"run {run}: orderlens {ours[-1]:.2f} s ({args.orders / ours[-1]:,.0f} rows/s),"
                 f" psql \\copy {theirs[-1]:.2f} s ({args.orders / theirs[-1]:,.0f} rows/s),"
-                f" service memory +{growth[-1]:.0f} MB"
+                f" ratio {ours[-1] / theirs[-1]:.2f}, service memory +{growth[-1]:.0f} MB"
             )
 
         psql(url, "-c", RESET)
@@ -134,7 +134,11 @@ def main() -> None:
         f"| pandas read_csv + to_sql(method='multi'), {args.pandas_rows:,} rows | {pandas_s:.2f} s | {args.pandas_rows / pandas_s:,.0f} |"
     )
     print()
-    print(f"ratio Orderlens / psql \\copy: {o / t:.2f}")
+    pairs = [a / b for a, b in zip(ours, theirs, strict=True)]
+    print(
+        f"ratio Orderlens / psql \\copy: {o / t:.2f} (medians); per run"
+        f" {min(pairs):.2f} to {max(pairs):.2f}, median {statistics.median(pairs):.2f}"
+    )
     print(f"service peak memory growth: max {max(growth):.0f} MB over {args.runs} uploads")
 
 

@@ -4,13 +4,15 @@ be used (it failed, its sums are off, an id occurs twice) the upload sums for it
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import URL
+from sqlalchemy import URL, text
 
 from app.analytics import rollups
 from app.config import Settings
@@ -135,4 +137,59 @@ async def test_an_id_twice_sets_it_aside(
         second = (await upload(client, "orders", SECOND)).json()
         assert (await client.get(f"/uploads/{second['upload_id']}")).status_code == 200
     assert len(shipped) == 1
+    await db.assert_rollups_exact()
+
+
+async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
+    client: httpx.AsyncClient,
+    db: Db,
+    shipped: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The upload holds its products; an exclusive lock on them queues behind it; the
+    summarizer's read of products queues behind that. PostgreSQL sees no deadlock (the
+    upload waits for the summarizer in Python): the summarizer must give up, not wait."""
+    started, go = asyncio.Event(), asyncio.Event()
+    summarize = summarizer.Summarizer._summarize
+
+    async def held(self: summarizer.Summarizer, conn: Any) -> None:
+        started.set()
+        await go.wait()
+        await summarize(self, conn)
+
+    monkeypatch.setattr(summarizer.Summarizer, "_summarize", held)
+    await upload(client, "products", PRODUCTS)
+    loading = asyncio.create_task(upload(client, "orders", FIRST))
+    await asyncio.wait_for(started.wait(), 10)
+
+    async def lock() -> None:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("LOCK TABLE products IN ACCESS EXCLUSIVE MODE"))
+
+    locking = asyncio.create_task(lock())
+    try:
+        queued = (
+            "SELECT count(*) FROM pg_locks WHERE relation = 'products'::regclass"
+            " AND mode = 'AccessExclusiveLock' AND NOT granted"
+        )
+        for _ in range(100):
+            if (await db.rows(queued))[0][0]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the exclusive lock was not queued behind the upload")
+        go.set()
+        with caplog.at_level(logging.WARNING, logger="app.uploads.summarizer"):
+            done, _ = await asyncio.wait({loading}, timeout=30)  # not cancelled if late
+        assert done, "the upload hung"
+        await asyncio.wait_for(locking, 10)  # granted once the upload committed
+    finally:
+        go.set()
+        locking.cancel()  # if the upload hung, this frees it
+        with contextlib.suppress(BaseException):
+            await locking
+    assert (await loading).status_code == 201
+    assert "LockNotAvailableError" in caplog.text
+    assert shipped == []
     await db.assert_rollups_exact()
