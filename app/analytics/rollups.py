@@ -228,14 +228,9 @@ STORED = {
 }
 
 
-async def apply_order_deltas(conn: Any) -> None:
-    """Fold `order_deltas` into every rollup (asyncpg connection, inside a transaction)."""
-    await summarize(conn)
-    await write(conn)
-
-
 async def summarize(conn: Any) -> None:
-    """Turn `order_deltas` into the sums each rollup gets."""
+    """Turn `order_deltas` into the sums each rollup gets (asyncpg connection, inside a
+    transaction)."""
     for statement in (*CREATE_SUMS, *SUMMARIZE):
         await conn.execute(statement)
 
