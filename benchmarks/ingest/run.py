@@ -11,7 +11,8 @@ VACUUM ANALYZE so that autovacuum does not run into the next one):
 and, once, the assessment's approach (pandas `read_csv` + `to_sql(method="multi")`) on
 `--pandas-rows` rows. It prints rows/s, the ratio of the medians and the service's peak
 memory growth during the uploads. `--one-connection` runs the service without its
-summarizer (the upload sums its rollups on its own connection).
+summarizer (the upload sums its rollups on its own connection); `--id-twice` gives
+Orderlens the file with its first row repeated at the end.
 """
 
 from __future__ import annotations
@@ -78,9 +79,21 @@ def main() -> None:
         action="store_true",
         help="no summarizer: the upload sums its rollups itself (SUMMARIZER_MIN_ROWS above the file)",
     )
+    parser.add_argument(
+        "--id-twice",
+        action="store_true",
+        help="Orderlens gets the file with its first row repeated as the last line (psql, "
+        "which would refuse it, the clean file): what an id twice costs",
+    )
     args = parser.parse_args()
 
     data = dataset(args)
+    ours_file = data / "orders.csv"
+    if args.id_twice:
+        ours_file = data / "orders-id-twice.csv"
+        text = (data / "orders.csv").read_text()
+        first = text.split("\n", 2)[1]
+        ours_file.write_text(text + ("" if text.endswith("\n") else "\n") + first + "\n")
     plain = data / "orders-plain-dates.csv"
     unquote_dates(data / "orders.csv", plain)
     size_mb = (data / "orders.csv").stat().st_size / 1e6
@@ -104,10 +117,11 @@ def main() -> None:
             psql(url, "-c", RESET)
             with PeakRss(service) as rss:
                 started = time.perf_counter()
-                report = upload(base, "orders", data / "orders.csv")
+                report = upload(base, "orders", ours_file)
                 ours.append(time.perf_counter() - started)
             growth.append(rss.growth_mb)
             assert report["rows_inserted"] == args.orders, report
+            assert report["rows_rejected"] == args.id_twice, report
             psql(url, "-c", RESET)
             theirs.append(psql(url, "-c", f"\\copy assessment.orders from '{plain}' csv header"))
             print(
