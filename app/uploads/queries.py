@@ -135,10 +135,7 @@ FROM (
 """
 
 
-TYPED_ID_RANGE = {
-    UploadKind.ORDERS: "SELECT min(order_id), max(order_id) FROM typed",
-    UploadKind.PRODUCTS: "SELECT min(product_id), max(product_id) FROM typed",
-}
+PRODUCTS_ID_RANGE = "SELECT min(product_id), max(product_id) FROM typed"
 
 STORED_IN_RANGE = {
     UploadKind.ORDERS: "SELECT EXISTS (SELECT 1 FROM orders WHERE order_id BETWEEN $1 AND $2)",
@@ -194,9 +191,9 @@ def load_orders(
     adds its new values and takes away its old ones (not sorted here: the rollups'
     window sorts them by its key).
 
-    `assume_unique` (only when no stored id is in the file's range) skips the sort that
-    finds an id's later occurrences: the primary key refuses a second one, the caller
-    catches that (UniqueViolationError) and judges again without the assumption.
+    `assume_unique` (only when no stored id is in the file's range, and the file's ids
+    are known to be unique: ORDERS_ID_RANGE) skips the sort that finds an id's later
+    occurrences.
     """
     assert not (assume_unique and check_stored), "stored ids need the occurrence check"
     source = f"({FAST_ORDERS_TYPED})" if fast else "typed"
@@ -523,15 +520,27 @@ FROM (
 """
 
 
-# What a new-orders upload on the fast path adds to the sales, summed straight from
-# `fast_orders` ($1: header lines): the rows `load_orders(assume_unique=True)` inserts,
-# those with no problem and a stored product. Run by the summarizer beside the insert.
-SUM_NEW_FAST_ORDERS = f"""
-INSERT INTO order_deltas (created_date, product_id, orders, quantity)
-SELECT j.created_date, j.product_id, count(*), sum(j.quantity)
+@cache
+def sum_new_fast_orders(*, first_occurrences: bool) -> str:
+    """What a new-orders upload on the fast path adds to the sales, summed straight from
+    `fast_orders` ($1: header lines): the rows `load_orders` inserts when no stored id
+    is in range, those with no problem and a stored product, and of those only the first
+    occurrence of each id unless the ids are known to be unique. Run by the summarizer
+    beside the insert (or by the upload, if the summarizer could not)."""
+    valid = f"""
+SELECT j.created_date, j.product_id, j.quantity{
+        ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
+        if first_occurrences
+        else ""
+    }
 FROM ({FAST_ORDERS_TYPED}) j JOIN products p ON p.product_id = j.product_id
-WHERE j.problem IS NULL
-GROUP BY j.created_date, j.product_id
+WHERE j.problem IS NULL"""
+    return f"""
+INSERT INTO order_deltas (created_date, product_id, orders, quantity)
+SELECT created_date, product_id, count(*), sum(quantity)
+FROM ({valid}) v
+{"WHERE occurrence = 1" if first_occurrences else ""}
+GROUP BY created_date, product_id
 """
 
 
@@ -579,7 +588,21 @@ SELECT count(*) FROM (
 """,
 }
 
-FAST_ORDERS_ID_RANGE = "SELECT min(id), max(id) FROM fast_orders WHERE id >= 1"
+# The orders file's id range, and whether its ids ascend strictly in the order read:
+# if they do, in any order, no id occurs twice (then the sort that looks for a second
+# occurrence is skipped). One scan; the window has no ORDER BY, so it sorts nothing.
+ORDERS_ID_RANGE = {
+    True: """
+SELECT min(id), max(id), coalesce(bool_and(id > previous), true)
+FROM (SELECT id, lag(id) OVER () AS previous FROM fast_orders WHERE id >= 1) s
+""",
+    False: """
+SELECT min(order_id), max(order_id), coalesce(bool_and(order_id > previous), true)
+FROM (
+    SELECT order_id, lag(order_id) OVER () AS previous FROM typed WHERE order_id IS NOT NULL
+) s
+""",
+}
 
 CAN_CHECK_KEYS_BY_SET = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
 SKIP_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'replica', true)"

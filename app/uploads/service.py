@@ -375,7 +375,8 @@ async def _judge(
         await conn.execute(queries.create_typed(kind))
         await conn.execute(queries.type_rows(kind), header.lines, len(header.columns))
         clock.lap("type")
-        check_stored = await _stored_in_range(conn, kind, queries.TYPED_ID_RANGE[kind])
+        low, high = await conn.fetchrow(queries.PRODUCTS_ID_RANGE)
+        check_stored = await _stored_in_range(conn, kind, low, high)
         if check_stored:
             await conn.execute(queries.analyze("typed"))
         await conn.execute(queries.classify(kind, update=update, check_stored=check_stored))
@@ -405,20 +406,22 @@ async def _judge_and_load_orders(
     """Judge and load the orders; also the summarizer that sums them, if one was started
     (only for new orders, when no stored id is in the file's range)."""
     if fast:  # typed straight from the natively parsed staging table
-        id_range, args = queries.FAST_ORDERS_ID_RANGE, [header.lines]
+        args = [header.lines]
     else:
         await conn.execute(queries.create_typed(UploadKind.ORDERS))
         await conn.execute(queries.type_rows(UploadKind.ORDERS), header.lines, len(header.columns))
         clock.lap("type")
-        id_range, args = queries.TYPED_ID_RANGE[UploadKind.ORDERS], []
+        args = []
     # The products the rows reference, locked as the foreign key's trigger would lock them.
     await conn.fetchval(queries.LOCK_REFERENCED_PRODUCTS[fast])
-    check_stored = await _stored_in_range(conn, UploadKind.ORDERS, id_range)
+    low, high, ascending = await conn.fetchrow(queries.ORDERS_ID_RANGE[fast])
+    check_stored = await _stored_in_range(conn, UploadKind.ORDERS, low, high)
     if check_stored:
         await conn.execute(queries.analyze(staged if fast else "typed"))
         summarizer = None
     elif summarizer is not None:
-        summarizer.start()  # sums the new orders on its own connection meanwhile
+        # It sums the new orders on its own connection meanwhile.
+        summarizer.start(first_occurrences=not ascending)
     await conn.execute(queries.CREATE_ORDER_DELTAS)
     by_set = await conn.fetchval(queries.CAN_CHECK_KEYS_BY_SET)
     if by_set:
@@ -427,34 +430,22 @@ async def _judge_and_load_orders(
         # only repeat that check, a million times. The constraint stays in force for
         # every other writer (and for this upload's updates, which run after).
         await conn.execute(queries.SKIP_KEY_TRIGGERS)
-    rows: list[Any] | None = None
-    if not check_stored:
-        # New orders: let the primary key find an id's second occurrence in the file
-        # rather than sort a million rows to look for one.
-        statement = queries.load_orders(
-            update=update, check_stored=False, fast=fast, assume_unique=True,
-            sums=summarizer is None,
-        )  # fmt: skip
-        try:
-            async with conn.transaction():  # a savepoint: an id twice undoes it all
-                rows = await conn.fetch(statement, *args)
-        except asyncpg.UniqueViolationError as exc:
-            if exc.table_name != "orders":
-                raise
-            log.info("an id occurs twice in the file; judging its occurrences")
-            summarizer = None  # its sums are of every valid row; closed by the caller
-    if rows is None:
-        statement = queries.load_orders(update=update, check_stored=check_stored, fast=fast)
-        rows = await conn.fetch(statement, *args)
+    statement = queries.load_orders(
+        update=update,
+        check_stored=check_stored,
+        fast=fast,
+        assume_unique=ascending and not check_stored,  # no id twice: no sort to find one
+        sums=summarizer is None,
+    )
+    rows: list[Any] = await conn.fetch(statement, *args)
     if by_set:
         await conn.execute(queries.RESTORE_KEY_TRIGGERS)
     clock.lap("judge+insert")
     return rows, summarizer
 
 
-async def _stored_in_range(conn: Any, kind: UploadKind, id_range: str) -> bool:
+async def _stored_in_range(conn: Any, kind: UploadKind, low: Any, high: Any) -> bool:
     """Whether any stored row has an id within the file's: if none, no lookup is needed."""
-    low, high = await conn.fetchrow(id_range)
     if low is None:
         return False
     return bool(await conn.fetchval(queries.STORED_IN_RANGE[kind], low, high))
@@ -484,7 +475,8 @@ async def _merge(
                 clock.lap("ship")
             else:
                 if summarizer is not None:  # the insert left the sums to it: sum them here
-                    await conn.execute(queries.SUM_NEW_FAST_ORDERS, header.lines)
+                    sums = queries.sum_new_fast_orders(first_occurrences=True)
+                    await conn.execute(sums, header.lines)
                 await rollups.summarize(conn)
             await rollups.write(conn)
     else:

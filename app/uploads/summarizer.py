@@ -4,7 +4,7 @@ upload's own connection inserts the orders.
 PostgreSQL runs a statement on one core, and the insert of a million orders, with its
 key and indexes, keeps one busy for seconds. The summarizer puts the second core to
 work meanwhile: it COPYs the same spooled bytes into a staging table of its own, sums
-the rows the upload inserts (`queries.SUM_NEW_FAST_ORDERS`) and computes the rollup
+the rows the upload inserts (`queries.sum_new_fast_orders`) and computes the rollup
 cells from them (`rollups.summarize`). The upload then receives those sums by COPY into
 its own transaction (`rollups.ship`) and merges them there, so readers still see the
 upload and its rollups commit together, or neither.
@@ -56,6 +56,7 @@ class Summarizer:
     ) -> None:
         self._engine, self._spool, self._columns = engine, spool, columns
         self._header_lines, self._records, self._work_mem = header_lines, records, work_mem
+        self._sums = ""  # set by start
         self._ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -66,7 +67,10 @@ class Summarizer:
         pool: Any = engine.pool
         return bool(pool.checkedout() < pool.size())
 
-    def start(self) -> None:
+    def start(self, *, first_occurrences: bool) -> None:
+        """Start summing; `first_occurrences`: the file may hold an id twice (its ids do
+        not ascend), so only each id's first valid occurrence counts, as in the insert."""
+        self._sums = queries.sum_new_fast_orders(first_occurrences=first_occurrences)
         self._spool.flush()  # it reads the spool's file, not the upload's buffer
         self._task = asyncio.create_task(self._run())
 
@@ -102,7 +106,7 @@ class Summarizer:
             raise RuntimeError(f"the summarizer staged {status!r}, not {self._records} rows")
         self._check()
         await conn.execute(queries.CREATE_ORDER_DELTAS)
-        await conn.execute(queries.SUM_NEW_FAST_ORDERS, self._header_lines)
+        await conn.execute(self._sums, self._header_lines)
         self._check()
         await rollups.summarize(conn)
 

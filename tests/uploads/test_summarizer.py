@@ -26,6 +26,8 @@ FIRST = (
     "1,1,2,'2024-12-01'\n2,2,1,'2024-12-01'\n3,1,5,'2024-12-02'\n4,3,1,'2024-12-04'\n"
     "5,9,1,'2024-12-04'\n"  # unknown product: a reject
 )
+# Ids that do not ascend, one of them twice (only the first occurrence counts).
+TWICE = FIRST + "2,1,9,'2024-12-05'\n"
 # New ids on stored cells (12-01, 12-02), a day before them all, a day after, a gap.
 SECOND = (
     "id,product_id,quantity,created_date\n"
@@ -96,6 +98,7 @@ def failing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(summarizer.Summarizer, "_summarize", broken)
 
 
+@pytest.mark.parametrize("content", [FIRST, TWICE], ids=["ids ascending", "an id twice"])
 @pytest.mark.parametrize(
     ("spoil", "logged"),
     [(wrong_sums, "are not the upload's"), (failing, "DivisionByZeroError")],
@@ -109,11 +112,12 @@ async def test_the_upload_sums_itself_when_it_cannot_use_them(
     caplog: pytest.LogCaptureFixture,
     spoil: Any,
     logged: str,
+    content: str,
 ) -> None:
     spoil(monkeypatch)
     await upload(client, "products", PRODUCTS)
     with caplog.at_level(logging.WARNING, logger="app.uploads.summarizer"):
-        report = (await upload(client, "orders", FIRST)).json()
+        report = (await upload(client, "orders", content)).json()
     assert report["rows_inserted"] == 4
     assert logged in caplog.text
     assert shipped == []
@@ -121,20 +125,19 @@ async def test_the_upload_sums_itself_when_it_cannot_use_them(
     assert await db.count("product_daily_sales") == 4
 
 
-async def test_an_id_twice_sets_it_aside(
+async def test_an_id_twice_counts_once(
     client: httpx.AsyncClient, db: Db, shipped: list[int]
 ) -> None:
     await upload(client, "products", PRODUCTS)
-    twice = FIRST + "2,1,9,'2024-12-05'\n"
-    report = (await upload(client, "orders", twice)).json()
+    report = (await upload(client, "orders", TWICE)).json()
     assert report["rejects_by_code"] == {"unknown_product": 1, "duplicate_in_file": 1}
-    assert shipped == []
+    assert shipped == [1]  # the summarizer summed first occurrences only, as inserted
     await db.assert_rollups_exact()
     # Its connection went back to the pool in step: later requests read what they should.
     for _ in range(3):
         second = (await upload(client, "orders", SECOND)).json()
         assert (await client.get(f"/uploads/{second['upload_id']}")).status_code == 200
-    assert len(shipped) == 1
+    assert len(shipped) == 2
     await db.assert_rollups_exact()
 
 
