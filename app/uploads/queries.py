@@ -525,7 +525,7 @@ def sum_new_fast_orders(*, first_occurrences: bool) -> str:
     """What a new-orders upload on the fast path adds to the sales, summed straight from
     `fast_orders` ($1: header lines): the rows `load_orders` inserts when no stored id
     is in range, those with no problem and a stored product, and of those only the first
-    occurrence of each id unless the ids are known to be unique. Run by the summarizer
+    occurrence of each id unless the ids are unique. Run by the summarizer
     beside the insert (or by the upload, if the summarizer could not)."""
     valid = f"""
 SELECT j.created_date, j.product_id, j.quantity{
@@ -588,19 +588,14 @@ SELECT count(*) FROM (
 """,
 }
 
-# The orders file's id range, and whether its ids ascend strictly in the order read:
-# if they do, in any order, no id occurs twice (then the sort that looks for a second
-# occurrence is skipped). One scan; the window has no ORDER BY, so it sorts nothing.
+# The orders file's id range, and whether no id occurs in it twice (then the sort that
+# looks for an id's second occurrence is skipped). Counting distinct ids sorts only the
+# ids: 0.13 s for a million in file order, against about 1 s for the judging's sort of
+# whole rows.
 ORDERS_ID_RANGE = {
-    True: """
-SELECT min(id), max(id), coalesce(bool_and(id > previous), true)
-FROM (SELECT id, lag(id) OVER () AS previous FROM fast_orders WHERE id >= 1) s
-""",
+    True: "SELECT min(id), max(id), count(id) = count(DISTINCT id) FROM fast_orders WHERE id >= 1",
     False: """
-SELECT min(order_id), max(order_id), coalesce(bool_and(order_id > previous), true)
-FROM (
-    SELECT order_id, lag(order_id) OVER () AS previous FROM typed WHERE order_id IS NOT NULL
-) s
+SELECT min(order_id), max(order_id), count(order_id) = count(DISTINCT order_id) FROM typed
 """,
 }
 

@@ -414,14 +414,14 @@ async def _judge_and_load_orders(
         args = []
     # The products the rows reference, locked as the foreign key's trigger would lock them.
     await conn.fetchval(queries.LOCK_REFERENCED_PRODUCTS[fast])
-    low, high, ascending = await conn.fetchrow(queries.ORDERS_ID_RANGE[fast])
+    low, high, unique = await conn.fetchrow(queries.ORDERS_ID_RANGE[fast])
     check_stored = await _stored_in_range(conn, UploadKind.ORDERS, low, high)
     if check_stored:
         await conn.execute(queries.analyze(staged if fast else "typed"))
         summarizer = None
     elif summarizer is not None:
         # It sums the new orders on its own connection meanwhile.
-        summarizer.start(first_occurrences=not ascending)
+        summarizer.start(first_occurrences=not unique)
     await conn.execute(queries.CREATE_ORDER_DELTAS)
     by_set = await conn.fetchval(queries.CAN_CHECK_KEYS_BY_SET)
     if by_set:
@@ -434,7 +434,7 @@ async def _judge_and_load_orders(
         update=update,
         check_stored=check_stored,
         fast=fast,
-        assume_unique=ascending and not check_stored,  # no id twice: no sort to find one
+        assume_unique=unique and not check_stored,  # no id twice: no sort to find one
         sums=summarizer is None,
     )
     rows: list[Any] = await conn.fetch(statement, *args)

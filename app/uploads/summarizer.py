@@ -68,8 +68,8 @@ class Summarizer:
         return bool(pool.checkedout() < pool.size())
 
     def start(self, *, first_occurrences: bool) -> None:
-        """Start summing; `first_occurrences`: the file may hold an id twice (its ids do
-        not ascend), so only each id's first valid occurrence counts, as in the insert."""
+        """Start summing; `first_occurrences`: the file holds an id twice, so only each
+        id's first valid occurrence counts, as in the insert."""
         self._sums = queries.sum_new_fast_orders(first_occurrences=first_occurrences)
         self._spool.flush()  # it reads the spool's file, not the upload's buffer
         self._task = asyncio.create_task(self._run())

@@ -26,7 +26,7 @@ FIRST = (
     "1,1,2,'2024-12-01'\n2,2,1,'2024-12-01'\n3,1,5,'2024-12-02'\n4,3,1,'2024-12-04'\n"
     "5,9,1,'2024-12-04'\n"  # unknown product: a reject
 )
-# Ids that do not ascend, one of them twice (only the first occurrence counts).
+# One id twice (only its first occurrence counts).
 TWICE = FIRST + "2,1,9,'2024-12-05'\n"
 # New ids on stored cells (12-01, 12-02), a day before them all, a day after, a gap.
 SECOND = (
@@ -98,7 +98,7 @@ def failing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(summarizer.Summarizer, "_summarize", broken)
 
 
-@pytest.mark.parametrize("content", [FIRST, TWICE], ids=["ids ascending", "an id twice"])
+@pytest.mark.parametrize("content", [FIRST, TWICE], ids=["ids unique", "an id twice"])
 @pytest.mark.parametrize(
     ("spoil", "logged"),
     [(wrong_sums, "are not the upload's"), (failing, "DivisionByZeroError")],
