@@ -146,8 +146,8 @@ class Summarizer:
 
     async def close(self) -> None:
         """Let the summarizer roll back and give its connection back, once its current
-        statement ends (it checks between statements). Not cancelled: an asyncpg
-        connection cancelled mid-COPY may go back to the pool out of step."""
+        statement ends (it checks between statements). Not cancelled: when it was, a
+        later request on the pool once read a wrong result (cause not pinned down)."""
         self._release.set()
         if self._task is None:
             return
