@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     # while the first inserts them (uploads/summarizer.py). Below 100,000 rows the
     # summarizer's own staging and connection cost about what they save.
     summarizer_min_rows: Annotated[int, Field(ge=1)] = 100_000
+    # PostgreSQL's work_mem for an upload's transaction: sorts and hashes over a million
+    # staged rows then stay in memory.
+    upload_work_mem: Annotated[str, Field(pattern=r"^[1-9][0-9]*(kB|MB|GB)$")] = "256MB"
+    # Connections kept open to the database (as many again are opened under load), and
+    # how long a request waits for one before it is 503 `busy`.
+    db_pool_size: Annotated[int, Field(ge=2, le=1000)] = 10
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
+    # The FX service's own pool: requests waiting for a rate must not starve its fetch.
+    fx_pool_size: Annotated[int, Field(ge=1, le=100)] = 4
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     log_level: str = "INFO"

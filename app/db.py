@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -222,9 +223,7 @@ async def copy_between(
         async with asyncio.TaskGroup() as group:
             group.create_task(produce())
             group.create_task(
-                target.copy_to_table(
-                    table, source=received(), columns=list(columns), format="binary"
-                )
+                copy_in(target, table, source=received(), columns=list(columns), format="binary")
             )
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
@@ -286,3 +285,37 @@ def wait_for_database(url: URL, *, timeout: float = 60.0) -> None:
 async def _ping(url: URL) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
     await conn.close()
+
+
+async def copy_in(
+    conn: Any, table: str, *, source: Any, columns: list[str], format: str = "csv"
+) -> str:
+    """`COPY table (columns) FROM STDIN` of an async iterable of bytes (CSV unless
+    `format` says otherwise), on an
+    asyncpg connection, failing at once if the connection dies meanwhile.
+
+    asyncpg's own COPY waits for the socket to take more data when it is full; if the
+    server's end closes then, nothing wakes it, and the upload would wait forever (seen:
+    an upload whose connections were terminated mid-COPY never answered).
+    """
+    lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def closed(_: Any) -> None:
+        if not lost.done():
+            lost.set_result(None)
+
+    conn.add_termination_listener(closed)
+    copy = asyncio.ensure_future(
+        conn.copy_to_table(table, source=source, columns=columns, format=format)
+    )
+    try:
+        await asyncio.wait({copy, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if copy.done():
+            return str(copy.result())
+        raise asyncpg.ConnectionDoesNotExistError("the connection closed during COPY")
+    finally:
+        conn.remove_termination_listener(closed)
+        if not copy.done():
+            copy.cancel()
+            with contextlib.suppress(BaseException):
+                await copy

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
-from app.config import FxMode, Settings
+from app.config import FxMode
+from app.deps import SettingsDep
 from app.errors import AppError
 
 EARLIEST = date(1, 1, 1)
@@ -66,14 +67,28 @@ PeriodDep = Annotated[Period, Depends(period)]
 
 
 def fx_mode(
-    request: Request,
+    settings: SettingsDep,
     fx_mode: Annotated[
         FxMode | None,
         Query(description="`latest` (one current rate) or `order_date`; default FX_MODE"),
     ] = None,
 ) -> FxMode:
-    settings: Settings = request.state.settings
     return fx_mode or settings.fx_mode
 
 
 FxModeDep = Annotated[FxMode, Depends(fx_mode)]
+
+
+@dataclass(frozen=True)
+class View:
+    """What a read looks at: the period, and how its USD figures are converted."""
+
+    period: Period
+    mode: FxMode
+
+
+def view(period: PeriodDep, mode: FxModeDep) -> View:
+    return View(period, mode)
+
+
+ViewDep = Annotated[View, Depends(view)]

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
@@ -176,6 +177,15 @@ LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per pag
 CursorQuery = Annotated[
     str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
 ]
+
+
+class PageQuery(BaseModel):
+    """The query parameters of a keyset page."""
+
+    limit: int = Field(100, ge=1, le=MAX_LIMIT, description="Items per page (≤ 1000).")
+    cursor: str | None = Field(
+        None, max_length=512, description="`next_cursor` of the previous page."
+    )
 
 
 # --- money --------------------------------------------------------------------------------

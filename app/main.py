@@ -45,9 +45,6 @@ Writes need the `X-API-Key` header. Every error answers
 """
 
 
-FX_POOL_SIZE = 4
-
-
 class State(TypedDict):
     """What the lifespan hands to every request as `request.state`."""
 
@@ -73,10 +70,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         database = await db.open_database_async(settings)
-        engine = db.create_engine(database.url)
+        engine = db.create_engine(
+            database.url,
+            pool_size=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         # FX reads and writes its rates on a pool of its own: requests that hold a
         # connection while they wait for a rate must not starve the one fetching it.
-        fx_engine = db.create_engine(database.url, pool_size=FX_POOL_SIZE)
+        fx_engine = db.create_engine(database.url, pool_size=settings.fx_pool_size)
         metrics.pools.watch("main", engine)
         metrics.pools.watch("fx", fx_engine)
         api_key, generated = resolve_api_key(settings)

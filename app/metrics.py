@@ -8,9 +8,9 @@ is held across an await, and nothing here touches the database or the network.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
@@ -209,13 +209,20 @@ def route_label(scope: Mapping[str, Any]) -> str:
 router = APIRouter(tags=["health"])
 
 
+def get_metrics(request: Request) -> Metrics:
+    registry: Metrics = request.state.metrics
+    return registry
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics (text exposition format)",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
-    registry: Metrics = request.state.metrics
+async def metrics(request: Request, registry: MetricsDep) -> Response:
     body, content_type = registry.exposition(request.headers.get("accept", ""))
     return Response(body, headers={"Content-Type": content_type})

@@ -173,7 +173,9 @@ class TestUploads:
         duration = "orderlens_ingest_duration_seconds_count"
         assert value(samples, duration, kind="products", result="succeeded") == 2
         assert value(samples, duration, kind="orders", result="succeeded") == 1
-        assert value(samples, "orderlens_http_requests_total", route="/uploads/{kind}") == 3
+        requests = "orderlens_http_requests_total"
+        assert value(samples, requests, route="/uploads/products") == 2
+        assert value(samples, requests, route="/uploads/orders") == 1
 
     async def test_failed_upload_is_timed_as_failed_without_rows(
         self, client: httpx.AsyncClient

@@ -1,7 +1,9 @@
 """Keep the sales rollups exact inside the upload's own transaction: never a refresh.
 
-Callers fill `order_deltas(created_date, product_id, orders, quantity)` or
-`price_changes(product_id, delta)` first; these statements fold them in. Revenue is
+This module owns the temporary tables of the fold (`TABLES`). Callers add to
+`order_deltas(created_date, product_id, orders, quantity)` with `add_deltas`, or make
+`price_changes(product_id, delta)` with `price_changes`; `fold` and `reprice` then write
+the rollups. Revenue is
 quantity × the product's current price, so a price change re-prices every stored sale
 of that product, day by day, from `product_daily_sales`.
 
@@ -16,6 +18,28 @@ from __future__ import annotations
 from typing import Any
 
 from app.db import copy_between
+
+DELTAS = "order_deltas"
+PRICE_CHANGES = "price_changes"
+TABLES = (DELTAS, PRICE_CHANGES, "product_day_cells", "product_deltas", "day_deltas")
+
+CREATE_DELTAS = f"""
+CREATE TEMP TABLE {DELTAS} (
+    created_date date, product_id integer, orders bigint, quantity bigint
+) ON COMMIT DROP
+"""
+
+
+def add_deltas(select: str) -> str:
+    """An INSERT of `select`'s rows (created_date, product_id, orders, quantity) into the
+    deltas, made by `open_deltas`."""
+    return f"INSERT INTO {DELTAS} (created_date, product_id, orders, quantity)\n{select}"
+
+
+def price_changes(select: str) -> str:
+    """The statement that makes `price_changes` from `select`'s (product_id, delta)."""
+    return f"CREATE TEMP TABLE {PRICE_CHANGES} ON COMMIT DROP AS\n{select}"
+
 
 CREATE_SUMS = (
     """
@@ -190,43 +214,6 @@ FROM (
 WHERE t.created_date = x.created_date
 """
 
-# The rollups as they should be, recomputed from `orders` and `products` (tests, checks).
-RECOMPUTED = {
-    "daily_sales": """
-SELECT o.created_date, count(*) AS orders, sum(o.quantity) AS quantity,
-    sum(o.quantity * p.price) AS revenue_brl
-FROM orders o JOIN products p ON p.product_id = o.product_id
-GROUP BY o.created_date ORDER BY 1
-""",
-    "product_daily_sales": """
-WITH cells AS (
-    SELECT product_id, created_date, count(*) AS orders, sum(quantity) AS quantity
-    FROM orders GROUP BY 1, 2
-)
-SELECT product_id, created_date, orders, quantity,
-    CASE WHEN lag(created_date) OVER w = created_date - 1
-        THEN lag(quantity) OVER w ELSE 0 END AS prev_quantity,
-    lag(created_date) OVER w AS prev_sale_date,
-    lag(quantity) OVER w AS prev_sale_quantity
-FROM cells
-WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
-ORDER BY 1, 2
-""",
-    "product_sales": """
-SELECT product_id, count(*) AS orders, sum(quantity) AS quantity
-FROM orders GROUP BY 1 ORDER BY 1
-""",
-}
-
-STORED = {
-    "daily_sales": "SELECT created_date, orders, quantity, revenue_brl FROM daily_sales ORDER BY 1",
-    "product_daily_sales": (
-        "SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,"
-        " prev_sale_quantity FROM product_daily_sales ORDER BY 1, 2"
-    ),
-    "product_sales": "SELECT product_id, orders, quantity FROM product_sales ORDER BY 1",
-}
-
 
 async def summarize(conn: Any) -> None:
     """Turn `order_deltas` into the sums each rollup gets (asyncpg connection, inside a
@@ -250,6 +237,17 @@ async def ship(source: Any, target: Any) -> None:
         await copy_between(source, query, target, table, columns)
 
 
-async def apply_price_changes(conn: Any) -> None:
+async def open_deltas(conn: Any) -> None:
+    """Start this transaction's deltas (empty)."""
+    await conn.execute(CREATE_DELTAS)
+
+
+async def fold(conn: Any) -> None:
+    """Fold the deltas into the rollups, on this connection."""
+    await summarize(conn)
+    await write(conn)
+
+
+async def reprice(conn: Any) -> None:
     """Re-price the stored sales of the products in `price_changes`."""
     await conn.execute(APPLY_PRICE_CHANGES)

@@ -6,20 +6,22 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import Field
 
 from app.analytics import service
 from app.analytics.schemas import AverageTicket, DailyRevenuePage, Growth, GrowthPage, Kpis
 from app.analytics.service import GrowthBasis
 from app.db import SessionDep
-from app.errors import DATABASE_DOWN, DATABASE_ERRORS, ErrorResponse
-from app.filters import FxModeDep, PeriodDep
+from app.deps import SessionmakerDep
+from app.errors import DATABASE_ERRORS
+from app.filters import FxModeDep, PeriodDep, ViewDep
 from app.formats import (
     MAX_LIMIT,
-    CursorQuery,
     Format,
     FormatDep,
+    PageQuery,
     csv_line,
     csv_lines,
     csv_response,
@@ -27,29 +29,15 @@ from app.formats import (
     decode_cursor,
     encode_cursor,
 )
-from app.fx.router import FxDep
+from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
+from app.responses import READ_ERRORS, USD_ERRORS
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS)
 
-CSV_ALSO = {"content": {"text/csv": {"schema": {"type": "string"}}}}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    200: CSV_ALSO,
-    406: {"model": ErrorResponse, "description": "Unsupported Accept"},
-    422: {"model": ErrorResponse, "description": "Bad date, reversed period, bad parameter"},
-}
-FX_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {
-        "model": ErrorResponse,
-        "description": "`rate_not_found`: with `fx_mode=order_date`, an order's day has no"
-        " published rate on it or within 10 days before it",
-    },
-    503: {
-        "model": ErrorResponse,
-        "description": f"`fx_unavailable`: no rate ever known; or {DATABASE_DOWN}",
-    },
-}
-USD_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, **FX_ERRORS}
+
+class DaysQuery(PageQuery):
+    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT, description="Days per page (≤ 1000).")
 
 
 @router.get(
@@ -102,23 +90,21 @@ async def _csv_pages(
     responses=USD_ERRORS,
 )
 async def daily_revenue(
-    request: Request,
     session: SessionDep,
+    sessionmaker: SessionmakerDep,
     fx: FxDep,
     fmt: FormatDep,
-    period: PeriodDep,
-    mode: FxModeDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = MAX_LIMIT,
-    cursor: CursorQuery = None,
+    view: ViewDep,
+    page_query: Annotated[DaysQuery, Query()],
 ) -> DailyRevenuePage | Response:
+    period, mode = view.period, view.mode
+    limit, cursor = page_query.limit, page_query.cursor
     if fmt is Format.CSV:
         # Streamed a page of days at a time: the series may span thousands of years.
         conv = await service.daily_revenue_conversion(
             session=session, fx=fx, mode=mode, period=period
         )
-        pages = service.daily_revenue_pages(
-            sessionmaker=request.state.sessionmaker, conv=conv, period=period
-        )
+        pages = service.daily_revenue_pages(sessionmaker=sessionmaker, conv=conv, period=period)
         return csv_response(
             _csv_pages(DAILY_COLUMNS, pages),
             filename="daily_revenue.csv",
@@ -161,7 +147,7 @@ async def average_ticket(
     "/insights/top-growth",
     summary="The products with the highest day-over-day growth in units",
     response_model=GrowthPage,
-    responses=ERRORS,
+    responses=READ_ERRORS,
 )
 async def top_growth(
     session: SessionDep,

@@ -16,7 +16,7 @@ from app.dashboard import charts
 from app.db import SessionDep
 from app.errors import AppError
 from app.filters import FxModeDep, PeriodDep
-from app.fx.router import FxDep
+from app.fx.deps import FxDep
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"

@@ -8,14 +8,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from app.analytics import service as analytics
-from app.analytics.router import FX_ERRORS
 from app.db import SessionDep
+from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotAcceptable
 from app.filters import FxModeDep, Period
 from app.formats import csv_response, csv_rows
-from app.fx.router import FxDep
+from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
 from app.orders import queries, service
+from app.responses import FX_ERRORS
 
 CSV_ONLY: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -48,9 +49,9 @@ router = APIRouter(
     response_class=StreamingResponse,
     responses=CSV_ONLY,
 )
-async def order_full_information(request: Request) -> StreamingResponse:
+async def order_full_information(engine: EngineDep) -> StreamingResponse:
     body = service.stream(
-        engine=request.state.engine,
+        engine=engine,
         header=queries.ORDER_FULL_INFORMATION_HEADER,
         query=queries.COPY_ORDER_FULL_INFORMATION,
         args=[],
@@ -65,11 +66,11 @@ async def order_full_information(request: Request) -> StreamingResponse:
     responses={**CSV_ONLY, **FX_ERRORS},
 )
 async def fixed_order_full_information(
-    request: Request, session: SessionDep, fx: FxDep, mode: FxModeDep
+    engine: EngineDep, session: SessionDep, fx: FxDep, mode: FxModeDep
 ) -> StreamingResponse:
     conv = await analytics.conversion(session=session, fx=fx, mode=mode, period=Period())
     body = service.stream(
-        engine=request.state.engine,
+        engine=engine,
         header=queries.FIXED_ORDER_FULL_INFORMATION_HEADER,
         query=queries.copy_fixed_order_full_information(mode),
         args=service.rate_args(conv),

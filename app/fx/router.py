@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
 from app.errors import DATABASE_DOWN, AppError, ErrorResponse
 from app.filters import IsoDate
+from app.fx.deps import FxDep
 from app.fx.schemas import FxRate
-from app.fx.service import FxService
 
 router = APIRouter(prefix="/fx", tags=["fx"])  # rates are stored: see UNAVAILABLE
 
-
-def get_fx(request: Request) -> FxService:
-    service: FxService = request.state.fx
-    return service
-
-
-FxDep = Annotated[FxService, Depends(get_fx)]
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
+from app.deps import EngineDep, HeadRevisionDep
 from app.errors import ErrorResponse, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,7 @@ async def healthz() -> Health:
     summary="Readiness: the database answers and its schema is at the latest migration",
     responses={503: {"model": ErrorResponse, "description": "Not ready"}},
 )
-async def readyz(request: Request) -> Readiness:
-    engine: AsyncEngine = request.state.engine
-    expected: str | None = request.state.head_revision
+async def readyz(engine: EngineDep, expected: HeadRevisionDep) -> Readiness:
     try:
         revision = await asyncio.wait_for(
             db.current_revision(engine), timeout=READINESS_TIMEOUT_SECONDS

@@ -5,29 +5,38 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import Field
 
 from app.analytics import service as analytics
-from app.analytics.router import USD_ERRORS
 from app.catalog.models import MAX_CATEGORY, MAX_INT4
 from app.db import SessionDep
+from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS
-from app.filters import FxModeDep, PeriodDep
+from app.filters import ViewDep
 from app.formats import (
-    CursorQuery,
     Format,
     FormatDep,
-    LimitQuery,
+    PageQuery,
     csv_response,
     decode_cursor,
     encode_cursor,
 )
-from app.fx.router import FxDep
+from app.fx.deps import FxDep
 from app.orders import queries, service
 from app.orders.schemas import OrderPage
+from app.responses import USD_ERRORS
 
 router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS)
+
+
+class OrderQuery(PageQuery):
+    """Which orders, and which page of them."""
+
+    product_id: int | None = Field(None, ge=1, le=MAX_INT4)
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
+    category: str | None = Field(None, min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$")
 
 
 @router.get(
@@ -37,27 +46,21 @@ router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS)
     responses=USD_ERRORS,
 )
 async def orders(
-    request: Request,
+    engine: EngineDep,
     session: SessionDep,
     fx: FxDep,
     fmt: FormatDep,
-    period: PeriodDep,
-    mode: FxModeDep,
-    product_id: Annotated[int | None, Query(ge=1, le=MAX_INT4)] = None,
-    category: Annotated[
-        str | None,
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
-        Query(min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$"),
-    ] = None,
-    limit: LimitQuery = 100,
-    cursor: CursorQuery = None,
+    view: ViewDep,
+    query: Annotated[OrderQuery, Query()],
 ) -> OrderPage | Response:
+    period, mode = view.period, view.mode
+    product_id, category, cursor = query.product_id, query.category, query.cursor
     if fmt is Format.CSV:
         everything = await analytics.conversion(session=session, fx=fx, mode=mode, period=period)
         bounds = period.params()
         args: list[Any] = [bounds["start"], bounds["end"], product_id, category]
         body = service.stream(
-            engine=request.state.engine,
+            engine=engine,
             header=queries.ORDERS_HEADER,
             query=queries.copy_orders(mode),
             args=args + service.rate_args(everything),
@@ -75,7 +78,7 @@ async def orders(
         product_id=product_id,
         category=category,
         after=after,
-        limit=limit,
+        limit=query.limit,
     )
     next_cursor = (
         encode_cursor([items[-1].order_created_date.isoformat(), items[-1].order_id])

@@ -10,18 +10,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.formats import csv_line, csv_lines
-from app.uploads import queries
+from app.uploads.sql import bookkeeping, reads
 
 
 async def sweep_dead(session: AsyncSession) -> None:
-    await session.execute(text(queries.SWEEP_DEAD), {"base": queries.UPLOAD_LOCK_BASE})
+    await session.execute(text(reads.SWEEP_DEAD), {"base": bookkeeping.UPLOAD_LOCK_BASE})
 
 
 async def get(*, session: AsyncSession, upload_id: int) -> dict[str, Any] | None:
     row = (
         (
             await session.execute(
-                text(queries.GET_UPLOAD),
+                text(reads.GET_UPLOAD),
                 {"id": upload_id},
             )
         )
@@ -36,7 +36,7 @@ async def page(
 ) -> list[dict[str, Any]]:
     """Newest first, keyset on upload_id."""
     rows = await session.execute(
-        text(queries.PAGE_UPLOADS),
+        text(reads.PAGE_UPLOADS),
         {"before": before, "kind": kind, "limit": limit},
     )
     return [dict(r) for r in rows.mappings()]
@@ -46,7 +46,7 @@ async def rejects_page(
     *, session: AsyncSession, upload_id: int, limit: int, after: int | None
 ) -> list[dict[str, Any]]:
     rows = await session.execute(
-        text(queries.PAGE_REJECTS),
+        text(reads.PAGE_REJECTS),
         {"id": upload_id, "after": after or 0, "limit": limit},
     )
     return [dict(r) for r in rows.mappings()]
@@ -55,7 +55,7 @@ async def rejects_page(
 async def widest_reject(*, session: AsyncSession, upload_id: int) -> int:
     """The most fields any reject of the upload has (rows may have too many)."""
     value = await session.scalar(
-        text(queries.WIDEST_REJECT),
+        text(reads.WIDEST_REJECT),
         {"id": upload_id},
     )
     return int(value or 0)
@@ -87,7 +87,7 @@ async def stream_rejects_csv(
 
 async def _batches(conn: AsyncConnection, upload_id: int) -> AsyncIterator[list[Any]]:
     result = await conn.stream(
-        text(queries.ALL_REJECTS),
+        text(reads.ALL_REJECTS),
         {"id": upload_id},
     )
     async for partition in result.partitions(2000):

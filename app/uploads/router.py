@@ -1,16 +1,20 @@
-"""POST /uploads/{kind}, the upload history, and the rejects of each upload."""
+"""POST /uploads/products and /uploads/orders, the upload history, and the rejects."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncEngine
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.config import Settings
 from app.db import SessionDep
+from app.deps import EngineDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.formats import (
     CursorQuery,
@@ -21,35 +25,15 @@ from app.formats import (
     decode_cursor,
     encode_cursor,
 )
-from app.metrics import Metrics
+from app.metrics import Metrics, MetricsDep
 from app.security import ApiKeyDep
 from app.uploads import repository, service
 from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
+from app.uploads.plan import Limits
 from app.uploads.schemas import RejectPage, UploadPage, UploadReport
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
-
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "The CSV file (UTF-8, header required).",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
@@ -67,40 +51,86 @@ def report(row: dict[str, Any]) -> UploadReport:
     return UploadReport(**row, rejects_url=f"/uploads/{row['upload_id']}/rejects")
 
 
-@router.post(
-    "/{kind}",
-    status_code=status.HTTP_201_CREATED,
-    summary="Upload a products or orders CSV",
-    description=(
-        "Streams the file into PostgreSQL, checks every row, loads the good ones and"
-        " quarantines the rest with a reason, all in one transaction. Re-uploading the"
-        " same rows changes nothing; a stored id with other values is a `conflict` unless"
-        " `on_conflict=update`."
-    ),
-    dependencies=[ApiKeyDep],
-    responses=ERRORS,
-    openapi_extra=UPLOAD_BODY,
+class UploadQuery(BaseModel):
+    """The query parameters of an upload."""
+
+    on_conflict: OnConflict = Field(
+        OnConflict.REJECT, description="What to do with stored ids that have other values"
+    )
+
+
+UploadQueryDep = Annotated[UploadQuery, Query()]
+
+_SEMANTICS = (
+    " Streams the file into PostgreSQL, checks every row, loads the good ones and"
+    " quarantines the rest with a reason, all in one transaction. Re-uploading the"
+    " same rows changes nothing; a stored id with other values is a `conflict` unless"
+    " `on_conflict=update`."
 )
-async def upload(
-    request: Request,
-    session: SessionDep,
-    kind: Annotated[UploadKind, Path(description="`products` or `orders`")],
-    on_conflict: Annotated[
-        OnConflict, Query(description="What to do with stored ids that have other values")
-    ] = OnConflict.REJECT,
+
+
+def _body(columns: str, example: str) -> dict[str, Any]:
+    """The multipart body of an upload of one kind, for the OpenAPI document."""
+    description = f"The CSV file (UTF-8, header required): `{columns}`. Example: `{example}`."
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": description,
+                            }
+                        },
+                    }
+                }
+            },
+        }
+    }
+
+
+@dataclass(frozen=True)
+class Uploading:
+    """What an upload request is handed."""
+
+    engine: AsyncEngine
+    session: AsyncSession
+    settings: Settings
+    metrics: Metrics
+
+
+def uploading(
+    engine: EngineDep, session: SessionDep, settings: SettingsDep, metrics: MetricsDep
+) -> Uploading:
+    return Uploading(engine, session, settings, metrics)
+
+
+UploadingDep = Annotated[Uploading, Depends(uploading)]
+
+
+async def _ingest(
+    kind: UploadKind, request: Request, with_: Uploading, query: UploadQuery
 ) -> UploadReport:
-    engine: AsyncEngine = request.state.engine
-    metrics: Metrics = request.state.metrics
+    engine, session, settings, metrics = with_.engine, with_.session, with_.settings, with_.metrics
     started = time.perf_counter()
+    limits = Limits(
+        max_bytes=settings.max_upload_bytes,
+        work_mem=settings.upload_work_mem,
+        summarizer_min_rows=settings.summarizer_min_rows,
+    )
     try:
         upload_id = await service.ingest(
             engine=engine,
+            limits=limits,
             kind=kind,
-            on_conflict=on_conflict,
+            on_conflict=query.on_conflict,
             content_type=request.headers.get("content-type"),
             body=request.stream(),
-            max_bytes=request.state.settings.max_upload_bytes,
-            summarizer_min_rows=request.state.settings.summarizer_min_rows,
         )
     except BaseException as exc:
         # CancelledError: the client went away mid-upload.
@@ -111,6 +141,53 @@ async def upload(
     assert row is not None
     metrics.ingest_done(kind.value, "succeeded", time.perf_counter() - started, row)
     return report(row)
+
+
+@router.post(
+    "/products",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a products CSV",
+    description="Products: `id,name,category,price` (price in BRL)." + _SEMANTICS,
+    dependencies=[ApiKeyDep],
+    responses=ERRORS,
+    openapi_extra=_body("id,name,category,price", "1,Shirt,Shirts,179.34"),
+)
+async def upload_products(
+    request: Request, with_: UploadingDep, query: UploadQueryDep
+) -> UploadReport:
+    return await _ingest(UploadKind.PRODUCTS, request, with_, query)
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload an orders CSV",
+    description="Orders: `id,product_id,quantity,created_date`." + _SEMANTICS,
+    dependencies=[ApiKeyDep],
+    responses=ERRORS,
+    openapi_extra=_body("id,product_id,quantity,created_date", "1,1,2,2024-12-01"),
+)
+async def upload_orders(
+    request: Request, with_: UploadingDep, query: UploadQueryDep
+) -> UploadReport:
+    return await _ingest(UploadKind.ORDERS, request, with_, query)
+
+
+@router.post(
+    "/{kind}",
+    status_code=status.HTTP_201_CREATED,
+    include_in_schema=False,
+    dependencies=[ApiKeyDep],
+)
+async def upload_unknown_kind(
+    request: Request,
+    with_: UploadingDep,
+    query: UploadQueryDep,
+    kind: Annotated[UploadKind, Path(description="`products` or `orders`")],
+) -> UploadReport:
+    """Any other kind is 422 (FastAPI refuses the path parameter); the two kinds have
+    operations of their own above, which match first."""
+    return await _ingest(kind, request, with_, query)
 
 
 async def valid_upload(
@@ -165,7 +242,7 @@ async def get_upload(upload: UploadDep) -> UploadReport:
     },
 )
 async def get_rejects(
-    request: Request,
+    engine: EngineDep,
     session: SessionDep,
     upload: UploadDep,
     fmt: FormatDep,
@@ -178,7 +255,7 @@ async def get_rejects(
     if fmt is Format.CSV:
         return csv_response(
             repository.stream_rejects_csv(
-                engine=request.state.engine, upload_id=upload_id, columns=columns, width=width
+                engine=engine, upload_id=upload_id, columns=columns, width=width
             ),
             filename=f"upload-{upload_id}-rejects.csv",
         )

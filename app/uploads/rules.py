@@ -1,7 +1,17 @@
-"""The input rules of SPEC section 2, as SQL over the staging table.
+"""Every row rule of SPEC section 2, in one table.
 
-Each kind lists its fields in file order of checking; a row's first problem is its
-reason. The SQL text is built here, once, from these constants: never from input.
+A field rule says when a field is bad (earlier rules on it having passed) and the
+message the row gets. Each is written twice only in the sense of two *forms of one
+rule*: over the trimmed text (`text`, what the careful path stages, and the dates of the
+fast path) and over the value as COPY typed it (`typed`, integers on the fast path of
+orders; None where COPY's own type input already refuses what the rule refuses). The
+SQL that checks rows on either path is generated from this table (uploads/sql/checks.py),
+and so is the README's table of reject codes (`reject_code_table`). A row's reason is its
+first failing rule, fields in file-column order of the kind's required columns.
+
+The rules that compare a row with others (`unknown_product`, `duplicate_in_file`,
+`conflict`) or with the header (`wrong_field_count`) are in the table too, for the docs;
+their SQL is in the judging statements (uploads/sql/orders.py, products.py) and checks.
 """
 
 from __future__ import annotations
@@ -18,127 +28,210 @@ SHOWN = 40  # characters of a bad value quoted in a message
 
 
 @dataclass(frozen=True)
-class Check:
-    condition: str  # SQL, true when the field is bad; earlier checks have passed
+class FieldRule:
+    """`{v}` in the SQL stands for the field's value; `{shown}` for it quoted in a message."""
+
+    field: str
     code: RejectCode
-    message: str  # SQL expression giving the message
+    text: str  # over the trimmed text (NULL when empty): true when bad
+    message: str
+    typed: str | None = None  # over the COPY-typed value; None: the type refuses it already
 
 
-def _shown(col: str) -> str:
-    return f"quote_literal(left({col}, {SHOWN}))"
+@dataclass(frozen=True)
+class RowRule:
+    """A rule judged against other rows or the header; documented here, checked in SQL
+    by the judging statements."""
+
+    code: RejectCode
 
 
-def missing(col: str) -> Check:
-    return Check(f"{col} IS NULL", RejectCode.MISSING_VALUE, f"'{col} is empty'")
-
-
-def integer(col: str, low: int, high: int) -> list[Check]:
-    return [
-        missing(col),
-        Check(
-            f"{col} !~ '^[+-]?[0-9]+$'",
+def _int(field: str, high: int) -> tuple[FieldRule, ...]:
+    return (
+        _missing(field),
+        FieldRule(
+            field,
             RejectCode.INVALID_INTEGER,
-            f"format('{col} %s is not a whole number', {_shown(col)})",
+            "{v} !~ '^[+-]?[0-9]+$'",
+            f"format('{field} %s is not a whole number', {{shown}})",
         ),
-        Check(
+        FieldRule(
+            field,
+            RejectCode.OUT_OF_RANGE,
             # CASE keeps the cast away from absurdly long digit strings.
-            f"CASE WHEN length({col}) > 30 THEN true"
-            f" ELSE {col}::numeric NOT BETWEEN {low} AND {high} END",
-            RejectCode.OUT_OF_RANGE,
-            f"format('{col} %s is outside {low} to {high}', {_shown(col)})",
+            "CASE WHEN length({v}) > 30 THEN true"
+            f" ELSE {{v}}::numeric NOT BETWEEN 1 AND {high} END",
+            f"format('{field} %s is outside 1 to {high}', {{shown}})",
+            typed=f"{{v}} NOT BETWEEN 1 AND {high}",
         ),
-    ]
+    )
 
 
-def text(col: str, limit: int) -> list[Check]:
-    return [
-        missing(col),
-        Check(
-            f"char_length({col}) > {limit}",
+def _missing(field: str) -> FieldRule:
+    return FieldRule(
+        field, RejectCode.MISSING_VALUE, "{v} IS NULL", f"'{field} is empty'", typed="{v} IS NULL"
+    )
+
+
+def _text(field: str, limit: int) -> tuple[FieldRule, ...]:
+    return (
+        _missing(field),
+        FieldRule(
+            field,
             RejectCode.TOO_LONG,
-            f"format('{col} has %s characters; at most {limit}', char_length({col}))",
+            f"char_length({{v}}) > {limit}",
+            f"format('{field} has %s characters; at most {limit}', char_length({{v}}))",
         ),
-    ]
+    )
 
 
-def decimal(col: str) -> list[Check]:
-    integer_part = f"ltrim(split_part(ltrim({col}, '+-'), '.', 1), '0')"
-    return [
-        missing(col),
-        Check(
-            rf"{col} !~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$'",
+_INTEGER_PART = "ltrim(split_part(ltrim({v}, '+-'), '.', 1), '0')"
+
+
+def _decimal(field: str) -> tuple[FieldRule, ...]:
+    return (
+        _missing(field),
+        FieldRule(
+            field,
             RejectCode.INVALID_DECIMAL,
-            f"format('{col} %s is not a decimal number like 12.34', {_shown(col)})",
+            r"{v} !~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$'",
+            f"format('{field} %s is not a decimal number like 12.34', {{shown}})",
         ),
-        Check(
-            f"char_length(split_part({col}, '.', 2)) > 2",
+        FieldRule(
+            field,
             RejectCode.INVALID_DECIMAL,
-            f"format('{col} %s has more than 2 decimal places', {_shown(col)})",
+            "char_length(split_part({v}, '.', 2)) > 2",
+            f"format('{field} %s has more than 2 decimal places', {{shown}})",
         ),
-        Check(
-            f"CASE WHEN char_length({integer_part}) > {MAX_PRICE_DIGITS} THEN true"
-            f" ELSE {col}::numeric < 0 END",
+        FieldRule(
+            field,
             RejectCode.OUT_OF_RANGE,
-            f"format('{col} %s is outside 0 to 9999999999.99', {_shown(col)})",
+            f"CASE WHEN char_length({_INTEGER_PART}) > {MAX_PRICE_DIGITS} THEN true"
+            " ELSE {v}::numeric < 0 END",
+            f"format('{field} %s is outside 0 to 9999999999.99', {{shown}})",
         ),
-    ]
+    )
 
 
-def calendar_date(col: str) -> list[Check]:
-    return [
-        missing(col),
-        Check(
-            f"{col} !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$'"
-            f" OR NOT pg_input_is_valid({col}, 'date')",
+# A real calendar date, written YYYY-MM-DD. Checked without pg_input_is_valid (which
+# PostgreSQL 15 lacks): CASE keeps each step's casts away from what the step before refused.
+_NOT_A_DATE = (
+    "CASE WHEN {v} !~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}$' THEN true"
+    " WHEN substr({v}, 1, 4) = '0000' OR substr({v}, 6, 2) NOT BETWEEN '01' AND '12' THEN true"
+    " ELSE substr({v}, 9, 2) NOT BETWEEN '01' AND to_char(make_date(substr({v}, 1, 4)::integer,"
+    " substr({v}, 6, 2)::integer, 1) + interval '1 month - 1 day', 'DD') END"
+)
+
+
+# `'2024-12-01'` as the original files write dates: one pair of single quotes, and
+# spaces inside or outside them, are allowed.
+UNQUOTED_DATE = (
+    "CASE WHEN char_length({v}) >= 2 AND {v} LIKE '''%'''"
+    f" THEN NULLIF(btrim(substr({{v}}, 2, char_length({{v}}) - 2), {WHITESPACE}), '')"
+    " ELSE {v} END"
+)
+
+
+def _date(field: str) -> tuple[FieldRule, ...]:
+    return (
+        _missing(field),
+        FieldRule(
+            field,
             RejectCode.INVALID_DATE,
-            f"format('{col} %s is not a calendar date YYYY-MM-DD', {_shown(col)})",
+            _NOT_A_DATE,
+            f"format('{field} %s is not a calendar date YYYY-MM-DD', {{shown}})",
         ),
-    ]
-
-
-def first_problem(checks: tuple[Check, ...] | list[Check], *, before: str = "") -> str:
-    """CASE giving `ARRAY[code, message]` for the first failing check, or NULL."""
-    branches = [f"WHEN {c.condition} THEN ARRAY['{c.code.value}', {c.message}]" for c in checks]
-    return f"CASE {before} " + " ".join(branches) + " END"
+    )
 
 
 @dataclass(frozen=True)
 class Rules:
+    """A kind's required columns (their order is the order of checking) and its rules."""
+
     kind: UploadKind
     required: tuple[str, ...]
-    checks: tuple[Check, ...]
+    fields: tuple[FieldRule, ...]
+    # Fields that COPY types itself on the fast path (orders only): their `typed` forms.
+    typed_on_fast_path: tuple[str, ...] = ()
+    # SQL over a field's trimmed text giving the value its rules check (`{v}`).
+    normalize: tuple[tuple[str, str], ...] = ()
 
-    def problem_sql(self, width_param: str) -> str:
-        """CASE giving `ARRAY[code, message]` for a row's first problem, or NULL."""
-        wrong_count = (
-            "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
-            f" format('expected %s fields, found %s', {width_param}, bad_count)]"
-        )
-        return first_problem(self.checks, before=wrong_count)
+    def of(self, field: str) -> tuple[FieldRule, ...]:
+        return tuple(rule for rule in self.fields if rule.field == field)
 
-
-ORDER_DATE_CHECKS = tuple(calendar_date("created_date"))
 
 ORDERS = Rules(
     kind=UploadKind.ORDERS,
     required=("id", "product_id", "quantity", "created_date"),
-    checks=(
-        *integer("id", 1, MAX_INT8),
-        *integer("product_id", 1, MAX_INT4),
-        *integer("quantity", 1, MAX_INT4),
-        *ORDER_DATE_CHECKS,
+    fields=(
+        *_int("id", MAX_INT8),
+        *_int("product_id", MAX_INT4),
+        *_int("quantity", MAX_INT4),
+        *_date("created_date"),
     ),
+    typed_on_fast_path=("id", "product_id", "quantity"),
+    normalize=(("created_date", UNQUOTED_DATE),),
 )
 
 PRODUCTS = Rules(
     kind=UploadKind.PRODUCTS,
     required=("id", "name", "category", "price"),
-    checks=(
-        *integer("id", 1, MAX_INT4),
-        *text("name", MAX_NAME),
-        *text("category", MAX_CATEGORY),
-        *decimal("price"),
+    fields=(
+        *_int("id", MAX_INT4),
+        *_text("name", MAX_NAME),
+        *_text("category", MAX_CATEGORY),
+        *_decimal("price"),
     ),
 )
 
 RULES = {UploadKind.ORDERS: ORDERS, UploadKind.PRODUCTS: PRODUCTS}
+
+ROW_RULES = (
+    RowRule(RejectCode.UNKNOWN_PRODUCT),
+    RowRule(RejectCode.DUPLICATE_IN_FILE),
+    RowRule(RejectCode.CONFLICT),
+    RowRule(RejectCode.WRONG_FIELD_COUNT),
+)
+
+# What each code means, for the README's table (generated: `reject_code_table`).
+MEANING = {
+    RejectCode.MISSING_VALUE: "a required field is empty after trimming",
+    RejectCode.INVALID_INTEGER: (
+        "an id, product_id or quantity is not a whole number (`1.0`, `1e3`, `0x1`, `1_000` are not)"
+    ),
+    RejectCode.INVALID_DECIMAL: (
+        "a price is not a plain decimal with `.`, or has more than 2 decimals"
+    ),
+    RejectCode.INVALID_DATE: (
+        "`created_date` is not a real calendar date `YYYY-MM-DD` (optionally in single"
+        " quotes and/or spaces)"
+    ),
+    RejectCode.OUT_OF_RANGE: (
+        "product id or quantity outside 1…2³¹−1, order id outside 1…2⁶³−1, price negative or ≥ 10¹⁰"
+    ),
+    RejectCode.TOO_LONG: f"name over {MAX_NAME} or category over {MAX_CATEGORY} characters",
+    RejectCode.UNKNOWN_PRODUCT: "the order's product is not stored",
+    RejectCode.DUPLICATE_IN_FILE: "the id already appeared on an earlier line of the same file",
+    RejectCode.CONFLICT: (
+        "the id is stored with other values and the upload did not say `on_conflict=update`"
+    ),
+    RejectCode.WRONG_FIELD_COUNT: "the row has more or fewer fields than the header",
+}
+
+
+def reject_codes() -> list[RejectCode]:
+    """Every code a row can get, in the order the rules first name them."""
+    seen: dict[RejectCode, None] = {}
+    for rules in RULES.values():
+        for rule in rules.fields:
+            seen.setdefault(rule.code)
+    for row_rule in ROW_RULES:
+        seen.setdefault(row_rule.code)
+    return list(seen)
+
+
+def reject_code_table() -> str:
+    """The README's table of reject codes, from the rules."""
+    lines = ["| code | when |", "|---|---|"]
+    lines += [f"| `{code.value}` | {MEANING[code]} |" for code in reject_codes()]
+    return "\n".join(lines) + "\n"

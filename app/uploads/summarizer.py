@@ -4,16 +4,21 @@ upload's own connection inserts the orders.
 PostgreSQL runs a statement on one core, and the insert of a million orders, with its
 key and indexes, keeps one busy for seconds. The summarizer puts the second core to
 work meanwhile: it COPYs the same spooled bytes into a staging table of its own, sums
-the rows the upload inserts (`queries.sum_new_fast_orders`) and computes the rollup
-cells from them (`rollups.summarize`). The upload then receives those sums by COPY into
-its own transaction (`rollups.ship`) and merges them there, so readers still see the
-upload and its rollups commit together, or neither.
+the rows the upload inserts (`sql.orders.sum_new`) and computes the rollup cells from
+them (`rollups.summarize`). The upload then receives those sums by COPY into its own
+transaction (`rollups.ship`) and merges them there, so readers still see the upload and
+its rollups commit together, or neither.
 
 It sees what the upload sees: it starts once the upload holds the merge lock, which
 every writer of products, orders and rollups takes, and it writes nothing but its own
 temporary tables, rolled back when it is done. Its sums are used only if they add up to
 the orders and units the upload inserted; otherwise, or if it fails, the upload sums
 for itself. A summarizer is started only when a pool connection is free.
+
+It is never cancelled mid-statement. An upload that no longer needs it either lets it
+finish (`close`) or, when the upload failed, `abandon`s it: its connection is closed and
+never goes back to the pool, so a connection interrupted mid-statement can never answer
+a later request.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import IO, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import rollups
-from app.db import driver_connection
-from app.uploads import queries
+from app.db import copy_in, driver_connection
+from app.uploads.plan import Plan
+from app.uploads.sql import bookkeeping, orders, staging
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +46,22 @@ SPOOL_READ_BYTES = 1 << 20
 # PostgreSQL cannot see, since one of its edges is here. So it waits briefly, then
 # fails, and the upload sums for itself.
 LOCK_TIMEOUT = "1s"
+# How long an abandoned summarizer may take to notice its closed connection.
+ABANDON_SECONDS = 5.0
 
 
 class Summarizer:
-    """One upload's summarizer: `start`, then `ship` once (or `close` to abandon it)."""
+    """One upload's summarizer: `start`, then `ship` once; `abandon` on failure."""
 
     def __init__(
-        self,
-        engine: AsyncEngine,
-        spool: IO[bytes],
-        columns: list[str],
-        header_lines: int,
-        records: int,
-        work_mem: str,
+        self, engine: AsyncEngine, spool: IO[bytes], plan: Plan, records: int, work_mem: str
     ) -> None:
-        self._engine, self._spool, self._columns = engine, spool, columns
-        self._header_lines, self._records, self._work_mem = header_lines, records, work_mem
-        self._sums = ""  # set by start
+        self._engine, self._spool, self._plan = engine, spool, plan
+        self._records, self._work_mem = records, work_mem
         self._ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._conn: Any = None
 
     @staticmethod
     def can_start(engine: AsyncEngine) -> bool:
@@ -67,52 +69,50 @@ class Summarizer:
         pool: Any = engine.pool
         return bool(pool.checkedout() < pool.size())
 
-    def start(self, *, first_occurrences: bool) -> None:
-        """Start summing; `first_occurrences`: the file holds an id twice, so only each
-        id's first valid occurrence counts, as in the insert."""
-        self._sums = queries.sum_new_fast_orders(first_occurrences=first_occurrences)
+    def start(self, upload_id: int) -> None:
         self._spool.flush()  # it reads the spool's file, not the upload's buffer
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(upload_id))
 
-    async def _run(self) -> None:
-        try:
-            async with self._engine.connect() as sa_conn:
-                conn = await driver_connection(sa_conn)
-                async with conn.transaction():
-                    await self._summarize(conn)
-                    self._ready.set_result(conn)
-                    await self._release.wait()  # the upload ships the sums meanwhile
-                    raise _Done  # roll back: the summarizer's tables were scratch
-        except _Done:
-            if not self._ready.done():
-                self._ready.set_exception(RuntimeError("the summarizer was abandoned"))
-        except asyncio.CancelledError:
-            self._ready.cancel()
-            raise
-        except Exception as exc:
-            if self._ready.done():  # shipped already; only the rollback failed
-                log.debug("summarizer: %s after its sums were taken", type(exc).__name__)
-            else:
-                self._ready.set_exception(exc)
+    async def _run(self, upload_id: int) -> None:
+        async with self._engine.connect() as sa_conn:
+            conn = self._conn = await driver_connection(sa_conn)
+            transaction = conn.transaction()
+            try:
+                await transaction.start()
+                await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens summarizer {upload_id}")
+                await self._summarize(conn)
+                self._ready.set_result(conn)
+                await self._release.wait()  # the upload ships the sums meanwhile
+                await transaction.rollback()  # its tables were scratch
+            except Exception as exc:
+                if not self._ready.done():
+                    self._ready.set_exception(exc)
+                await sa_conn.invalidate()  # stopped half-way: never back to the pool
+            finally:
+                if not self._ready.done():
+                    self._ready.set_exception(RuntimeError("the summarizer was abandoned"))
 
     async def _summarize(self, conn: Any) -> None:
-        await conn.execute(queries.SET_LOCAL_WORK_MEM, self._work_mem)
-        await conn.execute(queries.SET_LOCAL_LOCK_TIMEOUT, LOCK_TIMEOUT)
-        await conn.execute(queries.CREATE_FAST_ORDERS)
-        status = await conn.copy_to_table(
-            queries.FAST_ORDERS, source=self._spooled(), columns=self._columns, format="csv"
+        await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, self._work_mem)
+        await conn.execute(bookkeeping.SET_LOCAL_LOCK_TIMEOUT, LOCK_TIMEOUT)
+        await conn.execute(staging.create(self._plan))
+        status = await copy_in(
+            conn,
+            staging.table(self._plan),
+            source=self._spooled(),
+            columns=staging.copy_columns(self._plan),
         )
         if status != f"COPY {self._records}":
             raise RuntimeError(f"the summarizer staged {status!r}, not {self._records} rows")
         self._check()
-        await conn.execute(queries.CREATE_ORDER_DELTAS)
-        await conn.execute(self._sums, self._header_lines)
+        await rollups.open_deltas(conn)
+        await conn.execute(orders.sum_new(self._plan), self._plan.header_lines)
         self._check()
         await rollups.summarize(conn)
 
     def _check(self) -> None:
         if self._release.is_set():
-            raise _Done  # abandoned: stop between statements
+            raise RuntimeError("the summarizer was abandoned")  # stop between statements
 
     async def _spooled(self) -> AsyncIterator[bytes]:
         """The spooled file from its start, read by offset (the spool's own position is
@@ -146,16 +146,22 @@ class Summarizer:
 
     async def close(self) -> None:
         """Let the summarizer roll back and give its connection back, once its current
-        statement ends (it checks between statements). Not cancelled: when it was, a
-        later request on the pool once read a wrong result (cause not pinned down)."""
+        statement ends (it checks between statements)."""
         self._release.set()
+        await self._wait()
+
+    async def abandon(self) -> None:
+        """The upload failed: close the summarizer's connection now (whatever it is
+        doing, the server rolls it back), and let it go without its sums."""
+        self._release.set()
+        if self._conn is not None and not self._conn.is_closed():
+            self._conn.terminate()
+        await self._wait()
+
+    async def _wait(self) -> None:
         if self._task is None:
             return
-        with contextlib.suppress(Exception):
-            await asyncio.shield(self._task)
+        with contextlib.suppress(Exception, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), ABANDON_SECONDS)
         if self._ready.done() and not self._ready.cancelled():
             self._ready.exception()  # seen: asyncio would log it as never retrieved
-
-
-class _Done(Exception):
-    """The summarizer's work is shipped or abandoned: leave, rolling back."""

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.analytics.rollups import RECOMPUTED, STORED
+from tests.oracles import RECOMPUTED, STORED
 
 PRODUCTS = "id,name,category,price\n1,Shirt,Shirts,10.00\n2,Pants,Pants,20.50\n3,Hat,Hats,5\n"
 

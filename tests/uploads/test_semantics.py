@@ -169,19 +169,20 @@ class TestAtomicity:
     async def test_database_error_mid_merge_is_reported_failed(
         self, client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from app.uploads import queries
+        from app.uploads.plan import Plan
+        from app.uploads.sql import orders as orders_sql
 
         await upload(client, "products", PRODUCTS)
-        load_orders = queries.load_orders
+        load_orders = orders_sql.load
 
-        def broken(**flags: bool) -> str:
+        def broken(plan: Plan) -> str:
             # The statement that judges and inserts the orders fails in the database.
-            statement = load_orders(**flags)
+            statement = load_orders(plan)
             counted = "count(*) AS n,"
             assert counted in statement
             return statement.replace(counted, "count(*) / (count(*) - count(*)) AS n,")
 
-        monkeypatch.setattr(queries, "load_orders", broken)
+        monkeypatch.setattr(orders_sql, "load", broken)
         response = await upload(client, "orders", ORDERS)
         assert_error(response, 500, "internal_error")
         assert await db.count("orders") == 0

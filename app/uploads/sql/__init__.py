@@ -1,0 +1,65 @@
+"""The SQL of an upload, by purpose: `staging` (the file's rows as COPY left them),
+`checks` (each row's first problem, from the rule table), `orders` and `products`
+(judging and loading), `rejects`, `bookkeeping` (the upload's row, locks, settings) and
+`reads` (reports, history, rejects). Statements are built from a `Plan` and the modules'
+own constants; every value from a file travels as data, through COPY or a parameter.
+
+Each temporary table has one owner, which creates it and is the only module whose SQL
+names it (tests/uploads/test_plan.py checks this); `TEMP_TABLES` lists them all.
+"""
+
+from __future__ import annotations
+
+from app.analytics import rollups
+from app.uploads.models import UploadKind
+from app.uploads.plan import Plan
+from app.uploads.sql import checks, orders, products, rejects, staging
+
+TEMP_TABLES: dict[str, str] = {
+    **dict.fromkeys(staging.TABLES, "app.uploads.sql.staging"),
+    **dict.fromkeys(checks.TABLES, "app.uploads.sql.checks"),
+    **dict.fromkeys(orders.TABLES, "app.uploads.sql.orders"),
+    **dict.fromkeys(products.TABLES, "app.uploads.sql.products"),
+    **dict.fromkeys(rollups.TABLES, "app.analytics.rollups"),
+}
+
+
+def statements(plan: Plan) -> list[tuple[str, str]]:
+    """The statements a plan runs once its rows are staged, named, in order (those that
+    depend on counts, such as the rejects, included as they would run)."""
+    out: list[tuple[str, str]] = []
+    if checks.via_typed(plan):
+        out += [("checks.create_typed", checks.create_typed(plan))]
+        out += [("checks.fill_typed", checks.fill_typed(plan))]
+    out += [("checks.id_range", checks.id_range(plan))]
+    if plan.kind is UploadKind.ORDERS:
+        out += [
+            ("orders.lock_referenced_products", orders.lock_referenced_products(plan)),
+            ("orders.create_checked", orders.CREATE_CHECKED),
+            ("rollups.open_deltas", rollups.CREATE_DELTAS),
+            ("orders.load", orders.load(plan)),
+            ("rejects.insert", rejects.insert(plan)),
+            ("orders.update_stored", orders.UPDATE_STORED),
+        ]
+        if plan.sum_aside:
+            out += [("orders.sum_new (if the summarizer failed)", orders.sum_new(plan))]
+    else:
+        out += [
+            ("products.create_checked", products.CREATE_CHECKED),
+            ("products.classify", products.classify(plan)),
+            ("products.count_actions", products.COUNT_ACTIONS),
+            ("rejects.insert", rejects.insert(plan)),
+            ("products.insert", products.INSERT),
+            ("products.update_stored", products.UPDATE_STORED),
+            ("products.price_changes", products.PRICE_CHANGES),
+        ]
+    return out
+
+
+def printed(plan: Plan) -> str:
+    """The plan and its statements as text (compared with files kept in tests/)."""
+    lines = [f"-- {plan}"]
+    for name, sql in statements(plan):
+        body = "\n".join(line.rstrip() for line in sql.strip().splitlines())
+        lines += ["", f"-- {name}", body + ";"]
+    return "\n".join(lines) + "\n"

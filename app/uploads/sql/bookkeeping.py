@@ -1,0 +1,54 @@
+"""Bookkeeping: the upload's own row, the locks that order uploads, and the settings an
+upload's transaction runs under."""
+
+from __future__ import annotations
+
+from app.uploads.models import UploadKind
+
+# Keys of advisory locks. One (transaction-level) for all merges, so that uploads that
+# overlap commit one after the other, as if run in sequence, and never deadlock; one
+# (session-level) per upload, held by the loading session, so readers can tell a dead
+# upload from a running one.
+MERGE_LOCK_KEY = 0x4F4C_0000_0000_0000
+UPLOAD_LOCK_BASE = 0x4F4C_0001_0000_0000
+
+CREATE_UPLOAD = """
+INSERT INTO uploads (kind, filename, on_conflict) VALUES ($1, $2, $3) RETURNING upload_id
+"""
+TAKE_UPLOAD_LOCK = "SELECT pg_advisory_lock($1)"
+RELEASE_UPLOAD_LOCK = "SELECT pg_advisory_unlock($1)"
+TAKE_MERGE_LOCK = "SELECT pg_advisory_xact_lock($1)"
+
+WRITE_PROGRESS = """
+UPDATE uploads SET bytes_received = $2, rows_total = $3
+WHERE upload_id = $1 AND status = 'running'
+"""
+
+FINISH_UPLOAD = """
+UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
+    sha256 = $2, columns = $3, warnings = $4, bytes_received = $5,
+    rows_total = $6, rows_inserted = $7, rows_updated = $8, rows_unchanged = $9,
+    rows_rejected = $10, rejects_by_code = $11
+WHERE upload_id = $1
+"""
+
+MARK_FAILED = """
+UPDATE uploads SET status = 'failed', finished_at = clock_timestamp(),
+    error = $2, bytes_received = $3
+WHERE upload_id = $1 AND status = 'running'
+"""
+
+STORED_IN_RANGE = {
+    UploadKind.ORDERS: "SELECT EXISTS (SELECT 1 FROM orders WHERE order_id BETWEEN $1 AND $2)",
+    UploadKind.PRODUCTS: (
+        "SELECT EXISTS (SELECT 1 FROM products WHERE product_id BETWEEN $1 AND $2)"
+    ),
+}
+
+CAN_CHECK_KEYS_BY_SET = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+SKIP_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'replica', true)"
+RESTORE_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'origin', true)"
+SET_LOCAL_WORK_MEM = "SELECT set_config('work_mem', $1, true)"
+SET_LOCAL_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
+# Names the connection in pg_stat_activity for this transaction only (operators, tests).
+SET_LOCAL_NAME = "SELECT set_config('application_name', $1, true)"

@@ -1,0 +1,185 @@
+"""Checks: every staged row with its first problem, or its typed values; generated from
+the rule table (uploads/rules.py) for both paths.
+
+Owns `typed` (the careful path's rows, and every products upload's, checked and typed).
+Orders on the fast path are checked straight from `staged_orders` (`rows`): integers by
+their rules' typed forms, the date by its text rules once per distinct value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+from app.uploads.models import UploadKind
+from app.uploads.plan import Plan
+from app.uploads.rules import RULES, SHOWN, WHITESPACE, FieldRule
+from app.uploads.sql import staging
+
+TYPED = "typed"
+TABLES = (TYPED,)
+
+# Typed values per kind: the column, its SQL type and the cast of the checked text.
+_TYPES = {
+    UploadKind.ORDERS: (
+        ("order_id", "bigint", "id::bigint"),
+        ("product_id", "integer", "product_id::integer"),
+        ("quantity", "integer", "quantity::integer"),
+        ("created_date", "date", "created_date::date"),
+    ),
+    UploadKind.PRODUCTS: (
+        ("product_id", "integer", "id::integer"),
+        ("name", "text", "name"),
+        ("category", "text", "category"),
+        ("price", "numeric(12, 2)", "price::numeric(12, 2)"),
+    ),
+}
+
+
+def _branch(rule: FieldRule, column: str, *, typed: bool) -> str | None:
+    """`WHEN bad THEN ARRAY[code, message]` for one rule over `column`, in the text or
+    the typed form (None where the typed form has nothing left to check)."""
+    if typed:
+        if rule.typed is None:
+            return None
+        condition = rule.typed.format(v=column)
+        shown = f"quote_literal({column}::text)"
+    else:
+        condition = rule.text.format(v=column)
+        shown = f"quote_literal(left({column}, {SHOWN}))"
+    message = rule.message.format(v=column, shown=shown)
+    return f"WHEN {condition} THEN ARRAY['{rule.code.value}', {message}]"
+
+
+def _branches(rules: Iterable[FieldRule], alias: str = "", *, typed: bool = False) -> list[str]:
+    found = (_branch(r, f"{alias}{r.field}", typed=typed) for r in rules)
+    return [b for b in found if b is not None]
+
+
+def first_problem(rules: Iterable[FieldRule], *, before: str = "") -> str:
+    """CASE giving `ARRAY[code, message]` for the first failing rule, or NULL."""
+    return f"CASE {before} " + " ".join(_branches(rules)) + " END"
+
+
+def _normalized(kind: UploadKind, name: str) -> str:
+    return dict(RULES[kind].normalize).get(name, "{v}").format(v=name)
+
+
+# --- the careful path (and products): staged text → `typed` ------------------------------
+
+
+@cache
+def create_typed(plan: Plan) -> str:
+    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in _TYPES[plan.kind])
+    return (
+        f"CREATE TEMP TABLE {TYPED} (ord bigint, line bigint, problem text[], {cols})"
+        " ON COMMIT DROP"
+    )
+
+
+@cache
+def fill_typed(plan: Plan) -> str:
+    """Every staged text row with its first problem (`ARRAY[code, message]`) or its typed
+    values. Parameters: $1 header lines, $2 header width.
+
+    `OFFSET 0` keeps each level a step of its own, so that every trim and check runs
+    once per row rather than once per later mention.
+    """
+    rules = RULES[plan.kind]
+    values = ", ".join(f"{_normalized(plan.kind, name)} AS {name}" for name in rules.required)
+    wrong_count = (
+        "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
+        " format('expected %s fields, found %s', $2::integer, bad_count)]"
+    )
+    names = ", ".join(name for name, _, _ in _TYPES[plan.kind])
+    typed = ", ".join(
+        f"CASE WHEN problem IS NULL THEN {cast} END" for _, _, cast in _TYPES[plan.kind]
+    )
+    return f"""
+INSERT INTO {TYPED} (ord, line, problem, {names})
+SELECT ord, line, problem, {typed}
+FROM (
+    SELECT v.*, {first_problem(rules.fields, before=wrong_count)} AS problem
+    FROM (
+        SELECT ord, line, bad_count, {values}
+        FROM ({staging.text_rows(plan)} OFFSET 0) t OFFSET 0
+    ) v OFFSET 0
+) j
+"""
+
+
+# --- orders on the fast path: checked straight from staging --------------------------------
+
+
+@cache
+def _fast_orders() -> str:
+    """Fast-path orders with their first problem, typed ($1: header lines). The integers
+    arrive typed (COPY refused what is not an integer: such a file takes the careful
+    path), so only their typed rules remain; the date is text, checked once per distinct
+    value by its text rules."""
+    rules = RULES[UploadKind.ORDERS]
+    typed_fields = rules.typed_on_fast_path
+    text_fields = [name for name in rules.required if name not in typed_fields]
+    assert text_fields == [rules.required[-1]], "per-value checks come last in the order"
+    [date] = text_fields
+    date_rules = rules.of(date)
+    missing, *_ = date_rules
+    typed_branches = [
+        branch for name in typed_fields for branch in _branches(rules.of(name), "s.", typed=True)
+    ]
+    raw_missing = _branch(missing, f"s.{date}", typed=True)
+    return f"""
+WITH dates AS MATERIALIZED (
+    SELECT raw, problem, CASE WHEN problem IS NULL THEN {date}::date END AS day
+    FROM (
+        SELECT raw, {date}, {first_problem(date_rules)} AS problem
+        FROM (
+            SELECT raw, {_normalized(UploadKind.ORDERS, date)} AS {date}
+            FROM (
+                SELECT raw, NULLIF(btrim(raw, {WHITESPACE}), '') AS {date}
+                FROM ({staging.distinct_values(date)}) r OFFSET 0
+            ) t OFFSET 0
+        ) u OFFSET 0
+    ) v
+)
+SELECT ord, line, problem,
+    CASE WHEN problem IS NULL THEN id END AS order_id,
+    CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
+    CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
+    CASE WHEN problem IS NULL THEN day END AS created_date
+FROM (
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
+        CASE {" ".join(typed_branches)} {raw_missing} ELSE d.problem END AS problem
+    FROM ({staging.TYPED_ORDER_ROWS}) s LEFT JOIN dates d ON d.raw = s.{date}
+    OFFSET 0
+) j
+"""
+
+
+def via_typed(plan: Plan) -> bool:
+    """Whether the plan's rows are checked into `typed` (all but fast-path orders)."""
+    return not staging.typed_orders(plan)
+
+
+def rows(plan: Plan) -> str:
+    """The checked rows, as a FROM item: `ord, line, problem` and the typed columns."""
+    return TYPED if via_typed(plan) else f"({_fast_orders()})"
+
+
+def id_range(plan: Plan) -> str:
+    """The file's valid id range, and whether no id occurs in it twice."""
+    if not via_typed(plan):
+        return staging.ORDERS_ID_RANGE
+    key = "order_id" if plan.kind is UploadKind.ORDERS else "product_id"
+    return f"SELECT min({key}), max({key}), count({key}) = count(DISTINCT {key}) FROM {TYPED}"
+
+
+def referenced_products(plan: Plan) -> str:
+    """The product ids the checked orders name."""
+    if not via_typed(plan):
+        return staging.referenced_products()
+    return f"SELECT DISTINCT product_id FROM {TYPED} WHERE problem IS NULL"
+
+
+def analyze(plan: Plan) -> str:
+    return f"ANALYZE {TYPED}" if via_typed(plan) else staging.analyze(plan)

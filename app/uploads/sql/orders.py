@@ -1,0 +1,200 @@
+"""Orders: judge every checked row against products, the file's other rows and the stored
+orders, and load the good ones, in one statement (`load`).
+
+Owns `checked_orders`: the rejects and the updates that `load` keeps (the inserted rows
+go straight into `orders`). Orders files are the big ones, so the judged rows are written
+once, to memory, not to a table that three more statements would read. Each fragment
+below is switched by at most one fact of the plan.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from app.analytics import rollups
+from app.uploads.plan import Plan
+from app.uploads.sql import checks
+
+CHECKED = "checked_orders"
+TABLES = (CHECKED,)
+
+CREATE_CHECKED = f"""
+CREATE TEMP TABLE {CHECKED} (
+    ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
+    created_date date, old_product_id integer, old_quantity integer, old_created_date date,
+    problem text[], action text
+) ON COMMIT DROP
+"""
+
+_COLUMNS = (
+    "ord, line, order_id, product_id, quantity, created_date,"
+    " old_product_id, old_quantity, old_created_date, problem, action"
+)
+
+
+def lock_referenced_products(plan: Plan) -> str:
+    """The products the rows reference, locked as the foreign key's trigger would lock
+    them, so that none can go away before the upload commits."""
+    return f"""
+SELECT count(*) FROM (
+    SELECT 1 FROM products p
+    WHERE p.product_id IN ({checks.referenced_products(plan)})
+    FOR KEY SHARE OF p
+) locked
+"""
+
+
+def _ranked(plan: Plan) -> str:
+    """Each row's occurrence of its id among the valid rows (the first valid one wins),
+    and the line of the first; skipped when the file's ids are unique and new."""
+    if not plan.sort_occurrences:
+        return "SELECT k.*, 1 AS occurrence, NULL::bigint AS first_line FROM known k"
+    return """SELECT k.*, row_number() OVER w AS occurrence,
+        first_value(k.line) OVER w AS first_line
+    FROM known k
+    WINDOW w AS (PARTITION BY k.ok, k.order_id ORDER BY k.line)"""
+
+
+def _met(plan: Plan) -> str:
+    """Each ranked row with the stored order it meets (none when no stored id is in the
+    file's range: nothing to look up)."""
+    if not plan.stored_in_range:
+        return """SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
+        NULL::integer AS old_quantity, NULL::date AS old_created_date
+    FROM ranked r"""
+    return """SELECT r.*, o.order_id AS old_order_id, o.product_id AS old_product_id,
+        o.quantity AS old_quantity, o.created_date AS old_created_date
+    FROM ranked r
+    LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1"""
+
+
+def _conflict(plan: Plan) -> str:
+    """What a stored order with other values is: an update, or a `conflict`."""
+    if plan.update:
+        return "ELSE NULL"
+    return """ELSE ARRAY['conflict', format(
+                'order %s is stored with product_id %s, quantity %s, created_date %s;'
+                ' upload with on_conflict=update to replace it',
+                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date)]"""
+
+
+def _judged(plan: Plan) -> str:
+    return f"""
+WITH known AS (
+    SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
+    FROM {checks.rows(plan)} t LEFT JOIN products p ON p.product_id = t.product_id
+),
+ranked AS (
+    {_ranked(plan)}
+),
+met AS (
+    {_met(plan)}
+),
+problems AS (
+    SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
+        m.old_product_id, m.old_quantity, m.old_created_date,
+        CASE
+            WHEN m.problem IS NOT NULL THEN m.problem
+            WHEN NOT m.ok THEN ARRAY['unknown_product',
+                format('product_id %s is not a stored product', m.product_id)]
+            WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
+                format('id %s already appears on line %s', m.order_id, m.first_line)]
+            WHEN m.old_order_id IS NULL
+                OR (m.old_product_id, m.old_quantity, m.old_created_date)
+                    = (m.product_id, m.quantity, m.created_date) THEN NULL
+            {_conflict(plan)}
+        END AS problem
+    FROM met m
+)
+SELECT p.*,
+    CASE
+        WHEN p.problem IS NOT NULL THEN 'reject'
+        WHEN p.old_product_id IS NULL THEN 'insert'
+        WHEN (p.old_product_id, p.old_quantity, p.old_created_date)
+            = (p.product_id, p.quantity, p.created_date) THEN 'unchanged'
+        ELSE 'update'
+    END AS action
+FROM problems p
+"""
+
+
+def _changes(plan: Plan) -> str:
+    """What the judged rows change in the sales: an inserted order adds itself; an
+    updated one (only where stored ids are met) adds its new values and takes away its
+    old ones."""
+    if not plan.stored_in_range:
+        return """SELECT created_date, product_id, 1 AS n, quantity AS q
+        FROM judged WHERE action = 'insert'"""
+    return """SELECT created_date, product_id, 1 AS n, quantity AS q
+        FROM judged WHERE action IN ('insert', 'update')
+        UNION ALL
+        SELECT old_created_date, old_product_id, -1, -old_quantity
+        FROM judged WHERE action = 'update'"""
+
+
+def _deltas(plan: Plan) -> str:
+    """The sums of the changes, per product and day, for the rollups; none when a
+    summarizer sums the new orders beside this statement."""
+    if plan.sum_aside:
+        return ""
+    summed = rollups.add_deltas(
+        f"""SELECT created_date, product_id, sum(n), sum(q)
+    FROM ({_changes(plan)}) d
+    GROUP BY created_date, product_id
+    HAVING sum(n) <> 0 OR sum(q) <> 0"""
+    )
+    return f",\ndeltas AS (\n    {summed}\n)"
+
+
+@cache
+def load(plan: Plan) -> str:
+    """Judge every row and load the good ones, in one pass: insert the new orders, keep
+    the rejects and updates in `checked_orders`, add the changes to the rollups' deltas
+    (unless summed aside), and answer rows and inserted units per action and code.
+    Parameters: those of `checks.rows(plan)`."""
+    return f"""
+WITH judged AS MATERIALIZED ({_judged(plan)}),
+inserted AS (
+    INSERT INTO orders (order_id, product_id, quantity, created_date)
+    SELECT order_id, product_id, quantity, created_date FROM judged WHERE action = 'insert'
+),
+kept AS (
+    INSERT INTO {CHECKED} ({_COLUMNS})
+    SELECT {_COLUMNS} FROM judged WHERE action IN ('reject', 'update')
+){_deltas(plan)}
+SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
+FROM judged GROUP BY 1, 2
+"""
+
+
+UPDATE_STORED = f"""
+UPDATE orders o
+SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
+FROM {CHECKED} c WHERE c.action = 'update' AND o.order_id = c.order_id
+"""
+
+REJECTED = f"SELECT ord, line, problem FROM {CHECKED} WHERE action = 'reject'"
+
+
+@cache
+def sum_new(plan: Plan) -> str:
+    """What a new-orders upload on the fast path adds to the sales, summed straight from
+    the checked rows: those with no problem and a stored product, and of those only the
+    first occurrence of each id unless the ids are unique (what `load` inserts when no
+    stored id is in range). Run by the summarizer beside `load`, or by the upload after
+    it if the summarizer could not. Parameters: those of `checks.rows(plan)`."""
+    occurrence = (
+        ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
+        if plan.sort_occurrences
+        else ", 1 AS occurrence"
+    )
+    return rollups.add_deltas(
+        f"""SELECT created_date, product_id, count(*), sum(quantity)
+FROM (
+    SELECT j.created_date, j.product_id, j.quantity{occurrence}
+    FROM {checks.rows(plan)} j JOIN products p ON p.product_id = j.product_id
+    WHERE j.problem IS NULL
+) v
+WHERE occurrence = 1
+GROUP BY created_date, product_id"""
+    )

@@ -1,0 +1,156 @@
+"""Staging: the temporary tables the file's rows are COPYed into, and every read of them.
+
+Owns `staged_text` (every field as text: the careful path, and products on the fast
+path) and `staged_orders` (orders on the fast path, integers typed by COPY itself). Other
+modules read them only through the fragments below. `ord` numbers records in file order.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from app.uploads.models import UploadKind
+from app.uploads.plan import Plan
+from app.uploads.rules import RULES
+
+TEXT = "staged_text"
+TYPED_ORDERS = "staged_orders"
+TABLES = (TEXT, TYPED_ORDERS)
+
+
+def typed_orders(plan: Plan) -> bool:
+    """Whether the plan stages into `staged_orders` (orders on the fast path)."""
+    return plan.fast and plan.kind is UploadKind.ORDERS
+
+
+def table(plan: Plan) -> str:
+    return TYPED_ORDERS if typed_orders(plan) else TEXT
+
+
+@cache
+def create(plan: Plan) -> str:
+    if typed_orders(plan):
+        return (
+            f"CREATE TEMP TABLE {TYPED_ORDERS} ("
+            " ord bigint GENERATED ALWAYS AS IDENTITY,"
+            " id bigint, product_id bigint, quantity bigint, created_date text"
+            ") ON COMMIT DROP"
+        )
+    fields = ", ".join(f"{name} text" for name in RULES[plan.kind].required)
+    return (
+        f"CREATE TEMP TABLE {TEXT} ("
+        " ord bigint GENERATED ALWAYS AS IDENTITY,"
+        f" line bigint, bad_count integer, raw jsonb, {fields}"
+        ") ON COMMIT DROP"
+    )
+
+
+def copy_columns(plan: Plan) -> list[str]:
+    """The columns a COPY into `table(plan)` fills, in the order its data has them."""
+    if plan.fast:
+        return list(plan.order)
+    return ["line", "bad_count", "raw", *RULES[plan.kind].required]
+
+
+@cache
+def count(plan: Plan) -> str:
+    return f"SELECT count(*) FROM {table(plan)}"
+
+
+# Physical line breaks in a text (CRLF, LF and a lone CR each end one line, as Python's
+# csv module counts them): a record whose quoted fields hold some spans as many more.
+_BREAKS = (
+    "char_length({f}) * 2 - char_length(replace({f}, E'\\n', ''))"
+    " - char_length(replace({f}, E'\\r', '')) - (char_length({f})"
+    " - char_length(replace({f}, E'\\r\\n', ''))) / 2"
+)
+
+
+def _breaks(plan: Plan) -> str:
+    return " + ".join(
+        _BREAKS.format(f=f"coalesce({name}, '')") for name in RULES[plan.kind].required
+    )
+
+
+@cache
+def number_lines(plan: Plan) -> str:
+    """Fast path, text staging, records that span lines: number each by the line it
+    starts on ($1 header lines) and answer the lines they span in all, which the caller
+    compares with the file's own count."""
+    return f"""
+WITH spans AS (
+    SELECT ord, {_breaks(plan)} AS breaks FROM {TEXT}
+),
+starts AS (
+    SELECT ord, $1 + ord + coalesce(sum(breaks) OVER (ORDER BY ord
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS line
+    FROM spans
+),
+numbered AS (
+    UPDATE {TEXT} s SET line = t.line FROM starts t WHERE t.ord = s.ord
+)
+SELECT count(*) + coalesce(sum(breaks), 0) FROM spans
+"""
+
+
+# --- reads of the staged rows, for the modules that judge them --------------------------
+
+
+@cache
+def text_rows(plan: Plan) -> str:
+    """Staged text rows: `ord, line, bad_count` and each required field trimmed, NULL when
+    empty ($1: header lines)."""
+    from app.uploads.rules import WHITESPACE
+
+    trimmed = ", ".join(
+        f"NULLIF(btrim(s.{name}, {WHITESPACE}), '') AS {name}" for name in RULES[plan.kind].required
+    )
+    return (
+        f"SELECT s.ord, COALESCE(s.line, s.ord + $1) AS line, s.bad_count, {trimmed} FROM {TEXT} s"
+    )
+
+
+TYPED_ORDER_ROWS = (
+    f"SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date"
+    f" FROM {TYPED_ORDERS} s"
+)
+
+
+def distinct_values(column: str) -> str:
+    """The distinct raw values of one column of `staged_orders`."""
+    return f"SELECT DISTINCT {column} AS raw FROM {TYPED_ORDERS}"
+
+
+def referenced_products() -> str:
+    """Product ids that fast-path orders name (valid or not: the lock covers more)."""
+    return f"SELECT DISTINCT product_id FROM {TYPED_ORDERS}"
+
+
+ORDERS_ID_RANGE = (
+    f"SELECT min(id), max(id), count(id) = count(DISTINCT id) FROM {TYPED_ORDERS} WHERE id >= 1"
+)
+
+
+def analyze(plan: Plan) -> str:
+    # The planner then knows how many rows the joins and sorts that follow will meet.
+    return f"ANALYZE {table(plan)}"
+
+
+@cache
+def fields_by_ord(plan: Plan) -> str:
+    """`ord, fields`: each staged record's fields as received, in the file's column order
+    (all of them, for files with extra columns or rows of the wrong width)."""
+    if typed_orders(plan):
+        # Fast-path orders hold integers that are canonical as written (the fast path
+        # takes no sign, space or leading zero before a digit), so their text is the
+        # text received.
+        by_position = ", ".join(f"s.{name}::text" for name in plan.order)
+        return f"SELECT s.ord, ARRAY[{by_position}] AS fields FROM {TYPED_ORDERS} s"
+    by_position = ", ".join(f"s.{name}" for name in plan.order)
+    return f"""SELECT s.ord,
+    CASE WHEN s.raw IS NOT NULL
+        THEN ARRAY(SELECT f.v FROM jsonb_array_elements_text(s.raw) WITH ORDINALITY f(v, i)
+                   ORDER BY f.i)
+        ELSE ARRAY[{by_position}]
+    END AS fields
+FROM {TEXT} s"""

@@ -1,0 +1,192 @@
+"""The file's bytes into the staging tables, by the fast path when COPY can read them.
+
+- fast: the bytes go to `COPY … (FORMAT csv)` untouched: PostgreSQL parses the CSV
+  (quotes, doubled quotes, CRLF or CR line ends) and, for orders, the integers. Taken
+  when the header is exactly the required columns and the bytes allow it
+  (`FastBytes`). A record is one line, so its line number is its ordinal plus the
+  header's lines, checked against the line breaks counted on the way; products whose
+  quoted names hold line breaks are numbered by those breaks
+  (`sql.staging.number_lines`). Any COPY error (a value that is not an integer, a row of
+  the wrong width, a blank line, mixed line ends), a byte the path does not take, or
+  counts that do not agree roll back a savepoint and the file takes the careful path.
+- careful: Python's csv module parses the spooled file (flat memory: a temporary file),
+  in a thread, and COPYs `line, bad_count, raw, fields…` as text. Rows of the wrong
+  width and files with extra columns keep all their fields for the rejects.
+
+Invalid UTF-8 and NUL bytes are `not_utf8` on both paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import asyncpg
+
+from app.db import copy_in
+from app.uploads import parsing
+from app.uploads.errors import NotUtf8
+from app.uploads.models import UploadKind
+from app.uploads.plan import Path, Plan, Run
+from app.uploads.rules import RULES
+from app.uploads.sql import staging
+
+log = logging.getLogger(__name__)
+
+_UNDECODABLE = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
+
+# Orders: digits, signs, separators, both quotes and spaces; anything else (a letter, a
+# decimal point) cannot be a valid integer or date, and the careful path says why.
+ORDER_BYTES = b"0123456789,-+'\" \t\r\n"
+# Orders on the fast path keep their integers as COPY typed them, so a field may not
+# start with a sign, a space or a leading zero (nor end in a space): its text is then
+# exactly the typed value's, and rejects show the fields as received.
+NON_CANONICAL = re.compile(rb'(?:^|(?<=[,\r\n]))"?(?:[+\- \t]|0[0-9])|(?<=[ \t])"?(?:[,\r\n]|$)')
+
+
+class _Fallback(Exception):
+    """The fast path cannot take this file; parse it carefully instead."""
+
+
+# Where PostgreSQL's CSV dialect and Python's agree: each field either quoted whole (RFC
+# 4180: inner quotes doubled; commas and line breaks allowed inside) or free of quotes.
+# A quote inside an unquoted field (`=HYPERLINK("x")`) is literal to Python, and opens a
+# quoted section to PostgreSQL: such a file takes the careful path.
+_FIELD = rb'(?:"[^"]*(?:""[^"]*)*"|[^",\r\n]*)'
+_RECORDS = re.compile(rb"(?:" + _FIELD + rb"(?:," + _FIELD + rb")*(?:\r\n|\n|\r))*+")
+_LAST_RECORD = re.compile(_FIELD + rb"(?:," + _FIELD + rb")*")
+MAX_OPEN_RECORD = 1 << 20  # bytes of one record held while its quotes are checked
+
+
+class FastBytes:
+    """Whether bytes, chunk after chunk, can go to COPY as they are; counts line breaks."""
+
+    def __init__(self, kind: UploadKind) -> None:
+        self.kind = kind
+        self.breaks = 0
+        self.last = b""  # the last byte seen
+        self.open = b""  # the start of the record not yet ended
+        self.quoted = False  # whether a quote was seen
+
+    def take(self, chunk: bytes) -> bool:
+        if not chunk:
+            return True
+        if self.kind is UploadKind.ORDERS:
+            if chunk.translate(None, ORDER_BYTES):
+                return False
+            if NON_CANONICAL.search(self.last + chunk, len(self.last)):
+                return False
+        elif b"\\" in chunk:
+            # A line of `\.` ends a COPY before PostgreSQL 18; rare enough in product
+            # files to leave to the careful path.
+            return False
+        data = self.open + chunk
+        if self.quoted or b'"' in chunk:
+            self.quoted = True  # from here on, records end where the quotes say
+            matched = _RECORDS.match(data)
+            end = matched.end() if matched else 0
+        else:
+            end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self.open = data[end:]
+        if len(self.open) > MAX_OPEN_RECORD:
+            return False
+        crlf = chunk.count(b"\r\n") + (1 if self.last == b"\r" and chunk[:1] == b"\n" else 0)
+        self.breaks += chunk.count(b"\n") + chunk.count(b"\r") - crlf
+        self.last = chunk[-1:]
+        return True
+
+    def finished(self) -> bool:
+        """At the end of the data: whether its last record (without a line end) agrees."""
+        return not self.quoted or _LAST_RECORD.fullmatch(self.open) is not None
+
+    def lines(self) -> int:
+        """Physical lines of the data (a last one without a line end counts)."""
+        return self.breaks + (1 if self.last not in (b"", b"\n", b"\r") else 0)
+
+
+async def stage(
+    run: Run, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
+) -> Plan:
+    """COPY the data rows into staging; the plan with the path they took."""
+    checker = FastBytes(plan.kind)
+    if header.exact and checker.take(rest):
+        try:
+            async with run.conn.transaction():  # a savepoint: a failed attempt leaves nothing
+                await _fast(run, plan, checker, rest, stream)
+                return plan
+        except _UNDECODABLE:
+            raise NotUtf8("The file is not valid UTF-8 (or contains NUL bytes).") from None
+        except (_Fallback, asyncpg.BadCopyFileFormatError, asyncpg.DataError):
+            log.debug("fast path declined; parsing the file carefully")
+    else:
+        run.spool.write(rest)
+    async for chunk in stream:  # what the fast path did not read
+        run.spool.write(chunk)
+    careful = replace(plan, path=Path.CAREFUL)
+    await _careful(run, careful, header)
+    return careful
+
+
+async def _fast(
+    run: Run, plan: Plan, checker: FastBytes, rest: bytes, stream: AsyncIterator[bytes]
+) -> None:
+    declined = False
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal declined
+        run.spool.write(rest)
+        run.progress.records_seen = checker.breaks
+        yield rest
+        async for chunk in stream:
+            run.spool.write(chunk)
+            if not checker.take(chunk):
+                declined = True
+                return
+            run.progress.records_seen = checker.breaks
+            yield chunk
+
+    await run.conn.execute(staging.create(plan))
+    await copy_in(
+        run.conn, staging.table(plan), source=chunks(), columns=staging.copy_columns(plan)
+    )
+    if declined or not checker.finished():
+        raise _Fallback
+    records = await run.conn.fetchval(staging.count(plan))
+    if records == checker.lines():
+        return  # one record a line
+    if staging.typed_orders(plan):
+        raise _Fallback  # a record over several lines: an integer cannot hold a break
+    spanned = await run.conn.fetchval(staging.number_lines(plan), plan.header_lines)
+    if spanned != checker.lines():
+        raise _Fallback
+
+
+async def _careful(run: Run, plan: Plan, header: parsing.Header) -> None:
+    run.spool.flush()
+    rules = RULES[plan.kind]
+
+    def seen(records: int) -> None:
+        run.progress.records_seen = records
+
+    await run.conn.execute(staging.create(plan))
+    source = _in_thread(parsing.careful_rows(run.spool, header, rules.required, seen))
+    try:
+        await copy_in(
+            run.conn, staging.table(plan), source=source, columns=staging.copy_columns(plan)
+        )
+    except _UNDECODABLE:
+        raise NotUtf8("The file is not valid UTF-8 (or contains NUL bytes).") from None
+
+
+async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Run a CPU-bound generator off the event loop, one buffer at a time."""
+    done = object()
+    while True:
+        item = await asyncio.to_thread(next, rows, done)
+        if item is done:
+            return
+        assert isinstance(item, bytes)
+        yield item
