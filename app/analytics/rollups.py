@@ -36,7 +36,7 @@ def add_deltas(select: str) -> str:
     return f"INSERT INTO {DELTAS} (created_date, product_id, orders, quantity)\n{select}"
 
 
-def price_changes(select: str) -> str:
+def price_change_table(select: str) -> str:
     """The statement that makes `price_changes` from `select`'s (product_id, delta)."""
     return f"CREATE TEMP TABLE {PRICE_CHANGES} ON COMMIT DROP AS\n{select}"
 

@@ -75,10 +75,7 @@ async def orders(
         fx=fx,
         mode=mode,
         period=period,
-        product_id=product_id,
-        category=category,
-        after=after,
-        limit=query.limit,
+        which=service.Which(product_id, category, after, query.limit),
     )
     next_cursor = (
         encode_cursor([items[-1].order_created_date.isoformat(), items[-1].order_id])

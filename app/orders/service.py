@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -17,18 +18,21 @@ from app.orders import queries
 from app.orders.schemas import OrderLine
 
 
+@dataclass(frozen=True)
+class Which:
+    """Which orders a page holds: a product or category, and the page after a cursor."""
+
+    product_id: int | None
+    category: str | None
+    after: tuple[date, int] | None
+    limit: int
+
+
 async def page(
-    *,
-    session: AsyncSession,
-    fx: FxService,
-    mode: FxMode,
-    period: Period,
-    product_id: int | None,
-    category: str | None,
-    after: tuple[date, int] | None,
-    limit: int,
+    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period, which: Which
 ) -> tuple[list[OrderLine], Conversion | None, bool]:
     """Up to `limit` orders after the cursor, in (date, id) order; True if more follow."""
+    product_id, category, after, limit = which.product_id, which.category, which.after, which.limit
     after_date, after_id = after or (date(1, 1, 1), 0)
     rows = (
         await session.execute(

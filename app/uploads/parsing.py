@@ -42,6 +42,9 @@ COPY_BUFFER_BYTES = 1024 * 1024
 # says how many it had.
 MAX_EXTRA_FIELDS_KEPT = 1000
 
+# The same words whichever path found the bad bytes (the header's own say where).
+NOT_UTF8 = "The file is not valid UTF-8 (or contains NUL bytes)."
+
 csv.field_size_limit(sys.maxsize)  # the upload limit bounds fields, not the csv module
 
 
@@ -200,10 +203,10 @@ def careful_rows(
                 out.seek(0)
                 out.truncate()
     except UnicodeDecodeError:
-        raise NotUtf8("The file is not valid UTF-8.") from None
+        raise NotUtf8(NOT_UTF8) from None
     except csv.Error as exc:
         if "NUL" in str(exc):
-            raise NotUtf8("The file contains NUL bytes: it is not UTF-8 text.") from None
+            raise NotUtf8(NOT_UTF8) from None
         raise
     finally:
         text.detach()

@@ -168,6 +168,8 @@ async def _load(run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[N
         run.counts = await _judge(run, plan)
         assert run.counts.total == rows_total
         await _write(run, plan)
+        if run.summarizer is not None:  # shipped, not needed, or failed: let it go
+            await run.summarizer.close()
         await conn.execute(
             bookkeeping.FINISH_UPLOAD,
             run.upload_id,

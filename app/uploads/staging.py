@@ -118,7 +118,7 @@ async def stage(
                 await _fast(run, plan, checker, rest, stream)
                 return plan
         except _UNDECODABLE:
-            raise NotUtf8("The file is not valid UTF-8 (or contains NUL bytes).") from None
+            raise NotUtf8(parsing.NOT_UTF8) from None
         except (_Fallback, asyncpg.BadCopyFileFormatError, asyncpg.DataError):
             log.debug("fast path declined; parsing the file carefully")
     else:
@@ -178,7 +178,7 @@ async def _careful(run: Run, plan: Plan, header: parsing.Header) -> None:
             run.conn, staging.table(plan), source=source, columns=staging.copy_columns(plan)
         )
     except _UNDECODABLE:
-        raise NotUtf8("The file is not valid UTF-8 (or contains NUL bytes).") from None
+        raise NotUtf8(parsing.NOT_UTF8) from None
 
 
 async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -51,7 +51,7 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             ("rejects.insert", rejects.insert(plan)),
             ("products.insert", products.INSERT),
             ("products.update_stored", products.UPDATE_STORED),
-            ("products.price_changes", products.PRICE_CHANGES),
+            ("products.price_change_table", products.PRICE_CHANGES),
         ]
     return out
 

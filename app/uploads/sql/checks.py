@@ -1,8 +1,8 @@
 """Checks: every staged row with its first problem, or its typed values; generated from
 the rule table (uploads/rules.py) for both paths.
 
-Owns `typed` (the careful path's rows, and every products upload's, checked and typed).
-Orders on the fast path are checked straight from `staged_orders` (`rows`): integers by
+Owns `checked_rows` (the careful path's rows, and every products upload's, checked and typed).
+Orders on the fast path are checked straight from their staging table (`rows`): integers by
 their rules' typed forms, the date by its text rules once per distinct value.
 """
 
@@ -16,7 +16,7 @@ from app.uploads.plan import Plan
 from app.uploads.rules import RULES, SHOWN, WHITESPACE, FieldRule
 from app.uploads.sql import staging
 
-TYPED = "typed"
+TYPED = "checked_rows"
 TABLES = (TYPED,)
 
 # Typed values per kind: the column, its SQL type and the cast of the checked text.
@@ -65,7 +65,7 @@ def _normalized(kind: UploadKind, name: str) -> str:
     return dict(RULES[kind].normalize).get(name, "{v}").format(v=name)
 
 
-# --- the careful path (and products): staged text → `typed` ------------------------------
+# --- the careful path (and products): staged text → `checked_rows` ------------------------------
 
 
 @cache
@@ -157,7 +157,7 @@ FROM (
 
 
 def via_typed(plan: Plan) -> bool:
-    """Whether the plan's rows are checked into `typed` (all but fast-path orders)."""
+    """Whether the plan's rows are checked into `checked_rows` (all but fast-path orders)."""
     return not staging.typed_orders(plan)
 
 

@@ -100,7 +100,7 @@ FROM {CHECKED} c WHERE c.action = 'update' AND p.product_id = c.product_id
 """
 
 # Products whose price changed: every stored sale of theirs changes revenue.
-PRICE_CHANGES = rollups.price_changes(
+PRICE_CHANGES = rollups.price_change_table(
     f"SELECT product_id, price - old_price AS delta FROM {CHECKED}"
     " WHERE action = 'update' AND price <> old_price"
 )

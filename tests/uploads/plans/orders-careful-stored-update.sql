@@ -1,0 +1,119 @@
+-- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.UPDATE: 'update'>, path=<Path.CAREFUL: 'careful'>, order=('created_date', 'quantity', 'product_id', 'id'), header_lines=1, width=5, stored_in_range=True, unique_ids=False, sum_aside=False, keys_by_set=False)
+
+-- checks.create_typed
+CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], order_id bigint, product_id integer, quantity integer, created_date date) ON COMMIT DROP;
+
+-- checks.fill_typed
+INSERT INTO checked_rows (ord, line, problem, order_id, product_id, quantity, created_date)
+SELECT ord, line, problem, CASE WHEN problem IS NULL THEN id::bigint END, CASE WHEN problem IS NULL THEN product_id::integer END, CASE WHEN problem IS NULL THEN quantity::integer END, CASE WHEN problem IS NULL THEN created_date::date END
+FROM (
+    SELECT v.*, CASE WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count', format('expected %s fields, found %s', $2::integer, bad_count)] WHEN id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN id !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('id %s is not a whole number', quote_literal(left(id, 40)))] WHEN CASE WHEN length(id) > 30 THEN true ELSE id::numeric NOT BETWEEN 1 AND 9223372036854775807 END THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(left(id, 40)))] WHEN product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN product_id !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('product_id %s is not a whole number', quote_literal(left(product_id, 40)))] WHEN CASE WHEN length(product_id) > 30 THEN true ELSE product_id::numeric NOT BETWEEN 1 AND 2147483647 END THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(left(product_id, 40)))] WHEN quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN quantity !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('quantity %s is not a whole number', quote_literal(left(quantity, 40)))] WHEN CASE WHEN length(quantity) > 30 THEN true ELSE quantity::numeric NOT BETWEEN 1 AND 2147483647 END THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(left(quantity, 40)))] WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND to_char(make_date(substr(created_date, 1, 4)::integer, substr(created_date, 6, 2)::integer, 1) + interval '1 month - 1 day', 'DD') END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
+    FROM (
+        SELECT ord, line, bad_count, id AS id, product_id AS product_id, quantity AS quantity, CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END AS created_date
+        FROM (SELECT s.ord, COALESCE(s.line, s.ord + $1) AS line, s.bad_count, NULLIF(btrim(s.id, E' \t\r\n'), '') AS id, NULLIF(btrim(s.product_id, E' \t\r\n'), '') AS product_id, NULLIF(btrim(s.quantity, E' \t\r\n'), '') AS quantity, NULLIF(btrim(s.created_date, E' \t\r\n'), '') AS created_date FROM staged_text s OFFSET 0) t OFFSET 0
+    ) v OFFSET 0
+) j;
+
+-- checks.id_range
+SELECT min(order_id), max(order_id), count(order_id) = count(DISTINCT order_id) FROM checked_rows;
+
+-- orders.lock_referenced_products
+SELECT count(*) FROM (
+    SELECT 1 FROM products p
+    WHERE p.product_id IN (SELECT DISTINCT product_id FROM checked_rows WHERE problem IS NULL)
+    FOR KEY SHARE OF p
+) locked;
+
+-- orders.create_checked
+CREATE TEMP TABLE checked_orders (
+    ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
+    created_date date, old_product_id integer, old_quantity integer, old_created_date date,
+    problem text[], action text
+) ON COMMIT DROP;
+
+-- rollups.open_deltas
+CREATE TEMP TABLE order_deltas (
+    created_date date, product_id integer, orders bigint, quantity bigint
+) ON COMMIT DROP;
+
+-- orders.load
+WITH judged AS MATERIALIZED (
+WITH known AS (
+    SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
+    FROM checked_rows t LEFT JOIN products p ON p.product_id = t.product_id
+),
+ranked AS (
+    SELECT k.*, row_number() OVER w AS occurrence,
+        first_value(k.line) OVER w AS first_line
+    FROM known k
+    WINDOW w AS (PARTITION BY k.ok, k.order_id ORDER BY k.line)
+),
+met AS (
+    SELECT r.*, o.order_id AS old_order_id, o.product_id AS old_product_id,
+        o.quantity AS old_quantity, o.created_date AS old_created_date
+    FROM ranked r
+    LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1
+),
+problems AS (
+    SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
+        m.old_product_id, m.old_quantity, m.old_created_date,
+        CASE
+            WHEN m.problem IS NOT NULL THEN m.problem
+            WHEN NOT m.ok THEN ARRAY['unknown_product',
+                format('product_id %s is not a stored product', m.product_id)]
+            WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
+                format('id %s already appears on line %s', m.order_id, m.first_line)]
+            WHEN m.old_order_id IS NULL
+                OR (m.old_product_id, m.old_quantity, m.old_created_date)
+                    = (m.product_id, m.quantity, m.created_date) THEN NULL
+            ELSE NULL
+        END AS problem
+    FROM met m
+)
+SELECT p.*,
+    CASE
+        WHEN p.problem IS NOT NULL THEN 'reject'
+        WHEN p.old_product_id IS NULL THEN 'insert'
+        WHEN (p.old_product_id, p.old_quantity, p.old_created_date)
+            = (p.product_id, p.quantity, p.created_date) THEN 'unchanged'
+        ELSE 'update'
+    END AS action
+FROM problems p
+),
+inserted AS (
+    INSERT INTO orders (order_id, product_id, quantity, created_date)
+    SELECT order_id, product_id, quantity, created_date FROM judged WHERE action = 'insert'
+),
+kept AS (
+    INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action)
+    SELECT ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action FROM judged WHERE action IN ('reject', 'update')
+),
+deltas AS (
+    INSERT INTO order_deltas (created_date, product_id, orders, quantity)
+SELECT created_date, product_id, sum(n), sum(q)
+    FROM (SELECT created_date, product_id, 1 AS n, quantity AS q
+        FROM judged WHERE action IN ('insert', 'update')
+        UNION ALL
+        SELECT old_created_date, old_product_id, -1, -old_quantity
+        FROM judged WHERE action = 'update') d
+    GROUP BY created_date, product_id
+    HAVING sum(n) <> 0 OR sum(q) <> 0
+)
+SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
+FROM judged GROUP BY 1, 2;
+
+-- rejects.insert
+INSERT INTO rejects (upload_id, row_number, error_code, error_message, fields)
+SELECT $1, c.line, c.problem[1], c.problem[2], s.fields
+FROM (SELECT ord, line, problem FROM checked_orders WHERE action = 'reject') c JOIN (SELECT s.ord,
+    CASE WHEN s.raw IS NOT NULL
+        THEN ARRAY(SELECT f.v FROM jsonb_array_elements_text(s.raw) WITH ORDINALITY f(v, i)
+                   ORDER BY f.i)
+        ELSE ARRAY[s.created_date, s.quantity, s.product_id, s.id]
+    END AS fields
+FROM staged_text s) s ON s.ord = c.ord;
+
+-- orders.update_stored
+UPDATE orders o
+SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
+FROM checked_orders c WHERE c.action = 'update' AND o.order_id = c.order_id;

@@ -1,0 +1,118 @@
+"""The shape of the upload pipeline: the statements a plan runs (compared with files kept
+in tests/uploads/plans/), who owns each temporary table, the rule table behind the docs,
+and the limits on parameters and imports that keep the code readable."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from app.uploads import sql
+from app.uploads.models import OnConflict, UploadKind
+from app.uploads.plan import Path as RowPath
+from app.uploads.plan import Plan
+from app.uploads.rules import reject_code_table
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app"
+PLANS = Path(__file__).with_name("plans")
+ORDER = ("id", "product_id", "quantity", "created_date")
+NAMES = ("id", "name", "category", "price")
+
+CASES = {
+    # A big new-orders file on the fast path, its rollups summed aside.
+    "orders-fast-new-unique-aside": Plan(
+        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+        stored_in_range=False, unique_ids=True, sum_aside=True, keys_by_set=True,
+    ),
+    # An orders file that meets stored ids and replaces them, parsed carefully.
+    "orders-careful-stored-update": Plan(
+        UploadKind.ORDERS, OnConflict.UPDATE, RowPath.CAREFUL, ORDER[::-1], 1, 5,
+        stored_in_range=True, unique_ids=False,
+    ),
+    "products-fast-new": Plan(
+        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.FAST, NAMES, 1, 4,
+        stored_in_range=False, unique_ids=True,
+    ),
+    "products-careful-stored-reject": Plan(
+        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.CAREFUL, NAMES, 2, 4,
+        stored_in_range=True,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_plan_prints_the_statements_kept_for_it(name: str) -> None:
+    """`UPDATE_PLANS=1` rewrites the files; read the diff before committing it."""
+    printed = sql.printed(CASES[name])
+    kept = PLANS / f"{name}.sql"
+    if os.environ.get("UPDATE_PLANS"):
+        kept.write_text(printed)
+    assert printed == kept.read_text(), f"the statements of {name} changed"
+
+
+def test_no_statement_names_a_temporary_table_it_does_not_own() -> None:
+    sources = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts): path.read_text()
+        for path in APP.rglob("*.py")
+    }
+    created = set()
+    for text in sources.values():
+        created |= set(re.findall(r"CREATE TEMP TABLE \{?([a-z_]+)", text))
+    for table, owner in sql.TEMP_TABLES.items():
+        users = {m for m, text in sources.items() if re.search(rf"\b{table}\b", text)}
+        assert users == {owner}, (table, users)
+    # Every CREATE TEMP TABLE in app/ names a listed table (or one of the owner's
+    # constants, which resolve to listed names).
+    unlisted = {name for name in created if name.islower() and name not in sql.TEMP_TABLES}
+    assert not unlisted, unlisted
+
+
+def test_the_readme_lists_the_reject_codes_of_the_rule_table() -> None:
+    assert reject_code_table() in (ROOT / "README.md").read_text()
+
+
+def _functions() -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    found = []
+    for path in APP.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                found.append((f"{path.relative_to(ROOT)}:{node.name}", node))
+    return found
+
+
+def test_no_function_takes_more_than_six_parameters() -> None:
+    wide = []
+    for name, node in _functions():
+        args = node.args
+        params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        params += [a for a in (args.vararg, args.kwarg) if a is not None]
+        count = len([p for p in params if p.arg not in ("self", "cls")])
+        if count > 6:
+            wide.append((name, count))
+    assert not wide
+
+
+def test_no_router_imports_a_router() -> None:
+    offenders = []
+    for path in APP.rglob("router.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith(".router"):
+                offenders.append((str(path.relative_to(ROOT)), node.module))
+    assert not offenders
+
+
+def test_handlers_never_read_request_state() -> None:
+    """Request-scoped values reach handlers through dependencies (app/deps.py)."""
+    readers = []
+    for name, node in _functions():
+        if not name.split(":")[0].endswith("router.py"):
+            continue
+        source = ast.unparse(node)
+        if "request.state" in source:
+            readers.append(name)
+    assert not readers
