@@ -336,7 +336,8 @@ def serve(
         how = "kept in" if key_existed else "generated, kept in"
         console.print(
             f"API key (X-API-Key, {how} {api_key_file(settings)}):"
-            f" [bold]{api_key.get_secret_value()}[/bold]"
+            f" [bold]{api_key.get_secret_value()}[/bold]",
+            soft_wrap=True,  # one line, so that the key can be copied whole
         )
     if sample is not None and asyncio.run(_is_empty(database)):
         threading.Thread(
