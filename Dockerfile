@@ -9,20 +9,26 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
     ORDERLENS_DATA_DIR=/home/orderlens/.orderlens
 
-RUN useradd --create-home --uid 10001 orderlens
+# A fixed numeric uid/gid, so that USER resolves without the image's /etc/passwd
+# (Kubernetes runAsNonRoot checks the number) and volume ownership is predictable.
+RUN groupadd --gid 10001 orderlens \
+    && useradd --uid 10001 --gid 10001 --create-home orderlens
 WORKDIR /app
 
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
 COPY data ./data
-# Editable, so that migrations/ and data/ are found beside the package.
-RUN pip install -e . && chown -R orderlens:orderlens /app
+# Editable, so that migrations/ and data/ are found beside the package. The files stay
+# root's: the service only reads them, and writes nothing but its data directory.
+RUN pip install -e .
 
-USER orderlens
+USER 10001:10001
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
+# Exec form, no shell: app.healthcheck reads PORT itself and asks /readyz (database
+# reachable, schema migrated), not just whether the process answers.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "-m", "app.healthcheck"]
 
-# Waits for the database, applies migrations, then serves.
+# `orderlens serve` waits for the database, applies migrations, then serves.
 CMD ["orderlens", "serve"]

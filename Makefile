@@ -37,10 +37,14 @@ test: lint audit
 audit: $(DEV_STAMP)
 	$(BIN)/python .ci/audit.py
 
+## Python (ruff, mypy strict) and the container files: the Dockerfile by hadolint, the
+## compose file against the Compose specification's schema (shipped in the package).
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .

@@ -2,43 +2,85 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 import sys
 import threading
 import time
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import httpx
 import typer
-import uvicorn
-from rich.console import Console
-from sqlalchemy import text
 
-from app import client, db, logs
-from app.config import FxMode, Settings, get_settings
-from app.fx import schemas as fx_schemas
-from app.fx import service as fx_service
-from app.fx.cache import Rate
-from app.security import api_key_file, resolve_api_key
-from app.uploads.models import OnConflict, UploadKind
+# Only typer at import time: `orderlens --help` must answer at once, so each command
+# imports what it needs (SQLAlchemy, pydantic, httpx, uvicorn, the app) when it runs.
+# tests/test_cli_startup.py fails if a heavy module is imported here again.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from app import db
+    from app.config import Settings
+    from app.fx.cache import Rate
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+URL_FILE = "url"
+UNREACHABLE_HINT = "Is the service running? If it runs elsewhere, pass --url or set ORDERLENS_URL."
+
+
+# The commands' choices, as the service spells them. Imported from app.uploads.models
+# and app.config they would cost --help SQLAlchemy and pydantic; tests pin them equal.
+class UploadKind(StrEnum):
+    PRODUCTS = "products"
+    ORDERS = "orders"
+
+
+class OnConflict(StrEnum):
+    REJECT = "reject"
+    UPDATE = "update"
+
+
+class FxMode(StrEnum):
+    LATEST = "latest"
+    ORDER_DATE = "order_date"
+
 
 cli = typer.Typer(
     name="orderlens",
     help="Orderlens: CSV uploads of products and orders, validated, loaded and analysed."
-    " Commands that talk to a running service take --url (default: the local one).",
+    " Commands that talk to a running service find the one `orderlens serve` runs from"
+    " this folder's data directory, or take --url / ORDERLENS_URL.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+
+
+@cache
+def _err() -> Console:
+    """Standard error, for progress, messages and failures."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def _settings() -> Settings:
+    from app.config import get_settings
+
+    return get_settings()
 
 
 def _prepare() -> db.Database:
     """Find (or start) the database, wait for it and bring its schema to the head."""
-    database = db.open_database(get_settings())
+    from app import db
+
+    database = db.open_database(_settings())
     db.wait_for_database(database.url)
     db.upgrade(database.url)
     return database
@@ -47,34 +89,68 @@ def _prepare() -> db.Database:
 @cli.command()
 def migrate() -> None:
     """Apply every pending migration to the database."""
-    logs.configure(get_settings())
+    from app import db, logs
+
+    logs.configure(_settings())
     _prepare().release()
-    console.print(f"[green]schema at {db.head_revision()}[/green]")
+    _err().print(f"[green]schema at {db.head_revision()}[/green]")
 
 
-def _local_url() -> str:
-    settings = get_settings()
-    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::"} else settings.host  # noqa: S104
-    return f"http://{host}:{settings.port}"
+def client_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches a service bound to `host`:`port` at."""
+    if host in {"0.0.0.0", ""}:  # noqa: S104 - every IPv4 address, so loopback too
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _service_url(url: str | None) -> tuple[str, str]:
+    """The service a client command talks to, and where that URL came from: --url or
+    ORDERLENS_URL; else the URL `orderlens serve` keeps in the data directory while it
+    runs; else http://HOST:PORT (http://127.0.0.1:8000 by default)."""
+    if url:
+        return url, "--url or ORDERLENS_URL"
+    settings = _settings()
+    path = settings.orderlens_data_dir / URL_FILE
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if written := path.read_text(encoding="utf-8").strip():
+            return written, f"from {path}, written by `orderlens serve`"
+    if (settings.host, settings.port) == ("127.0.0.1", 8000):
+        return DEFAULT_URL, "the default"
+    return client_url(settings.host, settings.port), "from HOST and PORT"
 
 
 def _local_key() -> str | None:
-    settings = get_settings()
+    from app.security import api_key_file
+
+    settings = _settings()
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
     path = api_key_file(settings)
     return path.read_text().strip() if path.exists() else None
 
 
-def _fail_line(message: str) -> NoReturn:
-    """One red line, as is (the service's message is not markup), then exit 1."""
-    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
+def _fail(what: str, exc: Exception, base: str, source: str) -> NoReturn:
+    """One red line, as is (the service's message is not markup), then exit 1. When
+    nothing answered, the line names the URL tried, where it came from, and the way out."""
+    from app import client
+
+    message = f"{what} failed: {exc}"
+    if isinstance(exc, client.ClientError) and exc.unreachable:
+        message = f"{what} failed: could not reach {base} ({source}): {exc}. {UNREACHABLE_HINT}"
+    _err().print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
 UrlOption = Annotated[
     str | None,
-    typer.Option(help="The service's base URL (default: http://HOST:PORT, the local one)."),
+    typer.Option(
+        envvar="ORDERLENS_URL",
+        show_envvar=True,
+        help="The service's base URL (default: the one `orderlens serve` runs from this"
+        " data directory, else http://127.0.0.1:8000).",
+    ),
 ]
 
 
@@ -96,10 +172,12 @@ def ingest(
     ] = OnConflict.REJECT,
 ) -> None:
     """Upload a CSV to a running service with a progress bar, then print its report."""
-    base = url or _local_url()
+    from app import client
+
+    base, source = _service_url(url)
     key = api_key or _local_key()
     if not key:
-        console.print("[red]No API key: pass --api-key or set API_KEY.[/red]")
+        _err().print("[red]No API key: pass --api-key or set API_KEY.[/red]")
         raise typer.Exit(2)
     try:
         report = client.upload(
@@ -108,11 +186,11 @@ def ingest(
             kind=kind.value,
             path=file,
             on_conflict=on_conflict.value,
-            console=console,
+            console=_err(),
         )
     except client.ClientError as exc:
-        _fail_line(f"upload failed: {exc}")
-    Console().print(client.report_table(report, base))
+        _fail("upload", exc, base, source)
+    _out().print(client.report_table(report, base))
 
 
 class ExportName(StrEnum):
@@ -158,7 +236,9 @@ def export(
     ] = None,
 ) -> None:
     """Download one of the CSV exports, streamed to a file or standard output."""
-    base = url or _local_url()
+    from app import client
+
+    base, source = _service_url(url)
     params = {"fx_mode": fx_mode.value} if fx_mode else None
     path = f"/exports/{name.value}.csv"
     try:
@@ -169,7 +249,7 @@ def export(
                 out=sys.stdout.buffer,
                 params=params,
                 api_key=api_key,
-                console=console,
+                console=_err(),
             )
             return
         partial = out.with_name(out.name + ".part")
@@ -181,15 +261,15 @@ def export(
                     out=fh,
                     params=params,
                     api_key=api_key,
-                    console=console,
+                    console=_err(),
                 )
             partial.replace(out)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 partial.unlink()
     except client.ClientError as exc:
-        _fail_line(f"export failed: {exc}")
-    console.print(f"{out}: {written:,} bytes", markup=False, highlight=False, soft_wrap=True)
+        _fail("export", exc, base, source)
+    _err().print(f"{out}: {written:,} bytes", markup=False, highlight=False, soft_wrap=True)
 
 
 @cli.command()
@@ -201,18 +281,21 @@ def uploads(
     kind: Annotated[UploadKind | None, typer.Option(help="Only uploads of this kind.")] = None,
 ) -> None:
     """Print the upload history (GET /uploads) as a table."""
-    base = url or _local_url()
+    from app import client
+
+    base, source = _service_url(url)
     params: dict[str, str | int] = {"limit": limit}
     if kind is not None:
         params["kind"] = kind.value
     try:
         page = client.get_json(base_url=base, path="/uploads", params=params)
     except client.ClientError as exc:
-        _fail_line(f"uploads failed: {exc}")
+        _fail("uploads", exc, base, source)
+    out = _out()
     if not page["items"]:
-        Console().print("no uploads yet")
+        out.print("no uploads yet")
         return
-    Console().print(client.uploads_table(page["items"]))
+    out.print(client.uploads_table(page["items"]))
 
 
 @cli.command()
@@ -228,27 +311,44 @@ def serve(
     ] = None,
 ) -> None:
     """Apply migrations, then serve the API, the docs and the dashboard."""
-    from app.main import create_app
+    import asyncio
 
-    settings = get_settings()
+    import uvicorn
+
+    from app import logs
+    from app.main import create_app
+    from app.security import api_key_file, resolve_api_key
+
+    settings = _settings()
     logs.configure(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it lets the
     # embedded server be released instead of killing the process outright.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     database = _prepare()
+    key_existed = api_key_file(settings).exists()
     api_key, generated = resolve_api_key(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
-    base = f"http://{bind_host}:{bind_port}"
+    base = client_url(bind_host, bind_port)
+    console = _err()
     console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
     if generated:
         # SPEC 1: an unset API_KEY is generated and printed (to the terminal, not the logs).
-        console.print(f"API key (X-API-Key): [bold]{api_key.get_secret_value()}[/bold]")
+        how = "kept in" if key_existed else "generated, kept in"
+        console.print(
+            f"API key (X-API-Key, {how} {api_key_file(settings)}):"
+            f" [bold]{api_key.get_secret_value()}[/bold]",
+            soft_wrap=True,  # one line, so that the key can be copied whole
+        )
     if sample is not None and asyncio.run(_is_empty(database)):
         threading.Thread(
             target=_load_sample,
             args=(base, api_key.get_secret_value(), sample),
             daemon=True,
         ).start()
+    # While it runs, client commands from the same data directory find it by this file.
+    url_file = settings.orderlens_data_dir / URL_FILE
+    url_file.parent.mkdir(parents=True, exist_ok=True)
+    url_file.write_text(base + "\n", encoding="utf-8")
     try:
         # Our middleware writes the access lines and our handler formats uvicorn's own
         # records (text or JSON), so uvicorn neither logs access nor configures logging.
@@ -261,13 +361,25 @@ def serve(
             access_log=False,
         )
     finally:
+        _forget_url(url_file, base)
         database.release()
+
+
+def _forget_url(url_file: Path, base: str) -> None:
+    """Remove the URL file, unless another `orderlens serve` has written its own since."""
+    with contextlib.suppress(OSError):
+        if url_file.read_text(encoding="utf-8").strip() == base:
+            url_file.unlink()
 
 
 EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM products) AND NOT EXISTS (SELECT 1 FROM orders)"
 
 
 async def _is_empty(database: db.Database) -> bool:
+    from sqlalchemy import text
+
+    from app import db
+
     engine = db.create_engine(database.url, pool_size=1)
     try:
         async with engine.connect() as conn:
@@ -278,6 +390,10 @@ async def _is_empty(database: db.Database) -> bool:
 
 def _load_sample(base: str, api_key: str, folder: Path) -> None:
     """Once the service answers, upload the sample through the same path as `ingest`."""
+    import httpx
+
+    from app import client
+
     for _ in range(300):
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
@@ -285,6 +401,7 @@ def _load_sample(base: str, api_key: str, folder: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
+    console = _err()
     for kind in ("products", "orders"):
         path = folder / f"{kind}.csv"
         try:
@@ -304,14 +421,19 @@ cli.add_typer(fx_cli, name="fx")
 @fx_cli.command("refresh")
 def fx_refresh() -> None:
     """Fetch the current rate from the provider now and store it."""
-    settings = get_settings()
+    import asyncio
+
+    from app import logs
+    from app.fx import schemas as fx_schemas
+
+    settings = _settings()
     logs.configure(settings)
     database = _prepare()
     try:
         rate = asyncio.run(_refresh(settings, database))
     finally:
         database.release()
-    Console().print(
+    _out().print(
         f"1 BRL = {fx_schemas.rate_text(rate.rate)} USD  source {rate.source}"
         f"  as of {rate.as_of}  fetched {rate.fetched_at:%Y-%m-%d %H:%M:%S %Z}"
         + ("  [yellow](stale: the source did not answer)[/yellow]" if rate.stale else "")
@@ -321,6 +443,11 @@ def fx_refresh() -> None:
 
 
 async def _refresh(settings: Settings, database: db.Database) -> Rate:
+    import httpx
+
+    from app import db
+    from app.fx import service as fx_service
+
     engine = db.create_engine(database.url, pool_size=1)
     try:
         async with httpx.AsyncClient() as http:

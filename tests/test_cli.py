@@ -190,13 +190,20 @@ def test_serve_leaves_access_lines_and_log_format_to_the_app(
     database_url: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One access line per request (ours, not uvicorn's too), and uvicorn's own records
-    through our handler, so that LOG_FORMAT=json covers them."""
+    through our handler, so that LOG_FORMAT=json covers them; the URL file exists while
+    the server runs, and not after."""
     monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
     monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("API_KEY", API_KEY)
     calls: list[dict[str, Any]] = []
+    seen_url_file: list[str] = []
+
+    def run(app: Any, **kwargs: Any) -> None:
+        calls.append(kwargs)
+        seen_url_file.append((tmp_path / "url").read_text())
+
     monkeypatch.setattr(cli, "_prepare", lambda: db.Database(database_url))
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("uvicorn.run", run)
     monkeypatch.setattr("signal.signal", lambda *_: None)
     get_settings.cache_clear()
     try:
@@ -208,3 +215,77 @@ def test_serve_leaves_access_lines_and_log_format_to_the_app(
     assert kwargs["access_log"] is False
     assert kwargs["log_config"] is None
     assert kwargs["port"] == 8201
+    url_file = tmp_path / "url"
+    assert seen_url_file == ["http://127.0.0.1:8201\n"]
+    assert not url_file.exists(), "the URL file outlives the service"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A data directory of its own, as a user's checkout would have; no URL in the env."""
+    folder = tmp_path / "data-dir"
+    folder.mkdir()
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(folder))
+    monkeypatch.setenv("API_KEY", API_KEY)
+    monkeypatch.delenv("ORDERLENS_URL", raising=False)
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
+
+
+class TestFindingTheService:
+    def test_client_commands_use_the_url_that_serve_keeps(self, live: str, data_dir: Path) -> None:
+        (data_dir / "url").write_text(live + "\n")
+        runner = CliRunner()
+        result = runner.invoke(cli.cli, ["ingest", "products", str(ROOT / "data" / "products.csv")])
+        assert result.exit_code == 0, result.output
+        assert "succeeded" in result.output
+        result = runner.invoke(cli.cli, ["uploads"])
+        assert result.exit_code == 0, result.output
+        assert "products.csv" in result.output
+        result = runner.invoke(cli.cli, ["export", "kpi_product_orders"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.startswith("kpi_name,value")
+
+    def test_orderlens_url_and_url_option_win_over_the_file(
+        self, live: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        (data_dir / "url").write_text(NOWHERE + "\n")
+        monkeypatch.setenv("ORDERLENS_URL", live)
+        result = CliRunner().invoke(cli.cli, ["uploads"])
+        assert result.exit_code == 0, result.output
+        monkeypatch.setenv("ORDERLENS_URL", NOWHERE)
+        result = CliRunner().invoke(cli.cli, ["uploads", "--url", live])
+        assert result.exit_code == 0, result.output
+
+    def test_nothing_listening_names_the_url_and_the_way_out(self, data_dir: Path) -> None:
+        url_file = data_dir / "url"
+        url_file.write_text(NOWHERE + "\n")  # left behind by a service that was killed
+        for args in (
+            ["uploads"],
+            ["export", "kpi_product_orders"],
+            ["ingest", "products", str(ROOT / "data" / "products.csv")],
+        ):
+            result = CliRunner().invoke(cli.cli, args)
+            assert result.exit_code == 1, result.output
+            text = " ".join(result.output.split())
+            assert f"could not reach {NOWHERE}" in text
+            assert str(url_file) in text
+            assert "pass --url or set ORDERLENS_URL" in text
+            assert "Traceback" not in result.output
+
+    def test_without_a_running_service_the_default_is_port_8000(self, data_dir: Path) -> None:
+        assert cli._service_url(None) == ("http://127.0.0.1:8000", "the default")
+        assert cli._service_url("http://h:1") == ("http://h:1", "--url or ORDERLENS_URL")
+
+    @pytest.mark.parametrize(
+        ("host", "url"),
+        [
+            ("127.0.0.1", "http://127.0.0.1:8000"),
+            ("0.0.0.0", "http://127.0.0.1:8000"),
+            ("::", "http://[::1]:8000"),
+            ("example.org", "http://example.org:8000"),
+        ],
+    )
+    def test_a_bound_address_becomes_a_url_to_reach(self, host: str, url: str) -> None:
+        assert cli.client_url(host, 8000) == url

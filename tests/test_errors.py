@@ -1,5 +1,6 @@
 """Every error, whatever raised it, answers `{"error": {"code", "message", "details"}}`."""
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -102,3 +103,17 @@ class TestOpenApi:
             "description": schema["components"]["securitySchemes"]["ApiKeyAuth"]["description"],
         }
         assert "ErrorResponse" in schema["components"]["schemas"]
+
+    async def test_redoc_loads_nothing_from_elsewhere(self, client: httpx.AsyncClient) -> None:
+        page = await client.get("/redoc")
+        assert page.status_code == 200
+        assert "<redoc" in page.text
+        assert "http" not in page.text.replace("http-equiv", "")
+        srcs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert srcs and all(src.startswith("/") for src in srcs), srcs
+        for src in srcs:
+            assert (await client.get(src)).status_code == 200, src
+        bundle = await client.get("/docs-static/redoc.standalone.js")
+        assert bundle.headers["content-type"].startswith("text/javascript")
+        assert b"cdn.redoc.ly" not in bundle.content
+        assert len(bundle.content) > 500_000  # the whole of ReDoc, not a stub

@@ -7,12 +7,16 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import URL
 
 from app import logs
+from app.main import create_app
+from tests.conftest import make_settings, open_client
 from tests.helpers import upload
 
 PRODUCTS = "id,name,category,price\n1,Shirt,Shirts,10.00\n"
@@ -115,3 +119,20 @@ class TestContext:
         handlers = [h for h in logging.getLogger().handlers if getattr(h, "_orderlens", False)]
         assert handlers
         assert any(isinstance(f, logs.ContextFilter) for h in handlers for f in h.filters)
+
+
+class TestApiKeyLine:
+    async def test_generated_is_said_only_when_a_key_is_generated(
+        self, database_url: URL, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        settings = make_settings(database_url, tmp_path, api_key=None)
+        caplog.set_level(logging.INFO, logger="app.main")
+        async for _ in open_client(create_app(settings)):
+            pass
+        first = [r.getMessage() for r in caplog.records if "API key" in r.getMessage()]
+        assert first == [f"API key generated; it is kept in {tmp_path / 'api-key'}"]
+        caplog.clear()
+        async for _ in open_client(create_app(settings)):
+            pass
+        assert [r for r in caplog.records if "API key" in r.getMessage()] == []
+        assert (tmp_path / "api-key").exists()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 import xml.etree.ElementTree as ET
+from datetime import date, timedelta
 from fnmatch import fnmatch
 from html.parser import HTMLParser
 from pathlib import Path
@@ -63,12 +65,21 @@ def svg_tree(response: httpx.Response) -> ET.Element:
     return ET.fromstring(response.content)
 
 
-def dots(tree: ET.Element) -> int:
-    return sum(1 for c in tree.iter(f"{SVG}circle") if "dot" in c.get("class", "").split())
+def drawing(tree: ET.Element, layout: str = "wide") -> ET.Element:
+    """One of the chart's two drawings (wide, or narrow for a phone's box)."""
+    [found] = [
+        e for e in tree.iter(f"{SVG}svg") if f"layout-{layout}" in e.get("class", "").split()
+    ]
+    return found
 
 
-def texts(tree: ET.Element) -> list[str]:
-    return [t.text or "" for t in tree.iter(f"{SVG}text")]
+def dots(tree: ET.Element, layout: str = "wide") -> int:
+    circles = drawing(tree, layout).iter(f"{SVG}circle")
+    return sum(1 for c in circles if "dot" in c.get("class", "").split())
+
+
+def texts(tree: ET.Element, layout: str = "wide") -> list[str]:
+    return [t.text or "" for t in drawing(tree, layout).iter(f"{SVG}text")]
 
 
 def assert_self_contained(tree: ET.Element) -> None:
@@ -148,9 +159,12 @@ class TestCharts:
     async def test_daily_revenue_has_a_point_per_day(self, reference: httpx.AsyncClient) -> None:
         tree = svg_tree(await reference.get("/dashboard/charts/daily-revenue.svg"))
         assert dots(tree) == 10
+        assert dots(tree, "narrow") == 10
         labels = texts(tree)
-        assert "2024-12-01" in labels and "2024-12-10" in labels and "BRL" in labels
+        assert "2 Dec" in labels and "10 Dec" in labels and "BRL" in labels
+        assert "Dec 2024" in labels  # the axis title says the month and year
         assert "7-day average" in labels
+        assert "7-day avg." in texts(tree, "narrow")
 
     async def test_usd_chart_is_in_usd(self, reference: httpx.AsyncClient) -> None:
         response = await reference.get(
@@ -168,7 +182,8 @@ class TestCharts:
         params = {"start": "2024-12-05", "end": "2024-12-07"}
         tree = svg_tree(await reference.get("/dashboard/charts/daily-revenue.svg", params=params))
         assert dots(tree) == 3
-        assert "2024-12-04" not in texts(tree)
+        assert {"5 Dec", "6 Dec", "7 Dec"} <= set(texts(tree))
+        assert "4 Dec" not in texts(tree)
 
     async def test_top_categories_in_order(self, reference: httpx.AsyncClient) -> None:
         labels = texts(svg_tree(await reference.get("/dashboard/charts/top-categories.svg")))
@@ -185,7 +200,8 @@ class TestCharts:
     async def test_empty_database_draws_an_empty_chart(self, client: httpx.AsyncClient) -> None:
         for path in ("daily-revenue.svg", "top-categories.svg"):
             tree = svg_tree(await client.get(f"/dashboard/charts/{path}"))
-            assert "No orders in this period" in texts(tree)
+            assert "No orders" in texts(tree)
+            assert "No orders" in texts(tree, "narrow")
             assert dots(tree) == 0
 
 
@@ -203,3 +219,33 @@ class TestMovingAverage:
         self, values: list[float], expected: list[float]
     ) -> None:
         assert charts.moving_average(values) == pytest.approx(expected)
+
+
+class TestDateLabels:
+    def test_as_many_labels_as_fit_none_on_the_first_day(self) -> None:
+        days = [date(2024, 11, 1) + timedelta(days=i) for i in range(30)]
+        labels, printed, title = charts.date_labels(days, 510)
+        assert len(labels) == 30 and len(set(labels)) == 30
+        assert 3 <= len(printed) <= 8
+        assert labels[0] not in printed
+        assert all(re.fullmatch(r"\d{1,2} Nov", label) for label in printed)
+        assert title == "Nov 2024"
+        assert len(charts.date_labels(days, 270)[1]) < len(printed)
+
+    def test_a_few_days_are_all_printed(self) -> None:
+        days = [date(2024, 12, 5), date(2024, 12, 6), date(2024, 12, 7)]
+        assert charts.date_labels(days, 510) == (
+            ["5 Dec", "6 Dec", "7 Dec"],
+            ["5 Dec", "6 Dec", "7 Dec"],
+            "Dec 2024",
+        )
+
+    def test_a_long_span_is_labelled_by_month_and_year(self) -> None:
+        days = [date(2024, 1, 1) + timedelta(days=i) for i in range(730)]
+        labels, printed, title = charts.date_labels(days, 510)
+        assert all(re.fullmatch(r"[A-Z][a-z]{2} 20\d\d", label) for label in printed)
+        assert title == "Jan 2024 – Dec 2025"
+        assert len(set(labels)) == 730
+
+    def test_no_days_no_labels(self) -> None:
+        assert charts.date_labels([], 510) == ([], [], "")

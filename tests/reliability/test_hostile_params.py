@@ -173,7 +173,15 @@ ROUTES: dict[str, Route] = {
 UNDOCUMENTED = {p for p in ROUTES if p.startswith("/dashboard/")}
 # The documentation pages, the dashboard page and the metrics take no input of ours:
 # unknown parameters change nothing (test_pages_without_parameters).
-DOCS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/", "/metrics")
+DOCS = (
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/docs-static/redoc.standalone.js",
+    "/",
+    "/metrics",
+)
 
 KIND_OF = {"start": "date", "end": "date", "date": "date"}
 

@@ -65,6 +65,15 @@
   const brl = (s) => (s === null || s === undefined ? "—" : `R$ ${s}`);
   const usd = (s) => (s === null || s === undefined ? "—" : `US$ ${s}`);
   const utc = (iso) => (iso ? `${iso.replace("T", " ").slice(0, 16)}` : "—");
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  /** "30 Oct" for a YYYY-MM-DD of this year, "30 Oct 2025" otherwise. */
+  function day(iso) {
+    if (!iso) return "—";
+    const [year, month, date] = iso.split("-").map(Number);
+    const text = `${date} ${MONTHS[month - 1]}`;
+    return year === new Date().getUTCFullYear() ? text : `${text} ${year}`;
+  }
 
   function bytes(n) {
     if (n < 1024) return `${n} B`;
@@ -147,18 +156,17 @@
     const strong = make("strong", "Exchange rate: ");
     line.append(strong);
     if (fx.rate !== null) {
-      line.append(`1 ${fx.base} = ${fx.rate} ${fx.quote}, ${source}, rate of ${fx.as_of}`);
+      line.append(`1 ${fx.base} = ${fx.rate} ${fx.quote}: `);
+      // The offline ECB data ends on the day the package was made: say so, not an age.
+      if (fx.source === "ecb") line.append(`ECB reference rate of ${day(fx.as_of)}, the latest the offline data holds`);
+      else line.append(`${source} rate of ${day(fx.as_of)}`);
     } else {
       line.append(
         `each order at its own day's ${fx.base}→${fx.quote} rate (${fx.days} days' rates, ` +
-          `${fx.first_as_of} to ${fx.last_as_of}), ${source}`,
+          `${day(fx.first_as_of)} to ${day(fx.last_as_of)}), ${source}`,
       );
     }
-    if (fx.as_of) {
-      const age = Math.floor((Date.now() - Date.parse(fx.as_of)) / 86400000);
-      if (age > 1) line.append(` (${age} days old)`);
-    }
-    if (fx.fetched_at) line.append(`, fetched ${utc(fx.fetched_at)} UTC`);
+    if (fx.fetched_at && fx.source !== "ecb") line.append(`, fetched ${utc(fx.fetched_at)} UTC`);
     line.append(".");
     if (fx.stale) {
       line.append(make("span", "stale", "badge warn"));
@@ -169,9 +177,6 @@
       box.append(line, why);
       return;
     }
-    const fresh = make("span", "not stale", "badge ok");
-    fresh.title = "Served by its source, not a fallback after a failure";
-    line.append(fresh);
     box.append(line);
   }
 
@@ -352,16 +357,17 @@
           row.append(make("td", `#${upload.upload_id}`));
           row.append(make("td", upload.kind));
           row.append(make("td", upload.filename || "—", "file"));
-          const status = make("td");
+          const status = make("td", null, "status");
           status.append(statusBadge(upload));
-          if (upload.status === "failed" && upload.error) status.append(" ", make("span", upload.error.code, "muted"));
+          if (upload.status === "failed" && upload.error) status.append(make("span", upload.error.code, "muted code"));
           row.append(status);
           row.append(make("td", utc(upload.started_at)));
-          for (const key of ["rows_total", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected"]) {
+          for (const key of ["rows_total", "rows_inserted", "rows_updated", "rows_unchanged"]) {
             row.append(make("td", count(upload[key]), "num"));
           }
-          const rejects = make("td");
-          rejects.append(rejectsLink(upload));
+          // One column for the rejected rows: their count, linked to their CSV.
+          const rejects = make("td", null, "num");
+          rejects.append(upload.rows_rejected ? rejectsLink(upload) : count(upload.rows_rejected));
           row.append(rejects);
           return row;
         }),
@@ -369,7 +375,7 @@
       if (!page.items.length) {
         const row = make("tr");
         const cell = make("td", "No uploads yet.");
-        cell.colSpan = 11;
+        cell.colSpan = 10;
         row.append(cell);
         body.append(row);
       }
@@ -526,6 +532,28 @@
     return undefined;
   }
 
+  // ---------- layout cues ----------
+
+  // Phones show no scrollbar: a table wider than its box says so above it, and fades at
+  // the edge where more columns are.
+  function watchTableScrolling() {
+    const update = (box) => {
+      const scrolls = box.scrollWidth > box.clientWidth + 1;
+      box.classList.toggle("scrolls", scrolls);
+      box.classList.toggle("at-end", box.scrollLeft + box.clientWidth >= box.scrollWidth - 1);
+      const hint = box.previousElementSibling;
+      if (hint && hint.classList.contains("scroll-hint")) hint.hidden = !scrolls;
+    };
+    const observer = new ResizeObserver((entries) => {
+      for (const entry of entries) update(entry.target.closest(".table-scroll"));
+    });
+    for (const box of document.querySelectorAll(".table-scroll")) {
+      observer.observe(box);
+      observer.observe(box.querySelector("table"));
+      box.addEventListener("scroll", () => update(box), { passive: true });
+    }
+  }
+
   // ---------- start ----------
 
   function start() {
@@ -535,6 +563,7 @@
     $("uploads-refresh").addEventListener("click", loadUploads);
     $("upload-form").addEventListener("submit", startUpload);
     for (const chart of CHARTS) watchChart(chart);
+    watchTableScrolling();
     loadAnalytics();
     loadUploads();
   }

@@ -1,0 +1,228 @@
+"""The dashboard's layout in a real Chromium, at a desktop's width (1280 px) and a
+phone's (390 px): no sideways scroll, a visible cue on the tables that do scroll, chart
+labels that never touch, are never clipped and are big enough to read; and the offline
+rate's age said in words. The service runs the sample in data/ (a month of orders) on the
+offline ECB rates, with a failed upload of a long-named file in its history."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import URL
+
+from tests.conftest import API_KEY, create_database, drop_database
+from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch
+from tests.helpers import app_for, live_server
+
+ROOT = Path(__file__).resolve().parents[2]
+LONG_NAME = "orders-exported-from-the-shop-backoffice-2024-11.csv"
+VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+CHARTS = ("#chart-brl", "#chart-usd", "#chart-categories")
+# The smallest a chart's text may be drawn, as the height of its box in CSS px (about a
+# 10 px font); pygal's 14-unit text in a 600-unit chart shown 330 px wide was 9.
+MIN_TEXT_BOX_PX = 12.0
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set CHROMIUM)",
+)
+
+
+@pytest.fixture(scope="module")
+async def service(pg_server: URL, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    url = await create_database(pg_server)
+    try:
+        with live_server(app_for(url, tmp_path_factory.mktemp("layout"))) as base:
+            async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}) as http:
+                for kind in ("products", "orders"):
+                    content = (ROOT / "data" / f"{kind}.csv").read_bytes()
+                    response = await http.post(
+                        f"/uploads/{kind}", files={"file": (f"{kind}.csv", content, "text/csv")}
+                    )
+                    assert response.status_code == 201, response.text
+                # A failed upload widens the table: its error code, a long file name.
+                bad = b"id,product,qty,date\n1,1,1,2024-11-01\n"
+                response = await http.post(
+                    "/uploads/orders", files={"file": (LONG_NAME, bad, "text/csv")}
+                )
+                assert response.status_code == 422, response.text
+                rejects = b"id,product_id,quantity,created_date\n90001,999,1,2024-11-02\n"
+                response = await http.post(
+                    "/uploads/orders", files={"file": ("some-rejects.csv", rejects, "text/csv")}
+                )
+                assert response.status_code == 201, response.text
+            yield base
+    finally:
+        await drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        await browser.close()
+
+
+async def open_dashboard(browser: Browser, service: str, viewport: str) -> tuple[Page, Watch]:
+    width, height = VIEWPORTS[viewport]
+    page = await browser.new_page(viewport={"width": width, "height": height})
+    watch = Watch(origin=service)
+    page.on("request", watch.on_request)
+    page.on("console", watch.on_console)
+    await page.route("**/*", watch.on_route)
+    await page.goto(f"{service}/")
+    await expect(page.locator("#uploads-rows tr")).to_have_count(4)
+    await expect(page.locator("#daily-rows tr")).to_have_count(30)
+    await page.locator("#daily-details summary").click()  # its table counts too
+    await page.wait_for_load_state("networkidle")
+    return page, watch
+
+
+SIDEWAYS = """() => {
+    const page = document.documentElement;
+    return {
+        page: page.scrollWidth - page.clientWidth,
+        tables: [...document.querySelectorAll('.table-scroll')].map((box) => ({
+            id: box.getAttribute('aria-labelledby'),
+            overflow: box.scrollWidth - box.clientWidth,
+            hint: !box.previousElementSibling.hidden
+                && box.previousElementSibling.getBoundingClientRect().height > 0,
+        })),
+    };
+}"""
+
+TEXT_BOXES = """() => [...document.querySelectorAll('text')].flatMap((node) => {
+    const box = node.getBoundingClientRect();
+    const text = node.textContent.trim();
+    return box.width && box.height && text
+        ? [{text, left: box.left, top: box.top, right: box.right, bottom: box.bottom}]
+        : [];
+})"""
+
+
+async def chart_text(page: Page, service: str, selector: str) -> dict[str, Any]:
+    """The visible text of a chart as the page shows it: its SVG opened on its own in a
+    window the size of its image (so its media queries pick the same drawing), each
+    text's box in SVG units, and the image's scale."""
+    img = await page.eval_on_selector(
+        selector,
+        "(i) => ({src: i.src, width: i.clientWidth, height: i.clientHeight,"
+        " natural: i.naturalWidth})",
+    )
+    assert img["natural"] > 0, f"{selector} did not load"
+    assert page.context.browser is not None
+    alone = await page.context.browser.new_page(
+        viewport={"width": max(1, round(img["width"])), "height": max(1, round(img["height"]))}
+    )
+    try:
+        await alone.goto(img["src"])
+        boxes = await alone.evaluate(TEXT_BOXES)
+        size = await alone.evaluate(
+            "() => { const r = document.documentElement.getBoundingClientRect();"
+            " return {width: r.width, height: r.height}; }"
+        )
+    finally:
+        await alone.close()
+    return {"boxes": boxes, "size": size, "scale": img["width"] / size["width"]}
+
+
+def touching(a: dict[str, Any], b: dict[str, Any], gap: float = 1.0) -> bool:
+    return not (
+        a["right"] + gap <= b["left"]
+        or b["right"] + gap <= a["left"]
+        or a["bottom"] + gap <= b["top"]
+        or b["bottom"] + gap <= a["top"]
+    )
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+class TestLayout:
+    async def test_nothing_scrolls_sideways_but_tables_that_say_so(
+        self, chromium: Browser, service: str, viewport: str
+    ) -> None:
+        page, watch = await open_dashboard(chromium, service, viewport)
+        try:
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=ARTIFACTS / f"layout-{viewport}.png", full_page=True)
+            measured = await page.evaluate(SIDEWAYS)
+            assert measured["page"] <= 0, f"the page scrolls sideways at {viewport} width"
+            for table in measured["tables"]:
+                if viewport == "desktop":
+                    assert table["overflow"] <= 0, f"{table['id']} scrolls sideways"
+                else:
+                    # A table that scrolls shows its cue, and one that does not, none.
+                    assert table["hint"] == (table["overflow"] > 0), table
+            if viewport == "phone":
+                assert any(t["overflow"] > 0 for t in measured["tables"])
+            watch.assert_clean()
+        finally:
+            await page.close()
+
+    async def test_chart_labels_never_touch_and_are_readable(
+        self, chromium: Browser, service: str, viewport: str
+    ) -> None:
+        page, _ = await open_dashboard(chromium, service, viewport)
+        try:
+            for selector in CHARTS:
+                chart = await chart_text(page, service, selector)
+                boxes, size = chart["boxes"], chart["size"]
+                assert len(boxes) >= 6, (selector, boxes)
+                for box in boxes:
+                    assert "…" not in box["text"], f"{selector}: {box['text']!r} is cut"
+                    inside = (
+                        box["left"] >= 0
+                        and box["top"] >= 0
+                        and box["right"] <= size["width"]
+                        and box["bottom"] <= size["height"]
+                    )
+                    assert inside, f"{selector}: {box['text']!r} is clipped by the chart's edge"
+                    height = (box["bottom"] - box["top"]) * chart["scale"]
+                    assert height >= MIN_TEXT_BOX_PX, (
+                        f"{selector} at {viewport}: {box['text']!r} is {height:.1f} px high"
+                    )
+                for a, b in itertools.combinations(boxes, 2):
+                    assert not touching(a, b), f"{selector}: {a['text']!r} touches {b['text']!r}"
+        finally:
+            await page.close()
+
+
+async def test_the_offline_rate_says_what_it_is(chromium: Browser, service: str) -> None:
+    page, watch = await open_dashboard(chromium, service, "desktop")
+    try:
+        note = page.locator("#fx-note")
+        await expect(note).to_contain_text(
+            re.compile(
+                r"ECB reference rate of \d{1,2} [A-Z][a-z]{2}( \d{4})?, the latest the offline data holds"
+            )
+        )
+        text = await note.inner_text()
+        assert "days old" not in text and "stale" not in text, text
+        watch.assert_clean()
+    finally:
+        await page.close()
+
+
+async def test_redoc_asks_nothing_of_another_origin(chromium: Browser, service: str) -> None:
+    page = await chromium.new_page()
+    watch = Watch(origin=service)
+    page.on("request", watch.on_request)
+    page.on("console", watch.on_console)
+    page.on("pageerror", lambda error: watch.errors.append(f"page error: {error}"))
+    await page.route("**/*", watch.on_route)
+    try:
+        await page.goto(f"{service}/redoc")
+        await expect(page.locator("text=API docs by Redocly")).to_be_visible(timeout=30_000)
+        await page.wait_for_load_state("networkidle")
+        watch.assert_clean()
+    finally:
+        await page.close()
