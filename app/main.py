@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import __version__, db, logs, middleware
 from app.analytics.router import router as analytics_router
-from app.config import Settings, get_settings
+from app.config import Access, Settings, get_settings
 from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
 from app.exports.router import router as exports_router
@@ -30,7 +30,7 @@ from app.health.router import router as health_router
 from app.metrics import Metrics
 from app.metrics import router as metrics_router
 from app.orders.router import router as orders_router
-from app.security import api_key_header, resolve_api_key
+from app.security import ReadKeyDep, api_key_header, public_reads_warning, resolve_api_key
 from app.uploads.router import router as uploads_router
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ def create_app(
         api_key, generated = resolve_api_key(settings)
         if generated:
             log.info("API key generated; it is kept in %s", settings.orderlens_data_dir)
+        if warning := public_reads_warning(settings):
+            log.warning(warning)
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
@@ -120,16 +122,32 @@ def create_app(
             expose_headers=[middleware.REQUEST_ID_HEADER],
         )
     app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(uploads_router)
-    app.include_router(fx_router)
-    app.include_router(analytics_router)
-    app.include_router(orders_router)
-    app.include_router(exports_router)
+    app.include_router(metrics_router, **_guard(settings.metrics_access))
+    # Data reads: open, or behind a read key (README, "Access"); writes check their own key.
+    reads = _guard(settings.read_access or Access.PUBLIC)
+    for data_router in (
+        uploads_router,
+        fx_router,
+        analytics_router,
+        orders_router,
+        exports_router,
+        dashboard.charts_router,
+    ):
+        app.include_router(data_router, **reads)
     app.include_router(dashboard.router)
     app.mount(dashboard.STATIC_URL, StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _guard(access: Access) -> dict[str, Any]:
+    """`include_router` arguments that put routes behind a read key, or nothing."""
+    if access is Access.PUBLIC:
+        return {}
+    return {
+        "dependencies": [ReadKeyDep],
+        "responses": {401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"}},
+    }
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
