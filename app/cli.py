@@ -219,6 +219,9 @@ def uploads(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (WORKERS).")
+    ] = None,
     sample: Annotated[
         Path | None,
         typer.Option(
@@ -238,6 +241,8 @@ def serve(
     database = _prepare()
     api_key, generated = resolve_api_key(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
+    settings = settings.model_copy(update={"host": bind_host, "port": bind_port})
+    processes = workers or settings.workers
     base = f"http://{bind_host}:{bind_port}"
     console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
     if generated:
@@ -250,6 +255,12 @@ def serve(
             daemon=True,
         ).start()
     try:
+        if processes > 1:
+            # Imported here: the single-process path needs none of it.
+            from app import workers as multi
+
+            multi.run(settings, database, host=bind_host, port=bind_port, workers=processes)
+            return
         # Our middleware writes the access lines and our handler formats uvicorn's own
         # records (text or JSON), so uvicorn neither logs access nor configures logging.
         uvicorn.run(
