@@ -164,6 +164,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             api_key_header.scheme_name,
             api_key_header.model.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method != "get" and operation.get("security"):
+                    # A key of READ_API_KEYS on a write: known, but it may not write.
+                    operation["responses"].setdefault(
+                        "403", {"description": "A read key: it may not write", "content": error}
+                    )
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -101,9 +101,25 @@ class TestReadKeys:
             response = await client.get(path)
             assert response.status_code == 200, (path, response.text)
 
-    async def test_a_read_key_cannot_write(self, client: httpx.AsyncClient) -> None:
-        response = await upload(client, "products", PRODUCTS, api_key=READ_KEYS[0])
-        assert_error(response, 403, "forbidden")
+    async def test_a_read_key_cannot_write(self, app: FastAPI, client: httpx.AsyncClient) -> None:
+        writes = [
+            (method.upper(), path)
+            for path, operations in app.openapi()["paths"].items()
+            for method, operation in operations.items()
+            if method != "get"
+        ]
+        assert writes, "no write routes found: the enumeration is broken"
+        for method, path in writes:
+            assert "403" in app.openapi()["paths"][path][method.lower()]["responses"]
+            for key in READ_KEYS:
+                response = await client.request(
+                    method,
+                    concrete(path),
+                    headers={"X-API-Key": key},
+                    files={"file": ("p.csv", PRODUCTS.encode(), "text/csv")},
+                )
+                assert_error(response, 403, "forbidden")
+        assert (await client.get("/uploads", headers={"X-API-Key": API_KEY})).json()["items"] == []
         written = await upload(client, "products", PRODUCTS, api_key=API_KEY)
         assert written.status_code == 201, written.text
         history = await client.get("/uploads", headers={"X-API-Key": READ_KEYS[0]})
