@@ -302,6 +302,9 @@ def uploads(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (WORKERS).")
+    ] = None,
     sample: Annotated[
         Path | None,
         typer.Option(
@@ -328,6 +331,8 @@ def serve(
     key_existed = api_key_file(settings).exists()
     api_key, generated = resolve_api_key(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
+    settings = settings.model_copy(update={"host": bind_host, "port": bind_port})
+    processes = workers or settings.workers
     base = client_url(bind_host, bind_port)
     console = _err()
     console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
@@ -350,6 +355,12 @@ def serve(
     url_file.parent.mkdir(parents=True, exist_ok=True)
     url_file.write_text(base + "\n", encoding="utf-8")
     try:
+        if processes > 1:
+            # Imported here: the single-process path needs none of it.
+            from app import workers as multi
+
+            multi.run(settings, database, host=bind_host, port=bind_port, workers=processes)
+            return
         # Our middleware writes the access lines and our handler formats uvicorn's own
         # records (text or JSON), so uvicorn neither logs access nor configures logging.
         uvicorn.run(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class FxProvider(StrEnum):
@@ -19,6 +19,13 @@ class FxProvider(StrEnum):
 class FxMode(StrEnum):
     LATEST = "latest"
     ORDER_DATE = "order_date"
+
+
+class Access(StrEnum):
+    """Who may read: anyone who reaches the port, or holders of a key."""
+
+    PUBLIC = "public"
+    KEY = "key"
 
 
 class LogFormat(StrEnum):
@@ -43,6 +50,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="key for X-API-Key; unset: generated and printed"
     )
+    # Unset means public; `orderlens serve` then warns when bound beyond loopback.
+    read_access: Access | None = None
+    # Comma-separated keys that may read but not write (READ_ACCESS=key).
+    read_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    metrics_access: Access = Access.PUBLIC
     fx_provider: FxProvider | None = None
     fx_api_key: SecretStr | None = None
     fx_api_url: HttpUrl = HttpUrl("https://api.freecurrencyapi.com/v1")
@@ -64,6 +76,9 @@ class Settings(BaseSettings):
     fx_pool_size: Annotated[int, Field(ge=1, le=100)] = 4
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    # Worker processes of `orderlens serve`; they share the database, the FX cache and
+    # the metrics (README, "Several workers").
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
     cors_origins: list[str] = Field(default_factory=list)
@@ -72,6 +87,20 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_provider_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("read_access", mode="before")
+    @classmethod
+    def _blank_access_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("read_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -99,6 +128,10 @@ class Settings(BaseSettings):
         if self.fx_provider is FxProvider.FREECURRENCYAPI and self.fx_api_key is None:
             raise ValueError("FX_PROVIDER=freecurrencyapi needs FX_API_KEY")
         return self
+
+    @property
+    def reads_need_key(self) -> bool:
+        return self.read_access is Access.KEY
 
     @property
     def embedded(self) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import __version__, db, docs, logs, middleware
 from app.analytics.router import router as analytics_router
-from app.config import Settings, get_settings
+from app.config import Access, Settings, get_settings
 from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
 from app.exports.router import router as exports_router
@@ -30,7 +30,13 @@ from app.health.router import router as health_router
 from app.metrics import Metrics
 from app.metrics import router as metrics_router
 from app.orders.router import router as orders_router
-from app.security import api_key_file, api_key_header, resolve_api_key
+from app.security import (
+    ReadKeyDep,
+    api_key_file,
+    api_key_header,
+    public_reads_warning,
+    resolve_api_key,
+)
 from app.uploads.router import router as uploads_router
 
 log = logging.getLogger(__name__)
@@ -84,6 +90,8 @@ def create_app(
         api_key, generated = resolve_api_key(settings)
         if generated and not key_existed:  # `generated` is also true for a reused key
             log.info("API key generated; it is kept in %s", api_key_file(settings))
+        if warning := public_reads_warning(settings):
+            log.warning(warning)
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
@@ -125,16 +133,32 @@ def create_app(
         )
     app.include_router(health_router)
     app.include_router(docs.router)
-    app.include_router(metrics_router)
-    app.include_router(uploads_router)
-    app.include_router(fx_router)
-    app.include_router(analytics_router)
-    app.include_router(orders_router)
-    app.include_router(exports_router)
+    app.include_router(metrics_router, **_guard(settings.metrics_access))
+    # Data reads: open, or behind a read key (README, "Access"); writes check their own key.
+    reads = _guard(settings.read_access or Access.PUBLIC)
+    for data_router in (
+        uploads_router,
+        fx_router,
+        analytics_router,
+        orders_router,
+        exports_router,
+        dashboard.charts_router,
+    ):
+        app.include_router(data_router, **reads)
     app.include_router(dashboard.router)
     app.mount(dashboard.STATIC_URL, StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _guard(access: Access) -> dict[str, Any]:
+    """`include_router` arguments that put routes behind a read key, or nothing."""
+    if access is Access.PUBLIC:
+        return {}
+    return {
+        "dependencies": [ReadKeyDep],
+        "responses": {401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"}},
+    }
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -151,6 +175,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             api_key_header.scheme_name,
             api_key_header.model.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method != "get" and operation.get("security"):
+                    # A key of READ_API_KEYS on a write: known, but it may not write.
+                    operation["responses"].setdefault(
+                        "403", {"description": "A read key: it may not write", "content": error}
+                    )
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -7,12 +7,13 @@ is held across an await, and nothing here touches the database or the network.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -144,6 +145,14 @@ class Metrics:
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.pools = PoolCollector()
         r.register(self.pools)
+        self._scraped = r
+        # Several workers (app/workers.py): every process writes its counts to files in
+        # this folder, and a scrape answered by any of them sums them all. The pool
+        # gauges are those of the worker that answers.
+        if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._scraped = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self._scraped, path=folder)  # type: ignore[no-untyped-call]
+            self._scraped.register(self.pools)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -196,7 +205,7 @@ class Metrics:
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The registry in the format the scraper asked for (text 0.0.4 by default)."""
         encode, content_type = choose_encoder(accept)
-        return encode(self.registry), content_type
+        return encode(self._scraped), content_type
 
 
 def route_label(scope: Mapping[str, Any]) -> str:

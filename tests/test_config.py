@@ -40,6 +40,20 @@ class TestSettings:
         assert s.max_upload_bytes == 1000
         assert s.orderlens_data_dir == Path("/tmp/elsewhere")
 
+    def test_read_keys_are_comma_separated(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("READ_API_KEYS", " r1, r2 ,,r3 ")
+        monkeypatch.setenv("READ_ACCESS", "key")
+        s = settings()
+        assert [k.get_secret_value() for k in s.read_api_keys] == ["r1", "r2", "r3"]
+        assert s.reads_need_key
+        assert "r1" not in repr(s)
+        monkeypatch.setenv("READ_ACCESS", "")
+        monkeypatch.setenv("READ_API_KEYS", "")
+        s = settings()
+        assert s.read_access is None and not s.reads_need_key and s.read_api_keys == []
+        with pytest.raises(ValidationError):
+            settings(read_access="private")
+
     def test_reads_dotenv_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("FX_CACHE_TTL_SECONDS", raising=False)
         env = tmp_path / ".env"

@@ -23,8 +23,9 @@ STATIC_DIR = HERE / "static"
 STATIC_URL = "/dashboard/static"
 
 # Same origin only, no inline script or style: the page can reach nothing but this service.
+# `blob:` images are the charts, fetched by the page's script with its X-API-Key.
 PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:;"
     " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 # pygal writes its styles inline in the SVG; there is no script in it.
@@ -35,6 +36,8 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-
 CHART_MAX_DAYS = 3660
 
 router = APIRouter(include_in_schema=False)
+# The charts are data reads (READ_ACCESS=key guards them); the page itself is open.
+charts_router = APIRouter(include_in_schema=False)
 
 
 class PeriodTooLong(AppError):
@@ -71,7 +74,7 @@ def _svg(body: bytes) -> Response:
     )
 
 
-@router.get("/dashboard/charts/daily-revenue.svg")
+@charts_router.get("/dashboard/charts/daily-revenue.svg")
 async def daily_revenue_chart(
     session: SessionDep,
     fx: FxDep,
@@ -91,7 +94,7 @@ async def daily_revenue_chart(
     return _svg(await asyncio.to_thread(charts.daily_revenue, rows.items, currency))
 
 
-@router.get("/dashboard/charts/top-categories.svg")
+@charts_router.get("/dashboard/charts/top-categories.svg")
 async def top_categories_chart(session: SessionDep, period: PeriodDep) -> Response:
     categories = await analytics.top_categories(session=session, period=period)
     return _svg(await asyncio.to_thread(charts.top_categories, categories))

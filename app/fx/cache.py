@@ -1,17 +1,19 @@
 """The rate cache: a table that survives restarts and is shared by workers, a dict in
-front of it, and single-flight so that concurrent misses make one upstream call."""
+front of it, and single-flight so that concurrent misses make one upstream call: within
+a process by `SingleFlight`, across processes by an advisory lock (`RateStore.locked`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.fx.models import RateKind
 from app.fx.providers import BASE, QUOTE, Quote
@@ -67,6 +69,11 @@ SELECT rate, as_of, fetched_at FROM fx_rates
 WHERE source = :source AND base = :base AND quote = :quote AND as_of <= :day
 ORDER BY as_of DESC, fetched_at DESC LIMIT 1
 """
+# A transaction-level advisory lock on (namespace, hash of the rate's name): the two-int4
+# key space, apart from the uploads' one-bigint merge lock. Released at commit or
+# rollback, and by PostgreSQL when the connection dies, so a killed worker frees it.
+FX_LOCK_NAMESPACE = 0x4658  # "FX"
+LOCK = "SELECT pg_advisory_xact_lock(:namespace, hashtext(:name))"
 SAVE = """
 INSERT INTO fx_rates (source, base, quote, kind, rate_date, as_of, rate, fetched_at)
 VALUES (:source, :base, :quote, :kind, :day, :as_of, :rate, :fetched_at)
@@ -76,11 +83,26 @@ SET rate = EXCLUDED.rate, as_of = EXCLUDED.as_of, fetched_at = EXCLUDED.fetched_
 
 
 class RateStore:
-    """The persistent layer: the `fx_rates` table."""
+    """The persistent layer: the `fx_rates` table. A store made by `locked` runs every
+    statement on the connection that holds the lock, inside its transaction."""
 
-    def __init__(self, engine: AsyncEngine, source: str) -> None:
+    def __init__(
+        self, engine: AsyncEngine, source: str, *, conn: AsyncConnection | None = None
+    ) -> None:
         self._engine = engine
         self._source = source
+        self._conn = conn
+
+    @asynccontextmanager
+    async def locked(self, name: str) -> AsyncIterator[RateStore]:
+        """Hold, across every process on this database, the right to fetch rate `name`
+        from the provider; what is saved in the block commits as the lock is released.
+        Callers re-read the table first: another process may have fetched it meanwhile."""
+        async with self._engine.connect() as conn, conn.begin():
+            await conn.execute(
+                text(LOCK), {"namespace": FX_LOCK_NAMESPACE, "name": f"{self._source}:{name}"}
+            )
+            yield RateStore(self._engine, self._source, conn=conn)
 
     async def latest(self) -> Rate | None:
         return await self._one(LATEST, kind=RateKind.LATEST.value)
@@ -92,28 +114,29 @@ class RateStore:
         return await self._one(NEAREST, day=day)
 
     async def save(self, kind: RateKind, day: date, quote: Quote, fetched_at: datetime) -> None:
+        params = {
+            "source": self._source,
+            "base": BASE,
+            "quote": QUOTE,
+            "kind": kind.value,
+            "day": day,
+            "as_of": min(quote.as_of, day),
+            "rate": quote.rate,
+            "fetched_at": fetched_at,
+        }
+        if self._conn is not None:
+            await self._conn.execute(text(SAVE), params)
+            return
         async with self._engine.begin() as conn:
-            await conn.execute(
-                text(SAVE),
-                {
-                    "source": self._source,
-                    "base": BASE,
-                    "quote": QUOTE,
-                    "kind": kind.value,
-                    "day": day,
-                    "as_of": min(quote.as_of, day),
-                    "rate": quote.rate,
-                    "fetched_at": fetched_at,
-                },
-            )
+            await conn.execute(text(SAVE), params)
 
     async def _one(self, sql: str, **params: Any) -> Rate | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(sql), {"source": self._source, "base": BASE, "quote": QUOTE, **params}
-                )
-            ).first()
+        values = {"source": self._source, "base": BASE, "quote": QUOTE, **params}
+        if self._conn is not None:
+            row = (await self._conn.execute(text(sql), values)).first()
+        else:
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(text(sql), values)).first()
         if row is None:
             return None
         return Rate(rate=row.rate, as_of=row.as_of, fetched_at=row.fetched_at, source=self._source)

@@ -168,23 +168,32 @@ class FxService:
                 self.metrics.fx_cache("latest", "table")
                 self._latest = stored
                 return stored
-            self.metrics.fx_cache("latest", None)
             if time.monotonic() < self._down_until:
+                self.metrics.fx_cache("latest", None)
                 return self._stale(stored)
-        try:
-            quote = await self._upstream("latest", self.provider.latest)
-        except FxProviderError as exc:
-            known = stored or self._latest
-            log.warning(
-                "fx: %s failed (%s); %s",
-                self.source,
-                exc,
-                "serving the last known rate" if known else "no rate was ever known",
-            )
-            self._down_until = time.monotonic() + self.failure_backoff
-            return self._stale(known)
-        rate = Rate(quote.rate, quote.as_of, self._now(), self.source)
-        await self.store.save(RateKind.LATEST, rate.fetched_at.date(), quote, rate.fetched_at)
+        # One process asks the provider; the others wait on the lock, then read its rate.
+        async with self.store.locked("latest") as store:
+            if not refresh:
+                stored = await store.latest()
+                if stored is not None and self._fresh(stored):
+                    self.metrics.fx_cache("latest", "table")
+                    self._latest = stored
+                    return stored
+                self.metrics.fx_cache("latest", None)
+            try:
+                quote = await self._upstream("latest", self.provider.latest)
+            except FxProviderError as exc:
+                known = stored or self._latest
+                log.warning(
+                    "fx: %s failed (%s); %s",
+                    self.source,
+                    exc,
+                    "serving the last known rate" if known else "no rate was ever known",
+                )
+                self._down_until = time.monotonic() + self.failure_backoff
+                return self._stale(known)
+            rate = Rate(quote.rate, quote.as_of, self._now(), self.source)
+            await store.save(RateKind.LATEST, rate.fetched_at.date(), quote, rate.fetched_at)
         self._latest = rate
         self._down_until = 0.0
         return rate
@@ -222,33 +231,41 @@ class FxService:
             self.metrics.fx_cache("historical", "table")
             self._days[day] = stored
             return stored
-        self.metrics.fx_cache("historical", None)
-        try:
-            for back in range(min(LOOKBACK_DAYS, (day - date.min).days) + 1):
-                published = await self._published(day - timedelta(days=back))
-                if published is not None:
-                    rate = dataclasses.replace(published, fetched_at=self._now())
-                    await self.store.save(RateKind.HISTORICAL, day, _quote(rate), rate.fetched_at)
-                    self._days[day] = rate
-                    return rate
-        except FxProviderError as exc:
-            log.warning("fx: %s failed for %s (%s)", self.source, day, exc)
-            return self._stale(await self.store.nearest(day))
+        # As for the latest rate: one process asks, the others read what it stored.
+        async with self.store.locked(f"historical:{day.isoformat()}") as store:
+            stored = await store.on_day(day)
+            if stored is not None:
+                self.metrics.fx_cache("historical", "table")
+                self._days[day] = stored
+                return stored
+            self.metrics.fx_cache("historical", None)
+            try:
+                for back in range(min(LOOKBACK_DAYS, (day - date.min).days) + 1):
+                    published = await self._published(day - timedelta(days=back), store)
+                    if published is not None:
+                        rate = dataclasses.replace(published, fetched_at=self._now())
+                        await store.save(RateKind.HISTORICAL, day, _quote(rate), rate.fetched_at)
+                        self._days[day] = rate
+                        return rate
+            except FxProviderError as exc:
+                log.warning("fx: %s failed for %s (%s)", self.source, day, exc)
+                return self._stale(await store.nearest(day))
         raise RateNotFound(
             f"{self.source} has no rate on or within {LOOKBACK_DAYS} days before {day}.",
             details={"date": day.isoformat(), "source": self.source},
         )
 
-    async def _published(self, day: date) -> Rate | None:
-        """What the provider published for `day` itself (None: nothing), asked once."""
+    async def _published(self, day: date, store: RateStore) -> Rate | None:
+        """What the provider published for `day` itself (None: nothing), asked once.
+        `store` is the caller's locked one: its connection saves the day's rate."""
         if day in self._unpublished:
             return None
         known = self._days.get(day)
         if known is not None and known.as_of == day:
             return known
-        return await self._flight.run(("published", day), lambda: self._ask(day))
+        return await self._flight.run(("published", day), lambda: self._ask(day, store))
 
-    async def _ask(self, day: date) -> Rate | None:
+    async def _ask(self, day: date, store: RateStore) -> Rate | None:
         quote = await self._upstream("historical", lambda: self.provider.historical(day))
         if quote is None:
             self._unpublished.add(day)
@@ -256,7 +273,7 @@ class FxService:
         rate = Rate(quote.rate, quote.as_of, self._now(), self.source)
         # The day's own rate: kept for the days after it that have none.
         self._days.setdefault(day, rate)
-        await self.store.save(RateKind.HISTORICAL, day, quote, rate.fetched_at)
+        await store.save(RateKind.HISTORICAL, day, quote, rate.fetched_at)
         return rate
 
     async def _upstream(self, call: str, fetch: Callable[[], Awaitable[T]]) -> T:

@@ -5,6 +5,7 @@ the assessment's rate. Every request the browser makes is recorded; none may lea
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -144,16 +145,21 @@ async def page(browser: BrowserContext, service: str) -> AsyncIterator[tuple[Pag
 
 
 async def chart_points(page: Page, selector: str) -> int:
-    """Data points drawn in a chart image: the image loaded, then its SVG's dots."""
+    """Data points drawn in a chart image: the image loaded (from the blob: URL the page
+    made of its fetch), then the dots of the SVG at the chart's address (`data-src`),
+    asked with the key the page holds, if any (the CSP lets no script fetch blob:)."""
     return int(
         await page.eval_on_selector(
             selector,
             """async (img) => {
                 if (!img.complete || img.naturalWidth === 0) return -1;
+                if (!img.src.startsWith("blob:")) return -2;
+                const key = sessionStorage.getItem("orderlens.apiKey");
+                const headers = key ? { "X-API-Key": key } : {};
                 // Counted in the text: parsing it here would apply the page's CSP to
                 // pygal's inline styles.
                 // The wide drawing only: the SVG also holds one for a phone's box.
-                const text = (await (await fetch(img.src)).text()).split('class="pygal-chart layout-narrow"')[0];
+                const text = (await (await fetch(img.dataset.src, { headers })).text()).split('class="pygal-chart layout-narrow"')[0];
                 return (text.match(/<circle [^>]*class="dot[ "]/g) || []).length;
             }""",
         )
@@ -214,7 +220,7 @@ class TestDashboardInChromium:
         await expect(tab.locator("#kpi-day")).not_to_have_text("2024-12-06")
         assert "start=2024-12-07&end=2024-12-09" in tab.url
         for chart in ("#chart-brl", "#chart-usd", "#chart-categories"):
-            src = await tab.get_attribute(chart, "src")
+            src = await tab.get_attribute(chart, "data-src")
             assert src is not None and "start=2024-12-07&end=2024-12-09" in src
         await tab.wait_for_load_state("networkidle")
         assert await chart_points(tab, "#chart-brl") == 3
@@ -258,7 +264,7 @@ class TestDashboardInChromium:
         await expect(tab.locator("#uploads-rows tr")).to_have_count(3)
         await expect(tab.locator("#uploads-rows tr").first).to_contain_text("products.csv")
         # The figures are read again, the charts drawn anew.
-        await expect(tab.locator("#chart-brl")).to_have_attribute("src", re.compile(r"rev=1"))
+        await expect(tab.locator("#chart-brl")).to_have_attribute("data-src", re.compile(r"rev=1"))
         await expect(tab.locator("#kpi-product")).to_have_text("Product_5")
         # The browser logs the refused upload itself.
         watch.assert_clean(expected=("status of 401 (Unauthorized)",))
@@ -309,3 +315,119 @@ class TestDashboardInChromium:
         finally:
             provider.mode = "ok"
         watch.assert_clean()
+
+
+READ_KEY = "dashboard-read-key"
+
+
+@pytest.fixture(scope="module")
+async def keyed_service(
+    pg_server: URL, tmp_path_factory: pytest.TempPathFactory, provider: FakeFreeCurrencyApi
+) -> AsyncIterator[str]:
+    """The service with READ_ACCESS=key (one read key), on the reference data."""
+    if not REFERENCE.exists():
+        pytest.skip("../shared/reference is absent")
+    url = await create_database(pg_server)
+    app = fx_app(
+        url,
+        tmp_path_factory.mktemp("live-keyed"),
+        provider,
+        read_access="key",
+        read_api_keys=READ_KEY,
+    )
+    try:
+        with live_server(app) as base:
+            async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}) as http:
+                for kind in ("products", "orders"):
+                    content = (REFERENCE / "data" / f"{kind}.csv").read_bytes()
+                    response = await http.post(
+                        f"/uploads/{kind}", files={"file": (f"{kind}.csv", content, "text/csv")}
+                    )
+                    assert response.status_code == 201, response.text
+            yield base
+    finally:
+        await drop_database(pg_server, url)
+
+
+@pytest.fixture
+async def keyed_page(
+    browser: BrowserContext, keyed_service: str
+) -> AsyncIterator[tuple[Page, Watch, list[tuple[str, str | None]]]]:
+    """A new tab (so an empty sessionStorage) on the keyed service; also every request's
+    URL with the X-API-Key it carried."""
+    watch = Watch(origin=keyed_service)
+    sent: list[tuple[str, str | None]] = []
+    page = await browser.new_page()
+    page.on("request", watch.on_request)
+    page.on("request", lambda r: sent.append((r.url, r.headers.get("x-api-key"))))
+    page.on("console", watch.on_console)
+    page.on("pageerror", lambda error: watch.errors.append(f"page error: {error}"))
+    await page.route("**/*", watch.on_route)
+    yield page, watch, sent
+    await page.close()
+
+
+class TestDashboardWithReadKeys:
+    async def test_asks_for_the_key_once_and_keeps_it_out_of_urls(
+        self, keyed_page: tuple[Page, Watch, list[tuple[str, str | None]]], keyed_service: str
+    ) -> None:
+        tab, watch, sent = keyed_page
+        await tab.goto(f"{keyed_service}/")
+        dialog = tab.locator("#key-dialog")
+        await expect(dialog).to_be_visible()
+        await tab.fill("#key-input", "not-the-read-key")
+        await tab.click("#key-submit")
+        # A refused key: asked again, saying so.
+        await expect(tab.locator("#key-dialog-error")).to_contain_text("refused")
+        await tab.fill("#key-input", READ_KEY)
+        await tab.click("#key-submit")
+        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-product-usd")).to_have_text("US$ 164.95")
+        await expect(tab.locator("#daily-rows tr")).to_have_count(10)
+        await expect(tab.locator("#uploads-rows tr")).to_have_count(2)
+        await expect(dialog).to_be_hidden()
+        await tab.wait_for_load_state("networkidle")
+        assert await chart_points(tab, "#chart-brl") == 10
+        assert await chart_points(tab, "#chart-usd") == 10
+        stored = await tab.evaluate("sessionStorage.getItem('orderlens.apiKey')")
+        assert stored == READ_KEY
+
+        # The tab keeps its key: a reload asks nothing.
+        await tab.reload()
+        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await tab.wait_for_load_state("networkidle")
+        await expect(tab.locator("#key-dialog")).to_have_count(0)
+        assert await chart_points(tab, "#chart-categories") == 0  # bars, no dots
+        assert await tab.eval_on_selector("#chart-categories", "i => i.naturalWidth") > 0
+
+        # A CSV download is fetched with the key and saved from a blob: URL.
+        async with tab.expect_download() as info:
+            await tab.click("#dl-kpi-file")
+        download = await info.value
+        assert download.url.startswith("blob:")
+        assert download.suggested_filename == "kpi_product_orders.csv"
+        saved = await asyncio.to_thread(Path(await download.path()).read_text)
+        assert saved.startswith("kpi_name,value")
+
+        data_reads = [key for url, key in sent if urlsplit(url).path == "/kpis"]
+        assert data_reads and data_reads[-1] == READ_KEY
+        exports = [key for url, key in sent if urlsplit(url).path.startswith("/exports/")]
+        assert exports == [READ_KEY]
+        for url, _ in sent:
+            assert READ_KEY not in url and "not-the-read-key" not in url, url
+        assert READ_KEY not in tab.url
+        watch.requests = [u for u in watch.requests if not u.startswith("blob:")]
+        # The browser logs the 401 answers that made the page ask.
+        watch.assert_clean(expected=("status of 401 (Unauthorized)",))
+
+    async def test_a_declined_prompt_says_a_key_is_needed(
+        self, keyed_page: tuple[Page, Watch, list[tuple[str, str | None]]], keyed_service: str
+    ) -> None:
+        tab, watch, sent = keyed_page
+        await tab.goto(f"{keyed_service}/")
+        await expect(tab.locator("#key-dialog")).to_be_visible()
+        await tab.click("#key-cancel")
+        await expect(tab.locator("#kpi-error")).to_contain_text("unauthorized")
+        await expect(tab.locator("#key-dialog")).to_be_hidden()
+        assert all(key is None for _, key in sent)
+        watch.assert_clean(expected=("status of 401 (Unauthorized)",))

@@ -19,8 +19,132 @@
     }
   }
 
+  // ---------- the read key ----------
+  // With READ_ACCESS=key every data read needs X-API-Key. The page asks for a key once,
+  // only when the API answers 401, and keeps it in sessionStorage (this tab, until it is
+  // closed); it is sent in the header only, never put in a URL.
+
+  const KEY_STORE = "orderlens.apiKey";
+  let keyPrompt = null; // the one open prompt that every refused request waits on
+  let keyDeclined = false;
+  let memoryKey = ""; // the key when sessionStorage is refused
+
+  function storedKey() {
+    try {
+      return window.sessionStorage.getItem(KEY_STORE) || "";
+    } catch (_) {
+      return "";
+    }
+  }
+
+  function keyDialog() {
+    let dialog = $("key-dialog");
+    if (dialog) return dialog;
+    dialog = make("dialog");
+    dialog.id = "key-dialog";
+    dialog.setAttribute("aria-labelledby", "key-dialog-title");
+    const form = make("form");
+    form.id = "key-form";
+    form.noValidate = true;
+    const title = make("h2", "API key needed");
+    title.id = "key-dialog-title";
+    const help = make("p", "This service shows its data only to holders of a key (a read key or the write key).");
+    const label = make("label", "X-API-Key ");
+    const input = make("input");
+    input.id = "key-input";
+    input.type = "password";
+    input.autocomplete = "off";
+    input.required = true;
+    label.append(input);
+    const refused = make("p", "", "error");
+    refused.id = "key-dialog-error";
+    refused.setAttribute("role", "alert");
+    refused.hidden = true;
+    const submit = make("button", "Use this key");
+    submit.type = "submit";
+    submit.id = "key-submit";
+    const cancel = make("button", "Cancel", "secondary");
+    cancel.type = "button";
+    cancel.id = "key-cancel";
+    const actions = make("div", null, "actions");
+    actions.append(submit, " ", cancel);
+    form.append(title, help, label, refused, actions);
+    dialog.append(form);
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  /** Ask for a key (once for every request refused meanwhile); null when declined. */
+  function askKey(wasRefused) {
+    if (keyDeclined) return Promise.resolve(null);
+    if (keyPrompt) return keyPrompt;
+    keyPrompt = new Promise((resolve) => {
+      const dialog = keyDialog();
+      const input = $("key-input");
+      const error = $("key-dialog-error");
+      error.textContent = wasRefused ? "That key was refused; enter another." : "";
+      error.hidden = !wasRefused;
+      input.value = "";
+      const done = (key) => {
+        $("key-form").removeEventListener("submit", onSubmit);
+        $("key-cancel").removeEventListener("click", onCancel);
+        dialog.removeEventListener("cancel", onCancel);
+        if (dialog.open) dialog.close();
+        keyPrompt = null;
+        resolve(key);
+      };
+      const onSubmit = (event) => {
+        event.preventDefault();
+        const key = input.value.trim();
+        if (!key) return;
+        try {
+          window.sessionStorage.setItem(KEY_STORE, key);
+        } catch (_) {
+          // Storage refused (private mode): the key lives until the page is left.
+        }
+        memoryKey = key;
+        done(key);
+      };
+      const onCancel = (event) => {
+        event.preventDefault();
+        keyDeclined = true;
+        done(null);
+      };
+      $("key-form").addEventListener("submit", onSubmit);
+      $("key-cancel").addEventListener("click", onCancel);
+      dialog.addEventListener("cancel", onCancel);
+      dialog.showModal();
+      input.focus();
+    });
+    return keyPrompt;
+  }
+
+  const currentKey = () => storedKey() || memoryKey;
+
+  /** fetch() with the key in X-API-Key when one is held; a 401 asks for one and retries. */
+  async function api(path, init = {}) {
+    for (let attempt = 0; ; attempt += 1) {
+      const key = currentKey();
+      const headers = new Headers(init.headers || {});
+      if (key) headers.set("X-API-Key", key);
+      const response = await fetch(path, { ...init, headers });
+      if (response.status !== 401 || attempt >= 3) return response;
+      // Another request may have got a key meanwhile: try that before asking.
+      if (currentKey() && currentKey() !== key) continue;
+      if (!(await askKey(Boolean(key)))) return response;
+    }
+  }
+
+  async function errorBody(response) {
+    try {
+      return await response.json();
+    } catch (_) {
+      return null;
+    }
+  }
+
   async function getJson(path) {
-    const response = await fetch(path, { headers: { Accept: "application/json" } });
+    const response = await api(path, { headers: { Accept: "application/json" } });
     let body = null;
     try {
       body = await response.json();
@@ -286,33 +410,74 @@
     { id: "chart-categories", path: "/dashboard/charts/top-categories.svg", extra: {}, keys: ["start", "end"] },
   ];
 
-  // Bumped after each upload: the charts' addresses change, so the browser draws them anew.
+  // Bumped after each upload: the charts are asked for anew (and no cache can answer).
   let revision = 0;
+  const chartUrls = {};
 
-  function loadCharts() {
-    for (const chart of CHARTS) {
-      const img = $(chart.id);
-      const extra = revision ? { ...chart.extra, rev: String(revision) } : chart.extra;
-      const src = withPeriod(chart.path, extra, chart.keys);
-      showError(`${chart.id}-error`, null);
+  // Charts are fetched (with the key when one is held) and shown from blob: URLs: an
+  // <img src> could not send the X-API-Key header.
+  async function loadChart(chart) {
+    const img = $(chart.id);
+    const extra = revision ? { ...chart.extra, rev: String(revision) } : chart.extra;
+    const path = withPeriod(chart.path, extra, chart.keys);
+    img.dataset.src = path;
+    showError(`${chart.id}-error`, null);
+    try {
+      const response = await api(path);
+      if (!response.ok) throw new ApiError(response.status, await errorBody(response));
+      const blob = await response.blob();
+      if (img.dataset.src !== path) return; // a newer period asked meanwhile
+      if (chartUrls[chart.id]) URL.revokeObjectURL(chartUrls[chart.id]);
+      chartUrls[chart.id] = URL.createObjectURL(blob);
+      img.src = chartUrls[chart.id];
       img.hidden = false;
-      if (img.getAttribute("src") !== src) img.setAttribute("src", src);
+    } catch (error) {
+      if (img.dataset.src !== path) return;
+      img.hidden = true;
+      showError(`${chart.id}-error`, `The chart could not be drawn: ${error.message}`);
     }
   }
 
-  function watchChart(chart) {
-    const img = $(chart.id);
-    img.addEventListener("error", async () => {
-      img.hidden = true;
-      // An image has no error body: ask once more as JSON to say why.
-      let message = "The chart could not be drawn.";
-      try {
-        await getJson(img.getAttribute("src"));
-      } catch (error) {
-        message = `The chart could not be drawn: ${error.message}`;
-      }
-      showError(`${chart.id}-error`, message);
-    });
+  function loadCharts() {
+    return Promise.all(CHARTS.map(loadChart));
+  }
+
+  // ---------- CSV downloads ----------
+
+  function downloadName(response, path) {
+    const match = /filename="?([^";]+)"?/.exec(response.headers.get("Content-Disposition") || "");
+    return match ? match[1] : path.split("?")[0].split("/").pop() || "download.csv";
+  }
+
+  /** With a key held, a download is fetched with it and saved from a blob: URL; without
+   * one (public reads) the link is followed as is and the browser streams the file. */
+  async function keyedDownload(event) {
+    const link = event.target.closest("#downloads a, a[data-keyed]");
+    if (!link || !currentKey() || event.defaultPrevented) return;
+    event.preventDefault();
+    const path = link.getAttribute("href");
+    const note = $("download-error") || make("p", "", "error");
+    if (!note.id) {
+      note.id = "download-error";
+      note.setAttribute("role", "alert");
+      $("downloads").append(note);
+    }
+    showError("download-error", null);
+    try {
+      const response = await api(path, { headers: { Accept: "text/csv" } });
+      if (!response.ok) throw new ApiError(response.status, await errorBody(response));
+      const url = URL.createObjectURL(await response.blob());
+      const save = make("a");
+      save.href = url;
+      save.download = downloadName(response, path);
+      save.hidden = true;
+      document.body.append(save);
+      save.click();
+      save.remove();
+      window.setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (error) {
+      showError("download-error", `The download failed: ${error.message}`);
+    }
   }
 
   function updateDownloads() {
@@ -342,6 +507,7 @@
     if (!upload.rows_rejected) return make("span", "—", "muted");
     const link = make("a", `CSV (${count(upload.rows_rejected)})`);
     link.href = `${upload.rejects_url}?format=csv`;
+    link.dataset.keyed = "1";
     link.setAttribute("aria-label", `Download the ${upload.rows_rejected} rejected rows of upload ${upload.upload_id} as CSV`);
     return link;
   }
@@ -465,7 +631,8 @@
     event.preventDefault();
     const form = $("upload-form");
     const file = $("upload-file").files[0];
-    const key = $("upload-key").value.trim();
+    // The form's key, or the one this tab holds for reading (it works if it is the write key).
+    const key = $("upload-key").value.trim() || currentKey();
     const kind = form.elements.kind.value;
     $("upload-report").hidden = true;
     if (!file) return showError("upload-error", "Choose a CSV file to upload.");
@@ -514,7 +681,7 @@
         return;
       }
       const error = new ApiError(xhr.status, body);
-      const hint = xhr.status === 401 ? " Check the API key." : "";
+      const hint = { 401: " Check the API key.", 403: " Uploads need the write key." }[xhr.status] || "";
       uploadFailed(`The upload was refused: ${error.message}.${hint}`);
       loadUploads();
     });
@@ -564,6 +731,7 @@
     $("upload-form").addEventListener("submit", startUpload);
     for (const chart of CHARTS) watchChart(chart);
     watchTableScrolling();
+    document.addEventListener("click", keyedDownload);
     loadAnalytics();
     loadUploads();
   }
