@@ -12,7 +12,9 @@ and, once, the assessment's approach (pandas `read_csv` + `to_sql(method="multi"
 `--pandas-rows` rows. It prints rows/s, the ratio of the medians and the service's peak
 memory growth during the uploads. `--one-connection` runs the service without its
 summarizer (the upload sums its rollups on its own connection); `--id-twice` gives
-Orderlens the file with its first row repeated at the end.
+Orderlens the file with its first row repeated at the end; `--quoted` gives both the
+same file with every field quoted and CRLF line ends, as Excel writes it (psql reads it
+with `\\copy … (FORMAT csv)`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,16 @@ RESET = (
 SETTLE = "VACUUM ANALYZE orders, daily_sales, product_daily_sales, product_sales, assessment.orders"
 
 
+def quote_fields(src: Path, dst: Path) -> None:
+    """The same rows with every field in double quotes and CRLF line ends."""
+    if dst.exists():
+        return
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for line in fin:
+            fields = line.rstrip(b"\r\n").split(b",")
+            fout.write(b",".join(b'"' + f + b'"' for f in fields) + b"\r\n")
+
+
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:
     """The assessment's loader: read the CSV with pandas, insert with to_sql in chunks."""
     engine = create_engine(url)
@@ -85,6 +97,11 @@ def main() -> None:
         help="Orderlens gets the file with its first row repeated as the last line (psql, "
         "which would refuse it, the clean file): what an id twice costs",
     )
+    parser.add_argument(
+        "--quoted",
+        action="store_true",
+        help="both load the same file, every field quoted, CRLF line ends (plain dates)",
+    )
     args = parser.parse_args()
 
     data = dataset(args)
@@ -96,6 +113,9 @@ def main() -> None:
         ours_file.write_text(text + ("" if text.endswith("\n") else "\n") + first + "\n")
     plain = data / "orders-plain-dates.csv"
     unquote_dates(data / "orders.csv", plain)
+    if args.quoted:
+        ours_file = plain = data / "orders-quoted-crlf.csv"
+        quote_fields(data / "orders-plain-dates.csv", plain)
     size_mb = (data / "orders.csv").stat().st_size / 1e6
     print(
         f"data: {args.orders:,} orders ({size_mb:.1f} MB), {args.products:,} products, {args.days} days"

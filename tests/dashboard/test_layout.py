@@ -116,7 +116,9 @@ async def chart_text(page: Page, service: str, selector: str) -> dict[str, Any]:
     text's box in SVG units, and the image's scale."""
     img = await page.eval_on_selector(
         selector,
-        "(i) => ({src: i.src, width: i.clientWidth, height: i.clientHeight,"
+        # The chart's own address (the image shows it from a blob: URL of this page).
+        "(i) => ({src: new URL(i.dataset.src, location.href).href,"
+        " width: i.clientWidth, height: i.clientHeight,"
         " natural: i.naturalWidth})",
     )
     assert img["natural"] > 0, f"{selector} did not load"

@@ -729,7 +729,6 @@
     $("period-reset").addEventListener("click", resetPeriod);
     $("uploads-refresh").addEventListener("click", loadUploads);
     $("upload-form").addEventListener("submit", startUpload);
-    for (const chart of CHARTS) watchChart(chart);
     watchTableScrolling();
     document.addEventListener("click", keyedDownload);
     loadAnalytics();
