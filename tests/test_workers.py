@@ -272,10 +272,13 @@ class TestSeveralWorkers:
             )
             return ("id,product_id,quantity,created_date\n" + "".join(rows)).encode()
 
-        route = "/uploads/{kind}"
-
         def posts() -> dict[int, float]:
-            return served_by_worker(service.metrics_dir, route, "POST")
+            """Upload requests per worker (one route per kind)."""
+            counts: dict[int, float] = {}
+            for route in ("/uploads/products", "/uploads/orders"):
+                for pid, n in served_by_worker(service.metrics_dir, route, "POST").items():
+                    counts[pid] = counts.get(pid, 0) + n
+            return counts
 
         def counted(expected: float) -> Callable[[], Awaitable[bool]]:
             async def check() -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
@@ -60,19 +61,34 @@ class FilePartReader:
             self.body_bytes += len(chunk)
             if self.body_bytes > self.max_bytes + FRAMING_ALLOWANCE:
                 raise TooLarge(self.max_bytes)
-            self._parser.write(chunk)
+            self._write(chunk)
             if self.file_bytes > self.max_bytes:
                 raise TooLarge(self.max_bytes)
             if self._out:
                 out, self._out = self._out, []
                 for piece in out:
                     yield piece
-        self._parser.finalize()
+        self._write(None)
         for piece in self._out:
             yield piece
         self._out = []
         if not self.found:
             raise MissingFile("The request has no file part named `file`.")
+
+    def _write(self, chunk: bytes | None) -> None:
+        """Feed python-multipart (None: the end); a body it cannot parse is the client's
+        mistake, answered 422 like a body with no file part."""
+        try:
+            if chunk is None:
+                self._parser.finalize()
+            else:
+                self._parser.write(chunk)
+        except MultipartParseError as exc:
+            raise MissingFile(
+                "The request body is not valid multipart/form-data; send the CSV in a"
+                " field named `file`.",
+                details={"reason": str(exc)[:200]},
+            ) from None
 
     # python-multipart callbacks --------------------------------------------------------
 
