@@ -191,6 +191,8 @@ def careful_rows(
             if not row:
                 continue
             records += 1
+            if not records % 128:
+                seen(records)  # progress while the file still arrives, not only per buffer
             if len(row) != width:
                 kept = row[: width + MAX_EXTRA_FIELDS_KEPT]
                 writer.writerow((start, len(row), json.dumps(kept), *([None] * len(order))))

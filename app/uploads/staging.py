@@ -10,7 +10,8 @@
   the wrong width, a blank line, mixed line ends), a byte the path does not take, or
   counts that do not agree roll back a savepoint and the file takes the careful path.
 - careful: Python's csv module parses the spooled file (flat memory: a temporary file),
-  in a thread, and COPYs `line, bad_count, raw, fields…` as text. Rows of the wrong
+  in a thread, as it grows: the rest of the request is spooled while the rows before it
+  are parsed and COPYed (`line, bad_count, raw, fields…`, as text). Rows of the wrong
   width and files with extra columns keep all their fields for the rejects.
 
 Invalid UTF-8 and NUL bytes are `not_utf8` on both paths.
@@ -19,10 +20,15 @@ Invalid UTF-8 and NUL bytes are `not_utf8` on both paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import logging
+import os
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from typing import IO, Any
 
 import asyncpg
 
@@ -123,10 +129,8 @@ async def stage(
             log.debug("fast path declined; parsing the file carefully")
     else:
         run.spool.write(rest)
-    async for chunk in stream:  # what the fast path did not read
-        run.spool.write(chunk)
     careful = replace(plan, path=Path.CAREFUL)
-    await _careful(run, careful, header)
+    await _careful(run, careful, header, stream)  # with what the fast path did not read
     return careful
 
 
@@ -164,21 +168,97 @@ async def _fast(
         raise _Fallback
 
 
-async def _careful(run: Run, plan: Plan, header: parsing.Header) -> None:
+async def _careful(
+    run: Run, plan: Plan, header: parsing.Header, stream: AsyncIterator[bytes]
+) -> None:
+    """Parse the spool from its start while the rest of the stream is appended to it."""
     run.spool.flush()
-    rules = RULES[plan.kind]
+    growing = GrowingSpool(run.spool)
+
+    async def pump() -> None:
+        try:
+            async for chunk in stream:
+                run.spool.write(chunk)
+                run.spool.flush()
+                growing.grew()
+        finally:
+            growing.finish()
 
     def seen(records: int) -> None:
         run.progress.records_seen = records
 
+    rows = parsing.careful_rows(
+        io.BufferedReader(growing, SPOOL_READ_BYTES), header, RULES[plan.kind].required, seen
+    )
     await run.conn.execute(staging.create(plan))
-    source = _in_thread(parsing.careful_rows(run.spool, header, rules.required, seen))
+    pumping = asyncio.create_task(pump())
     try:
         await copy_in(
-            run.conn, staging.table(plan), source=source, columns=staging.copy_columns(plan)
+            run.conn,
+            staging.table(plan),
+            source=_in_thread(rows),
+            columns=staging.copy_columns(plan),
         )
+        await pumping  # done already: the parser read to the end
     except _UNDECODABLE:
         raise NotUtf8(parsing.NOT_UTF8) from None
+    finally:
+        if not pumping.done():
+            pumping.cancel()
+            with contextlib.suppress(BaseException):
+                await pumping
+        growing.finish()
+
+
+SPOOL_READ_BYTES = 1 << 20
+
+
+class GrowingSpool(io.RawIOBase):
+    """The spool file as the careful parser's thread reads it: from its start, by offset,
+    waiting for more while the request is still arriving (the event loop appends)."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self._fd = spool.fileno()
+        self._spool = spool
+        self._offset = 0
+        self._size = os.fstat(self._fd).st_size
+        self._done = False
+        self._changed = threading.Condition()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("only absolute positions")
+        self._offset = offset
+        return offset
+
+    def grew(self) -> None:
+        with self._changed:
+            self._size = os.fstat(self._fd).st_size
+            self._changed.notify_all()
+
+    def finish(self) -> None:
+        with self._changed:
+            self._size = os.fstat(self._fd).st_size
+            self._done = True
+            self._changed.notify_all()
+
+    def readinto(self, buffer: Any) -> int:
+        with self._changed:
+            while self._offset >= self._size and not self._done:
+                self._changed.wait(1.0)
+            available = self._size - self._offset
+        if available <= 0:
+            return 0  # the end: the request is all in, and all read
+        data = os.pread(self._fd, min(len(buffer), available), self._offset)
+        buffer[: len(data)] = data
+        self._offset += len(data)
+        return len(data)
 
 
 async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
