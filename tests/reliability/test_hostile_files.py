@@ -4,7 +4,9 @@ Every file is made here, in code. For each: never a 5xx; a file-level problem is
 documented status and code (SPEC §2, README "Uploading CSV files") and loads nothing; a
 file that loads has its rows counted exactly (total, inserted, rejects by code), the
 tables hold exactly what the report says, the rollups stay exact, and its rejects come
-back as JSON and as CSV with no cell a spreadsheet would run as a formula.
+back as JSON and as CSV with no cell a spreadsheet would run as a formula. A file that
+went down the fast path is posted again with it refused: the careful path must give the
+same answers, rejects and tables (tests/uploads/test_both_paths.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from app.uploads.parsing import MAX_EXTRA_FIELDS_KEPT
 from tests.helpers import assert_error, upload
 from tests.reliability.conftest import table_counts
 from tests.uploads.conftest import PRODUCTS, Db
+from tests.uploads.test_both_paths import fast_path_tried, judged_alike, snapshot
 
 KINDS = ("products", "orders")
 HEADER = {"products": "id,name,category,price", "orders": "id,product_id,quantity,created_date"}
@@ -561,7 +564,9 @@ def assert_no_formula(body: str) -> None:
             assert NUMBER.fullmatch(cell) or not cell.startswith(FORMULA_STARTS), cell[:80]
 
 
-async def check(client: httpx.AsyncClient, db: Db, kind: str, content: bytes, want: Expect) -> None:
+async def check(
+    client: httpx.AsyncClient, db: Db, kind: str, content: bytes, want: Expect
+) -> httpx.Response:
     if kind == "orders":
         assert (await upload(client, "products", PRODUCTS)).status_code == 201
     before = await table_counts(db)
@@ -573,7 +578,7 @@ async def check(client: httpx.AsyncClient, db: Db, kind: str, content: bytes, wa
         assert after == before, "a refused file loaded something"
         report = (await client.get(f"/uploads/{error['details']['upload_id']}")).json()
         assert (report["status"], report["error"]["code"]) == ("failed", want.code)
-        return
+        return response
     assert response.status_code == 201, response.text[:500]
     report = response.json()
     rejected = want.total - want.inserted
@@ -596,12 +601,20 @@ async def check(client: httpx.AsyncClient, db: Db, kind: str, content: bytes, wa
         assert as_csv.status_code == 200
         assert sum(1 for _ in csv.reader(io.StringIO(as_csv.text, newline=""))) == rejected + 1
         assert_no_formula(as_csv.text)
+    return response
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_hostile_file(client: httpx.AsyncClient, db: Db, case: Hostile, kind: str) -> None:
-    await check(client, db, kind, case.build(kind), expected(case, kind))
+async def test_hostile_file(
+    client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch, case: Hostile, kind: str
+) -> None:
+    content = case.build(kind)
+    with fast_path_tried(monkeypatch) as tried:
+        response = await check(client, db, kind, content, expected(case, kind))
+    if tried:  # it went down the fast path: the careful path must judge it alike
+        first = await snapshot(client, db, response)
+        await judged_alike(client, db, monkeypatch, first, kind, content)
 
 
 def test_the_corpus_is_big_enough() -> None:
