@@ -1,17 +1,8 @@
-"""From uploaded bytes to rows for the staging table.
-
-The header is read here (names trimmed, case-insensitive, any order). The data rows take
-one of two paths into `COPY … FROM STDIN`:
-
-- fast: the bytes go to PostgreSQL untouched, which parses them as CSV. Taken when the
-  header is exactly the required columns and the data has no `"` or `\\` at all, so that
-  PostgreSQL's CSV dialect and Python's agree and every record is one physical line
-  (line number = ordinal + header lines; checked after the COPY).
-- careful: Python's `csv` module parses the spooled file, numbers every record by the
-  line it starts on, and keeps rows with the wrong number of fields (and the original
-  fields of files with extra columns) as JSON for the rejects.
-
-Either way the rows land in the same staging table, and every check is SQL.
+"""The header of an upload (names trimmed, case-insensitive, any order; the file-level
+errors), and the careful path's parsing of the data rows with Python's csv module:
+every record numbered by the line it starts on, rows of the wrong width (and the
+original fields of files with extra columns) kept as JSON for the rejects. Which path
+the rows take is uploads/staging.py's choice.
 """
 
 from __future__ import annotations
@@ -147,19 +138,6 @@ def _decode_header(raw: bytes) -> str:
     except UnicodeDecodeError as exc:
         raise NotUtf8("The file is not valid UTF-8.", details={"byte_offset": exc.start}) from None
     return text.rstrip("\r\n")
-
-
-def fast_path_possible(chunk: bytes, allowed: bytes | None = None) -> bool:
-    """Whether PostgreSQL may parse these bytes itself (see the module docstring):
-    only `allowed` bytes when given, otherwise anything but `"` and `\\`."""
-    if allowed is not None:
-        return not chunk.translate(None, allowed)
-    return b'"' not in chunk and b"\\" not in chunk
-
-
-def count_records(chunk: bytes) -> int:
-    """Physical lines ended in `chunk` (a record per line on the fast path)."""
-    return chunk.count(b"\n")
 
 
 def careful_rows(
