@@ -82,6 +82,12 @@ def _prepare() -> db.Database:
 
     database = db.open_database(_settings())
     db.wait_for_database(database.url)
+    try:
+        # Before migrating: on an old server the migrations would fail half-way, obscurely.
+        db.require_supported_server(database.url)
+    except db.UnsupportedServer as exc:
+        database.release()
+        raise SystemExit(str(exc)) from None  # the sentence on stderr, exit status 1
     db.upgrade(database.url)
     return database
 

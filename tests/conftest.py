@@ -35,15 +35,37 @@ DATA_TABLES = ", ".join(
 )
 
 
+# Which server the run used, said at its end (CI runs the suite on several versions).
+SERVER_SEEN = pytest.StashKey[str]()
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+def pg_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[URL]:
     """Admin URL of the PostgreSQL server the tests use."""
     if url := os.environ.get("DATABASE_URL"):
-        yield db.to_async_url(url)
+        admin = db.to_async_url(url)
+        pytestconfig.stash[SERVER_SEEN] = f"DATABASE_URL's, {asyncio.run(_version(admin))}"
+        yield admin
         return
     server = db.start_embedded(tmp_path_factory.mktemp("pg"))
+    pytestconfig.stash[SERVER_SEEN] = f"embedded, {asyncio.run(_version(server.url))}"
     yield server.url
     server.release()
+
+
+async def _version(url: URL) -> str:
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        return str(await conn.fetchval("SELECT version()"))
+    finally:
+        await conn.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if seen := config.stash.get(SERVER_SEEN, None):
+        terminalreporter.write_line(f"PostgreSQL server of this run: {seen}")
 
 
 async def create_database(admin: URL, *, migrate: bool = True) -> URL:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import psutil
+import pytest
 from sqlalchemy import URL
 
 from app import db
@@ -29,7 +30,11 @@ def alive(pid: int) -> bool:
 
 
 class TestEmbedded:
-    async def test_lifespan_starts_and_stops_the_server(self, tmp_path: Path) -> None:
+    async def test_lifespan_starts_and_stops_the_server(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # The embedded server is the point, also in a run on DATABASE_URL's server.
+        monkeypatch.delenv("DATABASE_URL", raising=False)
         settings = Settings(_env_file=None, orderlens_data_dir=tmp_path, api_key="k")
         assert settings.embedded
         pgdata = tmp_path / "postgres" / "pgdata"

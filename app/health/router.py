@@ -7,6 +7,7 @@ import logging
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
 from app.deps import EngineDep, HeadRevisionDep
@@ -28,6 +29,12 @@ class Readiness(BaseModel):
     schema_revision: str | None
 
 
+async def _probe(engine: AsyncEngine) -> tuple[int, str | None]:
+    """The server's version and the schema revision (the version first: an old server
+    is refused before its schema, which `orderlens serve` never migrated, is judged)."""
+    return await db.server_version_num(engine), await db.current_revision(engine)
+
+
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> Health:
     return Health(status="ok")
@@ -40,8 +47,8 @@ async def healthz() -> Health:
 )
 async def readyz(engine: EngineDep, expected: HeadRevisionDep) -> Readiness:
     try:
-        revision = await asyncio.wait_for(
-            db.current_revision(engine), timeout=READINESS_TIMEOUT_SECONDS
+        version_num, revision = await asyncio.wait_for(
+            _probe(engine), timeout=READINESS_TIMEOUT_SECONDS
         )
     except Exception as exc:  # any failure to reach the database means "not ready"
         log.warning("readiness: database unreachable (%s)", type(exc).__name__)
@@ -49,6 +56,18 @@ async def readyz(engine: EngineDep, expected: HeadRevisionDep) -> Readiness:
             "The database is unreachable.",
             code="not_ready",
             details={"database": "unreachable"},
+        ) from None
+    try:
+        db.check_server_version(version_num)
+    except db.UnsupportedServer as exc:
+        raise ServiceUnavailable(
+            str(exc),
+            code="unsupported_server",
+            details={
+                "database": "ok",
+                "server_version": exc.version,
+                "supported_versions": db.supported_majors(),
+            },
         ) from None
     if revision != expected:
         raise ServiceUnavailable(
