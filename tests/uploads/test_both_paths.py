@@ -121,7 +121,6 @@ DIALECTS: dict[str, tuple[str, bytes]] = {
 }  # fmt: skip
 
 
-
 @pytest.mark.parametrize("name", sorted(DIALECTS))
 async def test_dialects_load_on_the_fast_path_and_judge_alike(
     client: httpx.AsyncClient,
