@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import rollups
 from app.db import copy_in, driver_connection
+from app.errors import database_gone
 from app.uploads.plan import Plan
 from app.uploads.sql import bookkeeping, orders, staging
 
@@ -125,13 +126,18 @@ class Summarizer:
     async def ship(self, conn: Any, *, orders: int, units: int) -> bool:
         """Send the sums into `conn`'s transaction, ready for `rollups.write`; False if
         there are none to send (the summarizer failed, or its sums do not add up to the
-        `orders` and `units` inserted) and the caller must sum for itself. A failure
-        while sending fails the upload, like any other of its statements."""
+        `orders` and `units` inserted) and the caller must sum for itself. Its
+        connection ended, or a failure while sending, fails the upload, like any other
+        of its statements."""
         try:
             try:
                 source = await self._ready
                 summed = tuple(await source.fetchrow(rollups.SUMMED))
             except Exception as exc:
+                if database_gone(exc):
+                    # Its connection was ended (an operator stopping the upload, the
+                    # server going away): the upload stops too, as it would for its own.
+                    raise
                 log.warning(
                     "summarizer failed (%s: %s); the upload sums itself", type(exc).__name__, exc
                 )
