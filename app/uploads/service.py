@@ -114,7 +114,7 @@ async def _tap(
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     """Read what is left of the request, for a while, discarding it."""
-    with contextlib.suppress(Exception, TimeoutError):
+    with contextlib.suppress(Exception):  # TimeoutError included
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in chunks:
                 pass

@@ -39,7 +39,6 @@ from app.uploads.models import UploadKind
 from app.uploads.plan import Path, Plan, Run
 from app.uploads.rules import RULES
 from app.uploads.sql import staging
-from app.uploads.summarizer import SPOOL_READ_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +208,9 @@ async def _careful(
             with contextlib.suppress(BaseException):
                 await pumping
         growing.finish()
+
+
+SPOOL_READ_BYTES = 1 << 20
 
 
 class GrowingSpool(io.RawIOBase):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
@@ -37,10 +36,10 @@ from app.db import copy_in, driver_connection
 from app.errors import database_gone
 from app.uploads.plan import Plan
 from app.uploads.sql import bookkeeping, orders, staging
+from app.uploads.staging import SPOOL_READ_BYTES, GrowingSpool
 
 log = logging.getLogger(__name__)
 
-SPOOL_READ_BYTES = 1 << 20
 # The summarizer reads products and the rollups only, which the upload's merge lock
 # keeps still; if it has to wait for a table lock, an exclusive one (a TRUNCATE, an
 # ALTER) is queued behind the upload, which waits for the summarizer: a deadlock that
@@ -117,10 +116,10 @@ class Summarizer:
 
     async def _spooled(self) -> AsyncIterator[bytes]:
         """The spooled file from its start, read by offset (the spool's own position is
-        the upload's)."""
-        fd, offset = self._spool.fileno(), 0
-        while chunk := await asyncio.to_thread(os.pread, fd, SPOOL_READ_BYTES, offset):
-            offset += len(chunk)
+        the upload's), as the careful path reads it."""
+        spooled = GrowingSpool(self._spool)
+        spooled.finish()  # complete: the upload staged all of it before starting this
+        while chunk := await asyncio.to_thread(spooled.read, SPOOL_READ_BYTES):
             yield chunk
 
     async def ship(self, conn: Any, *, orders: int, units: int) -> bool:
@@ -167,7 +166,7 @@ class Summarizer:
     async def _wait(self) -> None:
         if self._task is None:
             return
-        with contextlib.suppress(Exception, TimeoutError):
+        with contextlib.suppress(Exception):  # TimeoutError included
             await asyncio.wait_for(asyncio.shield(self._task), ABANDON_SECONDS)
         if self._ready.done() and not self._ready.cancelled():
             self._ready.exception()  # seen: asyncio would log it as never retrieved
