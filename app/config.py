@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
     # The FX service's own pool: requests waiting for a rate must not starve its fetch.
     fx_pool_size: Annotated[int, Field(ge=1, le=100)] = 4
+    # Memory for read answers kept per data version (app/answers), per process; 0 keeps
+    # none. One answer takes at most an eighth of it; bigger ones stream every time.
+    answer_cache_bytes: Annotated[int, Field(ge=0, le=64 * GiB)] = 64 * 2**20
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Worker processes of `orderlens serve`; they share the database, the FX cache and

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import __version__, db, docs, logs, middleware
 from app.analytics.router import router as analytics_router
+from app.answers.route import Answers
+from app.answers.store import AnswerStore
+from app.answers.version import DataVersions
 from app.config import Access, Settings, get_settings
 from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
@@ -62,6 +65,7 @@ class State(TypedDict):
     api_key: SecretStr
     head_revision: str | None
     metrics: Metrics
+    answers: Answers | None
 
 
 def create_app(
@@ -92,6 +96,13 @@ def create_app(
             log.info("API key generated; it is kept in %s", api_key_file(settings))
         if warning := public_reads_warning(settings):
             log.warning(warning)
+        answers = None
+        if settings.answer_cache_bytes:
+            answers = Answers(
+                store=AnswerStore(settings.answer_cache_bytes),
+                versions=DataVersions(db.asyncpg_dsn(database.url)),
+                private=settings.read_access is Access.KEY,
+            )
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
@@ -103,8 +114,11 @@ def create_app(
                     api_key=api_key,
                     head_revision=db.head_revision(),
                     metrics=metrics,
+                    answers=answers,
                 )
             finally:
+                if answers is not None:
+                    await answers.versions.close()
                 metrics.pools.forget("main")
                 metrics.pools.forget("fx")
                 await engine.dispose()

@@ -1,6 +1,7 @@
 """Every table, imported in one place so that Alembic sees the whole metadata."""
 
 from app.analytics.models import DailySales, ProductDailySales, ProductSales
+from app.answers.models import DataVersion
 from app.catalog.models import Product
 from app.db import metadata
 from app.fx.models import FxRate
@@ -9,6 +10,7 @@ from app.uploads.models import Reject, Upload
 
 __all__ = [
     "DailySales",
+    "DataVersion",
     "FxRate",
     "Order",
     "Product",

@@ -18,7 +18,10 @@ SELECT product_id, created_date, orders, quantity,
     CASE WHEN lag(created_date) OVER w = created_date - 1
         THEN lag(quantity) OVER w ELSE 0 END AS prev_quantity,
     lag(created_date) OVER w AS prev_sale_date,
-    lag(quantity) OVER w AS prev_sale_quantity
+    lag(quantity) OVER w AS prev_sale_quantity,
+    (SELECT sum(o.quantity) FROM orders o
+     WHERE o.product_id = cells.product_id AND o.created_date <= cells.created_date)
+        AS cum_quantity
 FROM cells
 WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
 ORDER BY 1, 2
@@ -33,7 +36,7 @@ STORED = {
     "daily_sales": "SELECT created_date, orders, quantity, revenue_brl FROM daily_sales ORDER BY 1",
     "product_daily_sales": (
         "SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,"
-        " prev_sale_quantity FROM product_daily_sales ORDER BY 1, 2"
+        " prev_sale_quantity, cum_quantity FROM product_daily_sales ORDER BY 1, 2"
     ),
     "product_sales": "SELECT product_id, orders, quantity FROM product_sales ORDER BY 1",
 }

@@ -330,6 +330,41 @@ class TestSeveralWorkers:
                 return
         pytest.fail(f"in {ROUNDS} rounds the kernel never sent the uploads to both workers")
 
+    async def test_a_read_after_an_upload_sees_it_in_every_worker(self, service: Service) -> None:
+        # Each worker keeps answers in memory; an upload committed in one must reach the
+        # other's next read. Reads are warmed before each upload (so the old answer is
+        # kept), then, once its 201 is back, read again on new connections.
+        path = "/insights/average-ticket"
+
+        async def orders_seen() -> set[int]:
+            answers = await asyncio.gather(*(fresh_get(service.base, path) for _ in range(6)))
+            assert all(a.status_code == 200 for a in answers)
+            return {a.json()["orders"] for a in answers}
+
+        start = await orders_seen()
+        assert len(start) == 1
+        expected = start.pop()
+        before = served_by_worker(service.metrics_dir, path)
+        for round_ in range(ROUNDS * 2):
+            await orders_seen()
+            order = (
+                "id,product_id,quantity,created_date\n"
+                f"{5_000_000 + round_},1001,{round_ + 1},2024-11-{round_ % 28 + 1:02d}\n"
+            )
+            posted = await fresh_post(
+                service.base, "/uploads/orders", files={"file": ("o.csv", order.encode())}
+            )
+            assert posted.status_code == 201, posted.text
+            expected += 1
+            assert await orders_seen() == {expected}, round_
+        assert await settled(
+            lambda: _true(len(grew(before, served_by_worker(service.metrics_dir, path))) == 2)
+        ), "the kernel never sent the reads to both workers"
+
+
+async def _true(value: bool) -> bool:
+    return value
+
 
 class TestEmbeddedServerWithWorkers:
     async def test_the_parent_starts_it_once_and_stops_it_at_exit(self, tmp_path: Path) -> None:

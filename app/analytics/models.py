@@ -51,6 +51,7 @@ class ProductDailySales(SQLModel, table=True):
         PrimaryKeyConstraint("product_id", "created_date"),
         CheckConstraint("orders > 0 AND quantity > 0", name="positive"),
         CheckConstraint("prev_sale_date < created_date", name="previous_sale_before"),
+        CheckConstraint("cum_quantity >= quantity", name="running_total_covers_day"),
     )
 
     product_id: int = Field(sa_column=Column(Integer, nullable=False))
@@ -66,6 +67,10 @@ class ProductDailySales(SQLModel, table=True):
     prev_sale_quantity: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True)
     )
+    # The product's units from its first sale day up to and including this one: the
+    # units of any period are the difference of two cells (the last on or before its
+    # end, the last before its start), two index probes per product however long it is.
+    cum_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
     calendar_growth: int | None = Field(
         default=None,
         sa_column=Column(BigInteger, Computed("quantity - prev_quantity", persisted=True)),

@@ -14,11 +14,25 @@ LIMIT 1
 """
 
 # Units per product over all time (the unfiltered case reads the per-product rollup) or
-# within the period (summed from the per-day one).
+# within the period: the running total of the product's last cell on or before :end minus
+# that of its last cell before :start, two index probes per product however long the
+# period (not a sum over its product-days).
 _ALL_TIME = "SELECT product_id, quantity FROM product_sales"
 _IN_PERIOD = """
-SELECT product_id, sum(quantity) AS quantity FROM product_daily_sales
-WHERE created_date BETWEEN :start AND :end GROUP BY product_id
+SELECT product_id, quantity FROM (
+    SELECT ps.product_id,
+        coalesce((
+            SELECT c.cum_quantity FROM product_daily_sales c
+            WHERE c.product_id = ps.product_id AND c.created_date <= :end
+            ORDER BY c.created_date DESC LIMIT 1
+        ), 0) - coalesce((
+            SELECT c.cum_quantity FROM product_daily_sales c
+            WHERE c.product_id = ps.product_id AND c.created_date < :start
+            ORDER BY c.created_date DESC LIMIT 1
+        ), 0) AS quantity
+    FROM product_sales ps
+) units
+WHERE quantity > 0
 """
 
 # The product with the most units; ties: the lowest product_id. Sales = units × price.

@@ -45,7 +45,8 @@ CREATE_SUMS = (
     """
 CREATE TEMP TABLE product_day_cells (
     product_id integer, created_date date, orders bigint, quantity bigint,
-    prev_quantity bigint, prev_sale_date date, prev_sale_quantity bigint, stored boolean
+    prev_quantity bigint, prev_sale_date date, prev_sale_quantity bigint, cum_quantity bigint,
+    stored boolean
 ) ON COMMIT DROP
 """,
     """
@@ -62,7 +63,8 @@ CREATE TEMP TABLE day_deltas (
 # The product-day cells to write: for each product the deltas touch, its stored cells from
 # the earliest touched day on merged with the deltas, each with the units of the calendar
 # day before and of its previous sale day (computed over the cells, with the last stored
-# cell before the touched range in front); and the cells the deltas emptied. `stored`:
+# cell before the touched range in front), and its running total of units (from the
+# anchor's); and the cells the deltas emptied. `stored`:
 # whether the cell is stored already (if not, it is written by a plain insert or COPY).
 PRODUCT_DAY_CELLS = """
 INSERT INTO product_day_cells
@@ -70,10 +72,10 @@ WITH touched AS (
     SELECT product_id, min(created_date) AS since FROM order_deltas GROUP BY product_id
 ),
 anchor AS (
-    SELECT t.product_id, a.created_date, a.quantity
+    SELECT t.product_id, a.created_date, a.quantity, a.cum_quantity
     FROM touched t
     CROSS JOIN LATERAL (
-        SELECT s.created_date, s.quantity FROM product_daily_sales s
+        SELECT s.created_date, s.quantity, s.cum_quantity FROM product_daily_sales s
         WHERE s.product_id = t.product_id AND s.created_date < t.since
         ORDER BY s.created_date DESC
         LIMIT 1
@@ -94,25 +96,27 @@ merged AS (
     FULL JOIN order_deltas d ON d.product_id = s.product_id AND d.created_date = s.created_date
 ),
 live AS (
-    SELECT product_id, created_date, orders, quantity, stored, false AS anchor
+    SELECT product_id, created_date, orders, quantity, quantity AS counted, stored,
+        false AS anchor
     FROM merged WHERE orders > 0
     UNION ALL
-    SELECT product_id, created_date, 0, quantity, true, true FROM anchor
+    SELECT product_id, created_date, 0, quantity, cum_quantity, true, true FROM anchor
 ),
 computed AS (
     SELECT product_id, created_date, orders, quantity, stored, anchor,
         CASE WHEN lag(created_date) OVER w = created_date - 1
             THEN lag(quantity) OVER w ELSE 0 END AS prev_quantity,
         lag(created_date) OVER w AS prev_sale_date,
-        lag(quantity) OVER w AS prev_sale_quantity
+        lag(quantity) OVER w AS prev_sale_quantity,
+        sum(counted) OVER (w ROWS UNBOUNDED PRECEDING) AS cum_quantity
     FROM live
     WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
 )
 SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
-    prev_sale_quantity, stored
+    prev_sale_quantity, cum_quantity, stored
 FROM computed WHERE NOT anchor
 UNION ALL
-SELECT product_id, created_date, 0, 0, 0, NULL::date, NULL::bigint, true
+SELECT product_id, created_date, 0, 0, 0, NULL::date, NULL::bigint, 0, true
 FROM merged WHERE orders = 0
 """
 
@@ -135,16 +139,18 @@ WRITE = (
 MERGE INTO product_daily_sales t
 USING product_day_cells c ON t.product_id = c.product_id AND t.created_date = c.created_date
 WHEN MATCHED AND c.orders = 0 THEN DELETE
-WHEN MATCHED AND (t.orders, t.quantity, t.prev_quantity, t.prev_sale_date, t.prev_sale_quantity)
+WHEN MATCHED AND (t.orders, t.quantity, t.prev_quantity, t.prev_sale_date, t.prev_sale_quantity,
+        t.cum_quantity)
     IS DISTINCT FROM (c.orders, c.quantity, c.prev_quantity, c.prev_sale_date,
-        c.prev_sale_quantity)
+        c.prev_sale_quantity, c.cum_quantity)
     THEN UPDATE SET orders = c.orders, quantity = c.quantity, prev_quantity = c.prev_quantity,
-        prev_sale_date = c.prev_sale_date, prev_sale_quantity = c.prev_sale_quantity
+        prev_sale_date = c.prev_sale_date, prev_sale_quantity = c.prev_sale_quantity,
+        cum_quantity = c.cum_quantity
 WHEN NOT MATCHED AND c.orders > 0 THEN INSERT
     (product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
-        prev_sale_quantity)
+        prev_sale_quantity, cum_quantity)
     VALUES (c.product_id, c.created_date, c.orders, c.quantity, c.prev_quantity,
-        c.prev_sale_date, c.prev_sale_quantity)
+        c.prev_sale_date, c.prev_sale_quantity, c.cum_quantity)
 """,
     """
 MERGE INTO product_sales t
@@ -173,6 +179,7 @@ _CELL = (
     "prev_quantity",
     "prev_sale_date",
     "prev_sale_quantity",
+    "cum_quantity",
 )
 
 # What a summarizer sends: (query on its connection, table on the upload's, columns).
@@ -182,7 +189,7 @@ SHIPPED = (
     (
         """
 SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
-    prev_sale_quantity
+    prev_sale_quantity, cum_quantity
 FROM product_day_cells WHERE NOT stored AND orders > 0
 """,
         "product_daily_sales",

@@ -13,6 +13,7 @@ from pydantic import Field
 from app.analytics import service
 from app.analytics.schemas import AverageTicket, DailyRevenuePage, Growth, GrowthPage, Kpis
 from app.analytics.service import GrowthBasis
+from app.answers.route import CachedRead
 from app.db import SessionDep
 from app.deps import SessionmakerDep
 from app.errors import DATABASE_ERRORS
@@ -33,7 +34,7 @@ from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
 from app.responses import READ_ERRORS, USD_ERRORS
 
-router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS)
+router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
 class DaysQuery(PageQuery):

@@ -146,6 +146,9 @@ class FxService:
         self._flight = SingleFlight()
         self._down_until = 0.0
         self.upstream_calls = 0
+        # Stale rates handed out so far: an answer computed while this moved may hold
+        # one, and is not kept for later (app/answers).
+        self.stale_served = 0
 
     def today(self) -> date:
         return self._now().date()
@@ -201,7 +204,15 @@ class FxService:
     def _fresh(self, rate: Rate) -> bool:
         return self._now() - rate.fetched_at < self.ttl
 
+    def current(self) -> tuple[Rate | None, date]:
+        """What an answer's rates depend on, without asking anyone: the latest rate held
+        in memory while it is fresh (None otherwise), and today (days from today on
+        convert at the latest rate; earlier days' rates never change once stored)."""
+        cached = self._latest
+        return (cached if cached is not None and self._fresh(cached) else None), self.today()
+
     def _stale(self, rate: Rate | None) -> Rate:
+        self.stale_served += 1
         self.metrics.fx_fallback(self.source, "unavailable" if rate is None else "stale")
         if rate is None:
             raise FxUnavailable(

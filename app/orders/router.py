@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from app.analytics import service as analytics
+from app.answers.route import CachedRead
 from app.catalog.models import MAX_CATEGORY, MAX_INT4
 from app.db import SessionDep
 from app.deps import EngineDep
@@ -28,7 +29,7 @@ from app.orders import queries, service
 from app.orders.schemas import OrderPage
 from app.responses import USD_ERRORS
 
-router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS)
+router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
 class OrderQuery(PageQuery):

@@ -1,0 +1,207 @@
+"""`CachedRead`: the route class that makes a read endpoint answer from memory while the
+data it answers about holds.
+
+A read endpoint opts in with one line, on its router or on the route:
+
+    router = APIRouter(route_class=CachedRead)                  # every route of it
+    router.add_api_route(path, endpoint, route_class_override=CachedRead)  # one route
+
+What it does to each GET of the route:
+1. the route's own guards run (the read key under `READ_ACCESS=key`);
+2. the data version is read fresh (`DataVersions.fresh`: a read begun after the request
+   arrived, so an upload committed before it, in any worker, is never missed);
+3. the answer is looked up under (path, raw query string, Accept, FX state), where the
+   FX state is what the answer's rates hang on (`FxService.current`: the latest rate held
+   and today), for routes whose dependencies include the FX service;
+4. found: sent as kept (or 304 when `If-None-Match` names its ETag), without the
+   endpoint, its dependencies, its parameters' validation or the database;
+5. not found: the endpoint answers as ever; a 200 whose body fits is kept, but only if
+   the version and the FX state read again afterwards are unchanged and no stale rate
+   was handed out meanwhile (otherwise the answer may mix two states, or hold a rate
+   that will be replaced: it is sent, not kept). Bigger bodies stream on untouched.
+
+Every answer of such a route carries a strong `ETag` (a digest of its bytes),
+`Cache-Control: no-cache` (`private, no-cache` behind a read key): clients and proxies
+may keep it but must ask again before reuse, as an upload may land at any time, and the
+304 makes asking cheap; `X-Data-Version`, the version it was computed at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_parameterless_sub_dependant, solve_dependencies
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.responses import StreamingResponse
+
+from app.answers.store import Answer, AnswerStore
+from app.answers.version import DataVersions
+from app.fx.deps import get_fx
+from app.fx.service import FxService
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+# Headers of the endpoint's answer that are not kept: recomputed or per request.
+_DROPPED = {b"content-length", b"etag", b"cache-control", b"vary", b"x-data-version"}
+
+
+@dataclass
+class Answers:
+    """What the lifespan hands to cached routes: the store, the version reads, and how
+    answers are marked for other caches."""
+
+    store: AnswerStore
+    versions: DataVersions
+    private: bool  # reads need a key: no shared cache may keep them
+
+    @property
+    def cache_control(self) -> bytes:
+        return b"private, no-cache" if self.private else b"no-cache"
+
+    @property
+    def vary(self) -> bytes:
+        return b"Accept, X-API-Key" if self.private else b"Accept"
+
+
+class CachedRead(APIRoute):
+    """An APIRoute whose GET answers are kept per data version (module docstring)."""
+
+    def get_route_handler(self) -> Handler:
+        compute = super().get_route_handler()
+        uses_fx = _depends_on(self.dependant, get_fx)
+        guards = Dependant(
+            dependencies=[
+                get_parameterless_sub_dependant(depends=d, path=self.path_format)
+                for d in self.dependencies
+            ]
+        )
+
+        async def handler(request: Request) -> Response:
+            answers: Answers | None = getattr(request.state, "answers", None)
+            if answers is None:
+                return await compute(request)
+            if guards.dependencies:
+                await _guard(request, guards)
+            fx: FxService | None = request.state.fx if uses_fx else None
+            key = _key(request, fx)
+            try:
+                version = await answers.versions.fresh()
+            except Exception:
+                return await compute(request)  # it meets the database's trouble itself
+            kept = answers.store.get(key, version)
+            if kept is not None:
+                return _send(request, answers, kept)
+            stale_before = fx.stale_served if fx is not None else 0
+            response = await compute(request)
+            if response.status_code != 200:
+                return response
+            body = await _body(response, answers.store.max_entry)
+            if body is None:
+                return response  # too big to keep: streamed as it comes
+            headers = tuple((k, v) for k, v in response.raw_headers if k not in _DROPPED)
+            answer = Answer(body, headers, _etag(body), version)
+            try:
+                unchanged = await answers.versions.fresh() == version
+            except Exception:
+                unchanged = False
+            if (
+                unchanged
+                and _key(request, fx) == key
+                and (fx is None or fx.stale_served == stale_before)
+            ):
+                answers.store.put(key, answer)
+            return _send(request, answers, answer)
+
+        return handler
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
+async def _guard(request: Request, guards: Dependant) -> None:
+    """Run the route's own dependencies (its guards) as FastAPI would."""
+    solved = await solve_dependencies(
+        request=request,
+        dependant=guards,
+        async_exit_stack=request.scope["fastapi_inner_astack"],
+        embed_body_fields=False,
+    )
+    if solved.errors:
+        raise RequestValidationError(solved.errors)
+
+
+def _key(request: Request, fx: FxService | None) -> Hashable:
+    scope = request.scope
+    accept = request.headers.get("accept", "")
+    return (scope["path"], scope["query_string"], accept, fx.current() if fx else None)
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def _send(request: Request, answers: Answers, answer: Answer) -> Response:
+    marks = [
+        (b"etag", answer.etag.encode()),
+        (b"cache-control", answers.cache_control),
+        (b"vary", answers.vary),
+        (b"x-data-version", str(answer.version).encode()),
+    ]
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _matches(if_none_match, answer.etag):
+        response = Response(status_code=304)
+        response.raw_headers = marks
+        return response
+    response = Response(status_code=200)
+    response.body = answer.body
+    response.raw_headers = [
+        *answer.headers,
+        (b"content-length", str(len(answer.body)).encode()),
+        *marks,
+    ]
+    return response
+
+
+async def _body(response: Response, limit: int) -> bytes | None:
+    """The whole body if it is at most `limit` bytes; None (and `response` left to
+    stream everything, the part read included) if bigger."""
+    if not isinstance(response, StreamingResponse):
+        return bytes(response.body)
+    chunks: list[bytes] = []
+    size = 0
+    iterator = aiter(response.body_iterator)
+    async for chunk in iterator:
+        data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+        chunks.append(data)
+        size += len(data)
+        if size > limit:
+            response.body_iterator = _replay(chunks, iterator)
+            return None
+    return b"".join(chunks)
+
+
+async def _replay(head: list[bytes], rest: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    try:
+        for chunk in head:
+            yield chunk
+        async for chunk in rest:
+            yield chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+    finally:
+        close = getattr(rest, "aclose", None)
+        if close is not None:
+            await close()
