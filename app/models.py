@@ -1,6 +1,6 @@
 """Every table, imported in one place so that Alembic sees the whole metadata."""
 
-from app.analytics.models import DailySales, ProductDailySales, ProductSales
+from app.analytics.models import DailySales, GrowthLeader, ProductDailySales, ProductSales
 from app.answers.models import DataVersion
 from app.catalog.models import Product
 from app.db import metadata
@@ -12,6 +12,7 @@ __all__ = [
     "DailySales",
     "DataVersion",
     "FxRate",
+    "GrowthLeader",
     "Order",
     "Product",
     "ProductDailySales",

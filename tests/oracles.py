@@ -26,6 +26,39 @@ FROM cells
 WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
 ORDER BY 1, 2
 """,
+    # The top growths per day and basis (growth descending, then product_id).
+    "growth_leaders": """
+WITH cells AS (
+    SELECT product_id, created_date, sum(quantity) AS quantity FROM orders GROUP BY 1, 2
+),
+grown AS (
+    SELECT product_id, created_date, quantity,
+        CASE WHEN lag(created_date) OVER w = created_date - 1
+            THEN lag(quantity) OVER w ELSE 0 END AS day_before,
+        lag(created_date) OVER w AS sale_before, lag(quantity) OVER w AS sold_before
+    FROM cells
+    WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
+),
+growths AS (
+    SELECT 'calendar' AS basis, created_date, product_id, quantity,
+        created_date - 1 AS previous_date, day_before AS previous_quantity,
+        quantity - day_before AS growth
+    FROM grown
+    UNION ALL
+    SELECT 'previous_sale', created_date, product_id, quantity, sale_before, sold_before,
+        quantity - sold_before
+    FROM grown WHERE sale_before IS NOT NULL
+)
+SELECT basis, created_date, rank, product_id, quantity, previous_date, previous_quantity,
+    growth
+FROM (
+    SELECT growths.*, rank() OVER (
+        PARTITION BY basis, created_date ORDER BY growth DESC, product_id) AS rank
+    FROM growths
+) ranked
+WHERE rank <= 25
+ORDER BY 1, 2, 3
+""",
     "product_sales": """
 SELECT product_id, count(*) AS orders, sum(quantity) AS quantity
 FROM orders GROUP BY 1 ORDER BY 1
@@ -37,6 +70,10 @@ STORED = {
     "product_daily_sales": (
         "SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,"
         " prev_sale_quantity, cum_quantity FROM product_daily_sales ORDER BY 1, 2"
+    ),
+    "growth_leaders": (
+        "SELECT basis, created_date, rank, product_id, quantity, previous_date,"
+        " previous_quantity, growth FROM growth_leaders ORDER BY 1, 2, 3"
     ),
     "product_sales": "SELECT product_id, orders, quantity FROM product_sales ORDER BY 1",
 }

@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "product_daily_sales",
     "product_sales",
     "data_version",
+    "growth_leaders",
 }
 
 

@@ -17,9 +17,12 @@ from sqlalchemy import (
     Column,
     Computed,
     Date,
+    Index,
     Integer,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
+    String,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -79,6 +82,33 @@ class ProductDailySales(SQLModel, table=True):
         default=None,
         sa_column=Column(BigInteger, Computed("quantity - prev_sale_quantity", persisted=True)),
     )
+
+
+class GrowthLeader(SQLModel, table=True):
+    """Per day and basis (`calendar`, `previous_sale`), the cells with the highest growth
+    that day, ranked 1 … LEADERS_PER_DAY (growth descending, then product_id): the top
+    growths of any period are among its days' leaders (for a limit up to that many), so
+    top growth reads a few rows per day instead of sorting every product-day. Kept at
+    ingest by app/analytics/rollups.py from the cells an upload touches."""
+
+    __tablename__ = "growth_leaders"
+    __table_args__ = (
+        PrimaryKeyConstraint("basis", "created_date", "rank"),
+        CheckConstraint("basis IN ('calendar', 'previous_sale')", name="basis_known"),
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        Index(
+            "ix_growth_leaders_order", "basis", text("growth DESC"), "created_date", "product_id"
+        ),
+    )
+
+    basis: str = Field(sa_column=Column(String(16), nullable=False))
+    created_date: date = Field(sa_column=Column(Date, nullable=False))
+    rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    product_id: int = Field(sa_column=Column(Integer, nullable=False))
+    quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    previous_date: date = Field(sa_column=Column(Date, nullable=False))
+    previous_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    growth: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class ProductSales(SQLModel, table=True):

@@ -15,36 +15,60 @@ LIMIT 1
 
 # Units per product over all time (the unfiltered case reads the per-product rollup) or
 # within the period: the running total of the product's last cell on or before :end minus
-# that of its last cell before :start, two index probes per product however long the
-# period (not a sum over its product-days).
+# that of its last cell before :start, an index probe per product and side however long
+# the period (not a sum over its product-days). A side that reaches past the orders
+# needs no probe: the product's whole total, or nothing. (OFFSET 0: the probes run once
+# per product, not again for the filter.)
 _ALL_TIME = "SELECT product_id, quantity FROM product_sales"
 _IN_PERIOD = """
 SELECT product_id, quantity FROM (
     SELECT ps.product_id,
-        coalesce((
+        CASE WHEN :end >= (SELECT max(created_date) FROM daily_sales) THEN ps.quantity
+        ELSE coalesce((
             SELECT c.cum_quantity FROM product_daily_sales c
             WHERE c.product_id = ps.product_id AND c.created_date <= :end
             ORDER BY c.created_date DESC LIMIT 1
-        ), 0) - coalesce((
+        ), 0) END
+        - CASE WHEN :start <= (SELECT min(created_date) FROM daily_sales) THEN 0
+        ELSE coalesce((
             SELECT c.cum_quantity FROM product_daily_sales c
             WHERE c.product_id = ps.product_id AND c.created_date < :start
             ORDER BY c.created_date DESC LIMIT 1
-        ), 0) AS quantity
+        ), 0) END AS quantity
     FROM product_sales ps
+    OFFSET 0
 ) units
 WHERE quantity > 0
 """
 
-# The product with the most units; ties: the lowest product_id. Sales = units × price.
-_MOST_DEMANDED = """
-SELECT s.product_id, p.name, s.quantity, s.quantity * p.price AS sales_brl
-FROM ({source}) s JOIN products p ON p.product_id = s.product_id
-ORDER BY s.quantity DESC, s.product_id
-LIMIT 1
+# Both product figures of the KPIs from one pass over the units: the product with the
+# most (ties: the lowest product_id; sales = units × price), then the three categories
+# with the most (ties: category name ascending), told apart by `figure`.
+_PRODUCT_FIGURES = """
+WITH units AS MATERIALIZED ({source}),
+joined AS MATERIALIZED (
+    SELECT s.product_id, s.quantity, p.name, p.category, p.price
+    FROM units s JOIN products p ON p.product_id = s.product_id
+),
+most AS (
+    SELECT product_id, name, quantity, quantity * price AS sales_brl FROM joined
+    ORDER BY quantity DESC, product_id
+    LIMIT 1
+),
+top AS (
+    SELECT category, sum(quantity)::bigint AS quantity FROM joined
+    GROUP BY category
+    ORDER BY quantity DESC, category
+    LIMIT 3
+)
+SELECT 'product' AS figure, product_id, name, NULL::text AS category, quantity, sales_brl
+FROM most
+UNION ALL
+SELECT 'category', NULL::integer, NULL::text, category, quantity, NULL::numeric FROM top
 """
-MOST_DEMANDED = {
-    False: _MOST_DEMANDED.format(source=_IN_PERIOD),
-    True: _MOST_DEMANDED.format(source=_ALL_TIME),
+PRODUCT_FIGURES = {
+    False: _PRODUCT_FIGURES.format(source=_IN_PERIOD),
+    True: _PRODUCT_FIGURES.format(source=_ALL_TIME),
 }
 
 # The three categories with the most units; ties: category name ascending.
@@ -130,6 +154,61 @@ FROM (
     LIMIT :limit
 ) t JOIN products p ON p.product_id = t.product_id
 ORDER BY t.growth DESC, t.date, t.product_id
+"""
+
+# The same from the growth leaders kept per day (exact for a limit up to
+# rollups.LEADERS_PER_DAY: every top growth of the period is among its day's leaders),
+# an index walk over a few rows per day.
+TOP_GROWTH_CALENDAR_LEADERS = """
+SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+    t.previous_quantity, t.growth
+FROM (
+    SELECT l.product_id, l.created_date AS date, l.previous_date, l.quantity,
+        l.previous_quantity, l.growth
+    FROM growth_leaders l
+    WHERE l.basis = 'calendar'
+        AND l.created_date > (
+            SELECT min(created_date) FROM daily_sales WHERE created_date >= :start
+        )
+        AND l.created_date <= :end
+    ORDER BY l.growth DESC, l.created_date, l.product_id
+    LIMIT :limit
+) t JOIN products p ON p.product_id = t.product_id
+ORDER BY t.growth DESC, t.date, t.product_id
+"""
+
+TOP_GROWTH_PREVIOUS_SALE_LEADERS = """
+SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+    t.previous_quantity, t.growth
+FROM (
+    SELECT l.product_id, l.created_date AS date, l.previous_date, l.quantity,
+        l.previous_quantity, l.growth
+    FROM growth_leaders l
+    WHERE l.basis = 'previous_sale' AND l.created_date <= :end AND l.previous_date >= :start
+    ORDER BY l.growth DESC, l.created_date, l.product_id
+    LIMIT :limit
+) t JOIN products p ON p.product_id = t.product_id
+ORDER BY t.growth DESC, t.date, t.product_id
+"""
+
+# Whether the previous-sale answer from the leaders may miss a cell: true when a day with
+# a full list lost leaders to the period's start (their previous sale is before it), so
+# cells never kept, below its last leader, may count, and that last leader ranks before
+# the answer's last row (or the answer fell short of its limit: :growth NULL).
+LEADERS_CUT = """
+SELECT EXISTS (
+    SELECT 1 FROM growth_leaders k
+    WHERE k.basis = 'previous_sale' AND k.rank = :per_day
+        AND k.created_date > :start AND k.created_date <= :end
+        AND (CAST(:growth AS bigint) IS NULL
+            OR (-k.growth, k.created_date, k.product_id)
+                < (-CAST(:growth AS bigint), CAST(:date AS date), CAST(:product_id AS integer)))
+        AND EXISTS (
+            SELECT 1 FROM growth_leaders f
+            WHERE f.basis = 'previous_sale' AND f.created_date = k.created_date
+                AND f.previous_date < :start
+        )
+)
 """
 
 TOP_GROWTH_PREVIOUS_SALE = """

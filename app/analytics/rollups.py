@@ -21,7 +21,22 @@ from app.db import copy_between
 
 DELTAS = "order_deltas"
 PRICE_CHANGES = "price_changes"
-TABLES = (DELTAS, PRICE_CHANGES, "product_day_cells", "product_deltas", "day_deltas")
+TABLES = (
+    DELTAS,
+    PRICE_CHANGES,
+    "product_day_cells",
+    "product_deltas",
+    "day_deltas",
+    "leader_candidates",
+    "leader_days",
+    "leader_lists",
+    "leader_redo",
+)
+
+# Leaders kept per day and basis in `growth_leaders`. Not a setting: it shapes stored
+# rows (a change needs them rebuilt, as migration 0005 builds them). Top growth with a
+# `limit` up to this reads the leaders; above it, every product-day of the period.
+LEADERS_PER_DAY = 25
 
 CREATE_DELTAS = f"""
 CREATE TEMP TABLE {DELTAS} (
@@ -56,6 +71,12 @@ ON COMMIT DROP
     """
 CREATE TEMP TABLE day_deltas (
     created_date date, orders bigint, quantity bigint, revenue_brl numeric
+) ON COMMIT DROP
+""",
+    """
+CREATE TEMP TABLE leader_candidates (
+    basis text, created_date date, product_id integer, quantity bigint, previous_date date,
+    previous_quantity bigint, growth bigint
 ) ON COMMIT DROP
 """,
 )
@@ -120,8 +141,32 @@ SELECT product_id, created_date, 0, 0, 0, NULL::date, NULL::bigint, 0, true
 FROM merged WHERE orders = 0
 """
 
+# The growth leaders among the cells made, per day and basis: those of the day's new
+# leaders that come from these cells are among them (`write` merges them with the
+# leaders kept from untouched cells).
+LEADER_CANDIDATES = f"""
+INSERT INTO leader_candidates
+SELECT basis, created_date, product_id, quantity, previous_date, previous_quantity, growth
+FROM (
+    SELECT g.*, row_number() OVER (
+        PARTITION BY basis, created_date ORDER BY growth DESC, product_id) AS rank
+    FROM (
+        SELECT 'calendar' AS basis, created_date, product_id, quantity,
+            created_date - 1 AS previous_date, prev_quantity AS previous_quantity,
+            quantity - prev_quantity AS growth
+        FROM product_day_cells WHERE orders > 0
+        UNION ALL
+        SELECT 'previous_sale', created_date, product_id, quantity, prev_sale_date,
+            prev_sale_quantity, quantity - prev_sale_quantity
+        FROM product_day_cells WHERE orders > 0 AND prev_sale_date IS NOT NULL
+    ) g
+) ranked
+WHERE rank <= {LEADERS_PER_DAY}
+"""
+
 SUMMARIZE = (
     PRODUCT_DAY_CELLS,
+    LEADER_CANDIDATES,
     """
 INSERT INTO product_deltas
 SELECT product_id, sum(orders), sum(quantity) FROM order_deltas GROUP BY product_id
@@ -131,6 +176,100 @@ INSERT INTO day_deltas
 SELECT d.created_date, sum(d.orders), sum(d.quantity), sum(d.quantity * p.price)
 FROM order_deltas d JOIN products p ON p.product_id = d.product_id
 GROUP BY d.created_date
+""",
+)
+
+# The growth leaders of the days the cells fall on, made again. A day's new leaders are the
+# best of its kept leaders whose cell was not remade and the candidates. That is exact
+# unless the day had a full list whose remade cells fell back: then cells below its old
+# last leader, never kept, may belong, and the day is ranked again from all its cells
+# (`leader_redo`: one index probe per product and such day).
+LEADERS = (
+    """
+CREATE TEMP TABLE leader_days ON COMMIT DROP AS
+SELECT created_date FROM product_day_cells UNION SELECT created_date FROM leader_candidates
+""",
+    f"""
+CREATE TEMP TABLE leader_lists ON COMMIT DROP AS
+WITH pool AS (
+    SELECT l.basis, l.created_date, l.product_id, l.quantity, l.previous_date,
+        l.previous_quantity, l.growth
+    FROM growth_leaders l JOIN leader_days d ON d.created_date = l.created_date
+    WHERE NOT EXISTS (
+        SELECT 1 FROM product_day_cells c
+        WHERE c.product_id = l.product_id AND c.created_date = l.created_date
+    )
+    UNION ALL
+    SELECT basis, created_date, product_id, quantity, previous_date, previous_quantity, growth
+    FROM leader_candidates
+)
+SELECT basis, created_date, rank, product_id, quantity, previous_date, previous_quantity,
+    growth
+FROM (
+    SELECT pool.*, row_number() OVER (
+        PARTITION BY basis, created_date ORDER BY growth DESC, product_id) AS rank
+    FROM pool
+) ranked
+WHERE rank <= {LEADERS_PER_DAY}
+""",
+    f"""
+CREATE TEMP TABLE leader_redo ON COMMIT DROP AS
+SELECT o.basis, o.created_date
+FROM growth_leaders o JOIN leader_days d ON d.created_date = o.created_date
+WHERE o.rank = {LEADERS_PER_DAY} AND NOT EXISTS (
+    SELECT 1 FROM leader_lists n
+    WHERE n.basis = o.basis AND n.created_date = o.created_date
+        AND n.rank = {LEADERS_PER_DAY} AND (-n.growth, n.product_id) <= (-o.growth, o.product_id)
+)
+""",
+    """
+DELETE FROM leader_lists n USING leader_redo r
+WHERE n.basis = r.basis AND n.created_date = r.created_date
+""",
+    f"""
+INSERT INTO leader_lists
+SELECT basis, created_date, rank, product_id, quantity, previous_date, previous_quantity,
+    growth
+FROM (
+    SELECT g.*, row_number() OVER (
+        PARTITION BY basis, created_date ORDER BY growth DESC, product_id) AS rank
+    FROM (
+        SELECT r.basis, s.created_date, s.product_id, s.quantity,
+            CASE WHEN r.basis = 'calendar' THEN s.created_date - 1 ELSE s.prev_sale_date END
+                AS previous_date,
+            CASE WHEN r.basis = 'calendar' THEN s.prev_quantity ELSE s.prev_sale_quantity END
+                AS previous_quantity,
+            CASE WHEN r.basis = 'calendar' THEN s.calendar_growth ELSE s.sale_growth END
+                AS growth
+        FROM leader_redo r
+        CROSS JOIN product_sales ps
+        JOIN product_daily_sales s
+            ON s.product_id = ps.product_id AND s.created_date = r.created_date
+    ) g
+    WHERE growth IS NOT NULL
+) ranked
+WHERE rank <= {LEADERS_PER_DAY}
+""",
+    """
+MERGE INTO growth_leaders t
+USING leader_lists n
+    ON t.basis = n.basis AND t.created_date = n.created_date AND t.rank = n.rank
+WHEN MATCHED AND (t.product_id, t.quantity, t.previous_date, t.previous_quantity, t.growth)
+    IS DISTINCT FROM (n.product_id, n.quantity, n.previous_date, n.previous_quantity, n.growth)
+    THEN UPDATE SET product_id = n.product_id, quantity = n.quantity,
+        previous_date = n.previous_date, previous_quantity = n.previous_quantity,
+        growth = n.growth
+WHEN NOT MATCHED THEN INSERT
+    (basis, created_date, rank, product_id, quantity, previous_date, previous_quantity, growth)
+    VALUES (n.basis, n.created_date, n.rank, n.product_id, n.quantity, n.previous_date,
+        n.previous_quantity, n.growth)
+""",
+    """
+DELETE FROM growth_leaders t USING leader_days d
+WHERE t.created_date = d.created_date AND NOT EXISTS (
+    SELECT 1 FROM leader_lists n
+    WHERE n.basis = t.basis AND n.created_date = t.created_date AND n.rank = t.rank
+)
 """,
 )
 
@@ -169,6 +308,7 @@ WHEN MATCHED THEN UPDATE SET orders = t.orders + d.orders, quantity = t.quantity
 WHEN NOT MATCHED THEN INSERT (created_date, orders, quantity, revenue_brl)
     VALUES (d.created_date, d.orders, d.quantity, d.revenue_brl)
 """,
+    *LEADERS,
 )
 
 _CELL = (
@@ -205,6 +345,19 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
         "SELECT * FROM day_deltas",
         "day_deltas",
         ("created_date", "orders", "quantity", "revenue_brl"),
+    ),
+    (
+        "SELECT * FROM leader_candidates",
+        "leader_candidates",
+        (
+            "basis",
+            "created_date",
+            "product_id",
+            "quantity",
+            "previous_date",
+            "previous_quantity",
+            "growth",
+        ),
     ),
 )
 

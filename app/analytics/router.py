@@ -29,6 +29,7 @@ from app.formats import (
     csv_rows,
     decode_cursor,
     encode_cursor,
+    json_answer,
 )
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
@@ -117,10 +118,12 @@ async def daily_revenue(
     )
     items = page.items[:limit]
     more = len(page.items) > limit
-    return DailyRevenuePage(
-        items=items,
-        next_cursor=encode_cursor([items[-1].date.isoformat()]) if more else None,
-        fx=page.conversion.info() if page.conversion else None,
+    return json_answer(
+        {
+            "items": [vars(item) for item in items],
+            "next_cursor": encode_cursor([items[-1].date.isoformat()]) if more else None,
+            "fx": page.conversion.info().model_dump(mode="json") if page.conversion else None,
+        }
     )
 
 

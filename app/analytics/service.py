@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.analytics import queries
+from app.analytics import queries, rollups
 from app.analytics.schemas import (
     AverageTicket,
     CategoryUnits,
@@ -59,7 +59,8 @@ async def period_out(*, session: AsyncSession, period: Period) -> PeriodOut:
 async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Period) -> Kpis:
     params = period.params()
     top_day = await _rows(session, queries.MAX_ORDER_DATE, **params)
-    demanded = await _rows(session, queries.MOST_DEMANDED[period.unbounded], **params)
+    figures = await _rows(session, queries.PRODUCT_FIGURES[period.unbounded], **params)
+    demanded = [r for r in figures if r.figure == "product"]
     product: MostDemandedProduct | None = None
     info = None
     if demanded:
@@ -85,7 +86,11 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
         if top_day
         else None,
         most_demanded_product=product,
-        top_categories=await top_categories(session=session, period=period),
+        top_categories=[
+            CategoryUnits(category=r.category, quantity=r.quantity)
+            for r in figures
+            if r.figure == "category"
+        ],
         fx=info,
         period=await period_out(session=session, period=period),
     )
@@ -231,13 +236,30 @@ async def top_growth(
     *, session: AsyncSession, period: Period, basis: GrowthBasis, limit: int
 ) -> list[Growth]:
     params = {**period.params(), "limit": limit}
+    leaders = limit <= rollups.LEADERS_PER_DAY
     if basis is GrowthBasis.PREVIOUS_SALE:
+        if leaders:
+            rows = await _rows(session, queries.TOP_GROWTH_PREVIOUS_SALE_LEADERS, **params)
+            last = rows[-1] if len(rows) == limit else None
+            [(cut,)] = await _rows(
+                session,
+                queries.LEADERS_CUT,
+                per_day=rollups.LEADERS_PER_DAY,
+                start=params["start"],
+                end=params["end"],
+                growth=last.growth if last else None,
+                date=last.date if last else None,
+                product_id=last.product_id if last else None,
+            )
+            if not cut:
+                return [Growth(**r._mapping) for r in rows]
         rows = await _rows(session, queries.TOP_GROWTH_PREVIOUS_SALE, **params)
         return [Growth(**r._mapping) for r in rows]
     [(lo,)] = await _rows(session, queries.FIRST_ORDER_DATE, start=params["start"])
     if lo is None:
         return []
-    rows = await _rows(session, queries.TOP_GROWTH_CALENDAR_KEPT, **params)
+    kept = queries.TOP_GROWTH_CALENDAR_LEADERS if leaders else queries.TOP_GROWTH_CALENDAR_KEPT
+    rows = await _rows(session, kept, **params)
     if len(rows) < limit or rows[-1].growth < 0:
         # Days after a sale day have no row but grow by minus its units: when such
         # growths can rank, ask the exact query.

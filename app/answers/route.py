@@ -7,18 +7,21 @@ A read endpoint opts in with one line, on its router or on the route:
     router.add_api_route(path, endpoint, route_class_override=CachedRead)  # one route
 
 What it does to each GET of the route:
-1. the route's own guards run (the read key under `READ_ACCESS=key`);
+1. the guards of the router it is included in run (the read key under `READ_ACCESS=key`),
+   then its lookup, a dependency it adds after them;
 2. the data version is read fresh (`DataVersions.fresh`: a read begun after the request
    arrived, so an upload committed before it, in any worker, is never missed);
 3. the answer is looked up under (path, raw query string, Accept, FX state), where the
    FX state is what the answer's rates hang on (`FxService.current`: the latest rate held
    and today), for routes whose dependencies include the FX service;
 4. found: sent as kept (or 304 when `If-None-Match` names its ETag), without the
-   endpoint, its dependencies, its parameters' validation or the database;
+   endpoint, its other dependencies (the session, the FX service …), its parameters'
+   validation or the database;
 5. not found: the endpoint answers as ever; a 200 whose body fits is kept, but only if
-   the version and the FX state read again afterwards are unchanged and no stale rate
-   was handed out meanwhile (otherwise the answer may mix two states, or hold a rate
-   that will be replaced: it is sent, not kept). Bigger bodies stream on untouched.
+   the version and the FX state read again afterwards are unchanged and the FX service
+   handed out no rate but the fresh one it held (`FxService.unsettled`: otherwise the
+   answer may mix two states, or hold a stale or just-loaded rate: it is sent, not
+   kept, and the next request keeps its own). Bigger bodies stream on untouched.
 
 Every answer of such a route carries a strong `ETag` (a digest of its bytes),
 `Cache-Control: no-cache` (`private, no-cache` behind a read key): clients and proxies
@@ -33,10 +36,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_parameterless_sub_dependant, solve_dependencies
-from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import StreamingResponse
 
@@ -72,69 +73,91 @@ class Answers:
 class CachedRead(APIRoute):
     """An APIRoute whose GET answers are kept per data version (module docstring)."""
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # The lookup is the route's last own dependency: the guards of the router it is
+        # included in (the read key) run before it, the endpoint's own parameters after.
+        kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), Depends(_look_up)]
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Handler:
         compute = super().get_route_handler()
         uses_fx = _depends_on(self.dependant, get_fx)
-        guards = Dependant(
-            dependencies=[
-                get_parameterless_sub_dependant(depends=d, path=self.path_format)
-                for d in self.dependencies
-            ]
-        )
 
         async def handler(request: Request) -> Response:
-            answers: Answers | None = getattr(request.state, "answers", None)
-            if answers is None:
-                return await compute(request)
-            if guards.dependencies:
-                await _guard(request, guards)
-            fx: FxService | None = request.state.fx if uses_fx else None
-            key = _key(request, fx)
+            request.scope[_USES_FX] = uses_fx
             try:
-                version = await answers.versions.fresh()
-            except Exception:
-                return await compute(request)  # it meets the database's trouble itself
-            kept = answers.store.get(key, version)
-            if kept is not None:
-                return _send(request, answers, kept)
-            stale_before = fx.stale_served if fx is not None else 0
-            response = await compute(request)
-            if response.status_code != 200:
+                response = await compute(request)
+            except _Kept as kept:
+                return kept.response
+            pending: _Pending | None = request.scope.get(_PENDING)
+            if pending is None or response.status_code != 200:
                 return response
-            body = await _body(response, answers.store.max_entry)
-            if body is None:
-                return response  # too big to keep: streamed as it comes
-            headers = tuple((k, v) for k, v in response.raw_headers if k not in _DROPPED)
-            answer = Answer(body, headers, _etag(body), version)
-            try:
-                unchanged = await answers.versions.fresh() == version
-            except Exception:
-                unchanged = False
-            if (
-                unchanged
-                and _key(request, fx) == key
-                and (fx is None or fx.stale_served == stale_before)
-            ):
-                answers.store.put(key, answer)
-            return _send(request, answers, answer)
+            return await _keep(request, pending, response)
 
         return handler
 
 
+_USES_FX = "orderlens.answers.uses_fx"
+_PENDING = "orderlens.answers.pending"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A miss: what the answer about to be computed is kept under, if it holds."""
+
+    answers: Answers
+    key: Hashable
+    version: int
+    fx: FxService | None
+    unsettled: int
+
+
+class _Kept(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def _look_up(request: Request) -> None:
+    """The kept answer, raised as `_Kept`; or, on a miss, what to keep it under."""
+    answers: Answers | None = getattr(request.state, "answers", None)
+    if answers is None:
+        return
+    fx: FxService | None = request.state.fx if request.scope.get(_USES_FX) else None
+    key = _key(request, fx)
+    try:
+        version = await answers.versions.fresh()
+    except Exception:
+        return  # the endpoint meets the database's trouble itself
+    kept = answers.store.get(key, version)
+    if kept is not None:
+        raise _Kept(_send(request, answers, kept))
+    unsettled = fx.unsettled if fx is not None else 0
+    request.scope[_PENDING] = _Pending(answers, key, version, fx, unsettled)
+
+
+async def _keep(request: Request, pending: _Pending, response: Response) -> Response:
+    """Keep a computed 200 if it holds (module docstring, 5) and send it marked."""
+    answers, fx = pending.answers, pending.fx
+    body = await _body(response, answers.store.max_entry)
+    if body is None:
+        return response  # too big to keep: streamed as it comes
+    headers = tuple((k, v) for k, v in response.raw_headers if k not in _DROPPED)
+    answer = Answer(body, headers, _etag(body), pending.version)
+    try:
+        unchanged = await answers.versions.fresh() == pending.version
+    except Exception:
+        unchanged = False
+    if (
+        unchanged
+        and _key(request, fx) == pending.key
+        and (fx is None or fx.unsettled == pending.unsettled)
+    ):
+        answers.store.put(pending.key, answer)
+    return _send(request, answers, answer)
+
+
 def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
-
-
-async def _guard(request: Request, guards: Dependant) -> None:
-    """Run the route's own dependencies (its guards) as FastAPI would."""
-    solved = await solve_dependencies(
-        request=request,
-        dependant=guards,
-        async_exit_stack=request.scope["fastapi_inner_astack"],
-        embed_body_fields=False,
-    )
-    if solved.errors:
-        raise RequestValidationError(solved.errors)
 
 
 def _key(request: Request, fx: FxService | None) -> Hashable:

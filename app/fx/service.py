@@ -146,9 +146,10 @@ class FxService:
         self._flight = SingleFlight()
         self._down_until = 0.0
         self.upstream_calls = 0
-        # Stale rates handed out so far: an answer computed while this moved may hold
-        # one, and is not kept for later (app/answers).
-        self.stale_served = 0
+        # Moves whenever a rate is handed out that is not the fresh one held in memory
+        # (a stale rate, or a latest rate that had to be loaded): an answer computed
+        # while it moved may hold a rate about to change, and is not kept (app/answers).
+        self.unsettled = 0
 
     def today(self) -> date:
         return self._now().date()
@@ -162,6 +163,7 @@ class FxService:
         if not refresh and cached is not None and self._fresh(cached):
             self.metrics.fx_cache("latest", "memory")
             return cached
+        self.unsettled += 1
         return await self._flight.run(("latest", refresh), lambda: self._load_latest(refresh))
 
     async def _load_latest(self, refresh: bool) -> Rate:
@@ -212,7 +214,7 @@ class FxService:
         return (cached if cached is not None and self._fresh(cached) else None), self.today()
 
     def _stale(self, rate: Rate | None) -> Rate:
-        self.stale_served += 1
+        self.unsettled += 1
         self.metrics.fx_fallback(self.source, "unavailable" if rate is None else "stale")
         if rate is None:
             raise FxUnavailable(

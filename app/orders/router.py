@@ -23,6 +23,7 @@ from app.formats import (
     csv_response,
     decode_cursor,
     encode_cursor,
+    json_answer,
 )
 from app.fx.deps import FxDep
 from app.orders import queries, service
@@ -83,4 +84,10 @@ async def orders(
         if more
         else None
     )
-    return OrderPage(items=items, next_cursor=next_cursor, fx=conv.info() if conv else None)
+    return json_answer(
+        {
+            "items": [vars(item) for item in items],
+            "next_cursor": next_cursor,
+            "fx": conv.info().model_dump(mode="json") if conv else None,
+        }
+    )

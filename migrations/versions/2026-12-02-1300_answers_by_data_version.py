@@ -17,12 +17,63 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TRACKED = ("products", "orders", "daily_sales", "product_daily_sales", "product_sales")
+TRACKED = (
+    "products",
+    "orders",
+    "daily_sales",
+    "product_daily_sales",
+    "product_sales",
+    "growth_leaders",
+)
 TRIGGER = "bump_data_version"
 CELLS = "product_daily_sales"
 
 
 def upgrade() -> None:
+    op.create_table(
+        "growth_leaders",
+        sa.Column("basis", sa.String(length=16), nullable=False),
+        sa.Column("created_date", sa.Date(), nullable=False),
+        sa.Column("rank", sa.SmallInteger(), nullable=False),
+        sa.Column("product_id", sa.Integer(), nullable=False),
+        sa.Column("quantity", sa.BigInteger(), nullable=False),
+        sa.Column("previous_date", sa.Date(), nullable=False),
+        sa.Column("previous_quantity", sa.BigInteger(), nullable=False),
+        sa.Column("growth", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "basis IN ('calendar', 'previous_sale')", name=op.f("ck_growth_leaders_basis_known")
+        ),
+        sa.CheckConstraint("rank >= 1", name=op.f("ck_growth_leaders_rank_positive")),
+        sa.PrimaryKeyConstraint("basis", "created_date", "rank", name=op.f("pk_growth_leaders")),
+    )
+    op.create_index(
+        "ix_growth_leaders_order",
+        "growth_leaders",
+        ["basis", sa.text("growth DESC"), "created_date", "product_id"],
+    )
+    op.execute(
+        """
+        INSERT INTO growth_leaders
+        SELECT basis, created_date, rank, product_id, quantity, previous_date,
+            previous_quantity, growth
+        FROM (
+            SELECT g.*, row_number() OVER (
+                PARTITION BY basis, created_date ORDER BY growth DESC, product_id) AS rank
+            FROM (
+                SELECT 'calendar' AS basis, created_date, product_id, quantity,
+                    created_date - 1 AS previous_date, prev_quantity AS previous_quantity,
+                    calendar_growth AS growth
+                FROM product_daily_sales
+                UNION ALL
+                SELECT 'previous_sale', created_date, product_id, quantity, prev_sale_date,
+                    prev_sale_quantity, sale_growth
+                FROM product_daily_sales WHERE sale_growth IS NOT NULL
+            ) g
+        ) ranked
+        -- app.analytics.rollups.LEADERS_PER_DAY
+        WHERE rank <= 25
+        """
+    )
     op.create_table(
         "data_version",
         sa.Column("id", sa.Boolean(), server_default=sa.text("true"), nullable=False),
@@ -88,3 +139,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION bump_data_version()")
     op.execute("DROP SEQUENCE data_version_seq")
     op.drop_table("data_version")
+    op.drop_index("ix_growth_leaders_order", table_name="growth_leaders")
+    op.drop_table("growth_leaders")
