@@ -7,8 +7,10 @@ A read endpoint opts in with one line, on its router or on the route:
     router.add_api_route(path, endpoint, route_class_override=CachedRead)  # one route
 
 What it does to each GET of the route:
-1. the guards of the router it is included in run (the read key under `READ_ACCESS=key`),
-   then its lookup, a dependency it adds after them;
+1. the guards run first: under `READ_ACCESS=key` (or with dependencies of the route's
+   own) the lookup is a dependency appended after them, so the read key is checked
+   before anything is served; with public reads the route has no guard and the lookup
+   runs before FastAPI solves anything;
 2. the data version is read fresh (`DataVersions.fresh`: a read begun after the request
    arrived, so an upload committed before it, in any worker, is never missed);
 3. the answer is looked up under (path, raw query string, Accept, FX state), where the
@@ -82,10 +84,17 @@ class CachedRead(APIRoute):
     def get_route_handler(self) -> Handler:
         compute = super().get_route_handler()
         uses_fx = _depends_on(self.dependant, get_fx)
+        # Guards of the route's own (beyond the lookup) must run first, inside FastAPI.
+        own_guards = len(self.dependencies) > 1
 
         async def handler(request: Request) -> Response:
             request.scope[_USES_FX] = uses_fx
             try:
+                answers: Answers | None = getattr(request.state, "answers", None)
+                if answers is not None and not answers.private and not own_guards:
+                    # Public reads have no guard (the read key is the only one a data
+                    # router is included with): look up before FastAPI solves anything.
+                    await _look_up(request)
                 response = await compute(request)
             except _Kept as kept:
                 return kept.response
@@ -99,6 +108,7 @@ class CachedRead(APIRoute):
 
 _USES_FX = "orderlens.answers.uses_fx"
 _PENDING = "orderlens.answers.pending"
+_LOOKED = "orderlens.answers.looked_up"
 
 
 @dataclass(frozen=True)
@@ -118,10 +128,12 @@ class _Kept(Exception):
 
 
 async def _look_up(request: Request) -> None:
-    """The kept answer, raised as `_Kept`; or, on a miss, what to keep it under."""
+    """The kept answer, raised as `_Kept`; or, on a miss, what to keep it under (once
+    per request: the handler may have looked already)."""
     answers: Answers | None = getattr(request.state, "answers", None)
-    if answers is None:
+    if answers is None or request.scope.get(_LOOKED):
         return
+    request.scope[_LOOKED] = True
     fx: FxService | None = request.state.fx if request.scope.get(_USES_FX) else None
     key = _key(request, fx)
     try:
