@@ -49,8 +49,8 @@ growths AS (
         quantity - sold_before
     FROM grown WHERE sale_before IS NOT NULL
 )
-SELECT basis, created_date, rank, product_id, quantity, previous_date, previous_quantity,
-    growth
+SELECT basis, created_date, rank, product_id, quantity, previous_date::text,
+    previous_quantity, growth
 FROM (
     SELECT growths.*, rank() OVER (
         PARTITION BY basis, created_date ORDER BY growth DESC, product_id) AS rank
@@ -72,7 +72,8 @@ STORED = {
         " prev_sale_quantity, cum_quantity FROM product_daily_sales ORDER BY 1, 2"
     ),
     "growth_leaders": (
-        "SELECT basis, created_date, rank, product_id, quantity, previous_date,"
+        # As text: the day before 0001-01-01 is 0001-12-31 BC, which Python has no date for.
+        "SELECT basis, created_date, rank, product_id, quantity, previous_date::text,"
         " previous_quantity, growth FROM growth_leaders ORDER BY 1, 2, 3"
     ),
     "product_sales": "SELECT product_id, orders, quantity FROM product_sales ORDER BY 1",
