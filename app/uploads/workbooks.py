@@ -141,8 +141,14 @@ def open_sheet(spool: IO[bytes], sheet: str | None, limits: Limits) -> Table:
         raise
     except Exception as exc:  # calamine's errors are plain exceptions of several kinds
         raise Undecodable(f"The workbook cannot be read: {exc}.") from None
-    start_row = found.start[0] if found.start else 0
-    return Table(_sheet_rows(found), line_offset=start_row)
+    rows = iter(found.iter_rows())
+    skipped = 0
+    for row in rows:  # the header is the first row with a value; rows above it count
+        cells = [_cell(v) for v in row]
+        if any(cells):
+            return Table(_sheet_rows(cells, rows), line_offset=skipped)
+        skipped += 1
+    return Table(iter(()), line_offset=skipped)
 
 
 def _cell(value: Any) -> str:
@@ -163,10 +169,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _sheet_rows(sheet: Any) -> Iterator[bytes]:
+def _sheet_rows(header: list[str], rows: Iterator[Any]) -> Iterator[bytes]:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for row in sheet.iter_rows():
+    writer.writerow(header)
+    for row in rows:
         cells = [_cell(v) for v in row]
         if any(cells):
             writer.writerow(cells)
