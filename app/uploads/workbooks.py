@@ -56,10 +56,11 @@ class Table:
 
 # --- workbooks -------------------------------------------------------------------------
 
-_CELL_REF = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]{1,3})([0-9]{1,7})"')
-_ROW_REF = re.compile(rb'<(?:\w+:)?row\s[^>]*?\br="([0-9]{1,7})"')
-_ROW_OPEN = re.compile(rb"<(?:\w+:)?row[\s>]")
-_CELL_OPEN = re.compile(rb"<(?:\w+:)?c[\s>]")
+# Cell references of two or three letters (columns past Z), and row references: the
+# sheet's extent. Single letters need no look: a sheet up to column Z is 26 wide.
+_WIDE_CELL_REF = re.compile(rb' r="([A-Z]{2,3})[0-9]{1,9}"')
+_ROW_REF = re.compile(rb'<row r="([0-9]{1,9})"')
+NARROW = 26
 
 
 def _column_number(letters: bytes) -> int:
@@ -69,50 +70,79 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
+def len_then_value(ref: bytes) -> tuple[int, bytes]:
+    return len(ref), ref
+
+
+def _long_cell_rows(xml: bytes, rows: int) -> int:
+    """The largest row a cell reference names, where it has at least as many digits as
+    `rows` (the rows' own references bound the rest, up to their digit count)."""
+    digits = len(str(rows))
+    pattern = re.compile(rb' r="[A-Z]{1,3}([0-9]{%d,9})"' % digits)  # noqa: UP031 (bytes)
+    found = pattern.findall(xml)
+    return int(max(found, key=len_then_value)) if found else rows
+
+
+def _narrow_width(xml: bytes, known: int) -> int:
+    """The last column up to Z that a cell reference in `xml` names, if past `known`."""
+    for number in range(NARROW, known, -1):
+        if xml.find(b' r="' + bytes([64 + number])) >= 0:
+            return number
+    return known
+
+
+def _too_large(limits: Limits, *, cells: bool) -> TooLarge:
+    if cells:
+        return TooLarge(
+            limits.max_cells,
+            what="A sheet of the workbook spans more cells than",
+            setting="XLSX_MAX_CELLS",
+            unit="cells",
+        )
+    return TooLarge(
+        limits.max_unpacked_bytes,
+        what="The workbook unpacks to more than",
+        setting="XLSX_MAX_UNPACKED_BYTES",
+    )
+
+
 def _inspect(spool: IO[bytes], limits: Limits) -> None:
-    """Unpack every member of the zip as a stream, counting; measure each worksheet's
-    extent by its cell references (and by its counts of rows and cells, for writers
-    that leave references out)."""
+    """Refuse a workbook whose members say they unpack past the limit; then unpack them
+    as a stream, counting (members may lie), and measure each worksheet's extent from A1
+    by its row and cell references (a sheet without references by its counts)."""
     try:
         archive = zipfile.ZipFile(spool)
+        members = archive.infolist()
+        if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
+            raise _too_large(limits, cells=False)
         unpacked = 0
-        for info in archive.infolist():
+        for info in members:
             sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-            rows = cols = row_count = cell_count = 0
+            rows = cols = rows_seen = cells_seen = 0
             tail = b""
             with archive.open(info) as member:
                 while chunk := member.read(READ_BYTES):
                     unpacked += len(chunk)
                     if unpacked > limits.max_unpacked_bytes:
-                        raise TooLarge(
-                            limits.max_unpacked_bytes,
-                            what="The workbook unpacks to more than",
-                            setting="XLSX_MAX_UNPACKED_BYTES",
-                        )
+                        raise _too_large(limits, cells=False)
                     if not sheet:
                         continue
                     data = tail + chunk
                     cut = data.rfind(b"<")
                     whole, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
-                    letters = set(_CELL_REF.findall(whole))
-                    if letters:
-                        cols = max(cols, *(_column_number(c) for c, _ in letters))
-                        rows = max(rows, *(int(r) for _, r in letters))
-                    row_refs = _ROW_REF.findall(whole)
-                    if row_refs:
-                        rows = max(rows, *map(int, row_refs))
-                    row_count += len(_ROW_OPEN.findall(whole))
-                    cell_count += len(_CELL_OPEN.findall(whole))
-            extent = max(rows, row_count) * max(cols, 1 if cell_count else 0)
-            if cell_count and not cols:
-                extent = max(rows, row_count) * cell_count  # no references: assume the worst
-            if extent > limits.max_cells:
-                raise TooLarge(
-                    limits.max_cells,
-                    what="A sheet of the workbook spans more cells than",
-                    setting="XLSX_MAX_CELLS",
-                    unit="cells",
-                )
+                    rows_seen += whole.count(b"<row")
+                    cells_seen += whole.count(b"<c ") + whole.count(b"<c>")
+                    cols = max(cols, _narrow_width(whole, cols))
+                    wide = set(_WIDE_CELL_REF.findall(whole))
+                    if wide:
+                        cols = max(cols, *map(_column_number, wide))
+                    refs = _ROW_REF.findall(whole)
+                    if refs:
+                        rows = max(rows, int(max(refs, key=len_then_value)))
+                    rows = max(rows, _long_cell_rows(whole, rows))
+            width = cols or cells_seen  # without references: as if all in one row
+            if max(rows, rows_seen) * width > limits.max_cells:
+                raise _too_large(limits, cells=True)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
         raise Undecodable(f"The file starts as a workbook (a ZIP) but is not one: {exc}.") from None
     finally:

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
-def xlsx(rows: Iterable[Sequence[Any]], *, sheet: str = "Sheet1", first_sheet: str | None = None) -> bytes:
+def xlsx(
+    rows: Iterable[Sequence[Any]], *, sheet: str = "Sheet1", first_sheet: str | None = None
+) -> bytes:
     """A workbook whose sheet holds `rows` from A1; a date is written as a date cell, a
     value `("=formula", cached)` as a formula with its cached value; `first_sheet` adds an
     empty sheet before it."""
@@ -50,7 +52,9 @@ def parquet(columns: dict[str, Any], *, row_group_size: int | None = None) -> by
     return out.getvalue()
 
 
-def csv_text(path_or_text: str, *, delimiter: str, encoding: str, decimal_comma: bool = False) -> bytes:
+def csv_text(
+    path_or_text: str, *, delimiter: str, encoding: str, decimal_comma: bool = False
+) -> bytes:
     """A comma-separated UTF-8 text rewritten in another delimiter and encoding (prices
     with a decimal comma if asked: every field that is a decimal number)."""
     rows = list(csv.reader(io.StringIO(path_or_text, newline="")))
@@ -94,12 +98,20 @@ def zip_bomb(unpacked: int) -> bytes:
     body = bytearray(head[: archive_dir.start_dir])
     name = b"xl/worksheets/sheet1.xml"
     offset = len(body)
-    body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(data), size, len(name), 0)
+    body += struct.pack(
+        "<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(data), size, len(name), 0
+    )
     body += name + data
     central = bytearray()
     for info in archive_dir.infolist():
-        central += _central(info.filename.encode(), info.CRC, info.compress_size, info.file_size,
-                            info.header_offset, info.compress_type)
+        central += _central(
+            info.filename.encode(),
+            info.CRC,
+            info.compress_size,
+            info.file_size,
+            info.header_offset,
+            info.compress_type,
+        )
     central += _central(name, crc, len(data), size, offset, 8)
     start = len(body)
     body += central

@@ -203,13 +203,20 @@ class TestWorkbooks:
 
     async def test_named_sheet_and_products_prices(self, client: httpx.AsyncClient, db: Db) -> None:
         book = xlsx(
-            [["id", "name", "category", "price"], [1, "Shirt", "Shirts", 179.34], [2, "Hat", "Hats", 5]],
+            [
+                ["id", "name", "category", "price"],
+                [1, "Shirt", "Shirts", 179.34],
+                [2, "Hat", "Hats", 5],
+            ],
             sheet="Produtos",
             first_sheet="Capa",
         )
         response = await upload(client, "products", book, params={"sheet": "Produtos"})
         assert response.status_code == 201, response.text
-        assert await _products(db) == [(1, "Shirt", "Shirts", D("179.34")), (2, "Hat", "Hats", D("5.00"))]
+        assert await _products(db) == [
+            (1, "Shirt", "Shirts", D("179.34")),
+            (2, "Hat", "Hats", D("5.00")),
+        ]
         missing = await upload(client, "products", book, params={"sheet": "Nope"})
         assert_error(missing, 422, "undecodable")
         first = await upload(client, "products", book)  # the first sheet: no such columns
@@ -279,5 +286,7 @@ class TestParquet:
         report = (await upload(client, "orders", orders)).json()
         assert report["rows_inserted"] == 1
         assert report["warnings"] == ["Columns of types with no single value left out: 'tags'."]
-        bad = parquet({"id": [1], "product_id": [1], "quantity": [[2]], "created_date": ["2024-01-01"]})
+        bad = parquet(
+            {"id": [1], "product_id": [1], "quantity": [[2]], "created_date": ["2024-01-01"]}
+        )
         assert_error(await upload(client, "orders", bad), 422, "undecodable")
