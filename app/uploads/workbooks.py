@@ -78,7 +78,7 @@ def _long_cell_rows(xml: bytes, rows: int) -> int:
     """The largest row a cell reference names, where it has at least as many digits as
     `rows` (the rows' own references bound the rest, up to their digit count)."""
     digits = len(str(rows))
-    pattern = re.compile(rb' r="[A-Z]{1,3}([0-9]{%d,9})"' % digits)  # noqa: UP031 (bytes)
+    pattern = re.compile(rb' r="[A-Z]{1,3}([0-9]{%d,9})"' % digits)
     found = pattern.findall(xml)
     return int(max(found, key=len_then_value)) if found else rows
 
