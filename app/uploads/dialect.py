@@ -44,7 +44,7 @@ def codec_name(name: str) -> str:
     for an unknown name or a codec that is not a text encoding (`rot13`, `zlib`)."""
     try:
         info = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError, TypeError):
         raise ValueError(f"unknown encoding {name!r}") from None
     if not getattr(info, "_is_text_encoding", True):
         raise ValueError(f"{name!r} is not a text encoding")

@@ -290,3 +290,14 @@ class TestParquet:
             {"id": [1], "product_id": [1], "quantity": [[2]], "created_date": ["2024-01-01"]}
         )
         assert_error(await upload(client, "orders", bad), 422, "undecodable")
+
+
+def test_the_dialect_parameters_are_in_the_schema_schemathesis_reads() -> None:
+    """tests/reliability/test_schemathesis.py generates requests from this document: the
+    new parameters are in its reach on both upload operations."""
+    from app.main import app
+
+    paths = app.openapi()["paths"]
+    for path in ("/uploads/products", "/uploads/orders"):
+        names = {p["name"] for p in paths[path]["post"]["parameters"]}
+        assert {"on_conflict", "delimiter", "decimal", "encoding", "date_format", "sheet"} <= names

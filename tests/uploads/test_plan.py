@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.uploads import sql
-from app.uploads.models import OnConflict, UploadKind
 from app.uploads.dialect import DateFormat, Dialect, FileFormat
+from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Path as RowPath
 from app.uploads.plan import Plan
 from app.uploads.rules import reject_code_table
