@@ -20,7 +20,7 @@ from app.uploads.models import OnConflict
 
 DELIMITERS = (",", ";", "\t", "|")
 # Bytes read before the encoding is judged (the whole file when it is smaller).
-SAMPLE_BYTES = 64 * 1024
+SAMPLE_BYTES = 16 * 1024
 
 
 class FileFormat(StrEnum):

@@ -303,7 +303,7 @@ CASES: list[Hostile] = [
     ),
     same("nul-in-field", lambda k: _good_file(k)[:-3] + b"\x000\n", Fails(422, "undecodable")),
     same("nul-only", b"\x00" * 1000, Fails(422, "undecodable")),
-    # Within the first 64 KB (the encoding's sample) such bytes make it Windows-1252.
+    # Within the first 16 KB (the encoding's sample) such bytes make it Windows-1252.
     per_kind(
         "invalid-utf8-in-one-row",
         {k: text(k, *[GOOD[k]] * 100) + GOOD[k].encode()[:-1] + b"\xff\n" for k in KINDS},
@@ -314,7 +314,7 @@ CASES: list[Hostile] = [
     ),
     # Beyond it, UTF-8 was chosen: a byte that is not UTF-8 refuses the file.
     same(
-        "invalid-utf8-after-64-kib",
+        "invalid-utf8-after-the-sample",
         lambda k: text(k, *[GOOD[k]] * 4000) + GOOD[k].encode()[:-1] + b"\xff\n",
         Fails(422, "undecodable"),
     ),

@@ -35,7 +35,7 @@ class TestFileLevelErrors:
             (b"id,product_id,quantity\n1,1,1\n", "missing_columns"),
             (b"order,product,qty,date\n1,1,1,2024-01-01\n", "missing_columns"),
             (b"id,product_id,quantity,created_date,ID\n1,1,1,2024-01-01,2\n", "duplicate_columns"),
-            # UTF-8 for the first 64 KB (the encoding's sample), then a byte that is not.
+            # UTF-8 for the first 16 KB (the encoding's sample), then a byte that is not.
             (LONG_UTF8 + b"2,1,1,2024-\xe9-01\n", "undecodable"),
             (LONG_UTF8 + b'2,1,1,"2024-01-01"\n3,1,1,\xff\n', "undecodable"),
             (b"id,product_id,quantity,created_date\n1,1,1,2024-01-01\x00\n", "undecodable"),
