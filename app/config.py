@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # PostgreSQL's work_mem for an upload's transaction: sorts and hashes over a million
     # staged rows then stay in memory.
     upload_work_mem: Annotated[str, Field(pattern=r"^[1-9][0-9]*(kB|MB|GB)$")] = "256MB"
+    # A workbook (.xlsx) is a zip: what all its members may unpack to, and the cells a
+    # sheet may span from A1 to its last cell (calamine holds them all, ~32 bytes each).
+    xlsx_max_unpacked_bytes: Annotated[int, Field(gt=0)] = GiB
+    xlsx_max_cells: Annotated[int, Field(gt=0)] = 20_000_000
     # Connections kept open to the database (as many again are opened under load), and
     # how long a request waits for one before it is 503 `busy`.
     db_pool_size: Annotated[int, Field(ge=2, le=1000)] = 10

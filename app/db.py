@@ -372,7 +372,13 @@ async def _ping(url: URL) -> None:
 
 
 async def copy_in(
-    conn: Any, table: str, *, source: Any, columns: list[str], format: str = "csv"
+    conn: Any,
+    table: str,
+    *,
+    source: Any,
+    columns: list[str],
+    format: str = "csv",
+    delimiter: str | None = None,
 ) -> str:
     """`COPY table (columns) FROM STDIN` of an async iterable of bytes (CSV unless
     `format` says otherwise), on an
@@ -390,7 +396,9 @@ async def copy_in(
 
     conn.add_termination_listener(closed)
     copy = asyncio.ensure_future(
-        conn.copy_to_table(table, source=source, columns=columns, format=format)
+        conn.copy_to_table(
+            table, source=source, columns=columns, format=format, delimiter=delimiter
+        )
     )
     try:
         await asyncio.wait({copy, lost}, return_when=asyncio.FIRST_COMPLETED)

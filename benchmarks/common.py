@@ -215,14 +215,17 @@ def clean_work(name: str) -> Path:
     return folder
 
 
-def upload(base: str, kind: str, path: Path) -> dict[str, object]:
+def upload(
+    base: str, kind: str, path: Path, params: dict[str, str] | None = None
+) -> dict[str, object]:
     """POST a file to the service as multipart, streamed from disk; the report."""
     with path.open("rb") as fh:
         response = httpx.post(
             f"{base}/uploads/{kind}",
             files={"file": (path.name, fh, "text/csv")},
             headers={"X-API-Key": API_KEY},
-            timeout=600,
+            params=params,
+            timeout=1200,
         )
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]

@@ -83,10 +83,11 @@ async def upload(
     filename: str = "upload.csv",
     on_conflict: str | None = None,
     api_key: str | None = API_KEY,
+    params: dict[str, str] | None = None,
 ) -> httpx.Response:
     """POST a file to /uploads/{kind} as multipart, the way a browser or curl would."""
     data = content.encode() if isinstance(content, str) else content
-    params = {"on_conflict": on_conflict} if on_conflict else {}
+    params = {**(params or {}), **({"on_conflict": on_conflict} if on_conflict else {})}
     headers = {"X-API-Key": api_key} if api_key is not None else {}
     return await client.post(
         f"/uploads/{kind}",

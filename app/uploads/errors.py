@@ -27,8 +27,11 @@ class DuplicateColumns(UploadError):
     code = "duplicate_columns"
 
 
-class NotUtf8(UploadError):
-    code = "not_utf8"
+class Undecodable(UploadError):
+    """No reading of the bytes gives clean text or rows (SPEC §2 as issue 14 changed it:
+    was `not_utf8`)."""
+
+    code = "undecodable"
 
 
 class HeaderTooLong(UploadError):
@@ -39,10 +42,17 @@ class TooLarge(UploadError):
     status_code = 413
     code = "too_large"
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        *,
+        what: str = "The upload is larger than the limit of",
+        setting: str = "MAX_UPLOAD_BYTES",
+        unit: str = "bytes",
+    ) -> None:
         super().__init__(
-            f"The upload is larger than the limit of {max_bytes} bytes (MAX_UPLOAD_BYTES).",
-            details={"max_bytes": max_bytes},
+            f"{what} {max_bytes} {unit} ({setting}).",
+            details={"max_bytes" if unit == "bytes" else f"max_{unit}": max_bytes},
         )
 
 

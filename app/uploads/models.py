@@ -105,6 +105,8 @@ class Upload(SQLModel, table=True):
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
     columns: list[str] | None = Field(default=None, sa_column=Column(ARRAY(Text), nullable=True))
+    # format, encoding, delimiter, decimal, date_format (uploads/dialect.py)
+    dialect: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     started_at: datetime | None = Field(
         default=None,

@@ -16,13 +16,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from app.uploads.dialect import DELIMITERS
 from app.uploads.errors import (
     DuplicateColumns,
     EmptyFile,
     HeaderTooLong,
     MissingColumns,
-    NotUtf8,
+    Undecodable,
 )
+from app.uploads.plan import Plan
+from app.uploads.rules import RULES
 
 BOM = codecs.BOM_UTF8
 MAX_HEADER_BYTES = 1024 * 1024
@@ -47,6 +50,7 @@ class Header:
     positions: dict[str, int]
     lines: int  # physical lines the header spans (1 unless a name holds a newline)
     warnings: list[str] = field(default_factory=list)
+    delimiter: str = ","
 
     @property
     def exact(self) -> bool:
@@ -59,10 +63,30 @@ class Header:
         return tuple(name for _, name in sorted((i, n) for n, i in self.positions.items()))
 
 
-def parse_header(text: str, required: tuple[str, ...]) -> Header:
-    """Map the header line to the required columns, or raise the file-level error."""
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    columns = rows[0] if rows else []
+def _fields(text: str, delimiter: str) -> list[str]:
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return rows[0] if rows else []
+
+
+def sniff_delimiter(text: str, required: tuple[str, ...]) -> str:
+    """The delimiter of a header line: of `, ; tab |`, the one that splits it into the
+    required columns (the most fields if several do, or if none does); a comma on a tie."""
+    best: tuple[bool, int, str] | None = None
+    for delimiter in DELIMITERS:
+        names = {c.strip().casefold() for c in _fields(text, delimiter)}
+        found = all(name in names for name in required)
+        score = (found, len(names))
+        if best is None or score > best[:2]:
+            best = (*score, delimiter)
+    assert best is not None
+    return best[2]
+
+
+def parse_header(text: str, required: tuple[str, ...], delimiter: str | None = None) -> Header:
+    """Map the header line to the required columns, or raise the file-level error. The
+    delimiter is the one given, or the one the header line shows."""
+    delimiter = delimiter or sniff_delimiter(text, required)
+    columns = _fields(text, delimiter)
     lines = text.count("\n") + 1 if text else 1
     if not any(c.strip() for c in columns):
         raise EmptyFile("The file is empty: no header and no rows.")
@@ -93,7 +117,9 @@ def parse_header(text: str, required: tuple[str, ...]) -> Header:
         shown = ", ".join(repr(c) for c in extra[:20])
         more = f" and {len(extra) - 20} more" if len(extra) > 20 else ""
         warnings.append(f"Extra columns ignored: {shown}{more}.")
-    return Header(columns=columns, positions=positions, lines=lines, warnings=warnings)
+    return Header(
+        columns=columns, positions=positions, lines=lines, warnings=warnings, delimiter=delimiter
+    )
 
 
 async def split_header(chunks: AsyncIterator[bytes]) -> tuple[str, bytes]:
@@ -132,32 +158,35 @@ def _decode_header(raw: bytes) -> str:
     if raw.startswith(BOM):
         raw = raw[len(BOM) :]
     if b"\x00" in raw:
-        raise NotUtf8("The file contains NUL bytes: it is not UTF-8 text.")
+        raise Undecodable("The file contains NUL bytes: it is not text.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NotUtf8("The file is not valid UTF-8.", details={"byte_offset": exc.start}) from None
+        raise Undecodable(
+            "The file is not valid UTF-8.", details={"byte_offset": exc.start}
+        ) from None
     return text.rstrip("\r\n")
 
 
 def careful_rows(
     spool: IO[bytes],
     header: Header,
-    required: tuple[str, ...],
+    plan: Plan,
     seen: Callable[[int], None] = lambda _: None,
 ) -> Iterator[bytes]:
-    """Parse the spooled data with Python's csv module; yields COPY CSV buffers of
-    `line, bad_count, raw, <required fields…>` rows, telling `seen` how many records so
-    far with each. Blank lines are not records."""
+    """Parse the spooled data (UTF-8 text in the plan's delimiter) with Python's csv
+    module; yields COPY CSV buffers of `line, bad_count, raw, <required fields…>` rows,
+    telling `seen` how many records so far with each. Blank lines are not records."""
+    required = RULES[plan.kind].required
     spool.seek(0)
     text = io.TextIOWrapper(spool, encoding="utf-8", errors="strict", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(text, delimiter=plan.dialect.staged_delimiter)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     width = len(header.columns)
     order = [header.positions[name] for name in required]
     keep_raw = not header.exact
-    offset = header.lines
+    offset = plan.header_lines
     records = 0
     try:
         while True:
@@ -183,10 +212,10 @@ def careful_rows(
                 out.seek(0)
                 out.truncate()
     except UnicodeDecodeError:
-        raise NotUtf8(NOT_UTF8) from None
+        raise Undecodable(NOT_UTF8) from None
     except csv.Error as exc:
         if "NUL" in str(exc):
-            raise NotUtf8(NOT_UTF8) from None
+            raise Undecodable(NOT_UTF8) from None
         raise
     finally:
         text.detach()

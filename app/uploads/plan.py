@@ -18,7 +18,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.uploads.dialect import Dialect
 from app.uploads.models import OnConflict, UploadKind
+from app.uploads.workbooks import Limits as WorkbookLimits
 
 if TYPE_CHECKING:
     from app.uploads.summarizer import Summarizer
@@ -40,6 +42,9 @@ class Plan:
     order: tuple[str, ...]
     header_lines: int
     width: int  # columns in the header
+    # How the rows are written: the delimiter of the staged text, the decimal separator
+    # prices may use, an explicit date format (and, for the report, format and encoding).
+    dialect: Dialect = field(default_factory=Dialect)
     # Whether a stored row has an id in the file's id range (if not, no stored row is met).
     stored_in_range: bool = True
     # Whether no id occurs twice in the file (then no sort looks for later occurrences).
@@ -124,6 +129,7 @@ class Limits:
     max_bytes: int
     work_mem: str
     summarizer_min_rows: int
+    workbook: WorkbookLimits = field(default_factory=WorkbookLimits)
 
 
 @dataclass
@@ -138,6 +144,7 @@ class Run:
     on_conflict: OnConflict
     limits: Limits
     spool: IO[bytes]
+    dialect: Dialect | None = None  # once known, for the report of a failed upload too
     progress: Progress = field(default_factory=Progress)
     counts: Counts = field(default_factory=Counts)
     clock: Clock = field(default_factory=Clock)

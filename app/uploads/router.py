@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
@@ -28,20 +28,26 @@ from app.formats import (
 from app.metrics import Metrics, MetricsDep
 from app.security import ApiKeyDep
 from app.uploads import repository, service
+from app.uploads.dialect import Options, codec_name, parse_date_format
 from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Limits
 from app.uploads.schemas import RejectPage, UploadPage, UploadReport
+from app.uploads.workbooks import Limits as WorkbookLimits
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
-    413: {"model": ErrorResponse, "description": "`too_large`: over MAX_UPLOAD_BYTES"},
+    413: {
+        "model": ErrorResponse,
+        "description": "`too_large`: over MAX_UPLOAD_BYTES (or a workbook over"
+        " XLSX_MAX_UNPACKED_BYTES or XLSX_MAX_CELLS)",
+    },
     422: {
         "model": ErrorResponse,
         "description": "A file-level problem: `empty_file`, `missing_columns`,"
-        " `duplicate_columns`, `not_utf8`, `missing_file`, `header_too_long`;"
+        " `duplicate_columns`, `undecodable`, `missing_file`, `header_too_long`;"
         " or invalid parameters. Nothing is loaded.",
     },
 }
@@ -52,11 +58,57 @@ def report(row: dict[str, Any]) -> UploadReport:
 
 
 class UploadQuery(BaseModel):
-    """The query parameters of an upload."""
+    """The query parameters of an upload. The dialect ones fix what is otherwise detected
+    (README, "File formats and dialects")."""
 
     on_conflict: OnConflict = Field(
         OnConflict.REJECT, description="What to do with stored ids that have other values"
     )
+    delimiter: Literal[",", ";", "|", "tab", "\t"] | None = Field(
+        None, description="The CSV delimiter (`tab` or the character); default: the header's"
+    )
+    decimal: Literal[".", ","] | None = Field(
+        None,
+        description="The prices' decimal separator; default: `,` or `.` when the delimiter is"
+        " not a comma, `.` when it is",
+    )
+    encoding: str | None = Field(
+        None,
+        max_length=64,
+        description="Any Python text codec (`cp1252`, `latin-1`, `utf-16-le`…); default:"
+        " detected (UTF-8, UTF-16 with BOM, Windows-1252, Latin-1)",
+    )
+    date_format: str | None = Field(
+        None,
+        max_length=16,
+        description="Dates in another order, e.g. `%d/%m/%Y` (%d %m %Y, one separator of"
+        " `/ - . space`); default: ISO `YYYY-MM-DD` only, never guessed",
+    )
+    sheet: str | None = Field(
+        None, max_length=31, description="The workbook's sheet by name; default: the first"
+    )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        return None if value is None else codec_name(value)
+
+    @field_validator("date_format")
+    @classmethod
+    def _understood_date_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_date_format(value)
+        return value
+
+    def options(self) -> Options:
+        return Options(
+            on_conflict=self.on_conflict,
+            delimiter="\t" if self.delimiter == "tab" else self.delimiter,
+            decimal=self.decimal,
+            encoding=self.encoding,
+            date_format=parse_date_format(self.date_format) if self.date_format else None,
+            sheet=self.sheet,
+        )
 
 
 UploadQueryDep = Annotated[UploadQuery, Query()]
@@ -71,7 +123,11 @@ _SEMANTICS = (
 
 def _body(columns: str, example: str) -> dict[str, Any]:
     """The multipart body of an upload of one kind, for the OpenAPI document."""
-    description = f"The CSV file (UTF-8, header required): `{columns}`. Example: `{example}`."
+    description = (
+        f"A CSV file (header required: `{columns}`; delimiter `,` `;` tab or `|`; UTF-8,"
+        f" UTF-16 with BOM, Windows-1252 or Latin-1), an `.xlsx` workbook or a Parquet file,"
+        f" told apart by their bytes. Example: `{example}`."
+    )
     return {
         "requestBody": {
             "required": True,
@@ -122,13 +178,17 @@ async def _ingest(
         max_bytes=settings.max_upload_bytes,
         work_mem=settings.upload_work_mem,
         summarizer_min_rows=settings.summarizer_min_rows,
+        workbook=WorkbookLimits(
+            max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
+            max_cells=settings.xlsx_max_cells,
+        ),
     )
     try:
         upload_id = await service.ingest(
             engine=engine,
             limits=limits,
             kind=kind,
-            on_conflict=query.on_conflict,
+            options=query.options(),
             content_type=request.headers.get("content-type"),
             body=request.stream(),
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.catalog.models import MAX_CATEGORY, MAX_INT4, MAX_NAME
+from app.uploads.dialect import DateFormat, Dialect
 from app.uploads.models import RejectCode, UploadKind
 
 MAX_INT8 = 2**63 - 1
@@ -132,6 +133,25 @@ UNQUOTED_DATE = (
 )
 
 
+# A decimal comma (`179,34`) where the dialect allows one: the rules then read a point.
+DECIMAL_COMMA = "replace({v}, ',', '.')"
+
+
+def date_in(fmt: DateFormat) -> str:
+    """SQL over `{v}` giving `YYYY-MM-DD` for a date written in `fmt` (day and month of 1
+    or 2 digits); any other text as it is, for the date rules to judge. Built from the
+    format's own parts (a separator of `SEPARATORS`), never from text received."""
+    sep = fmt.separator
+    pattern = ("\\" + sep if sep == "." else sep).join(
+        "[0-9]{{4}}" if part == "Y" else "[0-9]{{1,2}}" for part in fmt.order
+    )
+    parts = {part: f"split_part({{v}}, '{sep}', {i + 1})" for i, part in enumerate(fmt.order)}
+    return (
+        f"CASE WHEN {{v}} ~ '^{pattern}$' THEN {parts['Y']} || '-' || lpad({parts['m']}, 2, '0')"
+        f" || '-' || lpad({parts['d']}, 2, '0') ELSE {{v}} END"
+    )
+
+
 def _date(field: str) -> tuple[FieldRule, ...]:
     return (
         _missing(field),
@@ -155,9 +175,24 @@ class Rules:
     typed_on_fast_path: tuple[str, ...] = ()
     # SQL over a field's trimmed text giving the value its rules check (`{v}`).
     normalize: tuple[tuple[str, str], ...] = ()
+    # Fields a dialect's decimal comma, or its explicit date format, applies to.
+    decimals: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
 
     def of(self, field: str) -> tuple[FieldRule, ...]:
         return tuple(rule for rule in self.fields if rule.field == field)
+
+    def normalized(self, field: str, dialect: Dialect, value: str) -> str:
+        """SQL over `value` (the field's trimmed text) giving what the field's rules
+        check: the kind's own normalizing, then the dialect's."""
+        steps = [dict(self.normalize).get(field, "{v}")]
+        if field in self.decimals and dialect.decimal == ",":
+            steps.append(DECIMAL_COMMA)
+        if field in self.dates and dialect.date_format is not None:
+            steps.append(date_in(dialect.date_format))
+        for step in steps:
+            value = step.format(v=value if step == steps[0] else f"({value})")
+        return value
 
 
 ORDERS = Rules(
@@ -171,6 +206,7 @@ ORDERS = Rules(
     ),
     typed_on_fast_path=("id", "product_id", "quantity"),
     normalize=(("created_date", UNQUOTED_DATE),),
+    dates=("created_date",),
 )
 
 PRODUCTS = Rules(
@@ -182,6 +218,7 @@ PRODUCTS = Rules(
         *_text("category", MAX_CATEGORY),
         *_decimal("price"),
     ),
+    decimals=("price",),
 )
 
 RULES = {UploadKind.ORDERS: ORDERS, UploadKind.PRODUCTS: PRODUCTS}
@@ -200,11 +237,12 @@ MEANING = {
         "an id, product_id or quantity is not a whole number (`1.0`, `1e3`, `0x1`, `1_000` are not)"
     ),
     RejectCode.INVALID_DECIMAL: (
-        "a price is not a plain decimal with `.`, or has more than 2 decimals"
+        "a price is not a plain decimal with `.` (or `,` where the dialect allows a decimal"
+        " comma), or has more than 2 decimals"
     ),
     RejectCode.INVALID_DATE: (
         "`created_date` is not a real calendar date `YYYY-MM-DD` (optionally in single"
-        " quotes and/or spaces)"
+        " quotes and/or spaces), nor one in the upload's `date_format`"
     ),
     RejectCode.OUT_OF_RANGE: (
         "product id or quantity outside 1…2³¹−1, order id outside 1…2⁶³−1, price negative or ≥ 10¹⁰"

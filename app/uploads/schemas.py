@@ -8,6 +8,25 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class UploadDialect(BaseModel):
+    """How an upload's bytes were read: detected, or as the query said."""
+
+    format: str = Field(description="`csv`, `xlsx` or `parquet`, by the file's magic bytes")
+    encoding: str | None = Field(
+        description="Python codec name (`utf-8`, `utf-16`, `cp1252`, `iso8859-1`…); null for"
+        " xlsx and Parquet",
+        examples=["cp1252"],
+    )
+    delimiter: str | None = Field(
+        description="The character itself (`,` `;` `\\t` `|`); null for xlsx and Parquet",
+        examples=[";"],
+    )
+    decimal: str = Field(description="`.` or `,`: the decimal separator of prices")
+    date_format: str | None = Field(
+        None, description="The explicit `date_format` asked, if any (never guessed)"
+    )
+
+
 class UploadReport(BaseModel):
     """One upload: what it read, what it did with each row, and where the rejects are."""
 
@@ -27,6 +46,9 @@ class UploadReport(BaseModel):
     rejects_url: str
     bytes_received: int
     columns: list[str] | None = Field(description="The header as received")
+    dialect: UploadDialect | None = Field(
+        description="How the file was read (null when the upload failed before that was known)"
+    )
     error: dict[str, Any] | None = Field(
         description="For a failed upload: `code` and `message` of what stopped it"
     )

@@ -24,7 +24,8 @@ from app import logs
 from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError, database_gone
-from app.uploads import parsing, staging
+from app.uploads import parsing, sources, staging
+from app.uploads.dialect import Dialect, Options, decimal_for
 from app.uploads.errors import EmptyFile, UploadError
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
@@ -47,12 +48,14 @@ async def ingest(
     engine: AsyncEngine,
     limits: Limits,
     kind: UploadKind,
-    on_conflict: OnConflict,
+    options: Options,
     content_type: str | None,
     body: AsyncIterator[bytes],
 ) -> int:
-    """Load one uploaded file; returns the upload id. File-level errors are raised as
-    UploadError (the upload is recorded as failed, with the id in `details`)."""
+    """Load one uploaded file, in the dialect `options` fix or the one detected; returns
+    the upload id. File-level errors are raised as UploadError (the upload is recorded
+    as failed, with the id in `details`)."""
+    on_conflict = options.on_conflict
     reader = FilePartReader(content_type, max_bytes=limits.max_bytes)
     chunks = reader.read(body)
     # The part headers come before the data: after the first chunk the filename is known.
@@ -66,7 +69,7 @@ async def ingest(
             run = Run(engine, conn, upload_id, kind, on_conflict, limits, spool)
             reporter = asyncio.create_task(_report_progress(run))
             try:
-                await _load(run, _tap(first, chunks, run.progress), reporter)
+                await _load(run, _tap(first, chunks, run.progress), reporter, options)
             except BaseException as exc:
                 reporter.cancel()
                 if run.summarizer is not None:
@@ -136,25 +139,40 @@ async def _report_progress(run: Run) -> None:
             log.debug("upload %s: progress not written (%s)", run.upload_id, type(exc).__name__)
 
 
-async def _load(run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[None]) -> None:
+async def _load(
+    run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[None], options: Options
+) -> None:
     conn = run.conn
     async with conn.transaction():
         # Sorts and hashes over a million staged rows stay in memory, for this
         # transaction only.
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, run.limits.work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
-        header_text, rest = await parsing.split_header(stream)
-        header = parsing.parse_header(header_text, RULES[run.kind].required)
+        source = await sources.open_source(stream, options, run.limits.workbook)
+        header_text, rest = await parsing.split_header(source.chunks)
+        header = parsing.parse_header(
+            header_text, RULES[run.kind].required, options.delimiter if source.encoding else ","
+        )
+        header.warnings += source.warnings
+        delimiter = header.delimiter
+        run.dialect = Dialect(
+            format=source.format,
+            encoding=source.encoding,
+            delimiter=delimiter if source.encoding else None,
+            decimal=decimal_for(options, delimiter),
+            date_format=options.date_format,
+        )
         first = Plan(
             kind=run.kind,
             on_conflict=run.on_conflict,
             path=Path.FAST,
             order=header.order,
-            header_lines=header.lines,
+            header_lines=header.lines + source.line_offset,
             width=len(header.columns),
+            dialect=run.dialect,
         )
         run.clock.lap("header")
-        plan = await staging.stage(run, first, header, rest, stream)
+        plan = await staging.stage(run, first, header, rest, source.chunks)
         run.clock.lap("stage")
         rows_total: int = await conn.fetchval(staged.count(plan))
         if rows_total == 0:
@@ -170,6 +188,9 @@ async def _load(run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[N
         await _write(run, plan)
         if run.summarizer is not None:  # shipped, not needed, or failed: let it go
             await run.summarizer.close()
+        decimal_seen = None
+        if options.decimal is None and plan.dialect.decimal == ",":
+            decimal_seen = bool(await conn.fetchval(staged.decimal_commas(plan)))
         await conn.execute(
             bookkeeping.FINISH_UPLOAD,
             run.upload_id,
@@ -183,6 +204,7 @@ async def _load(run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[N
             run.counts.unchanged,
             run.counts.rejected,
             json.dumps(run.counts.by_code),
+            json.dumps(plan.dialect.report(decimal_seen=decimal_seen)),
         )
     log.info(
         "upload %s: %s rows by the %s path; %s",
@@ -320,6 +342,7 @@ async def _fail(run: Run, exc: BaseException) -> None:
                 upload_id,
                 json.dumps(error),
                 run.progress.bytes_received,
+                json.dumps(run.dialect.report()) if run.dialect else None,
             )
     except Exception as db_exc:  # the database may be the thing that failed
         log.warning(

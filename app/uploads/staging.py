@@ -14,7 +14,8 @@
   are parsed and COPYed (`line, bad_count, raw, fields…`, as text). Rows of the wrong
   width and files with extra columns keep all their fields for the rejects.
 
-Invalid UTF-8 and NUL bytes are `not_utf8` on both paths.
+Both read UTF-8 text in the plan's delimiter (uploads/sources.py made it so). Invalid
+UTF-8 is `undecodable` on both paths.
 """
 
 from __future__ import annotations
@@ -27,17 +28,17 @@ import os
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import IO, Any
 
 import asyncpg
 
 from app.db import copy_in
 from app.uploads import parsing
-from app.uploads.errors import NotUtf8
+from app.uploads.errors import Undecodable
 from app.uploads.models import UploadKind
 from app.uploads.plan import Path, Plan, Run
-from app.uploads.rules import RULES
 from app.uploads.sql import staging
 
 log = logging.getLogger(__name__)
@@ -46,32 +47,57 @@ _UNDECODABLE = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCha
 
 # Orders: digits, signs, separators, both quotes and spaces; anything else (a letter, a
 # decimal point) cannot be a valid integer or date, and the careful path says why.
-ORDER_BYTES = b"0123456789,-+'\" \t\r\n"
-# Orders on the fast path keep their integers as COPY typed them, so a field may not
-# start with a sign, a space or a leading zero (nor end in a space): its text is then
-# exactly the typed value's, and rejects show the fields as received.
-NON_CANONICAL = re.compile(rb'(?:^|(?<=[,\r\n]))"?(?:[+\- \t]|0[0-9])|(?<=[ \t])"?(?:[,\r\n]|$)')
+ORDER_BYTES = b"0123456789-+'\" \t\r\n"
 
 
 class _Fallback(Exception):
     """The fast path cannot take this file; parse it carefully instead."""
 
 
-# Where PostgreSQL's CSV dialect and Python's agree: each field either quoted whole (RFC
-# 4180: inner quotes doubled; commas and line breaks allowed inside) or free of quotes.
-# A quote inside an unquoted field (`=HYPERLINK("x")`) is literal to Python, and opens a
-# quoted section to PostgreSQL: such a file takes the careful path.
-_FIELD = rb'(?:"[^"]*(?:""[^"]*)*"|[^",\r\n]*)'
-_RECORDS = re.compile(rb"(?:" + _FIELD + rb"(?:," + _FIELD + rb")*(?:\r\n|\n|\r))*+")
-_LAST_RECORD = re.compile(_FIELD + rb"(?:," + _FIELD + rb")*")
+@dataclass(frozen=True)
+class _Patterns:
+    """The fast path's checks for one delimiter."""
+
+    order_bytes: bytes
+    # Orders on the fast path keep their integers as COPY typed them, so a field may not
+    # start with a sign, a space or a leading zero (nor end in a space): its text is then
+    # exactly the typed value's, and rejects show the fields as received.
+    non_canonical: re.Pattern[bytes]
+    # Where PostgreSQL's CSV dialect and Python's agree: each field either quoted whole
+    # (RFC 4180: inner quotes doubled; delimiters and line breaks allowed inside) or free
+    # of quotes. A quote inside an unquoted field (`=HYPERLINK("x")`) is literal to
+    # Python, and opens a quoted section to PostgreSQL: such a file takes the careful path.
+    records: re.Pattern[bytes]
+    last_record: re.Pattern[bytes]
+
+
+@cache
+def _patterns(delimiter: str) -> _Patterns:
+    d = re.escape(delimiter.encode())
+    field = rb'(?:"[^"]*(?:""[^"]*)*"|[^"' + d + rb"\r\n]*)"
+    return _Patterns(
+        order_bytes=ORDER_BYTES + delimiter.encode(),
+        non_canonical=re.compile(
+            rb"(?:^|(?<=["
+            + d
+            + rb"\r\n]))\"?(?:[+\- \t]|0[0-9])|(?<=[ \t])\"?(?:["
+            + d
+            + rb"\r\n]|$)"
+        ),
+        records=re.compile(rb"(?:" + field + rb"(?:" + d + field + rb")*(?:\r\n|\n|\r))*+"),
+        last_record=re.compile(field + rb"(?:" + d + field + rb")*"),
+    )
+
+
 MAX_OPEN_RECORD = 1 << 20  # bytes of one record held while its quotes are checked
 
 
 class FastBytes:
     """Whether bytes, chunk after chunk, can go to COPY as they are; counts line breaks."""
 
-    def __init__(self, kind: UploadKind) -> None:
+    def __init__(self, kind: UploadKind, delimiter: str = ",") -> None:
         self.kind = kind
+        self.patterns = _patterns(delimiter)
         self.breaks = 0
         self.last = b""  # the last byte seen
         self.open = b""  # the start of the record not yet ended
@@ -81,9 +107,9 @@ class FastBytes:
         if not chunk:
             return True
         if self.kind is UploadKind.ORDERS:
-            if chunk.translate(None, ORDER_BYTES):
+            if chunk.translate(None, self.patterns.order_bytes):
                 return False
-            if NON_CANONICAL.search(self.last + chunk, len(self.last)):
+            if self.patterns.non_canonical.search(self.last + chunk, len(self.last)):
                 return False
         elif b"\\" in chunk:
             # A line of `\.` ends a COPY before PostgreSQL 18; rare enough in product
@@ -92,7 +118,7 @@ class FastBytes:
         data = self.open + chunk
         if self.quoted or b'"' in chunk:
             self.quoted = True  # from here on, records end where the quotes say
-            matched = _RECORDS.match(data)
+            matched = self.patterns.records.match(data)
             end = matched.end() if matched else 0
         else:
             end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
@@ -106,7 +132,7 @@ class FastBytes:
 
     def finished(self) -> bool:
         """At the end of the data: whether its last record (without a line end) agrees."""
-        return not self.quoted or _LAST_RECORD.fullmatch(self.open) is not None
+        return not self.quoted or self.patterns.last_record.fullmatch(self.open) is not None
 
     def lines(self) -> int:
         """Physical lines of the data (a last one without a line end counts)."""
@@ -117,14 +143,14 @@ async def stage(
     run: Run, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
 ) -> Plan:
     """COPY the data rows into staging; the plan with the path they took."""
-    checker = FastBytes(plan.kind)
+    checker = FastBytes(plan.kind, plan.dialect.staged_delimiter)
     if header.exact and checker.take(rest):
         try:
             async with run.conn.transaction():  # a savepoint: a failed attempt leaves nothing
                 await _fast(run, plan, checker, rest, stream)
                 return plan
         except _UNDECODABLE:
-            raise NotUtf8(parsing.NOT_UTF8) from None
+            raise Undecodable(parsing.NOT_UTF8) from None
         except (_Fallback, asyncpg.BadCopyFileFormatError, asyncpg.DataError):
             log.debug("fast path declined; parsing the file carefully")
     else:
@@ -154,7 +180,11 @@ async def _fast(
 
     await run.conn.execute(staging.create(plan))
     await copy_in(
-        run.conn, staging.table(plan), source=chunks(), columns=staging.copy_columns(plan)
+        run.conn,
+        staging.table(plan),
+        source=chunks(),
+        columns=staging.copy_columns(plan),
+        delimiter=plan.dialect.staged_delimiter,
     )
     if declined or not checker.finished():
         raise _Fallback
@@ -187,9 +217,7 @@ async def _careful(
     def seen(records: int) -> None:
         run.progress.records_seen = records
 
-    rows = parsing.careful_rows(
-        io.BufferedReader(growing, SPOOL_READ_BYTES), header, RULES[plan.kind].required, seen
-    )
+    rows = parsing.careful_rows(io.BufferedReader(growing, SPOOL_READ_BYTES), header, plan, seen)
     await run.conn.execute(staging.create(plan))
     pumping = asyncio.create_task(pump())
     try:
@@ -201,7 +229,7 @@ async def _careful(
         )
         await pumping  # done already: the parser read to the end
     except _UNDECODABLE:
-        raise NotUtf8(parsing.NOT_UTF8) from None
+        raise Undecodable(parsing.NOT_UTF8) from None
     finally:
         if not pumping.done():
             pumping.cancel()

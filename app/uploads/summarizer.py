@@ -101,6 +101,7 @@ class Summarizer:
             staging.table(self._plan),
             source=self._spooled(),
             columns=staging.copy_columns(self._plan),
+            delimiter=self._plan.dialect.staged_delimiter,
         )
         if status != f"COPY {self._records}":
             raise RuntimeError(f"the summarizer staged {status!r}, not {self._records} rows")

@@ -14,7 +14,10 @@ memory growth during the uploads. `--one-connection` runs the service without it
 summarizer (the upload sums its rollups on its own connection); `--id-twice` gives
 Orderlens the file with its first row repeated at the end; `--quoted` gives both the
 same file with every field quoted and CRLF line ends, as Excel writes it (psql reads it
-with `\\copy … (FORMAT csv)`).
+with `\\copy … (FORMAT csv)`). `--dialect` gives Orderlens the same rows in another
+dialect or format, psql their plain UTF-8 comma twin: `semicolon-cp1252` (`;`, CRLF,
+posted with `?encoding=cp1252` so that every byte goes through the decoder), `parquet`
+(row groups of 128K rows), `xlsx` (a workbook written once by xlsxwriter; slow to make).
 """
 
 from __future__ import annotations
@@ -62,6 +65,56 @@ def quote_fields(src: Path, dst: Path) -> None:
             fout.write(b",".join(b'"' + f + b'"' for f in fields) + b"\r\n")
 
 
+def semicolon_cp1252(src: Path, dst: Path) -> None:
+    """The same rows separated by `;` with CRLF line ends, in Windows-1252."""
+    if dst.exists():
+        return
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for line in fin:
+            text = line.decode("utf-8").rstrip("\r\n").replace(",", ";")
+            fout.write(text.encode("cp1252") + b"\r\n")
+
+
+def as_parquet(src: Path, dst: Path) -> None:
+    """The same rows as Parquet: 64-bit integers, `date32` dates, row groups of 128K."""
+    if dst.exists():
+        return
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    types = {
+        "id": pa.int64(),
+        "product_id": pa.int64(),
+        "quantity": pa.int64(),
+        "created_date": pa.date32(),
+    }
+    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(column_types=types))
+    pq.write_table(table, dst, row_group_size=128 * 1024)
+
+
+def as_xlsx(src: Path, dst: Path) -> None:
+    """The same rows as a workbook: numbers and date cells (xlsxwriter, constant memory)."""
+    if dst.exists():
+        return
+    import datetime
+
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(dst), {"constant_memory": True})
+    sheet = book.add_worksheet()
+    day = book.add_format({"num_format": "yyyy-mm-dd"})
+    with src.open() as fin:
+        sheet.write_row(0, 0, fin.readline().strip().split(","))
+        for r, line in enumerate(fin, start=1):
+            order_id, product_id, quantity, created = line.strip().split(",")
+            sheet.write_number(r, 0, int(order_id))
+            sheet.write_number(r, 1, int(product_id))
+            sheet.write_number(r, 2, int(quantity))
+            sheet.write_datetime(r, 3, datetime.date.fromisoformat(created), day)
+    book.close()
+
+
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:
     """The assessment's loader: read the CSV with pandas, insert with to_sql in chunks."""
     engine = create_engine(url)
@@ -102,6 +155,11 @@ def main() -> None:
         action="store_true",
         help="both load the same file, every field quoted, CRLF line ends (plain dates)",
     )
+    parser.add_argument(
+        "--dialect",
+        choices=["semicolon-cp1252", "parquet", "xlsx"],
+        help="Orderlens gets the rows in this dialect or format, psql the plain UTF-8 CSV",
+    )
     args = parser.parse_args()
 
     data = dataset(args)
@@ -116,6 +174,17 @@ def main() -> None:
     if args.quoted:
         ours_file = plain = data / "orders-quoted-crlf.csv"
         quote_fields(data / "orders-plain-dates.csv", plain)
+    params: dict[str, str] = {}
+    if args.dialect == "semicolon-cp1252":
+        ours_file = data / "orders-semicolon-cp1252.csv"
+        semicolon_cp1252(plain, ours_file)
+        params = {"encoding": "cp1252"}
+    elif args.dialect == "parquet":
+        ours_file = data / "orders.parquet"
+        as_parquet(plain, ours_file)
+    elif args.dialect == "xlsx":
+        ours_file = data / "orders.xlsx"
+        as_xlsx(plain, ours_file)
     size_mb = (data / "orders.csv").stat().st_size / 1e6
     print(
         f"data: {args.orders:,} orders ({size_mb:.1f} MB), {args.products:,} products, {args.days} days"
@@ -137,10 +206,11 @@ def main() -> None:
             psql(url, "-c", RESET)
             with PeakRss(service) as rss:
                 started = time.perf_counter()
-                report = upload(base, "orders", ours_file)
+                report = upload(base, "orders", ours_file, params)
                 ours.append(time.perf_counter() - started)
             growth.append(rss.growth_mb)
             assert report["rows_inserted"] == args.orders, report
+            print(f"dialect: {report['dialect']}, {ours_file.stat().st_size / 1e6:.1f} MB")
             assert report["rows_rejected"] == args.id_twice, report
             psql(url, "-c", RESET)
             theirs.append(psql(url, "-c", f"\\copy assessment.orders from '{plain}' csv header"))

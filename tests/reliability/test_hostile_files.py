@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
+import functools
 import gc
 import gzip
 import io
@@ -32,6 +34,7 @@ from app.uploads.parsing import MAX_EXTRA_FIELDS_KEPT
 from tests.helpers import assert_error, upload
 from tests.reliability.conftest import table_counts
 from tests.uploads.conftest import PRODUCTS, Db
+from tests.uploads.files import parquet, xlsx, zip_bomb
 from tests.uploads.test_both_paths import fast_path_tried, judged_alike, snapshot
 
 KINDS = ("products", "orders")
@@ -185,19 +188,65 @@ def _duplicates(kind: str) -> bytes:
     return text(kind, *[GOOD[kind]] * 3000)
 
 
+@functools.cache
+def _bomb() -> bytes:
+    """A workbook whose sheet unpacks past XLSX_MAX_UNPACKED_BYTES (1 GiB) from ~3 MB."""
+    return zip_bomb((1 << 30) + MiB)
+
+
+def _coordinate_bomb(kind: str) -> bytes:
+    """A tiny workbook with a cell at A1 and one at XFD1048576: 17 billion cells dense."""
+    good = xlsx([HEADER[kind].split(","), GOOD[kind].split(",")])
+    archive = zipfile.ZipFile(io.BytesIO(good))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in archive.infolist():
+            data = archive.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(
+                    b"</sheetData>",
+                    b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData>',
+                )
+            copy.writestr(info, data)
+    return out.getvalue()
+
+
+def _good_parquet(kind: str) -> bytes:
+    names = HEADER[kind].split(",")
+    return parquet({n: [v] for n, v in zip(names, GOOD[kind].split(","), strict=True)})
+
+
+def _wrong_types_parquet(kind: str) -> bytes:
+    """Every required column of a type its rule refuses: floats with a fraction, booleans,
+    a date where text is wanted, text where a date is."""
+    import pyarrow as pa
+
+    columns = {
+        "products": {"id": [1.5], "name": [True], "category": pa.array([datetime.date(2024, 1, 1)]), "price": ["abc"]},
+        "orders": {"id": [1.5], "product_id": [True], "quantity": [-2.0], "created_date": [20241201]},
+    }[kind]  # fmt: skip
+    return parquet(columns)
+
+
+def _corrupted_footer(kind: str) -> bytes:
+    data = bytearray(_good_parquet(kind))
+    data[-12:-4] = b"\xff" * 8  # the footer's length and metadata's end, garbled
+    return bytes(data)
+
+
 TWO_MB = 2 * MiB
 MILLION_COMMAS = "," * 1_000_000
 
 CASES: list[Hostile] = [
     # --- not text at all ---------------------------------------------------------------
-    same("random-binary", _rng_bytes(6, 64 * 1024), Fails(422, "not_utf8")),
+    same("random-binary", _rng_bytes(6, 64 * 1024), Fails(422, "undecodable")),
     same(
         "random-binary-after-header",
         lambda k: text(k, GOOD[k]) + _rng_bytes(7, 4096),
-        Fails(422, "not_utf8"),
+        Fails(422, "undecodable"),
     ),
-    same("gzip-named-csv", lambda k: gzip.compress(_good_file(k)), Fails(422, "not_utf8")),
-    same("zip", lambda k: _zip({f"{k}.csv": _good_file(k)}), Fails(422, "not_utf8")),
+    same("gzip-named-csv", lambda k: gzip.compress(_good_file(k)), Fails(422, "undecodable")),
+    same("zip", lambda k: _zip({f"{k}.csv": _good_file(k)}), Fails(422, "undecodable")),
     same(
         "xlsx-like",
         _zip(
@@ -206,13 +255,14 @@ CASES: list[Hostile] = [
                 "xl/workbook.xml": b"<workbook/>",
             }
         ),
-        Fails(422, "not_utf8"),
+        Fails(422, "undecodable"),
     ),
     # The header line is text, and is judged before the rest is read.
     same(
         "pdf-like",
         b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
-        Fails(422, "missing_columns"),
+        # Not UTF-8, and no candidate the detector accepts.
+        Fails(422, "undecodable"),
     ),
     same(
         "html",
@@ -228,57 +278,68 @@ CASES: list[Hostile] = [
     same(
         "utf16-le-bom",
         lambda k: codecs.BOM_UTF16_LE + _good_file(k).decode().encode("utf-16-le"),
-        Fails(422, "not_utf8"),
+        Loads(1, 1),
     ),
     same(
         "utf16-be-bom",
         lambda k: codecs.BOM_UTF16_BE + _good_file(k).decode().encode("utf-16-be"),
-        Fails(422, "not_utf8"),
+        Loads(1, 1),
     ),
     same(
         "utf16-le-no-bom",
         lambda k: _good_file(k).decode().encode("utf-16-le"),
-        Fails(422, "not_utf8"),
+        Fails(422, "undecodable"),
     ),
     same(
         "utf16-be-no-bom",
         lambda k: _good_file(k).decode().encode("utf-16-be"),
-        Fails(422, "not_utf8"),
+        Fails(422, "undecodable"),
     ),
-    same("utf32", lambda k: _good_file(k).decode().encode("utf-32"), Fails(422, "not_utf8")),
+    same("utf32", lambda k: _good_file(k).decode().encode("utf-32"), Fails(422, "undecodable")),
     same(
         "nul-in-header",
         lambda k: _good_file(k).replace(b"id", b"i\x00d", 1),
-        Fails(422, "not_utf8"),
+        Fails(422, "undecodable"),
     ),
-    same("nul-in-field", lambda k: _good_file(k)[:-3] + b"\x000\n", Fails(422, "not_utf8")),
-    same("nul-only", b"\x00" * 1000, Fails(422, "not_utf8")),
-    same(
+    same("nul-in-field", lambda k: _good_file(k)[:-3] + b"\x000\n", Fails(422, "undecodable")),
+    same("nul-only", b"\x00" * 1000, Fails(422, "undecodable")),
+    # Within the first 16 KB (the encoding's sample) such bytes make it Windows-1252.
+    per_kind(
         "invalid-utf8-in-one-row",
-        lambda k: text(k, *[GOOD[k]] * 100) + GOOD[k].encode()[:-1] + b"\xff\n",
-        Fails(422, "not_utf8"),
+        {k: text(k, *[GOOD[k]] * 100) + GOOD[k].encode()[:-1] + b"\xff\n" for k in KINDS},
+        {
+            "products": Loads(101, 1, {"invalid_decimal": 1, "duplicate_in_file": 99}),
+            "orders": Loads(101, 1, {"invalid_date": 1, "duplicate_in_file": 99}),
+        },
     ),
+    # Beyond it, UTF-8 was chosen: a byte that is not UTF-8 refuses the file.
     same(
-        "latin1-in-field", lambda k: text(k, GOOD[k]) + b"11,caf\xe9,c,1\n", Fails(422, "not_utf8")
+        "invalid-utf8-after-the-sample",
+        lambda k: text(k, *[GOOD[k]] * 4000) + GOOD[k].encode()[:-1] + b"\xff\n",
+        Fails(422, "undecodable"),
     ),
-    same(
-        "surrogate-escape",
-        lambda k: text(k, GOOD[k]) + b"11,\xed\xa0\x80,c,1\n",
-        Fails(422, "not_utf8"),
-    ),
-    same(
-        "overlong-slash", lambda k: text(k, GOOD[k]) + b"11,\xc0\xaf,c,1\n", Fails(422, "not_utf8")
-    ),
-    same("overlong-nul", lambda k: text(k, GOOD[k]) + b"11,\xc0\x80,c,1\n", Fails(422, "not_utf8")),
+    *[
+        per_kind(
+            name,
+            {k: text(k, GOOD[k]) + row for k in KINDS},
+            {"products": Loads(2, 2), "orders": Loads(2, 1, {"invalid_integer": 1})},
+        )
+        for name, row in [
+            ("latin1-in-field", b"11,caf\xe9,c,1\n"),
+            ("surrogate-escape", b"11,\xed\xa0\x80,c,1\n"),
+            ("overlong-slash", b"11,\xc0\xaf,c,1\n"),
+            ("overlong-nul", b"11,\xc0\x80,c,1\n"),
+        ]
+    ],
     same(
         "truncated-multibyte-at-end",
         lambda k: text(k, GOOD[k]) + b"11,\xe2\x82",
-        Fails(422, "not_utf8"),
+        Loads(2, 1, {"wrong_field_count": 1}),  # Windows-1252: `11,â‚`
     ),
     same(
         "code-point-beyond-unicode",
         lambda k: text(k, GOOD[k]) + b"11,\xf4\x90\x80\x80,c,1\n",
-        Fails(422, "not_utf8"),
+        Fails(422, "undecodable"),
     ),
     per_kind(
         "utf8-bom-and-mixed-line-ends",
@@ -293,6 +354,36 @@ CASES: list[Hostile] = [
         lambda k: text(k, GOOD[k], GOOD[k].replace("10,", "11,", 1), end="\r")[:-1],
         Loads(2, 2),
     ),
+    # --- other formats and dialects (issue 14) ------------------------------------------
+    same("xlsx-zip-bomb", lambda _k: _bomb(), Fails(413, "too_large")),
+    same("xlsx-coordinate-bomb", _coordinate_bomb, Fails(413, "too_large")),
+    same(
+        "xlsx-truncated", lambda k: xlsx([HEADER[k].split(",")])[:-200], Fails(422, "undecodable")
+    ),
+    same("xlsx-good", lambda k: xlsx([HEADER[k].split(","), GOOD[k].split(",")]), Loads(1, 1)),
+    per_kind(
+        "parquet-wrong-types",
+        {k: _wrong_types_parquet(k) for k in KINDS},
+        {
+            "products": Loads(1, 0, {"invalid_integer": 1}),
+            "orders": Loads(1, 0, {"invalid_integer": 1}),
+        },
+    ),
+    same("parquet-corrupted-footer", _corrupted_footer, Fails(422, "undecodable")),
+    same("parquet-magic-only", b"PAR1" + b"\x00" * 100 + b"PAR1", Fails(422, "undecodable")),
+    same("parquet-good", _good_parquet, Loads(1, 1)),
+    same(
+        "mixed-delimiters",
+        # The header says `;`: rows separated by commas are one field each.
+        lambda k: text(k, GOOD[k], GOOD[k].replace(",", ";"), header=HEADER[k].replace(",", ";")),
+        Loads(2, 1, {"wrong_field_count": 1}),
+    ),
+    same(
+        "utf16-bom-odd-length",
+        lambda k: codecs.BOM_UTF16_LE + _good_file(k).decode().encode("utf-16-le") + b"1",
+        Fails(422, "undecodable"),
+    ),
+    same("nel-c1-control", lambda k: text(k, GOOD[k], "11,a\x85b,c,1"), Fails(422, "undecodable")),
     # --- empty, or nothing but a header ---------------------------------------------------
     same("empty", b"", Fails(422, "empty_file")),
     same("whitespace-only", b" \t \n  \r\n\t", Fails(422, "empty_file")),
@@ -317,12 +408,12 @@ CASES: list[Hostile] = [
     same(
         "semicolon-delimited",
         lambda k: text(k, GOOD[k].replace(",", ";"), header=HEADER[k].replace(",", ";")),
-        Fails(422, "missing_columns"),
+        Loads(1, 1),
     ),
     same(
         "tab-delimited",
         lambda k: text(k, GOOD[k].replace(",", "\t"), header=HEADER[k].replace(",", "\t")),
-        Fails(422, "missing_columns"),
+        Loads(1, 1),
     ),
     same(
         "duplicate-header",
@@ -395,7 +486,7 @@ CASES: list[Hostile] = [
         both("   \t ", "   \t "),
         codes("wrong_field_count", "wrong_field_count"),
     ),
-    bad_row("ctrl-z-at-end", both("\x1a", "\x1a"), codes("wrong_field_count", "wrong_field_count")),
+    same("ctrl-z-at-end", lambda k: text(k, GOOD[k], "\x1a"), Fails(422, "undecodable")),
     # --- big fields --------------------------------------------------------------------
     bad_row(
         "two-mb-field",
@@ -517,7 +608,7 @@ CASES: list[Hostile] = [
     ),
     bad_row(
         "line-separators-in-a-field",
-        both("11,a\u2028b\x85c,d,1", "11,1,1\u2028,2024-12-01"),
+        both("11,a\u2028bc,d,1", "11,1,1\u2028,2024-12-01"),
         codes(None, "invalid_integer"),
     ),
     bad_row(

@@ -118,6 +118,20 @@ DIALECTS: dict[str, tuple[str, bytes]] = {
     "products-crlf-unquoted": (
         "products", b"id,name,category,price\r\n1,Shirt,Shirts,10.00\r\n2,Pants,Pants,20\r\n"
     ),
+    # Issue 14: other delimiters, encodings and the decimal comma.
+    "orders-semicolon": (
+        "orders", b"id;product_id;quantity;created_date\r\n1;1;2;'2024-12-01'\r\n2;2;1;2024-12-02\r\n"
+        b"3;9;1;2024-12-02\r\n"
+    ),
+    "orders-pipe-quoted": ("orders", quoted("id|product_id|quantity|created_date", "1|1|2|2024-12-01").replace(b",", b"|")),
+    "orders-tab-utf16": (
+        "orders", "id\tproduct_id\tquantity\tcreated_date\r\n1\t1\t2\t2024-12-01\r\n".encode("utf-16")
+    ),
+    "products-semicolon-decimal-comma-cp1252": (
+        "products",
+        "id;name;category;price\r\n1;Camisa Açaí;Roupas;179,34\r\n2;Calça “slim”;Roupas;20.5\r\n"
+        "3;Boné €;Chapéus;1,234\r\n4;\"Meia; par\";Roupas;\"2,00\"\r\n".encode("cp1252"),
+    ),
 }  # fmt: skip
 
 

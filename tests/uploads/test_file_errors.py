@@ -20,6 +20,9 @@ async def assert_nothing_loaded(db: Db) -> None:
         assert await db.count(table) == 0, table
 
 
+LONG_UTF8 = ("id,product_id,quantity,created_date\n" + "1,1,1,2024-01-01\n" * 4000).encode()
+
+
 class TestFileLevelErrors:
     @pytest.mark.parametrize(
         ("content", "code"),
@@ -32,17 +35,12 @@ class TestFileLevelErrors:
             (b"id,product_id,quantity\n1,1,1\n", "missing_columns"),
             (b"order,product,qty,date\n1,1,1,2024-01-01\n", "missing_columns"),
             (b"id,product_id,quantity,created_date,ID\n1,1,1,2024-01-01,2\n", "duplicate_columns"),
-            (
-                b"id,product_id,quantity,created_date\n1,1,1,2024-01-01\n2,1,1,2024-\xe9-01\n",
-                "not_utf8",
-            ),
-            (b'id,product_id,quantity,created_date\n1,1,1,"2024-01-01"\n2,1,1,\xff\n', "not_utf8"),
-            (
-                "id,product_id,quantity,created_date\n1,1,1,2024-01-01\n".encode("utf-16"),
-                "not_utf8",
-            ),
-            (b"id,product_id,quantity,created_date\n1,1,1,2024-01-01\x00\n", "not_utf8"),
-            (b"id,prod\xe9,quantity,created_date\n1,1,1,2024-01-01\n", "not_utf8"),
+            # UTF-8 for the first 16 KB (the encoding's sample), then a byte that is not.
+            (LONG_UTF8 + b"2,1,1,2024-\xe9-01\n", "undecodable"),
+            (LONG_UTF8 + b'2,1,1,"2024-01-01"\n3,1,1,\xff\n', "undecodable"),
+            (b"id,product_id,quantity,created_date\n1,1,1,2024-01-01\x00\n", "undecodable"),
+            (b"id,product_id,quantity,created_date\n1,1,1,2024-01-01\x01\n", "undecodable"),
+            (b"id,prod\xe9,quantity,created_date\n1,1,1,2024-01-01\n", "missing_columns"),
         ],
         ids=[
             "empty",
@@ -55,9 +53,9 @@ class TestFileLevelErrors:
             "duplicate-column-case-insensitive",
             "latin1-byte-fast-path",
             "bad-byte-careful-path",
-            "utf16",
             "nul-byte",
-            "bad-byte-in-header",
+            "control-character",
+            "cp1252-header-is-read-as-such",
         ],
     )
     async def test_rejects_the_file_and_loads_nothing(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.uploads import sql
+from app.uploads.dialect import DateFormat, Dialect, FileFormat
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Path as RowPath
 from app.uploads.plan import Plan
@@ -41,6 +42,16 @@ CASES = {
     "products-careful-stored-reject": Plan(
         UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.CAREFUL, NAMES, 2, 4,
         stored_in_range=True,
+    ),
+    # Issue 14: a `;` file from Excel: prices with a decimal comma.
+    "products-fast-decimal-comma": Plan(
+        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.FAST, NAMES, 1, 4,
+        dialect=Dialect(FileFormat.CSV, "cp1252", ";", ","), stored_in_range=False,
+    ),
+    # Orders with `?date_format=%d/%m/%Y`.
+    "orders-fast-date-format": Plan(
+        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+        dialect=Dialect(date_format=DateFormat(("d", "m", "Y"), "/")), stored_in_range=False,
     ),
 }  # fmt: skip
 

@@ -28,13 +28,13 @@ FINISH_UPLOAD = """
 UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
     sha256 = $2, columns = $3, warnings = $4, bytes_received = $5,
     rows_total = $6, rows_inserted = $7, rows_updated = $8, rows_unchanged = $9,
-    rows_rejected = $10, rejects_by_code = $11
+    rows_rejected = $10, rejects_by_code = $11, dialect = $12
 WHERE upload_id = $1
 """
 
 MARK_FAILED = """
 UPDATE uploads SET status = 'failed', finished_at = clock_timestamp(),
-    error = $2, bytes_received = $3
+    error = $2, bytes_received = $3, dialect = $4
 WHERE upload_id = $1 AND status = 'running'
 """
 

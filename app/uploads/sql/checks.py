@@ -61,8 +61,8 @@ def first_problem(rules: Iterable[FieldRule], *, before: str = "") -> str:
     return f"CASE {before} " + " ".join(_branches(rules)) + " END"
 
 
-def _normalized(kind: UploadKind, name: str) -> str:
-    return dict(RULES[kind].normalize).get(name, "{v}").format(v=name)
+def _normalized(plan: Plan, name: str) -> str:
+    return RULES[plan.kind].normalized(name, plan.dialect, name)
 
 
 # --- the careful path (and products): staged text → `checked_rows` ------------------------------
@@ -86,7 +86,7 @@ def fill_typed(plan: Plan) -> str:
     once per row rather than once per later mention.
     """
     rules = RULES[plan.kind]
-    values = ", ".join(f"{_normalized(plan.kind, name)} AS {name}" for name in rules.required)
+    values = ", ".join(f"{_normalized(plan, name)} AS {name}" for name in rules.required)
     wrong_count = (
         "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
         " format('expected %s fields, found %s', $2::integer, bad_count)]"
@@ -112,7 +112,7 @@ FROM (
 
 
 @cache
-def _fast_orders() -> str:
+def _fast_orders(plan: Plan) -> str:
     """Fast-path orders with their first problem, typed ($1: header lines). The integers
     arrive typed (COPY refused what is not an integer: such a file takes the careful
     path), so only their typed rules remain; the date is text, checked once per distinct
@@ -134,7 +134,7 @@ WITH dates AS MATERIALIZED (
     FROM (
         SELECT raw, {date}, {first_problem(date_rules)} AS problem
         FROM (
-            SELECT raw, {_normalized(UploadKind.ORDERS, date)} AS {date}
+            SELECT raw, {_normalized(plan, date)} AS {date}
             FROM (
                 SELECT raw, NULLIF(btrim(raw, {WHITESPACE}), '') AS {date}
                 FROM ({staging.distinct_values(date)}) r OFFSET 0
@@ -163,7 +163,7 @@ def via_typed(plan: Plan) -> bool:
 
 def rows(plan: Plan) -> str:
     """The checked rows, as a FROM item: `ord, line, problem` and the typed columns."""
-    return TYPED if via_typed(plan) else f"({_fast_orders()})"
+    return TYPED if via_typed(plan) else f"({_fast_orders(plan)})"
 
 
 def id_range(plan: Plan) -> str:

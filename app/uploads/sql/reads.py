@@ -5,7 +5,7 @@ from __future__ import annotations
 UPLOAD_COLUMNS = """
 upload_id, kind, filename, sha256, status, on_conflict, rows_total, rows_inserted,
 rows_updated, rows_unchanged, rows_rejected, rejects_by_code, warnings, bytes_received,
-columns, error, started_at, finished_at
+columns, dialect, error, started_at, finished_at
 """
 
 GET_UPLOAD = f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = :id"

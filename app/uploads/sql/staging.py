@@ -154,3 +154,13 @@ def fields_by_ord(plan: Plan) -> str:
         ELSE ARRAY[{by_position}]
     END AS fields
 FROM {TEXT} s"""
+
+
+@cache
+def decimal_commas(plan: Plan) -> str:
+    """Whether a staged price holds a comma (the report's `dialect.decimal`)."""
+    fields = list(RULES[plan.kind].decimals)
+    if not fields:
+        return "SELECT false"
+    seen = " OR ".join(f"strpos({name}, ',') > 0" for name in fields)
+    return f"SELECT coalesce(bool_or({seen}), false) FROM {TEXT}"

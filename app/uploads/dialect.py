@@ -1,0 +1,128 @@
+"""The dialect of an uploaded file: its format (CSV, workbook or Parquet, by its magic
+bytes), its text encoding, its delimiter, its decimal separator and its date format.
+
+What is asked (`Options`, from the upload's query) wins; what is not asked is detected:
+the format from the first bytes, the encoding from a BOM, then from whether the first
+`SAMPLE_BYTES` are UTF-8, then by charset-normalizer among Windows-1252 and Latin-1
+(`sources.py`); the delimiter from the header line (`parsing.parse_header`). A date format
+is never guessed. Content type and filename play no part.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from app.uploads.models import OnConflict
+
+DELIMITERS = (",", ";", "\t", "|")
+# Bytes read before the encoding is judged (the whole file when it is smaller).
+SAMPLE_BYTES = 16 * 1024
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PARQUET = "parquet"
+
+
+def sniff_format(first: bytes) -> FileFormat:
+    """The format by the first bytes: a ZIP container (`PK\\x03\\x04`) is a workbook, `PAR1`
+    is Parquet, anything else is read as delimited text."""
+    if first.startswith(b"PK\x03\x04"):
+        return FileFormat.XLSX
+    if first.startswith(b"PAR1"):
+        return FileFormat.PARQUET
+    return FileFormat.CSV
+
+
+def codec_name(name: str) -> str:
+    """The Python codec name of a text encoding (`latin-1` → `iso8859-1`); ValueError
+    for an unknown name or a codec that is not a text encoding (`rot13`, `zlib`)."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
+        raise ValueError(f"unknown encoding {name!r}") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{name!r} is not a text encoding")
+    return info.name
+
+
+@dataclass(frozen=True)
+class DateFormat:
+    """An explicit date format: day, month and 4-digit year in some order, with one
+    separator (`%d/%m/%Y`, `%m-%d-%Y`, `%Y.%m.%d` …). Only these are understood: the SQL
+    that reads them is built from this value, never from the text received."""
+
+    order: tuple[str, str, str]  # a permutation of "d", "m", "Y"
+    separator: str  # one of SEPARATORS
+
+    def __str__(self) -> str:
+        return self.separator.join(f"%{part}" for part in self.order)
+
+
+SEPARATORS = ("/", "-", ".", " ")
+_DATE_FORMAT = re.compile(r"%([dmY])([/\-. ])%([dmY])\2%([dmY])")
+
+
+def parse_date_format(text: str) -> DateFormat:
+    matched = _DATE_FORMAT.fullmatch(text)
+    if matched is None or sorted(matched.group(1, 3, 4)) != ["Y", "d", "m"]:
+        raise ValueError(
+            "date_format must be %d, %m and %Y in some order with one separator"
+            " (/ - . or space), such as %d/%m/%Y"
+        )
+    d1, sep, d2, d3 = matched.groups()
+    return DateFormat(order=(d1, d2, d3), separator=sep)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the upload's query asked: the conflict policy and any dialect it fixes."""
+
+    on_conflict: OnConflict = OnConflict.REJECT
+    delimiter: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None  # a Python codec name (codec_name)
+    date_format: DateFormat | None = None
+    sheet: str | None = None
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How the file's rows are read. `decimal` is `,` when a price may be written with a
+    decimal comma (or point), `.` when only a point is one. Workbooks and Parquet are read
+    into delimited text first: their delimiter and encoding are None."""
+
+    format: FileFormat = FileFormat.CSV
+    encoding: str | None = "utf-8"
+    delimiter: str | None = ","
+    decimal: str = "."
+    date_format: DateFormat | None = None
+
+    @property
+    def staged_delimiter(self) -> str:
+        """The delimiter of the text that reaches staging."""
+        return self.delimiter or ","
+
+    def report(self, *, decimal_seen: bool | None = None) -> dict[str, Any]:
+        """The report's `dialect`: `decimal` is `,` when prices were read with a decimal
+        comma and one was seen (or `?decimal=,` asked it)."""
+        decimal = self.decimal if decimal_seen is None else ("," if decimal_seen else ".")
+        return {
+            "format": self.format.value,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "decimal": decimal,
+            "date_format": str(self.date_format) if self.date_format else None,
+        }
+
+
+def decimal_for(options: Options, delimiter: str) -> str:
+    """Prices may use a decimal comma when asked, or when commas do not separate fields."""
+    if options.decimal is not None:
+        return options.decimal
+    return "." if delimiter == "," else ","

@@ -1,0 +1,126 @@
+"""Files in other formats and dialects, made in code: workbooks (xlsxwriter), Parquet
+(pyarrow), CSV in other delimiters and encodings, and the zip bomb."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def xlsx(
+    rows: Iterable[Sequence[Any]], *, sheet: str = "Sheet1", first_sheet: str | None = None
+) -> bytes:
+    """A workbook whose sheet holds `rows` from A1; a date is written as a date cell, a
+    value `("=formula", cached)` as a formula with its cached value; `first_sheet` adds an
+    empty sheet before it."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    if first_sheet is not None:
+        book.add_worksheet(first_sheet).write(0, 0, "nothing here")
+    page = book.add_worksheet(sheet)
+    date_cell = book.add_format({"num_format": "dd/mm/yyyy"})
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                page.write_formula(r, c, value[0], None, value[1])
+            elif isinstance(value, datetime.date):
+                page.write_datetime(r, c, value, date_cell)
+            else:
+                page.write(r, c, value)
+    book.close()
+    return out.getvalue()
+
+
+def parquet(columns: dict[str, Any], *, row_group_size: int | None = None) -> bytes:
+    """A Parquet file of the given pyarrow arrays (or lists)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(columns)
+    out = io.BytesIO()
+    pq.write_table(table, out, row_group_size=row_group_size)
+    return out.getvalue()
+
+
+def csv_text(
+    path_or_text: str, *, delimiter: str, encoding: str, decimal_comma: bool = False
+) -> bytes:
+    """A comma-separated UTF-8 text rewritten in another delimiter and encoding (prices
+    with a decimal comma if asked: every field that is a decimal number)."""
+    rows = list(csv.reader(io.StringIO(path_or_text, newline="")))
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    for i, row in enumerate(rows):
+        if decimal_comma and i:
+            row = [_comma(f) for f in row]
+        writer.writerow(row)
+    return out.getvalue().encode(encoding)
+
+
+def _comma(field: str) -> str:
+    head, dot, tail = field.partition(".")
+    if dot and head.lstrip("-").isdigit() and tail.isdigit():
+        return f"{head},{tail}"
+    return field
+
+
+def zip_bomb(unpacked: int) -> bytes:
+    """A workbook-looking zip whose sheet unpacks to `unpacked` bytes of XML from a few
+    MB: one deflated block, full-flushed, repeated (each repeat decodes alike)."""
+    piece = b'<row><c r="A1"><v>1</v></c></row>' * 30_000
+    count = unpacked // len(piece) + 1
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(piece) + compressor.flush(zlib.Z_FULL_FLUSH)
+    final = compressor.flush()
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(piece, crc)
+    data = block * count + final
+    size = len(piece) * count
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", b"<?xml version='1.0'?><Types/>")
+        archive.writestr("xl/workbook.xml", b"<workbook/>")
+    head = out.getvalue()
+    # Append the bomb's member by hand: local header, data, then a new central directory
+    # holding the two small members above and this one.
+    archive_dir = zipfile.ZipFile(io.BytesIO(head))
+    body = bytearray(head[: archive_dir.start_dir])
+    name = b"xl/worksheets/sheet1.xml"
+    offset = len(body)
+    body += struct.pack(
+        "<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(data), size, len(name), 0
+    )
+    body += name + data
+    central = bytearray()
+    for info in archive_dir.infolist():
+        central += _central(
+            info.filename.encode(),
+            info.CRC,
+            info.compress_size,
+            info.file_size,
+            info.header_offset,
+            info.compress_type,
+        )
+    central += _central(name, crc, len(data), size, offset, 8)
+    start = len(body)
+    body += central
+    body += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 3, 3, len(central), start, 0)
+    return bytes(body)
+
+
+def _central(name: bytes, crc: int, csize: int, size: int, offset: int, method: int) -> bytes:
+    return struct.pack(
+        "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, csize, size,
+        len(name), 0, 0, 0, 0, 0, offset,
+    ) + name  # fmt: skip

@@ -1,0 +1,123 @@
+-- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'product_id', 'quantity', 'created_date'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=DateFormat(order=('d', 'm', 'Y'), separator='/')), stored_in_range=False, unique_ids=False, sum_aside=False, keys_by_set=False)
+
+-- checks.id_range
+SELECT min(id), max(id), count(id) = count(DISTINCT id) FROM staged_orders WHERE id >= 1;
+
+-- orders.lock_referenced_products
+SELECT count(*) FROM (
+    SELECT 1 FROM products p
+    WHERE p.product_id IN (SELECT DISTINCT product_id FROM staged_orders)
+    FOR KEY SHARE OF p
+) locked;
+
+-- orders.create_checked
+CREATE TEMP TABLE checked_orders (
+    ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
+    created_date date, old_product_id integer, old_quantity integer, old_created_date date,
+    problem text[], action text
+) ON COMMIT DROP;
+
+-- rollups.open_deltas
+CREATE TEMP TABLE order_deltas (
+    created_date date, product_id integer, orders bigint, quantity bigint
+) ON COMMIT DROP;
+
+-- orders.load
+WITH judged AS MATERIALIZED (
+WITH known AS (
+    SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
+    FROM (
+WITH dates AS MATERIALIZED (
+    SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
+    FROM (
+        SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND to_char(make_date(substr(created_date, 1, 4)::integer, substr(created_date, 6, 2)::integer, 1) + interval '1 month - 1 day', 'DD') END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
+        FROM (
+            SELECT raw, CASE WHEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) ~ '^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$' THEN split_part((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), '/', 3) || '-' || lpad(split_part((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), '/', 2), 2, '0') || '-' || lpad(split_part((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), '/', 1), 2, '0') ELSE (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) END AS created_date
+            FROM (
+                SELECT raw, NULLIF(btrim(raw, E' \t\r\n'), '') AS created_date
+                FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0
+            ) t OFFSET 0
+        ) u OFFSET 0
+    ) v
+)
+SELECT ord, line, problem,
+    CASE WHEN problem IS NULL THEN id END AS order_id,
+    CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
+    CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
+    CASE WHEN problem IS NULL THEN day END AS created_date
+FROM (
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
+        CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem
+    FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s LEFT JOIN dates d ON d.raw = s.created_date
+    OFFSET 0
+) j
+) t LEFT JOIN products p ON p.product_id = t.product_id
+),
+ranked AS (
+    SELECT k.*, row_number() OVER w AS occurrence,
+        first_value(k.line) OVER w AS first_line
+    FROM known k
+    WINDOW w AS (PARTITION BY k.ok, k.order_id ORDER BY k.line)
+),
+met AS (
+    SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
+        NULL::integer AS old_quantity, NULL::date AS old_created_date
+    FROM ranked r
+),
+problems AS (
+    SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
+        m.old_product_id, m.old_quantity, m.old_created_date,
+        CASE
+            WHEN m.problem IS NOT NULL THEN m.problem
+            WHEN NOT m.ok THEN ARRAY['unknown_product',
+                format('product_id %s is not a stored product', m.product_id)]
+            WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
+                format('id %s already appears on line %s', m.order_id, m.first_line)]
+            WHEN m.old_order_id IS NULL
+                OR (m.old_product_id, m.old_quantity, m.old_created_date)
+                    = (m.product_id, m.quantity, m.created_date) THEN NULL
+            ELSE ARRAY['conflict', format(
+                'order %s is stored with product_id %s, quantity %s, created_date %s;'
+                ' upload with on_conflict=update to replace it',
+                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date)]
+        END AS problem
+    FROM met m
+)
+SELECT p.*,
+    CASE
+        WHEN p.problem IS NOT NULL THEN 'reject'
+        WHEN p.old_product_id IS NULL THEN 'insert'
+        WHEN (p.old_product_id, p.old_quantity, p.old_created_date)
+            = (p.product_id, p.quantity, p.created_date) THEN 'unchanged'
+        ELSE 'update'
+    END AS action
+FROM problems p
+),
+inserted AS (
+    INSERT INTO orders (order_id, product_id, quantity, created_date)
+    SELECT order_id, product_id, quantity, created_date FROM judged WHERE action = 'insert'
+),
+kept AS (
+    INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action)
+    SELECT ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action FROM judged WHERE action IN ('reject', 'update')
+),
+deltas AS (
+    INSERT INTO order_deltas (created_date, product_id, orders, quantity)
+SELECT created_date, product_id, sum(n), sum(q)
+    FROM (SELECT created_date, product_id, 1 AS n, quantity AS q
+        FROM judged WHERE action = 'insert') d
+    GROUP BY created_date, product_id
+    HAVING sum(n) <> 0 OR sum(q) <> 0
+)
+SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
+FROM judged GROUP BY 1, 2;
+
+-- rejects.insert
+INSERT INTO rejects (upload_id, row_number, error_code, error_message, fields)
+SELECT $1, c.line, c.problem[1], c.problem[2], s.fields
+FROM (SELECT ord, line, problem FROM checked_orders WHERE action = 'reject') c JOIN (SELECT s.ord, ARRAY[s.id::text, s.product_id::text, s.quantity::text, s.created_date::text] AS fields FROM staged_orders s) s ON s.ord = c.ord;
+
+-- orders.update_stored
+UPDATE orders o
+SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
+FROM checked_orders c WHERE c.action = 'update' AND o.order_id = c.order_id;
