@@ -3,6 +3,7 @@
 from app.analytics.models import DailySales, ProductDailySales, ProductSales
 from app.catalog.models import Product
 from app.db import metadata
+from app.exports.models import Sync
 from app.fx.models import FxRate
 from app.orders.models import Order
 from app.uploads.models import Reject, Upload
@@ -15,6 +16,7 @@ __all__ = [
     "ProductDailySales",
     "ProductSales",
     "Reject",
+    "Sync",
     "Upload",
     "metadata",
 ]

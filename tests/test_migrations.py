@@ -21,6 +21,7 @@ EXPECTED_TABLES = {
     "daily_sales",
     "product_daily_sales",
     "product_sales",
+    "syncs",
 }
 
 

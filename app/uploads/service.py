@@ -143,6 +143,7 @@ async def _load(run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[N
         # transaction only.
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, run.limits.work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
+        await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, str(run.upload_id))
         header_text, rest = await parsing.split_header(stream)
         header = parsing.parse_header(header_text, RULES[run.kind].required)
         first = Plan(
