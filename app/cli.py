@@ -305,9 +305,7 @@ def sync(
         _err().print(f"sync failed: {exc}", style="red", markup=False, highlight=False)
         raise typer.Exit(1) from None
     loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
-    _out().print(
-        f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False
-    )
+    _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)
 
 
 @cli.command()

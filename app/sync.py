@@ -101,10 +101,18 @@ def _dlt_destination(dest: Destination) -> Any:
         Path(dest.target).parent.mkdir(parents=True, exist_ok=True)
         return destinations.duckdb(credentials=dest.target)
     if dest.kind == "postgres":
-        return destinations.postgres(credentials=dest.target)
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        credentials = PostgresCredentials()
+        credentials.parse_native_representation(dest.target)
+        if credentials.password is None:  # trust or peer authentication: dlt wants one
+            credentials.password = ""
+        credentials.resolve()
+        return destinations.postgres(credentials=credentials)
     if dest.kind == "filesystem":
         return destinations.filesystem(bucket_url=dest.target)
-    return destinations.bigquery(credentials={"project_id": dest.target})
+    project: Any = {"project_id": dest.target}  # the rest from Google's default auth
+    return destinations.bigquery(credentials=project)
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ def _resource(service: Service, feed: FeedName, folder: Path, dest: Destination)
 
     table_format = "delta" if dest.kind == "filesystem" else None
 
-    @dlt.resource(  # type: ignore[misc]
+    @dlt.resource(  # type: ignore[call-overload, untyped-decorator]
         name=feed.value,
         primary_key=list(KEYS[feed]),
         write_disposition="merge",
@@ -183,7 +191,9 @@ class Outcome:
     rows: dict[str, int]
 
 
-def sync(service: Service, destination: str, feeds: tuple[FeedName, ...] = tuple(FeedName)) -> Outcome:
+def sync(
+    service: Service, destination: str, feeds: tuple[FeedName, ...] = tuple(FeedName)
+) -> Outcome:
     """Copy what changed in each feed since the last sync into `destination`."""
     dest = parse_destination(destination)
     # dlt reports anonymous usage to its servers unless told not to.
@@ -202,7 +212,7 @@ def sync(service: Service, destination: str, feeds: tuple[FeedName, ...] = tuple
             # The destination first: an unreachable one fails here, before any feed is read.
             pipeline.sync_destination()
         except Exception as exc:
-            raise SyncError(f"cannot reach {dest.describe()}: {_first_line(exc)}") from None
+            raise SyncError(f"cannot reach {dest.describe()}: {_first_line(_root(exc))}") from None
         resources = [_resource(service, feed, folder, dest) for feed in feeds]
         try:
             pipeline.run(resources)
@@ -210,8 +220,11 @@ def sync(service: Service, destination: str, feeds: tuple[FeedName, ...] = tuple
             cause = _root(exc)
             if isinstance(cause, SyncError):
                 raise cause from None
-            raise SyncError(f"loading into {dest.describe()} failed: {_first_line(cause)}") from None
-        counts = pipeline.last_trace.last_normalize_info
+            raise SyncError(
+                f"loading into {dest.describe()} failed: {_first_line(cause)}"
+            ) from None
+        trace = pipeline.last_trace
+        counts = trace.last_normalize_info if trace is not None else None
         loaded = counts.row_counts if counts is not None else {}
         return Outcome(dest.describe(), {f.value: int(loaded.get(f.value, 0)) for f in feeds})
 

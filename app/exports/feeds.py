@@ -136,10 +136,11 @@ CHANGED_UPLOADS = "SELECT upload_id FROM uploads WHERE change_seq > $1 ORDER BY 
 # read), $2 and $3 their lowest and highest (what the BRIN index on orders.upload_id
 # reads). Dated feeds add $4 start and $5 end (text).
 
-_PERIOD = "o.created_date BETWEEN CAST(CAST($4 AS text) AS date) AND CAST(CAST($5 AS text) AS date)"
-_ORDER_CHANGED = (
-    "(CAST($1 AS bigint[]) IS NULL OR (o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint) AND o.upload_id = ANY(CAST($1 AS bigint[]))))"
-)
+_PERIOD = """o.created_date
+    BETWEEN CAST(CAST($4 AS text) AS date) AND CAST(CAST($5 AS text) AS date)"""
+_ORDER_CHANGED = """(CAST($1 AS bigint[]) IS NULL OR (
+    o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
+    AND o.upload_id = ANY(CAST($1 AS bigint[]))))"""
 
 
 def orders() -> str:
@@ -182,7 +183,8 @@ REJECTS = f"""
 SELECT r.upload_id, r.row_number, u.kind, r.error_code, r.error_message,
     CAST(array_to_json(r.fields) AS text), {_micros("u.finished_at")}
 FROM rejects r JOIN uploads u ON u.upload_id = r.upload_id
-WHERE u.change_seq IS NOT NULL AND (CAST($1 AS bigint[]) IS NULL OR r.upload_id = ANY(CAST($1 AS bigint[])))
+WHERE u.change_seq IS NOT NULL
+    AND (CAST($1 AS bigint[]) IS NULL OR r.upload_id = ANY(CAST($1 AS bigint[])))
 """
 
 # $1: the cursor's xmin, or NULL for every rate.

@@ -1,6 +1,7 @@
 """Orders, with the assessment's table and column names (SPEC section 5).
 
-Kept to the four input columns and the upload that wrote them: every extra byte and constraint here is paid on each of
+Kept to the four input columns and the upload that wrote them: every extra byte
+ and constraint here is paid on each of
 tens of millions of rows at ingest.
 """
 

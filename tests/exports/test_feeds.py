@@ -15,8 +15,10 @@ import pyarrow.parquet as pq
 from app.formats import encode_cursor
 from tests.helpers import assert_error, post_multipart, upload
 
-PRODUCTS = "id,name,category,price\n1,Lamp,Home,10.50\n2,Desk,Office,200.00\n3,\"A, b\",Home,1.99\n"
-ORDERS = "id,product_id,quantity,created_date\n1,1,2,2024-01-01\n2,2,1,2024-01-02\n3,1,5,2024-01-03\n"
+PRODUCTS = 'id,name,category,price\n1,Lamp,Home,10.50\n2,Desk,Office,200.00\n3,"A, b",Home,1.99\n'
+ORDERS = (
+    "id,product_id,quantity,created_date\n1,1,2,2024-01-01\n2,2,1,2024-01-02\n3,1,5,2024-01-03\n"
+)
 
 
 async def read(
@@ -60,8 +62,10 @@ class TestParquetFiles:
         for feed in ("orders", "products", "order_full_information", "rejects"):
             table, cursor = await read(api, feed)
             assert table.num_rows == 0
-            assert "order_id" in table.schema.names or "product_id" in table.schema.names or (
-                "row_number" in table.schema.names
+            assert (
+                "order_id" in table.schema.names
+                or "product_id" in table.schema.names
+                or ("row_number" in table.schema.names)
             )
             assert cursor
 
@@ -133,7 +137,9 @@ class TestCursors:
     ) -> None:
         await load(api, "products", PRODUCTS)
         await load(api, "orders", ORDERS)
-        cursors = {f: (await read(api, f))[1] for f in ("orders", "products", "order_full_information")}
+        cursors = {
+            f: (await read(api, f))[1] for f in ("orders", "products", "order_full_information")
+        }
         report = await load(
             api, "products", "id,name,category,price\n1,Lamp,Home,11.00\n", on_conflict="update"
         )

@@ -16,12 +16,12 @@ from tests.warehouse.conftest import post
 
 def counts(path: Path) -> dict[str, int]:
     with duckdb.connect(str(path), read_only=True) as conn:
-        return {
-            feed.value: conn.execute(
-                f"SELECT count(*) FROM orderlens_raw.{feed.value}"  # noqa: S608 - our names
-            ).fetchone()[0]
-            for feed in FeedName
-        }
+        tallies = {}
+        for feed in FeedName:
+            row = conn.execute(f"SELECT count(*) FROM orderlens_raw.{feed.value}").fetchone()
+            assert row is not None
+            tallies[feed.value] = int(row[0])
+        return tallies
 
 
 def run(base: str, dest: str) -> dict[str, int]:
@@ -75,13 +75,12 @@ class TestSyncToDuckDB:
         self, served: str
     ) -> None:
         with pytest.raises(sync.SyncError) as caught:
-            await asyncio.to_thread(
-                run, served, "postgresql://nobody:secret@127.0.0.1:1/warehouse"
-            )
+            await asyncio.to_thread(run, served, "postgresql://nobody:secret@127.0.0.1:1/warehouse")
         message = str(caught.value)
         assert "\n" not in message and "cannot reach postgres 127.0.0.1:1" in message
         assert "secret" not in message
-        assert httpx.get(f"{served}/syncs").json()["items"] == []
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{served}/syncs")).json()["items"] == []
 
 
 class TestDestinations:

@@ -41,7 +41,7 @@ cast(round(cast({{ amount_brl }} as {{ orderlens.money_type() }}) * {{ rate }}, 
 {# Text as the CSV exports write it: a cell a spreadsheet would run as a formula gets a
    leading quote (OWASP), as app/formats.py does. #}
 {% macro csv_safe(text) -%}
-case when {{ dbt.left(text, '1') }} in ('=', '+', '-', '@', {{ orderlens.tab() }}, {{ orderlens.cr() }})
+case when substr({{ text }}, 1, 1) in ('=', '+', '-', '@', {{ orderlens.tab() }}, {{ orderlens.cr() }})
     then {{ dbt.concat(["''''", text]) }} else {{ text }} end
 {%- endmacro %}
 {% macro tab() %}{{ return(adapter.dispatch('tab', 'orderlens')()) }}{% endmacro %}
