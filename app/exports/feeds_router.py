@@ -18,7 +18,7 @@ from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.exports import feeds, parquet, service
 from app.filters import IsoDate, Period, period
-from app.formats import MAX_LIMIT, CsvResponse, InvalidCursor
+from app.formats import MAX_LIMIT, CsvResponse
 from app.fx.deps import FxDep
 from app.responses import FX_ERRORS
 
@@ -108,7 +108,9 @@ class SyncPage(BaseModel):
 class SyncsQuery(BaseModel):
     feed: feeds.FeedName | None = None
     limit: int = Field(100, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(None, max_length=32, description="`next_cursor` of a page")
+    cursor: str | None = Field(
+        None, pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page"
+    )
 
 
 @router.get(
@@ -117,11 +119,7 @@ class SyncsQuery(BaseModel):
     response_model=SyncPage,
 )
 async def syncs(session: SessionDep, query: Annotated[SyncsQuery, Query()]) -> SyncPage:
-    before = None
-    if query.cursor is not None:
-        if not query.cursor.isdigit():
-            raise InvalidCursor("The cursor is not one this service gave out.")
-        before = int(query.cursor)
+    before = int(query.cursor) if query.cursor is not None else None
     rows = await service.reads(
         session=session,
         feed=query.feed.value if query.feed else None,
