@@ -1,7 +1,7 @@
 """Warehouse benchmark (issue 17): the Parquet change feeds at scale, and what one machine
 does with 10M orders.
 
-    .venv/bin/python benchmarks/warehouse/run.py --data /tmp/warehouse-bench [--runs 2]
+    .venv/bin/python benchmarks/warehouse/run.py --data DIR [--runs 2]
 
 `--data` holds `products.csv` and `orders.csv` made by
 `data/generate.py --products 1000 --orders 10000000 --days 730 --seed 7 --start=2023-01-01`
@@ -30,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     PeakRss,
     app_server,
     embedded_server,
@@ -39,7 +39,9 @@ from benchmarks.common import (  # noqa: E402
     upload,
 )
 
-COPY_ORDERS = "SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.upload_id FROM orders o"
+COPY_ORDERS = (
+    "SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.upload_id FROM orders o"
+)
 COPY_OFI = (
     "SELECT o.created_date, o.order_id, o.product_id, p.name, p.category, o.quantity, p.price,"
     " o.quantity * p.price FROM orders o JOIN products p ON p.product_id = o.product_id"
@@ -74,7 +76,7 @@ def parquet_rows(client: httpx.Client, path: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=Path("/tmp/warehouse-bench"))
+    parser.add_argument("--data", type=Path, required=True, help="products.csv, orders.csv")
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     data: Path = args.data
@@ -89,7 +91,9 @@ def main() -> None:
         psql(url, "-c", "VACUUM ANALYZE")
         size = psql_value(url, "SELECT pg_database_size(current_database())")
         orders_size = psql_value(url, "SELECT pg_total_relation_size('orders')")
-        print(f"disk: database {int(size) / 1e9:.2f} GB, orders with indexes {int(orders_size) / 1e9:.2f} GB")
+        print(
+            f"disk: database {int(size) / 1e9:.2f} GB, orders with indexes {int(orders_size) / 1e9:.2f} GB"
+        )
 
         for path in READS:
             p50, p99 = time_endpoint(client, path, 5)
@@ -125,7 +129,9 @@ def main() -> None:
         )
         upload(base, "orders", extra)
         for feed, cursor in cursors.items():
-            timings = [download(client, f"/exports/{feed}.parquet?since={cursor}")[0] for _ in range(5)]
+            timings = [
+                download(client, f"/exports/{feed}.parquet?since={cursor}")[0] for _ in range(5)
+            ]
             got = parquet_rows(client, f"/exports/{feed}.parquet?since={cursor}")
             print(
                 f"incremental {feed}.parquet after a 1,000-order upload: {got} rows,"
