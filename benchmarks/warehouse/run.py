@@ -150,7 +150,7 @@ def psql_value(url: object, sql: str) -> str:
         capture_output=True,
         text=True,
     )
-    return out.stdout.strip()
+    return str(out.stdout).strip()
 
 
 if __name__ == "__main__":
