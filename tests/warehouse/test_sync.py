@@ -98,3 +98,18 @@ class TestDestinations:
     def test_refused(self, bad: str) -> None:
         with pytest.raises(sync.SyncError):
             sync.parse_destination(bad)
+
+
+class TestSyncToFiles:
+    async def test_delta_tables_keep_one_row_per_key(self, served: str, tmp_path: Path) -> None:
+        from deltalake import DeltaTable
+
+        dest = f"file://{tmp_path / 'lake'}"
+        await asyncio.to_thread(run, served, dest)
+        post(served, "products", b"id,name,category,price\n1,Product_1,Shoes,1.00\n", "update")
+        second = await asyncio.to_thread(run, served, dest)
+        assert second["products"] == 1
+        products = DeltaTable(str(tmp_path / "lake" / "orderlens_raw" / "products"))
+        rows = products.to_pyarrow_table().to_pylist()
+        assert len(rows) == 20 == len({r["product_id"] for r in rows})
+        assert [str(r["price"]) for r in rows if r["product_id"] == 1] == ["1.00"]
