@@ -120,7 +120,10 @@ def _encode(feed: feeds.FeedName, inbox: _Inbox, outbox: _Outbox, counted: list[
             read_options=pacsv.ReadOptions(
                 column_names=target.names, block_size=CSV_BLOCK_BYTES, use_threads=False
             ),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            # Only text can hold a line break; without text the reader splits blocks freely.
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=any(pa.types.is_string(f.type) for f in target)
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types=read_types,
                 strings_can_be_null=True,
