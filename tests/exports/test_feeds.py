@@ -15,7 +15,10 @@ import pyarrow.parquet as pq
 from app.formats import encode_cursor
 from tests.helpers import assert_error, post_multipart, upload
 
-PRODUCTS = 'id,name,category,price\n1,Lamp,Home,10.50\n2,Desk,Office,200.00\n3,"A, b",Home,1.99\n'
+PRODUCTS = (
+    'id,name,category,price\n1,Lamp,Home,10.50\n2,Desk,Office,200.00\n3,"A, b",Home,1.99\n'
+    '4,"Two\nlines, ""quoted""",Home,0.01\n'
+)
 ORDERS = (
     "id,product_id,quantity,created_date\n1,1,2,2024-01-01\n2,2,1,2024-01-02\n3,1,5,2024-01-03\n"
 )
@@ -51,6 +54,7 @@ class TestParquetFiles:
         assert products.schema.field("price").type == pa.decimal128(12, 2)
         by_id = {r["product_id"]: r for r in products.to_pylist()}
         assert by_id[3]["name"] == "A, b"
+        assert by_id[4]["name"] == 'Two\nlines, "quoted"'
         assert by_id[1]["price"] == Decimal("10.50")
         ofi, _ = await read(api, "order_full_information")
         totals = {r["order_id"]: r["total_price"] for r in ofi.to_pylist()}
@@ -192,7 +196,7 @@ class TestSyncLog:
         items = (await api.get("/syncs")).json()["items"]
         assert [(i["feed"], i["cursor_from"], i["rows"]) for i in items] == [
             ("products", cursor, 0),
-            ("products", None, 3),
+            ("products", None, 4),
         ]
         assert items[0]["cursor_to"] == cursor
 
