@@ -6,7 +6,7 @@ does with 10M orders.
 `--data` holds `products.csv` and `orders.csv` made by
 `data/generate.py --products 1000 --orders 10000000 --days 730 --seed 7 --start=2023-01-01`
 (outside the repository). On one tuned embedded PostgreSQL (its folder under
-`--data`/pg), it loads both through `POST /uploads/*` (the service as its own uvicorn
+`--data`/pg; without `--data`, the data is generated under benchmarks/.work), it loads both through `POST /uploads/*` (the service as its own uvicorn
 process), then measures, side by side:
 - ingest rows/s of the orders upload, and the database's size on disk;
 - `/healthz`, `/kpis`, `/insights/*` latency (p50 of 5 after one warm-up);
@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.common import (
     PeakRss,
     app_server,
+    data_options,
+    dataset,
     embedded_server,
     psql,
     time_endpoint,
@@ -76,10 +78,13 @@ def parquet_rows(client: httpx.Client, path: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, required=True, help="products.csv, orders.csv")
+    parser.add_argument(
+        "--data", type=Path, help="a folder with products.csv and orders.csv (else generated)"
+    )
     parser.add_argument("--runs", type=int, default=2)
+    data_options(parser, orders=10_000_000)
     args = parser.parse_args()
-    data: Path = args.data
+    data: Path = args.data or dataset(args)
     with embedded_server(data / "pg") as url, app_server(url) as (base, process):
         client = httpx.Client(base_url=base, timeout=3600)
         upload(base, "products", data / "products.csv")
