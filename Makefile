@@ -8,7 +8,7 @@ PORT   ?= 8000
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint audit fmt migrate bench clean
+.PHONY: install install-dev run test lint audit fmt migrate bench clean warehouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ lint: $(DEV_STAMP)
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## Sync the change feeds of the service at ORDERLENS_URL into the DuckDB file
+## ORDERLENS_WAREHOUSE (orderlens sync, dlt), then build and test the dbt project on it.
+## API_KEY, when set, goes with the reads (a read key is enough).
+ORDERLENS_URL       ?= http://127.0.0.1:8000
+ORDERLENS_WAREHOUSE ?= warehouse/orderlens.duckdb
+warehouse: $(RUNTIME_STAMP)
+	$(BIN)/orderlens sync --to duckdb:///$(ORDERLENS_WAREHOUSE) --url $(ORDERLENS_URL)
+	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt build --project-dir warehouse \
+	  --profiles-dir warehouse --target duckdb --target-path target --log-path logs
 
 migrate: $(RUNTIME_STAMP)
 	$(BIN)/orderlens migrate

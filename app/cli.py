@@ -279,6 +279,36 @@ def export(
 
 
 @cli.command()
+def sync(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            envvar="ORDERLENS_SYNC_TO",
+            help="duckdb:///relative/path, duckdb:////absolute/path, postgresql://…,"
+            " file:///folder (Delta tables of Parquet) or bigquery://project/dataset.",
+        ),
+    ] = "duckdb:///warehouse/orderlens.duckdb",
+    url: UrlOption = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="API_KEY", help="X-API-Key for the reads (a read key is enough)."),
+    ] = None,
+) -> None:
+    """Copy what changed in the change feeds into a warehouse (dlt: merge on keys)."""
+    from app import sync as syncing
+
+    base, _ = _service_url(url)
+    try:
+        outcome = syncing.sync(syncing.Service(base, api_key), to)
+    except syncing.SyncError as exc:
+        _err().print(f"sync failed: {exc}", style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
+    _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)
+
+
+@cli.command()
 def uploads(
     url: UrlOption = None,
     limit: Annotated[

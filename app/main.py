@@ -25,6 +25,7 @@ from app.answers.version import DataVersions
 from app.config import Access, Settings, get_settings
 from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
+from app.exports.feeds_router import router as feeds_router
 from app.exports.router import router as exports_router
 from app.fx import service as fx_service
 from app.fx.router import router as fx_router
@@ -156,6 +157,7 @@ def create_app(
         analytics_router,
         orders_router,
         exports_router,
+        feeds_router,
         dashboard.charts_router,
     ):
         app.include_router(data_router, **reads)

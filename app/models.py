@@ -4,6 +4,7 @@ from app.analytics.models import DailySales, GrowthLeader, ProductDailySales, Pr
 from app.answers.models import DataVersion
 from app.catalog.models import Product
 from app.db import metadata
+from app.exports.models import Sync
 from app.fx.models import FxRate
 from app.orders.models import Order
 from app.uploads.models import Reject, Upload
@@ -18,6 +19,7 @@ __all__ = [
     "ProductDailySales",
     "ProductSales",
     "Reject",
+    "Sync",
     "Upload",
     "metadata",
 ]

@@ -23,6 +23,7 @@ EXPECTED_TABLES = {
     "product_sales",
     "data_version",
     "growth_leaders",
+    "syncs",
 }
 
 

@@ -312,7 +312,7 @@ class TestSeveralWorkers:
             changed = [r["rows_inserted"] + r["rows_updated"] for r in reports]
             assert changed == [orders] * UPLOADS, reports
             async with service.engine.connect() as conn:
-                stored = (
+                stored: Any = (
                     await conn.execute(
                         text("SELECT DISTINCT quantity FROM orders WHERE order_id <= :n"),
                         {"n": orders},

@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Integer, Numeric, String, func
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Integer, Numeric, String, func
 from sqlmodel import Field, SQLModel
 
 MAX_INT4 = 2**31 - 1
@@ -28,4 +28,9 @@ class Product(SQLModel, table=True):
     price: Decimal = Field(sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=False))
     updated_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
+    # The upload that last inserted or changed the row (change tracking); `unchanged`
+    # rows keep theirs.
+    upload_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, index=True)
     )

@@ -78,7 +78,8 @@ SAVE = """
 INSERT INTO fx_rates (source, base, quote, kind, rate_date, as_of, rate, fetched_at)
 VALUES (:source, :base, :quote, :kind, :day, :as_of, :rate, :fetched_at)
 ON CONFLICT (source, base, quote, kind, rate_date) DO UPDATE
-SET rate = EXCLUDED.rate, as_of = EXCLUDED.as_of, fetched_at = EXCLUDED.fetched_at
+SET rate = EXCLUDED.rate, as_of = EXCLUDED.as_of, fetched_at = EXCLUDED.fetched_at,
+    changed_xid = EXCLUDED.changed_xid
 """
 
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Numeric,
     PrimaryKeyConstraint,
     String,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -41,3 +43,11 @@ class FxRate(SQLModel, table=True):
     as_of: date = Field(sa_column=Column(Date, nullable=False))
     rate: Decimal = Field(sa_column=Column(Numeric(24, 12), nullable=False))
     fetched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The transaction that last wrote the row, for the fx_rates feed's cursor (rates are
+    # written outside the uploads' merge lock, so their order is the transactions').
+    changed_xid: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text::bigint)")
+        ),
+    )

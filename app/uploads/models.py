@@ -117,6 +117,11 @@ class Upload(SQLModel, table=True):
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # Taken from the `change_seq` sequence under the merge lock: uploads commit in this
+    # order, so it is the feeds' cursor (upload ids are in the order uploads started).
+    change_seq: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, unique=True, index=True)
+    )
 
 
 class Reject(SQLModel, table=True):

@@ -148,6 +148,7 @@ async def _load(
         # transaction only.
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, run.limits.work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
+        await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, str(run.upload_id))
         source = await sources.open_source(stream, options, run.limits.workbook)
         header_text, rest = await parsing.split_header(source.chunks)
         header = parsing.parse_header(

@@ -166,6 +166,9 @@ ROUTES: dict[str, Route] = {
     "/exports/order_full_information.csv": Route(csv_only=True),
     "/exports/fixed_order_full_information.csv": Route(params=("fx_mode",), csv_only=True),
     "/exports/kpi_product_orders.csv": Route(params=("fx_mode",), csv_only=True),
+    # The change feeds: Parquet whatever the Accept header; reads are logged in `syncs`.
+    "/exports/{feed}.parquet": Route(params=("since", *PERIOD)),
+    "/syncs": Route(params=("limit", "cursor", "feed")),
     # The dashboard's charts (SVG, outside the OpenAPI document).
     "/dashboard/charts/daily-revenue.svg": Route(params=(*PERIOD, "fx_mode", "currency")),
     "/dashboard/charts/top-categories.svg": Route(params=PERIOD),
@@ -183,7 +186,7 @@ DOCS = (
     "/metrics",
 )
 
-KIND_OF = {"start": "date", "end": "date", "date": "date"}
+KIND_OF = {"start": "date", "end": "date", "date": "date", "since": "cursor", "feed": "kind"}
 
 
 def get_routes(app: FastAPI) -> set[str]:
@@ -277,7 +280,7 @@ async def test_hostile_parameters(
     app: FastAPI, client: httpx.AsyncClient, db: Db, loaded: dict[str, Any], path: str
 ) -> None:
     route = ROUTES[path]
-    url = path.replace("{upload_id}", str(loaded["upload_id"]))
+    url = path.replace("{upload_id}", str(loaded["upload_id"])).replace("{feed}", "orders")
     before = await fingerprint(db)
     baseline = (await client.get(url, params=route.base)).content
     failures: list[str] = []

@@ -24,8 +24,12 @@ UPDATE uploads SET bytes_received = $2, rows_total = $3
 WHERE upload_id = $1 AND status = 'running'
 """
 
+# Under the merge lock, at the end of the upload's transaction: uploads take their change
+# number in the order they commit, so a feed's cursor (the highest committed number) never
+# passes an upload that commits later.
 FINISH_UPLOAD = """
 UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
+    change_seq = nextval('change_seq'),
     sha256 = $2, columns = $3, warnings = $4, bytes_received = $5,
     rows_total = $6, rows_inserted = $7, rows_updated = $8, rows_unchanged = $9,
     rows_rejected = $10, rejects_by_code = $11, dialect = $12
@@ -50,5 +54,9 @@ SKIP_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'replica', tr
 RESTORE_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'origin', true)"
 SET_LOCAL_WORK_MEM = "SELECT set_config('work_mem', $1, true)"
 SET_LOCAL_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
+# The upload writing in this transaction, stamped on the rows it inserts or changes.
+SET_LOCAL_UPLOAD = "SELECT set_config('orderlens.upload_id', $1, true)"
+# Read once per statement (an InitPlan), not once per row.
+CURRENT_UPLOAD = "(SELECT CAST(current_setting('orderlens.upload_id') AS bigint))"
 # Names the connection in pg_stat_activity for this transaction only (operators, tests).
 SET_LOCAL_NAME = "SELECT set_config('application_name', $1, true)"

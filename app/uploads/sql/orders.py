@@ -13,7 +13,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import checks
+from app.uploads.sql import bookkeeping, checks
 
 CHECKED = "checked_orders"
 TABLES = (CHECKED,)
@@ -25,6 +25,9 @@ CREATE TEMP TABLE {CHECKED} (
     problem text[], action text
 ) ON COMMIT DROP
 """
+
+# The upload's id, stamped on what it writes (orders.upload_id is an integer).
+UPLOAD = f"CAST({bookkeeping.CURRENT_UPLOAD} AS integer)"
 
 _COLUMNS = (
     "ord, line, order_id, product_id, quantity, created_date,"
@@ -155,8 +158,9 @@ def load(plan: Plan) -> str:
     return f"""
 WITH judged AS MATERIALIZED ({_judged(plan)}),
 inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date)
-    SELECT order_id, product_id, quantity, created_date FROM judged WHERE action = 'insert'
+    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
+    SELECT order_id, product_id, quantity, created_date, {UPLOAD}
+    FROM judged WHERE action = 'insert'
 ),
 kept AS (
     INSERT INTO {CHECKED} ({_COLUMNS})
@@ -169,7 +173,8 @@ FROM judged GROUP BY 1, 2
 
 UPDATE_STORED = f"""
 UPDATE orders o
-SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
+SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
+    upload_id = {UPLOAD}
 FROM {CHECKED} c WHERE c.action = 'update' AND o.order_id = c.order_id
 """
 

@@ -12,7 +12,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import checks
+from app.uploads.sql import bookkeeping, checks
 
 CHECKED = "checked_products"
 TABLES = (CHECKED,)
@@ -89,13 +89,15 @@ FROM met m
 COUNT_ACTIONS = f"SELECT action, problem[1] AS code, count(*) AS n FROM {CHECKED} GROUP BY 1, 2"
 
 INSERT = f"""
-INSERT INTO products (product_id, name, category, price)
-SELECT product_id, name, category, price FROM {CHECKED} WHERE action = 'insert'
+INSERT INTO products (product_id, name, category, price, upload_id)
+SELECT product_id, name, category, price, {bookkeeping.CURRENT_UPLOAD}
+FROM {CHECKED} WHERE action = 'insert'
 """
 
 UPDATE_STORED = f"""
 UPDATE products p
-SET name = c.name, category = c.category, price = c.price, updated_at = now()
+SET name = c.name, category = c.category, price = c.price, updated_at = now(),
+    upload_id = {bookkeeping.CURRENT_UPLOAD}
 FROM {CHECKED} c WHERE c.action = 'update' AND p.product_id = c.product_id
 """
 

@@ -1,0 +1,232 @@
+"""The warehouse feeds: what each Parquet export holds, its key, its Arrow schema and its
+SQL (issue 17).
+
+A cursor is `[feed, n]`, opaque to clients. For the feeds that uploads write (orders,
+products, order_full_information, rejects) `n` is an upload's `change_seq`: uploads take
+it under the merge lock as they commit, so every upload at or below the highest committed
+number is visible to any later reader, and `since=n` (rows whose last writer has a higher
+number) never skips a committed row. FX rates are written outside that lock: their `n` is
+the reading snapshot's xmin (`pg_snapshot_xmin`), and `since=n` returns the rows whose
+writing transaction is not below it, a few of them possibly again (the sync merges on
+keys, so a row read twice is still one row).
+
+Every query here is run by COPY (asyncpg inlines `$n` safely); dates travel as text
+(asyncpg sends 9999-12-31 as infinity), timestamps as microseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class FeedName(StrEnum):
+    ORDERS = "orders"
+    PRODUCTS = "products"
+    ORDER_FULL_INFORMATION = "order_full_information"
+    REJECTS = "rejects"
+    FX_RATES = "fx_rates"
+
+
+# (name, arrow type) per column, in COPY's order. `money`: decimal128(12, 2) as stored;
+# `total`: a price times a quantity can pass 10^10, so totals get 22 digits.
+COLUMNS: dict[FeedName, tuple[tuple[str, str], ...]] = {
+    FeedName.ORDERS: (
+        ("order_id", "id"),
+        ("product_id", "id"),
+        ("quantity", "int32"),
+        ("order_created_date", "date"),
+        ("upload_id", "id"),
+        ("changed_at", "timestamp"),
+    ),
+    FeedName.PRODUCTS: (
+        ("product_id", "id"),
+        ("name", "text"),
+        ("category", "text"),
+        ("price", "money"),
+        ("upload_id", "id"),
+        ("changed_at", "timestamp"),
+    ),
+    FeedName.ORDER_FULL_INFORMATION: (
+        ("order_created_date", "date"),
+        ("order_id", "id"),
+        ("product_id", "id"),
+        ("product_name", "text"),
+        ("category", "text"),
+        ("quantity", "int32"),
+        ("unit_price", "money"),
+        ("total_price", "total"),
+    ),
+    FeedName.REJECTS: (
+        ("upload_id", "id"),
+        ("row_number", "id"),
+        ("kind", "text"),
+        ("error_code", "text"),
+        ("error_message", "text"),
+        ("fields", "text"),
+        ("changed_at", "timestamp"),
+    ),
+    FeedName.FX_RATES: (
+        ("source", "text"),
+        ("base", "text"),
+        ("quote", "text"),
+        ("kind", "text"),
+        ("rate_date", "date"),
+        ("as_of", "date"),
+        ("rate", "rate"),
+        ("fetched_at", "timestamp"),
+    ),
+}
+
+# The primary key of each feed's rows: what a warehouse merges on.
+KEYS: dict[FeedName, tuple[str, ...]] = {
+    FeedName.ORDERS: ("order_id",),
+    FeedName.PRODUCTS: ("product_id",),
+    FeedName.ORDER_FULL_INFORMATION: ("order_id",),
+    FeedName.REJECTS: ("upload_id", "row_number"),
+    FeedName.FX_RATES: ("source", "base", "quote", "kind", "rate_date"),
+}
+
+# Feeds with a period (`start`, `end` on the order date).
+DATED = frozenset({FeedName.ORDERS, FeedName.ORDER_FULL_INFORMATION})
+
+
+@cache
+def schema(feed: FeedName) -> pa.Schema:
+    import pyarrow as pa
+
+    types = {
+        "id": pa.int64(),
+        "int32": pa.int32(),
+        "date": pa.date32(),
+        "text": pa.string(),
+        "money": pa.decimal128(12, 2),
+        "total": pa.decimal128(22, 2),
+        "rate": pa.decimal128(24, 12),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    return pa.schema([pa.field(name, types[kind]) for name, kind in COLUMNS[feed]])
+
+
+def timestamp_columns(feed: FeedName) -> list[str]:
+    """Columns that COPY writes as microseconds since the epoch."""
+    return [name for name, kind in COLUMNS[feed] if kind == "timestamp"]
+
+
+def _micros(expression: str) -> str:
+    return f"CAST(extract(epoch FROM {expression}) * 1000000 AS bigint)"
+
+
+# --- cursors --------------------------------------------------------------------------
+
+# The highest change number committed (0 before the first tracked upload).
+UPLOADS_CURSOR = "SELECT coalesce(max(change_seq), 0) FROM uploads"
+# The oldest transaction the reading snapshot may not see: rows from it on are re-read.
+FX_CURSOR = "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)"
+# The uploads committed after a cursor, whose rows an incremental read returns.
+CHANGED_UPLOADS = "SELECT upload_id FROM uploads WHERE change_seq > $1 ORDER BY upload_id"
+
+# --- the rows -----------------------------------------------------------------------------
+# Parameters of the upload feeds: $1 the changed upload ids (an array; NULL for a full
+# read), $2 and $3 their lowest and highest (what the BRIN index on orders.upload_id
+# reads). Dated feeds add $4 start and $5 end (text).
+
+_PERIOD = """o.created_date
+    BETWEEN CAST(CAST($4 AS text) AS date) AND CAST(CAST($5 AS text) AS date)"""
+_ORDER_CHANGED = """(CAST($1 AS bigint[]) IS NULL OR (
+    o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
+    AND o.upload_id = ANY(CAST($1 AS bigint[]))))"""
+
+
+def orders() -> str:
+    """Orders as stored, with the upload that last wrote each and when it committed."""
+    return f"""
+SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.upload_id,
+    {_micros("u.finished_at")}
+FROM orders o LEFT JOIN uploads u ON u.upload_id = o.upload_id
+WHERE {_ORDER_CHANGED} AND {_PERIOD}
+"""
+
+
+PRODUCTS = f"""
+SELECT p.product_id, p.name, p.category, p.price, p.upload_id, {_micros("p.updated_at")}
+FROM products p
+WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
+"""
+
+_OFI_COLUMNS = """o.created_date, o.order_id, o.product_id, p.name, p.category, o.quantity,
+    p.price, o.quantity * p.price"""
+
+
+def order_full_information() -> str:
+    """The merged view, totals at the current price: an order changes here when it was
+    written, or when its product was (a new price changes its total)."""
+    return f"""
+SELECT {_OFI_COLUMNS}
+FROM orders o JOIN products p ON p.product_id = o.product_id
+WHERE {_ORDER_CHANGED} AND {_PERIOD}
+UNION ALL
+SELECT {_OFI_COLUMNS}
+FROM products p JOIN orders o ON o.product_id = p.product_id
+WHERE CAST($1 AS bigint[]) IS NOT NULL AND p.upload_id = ANY(CAST($1 AS bigint[])) AND {_PERIOD}
+    AND NOT coalesce(o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
+        AND o.upload_id = ANY(CAST($1 AS bigint[])), false)
+"""
+
+
+REJECTS = f"""
+SELECT r.upload_id, r.row_number, u.kind, r.error_code, r.error_message,
+    CAST(array_to_json(r.fields) AS text), {_micros("u.finished_at")}
+FROM rejects r JOIN uploads u ON u.upload_id = r.upload_id
+WHERE u.change_seq IS NOT NULL
+    AND (CAST($1 AS bigint[]) IS NULL OR r.upload_id = ANY(CAST($1 AS bigint[])))
+"""
+
+# $1: the cursor's xmin, or NULL for every rate.
+FX_RATES = f"""
+SELECT source, base, quote, kind, rate_date, as_of, rate, {_micros("fetched_at")}
+FROM fx_rates
+WHERE CAST($1 AS bigint) IS NULL OR changed_xid >= $1
+"""
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    args: tuple[object, ...]
+
+
+def rows(feed: FeedName, changed: list[int] | None, period: tuple[str, str]) -> Query:
+    """The COPY query of `feed` for the uploads `changed` (None: every row)."""
+    low, high = (min(changed), max(changed)) if changed else (0, 0)
+    args = (changed, low, high)
+    if feed is FeedName.ORDERS:
+        return Query(orders(), (*args, *period))
+    if feed is FeedName.ORDER_FULL_INFORMATION:
+        return Query(order_full_information(), (*args, *period))
+    if feed is FeedName.PRODUCTS:
+        return Query(PRODUCTS, (changed,))
+    if feed is FeedName.REJECTS:
+        return Query(REJECTS, (changed,))
+    raise ValueError(feed)
+
+
+# --- the log of feed reads -------------------------------------------------------------
+
+RECORD_READ = """
+INSERT INTO syncs (feed, cursor_from, cursor_to) VALUES ($1, $2, $3) RETURNING sync_id
+"""
+FINISH_READ = "UPDATE syncs SET rows = $2, finished_at = clock_timestamp() WHERE sync_id = $1"
+LIST_READS = """
+SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, finished_at
+FROM syncs
+WHERE (CAST(:feed AS text) IS NULL OR feed = :feed)
+    AND (CAST(:before AS bigint) IS NULL OR sync_id < :before)
+ORDER BY sync_id DESC
+LIMIT :limit
+"""

@@ -1,0 +1,80 @@
+"""Reading a feed: check the cursor, take the next one, log the read, stream the rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db import driver_connection
+from app.exports import feeds, parquet
+from app.filters import Period
+from app.formats import InvalidCursor, decode_cursor, encode_cursor
+
+
+@dataclass(frozen=True)
+class Read:
+    """One read of a feed: the cursor it answers with, and its rows as Parquet."""
+
+    next_cursor: str
+    body: AsyncIterator[bytes]
+
+
+def _position(feed: feeds.FeedName, cursor: str) -> int:
+    """The position a cursor of `feed` holds; 422 invalid_cursor for anything else."""
+    name, position = decode_cursor(cursor, (str, int))
+    if name != feed.value or position < 0:
+        raise InvalidCursor(f"The cursor is not one of the {feed.value} feed.")
+    return int(position)
+
+
+async def _fetchval(engine: AsyncEngine, sql: str, *args: Any) -> Any:
+    async with engine.connect() as sa_conn:
+        conn = await driver_connection(sa_conn)
+        return await conn.fetchval(sql, *args)
+
+
+async def read(
+    *, engine: AsyncEngine, feed: feeds.FeedName, since: str | None, period: Period
+) -> Read:
+    """The rows of `feed` changed after `since` (all of them without it), in `period`."""
+    start = _position(feed, since) if since is not None else None
+    is_fx = feed is feeds.FeedName.FX_RATES
+    async with engine.connect() as sa_conn:
+        conn = await driver_connection(sa_conn)
+        # Taken before the rows are read: whatever it covers is visible to the COPY.
+        now: int = await conn.fetchval(feeds.FX_CURSOR if is_fx else feeds.UPLOADS_CURSOR)
+        if start is not None and start > now:
+            raise InvalidCursor(f"The cursor is ahead of the {feed.value} feed.")
+        if is_fx:
+            query = feeds.Query(feeds.FX_RATES, (start,))
+        else:
+            changed = None
+            if start is not None:
+                changed = [r[0] for r in await conn.fetch(feeds.CHANGED_UPLOADS, start)]
+            params = period.params()
+            span = (params["start"].isoformat(), params["end"].isoformat())
+            query = feeds.rows(feed, changed, span)
+        next_cursor = encode_cursor([feed.value, now])
+        async with conn.transaction():
+            sync_id: int = await conn.fetchval(feeds.RECORD_READ, feed.value, since, next_cursor)
+
+    async def done(rows: int) -> None:
+        async with engine.connect() as sa_conn:
+            conn = await driver_connection(sa_conn)
+            await conn.execute(feeds.FINISH_READ, sync_id, rows)
+
+    return Read(next_cursor, parquet.stream(engine, feed, query, done))
+
+
+async def reads(
+    *, session: AsyncSession, feed: str | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """The log of feed reads, newest first."""
+    result = await session.execute(
+        text(feeds.LIST_READS), {"feed": feed, "before": before, "limit": limit}
+    )
+    return [dict(row._mapping) for row in result]

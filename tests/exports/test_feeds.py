@@ -1,0 +1,241 @@
+"""The Parquet change feeds: types, cursors, what an upload puts in which feed."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from app.formats import encode_cursor
+from tests.helpers import assert_error, post_multipart, upload
+
+PRODUCTS = (
+    'id,name,category,price\n1,Lamp,Home,10.50\n2,Desk,Office,200.00\n3,"A, b",Home,1.99\n'
+    '4,"Two\nlines, ""quoted""",Home,0.01\n'
+)
+ORDERS = (
+    "id,product_id,quantity,created_date\n1,1,2,2024-01-01\n2,2,1,2024-01-02\n3,1,5,2024-01-03\n"
+)
+
+
+async def read(
+    api: httpx.AsyncClient, feed: str, since: str | None = None, **params: Any
+) -> tuple[pa.Table, str]:
+    if since is not None:
+        params["since"] = since
+    response = await api.get(f"/exports/{feed}.parquet", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.apache.parquet"
+    return pq.read_table(io.BytesIO(response.content)), response.headers["x-next-cursor"]
+
+
+async def load(api: httpx.AsyncClient, kind: str, body: str, **kw: Any) -> dict[str, Any]:
+    response = await upload(api, kind, body, **kw)
+    assert response.status_code == 201, response.text
+    report: dict[str, Any] = response.json()
+    return report
+
+
+class TestParquetFiles:
+    async def test_types_are_the_warehouse_ones(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        orders, _ = await read(api, "orders")
+        assert orders.schema.field("order_id").type == pa.int64()
+        assert orders.schema.field("order_created_date").type == pa.date32()
+        assert sorted(orders.column("order_id").to_pylist()) == [1, 2, 3]
+        products, _ = await read(api, "products")
+        assert products.schema.field("price").type == pa.decimal128(12, 2)
+        by_id = {r["product_id"]: r for r in products.to_pylist()}
+        assert by_id[3]["name"] == "A, b"
+        assert by_id[4]["name"] == 'Two\nlines, "quoted"'
+        assert by_id[1]["price"] == Decimal("10.50")
+        ofi, _ = await read(api, "order_full_information")
+        totals = {r["order_id"]: r["total_price"] for r in ofi.to_pylist()}
+        assert totals == {1: Decimal("21.00"), 2: Decimal("200.00"), 3: Decimal("52.50")}
+
+    async def test_an_empty_feed_is_a_valid_file_with_its_schema(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        for feed in ("orders", "products", "order_full_information", "rejects"):
+            table, cursor = await read(api, feed)
+            assert table.num_rows == 0
+            assert (
+                "order_id" in table.schema.names
+                or "product_id" in table.schema.names
+                or ("row_number" in table.schema.names)
+            )
+            assert cursor
+
+    async def test_any_accept_header_gets_parquet(self, api: httpx.AsyncClient) -> None:
+        for accept in ("*/*", "application/vnd.apache.parquet", "text/csv", "application/json"):
+            response = await api.get("/exports/orders.parquet", headers={"Accept": accept})
+            assert response.status_code == 200
+            assert response.content[:4] == b"PAR1"
+
+    async def test_row_groups_and_compression(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        response = await api.get("/exports/orders.parquet")
+        meta = pq.ParquetFile(io.BytesIO(response.content)).metadata
+        assert meta.num_row_groups == 1
+        assert meta.row_group(0).column(0).compression == "ZSTD"
+
+    async def test_period_on_orders(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        table, _ = await read(api, "orders", start="2024-01-02", end="2024-01-03")
+        assert sorted(table.column("order_id").to_pylist()) == [2, 3]
+        table, _ = await read(api, "order_full_information", end="2024-01-01")
+        assert table.column("order_id").to_pylist() == [1]
+
+    async def test_rejects_feed(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        report = await load(api, "orders", ORDERS + "4,99,1,2024-01-01\n")
+        table, _ = await read(api, "rejects")
+        [row] = table.to_pylist()
+        assert row["upload_id"] == report["upload_id"]
+        assert row["error_code"] == "unknown_product"
+        assert row["fields"] == '["4","99","1","2024-01-01"]'
+
+    async def test_fx_rates_feed_fetches_a_rate_when_none_is_cached(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        table, _ = await read(api, "fx_rates")
+        [row] = table.to_pylist()
+        assert (row["base"], row["quote"], row["kind"]) == ("BRL", "USD", "latest")
+        assert row["rate"] == Decimal("0.184965")
+
+
+class TestCursors:
+    async def test_since_gives_only_what_changed(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        _, cursor = await read(api, "orders")
+        table, again = await read(api, "orders", cursor)
+        assert table.num_rows == 0
+        assert again == cursor
+        await load(api, "orders", "id,product_id,quantity,created_date\n9,2,1,2024-02-01\n")
+        table, _ = await read(api, "orders", cursor)
+        assert table.column("order_id").to_pylist() == [9]
+
+    async def test_unchanged_rows_are_not_restamped(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        _, orders_cursor = await read(api, "orders")
+        _, products_cursor = await read(api, "products")
+        report = await load(api, "orders", ORDERS)
+        assert report["rows_unchanged"] == 3
+        await load(api, "products", PRODUCTS)
+        assert (await read(api, "orders", orders_cursor))[0].num_rows == 0
+        assert (await read(api, "products", products_cursor))[0].num_rows == 0
+
+    async def test_a_price_rewrite_moves_products_and_totals_not_orders(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        cursors = {
+            f: (await read(api, f))[1] for f in ("orders", "products", "order_full_information")
+        }
+        report = await load(
+            api, "products", "id,name,category,price\n1,Lamp,Home,11.00\n", on_conflict="update"
+        )
+        assert report["rows_updated"] == 1
+        products, _ = await read(api, "products", cursors["products"])
+        assert products.to_pylist()[0]["product_id"] == 1
+        assert products.to_pylist()[0]["upload_id"] == report["upload_id"]
+        orders, _ = await read(api, "orders", cursors["orders"])
+        assert orders.num_rows == 0
+        ofi, _ = await read(api, "order_full_information", cursors["order_full_information"])
+        totals = {r["order_id"]: r["total_price"] for r in ofi.to_pylist()}
+        assert totals == {1: Decimal("22.00"), 3: Decimal("55.00")}
+
+    async def test_an_updated_order_is_in_the_feed_with_its_new_values(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        _, cursor = await read(api, "orders")
+        body = "id,product_id,quantity,created_date\n2,2,7,2024-01-02\n3,1,5,2024-01-03\n"
+        await load(api, "orders", body, on_conflict="update")
+        table, _ = await read(api, "orders", cursor)
+        assert [(r["order_id"], r["quantity"]) for r in table.to_pylist()] == [(2, 7)]
+
+    async def test_bad_cursors_are_422(self, api: httpx.AsyncClient) -> None:
+        _, products_cursor = await read(api, "products")
+        for bad in ("nonsense", "", "eyJhIjoxfQ", products_cursor):
+            response = await api.get("/exports/orders.parquet", params={"since": bad})
+            assert_error(response, 422, "invalid_cursor")
+        ahead = encode_cursor(["orders", 10**9])  # well formed, never given out
+        assert_error(
+            await api.get("/exports/orders.parquet", params={"since": ahead}), 422, "invalid_cursor"
+        )
+        negative = encode_cursor(["orders", -1])
+        assert_error(
+            await api.get("/exports/orders.parquet", params={"since": negative}),
+            422,
+            "invalid_cursor",
+        )
+
+    async def test_unknown_export_is_404(self, api: httpx.AsyncClient) -> None:
+        assert_error(await api.get("/exports/nope.parquet"), 404, "not_found")
+
+
+class TestSyncLog:
+    async def test_every_read_is_listed(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", PRODUCTS)
+        _, cursor = await read(api, "products")
+        await read(api, "products", cursor)
+        items = (await api.get("/syncs")).json()["items"]
+        assert [(i["feed"], i["cursor_from"], i["rows"]) for i in items] == [
+            ("products", cursor, 0),
+            ("products", None, 4),
+        ]
+        assert items[0]["cursor_to"] == cursor
+
+
+class TestOverlappingUploads:
+    async def test_a_cursor_never_skips_an_upload_that_commits_later(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        """Upload A starts first (the lower id) and commits last; a read between B's
+        commit and A's gives a cursor that must still lead to A's rows."""
+        await load(api, "products", PRODUCTS)
+        release = asyncio.Event()
+        boundary = "ov3rlap"
+
+        async def slow_body() -> AsyncIterator[bytes]:
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file";'
+                ' filename="a.csv"\r\nContent-Type: text/csv\r\n\r\n'
+                "id,product_id,quantity,created_date\n100,1,1,2024-03-01\n"
+            ).encode()
+            await release.wait()
+            yield f"101,2,1,2024-03-02\r\n--{boundary}--\r\n".encode()
+
+        first = asyncio.create_task(post_multipart(api, "orders", slow_body(), boundary))
+        for _ in range(100):  # until A's row exists: it holds the lower id
+            running = (await api.get("/uploads", params={"kind": "orders"})).json()["items"]
+            if running:
+                break
+            await asyncio.sleep(0.05)
+        [a] = running
+        b = await load(api, "orders", "id,product_id,quantity,created_date\n200,1,3,2024-03-03\n")
+        assert b["upload_id"] > a["upload_id"]
+        seen, cursor = await read(api, "orders")
+        assert sorted(seen.column("order_id").to_pylist()) == [200]
+        _, ofi_cursor = await read(api, "order_full_information")
+        release.set()
+        response = await first
+        assert response.status_code == 201, response.text
+        later, _ = await read(api, "orders", cursor)
+        assert sorted(later.column("order_id").to_pylist()) == [100, 101]
+        ofi, _ = await read(api, "order_full_information", ofi_cursor)
+        assert sorted(ofi.column("order_id").to_pylist()) == [100, 101]

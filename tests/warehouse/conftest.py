@@ -1,0 +1,61 @@
+"""The warehouse tests' service: a real uvicorn on a loopback port (the sync reads over
+HTTP), the sample in data/ loaded through the API, a fake FX provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import URL, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import API_KEY, DATA_TABLES
+from tests.fx.fake import FakeFreeCurrencyApi
+from tests.helpers import fx_app, live_server
+
+SAMPLE = Path(__file__).parents[2] / "data"
+RATE = "0.184965"
+
+
+def post(base: str, kind: str, body: bytes, on_conflict: str = "reject") -> dict[str, object]:
+    response = httpx.post(
+        f"{base}/uploads/{kind}",
+        files={"file": (f"{kind}.csv", body, "text/csv")},
+        params={"on_conflict": on_conflict},
+        headers={"X-API-Key": API_KEY},
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    report: dict[str, object] = response.json()
+    return report
+
+
+@contextmanager
+def serving(database_url: URL, data_dir: Path) -> Iterator[str]:
+    """The service's base URL, with the sample loaded."""
+    app = fx_app(database_url, data_dir, FakeFreeCurrencyApi(latest_rate=RATE))
+    with live_server(app) as base:
+        for kind in ("products", "orders"):
+            post(base, kind, (SAMPLE / f"{kind}.csv").read_bytes())
+        yield base
+
+
+@pytest.fixture
+def served(database_url: URL, tmp_path: Path, clean_db: None) -> Iterator[str]:
+    """A service of its own for a test that changes its data."""
+    with serving(database_url, tmp_path) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+async def served_for_reads(
+    database_url: URL, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """One service for the tests of a module that only read it (the dbt builds)."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    with serving(database_url, tmp_path_factory.mktemp("served")) as base:
+        yield base

@@ -1,0 +1,115 @@
+"""`orderlens sync`: the feeds into DuckDB through dlt, incrementally, once per key."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from app import sync
+from app.exports.feeds import FeedName
+from tests.warehouse.conftest import post
+
+
+def counts(path: Path) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tallies = {}
+        for feed in FeedName:
+            row = conn.execute(f"SELECT count(*) FROM orderlens_raw.{feed.value}").fetchone()
+            assert row is not None
+            tallies[feed.value] = int(row[0])
+        return tallies
+
+
+def run(base: str, dest: str) -> dict[str, int]:
+    return sync.sync(sync.Service(base), dest).rows
+
+
+class TestSyncToDuckDB:
+    async def test_incremental_and_once_per_key(self, served: str, tmp_path: Path) -> None:
+        path = tmp_path / "w.duckdb"
+        dest = f"duckdb:///{path}"  # relative form: duckdb:///rel; absolute: four slashes
+        first = await asyncio.to_thread(run, served, "duckdb:///" + str(path))
+        assert first["orders"] == 300 and first["products"] == 20
+        assert counts(path)["orders"] == 300
+        again = await asyncio.to_thread(run, served, dest)
+        assert again == dict.fromkeys(again, 0)  # nothing new: nothing loaded
+        post(served, "orders", b"id,product_id,quantity,created_date\n9001,1,2,2024-12-01\n")
+        post(served, "products", b"id,name,category,price\n1,Product_1,Shoes,1.00\n", "update")
+        third = await asyncio.to_thread(run, served, dest)
+        assert third["orders"] == 1 and third["products"] == 1
+        tallies = counts(path)
+        assert tallies["orders"] == tallies["order_full_information"] == 301
+        with duckdb.connect(str(path), read_only=True) as conn:
+            [(price,)] = conn.execute(
+                "SELECT price FROM orderlens_raw.products WHERE product_id = 1"
+            ).fetchall()
+        assert str(price) == "1.00"
+
+    async def test_a_sync_that_dies_half_way_loads_every_row_once_when_run_again(
+        self, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = tmp_path / "w.duckdb"
+        dest = "duckdb:///" + str(path)
+        await asyncio.to_thread(run, served, dest)
+        post(served, "orders", b"id,product_id,quantity,created_date\n9001,1,2,2024-12-01\n")
+        real = sync.fetch
+
+        def dies_at_rejects(*args: object) -> tuple[Path, str]:
+            if args[1] is FeedName.REJECTS:
+                raise sync.SyncError("killed")
+            return real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(sync, "fetch", dies_at_rejects)
+        with pytest.raises(sync.SyncError):
+            await asyncio.to_thread(run, served, dest)
+        monkeypatch.setattr(sync, "fetch", real)
+        rerun = await asyncio.to_thread(run, served, dest)
+        assert rerun["orders"] == 1
+        assert counts(path)["orders"] == 301
+
+    async def test_an_unreachable_destination_fails_in_one_line_and_reads_nothing(
+        self, served: str
+    ) -> None:
+        with pytest.raises(sync.SyncError) as caught:
+            await asyncio.to_thread(run, served, "postgresql://nobody:secret@127.0.0.1:1/warehouse")
+        message = str(caught.value)
+        assert "\n" not in message and "cannot reach postgres 127.0.0.1:1" in message
+        assert "secret" not in message
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{served}/syncs")).json()["items"] == []
+
+
+class TestDestinations:
+    def test_parsed(self) -> None:
+        assert sync.parse_destination("duckdb:///warehouse/o.duckdb").target == "warehouse/o.duckdb"
+        assert sync.parse_destination("duckdb:////abs/o.duckdb").target == "/abs/o.duckdb"
+        big = sync.parse_destination("bigquery://my-project/raw")
+        assert (big.kind, big.target, big.dataset) == ("bigquery", "my-project", "raw")
+        assert sync.parse_destination("file:///tmp/lake").kind == "filesystem"
+        assert sync.parse_destination("postgresql://u@h/db").kind == "postgres"
+
+    @pytest.mark.parametrize(
+        "bad", ["duckdb://", "mysql://h/db", "bigquery://p", "file://rel", "postgresql://h"]
+    )
+    def test_refused(self, bad: str) -> None:
+        with pytest.raises(sync.SyncError):
+            sync.parse_destination(bad)
+
+
+class TestSyncToFiles:
+    async def test_delta_tables_keep_one_row_per_key(self, served: str, tmp_path: Path) -> None:
+        from deltalake import DeltaTable
+
+        dest = f"file://{tmp_path / 'lake'}"
+        await asyncio.to_thread(run, served, dest)
+        post(served, "products", b"id,name,category,price\n1,Product_1,Shoes,1.00\n", "update")
+        second = await asyncio.to_thread(run, served, dest)
+        assert second["products"] == 1
+        products = DeltaTable(str(tmp_path / "lake" / "orderlens_raw" / "products"))
+        rows = products.to_pyarrow_table().to_pylist()
+        assert len(rows) == 20 == len({r["product_id"] for r in rows})
+        assert [str(r["price"]) for r in rows if r["product_id"] == 1] == ["1.00"]

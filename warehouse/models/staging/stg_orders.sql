@@ -1,0 +1,8 @@
+select
+    cast(order_id as {{ dbt.type_bigint() }}) as order_id,
+    cast(product_id as {{ dbt.type_bigint() }}) as product_id,
+    cast(quantity as {{ dbt.type_bigint() }}) as quantity,
+    cast(order_created_date as date) as created_date,
+    upload_id,
+    changed_at
+from {{ source('orderlens', 'orders') }}

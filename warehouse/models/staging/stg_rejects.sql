@@ -1,0 +1,2 @@
+select upload_id, row_number, kind, error_code, error_message, fields, changed_at
+from {{ source('orderlens', 'rejects') }}
