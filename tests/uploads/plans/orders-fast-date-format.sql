@@ -94,8 +94,9 @@ SELECT p.*,
 FROM problems p
 ),
 inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date)
-    SELECT order_id, product_id, quantity, created_date FROM judged WHERE action = 'insert'
+    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
+    SELECT order_id, product_id, quantity, created_date, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+    FROM judged WHERE action = 'insert'
 ),
 kept AS (
     INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action)
@@ -119,5 +120,6 @@ FROM (SELECT ord, line, problem FROM checked_orders WHERE action = 'reject') c J
 
 -- orders.update_stored
 UPDATE orders o
-SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date
+SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
+    upload_id = CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
 FROM checked_orders c WHERE c.action = 'update' AND o.order_id = c.order_id;

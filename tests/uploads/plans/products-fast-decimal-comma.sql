@@ -75,12 +75,14 @@ FROM (SELECT ord, line, problem FROM checked_products WHERE action = 'reject') c
 FROM staged_text s) s ON s.ord = c.ord;
 
 -- products.insert
-INSERT INTO products (product_id, name, category, price)
-SELECT product_id, name, category, price FROM checked_products WHERE action = 'insert';
+INSERT INTO products (product_id, name, category, price, upload_id)
+SELECT product_id, name, category, price, (SELECT CAST(current_setting('orderlens.upload_id') AS bigint))
+FROM checked_products WHERE action = 'insert';
 
 -- products.update_stored
 UPDATE products p
-SET name = c.name, category = c.category, price = c.price, updated_at = now()
+SET name = c.name, category = c.category, price = c.price, updated_at = now(),
+    upload_id = (SELECT CAST(current_setting('orderlens.upload_id') AS bigint))
 FROM checked_products c WHERE c.action = 'update' AND p.product_id = c.product_id;
 
 -- products.price_change_table
