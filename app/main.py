@@ -23,6 +23,8 @@ from app.config import Access, Settings, get_settings
 from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
 from app.exports.router import router as exports_router
+from app.forecasting.router import router as forecasts_router
+from app.forecasting.runs import Runner
 from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
@@ -62,6 +64,7 @@ class State(TypedDict):
     api_key: SecretStr
     head_revision: str | None
     metrics: Metrics
+    forecasts: Runner
 
 
 def create_app(
@@ -92,6 +95,7 @@ def create_app(
             log.info("API key generated; it is kept in %s", api_key_file(settings))
         if warning := public_reads_warning(settings):
             log.warning(warning)
+        forecasts = Runner()
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
@@ -103,8 +107,10 @@ def create_app(
                     api_key=api_key,
                     head_revision=db.head_revision(),
                     metrics=metrics,
+                    forecasts=forecasts,
                 )
             finally:
+                await forecasts.close()
                 metrics.pools.forget("main")
                 metrics.pools.forget("fx")
                 await engine.dispose()
@@ -140,6 +146,7 @@ def create_app(
         uploads_router,
         fx_router,
         analytics_router,
+        forecasts_router,
         orders_router,
         exports_router,
         dashboard.charts_router,
