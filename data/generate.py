@@ -127,7 +127,10 @@ def daily_units(*, products: int, days: int, start: date, seed: int) -> list[lis
     rng = random.Random(f"demand:{seed}")
     off = set().union(*(holidays_of(y) for y in range(start.year, start.year + days // 365 + 2)))
     prod_rng = random.Random(f"products:{seed}")
-    categories = [CATEGORIES[prod_rng.randrange(min(products, len(CATEGORIES)))] for _ in range(products)]
+    categories = []
+    for _ in range(products):  # the draws of write_products, so categories match its file
+        categories.append(CATEGORIES[prod_rng.randrange(min(products, len(CATEGORIES)))])
+        prod_rng.randrange(500, 30_000)
     plans = []
     for p in range(products):
         tail = rng.random() < 0.35  # the intermittent long tail

@@ -21,6 +21,9 @@ EXPECTED_TABLES = {
     "daily_sales",
     "product_daily_sales",
     "product_sales",
+    "forecast_runs",
+    "forecast_products",
+    "predicted_product_demand",
 }
 
 

@@ -5,6 +5,7 @@ them in a cache keyed by data version is a matter of the key."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -159,3 +160,16 @@ async def products(*, session: AsyncSession) -> ForecastProductPage:
     return ForecastProductPage(
         run_id=run_id, items=[ForecastProductItem(**r._mapping) for r in rows]
     )
+
+
+async def recent_units(
+    *, session: AsyncSession, product_id: int, until: dt.date, days: int
+) -> list[tuple[dt.date, float]]:
+    """A product's units on each of the `days` days up to `until`, zero-filled (the
+    dashboard's forecast chart)."""
+    rows = await session.execute(
+        text(queries.PRODUCT_HISTORY), {"product_id": product_id, "until": until, "days": days}
+    )
+    sold = {r.created_date: float(r.quantity) for r in rows}
+    start = until - dt.timedelta(days=days - 1)
+    return [(d, sold.get(d, 0.0)) for d in (start + dt.timedelta(days=i) for i in range(days))]

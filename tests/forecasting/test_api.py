@@ -178,3 +178,12 @@ class TestReads:
         response = await client.get("/forecasts/products/1", headers={"Accept": "text/csv"})
         assert response.headers["content-type"].startswith("text/csv")
         assert response.text.splitlines()[0] == "model,date,quantity,lo_80,hi_80,lo_95,hi_95"
+
+    async def test_dashboard_forecast_chart(self, client: httpx.AsyncClient, forecast: dict[str, object]) -> None:
+        response = await client.get("/dashboard/charts/forecast.svg?product_id=1")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        assert b"80% high" in response.content
+        assert (await client.get("/dashboard/charts/forecast.svg?product_id=424242")).status_code == 404
+        page = (await client.get("/")).text
+        assert 'id="forecast-product"' in page
