@@ -519,7 +519,9 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
         return 2
     options = Options(engine=engine, dask_address=settings.dask_scheduler_address)
     work = asyncio.create_task(
-        runs.execute(handle, url=database.url, options=options, keep_runs=settings.forecast_keep_runs)
+        runs.execute(
+            handle, url=database.url, options=options, keep_runs=settings.forecast_keep_runs
+        )
     )
     columns = ("[progress.description]{task.description}", BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_err()) as bar:
@@ -536,7 +538,21 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
     for name in ("model", "scope", "products", "mae", "rmse", "mase", "coverage_80", "coverage_95"):
         table.add_column(name, justify="left" if name in {"model", "scope"} else "right")
     for row in result.accuracy:
-        table.add_row(*(_cell(row[c]) for c in ("model", "scope", "products", "mae", "rmse", "mase", "coverage_80", "coverage_95")))
+        table.add_row(
+            *(
+                _cell(row[c])
+                for c in (
+                    "model",
+                    "scope",
+                    "products",
+                    "mae",
+                    "rmse",
+                    "mase",
+                    "coverage_80",
+                    "coverage_95",
+                )
+            )
+        )
     _out().print(table)
     return 0
 

@@ -104,7 +104,12 @@ def easter(year: int) -> date:
 def holidays_of(year: int) -> set[date]:
     """National holidays, Carnival (Monday, Tuesday), Good Friday, Corpus Christi."""
     e = easter(year)
-    moving = {e - timedelta(days=48), e - timedelta(days=47), e - timedelta(days=2), e + timedelta(days=60)}
+    moving = {
+        e - timedelta(days=48),
+        e - timedelta(days=47),
+        e - timedelta(days=2),
+        e + timedelta(days=60),
+    }
     return {date(year, m, d) for m, d in FIXED_HOLIDAYS} | moving
 
 

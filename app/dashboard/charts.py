@@ -267,7 +267,11 @@ def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any], model:
         chart.x_labels_major = printed
         if days:
             chart.add("Sold", past, show_dots=False)
-            chart.add(f"Forecast ({model})" if layout.name == "wide" else "Forecast", ahead, show_dots=False)
+            chart.add(
+                f"Forecast ({model})" if layout.name == "wide" else "Forecast",
+                ahead,
+                show_dots=False,
+            )
             dashed = {"width": 2, "dasharray": "4, 4"}
             chart.add("80% low", low, show_dots=False, stroke_style=dashed)
             chart.add("80% high", high, show_dots=False, stroke_style=dashed)

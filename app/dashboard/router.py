@@ -15,8 +15,8 @@ from app.analytics import service as analytics
 from app.dashboard import charts
 from app.db import SessionDep
 from app.errors import AppError
-from app.forecasting import service as forecasts
 from app.filters import FxModeDep, PeriodDep
+from app.forecasting import service as forecasts
 from app.fx.deps import FxDep
 
 HERE = Path(__file__).resolve().parent

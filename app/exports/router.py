@@ -11,8 +11,8 @@ from app.analytics import service as analytics
 from app.db import SessionDep
 from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotAcceptable
-from app.forecasting import queries as forecast_queries
 from app.filters import FxModeDep, Period
+from app.forecasting import queries as forecast_queries
 from app.formats import csv_response, csv_rows
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers

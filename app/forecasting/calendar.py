@@ -15,7 +15,7 @@ OPTIONAL_KEPT = ("Carnival", "Corpus Christi")
 @lru_cache(maxsize=64)
 def brazil_holidays(year: int) -> frozenset[date]:
     """Brazil's national holidays of `year`, plus Carnival and Corpus Christi."""
-    import holidays  # noqa: PLC0415 - heavy, forecasting only
+    import holidays
 
     public = holidays.country_holidays("BR", years=year)
     optional = holidays.country_holidays("BR", years=year, categories=("optional",))

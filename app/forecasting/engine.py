@@ -138,6 +138,7 @@ def run(
     long_ids = windows.index[windows > 0]
     long = series[series["unique_id"].isin(long_ids)]
     statics = _statics(history.products, long_ids)
+    assert history.data_until is not None
     steps = MAX_WINDOWS + 1
     cv_parts = []
     for k in range(1, MAX_WINDOWS + 1):
@@ -146,7 +147,9 @@ def run(
             cutoff = pd.Timestamp(history.data_until) - pd.Timedelta(days=k * horizon)
             part = series[series["unique_id"].isin(members)]
             train = part[part["ds"] <= cutoff]
-            actual = part[(part["ds"] > cutoff) & (part["ds"] <= cutoff + pd.Timedelta(days=horizon))]
+            actual = part[
+                (part["ds"] > cutoff) & (part["ds"] <= cutoff + pd.Timedelta(days=horizon))
+            ]
             fc = _predict_all(train, statics, horizon, options, clock)
             merged = actual.merge(fc, on=["unique_id", "ds"], how="left")
             merged["window"] = k
@@ -207,7 +210,7 @@ def _predict_all(
 
 def stat_models() -> list[Any]:
     """The statistical candidates, named as statsforecast names them."""
-    from statsforecast.models import (  # noqa: PLC0415 - heavy, forecasting only
+    from statsforecast.models import (
         ADIDA,
         IMAPA,
         TSB,
@@ -233,7 +236,7 @@ def stat_models() -> list[Any]:
 def _stat_forecasts(
     train: pd.DataFrame, horizon: int, options: Options, clock: Clock
 ) -> pd.DataFrame:
-    from statsforecast import StatsForecast  # noqa: PLC0415 - heavy, forecasting only
+    from statsforecast import StatsForecast
 
     if options.engine == "dask":
         with clock.time("statsforecast (dask)"):
@@ -249,9 +252,9 @@ def _stat_forecasts(
 
 def _dask_forecast(train: pd.DataFrame, horizon: int, options: Options) -> pd.DataFrame:
     """The statistical models on a Dask cluster, through statsforecast's fugue backend."""
-    import dask.dataframe as dd  # noqa: PLC0415 - heavy, dask engine only
-    from distributed import Client  # noqa: PLC0415
-    from statsforecast import StatsForecast  # noqa: PLC0415
+    import dask.dataframe as dd
+    from distributed import Client
+    from statsforecast import StatsForecast
 
     with Client(options.dask_address, set_as_default=True):
         frame = train.assign(unique_id=train["unique_id"].astype(str))
@@ -267,9 +270,9 @@ def _dask_forecast(train: pd.DataFrame, horizon: int, options: Options) -> pd.Da
 
 def _lightgbm_forecast(train: pd.DataFrame, statics: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """One global LightGBM across all products (mlforecast, recursive)."""
-    import lightgbm as lgb  # noqa: PLC0415 - heavy, forecasting only
-    from mlforecast import MLForecast  # noqa: PLC0415
-    from mlforecast.lag_transforms import RollingMean, RollingStd  # noqa: PLC0415
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean, RollingStd
 
     model = lgb.LGBMRegressor(
         n_estimators=150,
@@ -294,7 +297,7 @@ def _lightgbm_forecast(train: pd.DataFrame, statics: pd.DataFrame, horizon: int)
     )
     frame = train.merge(statics, on="unique_id", how="left")
     fcst.fit(frame, static_features=["category", "price"], dropna=True)
-    out = fcst.predict(horizon)
+    out: pd.DataFrame = fcst.predict(horizon)
     out[LIGHTGBM] = out[LIGHTGBM].clip(lower=0)
     return out
 
@@ -323,7 +326,12 @@ def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.Series) -> pd.
             {"unique_id": backtest["unique_id"], "window": backtest["window"], "err": err}
         )
         g = frame.groupby("unique_id")["err"]
-        stats = pd.DataFrame({"mae": g.mean(), "rmse": np.sqrt((frame["err"] ** 2).groupby(frame["unique_id"]).mean())})
+        stats = pd.DataFrame(
+            {
+                "mae": g.mean(),
+                "rmse": np.sqrt((frame["err"] ** 2).groupby(frame["unique_id"]).mean()),
+            }
+        )
         for level in LEVELS:
             stats[f"q_{level}"] = g.quantile(level / 100, interpolation="higher")
             stats[f"coverage_{level}"] = _held_out_coverage(frame, level)
@@ -429,7 +437,7 @@ def _category_profile(
     mean) times the product's own mean daily units; Poisson intervals around it."""
     if not len(short_ids):
         return _empty_predictions()
-    from scipy.stats import poisson  # noqa: PLC0415 - heavy, forecasting only
+    from scipy.stats import poisson
 
     assert history.data_until is not None
     days = [history.data_until + timedelta(days=i) for i in range(1, horizon + 1)]
@@ -437,7 +445,9 @@ def _category_profile(
     shapes: dict[str, np.ndarray] = {}
     if not served.empty:
         totals = served.assign(category=category.reindex(served["product_id"]).to_numpy())
-        by_day = totals.pivot_table(index="date", columns="category", values="quantity", aggfunc="sum")
+        by_day = totals.pivot_table(
+            index="date", columns="category", values="quantity", aggfunc="sum"
+        )
         by_day = by_day.reindex(days).fillna(0)
         overall = by_day.sum(axis=1).to_numpy()
         shapes = {str(c): _shape(by_day[c].to_numpy()) for c in by_day.columns}
@@ -447,14 +457,21 @@ def _category_profile(
     level = short.groupby("unique_id")["y"].mean()
     ids = np.repeat(level.index.to_numpy(), horizon)
     q = np.concatenate(
-        [
-            level[p] * shapes.get(str(category.get(p, "")), shapes.get("", flat))
-            for p in level.index
-        ]
+        [level[p] * shapes.get(str(category.get(p, "")), shapes.get("", flat)) for p in level.index]
     )
-    bounds = (poisson.ppf(0.1, q), poisson.ppf(0.9, q), poisson.ppf(0.025, q), poisson.ppf(0.975, q))
-    bounds = tuple(np.nan_to_num(b) for b in bounds)  # type: ignore[assignment]
-    return _bounded(ids, days * len(level), q, bounds, np.full(len(q), CATEGORY_PROFILE))
+    bounds = (
+        poisson.ppf(0.1, q),
+        poisson.ppf(0.9, q),
+        poisson.ppf(0.025, q),
+        poisson.ppf(0.975, q),
+    )
+    clean = (
+        np.nan_to_num(bounds[0]),
+        np.nan_to_num(bounds[1]),
+        np.nan_to_num(bounds[2]),
+        np.nan_to_num(bounds[3]),
+    )
+    return _bounded(ids, days * len(level), q, clean, np.full(len(q), CATEGORY_PROFILE))
 
 
 def _shape(values: np.ndarray) -> np.ndarray:
@@ -471,7 +488,11 @@ def _product_table(
 ) -> pd.DataFrame:
     """One row per product: its model and that model's backtest figures."""
     base = pd.DataFrame(
-        {"product_id": lengths.index, "history_days": lengths.to_numpy(), "windows": windows.to_numpy()}
+        {
+            "product_id": lengths.index,
+            "history_days": lengths.to_numpy(),
+            "windows": windows.to_numpy(),
+        }
     )
     if per_model is None or chosen.empty:
         out = base.assign(model=CATEGORY_PROFILE)
@@ -484,13 +505,24 @@ def _product_table(
     naive = per_model[per_model["model"] == SEASONAL_NAIVE].set_index("unique_id")["mase"]
     figures["seasonal_naive_mase"] = naive.reindex(figures["unique_id"]).to_numpy()
     figures = figures.rename(columns={"unique_id": "product_id"})
-    cols = ["product_id", "model", "mae", "rmse", "mase", "seasonal_naive_mase", "coverage_80", "coverage_95"]
+    cols = [
+        "product_id",
+        "model",
+        "mae",
+        "rmse",
+        "mase",
+        "seasonal_naive_mase",
+        "coverage_80",
+        "coverage_95",
+    ]
     out = base.merge(figures[cols], on="product_id", how="left")
     out.loc[out["product_id"].isin(short_ids), "model"] = CATEGORY_PROFILE
     return out
 
 
-def _pooled(per_model: pd.DataFrame | None, chosen: pd.Series, models: list[str]) -> list[dict[str, Any]]:
+def _pooled(
+    per_model: pd.DataFrame | None, chosen: pd.Series, models: list[str]
+) -> list[dict[str, Any]]:
     """Mean of per-product figures per model, over the products it serves (`chosen`) and
     over every backtested product (`all`); MASE leaves out products whose scale is 0.
     `served` is the served forecasts' pooled figures, whatever model each product got."""

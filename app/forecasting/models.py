@@ -91,9 +91,7 @@ class ForecastRun(SQLModel, table=True):
     )
     running_uploads: list[int] = Field(
         default_factory=list,
-        sa_column=Column(
-            ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")
-        ),
+        sa_column=Column(ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")),
     )
 
 
@@ -115,9 +113,7 @@ class ForecastProduct(SQLModel, table=True):
     mae: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
     rmse: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
     mase: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
-    seasonal_naive_mase: float | None = Field(
-        default=None, sa_column=Column(Double, nullable=True)
-    )
+    seasonal_naive_mase: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
     coverage_80: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
     coverage_95: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
 

@@ -33,7 +33,9 @@ SWEEP_DEAD = f"""
 {FAIL_ORPHANS} AND pg_try_advisory_xact_lock(:key)
 """
 
-RUNNING_RUN = "SELECT run_id FROM forecast_runs WHERE status = 'running' ORDER BY run_id DESC LIMIT 1"
+RUNNING_RUN = (
+    "SELECT run_id FROM forecast_runs WHERE status = 'running' ORDER BY run_id DESC LIMIT 1"
+)
 
 INSERT_RUN = f"""
 INSERT INTO forecast_runs (horizon, engine) VALUES ($1, $2) RETURNING {RUN_COLUMNS}

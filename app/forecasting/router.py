@@ -31,7 +31,16 @@ NO_FORECAST: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "`no_forecast`: unknown product, or no run"}
 }
 DAY_COLUMNS = ("date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95")
-ACCURACY_COLUMNS = ("model", "scope", "products", "mae", "rmse", "mase", "coverage_80", "coverage_95")
+ACCURACY_COLUMNS = (
+    "model",
+    "scope",
+    "products",
+    "mae",
+    "rmse",
+    "mase",
+    "coverage_80",
+    "coverage_95",
+)
 RUN_COLUMNS = (
     "run_id", "status", "started_at", "finished_at", "data_until", "horizon", "engine",
     "products", "progress",
@@ -40,7 +49,9 @@ RUN_COLUMNS = (
 
 def _days_csv(items: list[ForecastDay], filename: str, extra: tuple[Any, ...] = ()) -> Response:
     rows = [(*extra, *(getattr(d, c) for c in DAY_COLUMNS)) for d in items]
-    return csv_response(csv_rows(DAY_COLUMNS if not extra else ("model", *DAY_COLUMNS), rows), filename=filename)
+    return csv_response(
+        csv_rows(DAY_COLUMNS if not extra else ("model", *DAY_COLUMNS), rows), filename=filename
+    )
 
 
 def _run_answer(run: Run, fmt: Format, status_code: int = 200) -> Run | Response:
@@ -85,7 +96,12 @@ async def start_run(
     return _run_answer(service.run_of(handle.row), fmt, status_code=202)
 
 
-@router.get("/runs/latest", summary="The newest run, whatever its status", response_model=Run, responses=READ_ERRORS)
+@router.get(
+    "/runs/latest",
+    summary="The newest run, whatever its status",
+    response_model=Run,
+    responses=READ_ERRORS,
+)
 async def latest_run(session: SessionDep, fmt: FormatDep) -> Run | Response:
     return _run_answer(await service.get_run(session=session, run_id=None), fmt)
 
@@ -139,7 +155,9 @@ async def product_forecast(
     responses={**READ_ERRORS, **NO_FORECAST},
 )
 async def category_forecast(
-    session: SessionDep, fmt: FormatDep, category: Annotated[str, Path(min_length=1, max_length=100)]
+    session: SessionDep,
+    fmt: FormatDep,
+    category: Annotated[str, Path(min_length=1, max_length=100)],
 ) -> CategoryForecast | Response:
     result = await service.category(session=session, name=category)
     if fmt is Format.JSON:

@@ -75,7 +75,9 @@ class Runner:
 async def start(*, url: URL, horizon: int, engine_name: str) -> Handle:
     """Take the run lock and record a new `running` run; 409 `run_in_progress` (with the
     running run's id) when another run holds it."""
-    conn = await asyncpg.connect(asyncpg_dsn(url), server_settings={"application_name": "orderlens forecast"})
+    conn = await asyncpg.connect(
+        asyncpg_dsn(url), server_settings={"application_name": "orderlens forecast"}
+    )
     try:
         if not await conn.fetchval(queries.TRY_LOCK, queries.FORECAST_LOCK_KEY):
             running = await conn.fetchval(queries.RUNNING_RUN)
@@ -97,7 +99,7 @@ async def execute(
 ) -> core.Result | None:
     """Compute and store the run; on any failure mark it failed with the error. Returns
     the result when it succeeded."""
-    from app.forecasting import engine as core  # noqa: PLC0415 - heavy, runs only
+    from app.forecasting import engine as core
 
     conn = handle.conn
     try:
@@ -116,8 +118,12 @@ async def execute(
             stop.set()  # not cancelled: a statement cut short could spoil the connection
             await asyncio.gather(ticker, return_exceptions=True)
         await _store(conn, handle.run_id, result, keep_runs)
-        log.info("forecast run %s: %s products, %s", handle.run_id, len(result.products),
-                 {k: round(v, 2) for k, v in result.seconds.items()})
+        log.info(
+            "forecast run %s: %s products, %s",
+            handle.run_id,
+            len(result.products),
+            {k: round(v, 2) for k, v in result.seconds.items()},
+        )
         return result
     except BaseException as exc:
         await _fail(url, handle.run_id, exc)
@@ -136,9 +142,10 @@ async def execute(
 
 async def _read_history(conn: Any, run_id: int) -> core.History:
     """The sale cells and products, and what the run saw, in one snapshot."""
-    import pandas as pd  # noqa: PLC0415 - heavy, runs only
+    import pandas as pd
 
-    from app.forecasting import engine as core  # noqa: PLC0415
+    from app.forecasting import engine as core
+
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         snap = await conn.fetchrow(queries.SNAPSHOT)
         cells = await _frame(conn, queries.SALE_CELLS, ["product_id", "date", "quantity"])
@@ -157,7 +164,7 @@ async def _read_history(conn: Any, run_id: int) -> core.History:
 
 async def _frame(conn: Any, query: str, names: list[str]) -> pd.DataFrame:
     """A query's rows as a DataFrame, through COPY (far quicker than records)."""
-    import pandas as pd  # noqa: PLC0415 - heavy, runs only
+    import pandas as pd
 
     buffer = io.BytesIO()
 
@@ -186,7 +193,10 @@ async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) ->
         [run_id] * len(preds),
         preds["product_id"].astype(int).tolist(),
         preds["date"].tolist(),
-        *(preds[c].astype(float).tolist() for c in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")),
+        *(
+            preds[c].astype(float).tolist()
+            for c in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")
+        ),
         preds["model"].astype(str).tolist(),
         strict=True,
     )
@@ -194,10 +204,10 @@ async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) ->
     product_records = [
         (
             run_id,
-            int(row.product_id),
+            int(row.product_id),  # type: ignore[arg-type]
             str(row.model),
-            int(row.history_days),
-            int(row.windows),
+            int(row.history_days),  # type: ignore[arg-type]
+            int(row.windows),  # type: ignore[arg-type]
             *(_number(getattr(row, c)) for c in queries.PRODUCT_COLUMNS[5:]),
         )
         for row in table.itertuples(index=False)

@@ -114,7 +114,14 @@ async def product(*, session: AsyncSession, product_id: int) -> ProductForecast:
         accuracy=ProductAccuracy(
             **{
                 k: m[k]
-                for k in ("mae", "rmse", "mase", "seasonal_naive_mase", "coverage_80", "coverage_95")
+                for k in (
+                    "mae",
+                    "rmse",
+                    "mase",
+                    "seasonal_naive_mase",
+                    "coverage_80",
+                    "coverage_95",
+                )
             }
         ),
         items=[_day(r._mapping) for r in items],

@@ -49,8 +49,20 @@ def generate(out: Path, products: int, days: int) -> None:
     if (out / "orders.csv").exists():
         return
     subprocess.run(
-        [sys.executable, str(ROOT / "data" / "generate.py"), "--demand", "realistic",
-         "--products", str(products), "--days", str(days), "--seed", "11", "--out", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "data" / "generate.py"),
+            "--demand",
+            "realistic",
+            "--products",
+            str(products),
+            "--days",
+            str(days),
+            "--seed",
+            "11",
+            "--out",
+            str(out),
+        ],
         check=True,
     )
 
@@ -58,7 +70,7 @@ def generate(out: Path, products: int, days: int) -> None:
 def read_history(folder: Path) -> core.History:
     orders = pd.read_csv(folder / "orders.csv", usecols=["product_id", "quantity", "created_date"])
     orders["date"] = pd.to_datetime(orders["created_date"].str.strip("'")).dt.date
-    cells = orders.groupby(["product_id", "date"], as_index=False)["quantity"].sum()
+    cells = pd.DataFrame(orders.groupby(["product_id", "date"], as_index=False)["quantity"].sum())
     products = pd.read_csv(folder / "products.csv").rename(columns={"id": "product_id"})
     return core.History(data_until=max(cells["date"]), cells=cells, products=products)
 
@@ -73,7 +85,9 @@ def holdout(history: core.History, horizon: int) -> dict[str, float]:
     full = core.daily_series(history)
     full["date"] = full["ds"].dt.date
     truth = full[full["date"] > cutoff][["unique_id", "date", "y"]]
-    preds = result.predictions.merge(truth, left_on=["product_id", "date"], right_on=["unique_id", "date"])
+    preds = result.predictions.merge(
+        truth, left_on=["product_id", "date"], right_on=["unique_id", "date"]
+    )
     inside80 = ((preds["y"] >= preds["lo_80"]) & (preds["y"] <= preds["hi_80"])).mean()
     inside95 = ((preds["y"] >= preds["lo_95"]) & (preds["y"] <= preds["hi_95"])).mean()
     # Scale: in-sample seasonal naive MAE up to the cutoff; SeasonalNaive's forecast:
@@ -91,7 +105,12 @@ def holdout(history: core.History, horizon: int) -> dict[str, float]:
             continue
         g = g.sort_values("date")
         snaive = np.resize(pattern, len(g))
-        rows.append((np.abs(g["y"] - g["quantity"]).mean() / s, np.abs(g["y"].to_numpy() - snaive).mean() / s))
+        rows.append(
+            (
+                np.abs(g["y"] - g["quantity"]).mean() / s,
+                np.abs(g["y"].to_numpy() - snaive).mean() / s,
+            )
+        )
     mase = np.array(rows)
     return {
         "products_scored": len(rows),
@@ -115,7 +134,9 @@ def baseline(folder: Path, horizon: int) -> float:
         s = s.droplevel(0)
         full = s.reindex(pd.date_range(s.index.min(), until), fill_value=0)
         if len(full) >= 4 * horizon:
-            parts.append(pd.DataFrame({"unique_id": pid, "ds": full.index, "y": full.to_numpy(dtype=float)}))
+            parts.append(
+                pd.DataFrame({"unique_id": pid, "ds": full.index, "y": full.to_numpy(dtype=float)})
+            )
     df = pd.concat(parts, ignore_index=True)
     sf = StatsForecast(models=core.stat_models(), freq="D", n_jobs=1)
     sf.cross_validation(df=df, h=horizon, n_windows=3, step_size=horizon)
@@ -139,27 +160,40 @@ def main() -> None:
             upload(base, kind, data / f"{kind}.csv")
         with httpx.Client(base_url=base, timeout=600) as client, PeakRss(proc) as rss:
             started = time.perf_counter()
-            run = client.post("/forecasts/runs", json={"horizon": args.horizon}, headers={"X-API-Key": API_KEY}).json()
+            run = client.post(
+                "/forecasts/runs", json={"horizon": args.horizon}, headers={"X-API-Key": API_KEY}
+            ).json()
             while run["status"] == "running":
                 time.sleep(0.5)
                 run = client.get(f"/forecasts/runs/{run['run_id']}").json()
             seconds = time.perf_counter() - started
         assert run["status"] == "succeeded", run
-        print(f"full run: {seconds:.1f} s for {run['products']} products, horizon {args.horizon}, peak RSS growth {rss.growth_mb:.0f} MB")
+        print(
+            f"full run: {seconds:.1f} s for {run['products']} products, horizon {args.horizon}, peak RSS growth {rss.growth_mb:.0f} MB"
+        )
         print("seconds per model/step (summed over 3 backtest windows + final fit):")
         for name, s in sorted(run["models"]["seconds"].items(), key=lambda kv: -kv[1]):
             print(f"  {name:20s} {s:7.2f}")
         print("served:", run["models"]["served"])
         with httpx.Client(base_url=base, timeout=60) as client:
-            for path in ("/healthz", "/forecasts/products/1", f"/forecasts/products/{args.products // 2}", "/forecasts/accuracy"):
+            for path in (
+                "/healthz",
+                "/forecasts/products/1",
+                f"/forecasts/products/{args.products // 2}",
+                "/forecasts/accuracy",
+            ):
                 p50, p99 = time_endpoint(client, path, args.requests, warm=5)
                 print(f"  GET {path:28s} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
     history = read_history(data)
     started = time.perf_counter()
     figures = holdout(history, args.horizon)
     print(f"holdout ({time.perf_counter() - started:.1f} s): {figures}")
-    print(f"  served MASE {figures['served_mase'] / figures['seasonal_naive_mase'] - 1:+.1%} against SeasonalNaive(7)")
-    print(f"baseline plain statsforecast script (8 models, CV 3 windows + forecast): {baseline(data, args.horizon):.1f} s")
+    print(
+        f"  served MASE {figures['served_mase'] / figures['seasonal_naive_mase'] - 1:+.1%} against SeasonalNaive(7)"
+    )
+    print(
+        f"baseline plain statsforecast script (8 models, CV 3 windows + forecast): {baseline(data, args.horizon):.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -52,9 +52,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.CheckConstraint(
-            "status IN ('running', 'succeeded', 'failed')", name=op.f("ck_forecast_runs_status_known")
+            "status IN ('running', 'succeeded', 'failed')",
+            name=op.f("ck_forecast_runs_status_known"),
         ),
-        sa.CheckConstraint("horizon BETWEEN 1 AND 365", name=op.f("ck_forecast_runs_horizon_range")),
+        sa.CheckConstraint(
+            "horizon BETWEEN 1 AND 365", name=op.f("ck_forecast_runs_horizon_range")
+        ),
         sa.CheckConstraint(
             "(status = 'running') = (finished_at IS NULL)",
             name=op.f("ck_forecast_runs_finished_when_done"),

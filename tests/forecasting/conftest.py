@@ -21,7 +21,20 @@ def realistic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 products × 120 days of the generator's realistic demand (some start late)."""
     out = tmp_path_factory.mktemp("realistic")
     generate = runpy.run_path(str(ROOT / "data" / "generate.py"))["main"]
-    generate(["--demand", "realistic", "--products", "12", "--days", "120", "--seed", "5", "--out", str(out)])
+    generate(
+        [
+            "--demand",
+            "realistic",
+            "--products",
+            "12",
+            "--days",
+            "120",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     return out
 
 

@@ -29,13 +29,18 @@ class TestRuns:
         self, client: httpx.AsyncClient, forecast: dict[str, object], engine: AsyncEngine
     ) -> None:
         async with engine.connect() as conn:
-            sold = (await conn.execute(text("SELECT count(*) FROM product_sales WHERE quantity > 0"))).scalar()
+            sold = (
+                await conn.execute(text("SELECT count(*) FROM product_sales WHERE quantity > 0"))
+            ).scalar()
             days = (
                 await conn.execute(
-                    text("SELECT count(DISTINCT date), count(*) FROM predicted_product_demand WHERE run_id = :r"),
+                    text(
+                        "SELECT count(DISTINCT date), count(*) FROM predicted_product_demand WHERE run_id = :r"
+                    ),
                     {"r": forecast["run_id"]},
                 )
             ).one()
+        assert sold is not None
         assert forecast["products"] == sold
         assert tuple(days) == (7, 7 * sold)
         assert forecast["progress"] == 1.0
@@ -53,7 +58,9 @@ class TestRuns:
     async def test_write_key_required(self, client: httpx.AsyncClient) -> None:
         assert (await client.post("/forecasts/runs")).status_code == 401
 
-    async def test_empty_database_succeeds_with_zero_products(self, client: httpx.AsyncClient) -> None:
+    async def test_empty_database_succeeds_with_zero_products(
+        self, client: httpx.AsyncClient
+    ) -> None:
         state = await run_forecast(client)
         assert state["status"] == "succeeded"
         assert state["products"] == 0
@@ -88,7 +95,10 @@ class TestRuns:
         assert served["run_id"] == forecast["run_id"]
 
     async def test_failing_run_is_marked_failed_with_its_error(
-        self, client: httpx.AsyncClient, forecast: dict[str, object], monkeypatch: pytest.MonkeyPatch
+        self,
+        client: httpx.AsyncClient,
+        forecast: dict[str, object],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         from app.forecasting import engine as core
 
@@ -110,14 +120,23 @@ class TestReads:
     ) -> None:
         body = (await client.get("/forecasts/products/1")).json()
         assert set(body) >= {
-            "product_id", "product_name", "category", "run_id", "model", "data_until", "stale",
-            "accuracy", "items",
+            "product_id",
+            "product_name",
+            "category",
+            "run_id",
+            "model",
+            "data_until",
+            "stale",
+            "accuracy",
+            "items",
         }
         assert body["stale"] is False
         assert len(body["items"]) == 7
         assert body["items"][0]["date"] > body["data_until"]
         for day in body["items"]:
-            assert 0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
+            assert (
+                0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
+            )
         if body["model"] not in {"SeasonalNaive", "category_profile"}:
             assert body["accuracy"]["mase"] < body["accuracy"]["seasonal_naive_mase"]
 
@@ -131,9 +150,13 @@ class TestReads:
     async def test_stale_once_an_orders_upload_changes_rows(
         self, client: httpx.AsyncClient, forecast: dict[str, object]
     ) -> None:
-        same = await upload(client, "orders", "id,product_id,quantity,created_date\n1,2,2,2024-11-01\n")
+        same = await upload(
+            client, "orders", "id,product_id,quantity,created_date\n1,2,2,2024-11-01\n"
+        )
         assert (await client.get("/forecasts/products/1")).json()["stale"] is False, same.text
-        new = await upload(client, "orders", "id,product_id,quantity,created_date\n99999999,1,1,2020-01-01\n")
+        new = await upload(
+            client, "orders", "id,product_id,quantity,created_date\n99999999,1,1,2020-01-01\n"
+        )
         assert new.json()["rows_inserted"] == 1
         assert (await client.get("/forecasts/products/1")).json()["stale"] is True
 
@@ -150,7 +173,9 @@ class TestReads:
             total = sum(items[d]["quantity"] for items in each)
             assert day["quantity"] == pytest.approx(total, abs=0.01)
             assert day["hi_95"] <= sum(items[d]["hi_95"] for items in each) + 0.01
-            assert 0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
+            assert (
+                0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
+            )
         assert (await client.get("/forecasts/categories/Nope")).status_code == 404
 
     async def test_accuracy_names_models_and_always_seasonal_naive(
@@ -169,21 +194,35 @@ class TestReads:
         assert response.status_code == 200
         rows = list(csv.reader(io.StringIO(response.text)))
         assert rows[0] == [
-            "run_id", "product_id", "product_name", "date", "quantity", "lo_80", "hi_80",
-            "lo_95", "hi_95", "model",
+            "run_id",
+            "product_id",
+            "product_name",
+            "date",
+            "quantity",
+            "lo_80",
+            "hi_80",
+            "lo_95",
+            "hi_95",
+            "model",
         ]
         assert len(rows) - 1 == 7 * int(str(forecast["products"]))
 
-    async def test_product_csv(self, client: httpx.AsyncClient, forecast: dict[str, object]) -> None:
+    async def test_product_csv(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
         response = await client.get("/forecasts/products/1", headers={"Accept": "text/csv"})
         assert response.headers["content-type"].startswith("text/csv")
         assert response.text.splitlines()[0] == "model,date,quantity,lo_80,hi_80,lo_95,hi_95"
 
-    async def test_dashboard_forecast_chart(self, client: httpx.AsyncClient, forecast: dict[str, object]) -> None:
+    async def test_dashboard_forecast_chart(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
         response = await client.get("/dashboard/charts/forecast.svg?product_id=1")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("image/svg+xml")
         assert b"80% high" in response.content
-        assert (await client.get("/dashboard/charts/forecast.svg?product_id=424242")).status_code == 404
+        assert (
+            await client.get("/dashboard/charts/forecast.svg?product_id=424242")
+        ).status_code == 404
         page = (await client.get("/")).text
         assert 'id="forecast-product"' in page

@@ -27,14 +27,24 @@ def history(products: int = 6, days: int = 90, seed: int = 3) -> core.History:
                 rows.append((p, d, q))
     cells = pd.DataFrame(rows, columns=["product_id", "date", "quantity"])
     products_frame = pd.DataFrame(
-        {"product_id": range(1, products + 1), "category": ["A", "B"] * (products // 2), "price": 10.0}
+        {
+            "product_id": range(1, products + 1),
+            "category": ["A", "B"] * (products // 2),
+            "price": 10.0,
+        }
     )
     return core.History(data_until=UNTIL, cells=cells, products=products_frame)
 
 
 class TestSeries:
     def test_zero_filled_from_first_sale_to_data_until(self) -> None:
-        cells = pd.DataFrame({"product_id": [1, 1], "date": [date(2025, 6, 25), date(2025, 6, 28)], "quantity": [3, 2]})
+        cells = pd.DataFrame(
+            {
+                "product_id": [1, 1],
+                "date": [date(2025, 6, 25), date(2025, 6, 28)],
+                "quantity": [3, 2],
+            }
+        )
         h = core.History(data_until=UNTIL, cells=cells, products=pd.DataFrame())
         s = core.daily_series(h)
         assert s["y"].tolist() == [3, 0, 0, 2, 0, 0]
@@ -56,7 +66,7 @@ class TestRun:
         assert table.loc[6, "model"] == core.CATEGORY_PROFILE
         p = result.predictions
         assert len(p) == 6 * 7
-        assert (0 <= p["lo_95"]).all()
+        assert (p["lo_95"] >= 0).all()
         assert (p["lo_95"] <= p["lo_80"]).all() and (p["lo_80"] <= p["quantity"]).all()
         assert (p["quantity"] <= p["hi_80"]).all() and (p["hi_80"] <= p["hi_95"]).all()
 
@@ -86,7 +96,11 @@ class TestDask:
             n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
         ) as cluster:
             dask = core.run(
-                h, horizon=7, options=Options(engine="dask", dask_address=cluster.scheduler_address, lightgbm=False)
+                h,
+                horizon=7,
+                options=Options(
+                    engine="dask", dask_address=cluster.scheduler_address, lightgbm=False
+                ),
             )
         key = ["product_id", "date"]
         a = local.predictions.sort_values(key, ignore_index=True)
