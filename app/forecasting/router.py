@@ -56,10 +56,12 @@ def _days_csv(items: list[ForecastDay], filename: str, extra: tuple[Any, ...] = 
 
 def _run_answer(run: Run, fmt: Format, status_code: int = 200) -> Run | Response:
     if fmt is Format.CSV:
-        return csv_response(
+        response = csv_response(
             csv_rows(RUN_COLUMNS, [tuple(getattr(run, c) for c in RUN_COLUMNS)]),
             filename=f"forecast_run_{run.run_id}.csv",
         )
+        response.status_code = status_code
+        return response
     if status_code != 200:
         return JSONResponse(run.model_dump(mode="json"), status_code=status_code)
     return run
@@ -72,6 +74,10 @@ def _run_answer(run: Run, fmt: Format, status_code: int = 200) -> Run | Response
     response_model=Run,
     dependencies=[ApiKeyDep],
     responses={
+        400: {"model": ErrorResponse, "description": "A body that cannot be parsed"},
+        401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
+        403: {"model": ErrorResponse, "description": "A read key: it may not write"},
+        406: {"model": ErrorResponse, "description": "Unsupported Accept"},
         409: {"model": ErrorResponse, "description": "`run_in_progress`: details.run_id"},
         422: {"model": ErrorResponse, "description": "horizon outside 1 … 365"},
     },
@@ -100,7 +106,7 @@ async def start_run(
     "/runs/latest",
     summary="The newest run, whatever its status",
     response_model=Run,
-    responses=READ_ERRORS,
+    responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
 )
 async def latest_run(session: SessionDep, fmt: FormatDep) -> Run | Response:
     return _run_answer(await service.get_run(session=session, run_id=None), fmt)
