@@ -28,6 +28,9 @@ from app.forecasting.options import Options
 
 SEASONAL_NAIVE = "SeasonalNaive"
 LIGHTGBM = "LightGBM"
+# The mean of three unlike candidates: a global learner, a level and an intermittent one.
+ENSEMBLE = "Ensemble"
+ENSEMBLE_OF = (LIGHTGBM, "WindowAverage", "ADIDA")
 CATEGORY_PROFILE = "category_profile"
 STAT_MODELS = (
     "Naive",
@@ -156,7 +159,7 @@ def run(
             cv_parts.append(merged)
         report(k / steps)
     final = _predict_all(long, statics, horizon, options, clock) if len(long_ids) else None
-    models = [*STAT_MODELS, *([LIGHTGBM] if options.lightgbm else [])]
+    models = [*STAT_MODELS, *([LIGHTGBM, ENSEMBLE] if options.lightgbm else [])]
     with clock.time("selection"):
         scale = _scale(series, windows, history.data_until, horizon)
         backtest = pd.concat(cv_parts, ignore_index=True) if cv_parts else None
@@ -205,7 +208,9 @@ def _predict_all(
         return stat
     with clock.time(LIGHTGBM):
         ml = _lightgbm_forecast(train, statics, horizon)
-    return stat.merge(ml, on=["unique_id", "ds"], how="left")
+    out = stat.merge(ml, on=["unique_id", "ds"], how="left")
+    out[ENSEMBLE] = out[list(ENSEMBLE_OF)].mean(axis=1)
+    return out
 
 
 def stat_models() -> list[Any]:
