@@ -503,6 +503,96 @@ async def _refresh(settings: Settings, database: db.Database) -> Rate:
         await engine.dispose()
 
 
+@cli.command()
+def forecast(
+    horizon: Annotated[int, typer.Option(min=1, max=365, help="Days after data_until")] = 28,
+    engine: Annotated[
+        str | None, typer.Option(help="local or dask (default: FORECAST_ENGINE)")
+    ] = None,
+) -> None:
+    """Run a forecast in this process against the configured database (the API's lock:
+    one run at a time), with a progress bar; print the accuracy table. Exit 1 if it fails,
+    2 if another run is in progress."""
+    import asyncio
+
+    from app import logs
+
+    settings = _settings()
+    logs.configure(settings)
+    chosen = engine or settings.forecast_engine.value
+    if chosen not in {"local", "dask"}:
+        raise typer.BadParameter("--engine is local or dask")
+    if chosen == "dask" and not settings.dask_scheduler_address:
+        raise typer.BadParameter("--engine dask needs DASK_SCHEDULER_ADDRESS")
+    database = _prepare()
+    try:
+        code = asyncio.run(_forecast(settings, database, horizon=horizon, engine=chosen))
+    finally:
+        database.release()
+    if code:
+        raise typer.Exit(code)
+
+
+async def _forecast(settings: Settings, database: db.Database, *, horizon: int, engine: str) -> int:
+    import asyncio
+
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    from app.forecasting import runs
+    from app.forecasting.options import Options
+
+    try:
+        handle = await runs.start(url=database.url, horizon=horizon, engine_name=engine)
+    except runs.RunInProgress as exc:
+        _err().print(f"[red]{exc.message}[/red] running: {exc.details['run_id']}")
+        return 2
+    options = Options(engine=engine, dask_address=settings.dask_scheduler_address)
+    work = asyncio.create_task(
+        runs.execute(
+            handle, url=database.url, options=options, keep_runs=settings.forecast_keep_runs
+        )
+    )
+    columns = ("[progress.description]{task.description}", BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_err()) as bar:
+        task = bar.add_task(f"forecast run {handle.run_id}", total=1.0)
+        while not work.done():
+            bar.update(task, completed=handle.progress)
+            await asyncio.sleep(0.2)
+        bar.update(task, completed=1.0)
+    result = work.result()
+    if result is None:
+        _err().print(f"[red]forecast run {handle.run_id} failed[/red] (see its error)")
+        return 1
+    table = Table(title=f"forecast run {handle.run_id}: {len(result.products)} products")
+    for name in ("model", "scope", "products", "mae", "rmse", "mase", "coverage_80", "coverage_95"):
+        table.add_column(name, justify="left" if name in {"model", "scope"} else "right")
+    for row in result.accuracy:
+        table.add_row(
+            *(
+                _cell(row[c])
+                for c in (
+                    "model",
+                    "scope",
+                    "products",
+                    "mae",
+                    "rmse",
+                    "mase",
+                    "coverage_80",
+                    "coverage_95",
+                )
+            )
+        )
+    _out().print(table)
+    return 0
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def main() -> None:
     cli()
 

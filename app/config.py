@@ -28,6 +28,13 @@ class Access(StrEnum):
     KEY = "key"
 
 
+class ForecastEngine(StrEnum):
+    """Where a forecast run fits the statistical models: in the process, or on Dask."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -81,6 +88,11 @@ class Settings(BaseSettings):
     # Memory for read answers kept per data version (app/answers), per process; 0 keeps
     # none. One answer takes at most an eighth of it; bigger ones stream every time.
     answer_cache_bytes: Annotated[int, Field(ge=0, le=64 * GiB)] = 64 * 2**20
+    # Forecast runs kept (with their predictions); older ones are deleted after a run.
+    forecast_keep_runs: Annotated[int, Field(ge=1, le=1000)] = 10
+    forecast_engine: ForecastEngine = ForecastEngine.LOCAL
+    # tcp://host:8786 of an existing Dask scheduler (FORECAST_ENGINE=dask).
+    dask_scheduler_address: str | None = None
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Worker processes of `orderlens serve`; they share the database, the FX cache and
@@ -134,6 +146,12 @@ class Settings(BaseSettings):
             self.fx_provider = FxProvider.FREECURRENCYAPI if self.fx_api_key else FxProvider.ECB
         if self.fx_provider is FxProvider.FREECURRENCYAPI and self.fx_api_key is None:
             raise ValueError("FX_PROVIDER=freecurrencyapi needs FX_API_KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _dask_needs_a_scheduler(self) -> Settings:
+        if self.forecast_engine is ForecastEngine.DASK and not self.dask_scheduler_address:
+            raise ValueError("FORECAST_ENGINE=dask needs DASK_SCHEDULER_ADDRESS")
         return self
 
     @property

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.forecasting.runs import Runner
 
 
 def get_settings(request: Request) -> Settings:
@@ -32,7 +33,13 @@ def get_head_revision(request: Request) -> str | None:
     return revision
 
 
+def get_forecast_runner(request: Request) -> Runner:
+    runner: Runner = request.state.forecasts
+    return runner
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 HeadRevisionDep = Annotated[str | None, Depends(get_head_revision)]
+ForecastRunnerDep = Annotated[Runner, Depends(get_forecast_runner)]

@@ -27,6 +27,8 @@ from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
 from app.exports.feeds_router import router as feeds_router
 from app.exports.router import router as exports_router
+from app.forecasting.router import router as forecasts_router
+from app.forecasting.runs import Runner
 from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
@@ -67,6 +69,7 @@ class State(TypedDict):
     head_revision: str | None
     metrics: Metrics
     answers: Answers | None
+    forecasts: Runner
 
 
 def create_app(
@@ -104,6 +107,7 @@ def create_app(
                 versions=DataVersions(db.asyncpg_dsn(database.url)),
                 private=settings.read_access is Access.KEY,
             )
+        forecasts = Runner()
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 yield State(
@@ -116,8 +120,10 @@ def create_app(
                     head_revision=db.head_revision(),
                     metrics=metrics,
                     answers=answers,
+                    forecasts=forecasts,
                 )
             finally:
+                await forecasts.close()
                 if answers is not None:
                     await answers.versions.close()
                 metrics.pools.forget("main")
@@ -155,6 +161,7 @@ def create_app(
         uploads_router,
         fx_router,
         analytics_router,
+        forecasts_router,
         orders_router,
         exports_router,
         feeds_router,

@@ -5,6 +5,7 @@ from app.answers.models import DataVersion
 from app.catalog.models import Product
 from app.db import metadata
 from app.exports.models import Sync
+from app.forecasting.models import ForecastProduct, ForecastRun, PredictedProductDemand
 from app.fx.models import FxRate
 from app.orders.models import Order
 from app.uploads.models import Reject, Upload
@@ -12,9 +13,12 @@ from app.uploads.models import Reject, Upload
 __all__ = [
     "DailySales",
     "DataVersion",
+    "ForecastProduct",
+    "ForecastRun",
     "FxRate",
     "GrowthLeader",
     "Order",
+    "PredictedProductDemand",
     "Product",
     "ProductDailySales",
     "ProductSales",

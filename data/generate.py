@@ -6,6 +6,14 @@ Products are `id,name,category,price` (BRL, 2 decimals); orders are
 `id,product_id,quantity,created_date` with dates written `'YYYY-MM-DD'`, in date order,
 with a few days that have no orders (so zero-filled charts have gaps to fill). The same
 arguments always give the same bytes. Standard library only, so it runs anywhere.
+
+    python data/generate.py --demand realistic --products 1000 --days 730 --out /tmp/d
+
+`--demand realistic` (the forecasting benchmark's and tests' data; the committed sample
+is the default `uniform`) draws each product's daily units instead: a level (most
+products small, an intermittent long tail selling on few days), a weekly profile per
+category, a trend, Brazilian holidays (fewer sales), promotions (a week of more sales),
+and products that start late or stop early. `--orders` is then ignored.
 """
 
 from __future__ import annotations
@@ -72,6 +80,109 @@ def write_orders(
             fh.write("\n")
 
 
+# --- realistic demand -------------------------------------------------------------------
+
+# Weekday multipliers, Monday first, per category (rotated so categories differ).
+WEEK = [0.9, 0.85, 0.9, 1.0, 1.25, 1.45, 0.65]
+FIXED_HOLIDAYS = [(1, 1), (4, 21), (5, 1), (9, 7), (10, 12), (11, 2), (11, 15), (11, 20), (12, 25)]
+
+
+def easter(year: int) -> date:
+    """Gregorian Easter Sunday (the anonymous algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    el = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * el) // 451
+    month, day = divmod(h + el - 7 * m + 114, 31)
+    return date(year, month, day + 1)
+
+
+def holidays_of(year: int) -> set[date]:
+    """National holidays, Carnival (Monday, Tuesday), Good Friday, Corpus Christi."""
+    e = easter(year)
+    moving = {
+        e - timedelta(days=48),
+        e - timedelta(days=47),
+        e - timedelta(days=2),
+        e + timedelta(days=60),
+    }
+    return {date(year, m, d) for m, d in FIXED_HOLIDAYS} | moving
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    """A Poisson draw (Knuth's product for small means, a rounded normal for large)."""
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, lam**0.5)))
+    limit, k, p = pow(2.718281828459045, -lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def daily_units(*, products: int, days: int, start: date, seed: int) -> list[list[int]]:
+    """units[day][product - 1] under the realistic model (module docstring)."""
+    rng = random.Random(f"demand:{seed}")
+    off = set().union(*(holidays_of(y) for y in range(start.year, start.year + days // 365 + 2)))
+    prod_rng = random.Random(f"products:{seed}")
+    categories = []
+    for _ in range(products):  # the draws of write_products, so categories match its file
+        categories.append(CATEGORIES[prod_rng.randrange(min(products, len(CATEGORIES)))])
+        prod_rng.randrange(500, 30_000)
+    plans = []
+    for p in range(products):
+        tail = rng.random() < 0.35  # the intermittent long tail
+        level = rng.uniform(0.05, 0.6) if tail else rng.lognormvariate(1.0, 0.8)
+        first = rng.randrange(days // 2, days - days // 8) if rng.random() < 0.2 else 0
+        last = rng.randrange(days // 2, days - 30) if days > 90 and rng.random() < 0.05 else days
+        trend = rng.uniform(-0.4, 0.8)
+        shift = CATEGORIES.index(categories[p]) % 7
+        week = WEEK[shift:] + WEEK[:shift]
+        promos = {rng.randrange(days) for _ in range(days // 120)}
+        plans.append((level, first, last, trend, week, promos))
+    units = []
+    for t in range(days):
+        day = start + timedelta(days=t)
+        holiday = 0.45 if day in off else 1.0
+        row = []
+        for level, first, last, trend, week, promos in plans:
+            if not first <= t < last:
+                row.append(0)
+                continue
+            promo = 1.8 if any(0 <= t - s < 7 for s in promos) else 1.0
+            lam = level * week[day.weekday()] * (1 + trend * t / days) * holiday * promo
+            row.append(poisson(rng, lam))
+        units.append(row)
+    return units
+
+
+def write_realistic_orders(path: Path, *, products: int, days: int, start: date, seed: int) -> None:
+    """Orders whose units per product and day follow `daily_units`: each day's units split
+    into orders of 1 to 3 units."""
+    rng = random.Random(f"orders:{seed}")
+    order_id = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("id,product_id,quantity,created_date")
+        for t, row in enumerate(daily_units(products=products, days=days, start=start, seed=seed)):
+            day = f"'{start + timedelta(days=t)}'"
+            lines = []
+            for p, units in enumerate(row, start=1):
+                while units > 0:
+                    q = min(units, rng.choice((1, 1, 1, 2, 3)))
+                    units -= q
+                    order_id += 1
+                    lines.append(f"\n{order_id},{p},{q},{day}")
+            fh.write("".join(lines))
+        fh.write("\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -84,12 +195,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--final-newline", action="store_true", help="end orders.csv with a newline"
     )
+    parser.add_argument(
+        "--demand",
+        choices=("uniform", "realistic"),
+        default="uniform",
+        help="realistic: seasonal, trending, intermittent demand (see above)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args(argv)
     if args.products < 1 or args.orders < 0 or args.days < 1:
         parser.error("--products and --days must be at least 1, --orders at least 0")
     args.out.mkdir(parents=True, exist_ok=True)
     write_products(args.out / "products.csv", count=args.products, seed=args.seed)
+    if args.demand == "realistic":
+        write_realistic_orders(
+            args.out / "orders.csv",
+            products=args.products,
+            days=args.days,
+            start=args.start,
+            seed=args.seed,
+        )
+        return
     write_orders(
         args.out / "orders.csv",
         count=args.orders,

@@ -24,6 +24,9 @@ EXPECTED_TABLES = {
     "data_version",
     "growth_leaders",
     "syncs",
+    "forecast_runs",
+    "forecast_products",
+    "predicted_product_demand",
 }
 
 

@@ -234,3 +234,47 @@ def _render(draw: Callable[[Layout], Any], layouts: tuple[Layout, Layout]) -> by
     ET.register_namespace("", SVG_NS)
     svg: bytes = ET.tostring(outer, encoding="utf-8", xml_declaration=True)
     return svg
+
+
+FORECAST = (Layout("wide", 600, 300, 8), Layout("narrow", 360, 180, 4))
+
+
+def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any], model: str) -> bytes:
+    """A product's last days of units sold, then its forecast and the forecast's 80% band
+    (drawn as its two bounds), as SVG."""
+    days = [d for d, _ in history] + [i.date for i in items]
+    past = [q for _, q in history] + [None] * len(items)
+    ahead = [None] * len(history) + [i.quantity for i in items]
+    low = [None] * len(history) + [i.lo_80 for i in items]
+    high = [None] * len(history) + [i.hi_80 for i in items]
+
+    def draw(layout: Layout) -> Any:
+        labels, printed, title = date_labels(days, layout.width - Y_AXIS_ROOM)
+        chart = pygal.Line(
+            **{**COMMON, "legend_at_bottom_columns": 4 if layout.name == "wide" else 2},
+            width=layout.width,
+            height=layout.height,
+            max_scale=layout.max_scale,
+            style=Style(**{**STYLE, "colors": (INK, BLUE, AMBER, AMBER)}, opacity=".1"),
+            show_minor_x_labels=False,
+            value_formatter=lambda v: f"{v:,.1f}",
+            y_title="Units",
+            x_title=title or None,
+            include_x_axis=True,
+            no_data_text="No forecast",
+        )
+        chart.x_labels = labels
+        chart.x_labels_major = printed
+        if days:
+            chart.add("Sold", past, show_dots=False)
+            chart.add(
+                f"Forecast ({model})" if layout.name == "wide" else "Forecast",
+                ahead,
+                show_dots=False,
+            )
+            dashed = {"width": 2, "dasharray": "4, 4"}
+            chart.add("80% low", low, show_dots=False, stroke_style=dashed)
+            chart.add("80% high", high, show_dots=False, stroke_style=dashed)
+        return chart
+
+    return _render(draw, FORECAST)

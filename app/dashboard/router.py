@@ -16,6 +16,7 @@ from app.dashboard import charts
 from app.db import SessionDep
 from app.errors import AppError
 from app.filters import FxModeDep, PeriodDep
+from app.forecasting import service as forecasts
 from app.fx.deps import FxDep
 
 HERE = Path(__file__).resolve().parent
@@ -98,3 +99,25 @@ async def daily_revenue_chart(
 async def top_categories_chart(session: SessionDep, period: PeriodDep) -> Response:
     categories = await analytics.top_categories(session=session, period=period)
     return _svg(await asyncio.to_thread(charts.top_categories, categories))
+
+
+# The forecast panel shows this many days of sales before the forecast.
+FORECAST_HISTORY_DAYS = 90
+
+
+@charts_router.get("/dashboard/charts/forecast.svg")
+async def forecast_chart(
+    session: SessionDep, product_id: Annotated[int, Query(ge=1, le=2**31 - 1)]
+) -> Response:
+    result = await forecasts.product(session=session, product_id=product_id)
+    history = (
+        await forecasts.recent_units(
+            session=session,
+            product_id=product_id,
+            until=result.data_until,
+            days=FORECAST_HISTORY_DAYS,
+        )
+        if result.data_until
+        else []
+    )
+    return _svg(await asyncio.to_thread(charts.forecast, history, result.items, result.model))

@@ -12,6 +12,7 @@ from app.db import SessionDep
 from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotAcceptable
 from app.filters import FxModeDep, Period
+from app.forecasting import queries as forecast_queries
 from app.formats import csv_response, csv_rows
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
@@ -99,3 +100,20 @@ async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) ->
         filename="kpi_product_orders.csv",
         headers=fx_headers(kpis.fx),
     )
+
+
+@router.get(
+    "/predicted_product_demand.csv",
+    summary="The latest succeeded forecast run: run_id, product_id, product_name, date,"
+    " quantity, lo_80, hi_80, lo_95, hi_95, model",
+    response_class=StreamingResponse,
+    responses=CSV_ONLY,
+)
+async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
+    body = service.stream(
+        engine=engine,
+        header=forecast_queries.EXPORT_HEADER,
+        query=forecast_queries.EXPORT_ROWS,
+        args=[],
+    )
+    return csv_response(body, filename="predicted_product_demand.csv")

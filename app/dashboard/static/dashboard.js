@@ -721,6 +721,59 @@
     }
   }
 
+  // ---------- forecast ----------
+
+  function figure(value, digits = 2) {
+    return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
+  }
+
+  async function loadForecastChart() {
+    const select = $("forecast-product");
+    const id = select.value;
+    if (!id) return;
+    const chosen = forecastProducts.find((p) => String(p.product_id) === id);
+    if (chosen) {
+      const vsNaive = chosen.model === "category_profile"
+        ? "too little history for a backtest: its category's profile at its own level"
+        : `MASE ${figure(chosen.mase)} against seasonal naive's ${figure(chosen.seasonal_naive_mase)}`
+          + (chosen.model === "SeasonalNaive" ? " (no model beat seasonal naive here)" : "");
+      setText("forecast-model", `Model: ${chosen.model}; ${vsNaive}`);
+    }
+    await loadChart({ id: "chart-forecast", path: "/dashboard/charts/forecast.svg", extra: { product_id: id }, keys: [] });
+  }
+
+  let forecastProducts = [];
+
+  async function loadForecast() {
+    try {
+      const page = await getJson("/forecasts/products");
+      forecastProducts = page.items;
+      const select = $("forecast-product");
+      const keep = select.value;
+      select.replaceChildren(...page.items.map((p) => {
+        const option = make("option", `${p.product_name} (${p.category})`);
+        option.value = String(p.product_id);
+        return option;
+      }));
+      if (!page.items.length) {
+        setText("forecast-model", "No forecast yet: POST /forecasts/runs or run `orderlens forecast`.");
+        return;
+      }
+      if (keep && page.items.some((p) => String(p.product_id) === keep)) select.value = keep;
+      const accuracy = await getJson("/forecasts/accuracy");
+      $("accuracy-rows").replaceChildren(...accuracy.items.map((a) => {
+        const row = make("tr");
+        row.append(make("td", a.model), make("td", a.scope), make("td", String(a.products), "num"),
+          make("td", figure(a.mae), "num"), make("td", figure(a.mase), "num"),
+          make("td", figure(a.coverage_80), "num"), make("td", figure(a.coverage_95), "num"));
+        return row;
+      }));
+      await loadForecastChart();
+    } catch (error) {
+      showError("chart-forecast-error", `The forecast could not be read: ${error.message}`);
+    }
+  }
+
   // ---------- start ----------
 
   function start() {
@@ -731,8 +784,10 @@
     $("upload-form").addEventListener("submit", startUpload);
     watchTableScrolling();
     document.addEventListener("click", keyedDownload);
+    $("forecast-product").addEventListener("change", loadForecastChart);
     loadAnalytics();
     loadUploads();
+    loadForecast();
   }
 
   document.addEventListener("DOMContentLoaded", start);

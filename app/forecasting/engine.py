@@ -1,0 +1,579 @@
+"""The pure core of forecasting: daily series in, backtested forecasts out (no database).
+
+`run(history, horizon=…)` zero-fills each product's daily units from its first sale to
+`data_until`, backtests every candidate model on rolling origins (up to 3 windows of the
+horizon's length), picks per product the model with the lowest MASE if it beats
+SeasonalNaive(7) there (else SeasonalNaive), refits on all the history and predicts the
+`horizon` days after `data_until`, with conformal intervals from the backtest's errors.
+Products with under two horizons of history get their category's profile at their own
+level (`category_profile`). statsforecast, mlforecast and LightGBM are imported here
+only, when a run starts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.forecasting import calendar
+from app.forecasting.options import Options
+
+SEASONAL_NAIVE = "SeasonalNaive"
+LIGHTGBM = "LightGBM"
+# The mean of three unlike candidates: a global learner, a level and an intermittent one.
+ENSEMBLE = "Ensemble"
+ENSEMBLE_OF = (LIGHTGBM, "WindowAverage", "ADIDA")
+CATEGORY_PROFILE = "category_profile"
+STAT_MODELS = (
+    "Naive",
+    SEASONAL_NAIVE,
+    "WindowAverage",
+    "HistoricAverage",
+    "CrostonOptimized",
+    "ADIDA",
+    "IMAPA",
+    "TSB",
+)
+MAX_WINDOWS = 3
+SEASON = 7
+# Below this many days a series gives seasonal naive and the lags nothing to learn from.
+MIN_HISTORY_DAYS = 28
+LEVELS = (80, 95)
+
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class History:
+    """What a run reads: sparse sale cells and the products they belong to."""
+
+    data_until: date | None
+    # product_id, date, quantity: one row per product and day with sales.
+    cells: pd.DataFrame
+    # product_id, category, price.
+    products: pd.DataFrame
+
+
+@dataclass
+class Result:
+    """A run's output: the served forecasts, per-product accuracy, pooled accuracy."""
+
+    # product_id, date, quantity, lo_80, hi_80, lo_95, hi_95, model
+    predictions: pd.DataFrame
+    # product_id, model, history_days, windows, mae, rmse, mase, seasonal_naive_mase,
+    # coverage_80, coverage_95 (NaN where there was no backtest)
+    products: pd.DataFrame
+    # model, scope, products, mae, rmse, mase, coverage_80, coverage_95
+    accuracy: list[dict[str, Any]]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def daily_series(history: History) -> pd.DataFrame:
+    """unique_id, ds, y: every product's units per day from its first sale to data_until,
+    days without sales as 0."""
+    cells = history.cells
+    if history.data_until is None or cells.empty:
+        return pd.DataFrame(
+            {
+                "unique_id": pd.Series(dtype="int64"),
+                "ds": pd.Series(dtype="datetime64[ns]"),
+                "y": pd.Series(dtype="float64"),
+            }
+        )
+    until = np.datetime64(history.data_until, "D")
+    days = cells["date"].to_numpy(dtype="datetime64[D]")
+    ids = cells["product_id"].to_numpy(dtype=np.int64)
+    order = np.lexsort((days, ids))
+    ids, days = ids[order], days[order]
+    qty = cells["quantity"].to_numpy(dtype=np.float64)[order]
+    uids, first_at = np.unique(ids, return_index=True)
+    starts = days[first_at]
+    lengths = (until - starts).astype(np.int64) + 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    total = int(lengths.sum())
+    group = np.repeat(np.arange(len(uids)), lengths)
+    within = np.arange(total) - offsets[group]
+    y = np.zeros(total)
+    pos = np.searchsorted(uids, ids)
+    y[offsets[pos] + (days - starts[pos]).astype(np.int64)] = qty
+    return pd.DataFrame(
+        {
+            "unique_id": uids[group],
+            "ds": (starts[group] + within).astype("datetime64[ns]"),
+            "y": y,
+        }
+    )
+
+
+def windows_for(length: int, horizon: int) -> int:
+    """Backtest windows a series of `length` days gets: 3, fewer when short, 0 when it is
+    shorter than two horizons (or four weeks)."""
+    if length < max(2 * horizon, MIN_HISTORY_DAYS):
+        return 0
+    return min(MAX_WINDOWS, length // horizon - 1)
+
+
+def run(
+    history: History,
+    *,
+    horizon: int,
+    options: Options | None = None,
+    progress: Progress | None = None,
+) -> Result:
+    """Backtest, choose, refit and predict (module docstring)."""
+    options = options or Options()
+    report = progress or (lambda _: None)
+    clock = Clock()
+    series = daily_series(history)
+    if series.empty:
+        report(1.0)
+        return Result(_empty_predictions(), _empty_products(), [], clock.seconds)
+    lengths = series.groupby("unique_id").size()
+    windows = lengths.map(lambda n: windows_for(int(n), horizon))
+    long_ids = windows.index[windows > 0]
+    long = series[series["unique_id"].isin(long_ids)]
+    statics = _statics(history.products, long_ids)
+    assert history.data_until is not None
+    steps = MAX_WINDOWS + 1
+    cv_parts = []
+    for k in range(1, MAX_WINDOWS + 1):
+        members = windows.index[windows >= k]
+        if len(members):
+            cutoff = pd.Timestamp(history.data_until) - pd.Timedelta(days=k * horizon)
+            part = series[series["unique_id"].isin(members)]
+            train = part[part["ds"] <= cutoff]
+            actual = part[
+                (part["ds"] > cutoff) & (part["ds"] <= cutoff + pd.Timedelta(days=horizon))
+            ]
+            fc = _predict_all(train, statics, horizon, options, clock)
+            merged = actual.merge(fc, on=["unique_id", "ds"], how="left")
+            merged["window"] = k
+            cv_parts.append(merged)
+        report(k / steps)
+    final = _predict_all(long, statics, horizon, options, clock) if len(long_ids) else None
+    models = [*STAT_MODELS, *([LIGHTGBM, ENSEMBLE] if options.lightgbm else [])]
+    with clock.time("selection"):
+        scale = _scale(series, windows, history.data_until, horizon)
+        backtest = pd.concat(cv_parts, ignore_index=True) if cv_parts else None
+        per_model = _metrics(backtest, models, scale) if backtest is not None else None
+        chosen = _choose(per_model, long_ids) if per_model is not None else pd.Series(dtype=str)
+        served = _serve(final, chosen, per_model, backtest, history.data_until, horizon)
+        short_ids = windows.index[windows == 0]
+        profiled = _category_profile(series, short_ids, served, history, horizon)
+        predictions = pd.concat([served, profiled], ignore_index=True)
+        table = _product_table(per_model, chosen, lengths, windows, short_ids)
+        accuracy = _pooled(per_model, chosen, models)
+    report(1.0)
+    return Result(predictions, table, accuracy, clock.seconds)
+
+
+class Clock:
+    """Seconds spent per model (or step), summed over the run's fits."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def time(self, name: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+
+
+def _statics(products: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    frame = products.rename(columns={"product_id": "unique_id"})
+    frame = frame[frame["unique_id"].isin(ids)].copy()
+    frame["category"] = frame["category"].astype("category")
+    frame["price"] = frame["price"].astype(np.float64)
+    return frame[["unique_id", "category", "price"]]
+
+
+def _predict_all(
+    train: pd.DataFrame, statics: pd.DataFrame, horizon: int, options: Options, clock: Clock
+) -> pd.DataFrame:
+    """Every candidate's `horizon` days after the end of `train`: unique_id, ds, one
+    column per model."""
+    stat = _stat_forecasts(train, horizon, options, clock)
+    if not options.lightgbm:
+        return stat
+    with clock.time(LIGHTGBM):
+        ml = _lightgbm_forecast(train, statics, horizon)
+    out = stat.merge(ml, on=["unique_id", "ds"], how="left")
+    out[ENSEMBLE] = out[list(ENSEMBLE_OF)].mean(axis=1)
+    return out
+
+
+def stat_models() -> list[Any]:
+    """The statistical candidates, named as statsforecast names them."""
+    from statsforecast.models import (
+        ADIDA,
+        IMAPA,
+        TSB,
+        CrostonOptimized,
+        HistoricAverage,
+        Naive,
+        SeasonalNaive,
+        WindowAverage,
+    )
+
+    return [
+        Naive(),
+        SeasonalNaive(season_length=SEASON),
+        WindowAverage(window_size=MIN_HISTORY_DAYS),
+        HistoricAverage(),
+        CrostonOptimized(),
+        ADIDA(),
+        IMAPA(),
+        TSB(alpha_d=0.2, alpha_p=0.2),
+    ]
+
+
+def _stat_forecasts(
+    train: pd.DataFrame, horizon: int, options: Options, clock: Clock
+) -> pd.DataFrame:
+    from statsforecast import StatsForecast
+
+    if options.engine == "dask":
+        with clock.time("statsforecast (dask)"):
+            return _dask_forecast(train, horizon, options)
+    out: pd.DataFrame | None = None
+    for model in stat_models():
+        with clock.time(str(model)):
+            fc = StatsForecast(models=[model], freq="D", n_jobs=1).forecast(df=train, h=horizon)
+        out = fc if out is None else out.merge(fc, on=["unique_id", "ds"])
+    assert out is not None
+    return out
+
+
+def _dask_forecast(train: pd.DataFrame, horizon: int, options: Options) -> pd.DataFrame:
+    """The statistical models on a Dask cluster, through statsforecast's fugue backend."""
+    import dask.dataframe as dd
+    from distributed import Client
+    from statsforecast import StatsForecast
+
+    with Client(options.dask_address, set_as_default=True):
+        frame = train.assign(unique_id=train["unique_id"].astype(str))
+        parts = dd.from_pandas(frame, npartitions=max(1, min(8, frame["unique_id"].nunique())))
+        sf = StatsForecast(models=stat_models(), freq="D")
+        out = sf.forecast(df=parts, h=horizon)
+        result = out.compute() if hasattr(out, "compute") else out
+    result = pd.DataFrame(result)
+    result["unique_id"] = result["unique_id"].astype(np.int64)
+    result["ds"] = pd.to_datetime(result["ds"])
+    return result.sort_values(["unique_id", "ds"], ignore_index=True)
+
+
+def _lightgbm_forecast(train: pd.DataFrame, statics: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """One global LightGBM across all products (mlforecast, recursive)."""
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean, RollingStd
+
+    model = lgb.LGBMRegressor(
+        n_estimators=150,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=50,
+        subsample=0.5,
+        subsample_freq=1,
+        objective="tweedie",
+        n_jobs=1,
+        verbose=-1,
+    )
+    fcst = MLForecast(
+        models={LIGHTGBM: model},
+        freq="D",
+        lags=[1, 7, 14, 28],
+        lag_transforms={
+            1: [RollingMean(7), RollingStd(7), RollingMean(28), RollingStd(28)],
+            7: [RollingMean(4)],
+        },
+        date_features=["dayofweek", calendar.is_weekend, calendar.is_holiday],
+    )
+    frame = train.merge(statics, on="unique_id", how="left")
+    fcst.fit(frame, static_features=["category", "price"], dropna=True)
+    out: pd.DataFrame = fcst.predict(horizon)
+    out[LIGHTGBM] = out[LIGHTGBM].clip(lower=0)
+    return out
+
+
+def _scale(
+    series: pd.DataFrame, windows: pd.Series, data_until: date | None, horizon: int
+) -> pd.Series:
+    """MASE's denominator per product: the in-sample mean absolute error of seasonal
+    naive (lag 7) over the history before the product's first backtest cutoff."""
+    assert data_until is not None
+    n = windows.reindex(series["unique_id"]).to_numpy()
+    cutoff = np.datetime64(data_until, "D") - (n * horizon).astype("timedelta64[D]")
+    inside = series["ds"].to_numpy(dtype="datetime64[D]") <= cutoff
+    frame = series[inside]
+    diff = frame.groupby("unique_id")["y"].diff(SEASON).abs()
+    return diff.groupby(frame["unique_id"]).mean()
+
+
+def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.Series) -> pd.DataFrame:
+    """Per product and model: mae, rmse, mase, coverage_80, coverage_95, and the
+    conformal half-widths q_80, q_95 (from all windows' absolute errors)."""
+    rows = []
+    for model in models:
+        err = (backtest["y"] - backtest[model]).abs()
+        frame = pd.DataFrame(
+            {"unique_id": backtest["unique_id"], "window": backtest["window"], "err": err}
+        )
+        g = frame.groupby("unique_id")["err"]
+        stats = pd.DataFrame(
+            {
+                "mae": g.mean(),
+                "rmse": np.sqrt((frame["err"] ** 2).groupby(frame["unique_id"]).mean()),
+            }
+        )
+        for level in LEVELS:
+            stats[f"q_{level}"] = g.quantile(level / 100, interpolation="higher")
+            stats[f"coverage_{level}"] = _held_out_coverage(frame, level)
+        stats["model"] = model
+        rows.append(stats)
+    out = pd.concat(rows).reset_index()
+    s = scale.reindex(out["unique_id"]).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mase"] = np.where(s > 0, out["mae"].to_numpy() / s, np.nan)
+    return out
+
+
+def _held_out_coverage(frame: pd.DataFrame, level: int) -> pd.Series:
+    """How often each window's errors fall inside the half-width calibrated on the other
+    windows (on its own when a product has one window only)."""
+    hits = []
+    for w in sorted(frame["window"].unique()):
+        this = frame[frame["window"] == w]
+        others = frame[frame["window"] != w]
+        q = others.groupby("unique_id")["err"].quantile(level / 100, interpolation="higher")
+        own = this.groupby("unique_id")["err"].quantile(level / 100, interpolation="higher")
+        q = q.reindex(own.index).fillna(own)
+        inside = this["err"].to_numpy() <= q.reindex(this["unique_id"]).to_numpy()
+        hits.append(pd.DataFrame({"unique_id": this["unique_id"].to_numpy(), "hit": inside}))
+    both = pd.concat(hits)
+    return both.groupby("unique_id")["hit"].mean()
+
+
+def _choose(per_model: pd.DataFrame, ids: pd.Index) -> pd.Series:
+    """Per product, the model served: the lowest backtest MASE (MAE where the scale is
+    zero) if it is strictly below SeasonalNaive's, else SeasonalNaive."""
+    score = per_model["mase"].where(per_model["mase"].notna(), per_model["mae"])
+    frame = per_model.assign(score=score.fillna(np.inf))
+    naive = frame[frame["model"] == SEASONAL_NAIVE].set_index("unique_id")["score"]
+    best = frame.sort_values(["unique_id", "score", "model"]).drop_duplicates("unique_id")
+    best = best.set_index("unique_id")
+    beats = best["score"] < naive.reindex(best.index)
+    chosen = best["model"].where(beats, SEASONAL_NAIVE)
+    return chosen.reindex(ids).fillna(SEASONAL_NAIVE)
+
+
+def _serve(
+    final: pd.DataFrame | None,
+    chosen: pd.Series,
+    per_model: pd.DataFrame | None,
+    backtest: pd.DataFrame | None,
+    data_until: date | None,
+    horizon: int,
+) -> pd.DataFrame:
+    """Each backtested product's chosen model's forecast, with conformal intervals."""
+    if final is None or chosen.empty or per_model is None:
+        return _empty_predictions()
+    long = final.melt(id_vars=["unique_id", "ds"], var_name="model", value_name="quantity")
+    picks = chosen.rename("model").reset_index()
+    picks.columns = ["unique_id", "model"]
+    served = long.merge(picks, on=["unique_id", "model"])
+    widths = per_model[["unique_id", "model", "q_80", "q_95"]]
+    served = served.merge(widths, on=["unique_id", "model"], how="left")
+    q = served["quantity"].fillna(0).clip(lower=0).to_numpy()
+    w80 = served["q_80"].fillna(0).to_numpy()
+    w95 = np.maximum(served["q_95"].fillna(0).to_numpy(), w80)
+    return _bounded(
+        served["unique_id"].to_numpy(),
+        served["ds"].dt.date.to_numpy(),
+        q,
+        (q - w80, q + w80, q - w95, q + w95),
+        served["model"].to_numpy(),
+    )
+
+
+def _bounded(
+    ids: Any, days: Any, q: Any, bounds: tuple[Any, Any, Any, Any], model: Any
+) -> pd.DataFrame:
+    """Predictions with `0 ≤ lo_95 ≤ lo_80 ≤ quantity ≤ hi_80 ≤ hi_95` made to hold."""
+    lo80, hi80, lo95, hi95 = (np.asarray(b, dtype=np.float64) for b in bounds)
+    q = np.maximum(np.asarray(q, dtype=np.float64), 0)
+    lo80 = np.clip(lo80, 0, q)
+    lo95 = np.clip(lo95, 0, lo80)
+    hi80 = np.maximum(hi80, q)
+    hi95 = np.maximum(hi95, hi80)
+    return pd.DataFrame(
+        {
+            "product_id": np.asarray(ids, dtype=np.int64),
+            "date": days,
+            "quantity": q,
+            "lo_80": lo80,
+            "hi_80": hi80,
+            "lo_95": lo95,
+            "hi_95": hi95,
+            "model": model,
+        }
+    )
+
+
+def _category_profile(
+    series: pd.DataFrame,
+    short_ids: pd.Index,
+    served: pd.DataFrame,
+    history: History,
+    horizon: int,
+) -> pd.DataFrame:
+    """Short products: their category's forecast shape (its served total, divided by its
+    mean) times the product's own mean daily units; Poisson intervals around it."""
+    if not len(short_ids):
+        return _empty_predictions()
+    from scipy.stats import poisson
+
+    assert history.data_until is not None
+    days = [history.data_until + timedelta(days=i) for i in range(1, horizon + 1)]
+    category = history.products.set_index("product_id")["category"]
+    shapes: dict[str, np.ndarray] = {}
+    if not served.empty:
+        totals = served.assign(category=category.reindex(served["product_id"]).to_numpy())
+        by_day = totals.pivot_table(
+            index="date", columns="category", values="quantity", aggfunc="sum"
+        )
+        by_day = by_day.reindex(days).fillna(0)
+        overall = by_day.sum(axis=1).to_numpy()
+        shapes = {str(c): _shape(by_day[c].to_numpy()) for c in by_day.columns}
+        shapes[""] = _shape(overall)
+    flat = np.ones(horizon)
+    short = series[series["unique_id"].isin(short_ids)]
+    level = short.groupby("unique_id")["y"].mean()
+    ids = np.repeat(level.index.to_numpy(), horizon)
+    q = np.concatenate(
+        [level[p] * shapes.get(str(category.get(p, "")), shapes.get("", flat)) for p in level.index]
+    )
+    bounds = (
+        poisson.ppf(0.1, q),
+        poisson.ppf(0.9, q),
+        poisson.ppf(0.025, q),
+        poisson.ppf(0.975, q),
+    )
+    clean = (
+        np.nan_to_num(bounds[0]),
+        np.nan_to_num(bounds[1]),
+        np.nan_to_num(bounds[2]),
+        np.nan_to_num(bounds[3]),
+    )
+    return _bounded(ids, days * len(level), q, clean, np.full(len(q), CATEGORY_PROFILE))
+
+
+def _shape(values: np.ndarray) -> np.ndarray:
+    mean = float(values.mean()) if len(values) else 0.0
+    return values / mean if mean > 0 else np.ones(len(values))
+
+
+def _product_table(
+    per_model: pd.DataFrame | None,
+    chosen: pd.Series,
+    lengths: pd.Series,
+    windows: pd.Series,
+    short_ids: pd.Index,
+) -> pd.DataFrame:
+    """One row per product: its model and that model's backtest figures."""
+    base = pd.DataFrame(
+        {
+            "product_id": lengths.index,
+            "history_days": lengths.to_numpy(),
+            "windows": windows.to_numpy(),
+        }
+    )
+    if per_model is None or chosen.empty:
+        out = base.assign(model=CATEGORY_PROFILE)
+        for col in ("mae", "rmse", "mase", "seasonal_naive_mase", "coverage_80", "coverage_95"):
+            out[col] = np.nan
+        return out
+    picks = chosen.rename("model").reset_index()
+    picks.columns = ["unique_id", "model"]
+    figures = picks.merge(per_model, on=["unique_id", "model"], how="left")
+    naive = per_model[per_model["model"] == SEASONAL_NAIVE].set_index("unique_id")["mase"]
+    figures["seasonal_naive_mase"] = naive.reindex(figures["unique_id"]).to_numpy()
+    figures = figures.rename(columns={"unique_id": "product_id"})
+    cols = [
+        "product_id",
+        "model",
+        "mae",
+        "rmse",
+        "mase",
+        "seasonal_naive_mase",
+        "coverage_80",
+        "coverage_95",
+    ]
+    out = base.merge(figures[cols], on="product_id", how="left")
+    out.loc[out["product_id"].isin(short_ids), "model"] = CATEGORY_PROFILE
+    return out
+
+
+def _pooled(
+    per_model: pd.DataFrame | None, chosen: pd.Series, models: list[str]
+) -> list[dict[str, Any]]:
+    """Mean of per-product figures per model, over the products it serves (`chosen`) and
+    over every backtested product (`all`); MASE leaves out products whose scale is 0.
+    `served` is the served forecasts' pooled figures, whatever model each product got."""
+    if per_model is None:
+        return [_figures(SEASONAL_NAIVE, "all", pd.DataFrame(columns=["mae"]))]
+    picks = chosen.rename("model").reset_index()
+    picks.columns = ["unique_id", "model"]
+    served_rows = picks.merge(per_model, on=["unique_id", "model"])
+    out = [_figures("served", "chosen", served_rows)]
+    for model in models:
+        rows = per_model[per_model["model"] == model]
+        mine = served_rows[served_rows["model"] == model]
+        out.append(_figures(model, "chosen", mine))
+        out.append(_figures(model, "all", rows))
+    return out
+
+
+def _figures(model: str, scope: str, rows: pd.DataFrame) -> dict[str, Any]:
+    def mean(col: str) -> float | None:
+        if rows.empty or col not in rows:
+            return None
+        value = float(rows[col].mean(skipna=True))
+        return None if math.isnan(value) else value
+
+    return {
+        "model": model,
+        "scope": scope,
+        "products": len(rows),
+        "mae": mean("mae"),
+        "rmse": mean("rmse"),
+        "mase": mean("mase"),
+        "coverage_80": mean("coverage_80"),
+        "coverage_95": mean("coverage_95"),
+    }
+
+
+def _empty_predictions() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=["product_id", "date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95", "model"]
+    )
+
+
+def _empty_products() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=[
+            "product_id", "history_days", "windows", "model", "mae", "rmse", "mase",
+            "seasonal_naive_mase", "coverage_80", "coverage_95",
+        ]
+    )  # fmt: skip

@@ -1,0 +1,192 @@
+"""The SQL of forecasting: what a run reads and writes, and what the reads serve.
+
+Statements with `$n` run on a run's own asyncpg connection; those with `:name` through
+SQLAlchemy sessions (the read endpoints)."""
+
+from __future__ import annotations
+
+from app.formats import safe_text_sql
+
+# One run at a time across every worker and the CLI: a session advisory lock held by the
+# run's own connection for as long as it computes (so a dead process frees it).
+FORECAST_LOCK_KEY = 0x4F4C_0002_0000_0001
+
+TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+UNLOCK = "SELECT pg_advisory_unlock($1)"
+
+RUN_COLUMNS = """
+run_id, status, started_at, finished_at, data_until, horizon, engine, products, progress,
+models, accuracy, error
+"""
+
+# Whoever holds the lock may fail any run still marked running: its process is gone.
+FAIL_ORPHANS = """
+UPDATE forecast_runs SET status = 'failed', finished_at = clock_timestamp(),
+    error = jsonb_build_object('code', 'interrupted', 'message',
+        'The run stopped before it finished (its process or connection died).')
+WHERE status = 'running'
+"""
+
+# Readers do the same when the lock is free (the transaction-level lock is let go at
+# their commit). As dead uploads are swept (uploads/sql/reads.py).
+SWEEP_DEAD = f"""
+{FAIL_ORPHANS} AND pg_try_advisory_xact_lock(:key)
+"""
+
+RUNNING_RUN = (
+    "SELECT run_id FROM forecast_runs WHERE status = 'running' ORDER BY run_id DESC LIMIT 1"
+)
+
+INSERT_RUN = f"""
+INSERT INTO forecast_runs (horizon, engine) VALUES ($1, $2) RETURNING {RUN_COLUMNS}
+"""
+
+# What the run sees, read in one REPEATABLE READ snapshot with the series: the latest
+# order date and the uploads it saw (for `stale`).
+SNAPSHOT = """
+SELECT (SELECT max(created_date) FROM daily_sales) AS data_until,
+    coalesce((SELECT max(upload_id) FROM uploads), 0) AS seen_upload_id,
+    coalesce((SELECT array_agg(upload_id) FROM uploads WHERE status = 'running'),
+        '{}'::bigint[]) AS running_uploads
+"""
+
+# The sparse daily series, from the rollup (never a scan of orders).
+SALE_CELLS = "SELECT product_id, created_date, quantity FROM product_daily_sales"
+
+PRODUCTS = "SELECT product_id, category, price FROM products"
+
+RECORD_SNAPSHOT = """
+UPDATE forecast_runs SET data_until = $2, seen_upload_id = $3, running_uploads = $4
+WHERE run_id = $1
+"""
+
+SET_PROGRESS = "UPDATE forecast_runs SET progress = $2 WHERE run_id = $1 AND status = 'running'"
+
+SUCCEED = """
+UPDATE forecast_runs SET status = 'succeeded', finished_at = clock_timestamp(), progress = 1,
+    products = $2, models = $3::jsonb, accuracy = $4::jsonb
+WHERE run_id = $1
+"""
+
+FAIL = """
+UPDATE forecast_runs SET status = 'failed', finished_at = clock_timestamp(), error = $2::jsonb
+WHERE run_id = $1 AND status = 'running'
+"""
+
+# The newest FORECAST_KEEP_RUNS finished runs stay (their rows go with them by cascade).
+PRUNE = """
+DELETE FROM forecast_runs WHERE status <> 'running' AND run_id < (
+    SELECT min(run_id) FROM (
+        SELECT run_id FROM forecast_runs WHERE status <> 'running'
+        ORDER BY run_id DESC LIMIT $1
+    ) kept
+)
+"""
+
+PREDICTION_COLUMNS = (
+    "run_id", "product_id", "date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95", "model",
+)  # fmt: skip
+PRODUCT_COLUMNS = (
+    "run_id", "product_id", "model", "history_days", "windows", "mae", "rmse", "mase",
+    "seasonal_naive_mase", "coverage_80", "coverage_95",
+)  # fmt: skip
+
+# --- reads ------------------------------------------------------------------------------
+
+GET_RUN = f"SELECT {RUN_COLUMNS} FROM forecast_runs WHERE run_id = :run_id"
+
+LATEST_RUN = f"SELECT {RUN_COLUMNS} FROM forecast_runs ORDER BY run_id DESC LIMIT 1"
+
+# The run every forecast read serves: the latest that succeeded.
+SERVED_RUN = f"""
+SELECT {RUN_COLUMNS} FROM forecast_runs WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
+"""
+
+# Whether an orders upload that inserted or updated rows is one the served run did not
+# see (newer than its snapshot, or running then).
+STALE = """
+EXISTS (
+    SELECT 1 FROM uploads u
+    WHERE u.kind = 'orders' AND u.status = 'succeeded'
+        AND (u.rows_inserted > 0 OR u.rows_updated > 0)
+        AND (u.upload_id > r.seen_upload_id OR u.upload_id = ANY (r.running_uploads))
+)
+"""
+
+PRODUCT_FORECAST = f"""
+WITH r AS (
+    SELECT run_id, data_until, seen_upload_id, running_uploads FROM forecast_runs
+    WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
+)
+SELECT r.run_id, r.data_until, p.product_id, p.name AS product_name, p.category, f.model,
+    f.mae, f.rmse, f.mase, f.seasonal_naive_mase, f.coverage_80, f.coverage_95,
+    {STALE} AS stale
+FROM r
+JOIN forecast_products f ON f.run_id = r.run_id AND f.product_id = :product_id
+JOIN products p ON p.product_id = f.product_id
+"""
+
+PRODUCT_ITEMS = """
+SELECT date, quantity, lo_80, hi_80, lo_95, hi_95 FROM predicted_product_demand
+WHERE run_id = :run_id AND product_id = :product_id ORDER BY date
+"""
+
+CATEGORY_RUN = f"""
+WITH r AS (
+    SELECT run_id, data_until, seen_upload_id, running_uploads FROM forecast_runs
+    WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
+)
+SELECT r.run_id, r.data_until, {STALE} AS stale,
+    (SELECT count(*) FROM forecast_products f JOIN products p USING (product_id)
+     WHERE f.run_id = r.run_id AND p.category = :category) AS products
+FROM r
+"""
+
+# A category's day: the sum of its products' forecasts; each bound is the sum minus (or
+# plus) the root of the summed squares of the products' half-widths, as if the products'
+# errors were independent (summed bounds would claim every product misses at once).
+CATEGORY_ITEMS = """
+SELECT d.date, sum(d.quantity) AS quantity,
+    greatest(0, sum(d.quantity) - sqrt(sum((d.quantity - d.lo_80) ^ 2))) AS lo_80,
+    sum(d.quantity) + sqrt(sum((d.hi_80 - d.quantity) ^ 2)) AS hi_80,
+    greatest(0, sum(d.quantity) - sqrt(sum((d.quantity - d.lo_95) ^ 2))) AS lo_95,
+    sum(d.quantity) + sqrt(sum((d.hi_95 - d.quantity) ^ 2)) AS hi_95
+FROM predicted_product_demand d
+JOIN products p ON p.product_id = d.product_id
+WHERE d.run_id = :run_id AND p.category = :category
+GROUP BY d.date ORDER BY d.date
+"""
+
+# The products a run forecast, for the dashboard's picker: name and model.
+RUN_PRODUCTS = """
+SELECT f.product_id, p.name AS product_name, p.category, f.model, f.mase,
+    f.seasonal_naive_mase
+FROM forecast_products f JOIN products p USING (product_id)
+WHERE f.run_id = :run_id ORDER BY f.product_id
+"""
+
+EXPORT_HEADER = (
+    "run_id", "product_id", "product_name", "date", "quantity", "lo_80", "hi_80", "lo_95",
+    "hi_95", "model",
+)  # fmt: skip
+
+EXPORT_ROWS = f"""
+SELECT d.run_id, d.product_id, {safe_text_sql("p.name")}, d.date, round(d.quantity::numeric, 3),
+        round(d.lo_80::numeric, 3), round(d.hi_80::numeric, 3), round(d.lo_95::numeric, 3),
+        round(d.hi_95::numeric, 3), d.model
+    FROM predicted_product_demand d JOIN products p ON p.product_id = d.product_id
+    WHERE d.run_id = (
+        SELECT run_id FROM forecast_runs WHERE status = 'succeeded'
+        ORDER BY run_id DESC LIMIT 1
+    )
+ORDER BY d.product_id, d.date
+"""
+
+# A product's units per day over the `:days` days up to the run's data_until (sale days
+# only: zero-filled by the caller).
+PRODUCT_HISTORY = """
+SELECT created_date, quantity FROM product_daily_sales
+WHERE product_id = :product_id AND created_date > CAST(:until AS date) - CAST(:days AS integer)
+    AND created_date <= :until
+ORDER BY created_date
+"""

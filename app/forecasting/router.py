@@ -1,0 +1,185 @@
+"""POST /forecasts/runs, GET /forecasts/*, as JSON or CSV."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from fastapi.responses import JSONResponse, Response
+
+from app.db import SessionDep
+from app.deps import EngineDep, ForecastRunnerDep, SettingsDep
+from app.errors import DATABASE_ERRORS, ErrorResponse
+from app.forecasting import runs, service
+from app.forecasting.options import Options
+from app.forecasting.schemas import (
+    AccuracyPage,
+    CategoryForecast,
+    ForecastDay,
+    ForecastProductPage,
+    ProductForecast,
+    Run,
+    RunRequest,
+)
+from app.formats import Format, FormatDep, csv_response, csv_rows
+from app.responses import READ_ERRORS
+from app.security import ApiKeyDep
+
+router = APIRouter(prefix="/forecasts", tags=["forecasts"], responses=DATABASE_ERRORS)
+
+NO_FORECAST: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "`no_forecast`: unknown product, or no run"}
+}
+DAY_COLUMNS = ("date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95")
+ACCURACY_COLUMNS = (
+    "model",
+    "scope",
+    "products",
+    "mae",
+    "rmse",
+    "mase",
+    "coverage_80",
+    "coverage_95",
+)
+RUN_COLUMNS = (
+    "run_id", "status", "started_at", "finished_at", "data_until", "horizon", "engine",
+    "products", "progress",
+)  # fmt: skip
+
+
+def _days_csv(items: list[ForecastDay], filename: str, extra: tuple[Any, ...] = ()) -> Response:
+    rows = [(*extra, *(getattr(d, c) for c in DAY_COLUMNS)) for d in items]
+    return csv_response(
+        csv_rows(DAY_COLUMNS if not extra else ("model", *DAY_COLUMNS), rows), filename=filename
+    )
+
+
+def _run_answer(run: Run, fmt: Format, status_code: int = 200) -> Run | Response:
+    if fmt is Format.CSV:
+        response = csv_response(
+            csv_rows(RUN_COLUMNS, [tuple(getattr(run, c) for c in RUN_COLUMNS)]),
+            filename=f"forecast_run_{run.run_id}.csv",
+        )
+        response.status_code = status_code
+        return response
+    if status_code != 200:
+        return JSONResponse(run.model_dump(mode="json"), status_code=status_code)
+    return run
+
+
+@router.post(
+    "/runs",
+    summary="Start a forecast run (backtest, choose, fit, predict, store) in the background",
+    status_code=202,
+    response_model=Run,
+    dependencies=[ApiKeyDep],
+    responses={
+        400: {"model": ErrorResponse, "description": "A body that cannot be parsed"},
+        401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
+        403: {"model": ErrorResponse, "description": "A read key: it may not write"},
+        406: {"model": ErrorResponse, "description": "Unsupported Accept"},
+        409: {"model": ErrorResponse, "description": "`run_in_progress`: details.run_id"},
+        422: {"model": ErrorResponse, "description": "horizon outside 1 … 365"},
+    },
+)
+async def start_run(
+    engine: EngineDep,
+    settings: SettingsDep,
+    runner: ForecastRunnerDep,
+    fmt: FormatDep,
+    body: Annotated[RunRequest | None, Body()] = None,
+) -> Run | Response:
+    request = body or RunRequest()
+    handle = await runs.start(
+        url=engine.url, horizon=request.horizon, engine_name=settings.forecast_engine.value
+    )
+    options = Options(
+        engine=settings.forecast_engine.value, dask_address=settings.dask_scheduler_address
+    )
+    runner.launch(
+        runs.execute(handle, url=engine.url, options=options, keep_runs=settings.forecast_keep_runs)
+    )
+    return _run_answer(service.run_of(handle.row), fmt, status_code=202)
+
+
+@router.get(
+    "/runs/latest",
+    summary="The newest run, whatever its status",
+    response_model=Run,
+    responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
+)
+async def latest_run(session: SessionDep, fmt: FormatDep) -> Run | Response:
+    return _run_answer(await service.get_run(session=session, run_id=None), fmt)
+
+
+@router.get(
+    "/runs/{run_id}",
+    summary="One run: status, progress, accuracy",
+    response_model=Run,
+    responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
+)
+async def get_run(
+    session: SessionDep, fmt: FormatDep, run_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> Run | Response:
+    return _run_answer(await service.get_run(session=session, run_id=run_id), fmt)
+
+
+@router.get(
+    "/products",
+    summary="The products the served run forecast, with their model",
+    response_model=ForecastProductPage,
+    responses=READ_ERRORS,
+)
+async def forecast_products(session: SessionDep, fmt: FormatDep) -> ForecastProductPage | Response:
+    page = await service.products(session=session)
+    if fmt is Format.JSON:
+        return page
+    cols = ("product_id", "product_name", "category", "model", "mase", "seasonal_naive_mase")
+    rows = [tuple(getattr(i, c) for c in cols) for i in page.items]
+    return csv_response(csv_rows(cols, rows), filename="forecast_products.csv")
+
+
+@router.get(
+    "/products/{product_id}",
+    summary="A product's forecast from the latest succeeded run, with its backtest",
+    response_model=ProductForecast,
+    responses={**READ_ERRORS, **NO_FORECAST},
+)
+async def product_forecast(
+    session: SessionDep, fmt: FormatDep, product_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> ProductForecast | Response:
+    result = await service.product(session=session, product_id=product_id)
+    if fmt is Format.JSON:
+        return result
+    return _days_csv(result.items, f"forecast_product_{product_id}.csv", (result.model,))
+
+
+@router.get(
+    "/categories/{category}",
+    summary="A category's forecast: its products' sum, intervals combined as independent",
+    response_model=CategoryForecast,
+    responses={**READ_ERRORS, **NO_FORECAST},
+)
+async def category_forecast(
+    session: SessionDep,
+    fmt: FormatDep,
+    category: Annotated[str, Path(min_length=1, max_length=100)],
+) -> CategoryForecast | Response:
+    result = await service.category(session=session, name=category)
+    if fmt is Format.JSON:
+        return result
+    return _days_csv(result.items, "forecast_category.csv")
+
+
+@router.get(
+    "/accuracy",
+    summary="Pooled backtest accuracy per model (chosen: where it serves; all: everywhere)",
+    response_model=AccuracyPage,
+    responses=READ_ERRORS,
+)
+async def accuracy(session: SessionDep, fmt: FormatDep) -> AccuracyPage | Response:
+    page = await service.accuracy(session=session)
+    if fmt is Format.JSON:
+        return page
+    rows = [tuple(getattr(i, c) for c in ACCURACY_COLUMNS) for i in page.items]
+    return csv_response(csv_rows(ACCURACY_COLUMNS, rows), filename="forecast_accuracy.csv")

@@ -1,0 +1,103 @@
+"""What the forecast endpoints answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RunRequest(BaseModel):
+    """The optional body of `POST /forecasts/runs`."""
+
+    horizon: int = Field(28, ge=1, le=365, description="Days to forecast after data_until.")
+
+
+class Accuracy(BaseModel):
+    """Pooled backtest figures of one model (mean of per-product figures)."""
+
+    model: str = Field(description="As the library names it; `served`: what each product got")
+    scope: str = Field(description="`chosen`: the products it serves; `all`: every product")
+    products: int
+    mae: float | None
+    rmse: float | None
+    mase: float | None
+    coverage_80: float | None
+    coverage_95: float | None
+
+
+class Run(BaseModel):
+    run_id: int
+    status: str = Field(description="running | succeeded | failed")
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    data_until: dt.date | None
+    horizon: int
+    engine: str
+    products: int
+    progress: float = Field(description="0–1")
+    accuracy: list[Accuracy]
+    models: dict[str, Any] = Field(description="Seconds per model; products each serves")
+    error: dict[str, Any] | None
+
+
+class ProductAccuracy(BaseModel):
+    """The served model's backtest on this product (nulls without a backtest)."""
+
+    mae: float | None
+    rmse: float | None
+    mase: float | None
+    seasonal_naive_mase: float | None
+    coverage_80: float | None
+    coverage_95: float | None
+
+
+class ForecastDay(BaseModel):
+    date: dt.date
+    quantity: float
+    lo_80: float
+    hi_80: float
+    lo_95: float
+    hi_95: float
+
+
+class ProductForecast(BaseModel):
+    product_id: int
+    product_name: str
+    category: str
+    run_id: int
+    model: str = Field(description="Served model; `category_profile` for short histories")
+    data_until: dt.date | None
+    stale: bool = Field(description="An orders upload changed rows after the run read them")
+    accuracy: ProductAccuracy
+    items: list[ForecastDay]
+
+
+class CategoryForecast(BaseModel):
+    category: str
+    run_id: int
+    data_until: dt.date | None
+    stale: bool
+    products: int
+    intervals: str = Field(description="How the category's intervals are made")
+    items: list[ForecastDay]
+
+
+class AccuracyPage(BaseModel):
+    run_id: int | None
+    items: list[Accuracy]
+
+
+class ForecastProductItem(BaseModel):
+    product_id: int
+    product_name: str
+    category: str
+    model: str
+    mase: float | None
+    seasonal_naive_mase: float | None
+
+
+class ForecastProductPage(BaseModel):
+    run_id: int | None
+    items: list[ForecastProductItem]

@@ -1,0 +1,182 @@
+"""Reads of forecasts: runs, a product's or a category's forecast, accuracy.
+
+Each read is one or two indexed statements on the latest succeeded run, so wrapping
+them in a cache keyed by data version is a matter of the key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.forecasting import queries
+from app.forecasting.schemas import (
+    Accuracy,
+    AccuracyPage,
+    CategoryForecast,
+    ForecastDay,
+    ForecastProductItem,
+    ForecastProductPage,
+    ProductAccuracy,
+    ProductForecast,
+    Run,
+)
+
+DIGITS = 3
+CATEGORY_INTERVALS = (
+    "sum of the products' forecasts ± the square root of the sum of their squared"
+    " half-widths (errors taken as independent), floored at 0"
+)
+
+
+class NoForecast(NotFound):
+    code = "no_forecast"
+
+
+class RunNotFound(NotFound):
+    code = "run_not_found"
+
+
+async def sweep_dead(*, session: AsyncSession) -> None:
+    """Fail runs whose process died (their lock is free), as dead uploads are."""
+    await session.execute(text(queries.SWEEP_DEAD), {"key": queries.FORECAST_LOCK_KEY})
+
+
+def _json(value: Any) -> Any:
+    # jsonb comes decoded through SQLAlchemy, as text from a raw asyncpg connection.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def run_of(row: Any) -> Run:
+    """A run's answer from its row (a SQLAlchemy row or an asyncpg record)."""
+    m = row._mapping if hasattr(row, "_mapping") else row
+    return Run(
+        run_id=m["run_id"],
+        status=m["status"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        data_until=m["data_until"],
+        horizon=m["horizon"],
+        engine=m["engine"],
+        products=m["products"],
+        progress=round(float(m["progress"]), 4),
+        accuracy=[Accuracy(**a) for a in (_json(m["accuracy"]) or [])],
+        models=_json(m["models"]) or {},
+        error=_json(m["error"]),
+    )
+
+
+async def get_run(*, session: AsyncSession, run_id: int | None) -> Run:
+    """One run by id, or the newest (`None`); 404 `run_not_found`."""
+    await sweep_dead(session=session)
+    if run_id is None:
+        row = (await session.execute(text(queries.LATEST_RUN))).first()
+    else:
+        row = (await session.execute(text(queries.GET_RUN), {"run_id": run_id})).first()
+    if row is None:
+        raise RunNotFound("No such forecast run.", details={"run_id": run_id})
+    return run_of(row)
+
+
+def _day(m: Any) -> ForecastDay:
+    return ForecastDay(
+        date=m["date"],
+        **{k: round(float(m[k]), DIGITS) for k in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")},
+    )
+
+
+async def product(*, session: AsyncSession, product_id: int) -> ProductForecast:
+    """The latest succeeded run's forecast of a product; 404 `no_forecast`."""
+    found = (
+        await session.execute(text(queries.PRODUCT_FORECAST), {"product_id": product_id})
+    ).first()
+    if found is None:
+        raise NoForecast(
+            "No forecast for this product: unknown, without sales, or no run yet.",
+            details={"product_id": product_id},
+        )
+    m = found._mapping
+    items = await session.execute(
+        text(queries.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product_id}
+    )
+    return ProductForecast(
+        product_id=m["product_id"],
+        product_name=m["product_name"],
+        category=m["category"],
+        run_id=m["run_id"],
+        model=m["model"],
+        data_until=m["data_until"],
+        stale=m["stale"],
+        accuracy=ProductAccuracy(
+            **{
+                k: m[k]
+                for k in (
+                    "mae",
+                    "rmse",
+                    "mase",
+                    "seasonal_naive_mase",
+                    "coverage_80",
+                    "coverage_95",
+                )
+            }
+        ),
+        items=[_day(r._mapping) for r in items],
+    )
+
+
+async def category(*, session: AsyncSession, name: str) -> CategoryForecast:
+    """The sum of a category's product forecasts (CATEGORY_INTERVALS); 404 `no_forecast`."""
+    found = (await session.execute(text(queries.CATEGORY_RUN), {"category": name})).first()
+    if found is None or not found._mapping["products"]:
+        raise NoForecast("No forecast for this category.", details={"category": name})
+    m = found._mapping
+    items = await session.execute(
+        text(queries.CATEGORY_ITEMS), {"run_id": m["run_id"], "category": name}
+    )
+    return CategoryForecast(
+        category=name,
+        run_id=m["run_id"],
+        data_until=m["data_until"],
+        stale=m["stale"],
+        products=m["products"],
+        intervals=CATEGORY_INTERVALS,
+        items=[_day(r._mapping) for r in items],
+    )
+
+
+async def accuracy(*, session: AsyncSession) -> AccuracyPage:
+    """The served run's pooled backtest figures per model."""
+    row = (await session.execute(text(queries.SERVED_RUN))).first()
+    if row is None:
+        return AccuracyPage(run_id=None, items=[])
+    run = run_of(row)
+    return AccuracyPage(run_id=run.run_id, items=run.accuracy)
+
+
+async def products(*, session: AsyncSession) -> ForecastProductPage:
+    """The products the served run forecast, with their model (the dashboard's picker)."""
+    row = (await session.execute(text(queries.SERVED_RUN))).first()
+    if row is None:
+        return ForecastProductPage(run_id=None, items=[])
+    run_id = row._mapping["run_id"]
+    rows = await session.execute(text(queries.RUN_PRODUCTS), {"run_id": run_id})
+    return ForecastProductPage(
+        run_id=run_id, items=[ForecastProductItem(**r._mapping) for r in rows]
+    )
+
+
+async def recent_units(
+    *, session: AsyncSession, product_id: int, until: dt.date, days: int
+) -> list[tuple[dt.date, float]]:
+    """A product's units on each of the `days` days up to `until`, zero-filled (the
+    dashboard's forecast chart)."""
+    rows = await session.execute(
+        text(queries.PRODUCT_HISTORY), {"product_id": product_id, "until": until, "days": days}
+    )
+    sold = {r.created_date: float(r.quantity) for r in rows}
+    start = until - dt.timedelta(days=days - 1)
+    return [(d, sold.get(d, 0.0)) for d in (start + dt.timedelta(days=i) for i in range(days))]

@@ -1,0 +1,228 @@
+"""The forecast API end to end on a real PostgreSQL: runs, reads, errors, staleness."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import API_KEY
+from tests.forecasting.conftest import load, run_forecast
+from tests.helpers import upload
+
+
+@pytest.fixture
+async def forecast(client: httpx.AsyncClient, realistic: Path) -> dict[str, object]:
+    await load(client, realistic)
+    state = await run_forecast(client, horizon=7)
+    assert state["status"] == "succeeded", state
+    return state
+
+
+class TestRuns:
+    async def test_run_forecasts_every_product_with_a_sale(
+        self, client: httpx.AsyncClient, forecast: dict[str, object], engine: AsyncEngine
+    ) -> None:
+        async with engine.connect() as conn:
+            sold = (
+                await conn.execute(text("SELECT count(*) FROM product_sales WHERE quantity > 0"))
+            ).scalar()
+            days = (
+                await conn.execute(
+                    text(
+                        "SELECT count(DISTINCT date), count(*) FROM predicted_product_demand WHERE run_id = :r"
+                    ),
+                    {"r": forecast["run_id"]},
+                )
+            ).one()
+        assert sold is not None
+        assert forecast["products"] == sold
+        assert tuple(days) == (7, 7 * sold)
+        assert forecast["progress"] == 1.0
+        latest = (await client.get("/forecasts/runs/latest")).json()
+        assert latest["run_id"] == forecast["run_id"]
+
+    async def test_horizon_out_of_range_is_422(self, client: httpx.AsyncClient) -> None:
+        for horizon in (0, 366, "x"):
+            response = await client.post(
+                "/forecasts/runs", json={"horizon": horizon}, headers={"X-API-Key": API_KEY}
+            )
+            assert response.status_code == 422
+            assert response.json()["error"]["code"]
+
+    async def test_write_key_required(self, client: httpx.AsyncClient) -> None:
+        assert (await client.post("/forecasts/runs")).status_code == 401
+
+    async def test_empty_database_succeeds_with_zero_products(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        state = await run_forecast(client)
+        assert state["status"] == "succeeded"
+        assert state["products"] == 0
+        assert (await client.get("/forecasts/products/1")).json()["error"]["code"] == "no_forecast"
+
+    async def test_second_run_while_one_holds_the_lock_is_409(
+        self, client: httpx.AsyncClient, settings: object, engine: AsyncEngine
+    ) -> None:
+        from app.forecasting import runs
+
+        handle = await runs.start(url=engine.url, horizon=7, engine_name="local")
+        try:
+            response = await client.post("/forecasts/runs", headers={"X-API-Key": API_KEY})
+            assert response.status_code == 409
+            body = response.json()["error"]
+            assert body["code"] == "run_in_progress"
+            assert body["details"]["run_id"] == handle.run_id
+        finally:
+            await handle.conn.close()
+
+    async def test_dead_run_is_failed_and_the_previous_stays_served(
+        self, client: httpx.AsyncClient, forecast: dict[str, object], engine: AsyncEngine
+    ) -> None:
+        from app.forecasting import runs
+
+        handle = await runs.start(url=engine.url, horizon=7, engine_name="local")
+        await handle.conn.close()  # the process holding it dies: its lock goes with it
+        dead = (await client.get(f"/forecasts/runs/{handle.run_id}")).json()
+        assert dead["status"] == "failed"
+        assert dead["error"]["code"] == "interrupted"
+        served = (await client.get("/forecasts/products/1")).json()
+        assert served["run_id"] == forecast["run_id"]
+
+    async def test_failing_run_is_marked_failed_with_its_error(
+        self,
+        client: httpx.AsyncClient,
+        forecast: dict[str, object],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from app.forecasting import engine as core
+
+        def broken(*_: object, **__: object) -> None:
+            raise RuntimeError("model exploded half-way")
+
+        monkeypatch.setattr(core, "run", broken)
+        state = await run_forecast(client)
+        assert state["status"] == "failed"
+        assert "model exploded" in state["error"]["message"]
+        served = (await client.get("/forecasts/products/1")).json()
+        assert served["run_id"] == forecast["run_id"]
+        assert (await client.get("/forecasts/runs/latest")).json()["run_id"] == state["run_id"]
+
+
+class TestReads:
+    async def test_product_forecast_shape_and_bounds(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        body = (await client.get("/forecasts/products/1")).json()
+        assert set(body) >= {
+            "product_id",
+            "product_name",
+            "category",
+            "run_id",
+            "model",
+            "data_until",
+            "stale",
+            "accuracy",
+            "items",
+        }
+        assert body["stale"] is False
+        assert len(body["items"]) == 7
+        assert body["items"][0]["date"] > body["data_until"]
+        for day in body["items"]:
+            assert (
+                0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
+            )
+        if body["model"] not in {"SeasonalNaive", "category_profile"}:
+            assert body["accuracy"]["mase"] < body["accuracy"]["seasonal_naive_mase"]
+
+    async def test_unknown_product_is_404_no_forecast(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        response = await client.get("/forecasts/products/999999")
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "no_forecast"
+
+    async def test_stale_once_an_orders_upload_changes_rows(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        same = await upload(
+            client, "orders", "id,product_id,quantity,created_date\n1,2,2,2024-11-01\n"
+        )
+        assert (await client.get("/forecasts/products/1")).json()["stale"] is False, same.text
+        new = await upload(
+            client, "orders", "id,product_id,quantity,created_date\n99999999,1,1,2020-01-01\n"
+        )
+        assert new.json()["rows_inserted"] == 1
+        assert (await client.get("/forecasts/products/1")).json()["stale"] is True
+
+    async def test_category_is_the_sum_with_narrower_than_summed_bounds(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        products = (await client.get("/forecasts/products")).json()["items"]
+        category = products[0]["category"]
+        members = [p["product_id"] for p in products if p["category"] == category]
+        each = [(await client.get(f"/forecasts/products/{p}")).json()["items"] for p in members]
+        body = (await client.get(f"/forecasts/categories/{category}")).json()
+        assert body["products"] == len(members)
+        for d, day in enumerate(body["items"]):
+            total = sum(items[d]["quantity"] for items in each)
+            assert day["quantity"] == pytest.approx(total, abs=0.01)
+            assert day["hi_95"] <= sum(items[d]["hi_95"] for items in each) + 0.01
+            assert (
+                0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
+            )
+        assert (await client.get("/forecasts/categories/Nope")).status_code == 404
+
+    async def test_accuracy_names_models_and_always_seasonal_naive(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        items = (await client.get("/forecasts/accuracy")).json()["items"]
+        names = {(i["model"], i["scope"]) for i in items}
+        assert ("SeasonalNaive", "all") in names
+        assert ("CrostonOptimized", "all") in names
+        assert ("LightGBM", "all") in names
+        csv_text = (await client.get("/forecasts/accuracy?format=csv")).text
+        assert csv_text.startswith("model,scope,products,mae,rmse,mase,coverage_80,coverage_95")
+
+    async def test_export_csv(self, client: httpx.AsyncClient, forecast: dict[str, object]) -> None:
+        response = await client.get("/exports/predicted_product_demand.csv")
+        assert response.status_code == 200
+        rows = list(csv.reader(io.StringIO(response.text)))
+        assert rows[0] == [
+            "run_id",
+            "product_id",
+            "product_name",
+            "date",
+            "quantity",
+            "lo_80",
+            "hi_80",
+            "lo_95",
+            "hi_95",
+            "model",
+        ]
+        assert len(rows) - 1 == 7 * int(str(forecast["products"]))
+
+    async def test_product_csv(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        response = await client.get("/forecasts/products/1", headers={"Accept": "text/csv"})
+        assert response.headers["content-type"].startswith("text/csv")
+        assert response.text.splitlines()[0] == "model,date,quantity,lo_80,hi_80,lo_95,hi_95"
+
+    async def test_dashboard_forecast_chart(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        response = await client.get("/dashboard/charts/forecast.svg?product_id=1")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        assert b"80% high" in response.content
+        assert (
+            await client.get("/dashboard/charts/forecast.svg?product_id=424242")
+        ).status_code == 404
+        page = (await client.get("/")).text
+        assert 'id="forecast-product"' in page
