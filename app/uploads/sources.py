@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from app.uploads import workbooks
+from app.uploads import staging, workbooks
 from app.uploads.dialect import SAMPLE_BYTES, FileFormat, Options, codec_name, sniff_format
 from app.uploads.errors import Undecodable
 
@@ -174,14 +174,9 @@ async def _tabular(
 
 
 async def _in_thread(rows: Iterator[bytes], spool: IO[bytes]) -> AsyncIterator[bytes]:
-    """A CPU-bound generator run off the event loop, one buffer at a time."""
-    done = object()
+    """`staging.off_loop` over a converted file's rows, closing its spool at the end."""
     try:
-        while True:
-            item = await asyncio.to_thread(next, rows, done)
-            if item is done:
-                return
-            assert isinstance(item, bytes)
+        async for item in staging.off_loop(rows):
             yield item
     finally:
         spool.close()

@@ -224,7 +224,7 @@ async def _careful(
         await copy_in(
             run.conn,
             staging.table(plan),
-            source=_in_thread(rows),
+            source=off_loop(rows),
             columns=staging.copy_columns(plan),
         )
         await pumping  # done already: the parser read to the end
@@ -289,7 +289,7 @@ class GrowingSpool(io.RawIOBase):
         return len(data)
 
 
-async def _in_thread(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def off_loop(rows: Iterator[bytes]) -> AsyncIterator[bytes]:
     """Run a CPU-bound generator off the event loop, one buffer at a time."""
     done = object()
     while True:
