@@ -29,9 +29,11 @@ install-dev: $(DEV_STAMP)
 run: $(RUNTIME_STAMP)
 	$(BIN)/orderlens serve --host $(HOST) --port $(PORT) --sample data
 
-## Lint, type-check, audit the dependencies, then the whole suite on a real PostgreSQL.
+## Lint, type-check, audit the dependencies, then the whole suite on a real PostgreSQL,
+## in one pytest-xdist worker per core (each with a server or database of its own).
+PYTEST := $(BIN)/python -m pytest -n auto
 test: lint audit
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 ## Known vulnerabilities in the installed dependencies (pip-audit; see docs/RELIABILITY.md).
 audit: $(DEV_STAMP)

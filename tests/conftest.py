@@ -63,6 +63,18 @@ async def _version(url: URL) -> str:
         await conn.close()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands the server it used to the controller, which prints it."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None and (seen := session.config.stash.get(SERVER_SEEN, None)):
+        output["server_seen"] = seen
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    if seen := getattr(node, "workeroutput", {}).get("server_seen"):
+        node.config.stash[SERVER_SEEN] = seen
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if seen := config.stash.get(SERVER_SEEN, None):
         terminalreporter.write_line(f"PostgreSQL server of this run: {seen}")

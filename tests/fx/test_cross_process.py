@@ -98,7 +98,10 @@ class TestAcrossProcesses:
         try:
             async with engine.connect() as conn:
                 held = await conn.scalar(
-                    text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database ="
+                        " (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
                 )
         finally:
             await engine.dispose()

@@ -59,8 +59,9 @@ async def _kill_when_busy(admin: asyncpg.Connection, targets: list[tuple[str, st
     for _ in range(3000):
         found = [
             await admin.fetch(
+                # This database's only: other test processes share the server.
                 "SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1"
-                " AND state = 'active' AND query LIKE $2",
+                " AND state = 'active' AND query LIKE $2 AND datname = current_database()",
                 name,
                 query,
             )

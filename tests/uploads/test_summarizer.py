@@ -173,6 +173,7 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
         queued = (
             "SELECT count(*) FROM pg_locks WHERE relation = 'products'::regclass"
             " AND mode = 'AccessExclusiveLock' AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
         for _ in range(100):
             if (await db.rows(queued))[0][0]:
