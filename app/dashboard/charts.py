@@ -236,7 +236,8 @@ def _render(draw: Callable[[Layout], Any], layouts: tuple[Layout, Layout]) -> by
     return svg
 
 
-FORECAST = (Layout("wide", 600, 300, 8), Layout("narrow", 360, 180, 4))
+# Two legend rows on a phone: the same height as the daily charts, so the plot keeps room.
+FORECAST = (Layout("wide", 600, 340, 8), Layout("narrow", 360, 204, 4))
 
 
 def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any], model: str) -> bytes:

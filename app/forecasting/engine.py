@@ -46,6 +46,10 @@ MAX_WINDOWS = 3
 SEASON = 7
 # Below this many days a series gives seasonal naive and the lags nothing to learn from.
 MIN_HISTORY_DAYS = 28
+# LightGBM's features are complete from a series' 29th day; it is fitted only with at
+# least this many complete rows across all series (two of its smallest leaves).
+LIGHTGBM_WARMUP = 28
+MIN_LIGHTGBM_ROWS = 100
 LEVELS = (80, 95)
 
 Progress = Callable[[float], None]
@@ -206,11 +210,22 @@ def _predict_all(
     stat = _stat_forecasts(train, horizon, options, clock)
     if not options.lightgbm:
         return stat
+    if _lightgbm_rows(train) < MIN_LIGHTGBM_ROWS:
+        # Too little history for its lags (a short backtest window): no forecast, so
+        # LightGBM and the Ensemble are not candidates where this window counts.
+        return stat.assign(**{LIGHTGBM: np.nan, ENSEMBLE: np.nan})
     with clock.time(LIGHTGBM):
         ml = _lightgbm_forecast(train, statics, horizon)
     out = stat.merge(ml, on=["unique_id", "ds"], how="left")
-    out[ENSEMBLE] = out[list(ENSEMBLE_OF)].mean(axis=1)
+    out[ENSEMBLE] = out[list(ENSEMBLE_OF)].mean(axis=1, skipna=False)
     return out
+
+
+def _lightgbm_rows(train: pd.DataFrame) -> int:
+    """Training rows left once every series' first `LIGHTGBM_WARMUP` days, whose lags and
+    rolling windows are incomplete, are dropped."""
+    lengths = train.groupby("unique_id").size().to_numpy()
+    return int(np.maximum(lengths - LIGHTGBM_WARMUP, 0).sum())
 
 
 def stat_models() -> list[Any]:
@@ -290,6 +305,7 @@ def _lightgbm_forecast(train: pd.DataFrame, statics: pd.DataFrame, horizon: int)
         n_jobs=1,
         verbose=-1,
     )
+    # The longest feature (lag 28; lag 1's 28-day window) needs LIGHTGBM_WARMUP days.
     fcst = MLForecast(
         models={LIGHTGBM: model},
         freq="D",
@@ -340,6 +356,9 @@ def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.Series) -> pd.
         for level in LEVELS:
             stats[f"q_{level}"] = g.quantile(level / 100, interpolation="higher")
             stats[f"coverage_{level}"] = _held_out_coverage(frame, level)
+        # A model that did not forecast every backtest day of a product has no figures
+        # there, so it is never chosen on part of the windows.
+        stats.loc[err.isna().groupby(frame["unique_id"]).any()] = np.nan
         stats["model"] = model
         rows.append(stats)
     out = pd.concat(rows).reset_index()
@@ -538,7 +557,7 @@ def _pooled(
     served_rows = picks.merge(per_model, on=["unique_id", "model"])
     out = [_figures("served", "chosen", served_rows)]
     for model in models:
-        rows = per_model[per_model["model"] == model]
+        rows = per_model[(per_model["model"] == model) & per_model["mae"].notna()]
         mine = served_rows[served_rows["model"] == model]
         out.append(_figures(model, "chosen", mine))
         out.append(_figures(model, "all", rows))

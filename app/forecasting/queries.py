@@ -185,7 +185,10 @@ ORDER BY d.product_id, d.date
 # A product's units per day over the `:days` days up to the run's data_until (sale days
 # only: zero-filled by the caller).
 PRODUCT_HISTORY = """
-SELECT created_date, quantity FROM product_daily_sales
+SELECT created_date, quantity,
+    (SELECT min(created_date) FROM product_daily_sales
+     WHERE product_id = :product_id) AS first_sale
+FROM product_daily_sales
 WHERE product_id = :product_id AND created_date > CAST(:until AS date) - CAST(:days AS integer)
     AND created_date <= :until
 ORDER BY created_date

@@ -172,11 +172,17 @@ async def products(*, session: AsyncSession) -> ForecastProductPage:
 async def recent_units(
     *, session: AsyncSession, product_id: int, until: dt.date, days: int
 ) -> list[tuple[dt.date, float]]:
-    """A product's units on each of the `days` days up to `until`, zero-filled (the
-    dashboard's forecast chart)."""
-    rows = await session.execute(
-        text(queries.PRODUCT_HISTORY), {"product_id": product_id, "until": until, "days": days}
-    )
+    """A product's units on each of the `days` days up to `until`, zero-filled from its
+    first sale as its series is (the dashboard's forecast chart)."""
+    rows = (
+        await session.execute(
+            text(queries.PRODUCT_HISTORY),
+            {"product_id": product_id, "until": until, "days": days},
+        )
+    ).all()
     sold = {r.created_date: float(r.quantity) for r in rows}
     start = until - dt.timedelta(days=days - 1)
-    return [(d, sold.get(d, 0.0)) for d in (start + dt.timedelta(days=i) for i in range(days))]
+    if rows:
+        start = max(start, rows[0].first_sale)
+    span = (start + dt.timedelta(days=i) for i in range((until - start).days + 1))
+    return [(d, sold.get(d, 0.0)) for d in span]

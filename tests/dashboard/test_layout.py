@@ -1,8 +1,9 @@
 """The dashboard's layout in a real Chromium, at a desktop's width (1280 px) and a
 phone's (390 px): no sideways scroll, a visible cue on the tables that do scroll, chart
 labels that never touch, are never clipped and are big enough to read; and the offline
-rate's age said in words. The service runs the sample in data/ (a month of orders) on the
-offline ECB rates, with a failed upload of a long-named file in its history."""
+rate's age said in words; the forecast panel. The service runs the sample in data/ (a
+month of orders) on the offline ECB rates, with a failed upload of a long-named file in its
+history and a forecast run of a week's horizon."""
 
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ from sqlalchemy import URL
 
 from tests.conftest import API_KEY, create_database, drop_database
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch
+from tests.forecasting.conftest import run_forecast
 from tests.helpers import app_for, live_server
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_NAME = "orders-exported-from-the-shop-backoffice-2024-11.csv"
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
-CHARTS = ("#chart-brl", "#chart-usd", "#chart-categories")
+CHARTS = ("#chart-brl", "#chart-usd", "#chart-categories", "#chart-forecast")
 # The smallest a chart's text may be drawn, as the height of its box in CSS px (about a
 # 10 px font); pygal's 14-unit text in a 600-unit chart shown 330 px wide was 9.
 MIN_TEXT_BOX_PX = 12.0
@@ -58,6 +60,8 @@ async def service(pg_server: URL, tmp_path_factory: pytest.TempPathFactory) -> A
                     "/uploads/orders", files={"file": ("some-rejects.csv", rejects, "text/csv")}
                 )
                 assert response.status_code == 201, response.text
+                state = await run_forecast(http, horizon=7)
+                assert state["status"] == "succeeded", state
             yield base
     finally:
         await drop_database(pg_server, url)
@@ -84,6 +88,8 @@ async def open_dashboard(browser: Browser, service: str, viewport: str) -> tuple
     await expect(page.locator("#uploads-rows tr")).to_have_count(4)
     await expect(page.locator("#daily-rows tr")).to_have_count(30)
     await page.locator("#daily-details summary").click()  # its table counts too
+    await page.locator("#forecast-accuracy summary").click()  # and so does this one
+    await expect(page.locator("#chart-forecast")).to_be_visible()
     await page.wait_for_load_state("networkidle")
     return page, watch
 
@@ -228,3 +234,44 @@ async def test_redoc_asks_nothing_of_another_origin(chromium: Browser, service: 
         watch.assert_clean()
     finally:
         await page.close()
+
+
+async def test_the_forecast_panel_shows_a_product_its_model_and_the_accuracy(
+    chromium: Browser, service: str
+) -> None:
+    """Pick a product: its chart is drawn and the model is named with its MASE against
+    seasonal naive (or why it has none); the accuracy table lists seasonal naive."""
+    page, watch = await open_dashboard(chromium, service, "desktop")
+    try:
+        options = page.locator("#forecast-product option")
+        assert await options.count() >= 2
+        products = (await http_json(service, "/forecasts/products"))["items"]
+        last = products[-1]
+        await page.locator("#forecast-product").select_option(str(last["product_id"]))
+        chart = page.locator("#chart-forecast")
+        await expect(chart).to_have_attribute(
+            "data-src", re.compile(rf"product_id={last['product_id']}(&|$)")
+        )
+        await expect(chart).to_be_visible()
+        assert await chart.evaluate("(i) => i.complete && i.naturalWidth > 0")
+        model = page.locator("#forecast-model")
+        await expect(model).to_contain_text(f"Model: {last['model']};")
+        if last["model"] == "category_profile":
+            await expect(model).to_contain_text("its category's profile")
+        else:
+            await expect(model).to_contain_text(
+                re.compile(r"MASE \d+\.\d\d against seasonal naive")
+            )
+        rows = page.locator("#accuracy-rows tr")
+        assert await rows.count() >= 2
+        await expect(page.locator("#accuracy-rows")).to_contain_text("SeasonalNaive")
+        watch.assert_clean()
+    finally:
+        await page.close()
+
+
+async def http_json(service: str, path: str) -> Any:
+    async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as http:
+        response = await http.get(path)
+        assert response.status_code == 200, response.text
+        return response.json()

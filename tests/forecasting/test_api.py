@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.forecasting import service as forecasts
 from tests.conftest import API_KEY
 from tests.forecasting.conftest import load, run_forecast
 from tests.helpers import upload
@@ -226,3 +228,24 @@ class TestReads:
         ).status_code == 404
         page = (await client.get("/")).text
         assert 'id="forecast-product"' in page
+
+    async def test_chart_history_starts_at_the_first_sale(
+        self, client: httpx.AsyncClient, engine: AsyncEngine
+    ) -> None:
+        """Zero-filled from the product's first sale, as its series is: no flat line of
+        days before the product existed; at most the last 90 days."""
+        await upload(client, "products", "id,name,category,price\n1,A,X,1.00\n2,B,X,1.00\n")
+        rows = ["id,product_id,quantity,created_date"]
+        rows += [f"{i},1,2,{date(2025, 1, 1) + timedelta(days=i)}" for i in range(200)]
+        rows += ["1001,2,3,2025-07-10", "1002,2,1,2025-07-12", "1003,2,1,2025-07-19"]
+        assert (await upload(client, "orders", "\n".join(rows) + "\n")).status_code == 201
+        async with AsyncSession(engine) as session:
+            recent = await forecasts.recent_units(
+                session=session, product_id=2, until=date(2025, 7, 19), days=90
+            )
+            long = await forecasts.recent_units(
+                session=session, product_id=1, until=date(2025, 7, 19), days=90
+            )
+        assert recent[0] == (date(2025, 7, 10), 3.0)
+        assert [q for _, q in recent] == [3, 0, 1, 0, 0, 0, 0, 0, 0, 1]
+        assert len(long) == 90 and long[-1] == (date(2025, 7, 19), 2.0)

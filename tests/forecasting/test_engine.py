@@ -70,6 +70,21 @@ class TestRun:
         assert (p["lo_95"] <= p["lo_80"]).all() and (p["lo_80"] <= p["quantity"]).all()
         assert (p["quantity"] <= p["hi_80"]).all() and (p["hi_80"] <= p["hi_95"]).all()
 
+    def test_a_month_of_history_forecasts_without_lightgbm_where_its_lags_do_not_fit(
+        self,
+    ) -> None:
+        """30 days and a weekly horizon: the backtest's earliest window trains on 9 days,
+        where LightGBM's 28-day lags leave no row to learn from. The run still forecasts
+        every product, and LightGBM or the Ensemble are never chosen on part of the
+        windows."""
+        result = core.run(history(products=8, days=30), horizon=7)
+        table = result.products.set_index("product_id")
+        assert len(result.predictions) == 8 * 7
+        assert set(table["model"]) <= {*core.STAT_MODELS, core.CATEGORY_PROFILE}
+        accuracy = {(a["model"], a["scope"]): a for a in result.accuracy}
+        assert accuracy[(core.LIGHTGBM, "all")]["products"] == 0
+        assert accuracy[(core.ENSEMBLE, "all")]["products"] == 0
+
     def test_empty_history_gives_nothing(self) -> None:
         empty = core.History(
             data_until=None,
