@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import IO, Any
@@ -199,13 +199,17 @@ async def _fast(
             yield chunk
 
     await run.conn.execute(staging.create(plan))
-    await copy_in(
-        run.conn,
-        staging.table(plan),
-        source=chunks(),
-        columns=staging.copy_columns(plan),
-        delimiter=plan.dialect.staged_delimiter,
-    )
+    ahead = read_ahead(chunks())
+    try:
+        await copy_in(
+            run.conn,
+            staging.table(plan),
+            source=ahead,
+            columns=staging.copy_columns(plan),
+            delimiter=plan.dialect.staged_delimiter,
+        )
+    finally:
+        await ahead.aclose()  # the stream is the careful path's after this: none in flight
     if declined or not checker.finished():
         raise _Fallback
     records = await run.conn.fetchval(staging.count(plan))
@@ -307,6 +311,27 @@ class GrowingSpool(io.RawIOBase):
         buffer[: len(data)] = data
         self._offset += len(data)
         return len(data)
+
+
+_END = object()
+
+
+async def read_ahead(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """The chunks, the next one read while the one before is sent. asyncpg asks for a
+    chunk only once the socket has taken the last one, so without this PostgreSQL's parse
+    and the making of the next chunk (the request read, the fast path's checks, the spool
+    written, a converted file's rows) take turns instead of overlapping. Closed early,
+    it lets the chunk in flight finish (never cancelled half-way through the stream)."""
+    pending: asyncio.Future[Any] = asyncio.ensure_future(anext(chunks, _END))
+    try:
+        while (item := await pending) is not _END:
+            pending = asyncio.ensure_future(anext(chunks, _END))
+            yield item
+    finally:
+        if not pending.done():
+            await asyncio.wait([pending])
+        if not pending.cancelled():
+            pending.exception()  # retrieved: the caller is leaving for its own reason
 
 
 async def off_loop(rows: Iterator[bytes]) -> AsyncIterator[bytes]:

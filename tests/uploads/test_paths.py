@@ -3,6 +3,7 @@ judge every row the same way; the fast path checks keys by set only where allowe
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -203,3 +204,27 @@ class TestFastBytes:
     def test_canonical_fields_are_taken(self, data: bytes) -> None:
         assert not _non_canonical(data)
         assert _takes(data, [5, 17, 30])
+
+
+class TestReadAhead:
+    """staging.read_ahead: the next chunk is made while the last one is sent."""
+
+    async def test_the_next_chunk_is_read_while_one_is_used_and_none_is_lost(self) -> None:
+        read: list[int] = []
+
+        async def source() -> AsyncIterator[bytes]:
+            for n in range(5):
+                read.append(n)
+                yield str(n).encode()
+
+        stream = source()
+        ahead = staging.read_ahead(stream)
+        assert await anext(ahead) == b"0"
+        await asyncio.sleep(0)  # the consumer waits (a socket draining): the next is read
+        assert read == [0, 1]
+        assert await anext(ahead) == b"1"
+        await ahead.aclose()  # closed early: the chunk in flight is finished, not cancelled
+        assert read == [0, 1, 2]
+        # The stream goes on for whoever reads it next (the careful path): the chunk read
+        # ahead was consumed (the fast path spooled it), the rest is intact.
+        assert [chunk async for chunk in stream] == [b"3", b"4"]
