@@ -6,11 +6,13 @@ from __future__ import annotations
 import codecs
 import datetime
 import decimal
+import logging
 from typing import Any
 
 import httpx
 import pytest
 
+from app.uploads import staging
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import parquet, xlsx
@@ -230,6 +232,47 @@ class TestWorkbooks:
         [reject] = await _rejects(client, report)
         assert reject["_row_number"] == 4
 
+    @pytest.mark.parametrize("fast", [True, False], ids=["as-it-comes", "fast-path-refused"])
+    @pytest.mark.parametrize("variant", ["exact", "blank-row", "header-cell-breaks"])
+    async def test_cells_with_line_breaks_keep_the_sheet_rows(
+        self,
+        client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        fast: bool,
+        variant: str,
+    ) -> None:
+        # A name over two lines and a category over three (CRLF and LF): the rows after
+        # them are still numbered as the sheet numbers them. So with an empty row (which
+        # sends the file the careful way), and with an extra column whose header holds a
+        # break (the same).
+        rows: list[list[Any]] = [
+            ["id", "name", "category", "price"],
+            [1, "Two\nlines", "a\r\nb\nc", 1],
+            [2, "ok", "ok", -1],
+            [3, "Boné", "x\ny", "1,5"],
+            [4, "ok", "ok", "x"],
+        ]
+        if variant == "blank-row":
+            rows.insert(2, [])
+        if variant == "header-cell-breaks":
+            rows = [[*row, "Note\n(internal)" if i == 0 else "n\no"] for i, row in enumerate(rows)]
+        if not fast:
+            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
+        with caplog.at_level(logging.INFO, "app.uploads.service"):
+            report = (await upload(client, "products", xlsx(rows))).json()
+        path = "fast" if fast and variant == "exact" else "careful"
+        assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
+        assert report["rows_total"] == 4, report
+        rejects = await _rejects(client, report)
+        first = 4 if variant == "blank-row" else 3
+        assert [(r["_row_number"], r["_error_code"]) for r in rejects] == [
+            (first, "out_of_range"),
+            (first + 1, "invalid_decimal"),
+            (first + 2, "invalid_decimal"),
+        ]
+        assert rejects[1]["category"] == "x\ny"  # as received
+
 
 class TestParquet:
     async def test_types_and_row_numbers(self, client: httpx.AsyncClient, db: Db) -> None:
@@ -290,6 +333,33 @@ class TestParquet:
             {"id": [1], "product_id": [1], "quantity": [[2]], "created_date": ["2024-01-01"]}
         )
         assert_error(await upload(client, "orders", bad), 422, "undecodable")
+
+    @pytest.mark.parametrize("fast", [True, False], ids=["as-it-comes", "fast-path-refused"])
+    @pytest.mark.parametrize("note", [False, True], ids=["exact", "column-name-breaks"])
+    async def test_strings_with_line_breaks_keep_the_parquet_rows(
+        self,
+        client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        fast: bool,
+        note: bool,
+    ) -> None:
+        columns: dict[str, Any] = {
+            "id": [1, 2, 3, 4],
+            "name": ["Two\nlines", "ok", "three\r\nlines\n", "ok"],
+            "category": ["a", "b", "c", "d"],
+            "price": ["1", "-1", "2", "x"],
+        }
+        if note:
+            columns["Note\nfor us"] = ["", "", "", ""]
+        if not fast:
+            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
+        with caplog.at_level(logging.INFO, "app.uploads.service"):
+            report = (await upload(client, "products", parquet(columns, row_group_size=2))).json()
+        path = "fast" if fast and not note else "careful"
+        assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
+        rows = [(r["_row_number"], r["_error_code"]) for r in await _rejects(client, report)]
+        assert rows == [(2, "out_of_range"), (4, "invalid_decimal")]
 
 
 def test_the_dialect_parameters_are_in_the_schema_schemathesis_reads() -> None:
