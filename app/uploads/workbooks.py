@@ -12,10 +12,10 @@ row rules, rejects and report.
   rectangle larger than `XLSX_MAX_CELLS` (a bomb of coordinates: two cells, A1 and
   XFD1048576, would ask for 550 GB).
 - A Parquet file is read one row group at a time (flat memory) and written as CSV by
-  pyarrow's own writer: integers, decimals, floats (shortest form that reads back the
-  same), dates and strings as text; timestamps at midnight as dates. Columns of other
-  types (lists, structs, binary) refuse the file when required, and are left out with a
-  warning otherwise.
+  pyarrow's own writer: integers, decimals (by value: `179.3400` as `179.34`), floats
+  (shortest form that reads back the same), dates and strings as text; timestamps at
+  midnight as dates. Columns of other types (lists, structs, binary) refuse the file
+  when required, and are left out with a warning otherwise.
 """
 
 from __future__ import annotations
@@ -290,7 +290,9 @@ def _parquet_rows(parquet: Any, columns: list[str]) -> Iterator[bytes]:
 
 
 def _plain(batch: Any) -> Any:
-    """The batch with dictionary columns decoded and timestamps at midnight as dates."""
+    """The batch with dictionary columns decoded, timestamps at midnight as dates, and
+    decimals by value: without the zeros their scale adds (`179.3400` is `179.34`, which
+    has 2 decimals; `2.00` is `2`, an integer, as a float `2.0` is)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.types as t
@@ -303,5 +305,8 @@ def _plain(batch: Any) -> Any:
             day = pc.cast(pc.floor_temporal(array, unit="day"), pa.date32())
             midnight = pc.equal(pc.floor_temporal(array, unit="day"), array)
             array = pc.if_else(midnight, pc.cast(day, pa.string()), pc.cast(array, pa.string()))
+        if t.is_decimal(array.type) and array.type.scale > 0:
+            text = pc.cast(array, pa.string())
+            array = pc.replace_substring_regex(text, pattern=r"\.?0+$", replacement="")
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)

@@ -334,6 +334,32 @@ class TestParquet:
         )
         assert_error(await upload(client, "orders", bad), 422, "undecodable")
 
+    async def test_decimal_columns_are_read_by_value_not_by_scale(
+        self, client: httpx.AsyncClient, db: Db
+    ) -> None:
+        import pyarrow as pa
+
+        # decimal(18, 4), as warehouses keep prices: 179.3400 is 179.34 (2 decimals); ids
+        # as decimal(12, 2): 2.00 is the integer 2, as a float 2.0 or a cell 2.0 is.
+        products = parquet(
+            {
+                "id": pa.array([D("1.00"), D("2.00"), D("3.00"), D("4.50")], pa.decimal128(12, 2)),
+                "name": ["a", "b", "c", "d"],
+                "category": ["x", "x", "x", "x"],
+                "price": pa.array(
+                    [D("179.3400"), D("100.0000"), D("1.2345"), D("1.0000")], pa.decimal128(18, 4)
+                ),
+            }
+        )
+        report = (await upload(client, "products", products)).json()
+        assert report["rejects_by_code"] == {"invalid_decimal": 1, "invalid_integer": 1}, report
+        assert await _products(db) == [(1, "a", "x", D("179.34")), (2, "b", "x", D("100.00"))]
+        rejects = await _rejects(client, report)
+        assert [(r["_row_number"], r["id"], r["price"]) for r in rejects] == [
+            (3, "3", "1.2345"),
+            (4, "4.5", "1"),
+        ]
+
     @pytest.mark.parametrize("fast", [True, False], ids=["as-it-comes", "fast-path-refused"])
     @pytest.mark.parametrize("note", [False, True], ids=["exact", "column-name-breaks"])
     async def test_strings_with_line_breaks_keep_the_parquet_rows(
