@@ -234,6 +234,24 @@ def _corrupted_footer(kind: str) -> bytes:
     return bytes(data)
 
 
+def _corrupted_page(kind: str) -> bytes:
+    """Row groups that read well until a page in the middle, whose compressed bytes are
+    garbled: the file fails while its first rows are already being COPYed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names, values = HEADER[kind].split(","), GOOD[kind].split(",")
+    rows = 4000
+    columns = {n: [v] * rows for n, v in zip(names, values, strict=True)}
+    columns["id"] = [str(i) for i in range(1, rows + 1)]  # unique: no dictionary shortcut
+    out = io.BytesIO()
+    pq.write_table(pa.table(columns), out, row_group_size=rows // 4, compression="snappy")
+    data = bytearray(out.getvalue())
+    middle = len(data) * 2 // 3
+    data[middle : middle + 64] = b"\xff" * 64
+    return bytes(data)
+
+
 TWO_MB = 2 * MiB
 MILLION_COMMAS = "," * 1_000_000
 
@@ -370,6 +388,7 @@ CASES: list[Hostile] = [
         },
     ),
     same("parquet-corrupted-footer", _corrupted_footer, Fails(422, "undecodable")),
+    same("parquet-corrupted-page", _corrupted_page, Fails(422, "undecodable")),
     same("parquet-magic-only", b"PAR1" + b"\x00" * 100 + b"PAR1", Fails(422, "undecodable")),
     same("parquet-good", _good_parquet, Loads(1, 1)),
     same(
