@@ -8,9 +8,10 @@ row rules, rejects and report.
   empty row a blank line, so that line numbers stay sheet rows. calamine holds the
   sheet's cells in memory as one dense rectangle, from A1 to the last cell: before it
   runs, the zip is unpacked once as a stream (`_inspect`), refusing more than
-  `XLSX_MAX_UNPACKED_BYTES` in all (a zip bomb) or a sheet whose last cell makes the
+  `XLSX_MAX_UNPACKED_BYTES` in all (a zip bomb) or a member whose last cell makes the
   rectangle larger than `XLSX_MAX_CELLS` (a bomb of coordinates: two cells, A1 and
-  XFD1048576, would ask for 550 GB).
+  XFD1048576, would ask for 550 GB), and any ZIP calamine could read as `.ods` or
+  `.xlsb` instead.
 - A Parquet file is read one row group at a time (flat memory) and written as CSV by
   pyarrow's own writer: integers, decimals (by value: `179.3400` as `179.34`), floats
   (shortest form that reads back the same), dates and strings as text; timestamps at
@@ -106,18 +107,32 @@ def _too_large(limits: Limits, *, cells: bool) -> TooLarge:
     )
 
 
+# The parts by which calamine would read a ZIP as another format than .xlsx when its
+# .xlsx parts do not read (it tries each in turn): an OpenDocument spreadsheet's rows and
+# columns repeat by count, unmeasured here (1.7 KB of .ods asked for 3.8 GB), and an
+# .xlsb's sheets are binary.
+OTHER_SPREADSHEETS = frozenset({"content.xml", "xl/workbook.bin"})
+NOT_XLSX = (
+    "The file is a ZIP but not an .xlsx workbook (an OpenDocument .ods or a binary .xlsb"
+    " is not read): save it as .xlsx or CSV."
+)
+
+
 def _inspect(spool: IO[bytes], limits: Limits) -> None:
-    """Refuse a workbook whose members say they unpack past the limit; then unpack them
-    as a stream, counting (members may lie), and measure each worksheet's extent from A1
-    by its row and cell references (a sheet without references by its counts)."""
+    """Refuse a ZIP that calamine could read as another spreadsheet format, and a
+    workbook whose members say they unpack past the limit; then unpack them as a stream,
+    counting (members may lie), and measure each member's extent from A1 by its row and
+    cell references (one without references by its counts). Every member: a sheet is
+    wherever the workbook's relationships say, not only in `xl/worksheets/`."""
     try:
         archive = zipfile.ZipFile(spool)
         members = archive.infolist()
+        if OTHER_SPREADSHEETS & {info.filename for info in members}:
+            raise Undecodable(NOT_XLSX)
         if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
             raise _too_large(limits, cells=False)
         unpacked = 0
         for info in members:
-            sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
             rows = cols = rows_seen = cells_seen = 0
             tail = b""
             with archive.open(info) as member:
@@ -125,8 +140,6 @@ def _inspect(spool: IO[bytes], limits: Limits) -> None:
                     unpacked += len(chunk)
                     if unpacked > limits.max_unpacked_bytes:
                         raise _too_large(limits, cells=False)
-                    if not sheet:
-                        continue
                     data = tail + chunk
                     cut = data.rfind(b"<")
                     whole, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")

@@ -34,7 +34,7 @@ from app.uploads.parsing import MAX_EXTRA_FIELDS_KEPT
 from tests.helpers import assert_error, upload
 from tests.reliability.conftest import table_counts
 from tests.uploads.conftest import PRODUCTS, Db
-from tests.uploads.files import parquet, xlsx, zip_bomb
+from tests.uploads.files import ods, parquet, xlsx, xlsx_sheet_elsewhere, zip_bomb
 from tests.uploads.test_both_paths import fast_path_tried, judged_alike, snapshot
 
 KINDS = ("products", "orders")
@@ -375,6 +375,18 @@ CASES: list[Hostile] = [
     # --- other formats and dialects (issue 14) ------------------------------------------
     same("xlsx-zip-bomb", lambda _k: _bomb(), Fails(413, "too_large")),
     same("xlsx-coordinate-bomb", _coordinate_bomb, Fails(413, "too_large")),
+    same(
+        "xlsx-coordinate-bomb-sheet-elsewhere",
+        lambda k: xlsx_sheet_elsewhere(
+            [HEADER[k].split(","), GOOD[k].split(",")], far_cell="XFD1048576"
+        ),
+        Fails(413, "too_large"),
+    ),
+    same(
+        "ods-repeat-bomb",
+        lambda k: ods([HEADER[k].split(",")], repeated=(1_000_000, 16_000)),
+        Fails(422, "undecodable"),
+    ),
     same(
         "xlsx-truncated", lambda k: xlsx([HEADER[k].split(",")])[:-200], Fails(422, "undecodable")
     ),

@@ -7,15 +7,20 @@ import codecs
 import datetime
 import decimal
 import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import URL
 
+from app.main import create_app
 from app.uploads import staging
+from tests.conftest import make_settings, open_client
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
-from tests.uploads.files import parquet, xlsx
+from tests.uploads.files import ods, parquet, xlsx, xlsx_sheet_elsewhere
 
 D = decimal.Decimal
 
@@ -272,6 +277,44 @@ class TestWorkbooks:
             (first + 2, "invalid_decimal"),
         ]
         assert rejects[1]["category"] == "x\ny"  # as received
+
+
+@pytest.fixture
+async def small_sheets(
+    database_url: URL, tmp_path: Path, clean_db: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service with XLSX_MAX_CELLS at 1000."""
+    settings = make_settings(database_url, tmp_path, xlsx_max_cells=1000)
+    async for c in open_client(create_app(settings)):
+        yield c
+
+
+class TestWorkbookLimits:
+    """What calamine would read is measured first, wherever the workbook keeps it."""
+
+    async def test_a_sheet_kept_outside_the_worksheets_folder_is_measured(
+        self, small_sheets: httpx.AsyncClient
+    ) -> None:
+        rows: list[list[Any]] = [["id", "name", "category", "price"], [1, "a", "b", 2]]
+        fine = await upload(small_sheets, "products", xlsx_sheet_elsewhere(rows))
+        assert fine.status_code == 201, fine.text
+        assert fine.json()["rows_inserted"] == 1
+        # 60 columns × 100 rows: past the 1000 cells allowed.
+        far = await upload(small_sheets, "products", xlsx_sheet_elsewhere(rows, far_cell="BH100"))
+        assert_error(far, 413, "too_large")
+
+    async def test_an_opendocument_spreadsheet_is_refused_not_read_unmeasured(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # calamine reads .ods too (a ZIP that is not an .xlsx), but its repeated rows and
+        # columns are not measured: a few bytes can ask for gigabytes.
+        for content in (
+            ods([["id", "name", "category", "price"], ["1", "a", "b", "2"]]),
+            ods([["id", "name", "category", "price"]], repeated=(1_000_000, 16_000)),
+        ):
+            response = await upload(client, "products", content)
+            assert_error(response, 422, "undecodable")
+            assert ".ods" in response.json()["error"]["message"]
 
 
 class TestParquet:
