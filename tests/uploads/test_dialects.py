@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import datetime
 import decimal
+import io
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import URL
 
 from app.main import create_app
-from app.uploads import staging
+from app.uploads import staging, workbooks
 from tests.conftest import make_settings, open_client
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
@@ -429,6 +430,39 @@ class TestParquet:
         assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
         rows = [(r["_row_number"], r["_error_code"]) for r in await _rejects(client, report)]
         assert rows == [(2, "out_of_range"), (4, "invalid_decimal")]
+
+
+class TestParquetBounds:
+    """A few compressed bytes of Parquet can stand for much text (one long value that
+    many rows repeat, through a dictionary or a run): it is converted a bounded piece at
+    a time, and stops where a CSV upload would."""
+
+    @staticmethod
+    def _repeated(rows: int, width: int) -> bytes:
+        import pyarrow as pa
+
+        long = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), ["x" * width])
+        ids = pa.array(range(1, rows + 1), pa.int64())
+        return parquet({"id": ids, "name": long, "category": long, "price": ["1"] * rows})
+
+    def test_each_piece_converted_is_bounded(self) -> None:
+        content = self._repeated(60_000, 1000)  # about 120 MB as text
+        assert len(content) < 2**20
+        table = workbooks.open_parquet(io.BytesIO(content), workbooks.Limits())
+        sizes = [len(chunk) for chunk in table.rows]
+        assert sum(sizes) > 100 * 2**20
+        assert max(sizes) <= workbooks.PIECE_BYTES * 1.1
+
+    async def test_text_past_max_upload_bytes_is_too_large(
+        self, database_url: URL, tmp_path: Path, clean_db: None, db: Db
+    ) -> None:
+        settings = make_settings(database_url, tmp_path, max_upload_bytes=4 * 2**20)
+        async for client in open_client(create_app(settings)):
+            content = self._repeated(20_000, 1000)  # 40 MB as text, from a few KB
+            response = await upload(client, "products", content)
+            assert_error(response, 413, "too_large")
+            assert "as text" in response.json()["error"]["message"]
+            assert await _products(db) == []
 
 
 def test_the_dialect_parameters_are_in_the_schema_schemathesis_reads() -> None:
