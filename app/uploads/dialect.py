@@ -104,6 +104,12 @@ class Dialect:
     date_format: DateFormat | None = None
 
     @property
+    def numbered_by_records(self) -> bool:
+        """Whether rows are numbered by records (a sheet's rows, Parquet's), not by the
+        lines of the text they were read into: a cell's line breaks are not rows."""
+        return self.format is not FileFormat.CSV
+
+    @property
     def staged_delimiter(self) -> str:
         """The delimiter of the text that reaches staging."""
         return self.delimiter or ","

@@ -1,6 +1,7 @@
 """The header of an upload (names trimmed, case-insensitive, any order; the file-level
 errors), and the careful path's parsing of the data rows with Python's csv module:
-every record numbered by the line it starts on, rows of the wrong width (and the
+every record numbered by the line it starts on (by its record, blank ones counted, for
+workbooks and Parquet: `Dialect.numbered_by_records`), rows of the wrong width (and the
 original fields of files with extra columns) kept as JSON for the rejects. Which path
 the rows take is uploads/staging.py's choice.
 """
@@ -187,14 +188,16 @@ def careful_rows(
     order = [header.positions[name] for name in required]
     keep_raw = not header.exact
     offset = plan.header_lines
-    records = 0
+    by_records = plan.dialect.numbered_by_records
+    records = read = 0  # records; records read, blank ones too (a sheet's empty rows)
     try:
         while True:
-            start = reader.line_num + 1 + offset
+            start = (read if by_records else reader.line_num) + 1 + offset
             try:
                 row = next(reader)
             except StopIteration:
                 break
+            read += 1
             if not row:
                 continue
             records += 1

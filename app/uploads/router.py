@@ -181,6 +181,7 @@ async def _ingest(
         workbook=WorkbookLimits(
             max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
             max_cells=settings.xlsx_max_cells,
+            max_text_bytes=settings.max_upload_bytes,
         ),
     )
     try:

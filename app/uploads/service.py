@@ -168,7 +168,9 @@ async def _load(
             on_conflict=run.on_conflict,
             path=Path.FAST,
             order=header.order,
-            header_lines=header.lines + source.line_offset,
+            # A header cell's line breaks count as lines in a CSV, not in a sheet.
+            header_lines=(1 if run.dialect.numbered_by_records else header.lines)
+            + source.line_offset,
             width=len(header.columns),
             dialect=run.dialect,
         )

@@ -160,7 +160,7 @@ async def _tabular(
         if kind is FileFormat.XLSX:
             table = await asyncio.to_thread(workbooks.open_sheet, spool, options.sheet, limits)
         else:
-            table = await asyncio.to_thread(workbooks.open_parquet, spool)
+            table = await asyncio.to_thread(workbooks.open_parquet, spool, limits)
     except BaseException:
         spool.close()
         raise

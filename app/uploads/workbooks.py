@@ -8,14 +8,16 @@ row rules, rejects and report.
   empty row a blank line, so that line numbers stay sheet rows. calamine holds the
   sheet's cells in memory as one dense rectangle, from A1 to the last cell: before it
   runs, the zip is unpacked once as a stream (`_inspect`), refusing more than
-  `XLSX_MAX_UNPACKED_BYTES` in all (a zip bomb) or a sheet whose last cell makes the
+  `XLSX_MAX_UNPACKED_BYTES` in all (a zip bomb) or a member whose last cell makes the
   rectangle larger than `XLSX_MAX_CELLS` (a bomb of coordinates: two cells, A1 and
-  XFD1048576, would ask for 550 GB).
-- A Parquet file is read one row group at a time (flat memory) and written as CSV by
-  pyarrow's own writer: integers, decimals, floats (shortest form that reads back the
-  same), dates and strings as text; timestamps at midnight as dates. Columns of other
-  types (lists, structs, binary) refuse the file when required, and are left out with a
-  warning otherwise.
+  XFD1048576, would ask for 550 GB), and any ZIP calamine could read as `.ods` or
+  `.xlsb` instead.
+- A Parquet file is read a piece of a row group at a time (flat memory: pieces of at
+  most PIECE_BYTES decoded, the text stopped at MAX_UPLOAD_BYTES) and written as CSV by
+  pyarrow's own writer: integers, decimals (by value: `179.3400` as `179.34`), floats
+  (shortest form that reads back the same), dates and strings as text; timestamps at
+  midnight as dates. Columns of other types (lists, structs, binary) refuse the file
+  when required, and are left out with a warning otherwise.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ READ_BYTES = 1 << 20
 
 @dataclass(frozen=True)
 class Limits:
-    """What a workbook may unpack to (settings XLSX_MAX_UNPACKED_BYTES, XLSX_MAX_CELLS)."""
+    """What a workbook may unpack to (settings XLSX_MAX_UNPACKED_BYTES, XLSX_MAX_CELLS),
+    and what a Parquet file's rows may come to as text (MAX_UPLOAD_BYTES, as for a CSV)."""
 
     max_unpacked_bytes: int = 1 << 30
     max_cells: int = 20_000_000
+    max_text_bytes: int = 1 << 30
 
 
 @dataclass
@@ -106,18 +110,32 @@ def _too_large(limits: Limits, *, cells: bool) -> TooLarge:
     )
 
 
+# The parts by which calamine would read a ZIP as another format than .xlsx when its
+# .xlsx parts do not read (it tries each in turn): an OpenDocument spreadsheet's rows and
+# columns repeat by count, unmeasured here (1.7 KB of .ods asked for 3.8 GB), and an
+# .xlsb's sheets are binary.
+OTHER_SPREADSHEETS = frozenset({"content.xml", "xl/workbook.bin"})
+NOT_XLSX = (
+    "The file is a ZIP but not an .xlsx workbook (an OpenDocument .ods or a binary .xlsb"
+    " is not read): save it as .xlsx or CSV."
+)
+
+
 def _inspect(spool: IO[bytes], limits: Limits) -> None:
-    """Refuse a workbook whose members say they unpack past the limit; then unpack them
-    as a stream, counting (members may lie), and measure each worksheet's extent from A1
-    by its row and cell references (a sheet without references by its counts)."""
+    """Refuse a ZIP that calamine could read as another spreadsheet format, and a
+    workbook whose members say they unpack past the limit; then unpack them as a stream,
+    counting (members may lie), and measure each member's extent from A1 by its row and
+    cell references (one without references by its counts). Every member: a sheet is
+    wherever the workbook's relationships say, not only in `xl/worksheets/`."""
     try:
         archive = zipfile.ZipFile(spool)
         members = archive.infolist()
+        if OTHER_SPREADSHEETS & {info.filename for info in members}:
+            raise Undecodable(NOT_XLSX)
         if sum(info.file_size for info in members) > limits.max_unpacked_bytes:
             raise _too_large(limits, cells=False)
         unpacked = 0
         for info in members:
-            sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
             rows = cols = rows_seen = cells_seen = 0
             tail = b""
             with archive.open(info) as member:
@@ -125,8 +143,6 @@ def _inspect(spool: IO[bytes], limits: Limits) -> None:
                     unpacked += len(chunk)
                     if unpacked > limits.max_unpacked_bytes:
                         raise _too_large(limits, cells=False)
-                    if not sheet:
-                        continue
                     data = tail + chunk
                     cut = data.rfind(b"<")
                     whole, tail = (data[:cut], data[cut:]) if cut > 0 else (data, b"")
@@ -220,13 +236,18 @@ def _sheet_rows(header: list[str], rows: Iterator[Any]) -> Iterator[bytes]:
 # --- Parquet -----------------------------------------------------------------------------
 
 
-def open_parquet(spool: IO[bytes]) -> Table:
-    """The Parquet file's rows as CSV buffers, one row group at a time."""
+def open_parquet(spool: IO[bytes], limits: Limits) -> Table:
+    """The Parquet file's rows as CSV buffers, a piece of a row group at a time."""
     import pyarrow as pa  # lazily: only Parquet uploads need it
     import pyarrow.parquet as pq
 
     try:
         parquet = pq.ParquetFile(spool)
+        # Text columns are read as dictionaries: a long value that many rows repeat stays
+        # one value until the rows are converted, a bounded piece at a time (_pieces).
+        texts = [c.path for c in parquet.schema if c.physical_type == "BYTE_ARRAY"]
+        if texts:
+            parquet = pq.ParquetFile(spool, read_dictionary=texts, metadata=parquet.metadata)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise Undecodable(f"The file starts as Parquet but cannot be read: {exc}.") from None
@@ -249,7 +270,8 @@ def open_parquet(spool: IO[bytes]) -> Table:
     if dropped:
         shown = ", ".join(repr(c) for c in dropped[:20])
         warnings.append(f"Columns of types with no single value left out: {shown}.")
-    return Table(_parquet_rows(parquet, kept), line_offset=-1, warnings=warnings)
+    rows = _parquet_rows(parquet, kept, limits.max_text_bytes)
+    return Table(rows, line_offset=-1, warnings=warnings)
 
 
 def _writable(kind: Any) -> bool:
@@ -270,7 +292,15 @@ def _writable(kind: Any) -> bool:
     )
 
 
-def _parquet_rows(parquet: Any, columns: list[str]) -> Iterator[bytes]:
+# What one piece of a Parquet file may decode to at once: a text value's bytes, about
+# VALUE_BYTES for any other value. A few compressed bytes can stand for many rows of one
+# long value, or for many columns of a constant: rows are read and converted in pieces of
+# this size, and the whole file's text stops at the limit, so memory stays flat.
+PIECE_BYTES = 16 << 20
+VALUE_BYTES = 32
+
+
+def _parquet_rows(parquet: Any, columns: list[str], max_text_bytes: int) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -280,17 +310,67 @@ def _parquet_rows(parquet: Any, columns: list[str]) -> Iterator[bytes]:
     if not columns:
         return
     options = pacsv.WriteOptions(include_header=False)
+    rows = max(1, min(CSV_BATCH_ROWS, PIECE_BYTES // (VALUE_BYTES * len(columns))))
+    written = 0
     try:
-        for batch in parquet.iter_batches(batch_size=CSV_BATCH_ROWS, columns=columns):
-            sink = io.BytesIO()
-            pacsv.write_csv(_plain(batch), sink, options)
-            yield sink.getvalue()
+        # One thread: columns decoded one after the other (no faster here, and never
+        # several columns' pages in memory at once).
+        for batch in parquet.iter_batches(batch_size=rows, columns=columns, use_threads=False):
+            for piece in _pieces(batch):
+                sink = io.BytesIO()
+                pacsv.write_csv(_plain(piece), sink, options)
+                written += sink.tell()
+                if written > max_text_bytes:
+                    raise TooLarge(
+                        max_text_bytes, what="The Parquet file's rows, as text, come to more than"
+                    )
+                yield sink.getvalue()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise Undecodable(f"The Parquet file cannot be read: {exc}.") from None
 
 
+def _pieces(batch: Any) -> Iterator[Any]:
+    """The batch in slices that each decode to at most PIECE_BYTES (a row at least)."""
+    import bisect
+
+    import pyarrow.compute as pc
+    import pyarrow.types as t
+
+    fixed = VALUE_BYTES * batch.num_columns
+    sizes = None
+    for array in batch.columns:
+        if t.is_dictionary(array.type) and _is_text(array.type.value_type):
+            lengths = pc.binary_length(array.dictionary).take(array.indices)
+        elif _is_text(array.type):
+            lengths = pc.binary_length(array)
+        else:
+            continue
+        lengths = pc.fill_null(pc.cast(lengths, "int64"), 0)
+        sizes = lengths if sizes is None else pc.add(sizes, lengths)
+    text = 0 if sizes is None else pc.sum(sizes).as_py() or 0
+    if fixed * batch.num_rows + text <= PIECE_BYTES:
+        yield batch
+        return
+    assert sizes is not None  # fixed-width values alone fit: the batch size saw to it
+    running = pc.cumulative_sum(pc.add(sizes, fixed)).to_pylist()
+    start = 0
+    while start < batch.num_rows:
+        before = running[start - 1] if start else 0
+        end = max(start + 1, bisect.bisect_right(running, before + PIECE_BYTES, lo=start))
+        yield batch.slice(start, end - start)
+        start = end
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow.types as t
+
+    return bool(t.is_string(kind) or t.is_large_string(kind))
+
+
 def _plain(batch: Any) -> Any:
-    """The batch with dictionary columns decoded and timestamps at midnight as dates."""
+    """The batch with dictionary columns decoded, timestamps at midnight as dates, and
+    decimals by value: without the zeros their scale adds (`179.3400` is `179.34`, which
+    has 2 decimals; `2.00` is `2`, an integer, as a float `2.0` is)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.types as t
@@ -303,5 +383,8 @@ def _plain(batch: Any) -> Any:
             day = pc.cast(pc.floor_temporal(array, unit="day"), pa.date32())
             midnight = pc.equal(pc.floor_temporal(array, unit="day"), array)
             array = pc.if_else(midnight, pc.cast(day, pa.string()), pc.cast(array, pa.string()))
+        if t.is_decimal(array.type) and array.type.scale > 0:
+            text = pc.cast(array, pa.string())
+            array = pc.replace_substring_regex(text, pattern=r"\.?0+$", replacement="")
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)

@@ -34,7 +34,7 @@ from app.uploads.parsing import MAX_EXTRA_FIELDS_KEPT
 from tests.helpers import assert_error, upload
 from tests.reliability.conftest import table_counts
 from tests.uploads.conftest import PRODUCTS, Db
-from tests.uploads.files import parquet, xlsx, zip_bomb
+from tests.uploads.files import ods, parquet, xlsx, xlsx_sheet_elsewhere, zip_bomb
 from tests.uploads.test_both_paths import fast_path_tried, judged_alike, snapshot
 
 KINDS = ("products", "orders")
@@ -234,6 +234,24 @@ def _corrupted_footer(kind: str) -> bytes:
     return bytes(data)
 
 
+def _corrupted_page(kind: str) -> bytes:
+    """Row groups that read well until a page in the middle, whose compressed bytes are
+    garbled: the file fails while its first rows are already being COPYed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names, values = HEADER[kind].split(","), GOOD[kind].split(",")
+    rows = 4000
+    columns = {n: [v] * rows for n, v in zip(names, values, strict=True)}
+    columns["id"] = [str(i) for i in range(1, rows + 1)]  # unique: no dictionary shortcut
+    out = io.BytesIO()
+    pq.write_table(pa.table(columns), out, row_group_size=rows // 4, compression="snappy")
+    data = bytearray(out.getvalue())
+    middle = len(data) * 2 // 3
+    data[middle : middle + 64] = b"\xff" * 64
+    return bytes(data)
+
+
 TWO_MB = 2 * MiB
 MILLION_COMMAS = "," * 1_000_000
 
@@ -358,6 +376,18 @@ CASES: list[Hostile] = [
     same("xlsx-zip-bomb", lambda _k: _bomb(), Fails(413, "too_large")),
     same("xlsx-coordinate-bomb", _coordinate_bomb, Fails(413, "too_large")),
     same(
+        "xlsx-coordinate-bomb-sheet-elsewhere",
+        lambda k: xlsx_sheet_elsewhere(
+            [HEADER[k].split(","), GOOD[k].split(",")], far_cell="XFD1048576"
+        ),
+        Fails(413, "too_large"),
+    ),
+    same(
+        "ods-repeat-bomb",
+        lambda k: ods([HEADER[k].split(",")], repeated=(1_000_000, 16_000)),
+        Fails(422, "undecodable"),
+    ),
+    same(
         "xlsx-truncated", lambda k: xlsx([HEADER[k].split(",")])[:-200], Fails(422, "undecodable")
     ),
     same("xlsx-good", lambda k: xlsx([HEADER[k].split(","), GOOD[k].split(",")]), Loads(1, 1)),
@@ -370,6 +400,7 @@ CASES: list[Hostile] = [
         },
     ),
     same("parquet-corrupted-footer", _corrupted_footer, Fails(422, "undecodable")),
+    same("parquet-corrupted-page", _corrupted_page, Fails(422, "undecodable")),
     same("parquet-magic-only", b"PAR1" + b"\x00" * 100 + b"PAR1", Fails(422, "undecodable")),
     same("parquet-good", _good_parquet, Loads(1, 1)),
     same(

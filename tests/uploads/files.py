@@ -1,5 +1,6 @@
-"""Files in other formats and dialects, made in code: workbooks (xlsxwriter), Parquet
-(pyarrow), CSV in other delimiters and encodings, and the zip bomb."""
+"""Files in other formats and dialects, made in code: workbooks (xlsxwriter, and
+hand-made ones: a sheet kept elsewhere, an OpenDocument spreadsheet), Parquet (pyarrow),
+CSV in other delimiters and encodings, and the zip bomb."""
 
 from __future__ import annotations
 
@@ -38,6 +39,69 @@ def xlsx(
             else:
                 page.write(r, c, value)
     book.close()
+    return out.getvalue()
+
+
+def xlsx_sheet_elsewhere(rows: Iterable[Sequence[Any]], *, far_cell: str | None = None) -> bytes:
+    """A workbook whose sheet is kept out of `xl/worksheets/` (its relationship says
+    where: a reader follows it), with one more cell at `far_cell` (`XFD1048576`) if given."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx(rows)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            name, data = info.filename, source.read(info)
+            if name == "xl/worksheets/sheet1.xml":
+                name = "xl/elsewhere/data.xml"
+                if far_cell is not None:
+                    row = far_cell.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+                    cell = f'<row r="{row}"><c r="{far_cell}"><v>1</v></c></row>'
+                    data = data.replace(b"</sheetData>", cell.encode() + b"</sheetData>")
+            elif name == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"worksheets/sheet1.xml", b"elsewhere/data.xml")
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def ods(rows: Iterable[Sequence[str]], *, repeated: tuple[int, int] | None = None) -> bytes:
+    """An OpenDocument spreadsheet (`.ods`, a ZIP too) of text cells; `repeated` adds one
+    row of one cell repeated (rows, columns) times, as the format allows in a few bytes."""
+    cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
+    body = "".join(
+        "<table:table-row>" + "".join(cell.format(v) for v in row) + "</table:table-row>"
+        for row in rows
+    )
+    if repeated is not None:
+        body += (
+            f'<table:table-row table:number-rows-repeated="{repeated[0]}">'
+            f'<table:table-cell table:number-columns-repeated="{repeated[1]}"'
+            ' office:value-type="float" office:value="1"><text:p>1</text:p></table:table-cell>'
+            "</table:table-row>"
+        )
+    office = "urn:oasis:names:tc:opendocument:xmlns"
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content'
+        f' xmlns:office="{office}:office:1.0" xmlns:table="{office}:table:1.0"'
+        f' xmlns:text="{office}:text:1.0" office:version="1.2"><office:body>'
+        f'<office:spreadsheet><table:table table:name="Sheet1">{body}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    manifest = (
+        f'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest'
+        f' xmlns:manifest="{office}:manifest:1.0" manifest:version="1.2">'
+        '<manifest:file-entry manifest:full-path="/"'
+        ' manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "mimetype",
+            "application/vnd.oasis.opendocument.spreadsheet",
+            compress_type=zipfile.ZIP_STORED,
+        )
+        archive.writestr("META-INF/manifest.xml", manifest)
+        archive.writestr("content.xml", content)
     return out.getvalue()
 
 

@@ -6,14 +6,22 @@ from __future__ import annotations
 import codecs
 import datetime
 import decimal
+import io
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import URL
 
+from app.main import create_app
+from app.uploads import staging, workbooks
+from tests.conftest import make_settings, open_client
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
-from tests.uploads.files import parquet, xlsx
+from tests.uploads.files import ods, parquet, xlsx, xlsx_sheet_elsewhere
 
 D = decimal.Decimal
 
@@ -230,6 +238,85 @@ class TestWorkbooks:
         [reject] = await _rejects(client, report)
         assert reject["_row_number"] == 4
 
+    @pytest.mark.parametrize("fast", [True, False], ids=["as-it-comes", "fast-path-refused"])
+    @pytest.mark.parametrize("variant", ["exact", "blank-row", "header-cell-breaks"])
+    async def test_cells_with_line_breaks_keep_the_sheet_rows(
+        self,
+        client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        fast: bool,
+        variant: str,
+    ) -> None:
+        # A name over two lines and a category over three (CRLF and LF): the rows after
+        # them are still numbered as the sheet numbers them. So with an empty row (which
+        # sends the file the careful way), and with an extra column whose header holds a
+        # break (the same).
+        rows: list[list[Any]] = [
+            ["id", "name", "category", "price"],
+            [1, "Two\nlines", "a\r\nb\nc", 1],
+            [2, "ok", "ok", -1],
+            [3, "Boné", "x\ny", "1,5"],
+            [4, "ok", "ok", "x"],
+        ]
+        if variant == "blank-row":
+            rows.insert(2, [])
+        if variant == "header-cell-breaks":
+            rows = [[*row, "Note\n(internal)" if i == 0 else "n\no"] for i, row in enumerate(rows)]
+        if not fast:
+            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
+        with caplog.at_level(logging.INFO, "app.uploads.service"):
+            report = (await upload(client, "products", xlsx(rows))).json()
+        path = "fast" if fast and variant == "exact" else "careful"
+        assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
+        assert report["rows_total"] == 4, report
+        rejects = await _rejects(client, report)
+        first = 4 if variant == "blank-row" else 3
+        assert [(r["_row_number"], r["_error_code"]) for r in rejects] == [
+            (first, "out_of_range"),
+            (first + 1, "invalid_decimal"),
+            (first + 2, "invalid_decimal"),
+        ]
+        assert rejects[1]["category"] == "x\ny"  # as received
+
+
+@pytest.fixture
+async def small_sheets(
+    database_url: URL, tmp_path: Path, clean_db: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service with XLSX_MAX_CELLS at 1000."""
+    settings = make_settings(database_url, tmp_path, xlsx_max_cells=1000)
+    async for c in open_client(create_app(settings)):
+        yield c
+
+
+class TestWorkbookLimits:
+    """What calamine would read is measured first, wherever the workbook keeps it."""
+
+    async def test_a_sheet_kept_outside_the_worksheets_folder_is_measured(
+        self, small_sheets: httpx.AsyncClient
+    ) -> None:
+        rows: list[list[Any]] = [["id", "name", "category", "price"], [1, "a", "b", 2]]
+        fine = await upload(small_sheets, "products", xlsx_sheet_elsewhere(rows))
+        assert fine.status_code == 201, fine.text
+        assert fine.json()["rows_inserted"] == 1
+        # 60 columns × 100 rows: past the 1000 cells allowed.
+        far = await upload(small_sheets, "products", xlsx_sheet_elsewhere(rows, far_cell="BH100"))
+        assert_error(far, 413, "too_large")
+
+    async def test_an_opendocument_spreadsheet_is_refused_not_read_unmeasured(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # calamine reads .ods too (a ZIP that is not an .xlsx), but its repeated rows and
+        # columns are not measured: a few bytes can ask for gigabytes.
+        for content in (
+            ods([["id", "name", "category", "price"], ["1", "a", "b", "2"]]),
+            ods([["id", "name", "category", "price"]], repeated=(1_000_000, 16_000)),
+        ):
+            response = await upload(client, "products", content)
+            assert_error(response, 422, "undecodable")
+            assert ".ods" in response.json()["error"]["message"]
+
 
 class TestParquet:
     async def test_types_and_row_numbers(self, client: httpx.AsyncClient, db: Db) -> None:
@@ -290,6 +377,92 @@ class TestParquet:
             {"id": [1], "product_id": [1], "quantity": [[2]], "created_date": ["2024-01-01"]}
         )
         assert_error(await upload(client, "orders", bad), 422, "undecodable")
+
+    async def test_decimal_columns_are_read_by_value_not_by_scale(
+        self, client: httpx.AsyncClient, db: Db
+    ) -> None:
+        import pyarrow as pa
+
+        # decimal(18, 4), as warehouses keep prices: 179.3400 is 179.34 (2 decimals); ids
+        # as decimal(12, 2): 2.00 is the integer 2, as a float 2.0 or a cell 2.0 is.
+        products = parquet(
+            {
+                "id": pa.array([D("1.00"), D("2.00"), D("3.00"), D("4.50")], pa.decimal128(12, 2)),
+                "name": ["a", "b", "c", "d"],
+                "category": ["x", "x", "x", "x"],
+                "price": pa.array(
+                    [D("179.3400"), D("100.0000"), D("1.2345"), D("1.0000")], pa.decimal128(18, 4)
+                ),
+            }
+        )
+        report = (await upload(client, "products", products)).json()
+        assert report["rejects_by_code"] == {"invalid_decimal": 1, "invalid_integer": 1}, report
+        assert await _products(db) == [(1, "a", "x", D("179.34")), (2, "b", "x", D("100.00"))]
+        rejects = await _rejects(client, report)
+        assert [(r["_row_number"], r["id"], r["price"]) for r in rejects] == [
+            (3, "3", "1.2345"),
+            (4, "4.5", "1"),
+        ]
+
+    @pytest.mark.parametrize("fast", [True, False], ids=["as-it-comes", "fast-path-refused"])
+    @pytest.mark.parametrize("note", [False, True], ids=["exact", "column-name-breaks"])
+    async def test_strings_with_line_breaks_keep_the_parquet_rows(
+        self,
+        client: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        fast: bool,
+        note: bool,
+    ) -> None:
+        columns: dict[str, Any] = {
+            "id": [1, 2, 3, 4],
+            "name": ["Two\nlines", "ok", "three\r\nlines\n", "ok"],
+            "category": ["a", "b", "c", "d"],
+            "price": ["1", "-1", "2", "x"],
+        }
+        if note:
+            columns["Note\nfor us"] = ["", "", "", ""]
+        if not fast:
+            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
+        with caplog.at_level(logging.INFO, "app.uploads.service"):
+            report = (await upload(client, "products", parquet(columns, row_group_size=2))).json()
+        path = "fast" if fast and not note else "careful"
+        assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
+        rows = [(r["_row_number"], r["_error_code"]) for r in await _rejects(client, report)]
+        assert rows == [(2, "out_of_range"), (4, "invalid_decimal")]
+
+
+class TestParquetBounds:
+    """A few compressed bytes of Parquet can stand for much text (one long value that
+    many rows repeat, through a dictionary or a run): it is converted a bounded piece at
+    a time, and stops where a CSV upload would."""
+
+    @staticmethod
+    def _repeated(rows: int, width: int) -> bytes:
+        import pyarrow as pa
+
+        long = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), ["x" * width])
+        ids = pa.array(range(1, rows + 1), pa.int64())
+        return parquet({"id": ids, "name": long, "category": long, "price": ["1"] * rows})
+
+    def test_each_piece_converted_is_bounded(self) -> None:
+        content = self._repeated(60_000, 1000)  # about 120 MB as text
+        assert len(content) < 2**20
+        table = workbooks.open_parquet(io.BytesIO(content), workbooks.Limits())
+        sizes = [len(chunk) for chunk in table.rows]
+        assert sum(sizes) > 100 * 2**20
+        assert max(sizes) <= workbooks.PIECE_BYTES * 1.1
+
+    async def test_text_past_max_upload_bytes_is_too_large(
+        self, database_url: URL, tmp_path: Path, clean_db: None, db: Db
+    ) -> None:
+        settings = make_settings(database_url, tmp_path, max_upload_bytes=4 * 2**20)
+        async for client in open_client(create_app(settings)):
+            content = self._repeated(20_000, 1000)  # 40 MB as text, from a few KB
+            response = await upload(client, "products", content)
+            assert_error(response, 413, "too_large")
+            assert "as text" in response.json()["error"]["message"]
+            assert await _products(db) == []
 
 
 def test_the_dialect_parameters_are_in_the_schema_schemathesis_reads() -> None:

@@ -3,6 +3,9 @@ judge every row the same way; the fast path checks keys by set only where allowe
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,10 +13,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import URL, text
 
 from app import db as app_db
 from app.main import create_app
+from app.uploads import staging
+from app.uploads.models import UploadKind
 from tests.conftest import make_settings, open_client
 from tests.helpers import upload
 from tests.uploads.conftest import PRODUCTS, Db
@@ -136,3 +143,88 @@ class TestKeyChecks:
         assert await db.rows(
             "SELECT convalidated FROM pg_constraint WHERE conname = 'fk_orders_product_id_products'"
         ) == [(True,)]
+
+
+def _non_canonical(data: bytes, delimiter: bytes = b",") -> bool:
+    """The oracle: a field of `data` (whole) starts with a sign, a blank or a leading zero,
+    or ends with a blank (the fast path's rule for orders, as one regex)."""
+    d = re.escape(delimiter)
+    blank = b" " if delimiter == b"\t" else b" \t"  # a tab is a blank unless it separates
+    starts = rb"(?:^|(?<=[" + d + rb'\r\n]))"?(?:[+\-' + blank + rb"]|0[0-9])"
+    ends = rb"(?<=[" + blank + rb'])"?(?:[' + d + rb"\r\n]|$)"
+    pattern = starts + b"|" + ends
+    return re.search(pattern, data) is not None
+
+
+def _takes(data: bytes, cuts: list[int], delimiter: str = ",") -> bool:
+    checker = staging.FastBytes(UploadKind.ORDERS, delimiter)
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    return (
+        all(checker.take(data[a:b]) for a, b in itertools.pairwise(bounds)) and checker.finished()
+    )
+
+
+ORDER_FIELD = st.one_of(
+    st.sampled_from(["1", "0", "10", "05", "+5", "-3", " 4", "4 ", '"7"', '"07"', '" 7"', "",
+                     "2024-12-01", "'2024-12-01'", "' 2024-12-01 '", "\t2", "00"]),
+    st.text(alphabet="0123456789-+ \"'", max_size=4),
+)  # fmt: skip
+
+
+class TestFastBytes:
+    """The fast path's byte checks for orders (staging.FastBytes), chunk by chunk."""
+
+    @given(
+        rows=st.lists(st.lists(ORDER_FIELD, min_size=4, max_size=4), min_size=1, max_size=6),
+        cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=4),
+        delimiter=st.sampled_from([",", ";", "\t"]),
+    )
+    @settings(max_examples=400, deadline=None)
+    def test_a_non_canonical_field_is_never_taken_wherever_the_chunks_end(
+        self, rows: list[list[str]], cuts: list[int], delimiter: str
+    ) -> None:
+        data = "\n".join(delimiter.join(row) for row in rows).encode()
+        if _non_canonical(data, delimiter.encode()):
+            assert not _takes(data, cuts, delimiter)
+
+    @pytest.mark.parametrize("cut", range(17, 23))
+    def test_a_leading_zero_split_across_chunks_is_found(self, cut: int) -> None:
+        data = b"1,1,2,2024-12-01\n2,05,1,2024-12-01\n"  # `05` at 19 and 20
+        assert not _takes(data, [cut])
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            b"1,1,2,2024-12-01\n2,10,1,2024-12-02\n",
+            b'"1","1","2","2024-12-01"\r\n"2","10","0","2024-12-02"\r\n',
+            b"1,1,2,'2024-12-01'\n2,2,1,' 2024-12-02 '\n3,3,3,2024-12-03",
+            b"1,,2,2024-12-01\n",
+        ],
+    )
+    def test_canonical_fields_are_taken(self, data: bytes) -> None:
+        assert not _non_canonical(data)
+        assert _takes(data, [5, 17, 30])
+
+
+class TestReadAhead:
+    """staging.read_ahead: the next chunk is made while the last one is sent."""
+
+    async def test_the_next_chunk_is_read_while_one_is_used_and_none_is_lost(self) -> None:
+        read: list[int] = []
+
+        async def source() -> AsyncIterator[bytes]:
+            for n in range(5):
+                read.append(n)
+                yield str(n).encode()
+
+        stream = source()
+        ahead = staging.read_ahead(stream)
+        assert await anext(ahead) == b"0"
+        await asyncio.sleep(0)  # the consumer waits (a socket draining): the next is read
+        assert read == [0, 1]
+        assert await anext(ahead) == b"1"
+        await ahead.aclose()  # closed early: the chunk in flight is finished, not cancelled
+        assert read == [0, 1, 2]
+        # The stream goes on for whoever reads it next (the careful path): the chunk read
+        # ahead was consumed (the fast path spooled it), the rest is intact.
+        assert [chunk async for chunk in stream] == [b"3", b"4"]

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.uploads import staging
 from tests.helpers import upload
 from tests.uploads.conftest import PRODUCTS, Db
 
@@ -222,9 +223,12 @@ class TestHeaderAndLayout:
         assert report["rows_inserted"] == 2
         assert report["columns"] == ["id", "product_id", "quantity", "created_date"]
 
+    @pytest.mark.parametrize("fast", [True, False], ids=["as-it-comes", "fast-path-refused"])
     async def test_line_numbers_count_the_header_blank_lines_and_quoted_newlines(
-        self, client: httpx.AsyncClient
+        self, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, fast: bool
     ) -> None:
+        if not fast:
+            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
         content = (
             "id,name,category,price\n"
             "1,a,b,1\n"  # line 2
@@ -236,6 +240,21 @@ class TestHeaderAndLayout:
         assert report["rows_total"] == 3
         lines = {r["_row_number"]: r["_error_code"] for r in await rejects(client, report)}
         assert lines == {4: "invalid_decimal", 6: "out_of_range"}
+
+    async def test_a_header_over_two_lines_moves_the_line_numbers(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # CSV numbers lines as a text editor does (a workbook numbers sheet rows instead:
+        # tests/uploads/test_dialects.py): here the header takes lines 1 and 2.
+        report = await load_orders(
+            client,
+            '1,1,1,2024-12-01,"a\r\nb"',  # lines 3-4
+            "2,1,0,2024-12-01,x",  # line 5
+            header='id,product_id,quantity,created_date,"Note\n(internal)"',
+        )
+        assert [(r["_row_number"], r["_error_code"]) for r in await rejects(client, report)] == [
+            (5, "out_of_range")
+        ]
 
     async def test_mixed_line_endings(self, client: httpx.AsyncClient, db: Db) -> None:
         await upload(client, "products", PRODUCTS)

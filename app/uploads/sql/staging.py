@@ -76,7 +76,16 @@ def _breaks(plan: Plan) -> str:
 def number_lines(plan: Plan) -> str:
     """Fast path, text staging, records that span lines: number each by the line it
     starts on ($1 header lines) and answer the lines they span in all, which the caller
-    compares with the file's own count."""
+    compares with the file's own count. Rows numbered by records (a sheet's, Parquet's)
+    keep their number by `ord` (`text_rows`): only the lines are counted."""
+    numbered = (
+        ""
+        if plan.dialect.numbered_by_records
+        else f""",
+numbered AS (
+    UPDATE {TEXT} s SET line = t.line FROM starts t WHERE t.ord = s.ord
+)"""
+    )
     return f"""
 WITH spans AS (
     SELECT ord, {_breaks(plan)} AS breaks FROM {TEXT}
@@ -85,10 +94,7 @@ starts AS (
     SELECT ord, $1 + ord + coalesce(sum(breaks) OVER (ORDER BY ord
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS line
     FROM spans
-),
-numbered AS (
-    UPDATE {TEXT} s SET line = t.line FROM starts t WHERE t.ord = s.ord
-)
+){numbered}
 SELECT count(*) + coalesce(sum(breaks), 0) FROM spans
 """
 
