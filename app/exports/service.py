@@ -50,14 +50,13 @@ async def read(
         if start is not None and start > now:
             raise InvalidCursor(f"The cursor is ahead of the {feed.value} feed.")
         if is_fx:
-            query = feeds.Query(feeds.FX_RATES, (start,))
+            query = feeds.fx_rates(start)
         else:
             changed = None
             if start is not None:
                 changed = [r[0] for r in await conn.fetch(feeds.CHANGED_UPLOADS, start)]
-            params = period.params()
-            span = (params["start"].isoformat(), params["end"].isoformat())
-            query = feeds.rows(feed, changed, span)
+            span = tuple(d.isoformat() if d else None for d in (period.start, period.end))
+            query = feeds.rows(feed, changed, (span[0], span[1]))
         next_cursor = encode_cursor([feed.value, now])
         async with conn.transaction():
             sync_id: int = await conn.fetchval(feeds.RECORD_READ, feed.value, since, next_cursor)
