@@ -14,6 +14,8 @@ from app.exports import feeds, parquet
 from app.filters import Period
 from app.formats import InvalidCursor, decode_cursor, encode_cursor
 
+MAX_CURSOR_CHARS = 512  # the cursors given out are about 40
+
 
 @dataclass(frozen=True)
 class Read:
@@ -25,6 +27,8 @@ class Read:
 
 def _position(feed: feeds.FeedName, cursor: str) -> int:
     """The position a cursor of `feed` holds; 422 invalid_cursor for anything else."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursor("The cursor is not one this service gave out.")
     name, position = decode_cursor(cursor, (str, int))
     if name != feed.value or position < 0:
         raise InvalidCursor(f"The cursor is not one of the {feed.value} feed.")

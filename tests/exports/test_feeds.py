@@ -198,7 +198,8 @@ class TestCursors:
 
     async def test_bad_cursors_are_422(self, api: httpx.AsyncClient) -> None:
         _, products_cursor = await read(api, "products")
-        for bad in ("nonsense", "", "eyJhIjoxfQ", products_cursor):
+        too_long = encode_cursor(["orders", 1]) + "A" * 600
+        for bad in ("nonsense", "", "eyJhIjoxfQ", products_cursor, too_long):
             response = await api.get("/exports/orders.parquet", params={"since": bad})
             assert_error(response, 422, "invalid_cursor")
         ahead = encode_cursor(["orders", 10**9])  # well formed, never given out
