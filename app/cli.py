@@ -302,7 +302,9 @@ def sync(
     try:
         outcome = syncing.sync(syncing.Service(base, api_key), to)
     except syncing.SyncError as exc:
-        _err().print(f"sync failed: {exc}", style="red", markup=False, highlight=False)
+        _err().print(
+            f"sync failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1) from None
     loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
     _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)

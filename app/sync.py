@@ -202,14 +202,15 @@ def sync(
 
     with tempfile.TemporaryDirectory(prefix="orderlens-sync-") as work:
         folder = Path(work)
-        pipeline = dlt.pipeline(
-            pipeline_name=PIPELINE,
-            destination=_dlt_destination(dest),
-            dataset_name=dest.dataset,
-            pipelines_dir=str(folder / "pipelines"),
-        )
         try:
-            # The destination first: an unreachable one fails here, before any feed is read.
+            # The destination first: an unreachable one (or a folder that cannot be made)
+            # fails here, before any feed is read.
+            pipeline = dlt.pipeline(
+                pipeline_name=PIPELINE,
+                destination=_dlt_destination(dest),
+                dataset_name=dest.dataset,
+                pipelines_dir=str(folder / "pipelines"),
+            )
             pipeline.sync_destination()
         except Exception as exc:
             raise SyncError(f"cannot reach {dest.describe()}: {_first_line(_root(exc))}") from None

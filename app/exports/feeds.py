@@ -12,6 +12,11 @@ keys, so a row read twice is still one row).
 
 Every query here is run by COPY (asyncpg inlines `$n` safely); dates travel as text
 (asyncpg sends 9999-12-31 as infinity), timestamps as microseconds since the epoch.
+
+The two order feeds copy orders alone: integers and dates, one table scanned. Their other
+columns (a product's name, category and price, an upload's time) are read in the same
+snapshot into small lookups and joined in Arrow (`exports/merge.py`): per row, a join
+and formatting numerics cost PostgreSQL more than the whole scan.
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ class FeedName(StrEnum):
     FX_RATES = "fx_rates"
 
 
-# (name, arrow type) per column, in COPY's order. `money`: decimal128(12, 2) as stored;
+Columns = tuple[tuple[str, str], ...]
+
+# (name, arrow type) per column of each feed's file. `money`: decimal128(12, 2) as stored;
 # `total`: a price times a quantity can pass 10^10, so totals get 22 digits.
-COLUMNS: dict[FeedName, tuple[tuple[str, str], ...]] = {
+COLUMNS: dict[FeedName, Columns] = {
     FeedName.ORDERS: (
         ("order_id", "id"),
         ("product_id", "id"),
@@ -98,6 +105,11 @@ DATED = frozenset({FeedName.ORDERS, FeedName.ORDER_FULL_INFORMATION})
 
 @cache
 def schema(feed: FeedName) -> pa.Schema:
+    """The Arrow schema of the feed's file."""
+    return arrow_schema(COLUMNS[feed])
+
+
+def arrow_schema(columns: Columns) -> pa.Schema:
     import pyarrow as pa
 
     types = {
@@ -110,12 +122,7 @@ def schema(feed: FeedName) -> pa.Schema:
         "rate": pa.decimal128(24, 12),
         "timestamp": pa.timestamp("us", tz="UTC"),
     }
-    return pa.schema([pa.field(name, types[kind]) for name, kind in COLUMNS[feed]])
-
-
-def timestamp_columns(feed: FeedName) -> list[str]:
-    """Columns that COPY writes as microseconds since the epoch."""
-    return [name for name, kind in COLUMNS[feed] if kind == "timestamp"]
+    return pa.schema([pa.field(name, types[kind]) for name, kind in columns])
 
 
 def _micros(expression: str) -> str:
@@ -134,50 +141,74 @@ CHANGED_UPLOADS = "SELECT upload_id FROM uploads WHERE change_seq > $1 ORDER BY 
 # --- the rows -----------------------------------------------------------------------------
 # Parameters of the upload feeds: $1 the changed upload ids (an array; NULL for a full
 # read), $2 and $3 their lowest and highest (what the BRIN index on orders.upload_id
-# reads). Dated feeds add $4 start and $5 end (text).
+# reads). Dated feeds add $4 start and $5 end (text; NULL: unbounded, and then no filter
+# at all, so that a full read scans the table rather than walk the date index).
 
-_PERIOD = """o.created_date
-    BETWEEN CAST(CAST($4 AS text) AS date) AND CAST(CAST($5 AS text) AS date)"""
+_PERIOD = """(CAST($4 AS text) IS NULL OR o.created_date >= CAST(CAST($4 AS text) AS date))
+    AND (CAST($5 AS text) IS NULL OR o.created_date <= CAST(CAST($5 AS text) AS date))"""
 _ORDER_CHANGED = """(CAST($1 AS bigint[]) IS NULL OR (
     o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
     AND o.upload_id = ANY(CAST($1 AS bigint[]))))"""
 
-
-def orders() -> str:
-    """Orders as stored, with the upload that last wrote each and when it committed."""
-    return f"""
-SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.upload_id,
-    {_micros("u.finished_at")}
-FROM orders o LEFT JOIN uploads u ON u.upload_id = o.upload_id
+ORDER_ROWS: Columns = (
+    ("order_id", "id"),
+    ("product_id", "id"),
+    ("quantity", "int32"),
+    ("order_created_date", "date"),
+    ("upload_id", "id"),
+)
+ORDERS = f"""
+SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.upload_id
+FROM orders o
 WHERE {_ORDER_CHANGED} AND {_PERIOD}
 """
+# When each upload committed: an order's `changed_at` (null for rows older than tracking).
+UPLOAD_TIMES: Columns = (("upload_id", "id"), ("changed_at", "timestamp"))
+UPLOAD_TIMES_SQL = f"""
+SELECT upload_id, {_micros("finished_at")}
+FROM uploads
+WHERE CAST($1 AS bigint[]) IS NULL OR upload_id = ANY(CAST($1 AS bigint[]))
+"""
 
+OFI_ROWS: Columns = (
+    ("order_created_date", "date"),
+    ("order_id", "id"),
+    ("product_id", "id"),
+    ("quantity", "int32"),
+)
+# The merged view, totals at the current price: an order changes here when it was
+# written, or when its product was (a new price changes its total).
+ORDER_FULL_INFORMATION = f"""
+SELECT o.created_date, o.order_id, o.product_id, o.quantity
+FROM orders o
+WHERE {_ORDER_CHANGED} AND {_PERIOD}
+UNION ALL
+SELECT o.created_date, o.order_id, o.product_id, o.quantity
+FROM products p JOIN orders o ON o.product_id = p.product_id
+WHERE CAST($1 AS bigint[]) IS NOT NULL AND p.upload_id = ANY(CAST($1 AS bigint[])) AND {_PERIOD}
+    AND NOT coalesce(o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
+        AND o.upload_id = ANY(CAST($1 AS bigint[])), false)
+"""
+# The products those rows name: the whole catalogue for a full read; for an incremental
+# one, the changed products and those of the changed orders (a superset is harmless).
+ORDER_PRODUCTS: Columns = (
+    ("product_id", "id"),
+    ("product_name", "text"),
+    ("category", "text"),
+    ("unit_price", "money"),
+)
+ORDER_PRODUCTS_SQL = f"""
+SELECT p.product_id, p.name, p.category, p.price
+FROM products p
+WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
+    OR p.product_id IN (SELECT o.product_id FROM orders o WHERE {_ORDER_CHANGED})
+"""
 
 PRODUCTS = f"""
 SELECT p.product_id, p.name, p.category, p.price, p.upload_id, {_micros("p.updated_at")}
 FROM products p
 WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
 """
-
-_OFI_COLUMNS = """o.created_date, o.order_id, o.product_id, p.name, p.category, o.quantity,
-    p.price, o.quantity * p.price"""
-
-
-def order_full_information() -> str:
-    """The merged view, totals at the current price: an order changes here when it was
-    written, or when its product was (a new price changes its total)."""
-    return f"""
-SELECT {_OFI_COLUMNS}
-FROM orders o JOIN products p ON p.product_id = o.product_id
-WHERE {_ORDER_CHANGED} AND {_PERIOD}
-UNION ALL
-SELECT {_OFI_COLUMNS}
-FROM products p JOIN orders o ON o.product_id = p.product_id
-WHERE CAST($1 AS bigint[]) IS NOT NULL AND p.upload_id = ANY(CAST($1 AS bigint[])) AND {_PERIOD}
-    AND NOT coalesce(o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
-        AND o.upload_id = ANY(CAST($1 AS bigint[])), false)
-"""
-
 
 REJECTS = f"""
 SELECT r.upload_id, r.row_number, u.kind, r.error_code, r.error_message,
@@ -196,24 +227,48 @@ WHERE CAST($1 AS bigint) IS NULL OR changed_xid >= $1
 
 
 @dataclass(frozen=True)
-class Query:
+class Source:
+    """One COPY: its SQL, its arguments, and the (name, kind) of the columns it writes."""
+
     sql: str
     args: tuple[object, ...]
+    columns: Columns
 
 
-def rows(feed: FeedName, changed: list[int] | None, period: tuple[str, str]) -> Query:
-    """The COPY query of `feed` for the uploads `changed` (None: every row)."""
+@dataclass(frozen=True)
+class Query:
+    """One read of a feed: the COPY of its rows, and the lookups (by name) that
+    `exports/merge.py` joins to them, all read in one snapshot."""
+
+    rows: Source
+    lookups: tuple[tuple[str, Source], ...] = ()
+
+
+def rows(feed: FeedName, changed: list[int] | None, period: tuple[str | None, str | None]) -> Query:
+    """What to copy for `feed`'s rows of the uploads `changed` (None: every row), in
+    `period` (ISO dates, None: unbounded)."""
     low, high = (min(changed), max(changed)) if changed else (0, 0)
     args = (changed, low, high)
     if feed is FeedName.ORDERS:
-        return Query(orders(), (*args, *period))
+        return Query(
+            Source(ORDERS, (*args, *period), ORDER_ROWS),
+            (("uploads", Source(UPLOAD_TIMES_SQL, (changed,), UPLOAD_TIMES)),),
+        )
     if feed is FeedName.ORDER_FULL_INFORMATION:
-        return Query(order_full_information(), (*args, *period))
+        return Query(
+            Source(ORDER_FULL_INFORMATION, (*args, *period), OFI_ROWS),
+            (("products", Source(ORDER_PRODUCTS_SQL, args, ORDER_PRODUCTS)),),
+        )
     if feed is FeedName.PRODUCTS:
-        return Query(PRODUCTS, (changed,))
+        return Query(Source(PRODUCTS, (changed,), COLUMNS[feed]))
     if feed is FeedName.REJECTS:
-        return Query(REJECTS, (changed,))
+        return Query(Source(REJECTS, (changed,), COLUMNS[feed]))
     raise ValueError(feed)
+
+
+def fx_rates(since: int | None) -> Query:
+    """What to copy for the rates written from transaction `since` on (None: all)."""
+    return Query(Source(FX_RATES, (since,), COLUMNS[FeedName.FX_RATES]))
 
 
 # --- the log of feed reads -------------------------------------------------------------

@@ -42,9 +42,10 @@ PARQUET_ONLY: dict[int | str, dict[str, Any]] = {
 class FeedQuery(BaseModel):
     """Which rows of a feed: those changed after `since`, in the period."""
 
+    # No max_length: an over-long cursor is a malformed one, 422 invalid_cursor like any
+    # other (service._position), not a validation_error.
     since: str | None = Field(
         None,
-        max_length=512,
         description="`X-Next-Cursor` of an earlier read of the same feed; absent: every row.",
     )
     start: IsoDate | None = Field(

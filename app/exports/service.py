@@ -14,6 +14,8 @@ from app.exports import feeds, parquet
 from app.filters import Period
 from app.formats import InvalidCursor, decode_cursor, encode_cursor
 
+MAX_CURSOR_CHARS = 512  # the cursors given out are about 40
+
 
 @dataclass(frozen=True)
 class Read:
@@ -25,6 +27,8 @@ class Read:
 
 def _position(feed: feeds.FeedName, cursor: str) -> int:
     """The position a cursor of `feed` holds; 422 invalid_cursor for anything else."""
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise InvalidCursor("The cursor is not one this service gave out.")
     name, position = decode_cursor(cursor, (str, int))
     if name != feed.value or position < 0:
         raise InvalidCursor(f"The cursor is not one of the {feed.value} feed.")
@@ -50,14 +54,13 @@ async def read(
         if start is not None and start > now:
             raise InvalidCursor(f"The cursor is ahead of the {feed.value} feed.")
         if is_fx:
-            query = feeds.Query(feeds.FX_RATES, (start,))
+            query = feeds.fx_rates(start)
         else:
             changed = None
             if start is not None:
                 changed = [r[0] for r in await conn.fetch(feeds.CHANGED_UPLOADS, start)]
-            params = period.params()
-            span = (params["start"].isoformat(), params["end"].isoformat())
-            query = feeds.rows(feed, changed, span)
+            span = tuple(d.isoformat() if d else None for d in (period.start, period.end))
+            query = feeds.rows(feed, changed, (span[0], span[1]))
         next_cursor = encode_cursor([feed.value, now])
         async with conn.transaction():
             sync_id: int = await conn.fetchval(feeds.RECORD_READ, feed.value, since, next_cursor)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +61,32 @@ class TestParquetFiles:
         ofi, _ = await read(api, "order_full_information")
         totals = {r["order_id"]: r["total_price"] for r in ofi.to_pylist()}
         assert totals == {1: Decimal("21.00"), 2: Decimal("200.00"), 3: Decimal("52.50")}
+
+    async def test_merged_rows_equal_the_csv_export(self, api: httpx.AsyncClient) -> None:
+        """The Parquet feed joins products and computes totals in Arrow; the CSV export in
+        SQL. Same rows, same cents, up to the largest total the types hold."""
+        await load(api, "products", PRODUCTS + "5,Safe,Office,9999999999.99\n")
+        await load(api, "orders", ORDERS + "4,5,2147483647,2024-01-04\n5,4,3,2024-01-04\n")
+        ofi, _ = await read(api, "order_full_information")
+        response = await api.get("/exports/order_full_information.csv")
+        _header, *lines = csv.reader(io.StringIO(response.text))
+        want = sorted(
+            (date.fromisoformat(day), int(order_id), name, int(quantity), Decimal(total))
+            for day, order_id, name, quantity, total in lines
+        )
+        got = sorted(
+            (
+                r["order_created_date"],
+                r["order_id"],
+                r["product_name"],
+                r["quantity"],
+                r["total_price"],
+            )
+            for r in ofi.to_pylist()
+        )
+        assert got == want
+        assert ofi.schema.field("total_price").type == pa.decimal128(22, 2)
+        assert got[3][4] == Decimal("9999999999.99") * 2147483647
 
     async def test_an_empty_feed_is_a_valid_file_with_its_schema(
         self, api: httpx.AsyncClient
@@ -170,7 +198,8 @@ class TestCursors:
 
     async def test_bad_cursors_are_422(self, api: httpx.AsyncClient) -> None:
         _, products_cursor = await read(api, "products")
-        for bad in ("nonsense", "", "eyJhIjoxfQ", products_cursor):
+        too_long = encode_cursor(["orders", 1]) + "A" * 600
+        for bad in ("nonsense", "", "eyJhIjoxfQ", products_cursor, too_long):
             response = await api.get("/exports/orders.parquet", params={"since": bad})
             assert_error(response, 422, "invalid_cursor")
         ahead = encode_cursor(["orders", 10**9])  # well formed, never given out

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
+from typer.testing import CliRunner
 
-from app import sync
+from app import cli, sync
 from app.exports.feeds import FeedName
 from tests.warehouse.conftest import post
+
+SERVICE_LOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ app\.")
 
 
 def counts(path: Path) -> dict[str, int]:
@@ -79,6 +83,35 @@ class TestSyncToDuckDB:
         message = str(caught.value)
         assert "\n" not in message and "cannot reach postgres 127.0.0.1:1" in message
         assert "secret" not in message
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{served}/syncs")).json()["items"] == []
+
+
+class TestUnreachable:
+    """Whatever stops a destination, the user reads one line and the source is untouched."""
+
+    @pytest.mark.parametrize(
+        "dest",
+        [
+            "postgresql://nobody:secret@127.0.0.1:1/warehouse",  # nothing listens
+            "duckdb:////dev/null/w.duckdb",  # its folder cannot be made
+            "file:///dev/null/lake",
+            "bigquery://project/raw",  # no Google credentials here
+        ],
+    )
+    async def test_the_command_says_one_line_and_reads_nothing(
+        self, served: str, dest: str
+    ) -> None:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli.cli, ["sync", "--to", dest, "--url", served]
+        )
+        assert result.exit_code == 1, result.output
+        # The service runs in this process: its log lines share the captured stderr.
+        lines = [x for x in result.stderr.splitlines() if not SERVICE_LOG.match(x)]
+        assert len(lines) == 1, result.stderr
+        [line] = lines
+        assert line.startswith("sync failed: ")
+        assert "secret" not in line and "Traceback" not in line
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{served}/syncs")).json()["items"] == []
 
