@@ -120,3 +120,9 @@ class ProductSales(SQLModel, table=True):
     product_id: int = Field(sa_column=Column(Integer, primary_key=True))
     orders: int = Field(sa_column=Column(BigInteger, nullable=False))
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+# Every table kept from the orders at ingest: emptied with them, or they would disagree.
+ROLLUP_TABLES = tuple(
+    model.__tablename__ for model in (DailySales, ProductDailySales, GrowthLeader, ProductSales)
+)
