@@ -63,6 +63,21 @@ ORDER BY 1, 2, 3
 SELECT product_id, count(*) AS orders, sum(quantity) AS quantity
 FROM orders GROUP BY 1 ORDER BY 1
 """,
+    # Per order day, each product's units from the first of its month through it.
+    "units_month_to_date": """
+SELECT d.created_date, o.product_id, sum(o.quantity) AS quantity
+FROM (SELECT DISTINCT created_date FROM orders) d
+JOIN orders o ON o.created_date <= d.created_date
+    AND o.created_date >= date_trunc('month', d.created_date::timestamp)::date
+GROUP BY 1, 2 ORDER BY 1, 2
+""",
+    # Per month with orders, each product's units through its last day.
+    "units_through_month": """
+SELECT m.month, o.product_id, sum(o.quantity) AS quantity
+FROM (SELECT DISTINCT date_trunc('month', created_date::timestamp)::date AS month FROM orders) m
+JOIN orders o ON o.created_date < (m.month + interval '1 month')::date
+GROUP BY 1, 2 ORDER BY 1, 2
+""",
 }
 
 STORED = {
@@ -77,4 +92,13 @@ STORED = {
         " previous_quantity, growth FROM growth_leaders ORDER BY 1, 2, 3"
     ),
     "product_sales": "SELECT product_id, orders, quantity FROM product_sales ORDER BY 1",
+    # The arrays as rows (their order is not part of what is kept).
+    "units_month_to_date": (
+        "SELECT r.created_date, u.product_id, u.quantity FROM units_month_to_date r,"
+        " unnest(r.product_ids, r.quantities) AS u(product_id, quantity) ORDER BY 1, 2"
+    ),
+    "units_through_month": (
+        "SELECT r.month, u.product_id, u.quantity FROM units_through_month r,"
+        " unnest(r.product_ids, r.quantities) AS u(product_id, quantity) ORDER BY 1, 2"
+    ),
 }

@@ -1,5 +1,6 @@
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -10,7 +11,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
-from tests.conftest import create_database, drop_database
+from app.main import create_app
+from tests.conftest import create_database, drop_database, make_settings, open_client
+from tests.helpers import upload
+from tests.oracles import RECOMPUTED, STORED
+from tests.uploads.conftest import Db
 
 EXPECTED_TABLES = {
     "products",
@@ -27,6 +32,8 @@ EXPECTED_TABLES = {
     "forecast_runs",
     "forecast_products",
     "predicted_product_demand",
+    "units_through_month",
+    "units_month_to_date",
 }
 
 
@@ -111,6 +118,39 @@ class TestMigrations:
             "ck_fx_rates_rate_positive",
             "ck_uploads_status_known",
         } <= found["checks"]  # type: ignore[operator]
+
+    async def test_the_running_units_are_built_from_the_stored_cells(
+        self, blank_url: URL, tmp_path: Path
+    ) -> None:
+        """Migration 0009 builds them for data loaded before it (months with gaps, days
+        without a product's sales in between)."""
+        await asyncio.to_thread(db.upgrade, blank_url)
+        async for client in open_client(create_app(make_settings(blank_url, tmp_path))):
+            products = "id,name,category,price\n1,A,X,1.00\n2,B,Y,2.00\n3,C,X,3.00\n"
+            assert (await upload(client, "products", products)).status_code == 201
+            # A product carried over a day without its sales, a month that starts anew,
+            # a month without orders.
+            sales = [
+                (1, 2, "2024-01-30"),
+                (2, 1, "2024-01-30"),
+                (1, 1, "2024-01-31"),
+                (3, 4, "2024-02-01"),
+                (1, 1, "2024-02-03"),
+                (1, 2, "2024-02-03"),
+                (2, 5, "2024-04-10"),
+            ]
+            lines = "".join(f"{n},{p},{q},{d}\n" for n, (p, q, d) in enumerate(sales, 1))
+            orders = "id,product_id,quantity,created_date\n" + lines
+            assert (await upload(client, "orders", orders)).status_code == 201
+        await asyncio.to_thread(db.downgrade, blank_url, "0008")
+        await asyncio.to_thread(db.upgrade, blank_url)
+        engine = db.create_engine(blank_url, pool_size=1)
+        try:
+            for table in ("units_month_to_date", "units_through_month"):
+                stored = await Db(engine).rows(STORED[table])
+                assert stored and stored == await Db(engine).rows(RECOMPUTED[table]), table
+        finally:
+            await engine.dispose()
 
     @pytest.mark.parametrize(
         "statement",

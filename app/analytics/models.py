@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
     Column,
@@ -120,3 +121,59 @@ class ProductSales(SQLModel, table=True):
     product_id: int = Field(sa_column=Column(Integer, primary_key=True))
     orders: int = Field(sa_column=Column(BigInteger, nullable=False))
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class UnitsThroughMonth(SQLModel, table=True):
+    """Per month with orders (its first day): every product's units from its first sale
+    through the month's last day, as two aligned arrays (products without any left out).
+
+    With `UnitsMonthToDate`, what makes a period's units per product a constant amount of
+    work: the units up to a day are the row of the last month before the day's month plus
+    that month's row of the day (or of its last order day before), so a period is four
+    rows, whatever its length; and an upload rewrites only the rows of the months it
+    touches and the month totals from its first month on, not every day after its first.
+    The arrays are stored uncompressed (migration 0009: STORAGE EXTERNAL): read whole every
+    time, and rewritten whole, they cost more to compress than they would save."""
+
+    __tablename__ = "units_through_month"
+    __table_args__ = (
+        CheckConstraint("extract(day FROM month) = 1", name="first_of_month"),
+        CheckConstraint(
+            "cardinality(product_ids) = cardinality(quantities)", name="arrays_aligned"
+        ),
+    )
+
+    month: date = Field(sa_column=Column(Date, primary_key=True))
+    product_ids: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
+    quantities: list[int] = Field(sa_column=Column(ARRAY(BigInteger), nullable=False))
+
+
+class UnitsMonthToDate(SQLModel, table=True):
+    """Per order day: every product's units from the first day of the day's month through
+    the day, as two aligned arrays (products without any that month left out). See
+    `UnitsThroughMonth`."""
+
+    __tablename__ = "units_month_to_date"
+    __table_args__ = (
+        CheckConstraint(
+            "cardinality(product_ids) = cardinality(quantities)", name="arrays_aligned"
+        ),
+    )
+
+    created_date: date = Field(sa_column=Column(Date, primary_key=True))
+    product_ids: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
+    quantities: list[int] = Field(sa_column=Column(ARRAY(BigInteger), nullable=False))
+
+
+# Every table kept from the orders at ingest: emptied with them, or they would disagree.
+ROLLUP_TABLES = tuple(
+    model.__tablename__
+    for model in (
+        DailySales,
+        ProductDailySales,
+        GrowthLeader,
+        ProductSales,
+        UnitsThroughMonth,
+        UnitsMonthToDate,
+    )
+)

@@ -14,31 +14,38 @@ LIMIT 1
 """
 
 # Units per product over all time (the unfiltered case reads the per-product rollup) or
-# within the period: the running total of the product's last cell on or before :end minus
-# that of its last cell before :start, an index probe per product and side however long
-# the period (not a sum over its product-days). A side that reaches past the orders
-# needs no probe: the product's whole total, or nothing. (OFFSET 0: the probes run once
-# per product, not again for the filter.)
+# within the period: what each had sold through :end minus what it had sold before
+# :start. What a product had sold up to a day is the total of the last month before the
+# day's month (`units_through_month`) plus the month's own units up to the day (the
+# `units_month_to_date` row of the month's last order day before it): four kept rows in
+# all, whatever the period's length or the number of days. `until` is the side's first
+# day not counted (infinity stays infinity, which asyncpg sends for date.max).
 _ALL_TIME = "SELECT product_id, quantity FROM product_sales"
 _IN_PERIOD = """
-SELECT product_id, quantity FROM (
-    SELECT ps.product_id,
-        CASE WHEN :end >= (SELECT max(created_date) FROM daily_sales) THEN ps.quantity
-        ELSE coalesce((
-            SELECT c.cum_quantity FROM product_daily_sales c
-            WHERE c.product_id = ps.product_id AND c.created_date <= :end
-            ORDER BY c.created_date DESC LIMIT 1
-        ), 0) END
-        - CASE WHEN :start <= (SELECT min(created_date) FROM daily_sales) THEN 0
-        ELSE coalesce((
-            SELECT c.cum_quantity FROM product_daily_sales c
-            WHERE c.product_id = ps.product_id AND c.created_date < :start
-            ORDER BY c.created_date DESC LIMIT 1
-        ), 0) END AS quantity
-    FROM product_sales ps
-    OFFSET 0
-) units
-WHERE quantity > 0
+SELECT u.product_id, sum(s.sign * u.quantity)::bigint AS quantity
+FROM (
+    VALUES (1, CAST(:end AS date), CAST(:end AS date) + 1),
+        (-1, CAST(:start AS date), CAST(:start AS date))
+) AS s(sign, day, until)
+CROSS JOIN LATERAL (
+    (
+        SELECT m.product_ids, m.quantities FROM units_through_month m
+        WHERE m.month < date_trunc('month', s.day::timestamp)::date
+        ORDER BY m.month DESC
+        LIMIT 1
+    )
+    UNION ALL
+    (
+        SELECT d.product_ids, d.quantities FROM units_month_to_date d
+        WHERE d.created_date >= date_trunc('month', s.day::timestamp)::date
+            AND d.created_date < s.until
+        ORDER BY d.created_date DESC
+        LIMIT 1
+    )
+) r
+CROSS JOIN unnest(r.product_ids, r.quantities) AS u(product_id, quantity)
+GROUP BY u.product_id
+HAVING sum(s.sign * u.quantity) > 0
 """
 
 # Both product figures of the KPIs from one pass over the units: the product with the

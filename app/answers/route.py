@@ -23,7 +23,9 @@ What it does to each GET of the route:
    the version and the FX state read again afterwards are unchanged and the FX service
    handed out no rate but the fresh one it held (`FxService.unsettled`: otherwise the
    answer may mix two states, or hold a stale or just-loaded rate: it is sent, not
-   kept, and the next request keeps its own). Bigger bodies stream on untouched.
+   kept, and the next request keeps its own). Bigger bodies stream on untouched, and so
+   does an answer its endpoint marked `Cache-Control: no-store` (one that changes without
+   the data version moving, such as a forecast run's progress).
 
 Every answer of such a route carries a strong `ETag` (a digest of its bytes),
 `Cache-Control: no-cache` (`private, no-cache` behind a read key): clients and proxies
@@ -76,13 +78,20 @@ class CachedRead(APIRoute):
     """An APIRoute whose GET answers are kept per data version (module docstring)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        # The lookup is the route's last own dependency: the guards of the router it is
-        # included in (the read key) run before it, the endpoint's own parameters after.
-        kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), Depends(_look_up)]
+        # Reads only: any other method of the router (a POST that starts a run) is a plain
+        # route. The lookup is the route's last own dependency: the guards of the router
+        # it is included in (the read key) run before it, the endpoint's own parameters
+        # after.
+        methods = kwargs.get("methods") or ["GET"]
+        self._reads = {m.upper() for m in methods} <= {"GET", "HEAD"}
+        if self._reads:
+            kwargs["dependencies"] = [*(kwargs.get("dependencies") or []), Depends(_look_up)]
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Handler:
         compute = super().get_route_handler()
+        if not self._reads:
+            return compute
         uses_fx = _depends_on(self.dependant, get_fx)
         # Guards of the route's own (beyond the lookup) must run first, inside FastAPI.
         own_guards = len(self.dependencies) > 1
@@ -99,7 +108,7 @@ class CachedRead(APIRoute):
             except _Kept as kept:
                 return kept.response
             pending: _Pending | None = request.scope.get(_PENDING)
-            if pending is None or response.status_code != 200:
+            if pending is None or response.status_code != 200 or _no_store(response):
                 return response
             return await _keep(request, pending, response)
 
@@ -166,6 +175,10 @@ async def _keep(request: Request, pending: _Pending, response: Response) -> Resp
     ):
         answers.store.put(pending.key, answer)
     return _send(request, answers, answer)
+
+
+def _no_store(response: Response) -> bool:
+    return "no-store" in response.headers.get("cache-control", "").lower()
 
 
 def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 
+from app.answers.route import CachedRead
 from app.db import SessionDep
 from app.deps import EngineDep, ForecastRunnerDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
@@ -25,7 +26,14 @@ from app.formats import Format, FormatDep, csv_response, csv_rows
 from app.responses import READ_ERRORS
 from app.security import ApiKeyDep
 
-router = APIRouter(prefix="/forecasts", tags=["forecasts"], responses=DATABASE_ERRORS)
+# Reads answer from memory while the data version holds: forecast runs bump it when they
+# start, finish or are pruned (migration 0010), not at each progress step.
+router = APIRouter(
+    prefix="/forecasts", tags=["forecasts"], responses=DATABASE_ERRORS, route_class=CachedRead
+)
+# A running run's answer changes with its progress, which the data version does not
+# follow: it is never kept, by us or by anyone.
+LIVE = {"Cache-Control": "no-store"}
 
 NO_FORECAST: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "`no_forecast`: unknown product, or no run"}
@@ -54,16 +62,22 @@ def _days_csv(items: list[ForecastDay], filename: str, extra: tuple[Any, ...] = 
     )
 
 
-def _run_answer(run: Run, fmt: Format, status_code: int = 200) -> Run | Response:
+def _run_answer(
+    run: Run, fmt: Format, status_code: int = 200, response: Response | None = None
+) -> Run | Response:
+    live = LIVE if run.status == "running" else {}
     if fmt is Format.CSV:
-        response = csv_response(
+        csv = csv_response(
             csv_rows(RUN_COLUMNS, [tuple(getattr(run, c) for c in RUN_COLUMNS)]),
             filename=f"forecast_run_{run.run_id}.csv",
+            headers=live,
         )
-        response.status_code = status_code
-        return response
+        csv.status_code = status_code
+        return csv
     if status_code != 200:
-        return JSONResponse(run.model_dump(mode="json"), status_code=status_code)
+        return JSONResponse(run.model_dump(mode="json"), status_code=status_code, headers=live)
+    if response is not None:
+        response.headers.update(live)
     return run
 
 
@@ -108,8 +122,8 @@ async def start_run(
     response_model=Run,
     responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
 )
-async def latest_run(session: SessionDep, fmt: FormatDep) -> Run | Response:
-    return _run_answer(await service.get_run(session=session, run_id=None), fmt)
+async def latest_run(session: SessionDep, fmt: FormatDep, response: Response) -> Run | Response:
+    return _run_answer(await service.get_run(session=session, run_id=None), fmt, 200, response)
 
 
 @router.get(
@@ -119,9 +133,12 @@ async def latest_run(session: SessionDep, fmt: FormatDep) -> Run | Response:
     responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
 )
 async def get_run(
-    session: SessionDep, fmt: FormatDep, run_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+    session: SessionDep,
+    fmt: FormatDep,
+    run_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    response: Response,
 ) -> Run | Response:
-    return _run_answer(await service.get_run(session=session, run_id=run_id), fmt)
+    return _run_answer(await service.get_run(session=session, run_id=run_id), fmt, 200, response)
 
 
 @router.get(

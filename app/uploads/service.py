@@ -209,12 +209,16 @@ async def _load(
             json.dumps(run.counts.by_code),
             json.dumps(plan.dialect.report(decimal_seen=decimal_seen)),
         )
+    summarizer = run.summarizer
     log.info(
-        "upload %s: %s rows by the %s path; %s",
+        "upload %s: %s rows by the %s path; %s%s",
         run.upload_id,
         rows_total,
         plan.path.value,
         run.clock,
+        ""
+        if summarizer is None or summarizer.seconds is None
+        else f" (summarizer {summarizer.seconds:.2f}s beside, waited for {summarizer.waited:.2f}s)",
     )
 
 

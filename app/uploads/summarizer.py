@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
@@ -62,6 +63,10 @@ class Summarizer:
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None
+        # For the upload's log: its own seconds (start to sums ready), and how long the
+        # upload waited for them after its insert (0 when they were ready first).
+        self.seconds: float | None = None
+        self.waited = 0.0
 
     @staticmethod
     def can_start(engine: AsyncEngine) -> bool:
@@ -74,6 +79,7 @@ class Summarizer:
         self._task = asyncio.create_task(self._run(upload_id))
 
     async def _run(self, upload_id: int) -> None:
+        started = time.perf_counter()
         async with self._engine.connect() as sa_conn:
             conn = self._conn = await driver_connection(sa_conn)
             transaction = conn.transaction()
@@ -81,6 +87,7 @@ class Summarizer:
                 await transaction.start()
                 await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens summarizer {upload_id}")
                 await self._summarize(conn)
+                self.seconds = time.perf_counter() - started
                 self._ready.set_result(conn)
                 await self._release.wait()  # the upload ships the sums meanwhile
                 await transaction.rollback()  # its tables were scratch
@@ -131,7 +138,9 @@ class Summarizer:
         of its statements."""
         try:
             try:
+                waiting = time.perf_counter()
                 source = await self._ready
+                self.waited = time.perf_counter() - waiting
                 summed = tuple(await source.fetchrow(rollups.SUMMED))
             except Exception as exc:
                 if database_gone(exc):

@@ -24,7 +24,7 @@ from tests.conftest import DATA_TABLES, make_settings, open_client
 from tests.helpers import upload
 from tests.uploads.conftest import Db
 
-FIRST = date(2024, 5, 1)
+FIRST = date(2024, 4, 29)  # the days straddle a month: periods read two months' units
 DAYS = 6
 
 products = st.lists(

@@ -18,7 +18,8 @@ from tests.conftest import DATA_TABLES, make_settings
 from tests.helpers import upload
 from tests.uploads.conftest import Db
 
-DAYS = ["2024-05-01", "2024-05-02", "2024-05-04", "2024-05-05"]
+# Days in three months, with gaps (the running units are kept per month and month-to-date).
+DAYS = ["2024-04-30", "2024-05-01", "2024-05-02", "2024-05-04", "2024-05-05", "2024-07-01"]
 
 product_rows = st.lists(
     st.tuples(

@@ -249,3 +249,65 @@ class TestReads:
         assert recent[0] == (date(2025, 7, 10), 3.0)
         assert [q for _, q in recent] == [3, 0, 1, 0, 0, 0, 0, 0, 0, 1]
         assert len(long) == 90 and long[-1] == (date(2025, 7, 19), 2.0)
+
+
+class TestKeptAnswers:
+    """Forecast reads are kept per data version, like every read (issue 15)."""
+
+    async def test_a_new_run_is_seen_by_the_next_read(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        paths = (
+            "/forecasts/products/1",
+            "/forecasts/products/1?format=csv",
+            "/forecasts/products",
+            "/forecasts/accuracy",
+            "/forecasts/runs/latest",
+            f"/forecasts/runs/{forecast['run_id']}",
+        )
+        before = {path: await client.get(path) for path in paths}
+        for path, first in before.items():
+            again = await client.get(path)
+            assert again.content == first.content
+            assert again.headers["etag"] == first.headers["etag"], path
+        state = await run_forecast(client, horizon=5)
+        assert state["status"] == "succeeded"
+        assert (await client.get("/forecasts/products/1")).json()["run_id"] == state["run_id"]
+        assert (await client.get("/forecasts/accuracy")).json()["run_id"] == state["run_id"]
+        assert (await client.get("/forecasts/products")).json()["run_id"] == state["run_id"]
+        latest = await client.get("/forecasts/runs/latest")
+        assert latest.json()["run_id"] == state["run_id"]
+        csv_rows = (await client.get("/forecasts/products/1?format=csv")).text.splitlines()
+        assert len(csv_rows) == 1 + 5
+        for path, first in before.items():
+            after = await client.get(path)
+            assert after.headers["x-data-version"] != first.headers["x-data-version"], path
+            # The old run's own answer is the same bytes, hence the same ETag.
+            assert (after.headers["etag"] == first.headers["etag"]) is path.endswith(
+                f"/runs/{forecast['run_id']}"
+            ), path
+
+    async def test_a_running_run_is_never_kept_and_its_progress_moves_no_version(
+        self, client: httpx.AsyncClient, forecast: dict[str, object], engine: AsyncEngine
+    ) -> None:
+        from app.forecasting import queries, runs
+
+        kept = await client.get("/kpis")
+        handle = await runs.start(url=engine.url, horizon=7, engine_name="local")
+        try:
+            for path in ("/forecasts/runs/latest", f"/forecasts/runs/{handle.run_id}"):
+                for fmt in ("json", "csv"):
+                    live = await client.get(f"{path}?format={fmt}")
+                    assert live.status_code == 200
+                    assert live.headers["cache-control"] == "no-store"
+                    assert "etag" not in live.headers
+            started = await client.get("/kpis")  # the run's start moved the version
+            assert started.headers["etag"] == kept.headers["etag"]
+            assert started.headers["x-data-version"] != kept.headers["x-data-version"]
+            await handle.conn.execute(queries.SET_PROGRESS, handle.run_id, 0.5)
+            progressed = (await client.get("/forecasts/runs/latest")).json()
+            assert progressed["progress"] == 0.5
+            unmoved = await client.get("/kpis")
+            assert unmoved.headers["x-data-version"] == started.headers["x-data-version"]
+        finally:
+            await handle.conn.close()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import URL, text
 
 from app import db as app_db
+from app.analytics.models import ROLLUP_TABLES
 from app.main import create_app
 from app.uploads import staging
 from app.uploads.models import UploadKind
@@ -61,9 +62,7 @@ class TestPaths:
         header = "id,product_id,quantity,created_date"
         fast_report, fast_rejects = await run(client, "\n".join([header, *ROWS]) + "\n")
         async with db.engine.begin() as conn:  # the same rows again, as new ones
-            await conn.execute(
-                text("TRUNCATE orders, daily_sales, product_daily_sales, product_sales")
-            )
+            await conn.execute(text(f"TRUNCATE orders, {', '.join(ROLLUP_TABLES)}"))
         # A quoted field anywhere sends the whole file down the careful path.
         careful_rows = [*ROWS[:-1], '"0",1,1,2024-12-01']
         careful_report, careful_rejects = await run(

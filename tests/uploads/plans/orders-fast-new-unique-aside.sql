@@ -147,4 +147,5 @@ FROM (
     WHERE j.problem IS NULL
 ) v
 WHERE occurrence = 1
-GROUP BY created_date, product_id;
+GROUP BY product_id, created_date
+ORDER BY product_id, created_date;
