@@ -210,11 +210,13 @@ def main() -> None:
                 report = upload(base, "orders", ours_file, params)
                 ours.append(time.perf_counter() - started)
             growth.append(rss.growth_mb)
+            psql(url, "-c", SETTLE)
             assert report["rows_inserted"] == args.orders, report
             print(f"dialect: {report['dialect']}, {ours_file.stat().st_size / 1e6:.1f} MB")
             assert report["rows_rejected"] == args.id_twice, report
             psql(url, "-c", RESET)
             theirs.append(psql(url, "-c", f"\\copy assessment.orders from '{plain}' csv header"))
+            psql(url, "-c", SETTLE)
             print(
                 f"run {run}: orderlens {ours[-1]:.2f} s ({args.orders / ours[-1]:,.0f} rows/s),"
                 f" psql \\copy {theirs[-1]:.2f} s ({args.orders / theirs[-1]:,.0f} rows/s),"
