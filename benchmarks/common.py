@@ -102,7 +102,14 @@ def unquote_dates(src: Path, dst: Path) -> None:
 
 @contextmanager
 def embedded_server(folder: Path) -> Iterator[URL]:
-    """A tuned embedded PostgreSQL with a fresh, migrated `orderlens_bench` database."""
+    """A tuned embedded PostgreSQL with a fresh, migrated `orderlens_bench` database; or,
+    when `DATABASE_URL` is set, that server's (another PostgreSQL version: start it with
+    `.ci/on-postgres` and `PG_SERVER_OPTIONS` from `server_options()` to tune it alike)."""
+    if url := os.environ.get("DATABASE_URL"):
+        fresh = asyncio.run(_fresh_database(db.to_async_url(url), "orderlens_bench"))
+        db.upgrade(fresh)
+        yield fresh
+        return
     database = db.start_embedded(folder)
     try:
         url = asyncio.run(_fresh_database(database.url, "orderlens_bench"))
@@ -110,6 +117,11 @@ def embedded_server(folder: Path) -> Iterator[URL]:
         yield url
     finally:
         database.release()
+
+
+def server_options() -> str:
+    """The embedded server's bulk-load settings as `postgres -c` options."""
+    return " ".join(f"-c {k}={v}" for k, v in db.EMBEDDED_SETTINGS.items())
 
 
 async def _fresh_database(admin: URL, name: str) -> URL:
