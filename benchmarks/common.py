@@ -105,8 +105,8 @@ def embedded_server(folder: Path) -> Iterator[URL]:
     """A tuned embedded PostgreSQL with a fresh, migrated `orderlens_bench` database; or,
     when `DATABASE_URL` is set, that server's (another PostgreSQL version: start it with
     `.ci/on-postgres` and `PG_SERVER_OPTIONS` from `server_options()` to tune it alike)."""
-    if url := os.environ.get("DATABASE_URL"):
-        fresh = asyncio.run(_fresh_database(db.to_async_url(url), "orderlens_bench"))
+    if given := os.environ.get("DATABASE_URL"):
+        fresh = asyncio.run(_fresh_database(db.to_async_url(given), "orderlens_bench"))
         db.upgrade(fresh)
         yield fresh
         return
