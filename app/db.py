@@ -287,6 +287,37 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     return raw
 
 
+@contextlib.asynccontextmanager
+async def reading_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pool connection (asyncpg) for a long read, a COPY TO whose reader may go away
+    half-way: `stop_reading` then closes it, and it is dropped from the pool."""
+    async with engine.connect() as sa_conn:
+        conn = await driver_connection(sa_conn)
+        try:
+            yield conn
+        except BaseException:
+            if conn.is_closed():
+                await sa_conn.invalidate()  # never back to the pool
+            raise
+
+
+async def stop_reading(task: asyncio.Task[Any], conn: Any) -> None:
+    """Stop `task`, which reads a COPY TO on `conn` (a `reading_connection`; None while
+    it is still being had), and wait for it to end. The connection is closed, not the
+    statement cancelled: rows still arriving after asyncpg cancels a COPY TO break its
+    protocol ("Fatal error on transport", MagicStack/asyncpg#240), which loses the
+    connection all the same, with an error logged. The server ends the statement when
+    its client goes."""
+    if task.done():
+        return
+    if conn is not None and not conn.is_closed():
+        conn.terminate()
+    else:
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+
+
 async def copy_between(
     source: Any, query: str, target: Any, table: str, columns: tuple[str, ...]
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import csv
 import io
 import json
@@ -22,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import Receive, Scope, Send
 
-from app.db import driver_connection
+from app.db import reading_connection, stop_reading
 from app.errors import AppError, NotAcceptable
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -229,19 +228,24 @@ async def copy_csv(
     backpressure: the database waits while the client reads slowly, and stops if it goes
     away. Nothing comes out before the connection is had (see CsvResponse)."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE_CHUNKS)
+    reading: Any = None  # the COPY's connection, once had
+    gone = False  # the reader went away: drop what still comes
 
     async def put(data: bytes | bytearray | memoryview) -> None:
-        await queue.put(bytes(data))
+        if not gone:
+            await queue.put(bytes(data))
 
     async def produce() -> None:
+        nonlocal reading
         try:
-            async with engine.connect() as sa_conn:
-                conn = await driver_connection(sa_conn)
+            async with reading_connection(engine) as conn:
+                reading = conn
                 if header:
-                    await queue.put(header)
+                    await put(header)
                 await conn.copy_from_query(query, *args, output=put, format="csv")
         finally:
-            await queue.put(None)
+            if not gone:
+                await queue.put(None)
 
     task = asyncio.create_task(produce())
     try:
@@ -250,6 +254,7 @@ async def copy_csv(
         await task  # its error, if it had one
     finally:
         if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            gone = True
+            while not queue.empty():  # a put waiting for room returns
+                queue.get_nowait()
+            await stop_reading(task, reading)

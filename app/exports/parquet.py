@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import driver_connection
+from app.db import reading_connection, stop_reading
 from app.exports import feeds, merge
 
 if TYPE_CHECKING:
@@ -244,20 +244,22 @@ async def stream(
                 return
 
     async def put(data: bytes | bytearray | memoryview) -> None:
+        if stop.is_set():
+            return  # dropped: the COPY's connection is being closed (db.stop_reading)
         chunk = bytes(data)
         try:
             inbox.chunks.put_nowait(chunk)
         except queue.Full:
             await asyncio.to_thread(hand_in, chunk)
-        if stop.is_set():
-            raise _Cancelled
 
     worker = threading.Thread(target=work, name=f"parquet-{feed.value}", daemon=True)
+    reading: Any = None  # the COPY's connection, once had
 
     async def produce() -> None:
+        nonlocal reading
         try:
-            async with engine.connect() as sa_conn:
-                conn = await driver_connection(sa_conn)
+            async with reading_connection(engine) as conn:
+                reading = conn
                 async with conn.transaction(isolation="repeatable_read", readonly=True):
                     for name, source in query.lookups:
                         lookups[name] = await _copy_all(conn, source)
@@ -285,8 +287,7 @@ async def stream(
             await done(counted[0])
     finally:
         stop.set()
-        if not task.done():
-            task.cancel()
+        await stop_reading(task, reading)
         with contextlib.suppress(BaseException):
             await task
 

@@ -172,7 +172,9 @@ def run(
         served = _serve(final, chosen, per_model, backtest, history.data_until, horizon)
         short_ids = windows.index[windows == 0]
         profiled = _category_profile(series, short_ids, served, history, horizon)
-        predictions = pd.concat([served, profiled], ignore_index=True)
+        # Empty parts left out: their columns would not decide the dtypes (pandas warns).
+        parts = [part for part in (served, profiled) if not part.empty] or [served]
+        predictions = pd.concat(parts, ignore_index=True)
         table = _product_table(per_model, chosen, lengths, windows, short_ids)
         accuracy = _pooled(per_model, chosen, models)
     report(1.0)
