@@ -247,13 +247,20 @@ async def test_the_forecast_panel_shows_a_product_its_model_and_the_accuracy(
         assert await options.count() >= 2
         products = (await http_json(service, "/forecasts/products"))["items"]
         last = products[-1]
-        await page.locator("#forecast-product").select_option(str(last["product_id"]))
         chart = page.locator("#chart-forecast")
+        before = await chart.evaluate("(i) => i.src")
+        await page.locator("#forecast-product").select_option(str(last["product_id"]))
         await expect(chart).to_have_attribute(
             "data-src", re.compile(rf"product_id={last['product_id']}(&|$)")
         )
         await expect(chart).to_be_visible()
-        assert await chart.evaluate("(i) => i.complete && i.naturalWidth > 0")
+        # The chart is fetched, then shown from a new blob: URL, then decoded: wait for all.
+        await page.wait_for_function(
+            "(before) => { const i = document.querySelector('#chart-forecast');"
+            " return i.src !== before && i.complete && i.naturalWidth > 0; }",
+            arg=before,
+            timeout=10_000,
+        )
         model = page.locator("#forecast-model")
         await expect(model).to_contain_text(f"Model: {last['model']};")
         if last["model"] == "category_profile":
