@@ -307,13 +307,12 @@ async def stop_reading(task: asyncio.Task[Any], conn: Any) -> None:
     statement cancelled: rows still arriving after asyncpg cancels a COPY TO break its
     protocol ("Fatal error on transport", MagicStack/asyncpg#240), which loses the
     connection all the same, with an error logged. The server ends the statement when
-    its client goes."""
-    if task.done():
-        return
-    if conn is not None and not conn.is_closed():
-        conn.terminate()
-    else:
-        task.cancel()
+    its client goes. A task already done has its outcome retrieved, and nothing else."""
+    if not task.done():
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+        else:
+            task.cancel()
     with contextlib.suppress(BaseException):
         await task
 

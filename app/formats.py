@@ -253,8 +253,7 @@ async def copy_csv(
             yield chunk
         await task  # its error, if it had one
     finally:
-        if not task.done():
-            gone = True
-            while not queue.empty():  # a put waiting for room returns
-                queue.get_nowait()
-            await stop_reading(task, reading)
+        gone = True
+        while not queue.empty():  # a put waiting for room returns
+            queue.get_nowait()
+        await stop_reading(task, reading)

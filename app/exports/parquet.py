@@ -288,8 +288,6 @@ async def stream(
     finally:
         stop.set()
         await stop_reading(task, reading)
-        with contextlib.suppress(BaseException):
-            await task
 
 
 async def _copy_all(conn: Any, source: feeds.Source) -> bytes:

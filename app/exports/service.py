@@ -59,8 +59,8 @@ async def read(
             changed = None
             if start is not None:
                 changed = [r[0] for r in await conn.fetch(feeds.CHANGED_UPLOADS, start)]
-            span = tuple(d.isoformat() if d else None for d in (period.start, period.end))
-            query = feeds.rows(feed, changed, (span[0], span[1]))
+            first, last = (d.isoformat() if d else None for d in (period.start, period.end))
+            query = feeds.rows(feed, changed, (first, last))
         next_cursor = encode_cursor([feed.value, now])
         async with conn.transaction():
             sync_id: int = await conn.fetchval(feeds.RECORD_READ, feed.value, since, next_cursor)
