@@ -190,4 +190,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
+    # Database errors are answered where the routes' errors are, not by the catch-all:
+    # Starlette re-raises what its `Exception` handler answered, and uvicorn then closes
+    # the connection, so a client's next request on it failed (a kept-alive connection
+    # after a 503 `database_unavailable`).
+    for kind in (*_GONE, DBAPIError):
+        app.add_exception_handler(kind, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

@@ -143,9 +143,13 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
-async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def open_client(
+    app: FastAPI, *, raise_app_exceptions: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client; `raise_app_exceptions` raises what the app let out to the
+    server (which a server logs, and then closes the connection)."""
     async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url="http://orderlens.test") as c:
             yield c
 

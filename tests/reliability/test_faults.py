@@ -61,12 +61,13 @@ class TestDatabaseStopped:
     ) -> None:
         """The server stops while an upload streams in: the upload answers 503, /readyz
         turns 503; once the server is back, /readyz is 200 by itself, the upload reads
-        as failed, none of its rows exist and the next upload lands."""
+        as failed, none of its rows exist and the next upload lands. No error is let out
+        to the server (which would close the client's kept-alive connection)."""
         own = await asyncio.to_thread(db.start_embedded, tmp_path / "pg")
         try:
             url = await db.ensure_database(own.url, "orderlens")
             await asyncio.to_thread(db.upgrade, url)
-            async for client in open_client(app_for(url, tmp_path)):
+            async for client in open_client(app_for(url, tmp_path), raise_app_exceptions=True):
                 assert (await upload(client, "products", PRODUCTS)).status_code == 201
                 body = multipart_body("st0p", order_pieces(8), delay=0.4)
                 task = asyncio.create_task(post_multipart(client, "orders", body, "st0p"))
