@@ -232,6 +232,16 @@ async def _fetch_version_num(url: URL) -> int:
 # --- engine and sessions ---------------------------------------------------------------
 
 
+# LLVM JIT is on by default wherever the server was built with it (Debian's PostgreSQL,
+# most managed services; the embedded server has none) and compiles every statement
+# estimated above `jit_above_cost`. A big upload's set-based statements are such
+# statements: on Debian's 15, a 1M-order upload's summarizer spent 0.42-0.44 s compiling
+# (0.37-0.43 s of it on one statement, inlined and optimized), which made it outlast
+# the insert (auto_explain's JIT timings, benchmarks/RESULTS.md). Off for every
+# connection of the service; a server without JIT ignores it.
+JIT = "off"
+
+
 def create_engine(
     url: URL, *, pool_size: int = 10, overflow: int | None = None, pool_timeout: float = 10
 ) -> AsyncEngine:
@@ -256,6 +266,7 @@ def create_engine(
                 # switch to a generic plan, which for these analytic queries forgoes
                 # parallel workers (top growth: 131 ms generic, 77 ms custom).
                 "plan_cache_mode": "force_custom_plan",
+                "jit": JIT,
             },
         },
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from sqlalchemy.engine import URL
 
-from app.db import asyncpg_dsn
+from app.db import JIT, asyncpg_dsn
 from app.errors import AppError
 from app.forecasting import queries
 from app.forecasting.options import Options
@@ -76,7 +76,7 @@ async def start(*, url: URL, horizon: int, engine_name: str) -> Handle:
     """Take the run lock and record a new `running` run; 409 `run_in_progress` (with the
     running run's id) when another run holds it."""
     conn = await asyncpg.connect(
-        asyncpg_dsn(url), server_settings={"application_name": "orderlens forecast"}
+        asyncpg_dsn(url), server_settings={"application_name": "orderlens forecast", "jit": JIT}
     )
     try:
         if not await conn.fetchval(queries.TRY_LOCK, queries.FORECAST_LOCK_KEY):
