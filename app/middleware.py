@@ -3,8 +3,8 @@ middleware around the whole app.
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: messages pass through one by one,
 so streamed CSV answers and uploads are never buffered and the app still sees the
-client's disconnect. It wraps even Starlette's ServerErrorMiddleware, so the 500 and 503
-answers rendered there carry the request id and are logged with their real status.
+client's disconnect. It wraps even Starlette's ServerErrorMiddleware, so the 500 answers
+rendered there (and any other) carry the request id and are logged with their real status.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import URL
 
 from app import db
+from app.forecasting import runs
 from tests.conftest import API_KEY, create_database, drop_database, open_client
 from tests.helpers import app_for, assert_error, free_port
 
@@ -160,10 +161,11 @@ def test_the_oldest_supported_version_is_the_boundary() -> None:
     assert str(refused.value) == sentence("14.20", 15, 18)
 
 
-async def test_the_service_s_connections_run_without_jit(database_url: URL) -> None:
+async def test_the_service_s_connections_run_without_jit(database_url: URL, clean_db: None) -> None:
     """Servers built with LLVM (Debian's, most managed ones) JIT-compile big statements
     by default: 0.4 s of a 1M-order upload's rollups on Debian's 15. The embedded server
-    has no JIT, so only the setting shows it."""
+    has no JIT, so only the setting shows it: on the engine's connections and on a
+    forecast run's own."""
     engine = db.create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
@@ -172,3 +174,8 @@ async def test_the_service_s_connections_run_without_jit(database_url: URL) -> N
             assert await driver.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
     finally:
         await engine.dispose()
+    handle = await runs.start(url=database_url, horizon=7, engine_name="local")
+    try:
+        assert await handle.conn.fetchval("SHOW jit") == "off"
+    finally:
+        await handle.conn.close()
