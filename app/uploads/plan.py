@@ -89,6 +89,7 @@ class Counts:
     rejected: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
     units: int = 0  # of the inserted orders
+    whole: bool = False  # every row passed, inserted without judging each (orders)
 
     @property
     def total(self) -> int:

@@ -211,10 +211,11 @@ async def _load(
         )
     summarizer = run.summarizer
     log.info(
-        "upload %s: %s rows by the %s path; %s%s",
+        "upload %s: %s rows by the %s path%s; %s%s",
         run.upload_id,
         rows_total,
         plan.path.value,
+        ", loaded whole" if run.counts.whole else "",
         run.clock,
         ""
         if summarizer is None or summarizer.seconds is None
@@ -271,17 +272,23 @@ async def _judge(run: Run, plan: Plan) -> Counts:
             counts.add(action, code, n)
         run.clock.lap("judge")
         return counts
-    await conn.fetchval(orders.lock_referenced_products(plan))
+    locked, referenced = await conn.fetchrow(orders.lock_referenced_products(plan))
     await conn.execute(orders.CREATE_CHECKED)
     await rollups.open_deltas(conn)
     if plan.keys_by_set:
         # Every order inserted was checked against `products` in the same statement's
-        # join, and the products it references are locked: the per-row trigger would
-        # only repeat that check, a million times. The constraint stays in force for
-        # every other writer (and for this upload's updates, which run after).
+        # join (or, loaded whole, by the lock's counts), and the products it references
+        # are locked: the per-row trigger would only repeat that check, a million times.
+        # The constraint stays in force for every other writer (and for this upload's
+        # updates, which run after).
         await conn.execute(bookkeeping.SKIP_KEY_TRIGGERS)
-    for action, code, n, units in await conn.fetch(orders.load(plan), *_parameters(plan)):
-        counts.add(action, code, n, units)
+    if orders.may_load_whole(plan) and locked == referenced:
+        counts.whole, rows, units = await conn.fetchrow(orders.load_whole(plan))
+        if counts.whole:
+            counts.add("insert", None, rows, units)
+    if not counts.whole:
+        for action, code, n, units in await conn.fetch(orders.load(plan), *_parameters(plan)):
+            counts.add(action, code, n, units)
     if plan.keys_by_set:
         await conn.execute(bookkeeping.RESTORE_KEY_TRIGGERS)
     run.clock.lap("judge+insert")

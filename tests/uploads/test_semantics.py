@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -166,23 +167,26 @@ class TestAtomicity:
         )
         assert (status, error) == ("failed", "failed")
 
+    @pytest.mark.parametrize("statement", ["load", "load_whole"])
     async def test_database_error_mid_merge_is_reported_failed(
-        self, client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch
+        self, client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch, statement: str
     ) -> None:
         from app.uploads.plan import Plan
         from app.uploads.sql import orders as orders_sql
 
         await upload(client, "products", PRODUCTS)
-        load_orders = orders_sql.load
+        original: Callable[[Plan], str] = getattr(orders_sql, statement)
 
         def broken(plan: Plan) -> str:
             # The statement that judges and inserts the orders fails in the database.
-            statement = load_orders(plan)
+            text = original(plan)
             counted = "count(*) AS n,"
-            assert counted in statement
-            return statement.replace(counted, "count(*) / (count(*) - count(*)) AS n,")
+            assert counted in text
+            return text.replace(counted, "count(*) / (count(*) - count(*)) AS n,")
 
-        monkeypatch.setattr(orders_sql, "load", broken)
+        monkeypatch.setattr(orders_sql, statement, broken)
+        if statement == "load":  # a file whose every row passes is otherwise loaded whole
+            monkeypatch.setattr(orders_sql, "may_load_whole", lambda plan: False)
         response = await upload(client, "orders", ORDERS)
         assert_error(response, 500, "internal_error")
         assert await db.count("orders") == 0

@@ -37,6 +37,11 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             ("orders.lock_referenced_products", orders.lock_referenced_products(plan)),
             ("orders.create_checked", orders.CREATE_CHECKED),
             ("rollups.open_deltas", rollups.CREATE_DELTAS),
+        ]
+        if orders.may_load_whole(plan):
+            whole = orders.load_whole(plan)
+            out += [("orders.load_whole (if every product named is stored)", whole)]
+        out += [
             ("orders.load", orders.load(plan)),
             ("rejects.insert", rejects.insert(plan)),
             ("orders.update_stored", orders.UPDATE_STORED),

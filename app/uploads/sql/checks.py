@@ -111,25 +111,22 @@ FROM (
 # --- orders on the fast path: checked straight from staging --------------------------------
 
 
-@cache
-def _fast_orders(plan: Plan) -> str:
-    """Fast-path orders with their first problem, typed ($1: header lines). The integers
-    arrive typed (COPY refused what is not an integer: such a file takes the careful
-    path), so only their typed rules remain; the date is text, checked once per distinct
-    value by its text rules."""
+def _fast_date(plan: Plan) -> str:
+    """The one column of fast-path orders that is staged as text: the date."""
     rules = RULES[UploadKind.ORDERS]
-    typed_fields = rules.typed_on_fast_path
-    text_fields = [name for name in rules.required if name not in typed_fields]
+    text_fields = [name for name in rules.required if name not in rules.typed_on_fast_path]
     assert text_fields == [rules.required[-1]], "per-value checks come last in the order"
-    [date] = text_fields
-    date_rules = rules.of(date)
-    missing, *_ = date_rules
-    typed_branches = [
-        branch for name in typed_fields for branch in _branches(rules.of(name), "s.", typed=True)
-    ]
-    raw_missing = _branch(missing, f"s.{date}", typed=True)
+    return text_fields[0]
+
+
+@cache
+def fast_dates(plan: Plan) -> str:
+    """Fast-path orders: each distinct staged date once (`raw`), with its first problem
+    and, when it has none, its `day`. A file holds a few hundred dates in a million rows:
+    checked and cast here once each, then joined."""
+    date = _fast_date(plan)
+    date_rules = RULES[UploadKind.ORDERS].of(date)
     return f"""
-WITH dates AS MATERIALIZED (
     SELECT raw, problem, CASE WHEN problem IS NULL THEN {date}::date END AS day
     FROM (
         SELECT raw, {date}, {first_problem(date_rules)} AS problem
@@ -141,7 +138,32 @@ WITH dates AS MATERIALIZED (
             ) t OFFSET 0
         ) u OFFSET 0
     ) v
-)
+"""
+
+
+@cache
+def fast_row_problem(plan: Plan, otherwise: str = "NULL") -> str:
+    """Fast-path orders: a staged row's (`s`) first problem among those its own values
+    show (the typed rules of its integers, a missing date), else `otherwise`."""
+    rules = RULES[UploadKind.ORDERS]
+    typed_branches = [
+        branch
+        for name in rules.typed_on_fast_path
+        for branch in _branches(rules.of(name), "s.", typed=True)
+    ]
+    missing, *_ = rules.of(_fast_date(plan))
+    raw_missing = _branch(missing, f"s.{_fast_date(plan)}", typed=True)
+    return f"CASE {' '.join(typed_branches)} {raw_missing} ELSE {otherwise} END"
+
+
+@cache
+def _fast_orders(plan: Plan) -> str:
+    """Fast-path orders with their first problem, typed ($1: header lines). The integers
+    arrive typed (COPY refused what is not an integer: such a file takes the careful
+    path), so only their typed rules remain; the date is text, checked once per distinct
+    value by its text rules (`fast_dates`)."""
+    return f"""
+WITH dates AS MATERIALIZED ({fast_dates(plan)})
 SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN id END AS order_id,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
@@ -149,8 +171,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN day END AS created_date
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
-        CASE {" ".join(typed_branches)} {raw_missing} ELSE d.problem END AS problem
-    FROM ({staging.TYPED_ORDER_ROWS}) s LEFT JOIN dates d ON d.raw = s.{date}
+        {fast_row_problem(plan, "d.problem")} AS problem
+    FROM ({staging.TYPED_ORDER_ROWS}) s LEFT JOIN dates d ON d.raw = s.{_fast_date(plan)}
     OFFSET 0
 ) j
 """

@@ -1,5 +1,7 @@
 """Orders: judge every checked row against products, the file's other rows and the stored
-orders, and load the good ones, in one statement (`load`).
+orders, and load the good ones, in one statement (`load`). A new file whose every row
+passes is loaded whole instead (`load_whole`): one pass finds that out, and its rows
+then go in without a judged copy of each.
 
 Owns `checked_orders`: the rejects and the updates that `load` keeps (the inserted rows
 go straight into `orders`). Orders files are the big ones, so the judged rows are written
@@ -13,7 +15,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import bookkeeping, checks
+from app.uploads.sql import bookkeeping, checks, staging
 
 CHECKED = "checked_orders"
 TABLES = (CHECKED,)
@@ -37,13 +39,16 @@ _COLUMNS = (
 
 def lock_referenced_products(plan: Plan) -> str:
     """The products the rows reference, locked as the foreign key's trigger would lock
-    them, so that none can go away before the upload commits."""
+    them, so that none can go away before the upload commits. Answers how many were
+    locked and how many the rows reference: equal when every one is stored."""
     return f"""
-SELECT count(*) FROM (
+WITH referenced AS MATERIALIZED ({checks.referenced_products(plan)}),
+locked AS (
     SELECT 1 FROM products p
-    WHERE p.product_id IN ({checks.referenced_products(plan)})
+    WHERE p.product_id IN (SELECT product_id FROM referenced)
     FOR KEY SHARE OF p
-) locked
+)
+SELECT (SELECT count(*) FROM locked), (SELECT count(product_id) FROM referenced)
 """
 
 
@@ -168,6 +173,60 @@ kept AS (
 ){_deltas(plan)}
 SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
 FROM judged GROUP BY 1, 2
+"""
+
+
+def may_load_whole(plan: Plan) -> bool:
+    """Whether `load_whole` may be tried first: fast-path orders whose ids are unique in
+    the file and new to the table (so a row that passes its checks is an insert)."""
+    return staging.typed_orders(plan) and not plan.sort_occurrences
+
+
+_WHOLE_ROWS = f"FROM ({staging.TYPED_ORDER_VALUES}) s JOIN dates d ON d.raw = s.created_date"
+
+
+def _verdict(plan: Plan) -> str:
+    """`dates` and `verdict` (`n`, `units`, `whole`) for a file loaded whole: one pass
+    over the staged rows decides whether every row passes its checks and every date is
+    good."""
+    return f"""
+WITH dates AS MATERIALIZED ({checks.fast_dates(plan)}),
+verdict AS MATERIALIZED (
+    SELECT count(*) AS n, coalesce(sum(s.quantity), 0) AS units,
+        count(*) FILTER (WHERE {checks.fast_row_problem(plan)} IS NOT NULL) = 0
+            AND NOT EXISTS (SELECT 1 FROM dates WHERE problem IS NOT NULL) AS whole
+    FROM ({staging.TYPED_ORDER_VALUES}) s
+)"""
+
+
+# What the rows of a whole file add to the sales, per product and day; nothing unless
+# whole.
+_WHOLE_DELTAS = rollups.add_deltas(
+    f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity)
+    {_WHOLE_ROWS}
+    WHERE (SELECT whole FROM verdict)
+    GROUP BY s.product_id, d.day"""
+)
+
+
+@cache
+def load_whole(plan: Plan) -> str:
+    """A new orders file whose every row passes its checks, loaded without judging row by
+    row: the verdict first (`_verdict`), then, only if whole, every row inserted, with
+    its rollups' deltas (unless summed aside). Answers `whole, n, units`; when not whole
+    it inserts nothing and the caller runs `load`. Run only when every product the rows
+    name is stored (the lock's counts) and `may_load_whole(plan)`: then a row that passes
+    is an insert. The rows `load` would insert, without materializing a million judged
+    rows for it."""
+    deltas = "" if plan.sum_aside else f",\ndeltas AS (\n    {_WHOLE_DELTAS}\n)"
+    return f"""{_verdict(plan)},
+inserted AS (
+    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
+    SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {UPLOAD}
+    {_WHOLE_ROWS}
+    WHERE (SELECT whole FROM verdict)
+){deltas}
+SELECT whole, n, units FROM verdict
 """
 
 

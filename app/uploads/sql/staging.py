@@ -121,6 +121,9 @@ TYPED_ORDER_ROWS = (
     f" FROM {TYPED_ORDERS} s"
 )
 
+# The same rows' values alone (no parameter): what a file whose every row passed inserts.
+TYPED_ORDER_VALUES = f"SELECT s.id, s.product_id, s.quantity, s.created_date FROM {TYPED_ORDERS} s"
+
 
 def distinct_values(column: str) -> str:
     """The distinct raw values of one column of `staged_orders`."""

@@ -18,11 +18,13 @@ FROM (
 SELECT min(order_id), max(order_id), count(order_id) = count(DISTINCT order_id) FROM checked_rows;
 
 -- orders.lock_referenced_products
-SELECT count(*) FROM (
+WITH referenced AS MATERIALIZED (SELECT DISTINCT product_id FROM checked_rows WHERE problem IS NULL),
+locked AS (
     SELECT 1 FROM products p
-    WHERE p.product_id IN (SELECT DISTINCT product_id FROM checked_rows WHERE problem IS NULL)
+    WHERE p.product_id IN (SELECT product_id FROM referenced)
     FOR KEY SHARE OF p
-) locked;
+)
+SELECT (SELECT count(*) FROM locked), (SELECT count(product_id) FROM referenced);
 
 -- orders.create_checked
 CREATE TEMP TABLE checked_orders (

@@ -4,11 +4,13 @@
 SELECT min(id), max(id), count(id) = count(DISTINCT id) FROM staged_orders WHERE id >= 1;
 
 -- orders.lock_referenced_products
-SELECT count(*) FROM (
+WITH referenced AS MATERIALIZED (SELECT DISTINCT product_id FROM staged_orders),
+locked AS (
     SELECT 1 FROM products p
-    WHERE p.product_id IN (SELECT DISTINCT product_id FROM staged_orders)
+    WHERE p.product_id IN (SELECT product_id FROM referenced)
     FOR KEY SHARE OF p
-) locked;
+)
+SELECT (SELECT count(*) FROM locked), (SELECT count(product_id) FROM referenced);
 
 -- orders.create_checked
 CREATE TEMP TABLE checked_orders (

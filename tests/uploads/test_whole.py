@@ -1,0 +1,105 @@
+"""A new orders file whose every row passes is loaded whole (`orders.load_whole`): one
+pass over the staged rows decides, then every row is inserted without being judged
+alone. A file with one bad row is judged row by row (`orders.load`), as before. Both
+must give what judging every row gives: the same answer, report, rows and rollups."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import URL
+
+from app.config import Settings
+from app.uploads.sql import orders as orders_sql
+from tests.conftest import make_settings
+from tests.uploads.conftest import Db
+from tests.uploads.test_both_paths import post_alone, snapshot
+
+HEADER = "id,product_id,quantity,created_date\n"
+# New ids, every product stored (the test products are 1-3), dates in both written forms.
+WHOLE = HEADER + "".join(
+    f"{i},{i % 3 + 1},{i % 4 + 1},2024-12-{i % 9 + 1:02d}\n"
+    if i % 2
+    else f"{i},{i % 3 + 1},{i % 4 + 1},'2024-11-{i % 30 + 1:02d}'\n"
+    for i in range(1, 41)
+)
+# The same file with one row that fails, each way a row can fail alone.
+ONE_BAD = {
+    "quantity 0": ("17,2,0,2024-12-03\n", "out_of_range"),
+    "a date that is not in the calendar": ("17,2,1,2024-02-30\n", "invalid_date"),
+    "no date": ("17,2,1,\n", "missing_value"),
+    "no product": ("17,,1,2024-12-03\n", "missing_value"),
+    "id 0": ("0,2,1,2024-12-03\n", "out_of_range"),
+    "a product not stored": ("17,9,1,2024-12-03\n", "unknown_product"),
+    "an id twice": ("3,2,1,2024-12-03\n", "duplicate_in_file"),
+}
+
+
+def with_row(row: str) -> str:
+    """WHOLE with its row 17 replaced by `row` (or `row` added, for a second id 3)."""
+    lines = WHOLE.splitlines(keepends=True)
+    if row.startswith("3,"):
+        return "".join(lines) + row
+    return "".join(line for line in lines if not line.startswith("17,")) + row
+
+
+@pytest.fixture(params=["summed aside", "summed by the upload"])
+def settings(request: pytest.FixtureRequest, database_url: URL, tmp_path: Path) -> Settings:
+    """Run each test with a summarizer beside the insert, and without one."""
+    min_rows = 1 if request.param == "summed aside" else 1_000_000
+    return make_settings(database_url, tmp_path, summarizer_min_rows=min_rows)
+
+
+def loaded_whole(caplog: pytest.LogCaptureFixture) -> list[bool]:
+    return [
+        "loaded whole" in r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()
+    ]
+
+
+async def judged_row_by_row(
+    client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch, content: str
+) -> object:
+    with monkeypatch.context() as patched:
+        patched.setattr(orders_sql, "may_load_whole", lambda plan: False)
+        return await snapshot(client, db, await post_alone(client, db, "orders", content.encode()))
+
+
+async def test_a_file_whose_every_row_passes_is_loaded_whole_as_judging_would(
+    client: httpx.AsyncClient,
+    db: Db,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, "app.uploads.service"):
+        response = await post_alone(client, db, "orders", WHOLE.encode())
+    assert loaded_whole(caplog)[-1]
+    whole = await snapshot(client, db, response)
+    assert whole[0] == 201
+    assert whole[2]["rows_inserted"] == 40 and whole[2]["rows_rejected"] == 0
+    await db.assert_rollups_exact()
+    assert whole == await judged_row_by_row(client, db, monkeypatch, WHOLE)
+
+
+@pytest.mark.parametrize("bad", sorted(ONE_BAD))
+async def test_a_file_with_one_bad_row_is_judged_row_by_row(
+    client: httpx.AsyncClient,
+    db: Db,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    bad: str,
+) -> None:
+    row, code = ONE_BAD[bad]
+    content = with_row(row)
+    with caplog.at_level(logging.INFO, "app.uploads.service"):
+        response = await post_alone(client, db, "orders", content.encode())
+    assert not loaded_whole(caplog)[-1]
+    first = await snapshot(client, db, response)
+    assert first[0] == 201
+    report = first[2]
+    assert report["rows_rejected"] == 1 and report["rejects_by_code"] == {code: 1}
+    assert report["rows_inserted"] == report["rows_total"] - 1
+    await db.assert_rollups_exact()
+    assert first == await judged_row_by_row(client, db, monkeypatch, content)
