@@ -167,7 +167,13 @@ class TestAtomicity:
         )
         assert (status, error) == ("failed", "failed")
 
-    @pytest.mark.parametrize("statement", ["load", "load_whole"])
+    # The statement that inserts the orders, made to fail in the database mid-way.
+    BROKEN = {
+        "load": ("count(*) AS n,", "count(*) / (count(*) - count(*)) AS n,"),
+        "LOAD_WHOLE": ("s.quantity::integer", "(s.quantity / (s.quantity - s.quantity))::integer"),
+    }
+
+    @pytest.mark.parametrize("statement", sorted(BROKEN))
     async def test_database_error_mid_merge_is_reported_failed(
         self, client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch, statement: str
     ) -> None:
@@ -175,16 +181,20 @@ class TestAtomicity:
         from app.uploads.sql import orders as orders_sql
 
         await upload(client, "products", PRODUCTS)
-        original: Callable[[Plan], str] = getattr(orders_sql, statement)
+        found, failing = self.BROKEN[statement]
+        if statement == "load":
+            original: Callable[[Plan], str] = orders_sql.load
 
-        def broken(plan: Plan) -> str:
-            # The statement that judges and inserts the orders fails in the database.
-            text = original(plan)
-            counted = "count(*) AS n,"
-            assert counted in text
-            return text.replace(counted, "count(*) / (count(*) - count(*)) AS n,")
+            def broken(plan: Plan) -> str:
+                assert found in original(plan)
+                return original(plan).replace(found, failing)
 
-        monkeypatch.setattr(orders_sql, statement, broken)
+            monkeypatch.setattr(orders_sql, "load", broken)
+        else:
+            assert found in orders_sql.LOAD_WHOLE
+            monkeypatch.setattr(
+                orders_sql, statement, orders_sql.LOAD_WHOLE.replace(found, failing)
+            )
         if statement == "load":  # a file whose every row passes is otherwise loaded whole
             monkeypatch.setattr(orders_sql, "may_load_whole", lambda plan: False)
         response = await upload(client, "orders", ORDERS)

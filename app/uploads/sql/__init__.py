@@ -38,11 +38,17 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             ("orders.create_checked", orders.CREATE_CHECKED),
             ("rollups.open_deltas", rollups.CREATE_DELTAS),
         ]
-        if orders.may_load_whole(plan):
-            whole = orders.load_whole(plan)
-            out += [("orders.load_whole (if every product named is stored)", whole)]
+        if orders.may_load_whole(plan):  # if every product named is stored
+            out += [
+                ("orders.create_whole_dates", orders.create_whole_dates(plan)),
+                ("orders.analyze_whole_dates", orders.ANALYZE_WHOLE_DATES),
+                ("orders.verdict", orders.verdict(plan)),
+                ("orders.load_whole (if whole)", orders.LOAD_WHOLE),
+            ]
+            if not plan.sum_aside:
+                out += [("orders.sum_whole (if whole)", orders.SUM_WHOLE)]
         out += [
-            ("orders.load", orders.load(plan)),
+            ("orders.load (if not whole)", orders.load(plan)),
             ("rejects.insert", rejects.insert(plan)),
             ("orders.update_stored", orders.UPDATE_STORED),
         ]

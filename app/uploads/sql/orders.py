@@ -1,12 +1,13 @@
 """Orders: judge every checked row against products, the file's other rows and the stored
 orders, and load the good ones, in one statement (`load`). A new file whose every row
-passes is loaded whole instead (`load_whole`): one pass finds that out, and its rows
-then go in without a judged copy of each.
+passes is loaded whole instead: one pass finds that out (`verdict`), and its rows then
+go in without a judged copy of each (`LOAD_WHOLE`).
 
 Owns `checked_orders`: the rejects and the updates that `load` keeps (the inserted rows
-go straight into `orders`). Orders files are the big ones, so the judged rows are written
-once, to memory, not to a table that three more statements would read. Each fragment
-below is switched by at most one fact of the plan.
+go straight into `orders`); and `whole_dates`, the dates of a file loaded whole. Orders
+files are the big ones, so the judged rows are written once, to memory, not to a table
+that three more statements would read. Each fragment below is switched by at most one
+fact of the plan.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from app.uploads.plan import Plan
 from app.uploads.sql import bookkeeping, checks, staging
 
 CHECKED = "checked_orders"
-TABLES = (CHECKED,)
+WHOLE_DATES = "whole_dates"
+TABLES = (CHECKED, WHOLE_DATES)
 
 CREATE_CHECKED = f"""
 CREATE TEMP TABLE {CHECKED} (
@@ -177,57 +179,57 @@ FROM judged GROUP BY 1, 2
 
 
 def may_load_whole(plan: Plan) -> bool:
-    """Whether `load_whole` may be tried first: fast-path orders whose ids are unique in
-    the file and new to the table (so a row that passes its checks is an insert)."""
+    """Whether the file may be loaded whole: fast-path orders whose ids are unique in the
+    file and new to the table (so a row that passes its checks is an insert)."""
     return staging.typed_orders(plan) and not plan.sort_occurrences
 
 
-_WHOLE_ROWS = f"FROM ({staging.TYPED_ORDER_VALUES}) s JOIN dates d ON d.raw = s.created_date"
-
-
-def _verdict(plan: Plan) -> str:
-    """`dates` and `verdict` (`n`, `units`, `whole`) for a file loaded whole: one pass
-    over the staged rows decides whether every row passes its checks and every date is
-    good."""
-    return f"""
-WITH dates AS MATERIALIZED ({checks.fast_dates(plan)}),
-verdict AS MATERIALIZED (
-    SELECT count(*) AS n, coalesce(sum(s.quantity), 0) AS units,
-        count(*) FILTER (WHERE {checks.fast_row_problem(plan)} IS NOT NULL) = 0
-            AND NOT EXISTS (SELECT 1 FROM dates WHERE problem IS NOT NULL) AS whole
-    FROM ({staging.TYPED_ORDER_VALUES}) s
-)"""
-
-
-# What the rows of a whole file add to the sales, per product and day; nothing unless
-# whole.
-_WHOLE_DELTAS = rollups.add_deltas(
-    f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity)
-    {_WHOLE_ROWS}
-    WHERE (SELECT whole FROM verdict)
-    GROUP BY s.product_id, d.day"""
-)
+# --- a file loaded whole: `WHOLE_DATES`, then `verdict`, then `LOAD_WHOLE` if whole ------
 
 
 @cache
-def load_whole(plan: Plan) -> str:
-    """A new orders file whose every row passes its checks, loaded without judging row by
-    row: the verdict first (`_verdict`), then, only if whole, every row inserted, with
-    its rollups' deltas (unless summed aside). Answers `whole, n, units`; when not whole
-    it inserts nothing and the caller runs `load`. Run only when every product the rows
-    name is stored (the lock's counts) and `may_load_whole(plan)`: then a row that passes
-    is an insert. The rows `load` would insert, without materializing a million judged
-    rows for it."""
-    deltas = "" if plan.sum_aside else f",\ndeltas AS (\n    {_WHOLE_DELTAS}\n)"
-    return f"""{_verdict(plan)},
-inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
-    SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {UPLOAD}
-    {_WHOLE_ROWS}
-    WHERE (SELECT whole FROM verdict)
-){deltas}
-SELECT whole, n, units FROM verdict
+def create_whole_dates(plan: Plan) -> str:
+    """The file's distinct dates, checked and cast once (`checks.fast_dates`), for the
+    verdict and the insert."""
+    return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {checks.fast_dates(plan)}"
+
+
+ANALYZE_WHOLE_DATES = f"ANALYZE {WHOLE_DATES}"
+
+
+@cache
+def verdict(plan: Plan) -> str:
+    """`rows, units, whole`: one pass over the staged rows finds whether every row passes
+    its own checks and every date is good. Run only when every product the rows name is
+    stored (the lock's counts) and `may_load_whole(plan)`: then, if whole, every row is
+    an insert, and `LOAD_WHOLE` inserts them all."""
+    return f"""
+SELECT count(*), coalesce(sum(s.quantity), 0),
+    count(*) FILTER (WHERE {checks.fast_row_problem(plan)} IS NOT NULL) = 0
+        AND NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL)
+FROM ({staging.TYPED_ORDER_VALUES}) s
 """
+
+
+_WHOLE_ROWS = (
+    f"FROM ({staging.TYPED_ORDER_VALUES}) s JOIN {WHOLE_DATES} d ON d.raw = s.created_date"
+)
+
+
+# Every row of a file the verdict found whole, inserted as it is: the rows `load` would
+# insert, without the judged copy of each that it makes.
+LOAD_WHOLE = f"""
+INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
+SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {UPLOAD}
+{_WHOLE_ROWS}
+"""
+
+# What they add to the sales (unless a summarizer sums them aside).
+SUM_WHOLE = rollups.add_deltas(
+    f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity)
+{_WHOLE_ROWS}
+GROUP BY s.product_id, d.day"""
+)
 
 
 UPDATE_STORED = f"""

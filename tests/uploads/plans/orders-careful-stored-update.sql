@@ -38,7 +38,7 @@ CREATE TEMP TABLE order_deltas (
     created_date date, product_id integer, orders bigint, quantity bigint
 ) ON COMMIT DROP;
 
--- orders.load
+-- orders.load (if not whole)
 WITH judged AS MATERIALIZED (
 WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok

@@ -24,8 +24,8 @@ CREATE TEMP TABLE order_deltas (
     created_date date, product_id integer, orders bigint, quantity bigint
 ) ON COMMIT DROP;
 
--- orders.load_whole (if every product named is stored)
-WITH dates AS MATERIALIZED (
+-- orders.create_whole_dates
+CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND to_char(make_date(substr(created_date, 1, 4)::integer, substr(created_date, 6, 2)::integer, 1) + interval '1 month - 1 day', 'DD') END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
@@ -36,23 +36,23 @@ WITH dates AS MATERIALIZED (
                 FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0
             ) t OFFSET 0
         ) u OFFSET 0
-    ) v
-),
-verdict AS MATERIALIZED (
-    SELECT count(*) AS n, coalesce(sum(s.quantity), 0) AS units,
-        count(*) FILTER (WHERE CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE NULL END IS NOT NULL) = 0
-            AND NOT EXISTS (SELECT 1 FROM dates WHERE problem IS NOT NULL) AS whole
-    FROM (SELECT s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s
-),
-inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
-    SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
-    FROM (SELECT s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s JOIN dates d ON d.raw = s.created_date
-    WHERE (SELECT whole FROM verdict)
-)
-SELECT whole, n, units FROM verdict;
+    ) v;
 
--- orders.load
+-- orders.analyze_whole_dates
+ANALYZE whole_dates;
+
+-- orders.verdict
+SELECT count(*), coalesce(sum(s.quantity), 0),
+    count(*) FILTER (WHERE CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE NULL END IS NOT NULL) = 0
+        AND NOT EXISTS (SELECT 1 FROM whole_dates WHERE problem IS NOT NULL)
+FROM (SELECT s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s;
+
+-- orders.load_whole (if whole)
+INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
+SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+FROM (SELECT s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s JOIN whole_dates d ON d.raw = s.created_date;
+
+-- orders.load (if not whole)
 WITH judged AS MATERIALIZED (
 WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
