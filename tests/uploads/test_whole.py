@@ -14,6 +14,7 @@ from sqlalchemy import URL
 
 from app.config import Settings
 from app.uploads.sql import orders as orders_sql
+from app.uploads.sql import staging as sql_staging
 from tests.conftest import make_settings
 from tests.uploads.conftest import Db
 from tests.uploads.test_both_paths import post_alone, snapshot
@@ -103,3 +104,30 @@ async def test_a_file_with_one_bad_row_is_judged_row_by_row(
     assert report["rows_inserted"] == report["rows_total"] - 1
     await db.assert_rollups_exact()
     assert first == await judged_row_by_row(client, db, monkeypatch, content)
+
+
+@pytest.mark.parametrize("path", ["fast", "careful"])
+async def test_rows_are_numbered_past_the_staging_sequence_cache(
+    client: httpx.AsyncClient, db: Db, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """Staging numbers records with an identity whose values are cached
+    (`staging.ORD_CACHE`): a reject beyond a cache's worth of rows, and one at each edge
+    of it, still gets the line it is on."""
+    from app.uploads import staging
+
+    if path == "careful":
+        monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
+    monkeypatch.setattr(sql_staging, "ORD_CACHE", 1_000)
+    sql_staging.create.cache_clear()
+    bad = {999, 1_000, 1_001, 2_500}  # rows (the header is line 1)
+    content = HEADER + "".join(
+        f"{i},{i % 3 + 1},{0 if i in bad else 1},2024-12-01\n" for i in range(1, 3_001)
+    )
+    try:
+        response = await post_alone(client, db, "orders", content.encode())
+    finally:
+        sql_staging.create.cache_clear()
+    report = response.json()
+    assert report["rows_rejected"] == len(bad)
+    items = (await client.get(report["rejects_url"])).json()["items"]
+    assert sorted(r["_row_number"] for r in items) == sorted(i + 1 for i in bad)
