@@ -190,13 +190,13 @@ class TestAtomicity:
                 return original(plan).replace(found, failing)
 
             monkeypatch.setattr(orders_sql, "load", broken)
+            # A file whose every row passes would be loaded whole instead.
+            monkeypatch.setattr(orders_sql, "may_load_whole", lambda plan: False)
         else:
             assert found in orders_sql.LOAD_WHOLE
             monkeypatch.setattr(
                 orders_sql, statement, orders_sql.LOAD_WHOLE.replace(found, failing)
             )
-        if statement == "load":  # a file whose every row passes is otherwise loaded whole
-            monkeypatch.setattr(orders_sql, "may_load_whole", lambda plan: False)
         response = await upload(client, "orders", ORDERS)
         assert_error(response, 500, "internal_error")
         assert await db.count("orders") == 0

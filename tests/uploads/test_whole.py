@@ -1,7 +1,8 @@
-"""A new orders file whose every row passes is loaded whole (`orders.load_whole`): one
-pass over the staged rows decides, then every row is inserted without being judged
-alone. A file with one bad row is judged row by row (`orders.load`), as before. Both
-must give what judging every row gives: the same answer, report, rows and rollups."""
+"""A new orders file whose every row passes is loaded whole: one pass over the staged rows
+decides (`orders.verdict`), then every row is inserted without being judged alone
+(`orders.LOAD_WHOLE`). A file with one bad row is judged row by row (`orders.load`), as
+before. Both must give what judging every row gives: the same answer, report, rows and
+rollups."""
 
 from __future__ import annotations
 
