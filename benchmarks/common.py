@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,6 +89,14 @@ def generate(out: Path, *, products: int, orders: int, days: int, seed: int = 7)
         ],
         check=True,
     )
+
+
+async def data_rows(path: Path) -> AsyncIterator[bytes]:
+    """A CSV file's bytes after its header line, in 1 MB chunks (a COPY's source)."""
+    with path.open("rb") as f:
+        f.readline()
+        while chunk := f.read(1 << 20):
+            yield chunk
 
 
 def unquote_dates(src: Path, dst: Path) -> None:

@@ -175,9 +175,8 @@ async def _load(
             dialect=run.dialect,
         )
         run.clock.lap("header")
-        plan = await staging.stage(run, first, header, rest, source.chunks)
+        plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
         run.clock.lap("stage")
-        rows_total: int = await conn.fetchval(staged.count(plan))
         if rows_total == 0:
             raise EmptyFile("The file has a header but no rows.")
         run.progress.records_seen = rows_total
@@ -282,19 +281,12 @@ async def _judge(run: Run, plan: Plan) -> Counts:
         # The constraint stays in force for every other writer (and for this upload's
         # updates, which run after).
         await conn.execute(bookkeeping.SKIP_KEY_TRIGGERS)
-    if orders.may_load_whole(plan) and locked == referenced:
-        # Then a row that passes its own checks is an insert: if every row does, the file
-        # goes in whole, without a judged copy of each row.
-        await conn.execute(orders.create_whole_dates(plan))
-        await conn.execute(orders.ANALYZE_WHOLE_DATES)
-        rows, units, counts.whole = await conn.fetchrow(orders.verdict(plan))
-    if counts.whole:
-        status = await conn.execute(orders.LOAD_WHOLE)
-        if status != f"INSERT 0 {rows}":  # every row joins its date: never fewer
-            raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
-        counts.add("insert", None, rows, units)
-        if not plan.sum_aside:
-            await conn.execute(orders.SUM_WHOLE)
+    # When every product named is stored, a row of such a plan that passes its own checks
+    # is an insert.
+    whole = orders.may_load_whole(plan) and locked == referenced
+    if whole and (inserted := await load_whole(conn, plan)) is not None:
+        counts.whole = True
+        counts.add("insert", None, *inserted)
     else:
         for action, code, n, units in await conn.fetch(orders.load(plan), *_parameters(plan)):
             counts.add(action, code, n, units)
@@ -302,6 +294,24 @@ async def _judge(run: Run, plan: Plan) -> Counts:
         await conn.execute(bookkeeping.RESTORE_KEY_TRIGGERS)
     run.clock.lap("judge+insert")
     return counts
+
+
+async def load_whole(conn: Any, plan: Plan) -> tuple[int, int] | None:
+    """Insert every staged order, without a judged copy of each row, if every row passes
+    its own checks and every date is good (`orders.verdict`): rows and units inserted,
+    with their deltas unless summed aside; None, and nothing inserted, if one does not.
+    For a plan of `orders.may_load_whole` whose products are all stored."""
+    await conn.execute(orders.create_whole_dates(plan))
+    await conn.execute(orders.ANALYZE_WHOLE_DATES)
+    rows, units, whole = await conn.fetchrow(orders.verdict(plan))
+    if not whole:
+        return None
+    status = await conn.execute(orders.LOAD_WHOLE)
+    if status != f"INSERT 0 {rows}":  # every row joins its date: never fewer
+        raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
+    if not plan.sum_aside:
+        await conn.execute(orders.SUM_WHOLE)
+    return rows, units
 
 
 async def _write(run: Run, plan: Plan) -> None:

@@ -161,14 +161,14 @@ class FastBytes:
 
 async def stage(
     run: Run, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
-) -> Plan:
-    """COPY the data rows into staging; the plan with the path they took."""
+) -> tuple[Plan, int]:
+    """COPY the data rows into staging; the plan with the path they took, and the records
+    staged (as COPY counted them)."""
     checker = FastBytes(plan.kind, plan.dialect.staged_delimiter)
     if header.exact and checker.take(rest):
         try:
             async with run.conn.transaction():  # a savepoint: a failed attempt leaves nothing
-                await _fast(run, plan, checker, rest, stream)
-                return plan
+                return plan, await _fast(run, plan, checker, rest, stream)
         except _UNDECODABLE:
             raise Undecodable(parsing.NOT_UTF8) from None
         except (_Fallback, asyncpg.BadCopyFileFormatError, asyncpg.DataError):
@@ -176,13 +176,13 @@ async def stage(
     else:
         run.spool.write(rest)
     careful = replace(plan, path=Path.CAREFUL)
-    await _careful(run, careful, header, stream)  # with what the fast path did not read
-    return careful
+    # With what the fast path did not read.
+    return careful, await _careful(run, careful, header, stream)
 
 
 async def _fast(
     run: Run, plan: Plan, checker: FastBytes, rest: bytes, stream: AsyncIterator[bytes]
-) -> None:
+) -> int:
     declined = False
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -212,19 +212,25 @@ async def _fast(
         await ahead.aclose()  # the stream is the careful path's after this: none in flight
     if declined or not checker.finished():
         raise _Fallback
-    records = int(status.removeprefix("COPY "))  # the rows it wrote, as PostgreSQL counts
+    records = _copied(status)
     if records == checker.lines():
-        return  # one record a line
+        return records  # one record a line
     if staging.typed_orders(plan):
         raise _Fallback  # a record over several lines: an integer cannot hold a break
     spanned = await run.conn.fetchval(staging.number_lines(plan), plan.header_lines)
     if spanned != checker.lines():
         raise _Fallback
+    return records
+
+
+def _copied(status: str) -> int:
+    """The rows a COPY wrote, from its command tag (`COPY 1000000`)."""
+    return int(status.removeprefix("COPY "))
 
 
 async def _careful(
     run: Run, plan: Plan, header: parsing.Header, stream: AsyncIterator[bytes]
-) -> None:
+) -> int:
     """Parse the spool from its start while the rest of the stream is appended to it."""
     run.spool.flush()
     growing = GrowingSpool(run.spool)
@@ -245,13 +251,14 @@ async def _careful(
     await run.conn.execute(staging.create(plan))
     pumping = asyncio.create_task(pump())
     try:
-        await copy_in(
+        status = await copy_in(
             run.conn,
             staging.table(plan),
             source=off_loop(rows),
             columns=staging.copy_columns(plan),
         )
         await pumping  # done already: the parser read to the end
+        return _copied(status)
     except _UNDECODABLE:
         raise Undecodable(parsing.NOT_UTF8) from None
     finally:

@@ -15,7 +15,6 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app import db
 from app.uploads.sql.staging import ORD_CACHE
-from benchmarks.common import data_options, dataset
+from benchmarks.common import data_options, data_rows, dataset
 
 COLUMNS = ["id", "product_id", "quantity", "created_date"]
 KINDS = {
@@ -33,13 +32,6 @@ KINDS = {
     f"cache of {ORD_CACHE:,}": f"ord bigint GENERATED ALWAYS AS IDENTITY (CACHE {ORD_CACHE}),",
     "no numbering": "",
 }
-
-
-async def _rows(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as f:
-        f.readline()  # the header
-        while chunk := f.read(1 << 20):
-            yield chunk
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -59,7 +51,7 @@ async def main(args: argparse.Namespace) -> None:
             )
             started = time.perf_counter()
             await conn.copy_to_table(
-                "numbered", source=_rows(orders), columns=COLUMNS, format="csv"
+                "numbered", source=data_rows(orders), columns=COLUMNS, format="csv"
             )
             seconds[kind].append(time.perf_counter() - started)
             await transaction.rollback()

@@ -5,7 +5,7 @@
 (run it through `.ci/on-postgres BINDIR` for a throwaway server of any version). On the
 generated 1M orders staged once per run, it times, alternately, in a transaction rolled
 back each time: `orders.load` (judge every row, keep the judged rows, insert), and what
-a file whose every row passes runs instead (`orders.create_whole_dates`, the verdict,
+a file whose every row passes runs instead (`service.load_whole`: its dates, the verdict,
 `orders.LOAD_WHOLE`). The summarizer's sums are not part of either. Prints each side's
 seconds, sorted.
 """
@@ -17,7 +17,6 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -27,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app import db
 from app.analytics import rollups
+from app.uploads import service
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Path as RowPath
 from app.uploads.plan import Plan
 from app.uploads.sql import bookkeeping, orders, staging
-from benchmarks.common import data_options, dataset
+from benchmarks.common import data_options, data_rows, dataset
 
 ORDER = ("id", "product_id", "quantity", "created_date")
 PLAN = Plan(
@@ -40,46 +40,29 @@ PLAN = Plan(
 )  # fmt: skip
 
 
-async def _rows(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as f:
-        f.readline()  # the header
-        while chunk := f.read(1 << 20):
-            yield chunk
-
-
 async def _stage(conn: asyncpg.Connection, folder: Path) -> None:
     await conn.execute("SET LOCAL work_mem = '256MB'")
     await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, "1")
     await conn.execute(staging.create(PLAN))
     await conn.copy_to_table(
-        staging.TYPED_ORDERS, source=_rows(folder / "orders.csv"), columns=list(ORDER), format="csv"
+        staging.TYPED_ORDERS,
+        source=data_rows(folder / "orders.csv"),
+        columns=list(ORDER),
+        format="csv",
     )
     await conn.execute(bookkeeping.SKIP_KEY_TRIGGERS)
     await conn.execute(orders.CREATE_CHECKED)
     await rollups.open_deltas(conn)
 
 
-async def _whole(conn: asyncpg.Connection) -> None:
-    await conn.execute(orders.create_whole_dates(PLAN))
-    await conn.execute(orders.ANALYZE_WHOLE_DATES)
-    rows, _, whole = await conn.fetchrow(orders.verdict(PLAN))
-    assert whole
-    assert await conn.execute(orders.LOAD_WHOLE) == f"INSERT 0 {rows}"
-
-
 async def main(args: argparse.Namespace, url: URL) -> None:
     folder = dataset(args)
     conn = await asyncpg.connect(db.asyncpg_dsn(url), server_settings={"jit": db.JIT})
     await conn.execute("TRUNCATE orders, products CASCADE")
-    with (folder / "products.csv").open("rb") as f:
-        f.readline()
-        products = f.read()
-
-    async def one() -> AsyncIterator[bytes]:
-        yield products
-
     columns = ["product_id", "name", "category", "price"]
-    await conn.copy_to_table("products", source=one(), columns=columns, format="csv")
+    await conn.copy_to_table(
+        "products", source=data_rows(folder / "products.csv"), columns=columns, format="csv"
+    )
     await conn.execute("ANALYZE products")
     await conn.execute(
         "INSERT INTO uploads (upload_id, kind, on_conflict) VALUES (1, 'orders', 'reject')"
@@ -96,7 +79,7 @@ async def main(args: argparse.Namespace, url: URL) -> None:
             if side == "load":
                 await conn.fetch(orders.load(PLAN), PLAN.header_lines)
             else:
-                await _whole(conn)
+                assert await service.load_whole(conn, PLAN) is not None
             seconds[side].append(time.perf_counter() - started)
             await transaction.rollback()  # nothing kept: the next run starts alike
             await conn.execute("VACUUM orders")

@@ -65,9 +65,9 @@ def fast_path_tried(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     tried: list[bool] = []
     load_fast = staging._fast
 
-    async def spied(*args: Any) -> None:
+    async def spied(*args: Any) -> int:
         tried.append(True)
-        await load_fast(*args)
+        return await load_fast(*args)
 
     with monkeypatch.context() as patched:
         patched.setattr(staging, "_fast", spied)

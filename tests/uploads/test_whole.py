@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import URL
 
 from app.config import Settings
+from app.uploads import staging
 from app.uploads.sql import orders as orders_sql
 from app.uploads.sql import staging as sql_staging
 from tests.conftest import make_settings
@@ -114,8 +115,6 @@ async def test_rows_are_numbered_past_the_staging_sequence_cache(
     """Staging numbers records with an identity whose values are cached
     (`staging.ORD_CACHE`): a reject beyond a cache's worth of rows, and one at each edge
     of it, still gets the line it is on."""
-    from app.uploads import staging
-
     if path == "careful":
         monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
     monkeypatch.setattr(sql_staging, "ORD_CACHE", 1_000)

@@ -59,11 +59,6 @@ def copy_columns(plan: Plan) -> list[str]:
     return ["line", "bad_count", "raw", *RULES[plan.kind].required]
 
 
-@cache
-def count(plan: Plan) -> str:
-    return f"SELECT count(*) FROM {table(plan)}"
-
-
 # Physical line breaks in a text (CRLF, LF and a lone CR each end one line, as Python's
 # csv module counts them): a record whose quoted fields hold some spans as many more.
 _BREAKS = (
