@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # sheet may span from A1 to its last cell (calamine holds them all, ~32 bytes each).
     xlsx_max_unpacked_bytes: Annotated[int, Field(gt=0)] = GiB
     xlsx_max_cells: Annotated[int, Field(gt=0)] = 20_000_000
+    # Workbooks and Parquet files are read by a process of their own (uploads/tabular/):
+    # its address space, CPU seconds, and the wall seconds the upload waits for it. Past
+    # any of them the upload is 413 `too_large`; the service is not affected.
+    parser_max_memory_bytes: Annotated[int, Field(ge=512 * 2**20)] = 4 * GiB
+    parser_max_cpu_seconds: Annotated[int, Field(ge=1)] = 300
+    parser_max_seconds: Annotated[float, Field(gt=0)] = 600.0
     # Connections kept open to the database (as many again are opened under load), and
     # how long a request waits for one before it is 503 `busy`.
     db_pool_size: Annotated[int, Field(ge=2, le=1000)] = 10

@@ -34,6 +34,13 @@ class Undecodable(UploadError):
     code = "undecodable"
 
 
+class UnreadableFile(UploadError):
+    """The process reading a workbook or Parquet file ended without reading it (a crash
+    or an abort of the native reader: issue 25); nothing else was affected."""
+
+    code = "unreadable_file"
+
+
 class HeaderTooLong(UploadError):
     code = "header_too_long"
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.uploads.dialect import Dialect
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.workbooks import Limits as WorkbookLimits
+from app.uploads.tabular import Limits as WorkbookLimits
 
 if TYPE_CHECKING:
     from app.uploads.summarizer import Summarizer

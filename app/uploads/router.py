@@ -33,7 +33,7 @@ from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Limits
 from app.uploads.schemas import RejectPage, UploadPage, UploadReport
-from app.uploads.workbooks import Limits as WorkbookLimits
+from app.uploads.tabular import Limits as WorkbookLimits
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
 
@@ -182,6 +182,9 @@ async def _ingest(
             max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
             max_cells=settings.xlsx_max_cells,
             max_text_bytes=settings.max_upload_bytes,
+            max_memory_bytes=settings.parser_max_memory_bytes,
+            max_cpu_seconds=settings.parser_max_cpu_seconds,
+            max_seconds=settings.parser_max_seconds,
         ),
     )
     try:

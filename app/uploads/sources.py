@@ -6,24 +6,26 @@
 - CSV in another encoding (UTF-16, Windows-1252, Latin-1, any Python codec asked):
   decoded incrementally and re-encoded as UTF-8, chunk by chunk (flat memory).
 - A workbook (`.xlsx`) or Parquet file needs random access: it is spooled whole to a
-  temporary file, then read (workbooks.py) into comma-separated UTF-8 text.
+  temporary file, then read into comma-separated UTF-8 text by a process of its own
+  (`tabular/`), so that a crash of a native reader costs the upload, not the service.
 
 `open_source` judges the format and the encoding on the first bytes (dialect.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from app.uploads import staging, workbooks
+from app.uploads import tabular
 from app.uploads.dialect import SAMPLE_BYTES, FileFormat, Options, codec_name, sniff_format
 from app.uploads.errors import Undecodable
+from app.uploads.rules import RULES
+from app.uploads.tabular import process
 
 # C0 controls but tab, LF and CR, and DEL: no text file of rows holds them.
 CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
@@ -49,7 +51,7 @@ class Source:
 
 
 async def open_source(
-    stream: AsyncIterator[bytes], options: Options, limits: workbooks.Limits
+    stream: AsyncIterator[bytes], options: Options, limits: tabular.Limits
 ) -> Source:
     """Judge the format and encoding from the first bytes; the file as UTF-8 text."""
     sample, ended = await _sample(stream)
@@ -148,35 +150,43 @@ async def _tabular(
     sample: bytes,
     stream: AsyncIterator[bytes],
     options: Options,
-    limits: workbooks.Limits,
+    limits: tabular.Limits,
 ) -> Source:
     """Spool the whole file (a workbook's directory and Parquet's footer are at its end),
-    then read it as comma-separated UTF-8 text in a thread."""
+    then read it as comma-separated UTF-8 text in a process of its own."""
     spool = tempfile.TemporaryFile(prefix="orderlens-tabular-")  # noqa: SIM115 (closed by rows)
     try:
         async for chunk in _chain(sample, stream):
             spool.write(chunk)
-        spool.flush()
-        if kind is FileFormat.XLSX:
-            table = await asyncio.to_thread(workbooks.open_sheet, spool, options.sheet, limits)
-        else:
-            table = await asyncio.to_thread(workbooks.open_parquet, spool, limits)
+        reading = await process.read_file(
+            "xlsx" if kind is FileFormat.XLSX else "parquet",
+            spool,
+            limits,
+            sheet=options.sheet,
+            required=REQUIRED_COLUMNS,
+        )
     except BaseException:
         spool.close()
         raise
     return Source(
-        _in_thread(table.rows, spool),
+        _closing(reading.chunks, spool),
         kind,
         None,
-        line_offset=table.line_offset,
-        warnings=table.warnings,
+        line_offset=reading.line_offset,
+        warnings=reading.warnings,
     )
 
 
-async def _in_thread(rows: Iterator[bytes], spool: IO[bytes]) -> AsyncIterator[bytes]:
-    """`staging.off_loop` over a converted file's rows, closing its spool at the end."""
+# Columns that must hold one value per row (folded names): a Parquet column of lists
+# under one of these names refuses the file; under another name it is left out.
+REQUIRED_COLUMNS = frozenset(name for rules in RULES.values() for name in rules.required)
+
+
+async def _closing(chunks: AsyncGenerator[bytes, None], spool: IO[bytes]) -> AsyncIterator[bytes]:
+    """A converted file's rows, closing its spool (and its reading process) at the end."""
     try:
-        async for item in staging.off_loop(rows):
+        async for item in chunks:
             yield item
     finally:
+        await chunks.aclose()
         spool.close()

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import URL
 
 from app.main import create_app
-from app.uploads import staging, workbooks
+from app.uploads import staging, tabular
+from app.uploads.tabular import parquet as tabular_parquet
 from tests.conftest import make_settings, open_client
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
@@ -448,10 +449,10 @@ class TestParquetBounds:
     def test_each_piece_converted_is_bounded(self) -> None:
         content = self._repeated(60_000, 1000)  # about 120 MB as text
         assert len(content) < 2**20
-        table = workbooks.open_parquet(io.BytesIO(content), workbooks.Limits())
+        table = tabular_parquet.open_parquet(io.BytesIO(content), tabular.Limits(), ())
         sizes = [len(chunk) for chunk in table.rows]
         assert sum(sizes) > 100 * 2**20
-        assert max(sizes) <= workbooks.PIECE_BYTES * 1.1
+        assert max(sizes) <= tabular_parquet.PIECE_BYTES * 1.1
 
     async def test_text_past_max_upload_bytes_is_too_large(
         self, database_url: URL, tmp_path: Path, clean_db: None, db: Db
