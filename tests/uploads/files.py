@@ -10,7 +10,7 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
@@ -188,3 +188,47 @@ def _central(name: bytes, crc: int, csize: int, size: int, offset: int, method: 
         "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, csize, size,
         len(name), 0, 0, 0, 0, 0, offset,
     ) + name  # fmt: skip
+
+
+def xlsx_edited(rows: Iterable[Sequence[Any]], edit: Callable[[str, bytes], bytes]) -> bytes:
+    """A workbook of `rows` (xlsxwriter's), each member passed through `edit(name, xml)`."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx(rows)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            archive.writestr(info.filename, edit(info.filename, source.read(info)))
+    return out.getvalue()
+
+
+def xlsx_with_row(rows: Iterable[Sequence[Any]], row_xml: bytes) -> bytes:
+    """A workbook of `rows` with one more row, written as given, at the end of its sheet
+    (a hand-written cell reference: lower case, zero padded, quoted or spaced otherwise)."""
+
+    def add(name: str, xml: bytes) -> bytes:
+        if name == "xl/worksheets/sheet1.xml":
+            return xml.replace(b"</sheetData>", row_xml + b"</sheetData>")
+        return xml
+
+    return xlsx_edited(rows, add)
+
+
+def xlsx_shared_string_bomb(
+    rows: Sequence[Sequence[Any]], *, length: int, cells: int, empty_items: int = 0
+) -> bytes:
+    """A workbook of `rows` with one more column whose `cells` cells all name one shared
+    string of `length` bytes (a few KB compressed: the string is one letter repeated).
+    `empty_items` empty strings come first in the table (calamine skips them, so an
+    index names a later item there than in the table's order)."""
+    marker = "SHARED-STRING-BOMB"
+    body: list[list[Any]] = [[*rows[0], "note"]]
+    body += [[*row, marker] for row in rows[1:]]
+    body += [[*[None] * len(rows[0]), marker] for _ in range(cells - len(rows) + 1)]
+
+    def grow(name: str, xml: bytes) -> bytes:
+        if name != "xl/sharedStrings.xml":
+            return xml
+        xml = xml.replace(marker.encode(), b"x" * length)
+        first = xml.index(b"<si>")
+        return xml[:first] + b"<si></si>" * empty_items + xml[first:]
+
+    return xlsx_edited(body, grow)

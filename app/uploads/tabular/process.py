@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 _ROOT = str(Path(__file__).resolve().parents[3])
 # How much of the process's output the service buffers before it stops reading the pipe.
 STREAM_LIMIT = 4 << 20
+# The module the reading process runs (tests put stand-ins that die in other ways).
+CHILD = "app.uploads.tabular.child"
 # What standard error keeps of a process for the log (its last bytes).
 STDERR_BYTES = 64 << 10
 # Signs on standard error that a native reader ran out of its address space.
@@ -161,7 +163,7 @@ async def read_file(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "app.uploads.tabular.child",
+        CHILD,
         json.dumps(request),
         stdin=spool.fileno(),
         stdout=asyncio.subprocess.PIPE,

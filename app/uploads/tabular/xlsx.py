@@ -81,7 +81,10 @@ _SHARED = b' t="s"'
 _ODD_TYPE = (b" t ", b" t= ", b" t='")
 _ANY_SHARED = re.compile(rb""" t *= *(["'])s\1""")
 _SHARED_INDEX = re.compile(rb'<c [^>]* t="s"[^>]*><v>([0-9]+)</v>')
-_STRING_ITEM = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[ >/]")
+# The tags that say where a shared string item starts and ends, and whether it has text.
+_STRING_TAGS = re.compile(
+    rb"<(?:(?:[A-Za-z_][\w.-]*:)?(si|t|r|rPh)[ >/]|/(?:[A-Za-z_][\w.-]*:)?(si|rPh)>)"
+)
 # How many times a search for a larger reference may succeed in one chunk before the
 # chunk's references are all read instead (a file written in descending order).
 RAISES = 64
@@ -228,37 +231,42 @@ class _Extent:
 @dataclass
 class _Strings:
     """The shared strings' sizes, as upper bounds: each item's bytes of XML, markup and
-    entities included (the text is never longer). `largest_from[i]` is the largest item
-    at index i or after: calamine skips items it finds empty, so the string a cell's
-    index names there may be any one at or after that index here."""
+    entities included (its text is never longer), in calamine's order. calamine keeps
+    an item only if it holds a text run (`<t>` outside phonetic runs) or rich text
+    (`<r>`): one without either takes no index, and neither does one here."""
 
-    starts: array[int] = field(default_factory=lambda: array("q"))
-    end: int = 0
-    largest_from: list[int] = field(default_factory=list)
+    sizes: array[int] = field(default_factory=lambda: array("q"))
+    offset: int = 0  # of the chunk being read, in the member
+    start: int = -1  # of the open item, -1 when none is open
+    text: bool = False  # the open item holds a text run or rich text
+    phonetic: bool = False  # inside a phonetic run (`<rPh>`), whose text is not kept
 
     def add(self, xml: bytes) -> None:
-        for found in _STRING_ITEM.finditer(xml):
-            close = xml.find(b">", found.end() - 1)
-            if close > 0 and xml[close - 1 : close] == b"/":
-                continue  # `<si/>`: no item for calamine
-            self.starts.append(self.end + found.start())
-        self.end += len(xml)
-
-    def done(self) -> None:
-        ends = [*self.starts[1:], self.end] if self.starts else []
-        sizes = [b - a for a, b in zip(self.starts, ends, strict=True)]
-        largest = 0
-        self.largest_from = [0] * len(sizes)
-        for i in range(len(sizes) - 1, -1, -1):
-            largest = max(largest, sizes[i])
-            self.largest_from[i] = largest
+        for found in _STRING_TAGS.finditer(xml):
+            opened, closed = found.group(1), found.group(2)
+            empty = opened is not None and xml[xml.find(b">", found.end() - 1) - 1] == 47
+            if opened == b"si":
+                self.start, self.text, self.phonetic = self.offset + found.start(), False, False
+                if empty:  # `<si/>`: an item without text
+                    self.start = -1
+            elif closed == b"si":
+                if self.start >= 0 and self.text:
+                    self.sizes.append(self.offset + found.end() - self.start)
+                self.start = -1
+            elif opened == b"rPh":
+                self.phonetic = not empty
+            elif closed == b"rPh":
+                self.phonetic = False
+            elif opened == b"r" or (opened == b"t" and not self.phonetic):
+                self.text = True
+        self.offset += len(xml)
 
     @property
     def largest(self) -> int:
-        return self.largest_from[0] if self.largest_from else 0
+        return max(self.sizes, default=0)
 
     def named(self, index: int) -> int:
-        return self.largest_from[index] if index < len(self.largest_from) else 0
+        return self.sizes[index] if index < len(self.sizes) else 0
 
 
 def _is_shared_strings(name: str) -> bool:
@@ -319,7 +327,6 @@ def measure(spool: IO[bytes], limits: Limits) -> None:
                     setting="XLSX_MAX_CELLS",
                     unit="cells",
                 )
-        strings.done()
         _measure_text(archive, members, extents, strings, limits)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
         raise undecodable(f"The file starts as a workbook (a ZIP) but is not one: {exc}.") from None
