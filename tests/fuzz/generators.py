@@ -32,14 +32,25 @@ KINDS = st.sampled_from(sorted(HEADERS))
 # controls, BOMs, RTL overrides, surrogate-adjacent and astral characters.
 HOSTILE_TEXT = st.text(
     alphabet=st.sampled_from(
-        list('aZ09 ,;|\t"\'\r\n=+-@.%&<>\\/') + ["\x00", "\x1b", "\ufeff", "\u202e", "é", "😀", "\U0010fffd"]
+        [
+            *list("aZ09 ,;|\t\"'\r\n=+-@.%&<>\\/"),
+            "\x00",
+            "\x1b",
+            "\ufeff",
+            "\u202e",
+            "é",
+            "😀",
+            "\U0010fffd",
+        ]
     ),
     max_size=40,
 )
 NUMBERS = st.one_of(
     st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**20), max_value=10**20),
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=4, min_value=-(10**20), max_value=10**20
+    ),
 )
 CELL = st.one_of(
     st.none(),
@@ -87,8 +98,23 @@ _REF_LETTERS = st.sampled_from(
     ["A", "B", "C", "D", "E", "d", "Z", "AA", "xfd", "XFD", "XFE", "ZZZ", "AAAA", ""]
 )
 _REF_DIGITS = st.sampled_from(
-    ["1", "2", "3", "7", "40", "1000", "65536", "01", "0001048576", "1048576"]
-    + ["0", "1048577", "4294967297", "99999999999", ""]
+    [
+        "1",
+        "2",
+        "3",
+        "7",
+        "40",
+        "1000",
+        "65536",
+        "01",
+        "0001048576",
+        "1048576",
+        "0",
+        "1048577",
+        "4294967297",
+        "99999999999",
+        "",
+    ]
 )
 _QUOTES = st.sampled_from(['"', "'"])
 _EQUALS = st.sampled_from(["=", " = ", "=\t", "\n="])
@@ -102,11 +128,28 @@ def cell_xml(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 4)):
         q = draw(_QUOTES)
         ref = f"{draw(_SPACE)}r{draw(_EQUALS)}{q}{draw(_REF_LETTERS)}{draw(_REF_DIGITS)}{q}"
-    kind = draw(st.sampled_from(["", ' t="s"', ' t="b"', ' t="e"', ' t="str"', ' t="d"', ' t="n"', ' t="inlineStr"']))
+    kind = draw(
+        st.sampled_from(
+            ["", ' t="s"', ' t="b"', ' t="e"', ' t="str"', ' t="d"', ' t="n"', ' t="inlineStr"']
+        )
+    )
     style = draw(st.sampled_from(["", ' s="1"', ' s="99999"']))
     value = draw(
         st.sampled_from(
-            ["1", "0", "-1", "2", "99999999", "1e400", "NaN", "", "#DIV/0!", "#BOGUS", "2024-02-30", "x"]
+            [
+                "1",
+                "0",
+                "-1",
+                "2",
+                "99999999",
+                "1e400",
+                "NaN",
+                "",
+                "#DIV/0!",
+                "#BOGUS",
+                "2024-02-30",
+                "x",
+            ]
         )
     )
     body = f"<is><t>{value}</t></is>" if kind == ' t="inlineStr"' else f"<v>{value}</v>"
@@ -209,7 +252,9 @@ def xlsx_bytes(draw: st.DrawFn, kind: str) -> bytes:
             for _ in range(draw(st.integers(1, 8))):
                 if data:
                     at = draw(st.integers(0, len(data) - 1))
-                    data[at : at + 1] = draw(st.sampled_from([b"\x00", b"\xff", b"<", b"&", b'"', b"\xc3", b""]))
+                    data[at : at + 1] = draw(
+                        st.sampled_from([b"\x00", b"\xff", b"<", b"&", b'"', b"\xc3", b""])
+                    )
             members[name] = bytes(data)
         else:
             members = _edit_members(draw, members)
@@ -223,7 +268,11 @@ def _edit_members(draw: st.DrawFn, members: dict[str, bytes]) -> dict[str, bytes
         members.pop(draw(st.sampled_from(sorted(members))))
     elif how == "rename-sheet":
         rels = "xl/_rels/workbook.xml.rels"
-        target = draw(st.sampled_from([b"../../../etc/passwd", b"/xl/none.xml", b"worksheets/sheet9.xml", b""]))
+        target = draw(
+            st.sampled_from(
+                [b"../../../etc/passwd", b"/xl/none.xml", b"worksheets/sheet9.xml", b""]
+            )
+        )
         members[rels] = members.get(rels, b"").replace(b"worksheets/sheet1.xml", target)
     elif how == "many":
         for i in range(draw(st.sampled_from([50, 2000]))):
@@ -231,7 +280,9 @@ def _edit_members(draw: st.DrawFn, members: dict[str, bytes]) -> dict[str, bytes
     elif how == "nested":
         members["xl/worksheets/sheet1.xml"] = _zip_bytes(None, members)
     else:
-        members = {name.upper() if "shared" in name else name: data for name, data in members.items()}
+        members = {
+            name.upper() if "shared" in name else name: data for name, data in members.items()
+        }
     return members
 
 
@@ -239,7 +290,11 @@ def _zip_bytes(draw: st.DrawFn | None, members: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     method = zipfile.ZIP_DEFLATED
     if draw is not None:
-        methods = [zipfile.ZIP_DEFLATED] * 6 + [zipfile.ZIP_STORED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+        methods = [zipfile.ZIP_DEFLATED] * 6 + [
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_BZIP2,
+            zipfile.ZIP_LZMA,
+        ]
         method = draw(st.sampled_from(methods))
     with zipfile.ZipFile(out, "w", method) as archive:
         for name, data in members.items():
@@ -272,7 +327,11 @@ def _corrupt_zip(draw: st.DrawFn, content: bytes) -> bytes:
 @st.composite
 def workbooks(draw: st.DrawFn) -> Upload:
     kind = draw(KINDS)
-    params = {"sheet": draw(st.sampled_from(["Sheet1", "Nope", ""]))} if draw(st.integers(0, 5)) == 0 else {}
+    params = (
+        {"sheet": draw(st.sampled_from(["Sheet1", "Nope", ""]))}
+        if draw(st.integers(0, 5)) == 0
+        else {}
+    )
     return Upload(kind, draw(xlsx_bytes(kind)), "fuzz.xlsx", {k: v for k, v in params.items() if v})
 
 
@@ -291,7 +350,9 @@ def _arrow_column(draw: st.DrawFn, name: str, rows: int) -> Any:
             ]
         )
     )  # fmt: skip
-    ints = draw(st.lists(st.integers(-(2**63), 2**63 - 1) | st.none(), min_size=rows, max_size=rows))
+    ints = draw(
+        st.lists(st.integers(-(2**63), 2**63 - 1) | st.none(), min_size=rows, max_size=rows)
+    )
     if kind == "int64":
         return pa.array(ints, pa.int64())
     if kind == "int8":
@@ -299,10 +360,19 @@ def _arrow_column(draw: st.DrawFn, name: str, rows: int) -> Any:
     if kind == "uint64":
         return pa.array([None if i is None else i % 2**64 for i in ints], pa.uint64())
     if kind == "float64":
-        return pa.array(draw(st.lists(st.floats() | st.none(), min_size=rows, max_size=rows)), pa.float64())
+        return pa.array(
+            draw(st.lists(st.floats() | st.none(), min_size=rows, max_size=rows)), pa.float64()
+        )
     if kind in ("decimal", "decimal-big"):
         precision, scale = (10, 4) if kind == "decimal" else (38, 0)
-        values = [None if i is None else decimal.Decimal(i % 10**6) / 10**scale if scale else decimal.Decimal(i) * 10**18 for i in ints]
+        values = [
+            None
+            if i is None
+            else decimal.Decimal(i % 10**6) / 10**scale
+            if scale
+            else decimal.Decimal(i) * 10**18
+            for i in ints
+        ]
         return pa.array(values, pa.decimal128(precision, scale))
     texts = draw(st.lists(HOSTILE_TEXT | st.none(), min_size=rows, max_size=rows))
     if kind == "string":
@@ -312,7 +382,9 @@ def _arrow_column(draw: st.DrawFn, name: str, rows: int) -> Any:
     if kind == "dictionary":
         return pa.array(texts, pa.string()).dictionary_encode()
     if kind == "binary":
-        return pa.array([None if t is None else t.encode("utf-8", "surrogatepass") for t in texts], pa.binary())
+        return pa.array(
+            [None if t is None else t.encode("utf-8", "surrogatepass") for t in texts], pa.binary()
+        )
     days = [None if i is None else i % 3_000_000 - 719_162 for i in ints]
     if kind == "date32":
         return pa.array(days, pa.date32())
@@ -320,7 +392,9 @@ def _arrow_column(draw: st.DrawFn, name: str, rows: int) -> Any:
         return pa.array([None if d is None else d * 86_400_000 for d in days], pa.date64())
     if kind in ("timestamp", "timestamp-tz"):
         micros = [None if i is None else i // 1000 for i in ints]
-        return pa.array(micros, pa.timestamp("us", tz="America/Sao_Paulo" if kind.endswith("tz") else None))
+        return pa.array(
+            micros, pa.timestamp("us", tz="America/Sao_Paulo" if kind.endswith("tz") else None)
+        )
     if kind == "bool":
         return pa.array([None if i is None else i % 2 == 0 for i in ints], pa.bool_())
     if kind == "null":
@@ -328,7 +402,9 @@ def _arrow_column(draw: st.DrawFn, name: str, rows: int) -> Any:
     if kind == "list":
         return pa.array([None if i is None else [i, i] for i in ints], pa.list_(pa.int64()))
     if kind == "struct":
-        return pa.array([None if i is None else {"a": i} for i in ints], pa.struct([("a", pa.int64())]))
+        return pa.array(
+            [None if i is None else {"a": i} for i in ints], pa.struct([("a", pa.int64())])
+        )
     if kind == "time":
         return pa.array([None if i is None else i % 86_400 for i in ints], pa.time32("s"))
     return pa.array(ints, pa.duration("s"))
@@ -376,7 +452,9 @@ def parquet_bytes(draw: st.DrawFn, kind: str) -> bytes:
             at = draw(st.integers(start, len(data) - 9))
             data[at] = draw(st.integers(0, 255))
         elif how == "footer-length" and len(data) > 8:
-            data[-8:-4] = struct.pack("<I", draw(st.sampled_from([0, 1, 2**31 - 1, 2**32 - 1, len(data)])))
+            data[-8:-4] = struct.pack(
+                "<I", draw(st.sampled_from([0, 1, 2**31 - 1, 2**32 - 1, len(data)]))
+            )
         elif how == "page" and len(data) > 16:
             at = draw(st.integers(4, len(data) // 2))
             data[at] = draw(st.integers(0, 255))
@@ -413,7 +491,10 @@ def csv_files(draw: st.DrawFn) -> Upload:
     rows = _rows(draw, kind, CELL)
     lines = [delimiter.join(field(v) for v in row) for row in rows]
     if draw(st.integers(0, 5)) == 0:  # an unterminated quote, a lone quote, a blank line
-        lines.insert(draw(st.integers(1, len(lines))), draw(st.sampled_from(['"open', '"', "", delimiter * 3])))
+        lines.insert(
+            draw(st.integers(1, len(lines))),
+            draw(st.sampled_from(['"open', '"', "", delimiter * 3])),
+        )
     text = end.join(lines) + draw(st.sampled_from([end, ""]))
     encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252", "latin-1"]))
     content = text.encode(encoding, errors="replace")
@@ -421,7 +502,9 @@ def csv_files(draw: st.DrawFn) -> Upload:
     if draw(st.booleans()):
         params["delimiter"] = {"\t": "tab"}.get(delimiter, delimiter)
     if draw(st.integers(0, 3)) == 0:
-        params["encoding"] = draw(st.sampled_from(["utf-8", "cp1252", "utf-16-le", "utf-8", "bogus"]))
+        params["encoding"] = draw(
+            st.sampled_from(["utf-8", "cp1252", "utf-16-le", "utf-8", "bogus"])
+        )
     if draw(st.integers(0, 4)) == 0:
         params["decimal"] = draw(st.sampled_from([",", "."]))
     if draw(st.integers(0, 4)) == 0:
@@ -490,7 +573,11 @@ def multipart_requests(draw: st.DrawFn) -> RawRequest:
     ).encode("utf-8", "surrogatepass") + csv_body
     parts = [part] * draw(st.integers(1, 2))
     body = (nl.encode()).join(parts)
-    ending = draw(st.sampled_from([f"{nl}--{boundary}--{nl}", f"{nl}--{boundary}--", "", f"{nl}--{boundary}{nl}"]))
+    ending = draw(
+        st.sampled_from(
+            [f"{nl}--{boundary}--{nl}", f"{nl}--{boundary}--", "", f"{nl}--{boundary}{nl}"]
+        )
+    )
     body += ending.encode("utf-8", "surrogatepass")
     body = draw(st.sampled_from([b"", b"preamble" + nl.encode()])) + body
     if draw(st.integers(0, 5)) == 0:
