@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -157,9 +158,10 @@ def free_port() -> int:
 
 @contextmanager
 def app_server(
-    url: URL, *, port: int | None = None, env: dict[str, str] | None = None
+    url: URL, *, port: int | None = None, env: dict[str, str] | None = None, root: Path = ROOT
 ) -> Iterator[tuple[str, psutil.Process]]:
-    """The service as its own process (uvicorn), as users run it."""
+    """The service as its own process (uvicorn), as users run it; `root` is the checkout
+    whose code it runs (another one: the code before a change, side by side)."""
     port = port or free_port()
     env = {
         **os.environ,
@@ -181,7 +183,7 @@ def app_server(
             "warning",
         ],
         env=env,
-        cwd=ROOT,
+        cwd=root,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -207,12 +209,18 @@ class PeakRss:
     def __init__(self, process: psutil.Process, interval: float = 0.02) -> None:
         self.process, self.interval = process, interval
         self.start = self.peak = process.memory_info().rss
+        self.child_peak = 0  # the largest resident memory of one of its children (readers)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, self.process.memory_info().rss)
+            children = 0
+            for child in self.process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    children = max(children, child.memory_info().rss)
+            self.child_peak = max(self.child_peak, children)
             time.sleep(self.interval)
 
     def __enter__(self) -> PeakRss:
