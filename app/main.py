@@ -129,18 +129,21 @@ def create_app(
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 with frozen_heap():
-                    yield State(
-                        settings=settings,
-                        engine=engine,
-                        sessionmaker=db.create_sessionmaker(engine),
-                        http=http,
-                        fx=fx_service.build(settings, http=http, engine=fx_engine, metrics=metrics),
-                        api_key=api_key,
-                        head_revision=db.head_revision(),
-                        metrics=metrics,
-                        answers=answers,
-                        forecasts=forecasts,
-                    )
+                    async with metrics.watching_stalls():
+                        yield State(
+                            settings=settings,
+                            engine=engine,
+                            sessionmaker=db.create_sessionmaker(engine),
+                            http=http,
+                            fx=fx_service.build(
+                                settings, http=http, engine=fx_engine, metrics=metrics
+                            ),
+                            api_key=api_key,
+                            head_revision=db.head_revision(),
+                            metrics=metrics,
+                            answers=answers,
+                            forecasts=forecasts,
+                        )
             finally:
                 await forecasts.close()
                 if answers is not None:

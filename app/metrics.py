@@ -7,8 +7,12 @@ is held across an await, and nothing here touches the database or the network.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -28,6 +32,9 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 INGEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 FX_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+STALL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+# How often the event loop's lag is sampled: a stall longer than this is seen whole.
+LAG_PROBE_SECONDS = 0.1
 UPLOAD_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
 
 
@@ -142,6 +149,20 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "orderlens_event_loop_lag_seconds",
+            "How late the event loop ran a callback due now (sampled every 0.1 s): the"
+            " time every request in flight waited for whatever held the loop.",
+            buckets=STALL_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "orderlens_gc_pause_seconds",
+            "Garbage collections of this process, by generation: each one stops the loop.",
+            ["generation"],
+            buckets=STALL_BUCKETS,
+            registry=r,
+        )
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.pools = PoolCollector()
         r.register(self.pools)
@@ -201,6 +222,36 @@ class Metrics:
 
     def fx_fallback(self, provider: str, result: str) -> None:
         self.fx_fallbacks.labels(provider, result).inc()
+
+    # --- stalls ------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def watching_stalls(self) -> AsyncIterator[None]:
+        """While the service runs: sample the event loop's lag, and time each garbage
+        collection, into the two stall histograms (issue 25: what a p99 is made of)."""
+        loop = asyncio.get_running_loop()
+        collecting: list[float] = []
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                collecting.append(time.perf_counter())
+            elif collecting:
+                pause = time.perf_counter() - collecting.pop()
+                self.gc_pause.labels(str(info.get("generation", -1))).observe(pause)
+
+        async def probe() -> None:
+            while True:
+                due = loop.time() + LAG_PROBE_SECONDS
+                await asyncio.sleep(LAG_PROBE_SECONDS)
+                self.loop_lag.observe(max(0.0, loop.time() - due))
+
+        gc.callbacks.append(on_gc)
+        task = asyncio.create_task(probe(), name="orderlens loop-lag probe")
+        try:
+            yield
+        finally:
+            task.cancel()
+            gc.callbacks.remove(on_gc)
 
     def exposition(self, accept: str = "") -> tuple[bytes, str]:
         """The registry in the format the scraper asked for (text 0.0.4 by default)."""

@@ -3,6 +3,9 @@ work (requests by route template, upload rows, FX calls and cache, the pools).""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,8 @@ class TestExposition:
             "orderlens_db_pool_checked_out",
             "orderlens_db_pool_idle",
             "orderlens_db_pool_size",
+            "orderlens_event_loop_lag_seconds",
+            "orderlens_gc_pause_seconds",
         } <= names
 
     async def test_documented_as_text_plain(self, client: httpx.AsyncClient) -> None:
@@ -89,6 +94,28 @@ class TestExposition:
             samples = await scrape(other)
         assert value(samples, "orderlens_http_requests_total", route="/healthz") == 0
         assert value(await scrape(client), "orderlens_http_requests_total", route="/healthz") == 1
+
+
+class TestStalls:
+    """What a request's tail is made of: the loop held by something, and the collector."""
+
+    async def test_a_held_loop_shows_in_the_lag(self, client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(0.25)  # the probe's first samples, of an idle loop
+        before = await scrape(client)
+        assert value(before, "orderlens_event_loop_lag_seconds_count") >= 1
+        bucket = "orderlens_event_loop_lag_seconds_bucket"
+
+        def late(samples: list[Sample]) -> float:
+            return value(samples, bucket, le="+Inf") - value(samples, bucket, le="0.1")
+
+        time.sleep(0.3)  # noqa: ASYNC251 (the stall this test makes on purpose)
+        await asyncio.sleep(0.15)  # the probe wakes 0.2-0.3 s late, and says so
+        assert late(await scrape(client)) >= late(before) + 1
+
+    async def test_collections_are_timed_by_generation(self, client: httpx.AsyncClient) -> None:
+        gc.collect()
+        samples = await scrape(client)
+        assert value(samples, "orderlens_gc_pause_seconds_count", generation="2") >= 1
 
 
 class TestHttp:
