@@ -158,33 +158,38 @@ def free_port() -> int:
 
 @contextmanager
 def app_server(
-    url: URL, *, port: int | None = None, env: dict[str, str] | None = None, root: Path = ROOT
+    url: URL,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    root: Path = ROOT,
+    workers: int = 1,
+    log: Path | None = None,
 ) -> Iterator[tuple[str, psutil.Process]]:
     """The service as its own process (uvicorn), as users run it; `root` is the checkout
-    whose code it runs (another one: the code before a change, side by side)."""
+    whose code it runs (another one: the code before a change, side by side); `workers`
+    processes share the port (with their metrics summed, as `orderlens serve --workers`
+    sets up); `log` takes its standard output and error (a file, as a deployment's
+    journal would), else they are this process's."""
     port = port or free_port()
     env = {
         **os.environ,
         **(env or {}),
         "DATABASE_URL": url.render_as_string(hide_password=False),
         "API_KEY": API_KEY,
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+        "LOG_LEVEL": (env or {}).get("LOG_LEVEL", os.environ.get("LOG_LEVEL", "WARNING")),
         "ORDERLENS_DATA_DIR": str(WORK / "data-dir"),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        cwd=root,
-    )
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        metrics = WORK / f"prometheus-{port}"
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+        command += ["--workers", str(workers)]
+    out = log.open("ab") if log is not None else None
+    proc = subprocess.Popen(command, env=env, cwd=root, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -201,6 +206,8 @@ def app_server(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if out is not None:
+            out.close()
 
 
 class PeakRss:

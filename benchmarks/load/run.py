@@ -1,7 +1,8 @@
 """Load benchmark: every read endpoint under many clients, against /healthz in the same run.
 
     flock /tmp/orderlens-cpu.lock .venv/bin/python benchmarks/load/run.py \\
-        --dir /tmp/reads-bench [--orders 10000000] [--seconds 10] [--cold 7]
+        --dir /tmp/reads-bench [--orders 10000000] [--seconds 10] [--cold 7] \\
+        [--workers 4] [--log-level INFO] [--skip-cold]
 
 Builds (once, kept in `--dir`, outside the repository) `--orders` orders × `--products`
 products × `--days` days with data/generate.py, loads them through the API into an
@@ -17,6 +18,12 @@ measures, on the same server, in one run:
   time of those one-order uploads;
 - memory: the service's resident memory before and after the warm runs, and the bytes of
   the answers it keeps (the sum of their bodies).
+
+The service logs as `orderlens serve` does (LOG_LEVEL INFO: an access line per request),
+to `--dir/service.log`. Each wrk row also gives the service's own account of its stalls
+during the run, from `/metrics`: event-loop lag samples (one every 0.1 s) past 10 and
+50 ms, and garbage collections past 10 ms. The last rows ask each request for a new
+random period (a wrk script), so that no answer is a kept one.
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ WARM = [
     ("/orders?limit=100", "/orders?limit=100"),
 ]
 CSV_ORDERS = "/orders?start=2024-12-30&end=2024-12-30"
+# Warm runs whose every request asks for a new random period: no answer is kept, each is
+# computed (the rollups read) while 31 others are.
+RANDOM = [
+    ("/kpis, a random period each", "/kpis"),
+    ("/insights/daily-revenue, a random period each", "/insights/daily-revenue"),
+    ("/insights/top-growth, a random period each", "/insights/top-growth"),
+]
 
 # Cold runs: (label, path, takes a random period).
 COLD = [
@@ -116,22 +130,30 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def wrk(base: str, path: str, connections: int, seconds: int) -> dict[str, float]:
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{min(2, connections)}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "2s",
-            "--latency",
-            base + path,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+# A wrk script that asks each request for a new random period of the data's days (the
+# answer is then never a kept one): `path` gets `start` and `end` appended.
+RANDOM_PERIODS = """
+local first = os.time{year=%(year)d, month=%(month)d, day=%(day)d, hour=12}
+request = function()
+  local a = math.random(0, %(days)d - 1)
+  local b = math.random(a, %(days)d - 1)
+  local sep = string.find(wrk.path, "?", 1, true) and "&" or "?"
+  local path = wrk.path .. sep .. "start=" .. os.date("!%%Y-%%m-%%d", first + a * 86400)
+    .. "&end=" .. os.date("!%%Y-%%m-%%d", first + b * 86400)
+  return wrk.format(nil, path)
+end
+"""
+
+
+def wrk(
+    base: str, path: str, connections: int, seconds: int, script: Path | None = None
+) -> dict[str, float]:
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s"]
+    command += ["--timeout", "2s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    before = stalls(base)
+    out = subprocess.run([*command, base + path], check=True, capture_output=True, text=True).stdout
     found = {
         "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
@@ -144,13 +166,37 @@ def wrk(base: str, path: str, connections: int, seconds: int) -> dict[str, float
     if m := re.search(r"connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         found["errors"] += float(m.group(1)) + float(m.group(2)) + float(m.group(3))
         found["timeouts"] = float(m.group(4))
+    after = stalls(base)
+    found.update({k: after[k] - before[k] for k in after})
     return found
+
+
+def stalls(base: str) -> dict[str, float]:
+    """The service's own account of its stalls (GET /metrics, summed over its workers):
+    event-loop lag samples past 10 and 50 ms, garbage collections past 10 ms."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text_ = httpx.get(f"{base}/metrics", timeout=10).text
+    samples = [s for f in text_string_to_metric_families(text_) for s in f.samples]
+
+    def past(name: str, le: str) -> float:
+        bucket = [s for s in samples if s.name == f"{name}_bucket"]
+        total = sum(s.value for s in bucket if s.labels["le"] == "+Inf")
+        return total - sum(s.value for s in bucket if s.labels["le"] == le)
+
+    lag = "orderlens_event_loop_lag_seconds"
+    return {
+        "lag10": past(lag, "0.01"),
+        "lag50": past(lag, "0.05"),
+        "gc10": past("orderlens_gc_pause_seconds", "0.01"),
+    }
 
 
 def row(label: str, fmt: str, c: int, r: dict[str, float], ceiling: float) -> str:
     return (
         f"| `{label}` | {fmt} | {c} | {r['rps']:,.0f} | {r['rps'] / ceiling:.0%} |"
         f" {r['p50']:.2f} ms | {r['p99']:.2f} ms | {r['errors']:.0f} / {r['timeouts']:.0f} |"
+        f" {r['lag10']:.0f} / {r['lag50']:.0f} | {r['gc10']:.0f} |"
     )
 
 
@@ -204,6 +250,22 @@ def cold(base: str, args: argparse.Namespace) -> dict[tuple[str, str], list[floa
 # --- the run --------------------------------------------------------------------------------
 
 
+def print_cold(base: str, args: argparse.Namespace) -> None:
+    print("\n## Cold: the first request of each endpoint after an upload\n")
+    print("| endpoint | format | p50 | p99 |")
+    print("|---|---|---|---|")
+    samples = cold(base, args)
+    uploads = samples.pop(("upload", ""))
+    for (label, fmt), seconds in samples.items():
+        p50, p99 = percentiles(seconds)
+        print(f"| `{label}` | {fmt} | {p50:.1f} ms | {p99:.1f} ms |")
+    p50, p99 = percentiles(uploads)
+    print(
+        f"\nuploads of one order (a random day; the rollups rewritten from it on):"
+        f" p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -215,6 +277,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="per wrk run at 32 connections")
     parser.add_argument("--cold", type=int, default=7, help="uploads for the cold figures")
     parser.add_argument("--prepare-only", action="store_true", help="build and load, no runs")
+    parser.add_argument(
+        "--log-level", default="INFO", help="the service's LOG_LEVEL (INFO: as `orderlens serve`)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--skip-cold", action="store_true", help="the warm runs only (no uploads)")
     args = parser.parse_args()
 
     url, database = prepare(args)
@@ -222,22 +289,17 @@ def main() -> None:
         database.release()
         return
     try:
-        with app_server(url, env={"LOG_LEVEL": "WARNING"}) as (base, service):
+        with app_server(
+            url,
+            env={"LOG_LEVEL": args.log_level},
+            workers=args.workers,
+            log=args.dir / "service.log",
+        ) as (base, service):
             httpx.get(f"{base}/fx/rates/latest", timeout=60).raise_for_status()
             print(f"data: {args.orders:,} orders × {args.products:,} products × {args.days} days")
-            print("\n## Cold: the first request of each endpoint after an upload\n")
-            print("| endpoint | format | p50 | p99 |")
-            print("|---|---|---|---|")
-            samples = cold(base, args)
-            uploads = samples.pop(("upload", ""))
-            for (label, fmt), seconds in samples.items():
-                p50, p99 = percentiles(seconds)
-                print(f"| `{label}` | {fmt} | {p50:.1f} ms | {p99:.1f} ms |")
-            p50, p99 = percentiles(uploads)
-            print(
-                f"\nuploads of one order (a random day; the rollups rewritten from it on):"
-                f" p50 {p50:.0f} ms, p99 {p99:.0f} ms"
-            )
+            print(f"service: {args.workers} process(es), LOG_LEVEL={args.log_level}")
+            if not args.skip_cold:
+                print_cold(base, args)
 
             rss_before = service.memory_info().rss
             kept = 0
@@ -247,12 +309,12 @@ def main() -> None:
                         kept += len(client.get(target).content)
             short = max(2, args.seconds // 2)
             ceiling = {c: wrk(base, "/healthz", c, args.seconds) for c in (1, 32)}
-            print("\n## Warm: wrk, one process\n")
+            print(f"\n## Warm: wrk, {args.workers} process(es)\n")
             print(
                 "| endpoint | format | connections | req/s | of /healthz | p50 | p99 |"
-                " errors / time-outs |"
+                " errors / time-outs | loop lag > 10 / > 50 ms | GC > 10 ms |"
             )
-            print("|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|")
             for c in (1, 32):
                 print(row("/healthz", "JSON", c, ceiling[c], ceiling[c]["rps"]))
             for label, path in WARM:
@@ -260,6 +322,20 @@ def main() -> None:
                     for c in (1, 32):
                         result = wrk(base, target, c, args.seconds if c > 1 else short)
                         print(row(label, fmt, c, result, ceiling[c]["rps"]))
+            script = args.dir / "random-periods.lua"
+            script.write_text(
+                RANDOM_PERIODS
+                % {
+                    "year": FIRST_DAY.year,
+                    "month": FIRST_DAY.month,
+                    "day": FIRST_DAY.day,
+                    "days": args.days,
+                }
+            )
+            for label, path in RANDOM:
+                for fmt, target in (("JSON", path), ("CSV", with_query(path, "format=csv"))):
+                    result = wrk(base, target, 32, args.seconds, script)
+                    print(row(label, fmt, 32, result, ceiling[32]["rps"]))
             after = {c: wrk(base, "/healthz", c, args.seconds) for c in (1, 32)}
             for c in (1, 32):
                 print(row("/healthz (again, at the end)", "JSON", c, after[c], ceiling[c]["rps"]))
