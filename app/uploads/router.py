@@ -42,12 +42,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {
         "model": ErrorResponse,
         "description": "`too_large`: over MAX_UPLOAD_BYTES (or a workbook over"
-        " XLSX_MAX_UNPACKED_BYTES or XLSX_MAX_CELLS)",
+        " XLSX_MAX_UNPACKED_BYTES or XLSX_MAX_CELLS, or a workbook or Parquet file whose"
+        " reading needs more than a PARSER_MAX_* limit)",
     },
     422: {
         "model": ErrorResponse,
         "description": "A file-level problem: `empty_file`, `missing_columns`,"
-        " `duplicate_columns`, `undecodable`, `missing_file`, `header_too_long`;"
+        " `duplicate_columns`, `undecodable`, `unreadable_file` (the reader of a workbook"
+        " or Parquet file crashed on it), `missing_file`, `header_too_long`;"
         " or invalid parameters. Nothing is loaded.",
     },
 }

@@ -508,7 +508,9 @@ def csv_files(draw: st.DrawFn) -> Upload:
     if draw(st.integers(0, 4)) == 0:
         params["decimal"] = draw(st.sampled_from([",", "."]))
     if draw(st.integers(0, 4)) == 0:
-        params["date_format"] = draw(st.sampled_from(["DD/MM/YYYY", "MM/DD/YYYY", "YYYY-MM-DD"]))
+        params["date_format"] = draw(
+            st.sampled_from(["%d/%m/%Y", "%m/%d/%Y", "%Y-%m-%d", "%d.%m.%Y", "DD/MM/YYYY"])
+        )
     return Upload(kind, content, "fuzz.csv", params)
 
 
