@@ -7,10 +7,13 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi as Adapted
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import SessionDep
 from app.errors import AppError, database_busy, database_gone
 from app.security import ApiKeyDep
 from tests.conftest import API_KEY, open_client
@@ -123,6 +126,11 @@ async def too_many_connections() -> None:
     raise through_sqlalchemy(asyncpg.TooManyConnectionsError("sorry, too many clients already"))
 
 
+@probe.get("/session")
+async def with_session(session: SessionDep) -> dict[str, int]:
+    return {"one": int(await session.scalar(text("SELECT 1")))}
+
+
 @probe.post("/write", dependencies=[ApiKeyDep])
 async def write() -> dict[str, bool]:
     return {"ok": True}
@@ -224,6 +232,22 @@ class TestDatabaseErrors:
         response = await probed.get(f"/_probe/fail/{name}")
         assert_error(response, 500, "internal_error")
         assert "secret" not in response.text
+
+    async def test_a_commit_that_fails_is_answered_not_cut(
+        self, app: FastAPI, clean_db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The session ends before the answer is sent: a commit that meets the database
+        gone is a 503, not a 200 already sent that the server then cuts."""
+
+        async def gone(_: AsyncSession) -> None:
+            raise asyncpg.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation"
+            )
+
+        app.include_router(probe)
+        monkeypatch.setattr(AsyncSession, "commit", gone)
+        async for client in open_client(app, raise_app_exceptions=True):
+            assert_error(await client.get("/_probe/session"), 503, "database_unavailable")
 
     async def test_too_many_connections_is_busy(self, probed: httpx.AsyncClient) -> None:
         response = await probed.get("/_probe/too-many-connections")
