@@ -288,7 +288,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Ended before the answer is sent (FastAPI's default ends it after): a commit that fails
+# is then answered (503 when the database went away) instead of breaking a 200 already
+# sent, and the session's connection is back in the pool while a CSV answer streams.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:

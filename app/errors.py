@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -85,7 +85,7 @@ class ErrorResponse(BaseModel):
 
 DATABASE_DOWN = (
     "`database_unavailable`: the database went away under the request, or `busy`: every"
-    " connection is in use; both with Retry-After"
+    " connection is in use (the pool's or the server's); both with Retry-After"
 )
 # For the routers of every route that reads or writes the database (OpenAPI).
 DATABASE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -143,34 +143,85 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "The request is not valid.", details)
 
 
-async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
-    # Every database connection is busy: a moment of overload, not a fault of the request.
-    log.warning("database pool exhausted: %s", type(exc).__name__)
+def _busy() -> JSONResponse:
     return error_response(
-        503,
-        "busy",
-        "The service is busy; try again shortly.",
-        headers={"Retry-After": "1"},
+        503, "busy", "The service is busy; try again shortly.", headers={"Retry-After": "1"}
     )
 
 
-# The database went away under a request: its connection was killed, the server stopped
-# or restarts. Not the request's fault, and worth a retry once it is back (/readyz).
-_GONE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.InterfaceError,
-)
+async def _pool_exhausted(_: Request, exc: Exception) -> JSONResponse:
+    # Every database connection is busy: a moment of overload, not a fault of the request.
+    log.warning("database pool exhausted: %s", type(exc).__name__)
+    return _busy()
+
+
+# The database went away under a request: its connection was killed, the server stopped,
+# crashed or is starting up. Not the request's fault, and worth a retry once it is back
+# (/readyz). SQLSTATE class 08 is "connection exception"; 57P01-57P03 are the admin
+# shutdown, the crash of another backend and "cannot connect now" (starting up, shutting
+# down, in recovery).
+GONE_STATES = ("08", "57P01", "57P02", "57P03")
+# asyncpg's words for a connection whose protocol is stuck in its error-consuming state.
+STUCK_PROTOCOL = "another operation (2) is in progress"
+# The server has no connection to spare (53300): a moment of overload, as an exhausted pool.
+TOO_MANY_CONNECTIONS = "53300"
+
+
+def _wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception it carries: causes, contexts, the driver's error under
+    SQLAlchemy's, the members of exception groups (a task group's); each once."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        if isinstance(orig := getattr(current, "orig", None), BaseException):
+            pending.append(orig)  # the driver's error under SQLAlchemy's (DBAPIError, adapted)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _sqlstate(exc: BaseException) -> str:
+    # asyncpg's errors carry it, and so does SQLAlchemy's adapted error around them.
+    state = getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) else ""
+
+
+def _gone(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, asyncpg.InternalClientError):
+        # The server's last words (a FATAL error) arrived between two statements, which
+        # asyncpg cannot take: its protocol is left consuming an error that no
+        # ReadyForQuery will end, and the next statement is refused (MagicStack/asyncpg#784).
+        return STUCK_PROTOCOL in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError):
+        # A closed connection, in asyncpg's words (SQLAlchemy's is_disconnect reads the
+        # same); its other interface errors are bugs (an argument of the wrong type…).
+        return "connection is closed" in str(exc)
+    # Refused, reset, no socket file, a connect timeout: asyncpg lets these out as they are.
+    return isinstance(exc, OSError) or _sqlstate(exc).startswith(GONE_STATES)
 
 
 def database_gone(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, _GONE)
-    return isinstance(exc, _GONE)
+    """True when the database went away under `exc`, whichever layer wraps it: asyncpg,
+    SQLAlchemy's adapter and DBAPIError, a cause or context chain, an exception group.
+    A real SQL error (a syntax error, a constraint…) is not: that stays a 500."""
+    return any(_gone(e) for e in _wrapped(exc))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def database_busy(exc: BaseException) -> bool:
+    """True when the server refused a connection for having too many."""
+    return any(_sqlstate(e) == TOO_MANY_CONNECTIONS for e in _wrapped(exc))
+
+
+def _database_down(request: Request, exc: BaseException) -> JSONResponse | None:
+    """The 503 for a database that went away or has no connection to spare; None when
+    `exc` is neither."""
     if database_gone(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
                     type(exc).__name__)  # fmt: skip
@@ -180,6 +231,23 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
             "The database is unavailable; nothing was changed. Try again shortly.",
             headers={"Retry-After": "2"},
         )
+    if database_busy(exc):
+        log.warning("database refused a connection: too many (%s)", type(exc).__name__)
+        return _busy()
+    return None
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database-shaped error: 503 when the database is away; otherwise a bug, raised on
+    to the catch-all (500, and the server logs it)."""
+    if (response := _database_down(request, exc)) is None:
+        raise exc
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if (response := _database_down(request, exc)) is not None:
+        return response
     # Logged with its traceback for operators; the client gets no stack trace or SQL.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "An unexpected error occurred.")
@@ -190,10 +258,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(PoolTimeout, _pool_exhausted)
-    # Database errors are answered where the routes' errors are, not by the catch-all:
-    # Starlette re-raises what its `Exception` handler answered, and uvicorn then closes
-    # the connection, so a client's next request on it failed (a kept-alive connection
-    # after a 503 `database_unavailable`).
-    for kind in (*_GONE, DBAPIError):
-        app.add_exception_handler(kind, _unexpected)
+    # A database that went away is answered where the routes' errors are, not by the
+    # catch-all: Starlette re-raises what its `Exception` handler answered, and uvicorn
+    # then closes the connection, so a client's next request on it failed (a kept-alive
+    # connection after a 503 `database_unavailable`). These are the classes its errors
+    # arrive as, or wrapped in; anything else of them goes on to the catch-all.
+    for kind in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, SQLAlchemyError,
+                 ExceptionGroup):  # fmt: skip
+        app.add_exception_handler(kind, _database_error)
     app.add_exception_handler(Exception, _unexpected)

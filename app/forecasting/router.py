@@ -23,7 +23,7 @@ from app.forecasting.schemas import (
     RunRequest,
 )
 from app.formats import Format, FormatDep, csv_response, csv_rows
-from app.responses import READ_ERRORS
+from app.responses import CSV_ALSO, READ_ERRORS
 from app.security import ApiKeyDep
 
 # Reads answer from memory while the data version holds: forecast runs bump it when they
@@ -88,6 +88,7 @@ def _run_answer(
     response_model=Run,
     dependencies=[ApiKeyDep],
     responses={
+        202: CSV_ALSO,  # with `format=csv` or Accept: text/csv, as the run's reads
         400: {"model": ErrorResponse, "description": "A body that cannot be parsed"},
         401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
         403: {"model": ErrorResponse, "description": "A read key: it may not write"},

@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy.engine import URL
 
 from app.db import JIT, asyncpg_dsn
-from app.errors import AppError
+from app.errors import AppError, database_gone
 from app.forecasting import queries
 from app.forecasting.options import Options
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
+CONNECT_TIMEOUT_SECONDS = 5  # as the pools' (db.create_engine)
 
 
 class RunInProgress(AppError):
@@ -76,7 +77,9 @@ async def start(*, url: URL, horizon: int, engine_name: str) -> Handle:
     """Take the run lock and record a new `running` run; 409 `run_in_progress` (with the
     running run's id) when another run holds it."""
     conn = await asyncpg.connect(
-        asyncpg_dsn(url), server_settings={"application_name": "orderlens forecast", "jit": JIT}
+        asyncpg_dsn(url),
+        timeout=CONNECT_TIMEOUT_SECONDS,
+        server_settings={"application_name": "orderlens forecast", "jit": JIT},
     )
     try:
         if not await conn.fetchval(queries.TRY_LOCK, queries.FORECAST_LOCK_KEY):
@@ -129,15 +132,28 @@ async def execute(
         await _fail(url, handle.run_id, exc)
         if not isinstance(exc, Exception):
             raise
-        log.exception("forecast run %s failed", handle.run_id)
+        if database_gone(exc):
+            log.warning("forecast run %s failed: database unavailable (%s)", handle.run_id,
+                        type(exc).__name__)  # fmt: skip
+        else:
+            log.exception("forecast run %s failed", handle.run_id)
         return None
     finally:
         handle.done.set()
-        if not conn.is_closed():
-            try:
-                await conn.execute(queries.UNLOCK, queries.FORECAST_LOCK_KEY)
-            finally:
-                await conn.close()
+        await _let_go(conn)
+
+
+async def _let_go(conn: Any) -> None:
+    """Release the run lock and close the run's connection; a connection that broke is
+    ended instead, which lets the lock go all the same (nothing is raised: the run's
+    outcome is already decided)."""
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute(queries.UNLOCK, queries.FORECAST_LOCK_KEY)
+        await conn.close()
+    except Exception:
+        conn.terminate()
 
 
 async def _read_history(conn: Any, run_id: int) -> core.History:
@@ -242,11 +258,11 @@ async def _fail(url: URL, run_id: int, exc: BaseException) -> None:
     """Mark the run failed, on a fresh connection (the run's may be what died)."""
     error = {"code": "forecast_failed", "message": f"{type(exc).__name__}: {exc}"[:1000]}
     try:
-        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
         try:
             await conn.execute(queries.FAIL, run_id, json.dumps(error))
         finally:
             await conn.close()
-    except (OSError, asyncpg.PostgresError) as why:
-        # Readers sweep it to failed once the lock is free.
-        log.warning("could not mark forecast run %s failed: %s", run_id, why)
+    except Exception as why:
+        # The database may be what failed: readers sweep it to failed once the lock is free.
+        log.warning("could not mark forecast run %s failed: %s", run_id, type(why).__name__)

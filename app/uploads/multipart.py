@@ -3,11 +3,12 @@ enforced while reading (also when the client sends no Content-Length)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from app.uploads.errors import ClientGone, MissingFile, TooLarge
@@ -42,18 +43,19 @@ class FilePartReader:
         self._header_value = b""
         self._in_file = False
         self._out: list[bytes] = []
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": self._on_part_begin,
-                "on_header_field": self._on_header_field,
-                "on_header_value": self._on_header_value,
-                "on_header_end": self._on_header_end,
-                "on_headers_finished": self._on_headers_finished,
-                "on_part_data": self._on_part_data,
-                "on_part_end": self._on_part_end,
-            },
-        )
+        with _malformed():  # a boundary over python-multipart's 256 bytes
+            self._parser = MultipartParser(
+                boundary,
+                {
+                    "on_part_begin": self._on_part_begin,
+                    "on_header_field": self._on_header_field,
+                    "on_header_value": self._on_header_value,
+                    "on_header_end": self._on_header_end,
+                    "on_headers_finished": self._on_headers_finished,
+                    "on_part_data": self._on_part_data,
+                    "on_part_end": self._on_part_end,
+                },
+            )
 
     async def read(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The file part's bytes; raises MissingFile, TooLarge or ClientGone."""
@@ -69,6 +71,10 @@ class FilePartReader:
                 for piece in out:
                     yield piece
         self._write(None)
+        if self._parser.state != MultipartState.END:
+            # python-multipart takes a body cut short as complete: a Content-Length that
+            # lies, a proxy that gave up. Its last part may be any prefix of the file.
+            raise _invalid("the body ends before its closing boundary")
         for piece in self._out:
             yield piece
         self._out = []
@@ -76,19 +82,12 @@ class FilePartReader:
             raise MissingFile("The request has no file part named `file`.")
 
     def _write(self, chunk: bytes | None) -> None:
-        """Feed python-multipart (None: the end); a body it cannot parse is the client's
-        mistake, answered 422 like a body with no file part."""
-        try:
+        """Feed python-multipart (None: the end)."""
+        with _malformed():
             if chunk is None:
                 self._parser.finalize()
             else:
                 self._parser.write(chunk)
-        except MultipartParseError as exc:
-            raise MissingFile(
-                "The request body is not valid multipart/form-data; send the CSV in a"
-                " field named `file`.",
-                details={"reason": str(exc)[:200]},
-            ) from None
 
     # python-multipart callbacks --------------------------------------------------------
 
@@ -126,6 +125,23 @@ class FilePartReader:
 
     def _on_part_end(self) -> None:
         self._in_file = False
+
+
+def _invalid(reason: str) -> MissingFile:
+    return MissingFile(
+        "The request body is not valid multipart/form-data; send the CSV in a field named `file`.",
+        details={"reason": reason[:200]},
+    )
+
+
+@contextmanager
+def _malformed() -> Iterator[None]:
+    """A body (or boundary) python-multipart cannot parse is the client's mistake,
+    answered 422 like a body with no file part."""
+    try:
+        yield
+    except FormParserError as exc:
+        raise _invalid(str(exc)) from None
 
 
 async def _until_disconnect(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

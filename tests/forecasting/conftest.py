@@ -50,7 +50,11 @@ async def run_forecast(client: httpx.AsyncClient, horizon: int = 7) -> dict[str,
         "/forecasts/runs", json={"horizon": horizon}, headers={"X-API-Key": API_KEY}
     )
     assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
+    return await wait_for_run(client, response.json()["run_id"])
+
+
+async def wait_for_run(client: httpx.AsyncClient, run_id: int) -> dict[str, Any]:
+    """A run's state once it is no longer running (two minutes at most)."""
     for _ in range(1200):
         state = (await client.get(f"/forecasts/runs/{run_id}")).json()
         if state["status"] != "running":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import logging
+import threading
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.forecasting import service as forecasts
 from tests.conftest import API_KEY
-from tests.forecasting.conftest import load, run_forecast
+from tests.forecasting.conftest import load, run_forecast, wait_for_run
 from tests.helpers import upload
 
 
@@ -114,6 +118,48 @@ class TestRuns:
         served = (await client.get("/forecasts/products/1")).json()
         assert served["run_id"] == forecast["run_id"]
         assert (await client.get("/forecasts/runs/latest")).json()["run_id"] == state["run_id"]
+
+    async def test_run_whose_connection_is_lost_is_failed_quietly(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """The database ends the run's connection while it computes: the run is marked
+        failed (a warning, not an error with a traceback), its lock is free for the next."""
+        from app.forecasting import engine as core
+
+        computing, release = threading.Event(), threading.Event()
+        real = core.run
+
+        def held(history: core.History, **kwargs: Any) -> core.Result:
+            computing.set()
+            release.wait(30)
+            return real(history, **kwargs)
+
+        monkeypatch.setattr(core, "run", held)
+        started = await client.post("/forecasts/runs", headers={"X-API-Key": API_KEY})
+        assert started.status_code == 202, started.text
+        assert await asyncio.to_thread(computing.wait, 30)
+        async with engine.connect() as conn:
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND application_name = 'orderlens forecast'"
+                )
+            )
+        assert killed == 1
+        with caplog.at_level(logging.WARNING, logger="app.forecasting.runs"):
+            release.set()
+            state = await wait_for_run(client, started.json()["run_id"])
+        assert state["status"] == "failed"
+        assert state["error"]["code"] == "forecast_failed"
+        assert [r.levelname for r in caplog.records if r.name == "app.forecasting.runs"] == [
+            "WARNING"
+        ]
+        monkeypatch.setattr(core, "run", real)
+        assert (await run_forecast(client))["status"] == "succeeded"
 
 
 class TestReads:
