@@ -189,6 +189,15 @@ def open_database(settings: Settings) -> Database:
     return database
 
 
+def own_embedded(settings: Settings, url: str) -> embedded.Claim | None:
+    """For `orderlens serve` at `url`: claim the embedded server as this process's (see
+    app/embedded.py); None with DATABASE_URL. Raises embedded.Owned when another live
+    serve owns it."""
+    if settings.database_url is not None:
+        return None
+    return embedded.claim(_embedded_dir(settings).expanduser().resolve(), url)
+
+
 async def open_database_async(settings: Settings) -> Database:
     """`open_database` for code already inside an event loop."""
     if settings.database_url is not None:

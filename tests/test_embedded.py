@@ -324,6 +324,41 @@ class TestOneServiceOwnsTheServer:
         assert postmaster_pid(pgdata) is None
         assert not working_in(pgdata)
 
+    def test_a_second_serve_is_refused_while_the_first_runs(
+        self, data_dir: Path, serve: Callable[[], Serve]
+    ) -> None:
+        pgdata = data_dir / "postgres" / "pgdata"
+        first = serve()
+        first.wait_ready()
+        pid = postmaster_pid(pgdata)
+
+        second = serve()
+        try:
+            status = second.process.wait(SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the second serve still runs:\n{second.output()}")
+        assert status == 1, second.output()
+        said = " ".join(second.output().split())  # the sentence, unwrapped
+        assert f"belongs to another `orderlens serve` (pid {first.process.pid}, {first.base})" in (
+            said
+        )
+        assert (data_dir / "url").read_text().strip() == first.base
+
+        # A short command on the same server, meanwhile, is no second service.
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        migrate = subprocess.run(
+            [sys.executable, "-m", "app.cli", "migrate"],
+            cwd=data_dir, env={**env, "ORDERLENS_DATA_DIR": str(data_dir)},
+            capture_output=True, text=True, timeout=SECONDS, check=False,
+        )  # fmt: skip
+        assert migrate.returncode == 0, migrate.stderr
+        assert httpx.get(f"{first.base}/readyz", timeout=10).status_code == 200
+        assert postmaster_pid(pgdata) == pid
+
+        assert first.signal(signal.SIGTERM) == 0, first.output()
+        assert postmaster_pid(pgdata) is None
+        assert not working_in(pgdata)
+
 
 async def _execute(url: URL, sql: str) -> None:
     conn = await asyncpg.connect(db.asyncpg_dsn(url))
