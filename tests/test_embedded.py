@@ -200,20 +200,23 @@ class Serve:
 
 
 @pytest.fixture(scope="module")
-def stopped_server(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An embedded server's folder, created (initdb, tuned) once and stopped."""
-    folder = tmp_path_factory.mktemp("stopped") / "postgres"
-    db.start_embedded(folder).release()
-    return folder
+def stopped_server() -> Iterator[Path]:
+    """An embedded server's folder, created (initdb, tuned) once and stopped (outside
+    pytest's folder, as `folder` below says why)."""
+    path = Path(tempfile.mkdtemp(prefix="orderlens-embedded-"))
+    try:
+        db.start_embedded(path / "postgres").release()
+        yield path / "postgres"
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
     """A folder of its own for an embedded server; one left running is stopped at the
-    end. Outside pytest's folder, which pytest makes private (0700) whenever a session
-    starts, as other test runs on the machine do at any time: as root, the server runs
-    as another user and would lose its way to its own files (a PANIC seen in the test
-    session's server this way)."""
+    end. Outside pytest's folder: pytest makes that private (0700) whenever a session
+    starts on the machine, and as root the server runs as another user, which then
+    loses its way to its own files (seen: PANICs, servers that would not start)."""
     path = Path(tempfile.mkdtemp(prefix="orderlens-embedded-"))
     try:
         yield path
@@ -299,8 +302,8 @@ class TestOneServiceOwnsTheServer:
         second.wait_ready()
         assert postmaster_pid(pgdata) == pid  # taken over, not restarted
         assert f"(pid {pid}) was left running" in second.output()
-        second.signal(end)
-        assert postmaster_pid(pgdata) is None, second.output()
+        assert second.signal(end) == 0, second.output()
+        assert postmaster_pid(pgdata) is None
         assert not working_in(pgdata)
 
     def test_a_server_killed_with_its_serve_is_started_again(
