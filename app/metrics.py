@@ -163,6 +163,13 @@ class Metrics:
             buckets=STALL_BUCKETS,
             registry=r,
         )
+        self.version_wait = Histogram(
+            "orderlens_answer_version_wait_seconds",
+            "How long a read waited for a fresh read of the data version (the round trip"
+            " that makes a kept answer never older than a committed upload).",
+            buckets=STALL_BUCKETS,
+            registry=r,
+        )
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.pools = PoolCollector()
         r.register(self.pools)

@@ -36,6 +36,7 @@ may keep it but must ask again before reuse, as an upload may land at any time, 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -145,10 +146,13 @@ async def _look_up(request: Request) -> None:
     request.scope[_LOOKED] = True
     fx: FxService | None = request.state.fx if request.scope.get(_USES_FX) else None
     key = _key(request, fx)
+    started = time.perf_counter()
     try:
         version = await answers.versions.fresh()
     except Exception:
         return  # the endpoint meets the database's trouble itself
+    if (metrics := getattr(request.state, "metrics", None)) is not None:
+        metrics.version_wait.observe(time.perf_counter() - started)
     kept = answers.store.get(key, version)
     if kept is not None:
         raise _Kept(_send(request, answers, kept))

@@ -185,10 +185,13 @@ def stalls(base: str) -> dict[str, float]:
         return total - sum(s.value for s in bucket if s.labels["le"] == le)
 
     lag = "orderlens_event_loop_lag_seconds"
+    wait = "orderlens_answer_version_wait_seconds"
     return {
         "lag10": past(lag, "0.01"),
         "lag50": past(lag, "0.05"),
         "gc10": past("orderlens_gc_pause_seconds", "0.01"),
+        "wait10": past(wait, "0.01"),
+        "wait50": past(wait, "0.05"),
     }
 
 
@@ -197,6 +200,7 @@ def row(label: str, fmt: str, c: int, r: dict[str, float], ceiling: float) -> st
         f"| `{label}` | {fmt} | {c} | {r['rps']:,.0f} | {r['rps'] / ceiling:.0%} |"
         f" {r['p50']:.2f} ms | {r['p99']:.2f} ms | {r['errors']:.0f} / {r['timeouts']:.0f} |"
         f" {r['lag10']:.0f} / {r['lag50']:.0f} | {r['gc10']:.0f} |"
+        f" {r['wait10']:.0f} / {r['wait50']:.0f} |"
     )
 
 
@@ -313,8 +317,9 @@ def main() -> None:
             print(
                 "| endpoint | format | connections | req/s | of /healthz | p50 | p99 |"
                 " errors / time-outs | loop lag > 10 / > 50 ms | GC > 10 ms |"
+                " version waits > 10 / > 50 ms |"
             )
-            print("|---|---|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             for c in (1, 32):
                 print(row("/healthz", "JSON", c, ceiling[c], ceiling[c]["rps"]))
             for label, path in WARM:
