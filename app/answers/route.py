@@ -35,10 +35,13 @@ may keep it but must ask again before reuse, as an upload may land at any time, 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request, Response
@@ -58,13 +61,70 @@ _DROPPED = {b"content-length", b"etag", b"cache-control", b"vary", b"x-data-vers
 
 
 @dataclass
+class _Flight:
+    """One answer being computed for the requests that asked for it meanwhile."""
+
+    version: int
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Flights:
+    """Answers being computed, by key. A miss under load is one computation, not one
+    per request: the first request to miss a key computes it (it leads the flight) and
+    the others that miss it at the same version wait for its answer to be kept.
+
+    Without it, every answer dropped by an upload (or asked for the first time) was
+    computed by every request in flight at once: 32 clients meant 32 copies of the same
+    queries queued for the pool, and the p99 of a kept answer was that queue (issue 25).
+    Keys whose answer is never kept at a version (too big to keep, or `no-store`) are
+    remembered, so that their requests compute side by side instead of in turns."""
+
+    def __init__(self, remembered: int = 1024) -> None:
+        self._flights: dict[Hashable, _Flight] = {}
+        self._streamed: OrderedDict[Hashable, int] = OrderedDict()
+        self._remembered = remembered
+
+    def joining(self, key: Hashable, version: int) -> _Flight | None:
+        """The flight to wait for, if one computes this key at this version."""
+        flight = self._flights.get(key)
+        if flight is None or flight.version != version or flight.done.is_set():
+            return None
+        return flight
+
+    def lead(self, key: Hashable, version: int) -> _Flight | None:
+        """A new flight for this request to lead; None when the key's answer is not
+        kept at this version (nobody waits for it)."""
+        if self._streamed.get(key) == version:
+            return None
+        flight = self._flights[key] = _Flight(version)
+        return flight
+
+    def land(self, key: Hashable, flight: _Flight, *, streamed: bool) -> None:
+        """The leader is done: its answer is kept, or not to be (`streamed`)."""
+        flight.done.set()
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if streamed:
+            self._streamed[key] = flight.version
+            self._streamed.move_to_end(key)
+            while len(self._streamed) > self._remembered:
+                self._streamed.popitem(last=False)
+
+
+# How long a request waits for another's computation of its answer before computing it
+# itself (a leader whose database hangs must not hold everyone behind it forever).
+FLIGHT_WAIT_SECONDS = 10.0
+
+
+@dataclass
 class Answers:
-    """What the lifespan hands to cached routes: the store, the version reads, and how
-    answers are marked for other caches."""
+    """What the lifespan hands to cached routes: the store, the version reads, the
+    answers being computed, and how answers are marked for other caches."""
 
     store: AnswerStore
     versions: DataVersions
     private: bool  # reads need a key: no shared cache may keep them
+    flights: Flights = field(default_factory=Flights)
 
     @property
     def cache_control(self) -> bytes:
@@ -100,6 +160,15 @@ class CachedRead(APIRoute):
         async def handler(request: Request) -> Response:
             request.scope[_USES_FX] = uses_fx
             try:
+                return await answer(request)
+            finally:
+                pending: _Pending | None = request.scope.get(_PENDING)
+                if pending is not None and pending.flight is not None:
+                    streamed = request.scope.get(_STREAMED, False)
+                    pending.answers.flights.land(pending.key, pending.flight, streamed=streamed)
+
+        async def answer(request: Request) -> Response:
+            try:
                 answers: Answers | None = getattr(request.state, "answers", None)
                 if answers is not None and not answers.private and not own_guards:
                     # Public reads have no guard (the read key is the only one a data
@@ -109,7 +178,10 @@ class CachedRead(APIRoute):
             except _Kept as kept:
                 return kept.response
             pending: _Pending | None = request.scope.get(_PENDING)
-            if pending is None or response.status_code != 200 or _no_store(response):
+            if pending is None or response.status_code != 200:
+                return response
+            if _no_store(response):
+                request.scope[_STREAMED] = True
                 return response
             return await _keep(request, pending, response)
 
@@ -119,6 +191,7 @@ class CachedRead(APIRoute):
 _USES_FX = "orderlens.answers.uses_fx"
 _PENDING = "orderlens.answers.pending"
 _LOOKED = "orderlens.answers.looked_up"
+_STREAMED = "orderlens.answers.streamed"
 
 
 @dataclass(frozen=True)
@@ -130,6 +203,7 @@ class _Pending:
     version: int
     fx: FxService | None
     unsettled: int
+    flight: _Flight | None  # the flight this request leads, if any
 
 
 class _Kept(Exception):
@@ -154,10 +228,19 @@ async def _look_up(request: Request) -> None:
     if (metrics := getattr(request.state, "metrics", None)) is not None:
         metrics.version_wait.observe(time.perf_counter() - started)
     kept = answers.store.get(key, version)
+    if kept is None and (flight := answers.flights.joining(key, version)) is not None:
+        # Another request computes this answer: wait for it to be kept.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLIGHT_WAIT_SECONDS):
+                await flight.done.wait()
+        kept = answers.store.get(key, version)
+        leading = None  # not kept after all (or too slow): computed here, unled
+    else:
+        leading = answers.flights.lead(key, version) if kept is None else None
     if kept is not None:
         raise _Kept(_send(request, answers, kept))
     unsettled = fx.unsettled if fx is not None else 0
-    request.scope[_PENDING] = _Pending(answers, key, version, fx, unsettled)
+    request.scope[_PENDING] = _Pending(answers, key, version, fx, unsettled, leading)
 
 
 async def _keep(request: Request, pending: _Pending, response: Response) -> Response:
@@ -165,6 +248,7 @@ async def _keep(request: Request, pending: _Pending, response: Response) -> Resp
     answers, fx = pending.answers, pending.fx
     body = await _body(response, answers.store.max_entry)
     if body is None:
+        request.scope[_STREAMED] = True
         return response  # too big to keep: streamed as it comes
     headers = tuple((k, v) for k, v in response.raw_headers if k not in _DROPPED)
     answer = Answer(body, headers, _etag(body), pending.version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -99,6 +100,91 @@ class TestKeptAnswers:
         assert csv_answer.text.startswith("order_id,")
         invalid = await loaded.get("/kpis", params={"start": "2024-05-03", "end": "2024-05-01"})
         assert invalid.status_code == 422 and "etag" not in invalid.headers
+
+
+class TestOneComputationPerMiss:
+    """Requests that miss the same answer at the same version wait for one computation
+    of it (issue 25: 32 clients computed 32 copies of each answer dropped by an upload)."""
+
+    @pytest.fixture
+    def computed(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """Counts average-ticket computations, each made slow enough to overlap."""
+        from app.analytics import service
+
+        calls: list[int] = []
+        compute = service.average_ticket
+
+        async def slow(**kwargs: Any) -> Any:
+            calls.append(1)
+            await asyncio.sleep(0.3)
+            return await compute(**kwargs)
+
+        monkeypatch.setattr(service, "average_ticket", slow)
+        return calls
+
+    async def test_concurrent_misses_compute_once(
+        self, loaded: httpx.AsyncClient, computed: list[int]
+    ) -> None:
+        await loaded.get("/insights/average-ticket?format=csv")  # the FX rate loaded
+        computed.clear()
+        answers = await asyncio.gather(*(loaded.get("/insights/average-ticket") for _ in range(16)))
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.content for a in answers}) == len({a.headers["etag"] for a in answers}) == 1
+        assert len(computed) == 1
+        # An upload moves the version: the next burst computes once more, the new answer.
+        assert (await upload(loaded, "orders", MORE)).status_code == 201
+        again = await asyncio.gather(*(loaded.get("/insights/average-ticket") for _ in range(16)))
+        assert len(computed) == 2
+        assert {a.json()["orders"] for a in again} == {3}
+
+    async def test_a_failed_computation_leaves_the_others_to_compute(
+        self, loaded: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.analytics import service
+
+        await loaded.get("/insights/average-ticket?format=csv")
+        compute, calls = service.average_ticket, []
+
+        async def first_fails(**kwargs: Any) -> Any:
+            calls.append(1)
+            await asyncio.sleep(0.2)
+            if len(calls) == 1:
+                raise RuntimeError("the leader's computation fails")
+            return await compute(**kwargs)
+
+        monkeypatch.setattr(service, "average_ticket", first_fails)
+        answers = await asyncio.gather(*(loaded.get("/insights/average-ticket") for _ in range(8)))
+        assert sorted(a.status_code for a in answers) == [200] * 7 + [500]
+        assert len(calls) >= 2
+
+    async def test_answers_too_big_to_keep_are_computed_side_by_side(
+        self, database_url: URL, tmp_path: Path, clean_db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With room for no answer, no request waits for another: 8 slow computations
+        run at once (a wait in turns would take 8 times as long)."""
+        from app.analytics import service
+
+        compute, calls = service.average_ticket, []
+
+        async def slow(**kwargs: Any) -> Any:
+            calls.append(1)
+            await asyncio.sleep(0.5)
+            return await compute(**kwargs)
+
+        settings = make_settings(database_url, tmp_path, answer_cache_bytes=64)
+        async for client in open_client(create_app(settings)):
+            for kind, content in (("products", PRODUCTS), ("orders", ORDERS)):
+                assert (await upload(client, kind, content)).status_code == 201
+            await client.get("/insights/average-ticket")
+            monkeypatch.setattr(service, "average_ticket", slow)
+            started = asyncio.get_running_loop().time()
+            answers = await asyncio.gather(
+                *(client.get("/insights/average-ticket") for _ in range(8))
+            )
+            elapsed = asyncio.get_running_loop().time() - started
+            assert {a.status_code for a in answers} == {200}
+            assert len(calls) == 8
+            assert elapsed < 8 * 0.5, elapsed  # in turns: 4 s at least; side by side ~1 s
 
 
 async def test_a_kept_answer_still_needs_the_read_key(
