@@ -224,8 +224,7 @@ class TestReadingProcess:
         code: str,
         says: str,
     ) -> None:
-        monkeypatch.setattr(process, "CHILD", "tests.uploads.dying_reader")
-        monkeypatch.setenv("ORDERLENS_TEST_DEATH", death)
+        _dying(monkeypatch, death)
         async for client in _client(database_url, tmp_path, **overrides):
             before = await table_counts(db)
             files = [("products", xlsx(ROWS)), ("orders", _orders_parquet())]
@@ -246,8 +245,7 @@ class TestReadingProcess:
     ) -> None:
         """Real sockets, one process: 16 readers poll while workbooks whose reader aborts
         are uploaded; every read is answered, and the service still serves afterwards."""
-        monkeypatch.setattr(process, "CHILD", "tests.uploads.dying_reader")
-        monkeypatch.setenv("ORDERLENS_TEST_DEATH", "abort")
+        _dying(monkeypatch, "abort")
         settings = make_settings(database_url, tmp_path)
         with live_server(create_app(settings)) as base:
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -271,6 +269,29 @@ class TestReadingProcess:
                 assert statuses and set(statuses) == {200}, set(statuses)
                 assert (await client.get("/healthz")).status_code == 200
         assert _readers_left() == []
+
+
+def _dying(monkeypatch: pytest.MonkeyPatch, death: str) -> None:
+    """The stand-in reader in the real one's place, told how to die."""
+    monkeypatch.setattr(process, "CHILD", "tests.uploads.dying_reader")
+    monkeypatch.setattr(
+        process, "PASSED_ENVIRONMENT", (*process.PASSED_ENVIRONMENT, "ORDERLENS_TEST_DEATH")
+    )
+    monkeypatch.setenv("ORDERLENS_TEST_DEATH", death)
+
+
+def test_the_reader_sees_no_secret_of_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader taken over by a file finds neither the database nor any key."""
+    for name in ("DATABASE_URL", "API_KEY", "READ_API_KEYS", "FX_API_KEY"):
+        monkeypatch.setenv(name, "secret")
+    env = process.reader_environment()
+    assert not {n for n, v in env.items() if "secret" in v}
+    assert set(env) <= {
+        *process.PASSED_ENVIRONMENT,
+        "PYTHONPATH",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+    }
 
 
 def _orders_parquet() -> bytes:

@@ -133,6 +133,21 @@ class _Child:
             del self.stderr[:-STDERR_BYTES]
 
 
+# What the reading process may see of the service's environment: enough to run Python,
+# nothing else. A reader that a file takes over must not find the database's URL, the
+# API keys or the FX key in its environment.
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV")
+
+
+def reader_environment() -> dict[str, str]:
+    env = {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH"))))
+    # One thread for numpy's BLAS, which pyarrow imports: its per-thread buffers would
+    # take address space for nothing.
+    env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
 async def read_file(
     kind: str,
     spool: IO[bytes],
@@ -152,14 +167,7 @@ async def read_file(
         "required": sorted(required),
         "limits": asdict(limits),
     }
-    # One thread for numpy's BLAS, which pyarrow imports: its per-thread buffers would
-    # take address space for nothing.
-    env = {
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, (_ROOT, os.environ.get("PYTHONPATH")))),
-    }
+    env = reader_environment()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
