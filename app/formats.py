@@ -70,9 +70,17 @@ def safe_cell(value: Any) -> Any:
 
 
 def csv_lines(rows: Iterable[Iterable[Any]]) -> bytes:
-    """CSV records (text cells escaped), as UTF-8 bytes, through one writer."""
+    """CSV records (text cells escaped), as UTF-8 bytes, through one writer. Each ends
+    with LF; a field holding a line break, a lone CR included, is quoted: Python's csv
+    module quotes only its terminator's characters, and a bare CR ends a record for
+    every CSV reader (fuzzing found it, issue 25)."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows([safe_cell(v) for v in row] for row in rows)
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+        out.seek(out.tell() - 2)  # the record's own CRLF, never a quoted field's
+        out.write("\n")
+        out.truncate()
     return out.getvalue().encode()
 
 

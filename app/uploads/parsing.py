@@ -183,7 +183,10 @@ def careful_rows(
     text = io.TextIOWrapper(spool, encoding="utf-8", errors="strict", newline="")
     reader = csv.reader(text, delimiter=plan.dialect.staged_delimiter)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF ends each COPY record, so that the writer quotes a field holding a lone CR
+    # too (it quotes only its terminator's characters): PostgreSQL's COPY took a bare CR
+    # for a record's end, and the upload was a 500 (found by fuzzing, issue 25).
+    writer = csv.writer(out, lineterminator="\r\n")
     width = len(header.columns)
     order = [header.positions[name] for name in required]
     keep_raw = not header.exact

@@ -150,64 +150,10 @@ async def _load(
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
         await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, str(run.upload_id))
         source = await sources.open_source(stream, options, run.limits.workbook)
-        header_text, rest = await parsing.split_header(source.chunks)
-        header = parsing.parse_header(
-            header_text, RULES[run.kind].required, options.delimiter if source.encoding else ","
-        )
-        header.warnings += source.warnings
-        delimiter = header.delimiter
-        run.dialect = Dialect(
-            format=source.format,
-            encoding=source.encoding,
-            delimiter=delimiter if source.encoding else None,
-            decimal=decimal_for(options, delimiter),
-            date_format=options.date_format,
-        )
-        first = Plan(
-            kind=run.kind,
-            on_conflict=run.on_conflict,
-            path=Path.FAST,
-            order=header.order,
-            # A header cell's line breaks count as lines in a CSV, not in a sheet.
-            header_lines=(1 if run.dialect.numbered_by_records else header.lines)
-            + source.line_offset,
-            width=len(header.columns),
-            dialect=run.dialect,
-        )
-        run.clock.lap("header")
-        plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
-        run.clock.lap("stage")
-        if rows_total == 0:
-            raise EmptyFile("The file has a header but no rows.")
-        run.progress.records_seen = rows_total
-        reporter.cancel()  # the row is written once more below, with the outcome
-
-        await conn.execute(bookkeeping.TAKE_MERGE_LOCK, bookkeeping.MERGE_LOCK_KEY)
-        run.clock.lap("wait")
-        plan = await _settle(run, plan, rows_total)
-        run.counts = await _judge(run, plan)
-        assert run.counts.total == rows_total
-        await _write(run, plan)
-        if run.summarizer is not None:  # shipped, not needed, or failed: let it go
-            await run.summarizer.close()
-        decimal_seen = None
-        if options.decimal is None and plan.dialect.decimal == ",":
-            decimal_seen = bool(await conn.fetchval(staged.decimal_commas(plan)))
-        await conn.execute(
-            bookkeeping.FINISH_UPLOAD,
-            run.upload_id,
-            run.progress.sha256.hexdigest(),
-            header.columns,
-            json.dumps(header.warnings),
-            run.progress.bytes_received,
-            rows_total,
-            run.counts.inserted,
-            run.counts.updated,
-            run.counts.unchanged,
-            run.counts.rejected,
-            json.dumps(run.counts.by_code),
-            json.dumps(plan.dialect.report(decimal_seen=decimal_seen)),
-        )
+        try:
+            plan, rows_total = await _load_source(run, source, reporter, options)
+        finally:
+            await source.close()  # a workbook's or Parquet file's reading process stops
     summarizer = run.summarizer
     log.info(
         "upload %s: %s rows by the %s path%s; %s%s",
@@ -220,6 +166,72 @@ async def _load(
         if summarizer is None or summarizer.seconds is None
         else f" (summarizer {summarizer.seconds:.2f}s beside, waited for {summarizer.waited:.2f}s)",
     )
+
+
+async def _load_source(
+    run: Run, source: sources.Source, reporter: asyncio.Task[None], options: Options
+) -> tuple[Plan, int]:
+    """Stage, judge and write the file read from `source`, in the upload's transaction;
+    the plan it ran and its rows."""
+    conn = run.conn
+    header_text, rest = await parsing.split_header(source.chunks)
+    header = parsing.parse_header(
+        header_text, RULES[run.kind].required, options.delimiter if source.encoding else ","
+    )
+    header.warnings += source.warnings
+    delimiter = header.delimiter
+    run.dialect = Dialect(
+        format=source.format,
+        encoding=source.encoding,
+        delimiter=delimiter if source.encoding else None,
+        decimal=decimal_for(options, delimiter),
+        date_format=options.date_format,
+    )
+    first = Plan(
+        kind=run.kind,
+        on_conflict=run.on_conflict,
+        path=Path.FAST,
+        order=header.order,
+        # A header cell's line breaks count as lines in a CSV, not in a sheet.
+        header_lines=(1 if run.dialect.numbered_by_records else header.lines) + source.line_offset,
+        width=len(header.columns),
+        dialect=run.dialect,
+    )
+    run.clock.lap("header")
+    plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
+    run.clock.lap("stage")
+    if rows_total == 0:
+        raise EmptyFile("The file has a header but no rows.")
+    run.progress.records_seen = rows_total
+    reporter.cancel()  # the row is written once more below, with the outcome
+
+    await conn.execute(bookkeeping.TAKE_MERGE_LOCK, bookkeeping.MERGE_LOCK_KEY)
+    run.clock.lap("wait")
+    plan = await _settle(run, plan, rows_total)
+    run.counts = await _judge(run, plan)
+    assert run.counts.total == rows_total
+    await _write(run, plan)
+    if run.summarizer is not None:  # shipped, not needed, or failed: let it go
+        await run.summarizer.close()
+    decimal_seen = None
+    if options.decimal is None and plan.dialect.decimal == ",":
+        decimal_seen = bool(await conn.fetchval(staged.decimal_commas(plan)))
+    await conn.execute(
+        bookkeeping.FINISH_UPLOAD,
+        run.upload_id,
+        run.progress.sha256.hexdigest(),
+        header.columns,
+        json.dumps(header.warnings),
+        run.progress.bytes_received,
+        rows_total,
+        run.counts.inserted,
+        run.counts.updated,
+        run.counts.unchanged,
+        run.counts.rejected,
+        json.dumps(run.counts.by_code),
+        json.dumps(plan.dialect.report(decimal_seen=decimal_seen)),
+    )
+    return plan, rows_total
 
 
 def _parameters(plan: Plan) -> list[Any]:

@@ -17,9 +17,8 @@ from __future__ import annotations
 import codecs
 import re
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import IO
 
 from app.uploads import tabular
 from app.uploads.dialect import SAMPLE_BYTES, FileFormat, Options, codec_name, sniff_format
@@ -37,17 +36,25 @@ CONTROLS = (
 )
 
 
+async def _nothing_to_close() -> None:
+    pass
+
+
 @dataclass
 class Source:
     """The file as UTF-8 text: its format and encoding (None for workbooks and Parquet),
     the lines before its header (a sheet's empty rows; -1 for Parquet, whose first row
-    is row 1), and warnings for the report."""
+    is row 1), and warnings for the report. Whoever reads it calls `close()` when the
+    upload ends, however it ends: a workbook's or Parquet file's reading process stops
+    then, not when the collector finds a generator (one never started is never
+    finalized)."""
 
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncGenerator[bytes, None]
     format: FileFormat
     encoding: str | None
     line_offset: int = 0
     warnings: list[str] = field(default_factory=list)
+    close: Callable[[], Awaitable[None]] = _nothing_to_close
 
 
 async def open_source(
@@ -109,7 +116,7 @@ def detect_encoding(sample: bytes, *, ended: bool) -> str:
     return codec_name(best.encoding)
 
 
-async def _checked_utf8(sample: bytes, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _checked_utf8(sample: bytes, stream: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     async for chunk in _chain(sample, stream):
         if len(chunk.translate(None, CONTROL_BYTES)) != len(chunk) or (
             b"\xc2" in chunk and _C1_IN_UTF8.search(chunk)
@@ -120,7 +127,7 @@ async def _checked_utf8(sample: bytes, stream: AsyncIterator[bytes]) -> AsyncIte
 
 async def _transcoded(
     sample: bytes, stream: AsyncIterator[bytes], encoding: str
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     try:
         async for chunk in _chain(sample, stream):
@@ -168,25 +175,23 @@ async def _tabular(
     except BaseException:
         spool.close()
         raise
+
+    async def close() -> None:
+        try:
+            await reading.close()
+        finally:
+            spool.close()
+
     return Source(
-        _closing(reading.chunks, spool),
+        reading.chunks,
         kind,
         None,
         line_offset=reading.line_offset,
         warnings=reading.warnings,
+        close=close,
     )
 
 
 # Columns that must hold one value per row (folded names): a Parquet column of lists
 # under one of these names refuses the file; under another name it is left out.
 REQUIRED_COLUMNS = frozenset(name for rules in RULES.values() for name in rules.required)
-
-
-async def _closing(chunks: AsyncGenerator[bytes, None], spool: IO[bytes]) -> AsyncIterator[bytes]:
-    """A converted file's rows, closing its spool (and its reading process) at the end."""
-    try:
-        async for item in chunks:
-            yield item
-    finally:
-        await chunks.aclose()
-        spool.close()

@@ -17,6 +17,7 @@ and code. Every input that ever failed is kept as a named regression test in
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -112,7 +113,23 @@ async def _post(client: httpx.AsyncClient, engine: AsyncEngine, up: Upload, tall
     db = await _fresh(engine, client)
     before = await _counts(db)
     response = await upload(client, up.kind, up.content, filename=up.filename, params=up.params)
+    if response.status_code >= 500:
+        _keep_failure(up)
     await _judge(db, before, response, tally)
+
+
+def _keep_failure(up: Upload) -> None:
+    """Write an input that failed to FUZZ_FAILURES (a folder), to become a regression."""
+    folder = os.environ.get("FUZZ_FAILURES")
+    if not folder:
+        return
+    name = hashlib.sha256(up.content).hexdigest()[:16]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{name}.bin"), "wb") as out:
+        out.write(up.content)
+    meta = {"kind": up.kind, "filename": up.filename, "params": up.params}
+    with open(os.path.join(folder, f"{name}.json"), "w") as out:
+        json.dump(meta, out)
 
 
 @FUZZ

@@ -89,8 +89,10 @@ def _parquet_rows(parquet: Any, columns: list[str], max_text_bytes: int) -> Iter
     import pyarrow.csv as pacsv
 
     header = io.StringIO()
-    csv.writer(header, lineterminator="\n").writerow(columns)
-    yield header.getvalue().encode()
+    # Quoted if a name holds a line break, a lone CR included (the csv module quotes
+    # only its terminator's characters), and ended by LF as pyarrow ends the rows.
+    csv.writer(header, lineterminator="\r\n").writerow(columns)
+    yield header.getvalue()[:-2].encode() + b"\n"
     if not columns:
         return
     options = pacsv.WriteOptions(include_header=False)

@@ -49,11 +49,17 @@ _OUT_OF_MEMORY = (b"memory allocation of", b"MemoryError", b"bad_alloc", b"out o
 
 @dataclass
 class Reading:
-    """One file being read by its process: its meta, then its CSV buffers."""
+    """One file being read by its process: its meta, then its CSV buffers; `close()`
+    stops the process, whether the buffers were read, begun or never asked for."""
 
     line_offset: int
     warnings: list[str]
     chunks: AsyncGenerator[bytes, None]
+    _child: _Child
+
+    async def close(self) -> None:
+        await self.chunks.aclose()
+        await self._child.stop()
 
 
 @dataclass
@@ -191,7 +197,7 @@ async def read_file(
     except BaseException:
         await child.stop()
         raise
-    return Reading(meta["line_offset"], meta["warnings"], _rows(child))
+    return Reading(meta["line_offset"], meta["warnings"], _rows(child), child)
 
 
 async def _rows(child: _Child) -> AsyncGenerator[bytes, None]:

@@ -418,7 +418,9 @@ def _cell(value: Any) -> str:
 
 def _sheet_rows(header: list[str], rows: Iterator[Any], max_text_bytes: int) -> Iterator[bytes]:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF ends each record, so that the writer quotes a cell holding a lone CR too (it
+    # quotes only its terminator's characters): a bare CR would end the record there.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     written = 0
     for row in rows:
@@ -426,7 +428,7 @@ def _sheet_rows(header: list[str], rows: Iterator[Any], max_text_bytes: int) -> 
         if any(cells):
             writer.writerow(cells)
         else:
-            out.write("\n")  # a blank line: not a row, but its number is kept
+            out.write("\r\n")  # a blank line: not a row, but its number is kept
         if out.tell() >= BUFFER_BYTES:
             chunk = out.getvalue().encode()
             written += len(chunk)
