@@ -448,7 +448,7 @@ def parquet_bytes(draw: st.DrawFn, kind: str) -> bytes:
         how = draw(st.sampled_from(["footer", "footer-length", "page", "cut", "magic"]))
         if how == "footer" and len(data) > 12:
             (length,) = struct.unpack("<I", data[-8:-4])
-            start = max(4, len(data) - 8 - length)
+            start = min(max(4, len(data) - 8 - length), len(data) - 9)
             at = draw(st.integers(start, len(data) - 9))
             data[at] = draw(st.integers(0, 255))
         elif how == "footer-length" and len(data) > 8:
@@ -535,53 +535,74 @@ _BOUNDARY = st.text(
 
 @st.composite
 def multipart_requests(draw: st.DrawFn) -> RawRequest:
-    """A multipart upload with its boundary, part headers and framing drawn."""
+    """A multipart upload as a browser sends it, then broken in 0-3 places: its
+    boundary (length, characters, quoting), the Content-Type, line ends, the part's
+    headers, repeated parts, the preamble and the closing boundary, a cut."""
     kind = draw(KINDS)
-    boundary = draw(st.one_of(_BOUNDARY, st.sampled_from(["x" * 70, "x" * 257, "x" * 5000])))
-    quoted = draw(st.booleans())
-    shown = f'"{boundary}"' if quoted else boundary
-    content_type = draw(
-        st.sampled_from(
-            [
-                f"multipart/form-data; boundary={shown}",
-                f"multipart/form-data;boundary={shown}; charset=utf-8",
-                "multipart/form-data",
-                f"multipart/mixed; boundary={shown}",
-                f"text/csv; boundary={shown}",
-                None,
-            ]
+    boundary = draw(st.text(alphabet="abcdefXYZ0123456789-", min_size=1, max_size=40))
+    content_type = f"multipart/form-data; boundary={boundary}"
+    nl = "\r\n"
+    disposition = 'form-data; name="file"; filename="up.csv"'
+    part_type = "Content-Type: text/csv" + nl
+    parts = 1
+    preamble, ending = "", f"{nl}--{boundary}--{nl}"
+    cut: int | None = None
+    for _ in range(draw(st.sampled_from([0, 0, 1, 1, 2, 3]))):
+        how = draw(
+            st.sampled_from(
+                ["boundary", "content-type", "lf", "disposition", "headers", "parts", "ends", "cut"]
+            )
         )
-    )
-    nl = draw(st.sampled_from(["\r\n", "\n"]))
-    disposition = draw(
-        st.sampled_from(
-            [
-                'form-data; name="file"; filename="up.csv"',
-                'form-data; name="file"',
-                'form-data; name="other"; filename="up.csv"',
-                "form-data; name=file; filename=up.csv",
-                "form-data; name=\"file\"; filename*=UTF-8''%C3%A9.csv",
-                'form-data; name="file"; filename="' + "x" * 5000 + '"',
-                "",
-            ]
-        )
-    )
+        if how == "boundary":
+            boundary = draw(
+                st.one_of(_BOUNDARY, st.sampled_from(["x" * 70, "x" * 257, "x" * 5000]))
+            )
+            shown = f'"{boundary}"' if draw(st.booleans()) else boundary
+            content_type = f"multipart/form-data; boundary={shown}"
+            ending = f"{nl}--{boundary}--{nl}"
+        elif how == "content-type":
+            content_type = draw(
+                st.sampled_from(
+                    [
+                        f"multipart/form-data;boundary={boundary}; charset=utf-8",
+                        "multipart/form-data",
+                        f"multipart/mixed; boundary={boundary}",
+                        f"text/csv; boundary={boundary}",
+                        "",
+                    ]
+                )
+            )
+        elif how == "lf":
+            nl = "\n"
+            ending = f"{nl}--{boundary}--{nl}"
+        elif how == "disposition":
+            disposition = draw(
+                st.sampled_from(
+                    [
+                        'form-data; name="file"',
+                        'form-data; name="other"; filename="up.csv"',
+                        "form-data; name=file; filename=up.csv",
+                        "form-data; name=\"file\"; filename*=UTF-8''%C3%A9.csv",
+                        'form-data; name="file"; filename="' + "x" * 5000 + '"',
+                        "",
+                    ]
+                )
+            )
+        elif how == "headers":
+            part_type = draw(
+                st.sampled_from(["", "X-" + "h" * 9000 + ": v" + nl, "Bad header" + nl])
+            )
+        elif how == "parts":
+            parts = 2
+        elif how == "ends":
+            preamble = draw(st.sampled_from(["", "preamble" + nl]))
+            ending = draw(st.sampled_from([f"{nl}--{boundary}--", "", f"{nl}--{boundary}{nl}"]))
+        else:
+            cut = draw(st.integers(0, 400))
     csv_body = (",".join(HEADERS[kind]) + nl + ",".join(map(str, _good_rows(kind, 1)[0]))).encode()
-    part = (
-        (f"--{boundary}{nl}" if draw(st.integers(0, 6)) else "")
-        + (f"Content-Disposition: {disposition}{nl}" if disposition else "")
-        + draw(st.sampled_from(["Content-Type: text/csv" + nl, "", "X-" + "h" * 9000 + ": v" + nl]))
-        + nl
-    ).encode("utf-8", "surrogatepass") + csv_body
-    parts = [part] * draw(st.integers(1, 2))
-    body = (nl.encode()).join(parts)
-    ending = draw(
-        st.sampled_from(
-            [f"{nl}--{boundary}--{nl}", f"{nl}--{boundary}--", "", f"{nl}--{boundary}{nl}"]
-        )
-    )
-    body += ending.encode("utf-8", "surrogatepass")
-    body = draw(st.sampled_from([b"", b"preamble" + nl.encode()])) + body
-    if draw(st.integers(0, 5)) == 0:
-        body = body[: draw(st.integers(0, len(body)))]
-    return RawRequest(kind, content_type, body)
+    head = f"--{boundary}{nl}" + (f"Content-Disposition: {disposition}{nl}" if disposition else "")
+    part = (head + part_type + nl).encode("utf-8", "surrogatepass") + csv_body
+    body = preamble.encode() + nl.encode().join([part] * parts) + ending.encode()
+    if cut is not None:
+        body = body[:cut]
+    return RawRequest(kind, content_type or None, body)
