@@ -6,7 +6,9 @@ drops, right after each of `--uploads` one-order uploads (issue 25).
 
 Uses the data and server that benchmarks/load/run.py built in `--dir`. Each burst's 32
 requests go out together on open connections; prints each burst's p50 and slowest
-answer, and the data version they were answered at (one per burst: none was older).
+answer, the data version they were answered at (one per burst: none was older), and,
+as the floor, a burst of 32 `/healthz` just before (this client's and the framework's
+own cost).
 """
 
 from __future__ import annotations
@@ -33,20 +35,24 @@ async def bursts(base: str, args: argparse.Namespace) -> None:
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         await asyncio.gather(*(client.get("/healthz") for _ in range(32)))  # connections open
 
-        async def one() -> tuple[float, str]:
+        async def one(path: str) -> tuple[float, str]:
             started = time.perf_counter()
-            response = await client.get(args.path)
+            response = await client.get(path)
             response.raise_for_status()
-            return time.perf_counter() - started, response.headers["x-data-version"]
+            return time.perf_counter() - started, response.headers.get("x-data-version", "")
+
+        async def burst(path: str) -> tuple[list[float], list[str]]:
+            answers = await asyncio.gather(*(one(path) for _ in range(32)))
+            return sorted(s for s, _ in answers), sorted({v for _, v in answers})
 
         for n in range(args.uploads):
+            floor, _ = await burst("/healthz")  # the client's and the framework's own cost
             one_order(base, first_id + n, rng, args)
-            answers = await asyncio.gather(*(one() for _ in range(32)))
-            seconds = sorted(s for s, _ in answers)
-            versions = sorted({v for _, v in answers})
+            seconds, versions = await burst(args.path)
             print(
                 f"burst {n + 1}: p50 {seconds[16] * 1000:.0f} ms, slowest"
-                f" {seconds[-1] * 1000:.0f} ms, versions {versions}",
+                f" {seconds[-1] * 1000:.0f} ms, versions {versions}; /healthz burst p50"
+                f" {floor[16] * 1000:.0f} ms, slowest {floor[-1] * 1000:.0f} ms",
                 flush=True,
             )
             await asyncio.sleep(0.5)

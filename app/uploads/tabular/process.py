@@ -107,7 +107,7 @@ class _Child:
                 what="Reading the file needs more memory than",
                 setting="PARSER_MAX_MEMORY_BYTES",
             )
-        how = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"status {code}"
+        how = f"signal {_signal_name(-code)}" if code and code < 0 else f"status {code}"
         log.error("the file's reader ended by %s: %s", how, tail.decode("utf-8", "replace"))
         return UnreadableFile(
             f"The file could not be read: its reader stopped ({how}). It may be damaged;"
@@ -122,12 +122,14 @@ class _Child:
         has just exited behind asyncio's child watcher (then asyncio reports exit 255)."""
         if self.pidfd < 0:
             return
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+        pidfd, self.pidfd = self.pidfd, -1
+        try:
+            if self.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        finally:
+            os.close(pidfd)  # the signal is sent: the watcher reaps it, even if we are cancelled
         await self.proc.wait()
-        os.close(self.pidfd)
-        self.pidfd = -1
         if self.drain is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.drain, 5)
@@ -223,6 +225,13 @@ async def _rows(child: _Child) -> AsyncGenerator[bytes, None]:
                 raise await child.ended()
     finally:
         await child.stop()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
 
 
 def _too_slow(what: str, seconds: float, setting: str) -> UploadError:
