@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Worker processes of `orderlens serve`; they share the database, the FX cache and
-    # the metrics (README, "Several workers").
+    # the metrics (docs/OPERATIONS.md, "Several workers").
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT

@@ -177,7 +177,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(docs.router)
     app.include_router(metrics_router, **_guard(settings.metrics_access))
-    # Data reads: open, or behind a read key (README, "Access"); writes check their own key.
+    # Data reads: open, or behind a read key (docs/API.md, "Access"); writes check their own key.
     reads = _guard(settings.read_access or Access.PUBLIC)
     for data_router in (
         uploads_router,

@@ -1,5 +1,6 @@
-"""Every `sh` block of the README runs as written against a live service, so that the
-examples a new user copies cannot rot.
+"""Every `sh` block of the README and of the user documentation it leads to (`DOCS`)
+runs as written against a live service, so that the examples a new user copies cannot
+rot.
 
 The blocks run with `bash -euo pipefail` in a folder laid out like a fresh clone after
 `make run`: `data/` and `.venv/` of this checkout, and `.orderlens/` as the data
@@ -31,6 +32,22 @@ from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+# In the order a reader meets them (a block may use what an earlier one uploaded).
+DOCS = [
+    README,
+    *(
+        ROOT / "docs" / name
+        for name in (
+            "CONFIGURATION.md",
+            "API.md",
+            "UPLOADS.md",
+            "OPERATIONS.md",
+            "FORECASTING.md",
+            "WAREHOUSE.md",
+            "DEVELOPMENT.md",
+        )
+    ),
+]
 DEFAULT_URL = "http://127.0.0.1:8000"
 NOT_RUN = re.compile(r"<!-- not run by tests/test_readme\.py: (?P<why>.+?) -->")
 FENCE = re.compile(r"^```(?P<lang>\S*)\s*$")
@@ -42,9 +59,14 @@ class Block:
     line: int  # of the opening fence, 1-based
     text: str
     skipped: str | None  # why it is not run
+    file: str = "README.md"
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
 
 
-def sh_blocks(markdown: str) -> list[Block]:
+def sh_blocks(markdown: str, file: str = "README.md") -> list[Block]:
     """The README's `sh` blocks, each with its line and the reason it is not run, if any."""
     blocks: list[Block] = []
     lines = markdown.splitlines()
@@ -58,13 +80,19 @@ def sh_blocks(markdown: str) -> list[Block]:
         if fence["lang"] == "sh":
             marker = NOT_RUN.search(lines[i - 1]) if i else None
             text = "\n".join(lines[i + 1 : end]) + "\n"
-            blocks.append(Block(i + 1, text, marker["why"] if marker else None))
+            blocks.append(Block(i + 1, text, marker["why"] if marker else None, file))
         i = end + 1
     return blocks
 
 
 BLOCKS = sh_blocks(README.read_text(encoding="utf-8"))
 RUN = [b for b in BLOCKS if b.skipped is None]
+ALL_RUN = [
+    b
+    for path in DOCS
+    for b in sh_blocks(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))
+    if b.skipped is None
+]
 
 
 def test_the_readme_has_examples_to_run() -> None:
@@ -149,7 +177,7 @@ def wait_for_sample(url: str, service: subprocess.Popen[bytes], log: Path) -> No
     pytest.fail(f"the sample was not loaded in time:\n{log.read_text()}")
 
 
-@pytest.mark.parametrize("block", RUN, ids=[f"README.md:{b.line}" for b in RUN])
+@pytest.mark.parametrize("block", ALL_RUN, ids=[b.where for b in ALL_RUN])
 def test_readme_block_runs_as_written(clone: Clone, block: Block) -> None:
     script = block.text.replace(DEFAULT_URL, clone.url)
     result = subprocess.run(
@@ -161,7 +189,7 @@ def test_readme_block_runs_as_written(clone: Clone, block: Block) -> None:
         timeout=BLOCK_SECONDS,
     )
     assert result.returncode == 0, (
-        f"README.md line {block.line} failed ({result.returncode}):\n{block.text}\n"
+        f"{block.file} line {block.line} failed ({result.returncode}):\n{block.text}\n"
         f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
     )
     assert "Traceback" not in result.stderr
@@ -169,8 +197,9 @@ def test_readme_block_runs_as_written(clone: Clone, block: Block) -> None:
 
 
 def test_the_dashboard_bookmark_shows_orders(clone: Clone) -> None:
-    found = re.search(r"/\?start=(\d{4}-\d\d-\d\d)&end=(\d{4}-\d\d-\d\d)", README.read_text())
-    assert found, "the README's bookmark example is gone"
+    docs = "".join(path.read_text() for path in DOCS)
+    found = re.search(r"/\?start=(\d{4}-\d\d-\d\d)&end=(\d{4}-\d\d-\d\d)", docs)
+    assert found, "the documentation's bookmark example is gone"
     start, end = found.groups()
     kpis = httpx.get(f"{clone.url}/kpis", params={"start": start, "end": end}).json()
     assert kpis["max_order_date"] is not None, f"no orders from {start} to {end}"

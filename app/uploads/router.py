@@ -61,7 +61,7 @@ def report(row: dict[str, Any]) -> UploadReport:
 
 class UploadQuery(BaseModel):
     """The query parameters of an upload. The dialect ones fix what is otherwise detected
-    (README, "File formats and dialects")."""
+    (docs/UPLOADS.md, "File formats and dialects")."""
 
     on_conflict: OnConflict = Field(
         OnConflict.REJECT, description="What to do with stored ids that have other values"

@@ -6,7 +6,7 @@ rule*: over the trimmed text (`text`, what the careful path stages, and the date
 fast path) and over the value as COPY typed it (`typed`, integers on the fast path of
 orders; None where COPY's own type input already refuses what the rule refuses). The
 SQL that checks rows on either path is generated from this table (uploads/sql/checks.py),
-and so is the README's table of reject codes (`reject_code_table`). A row's reason is its
+and so is the table of reject codes in docs/UPLOADS.md (`reject_code_table`). A row's reason is its
 first failing rule, fields in file-column order of the kind's required columns.
 
 The rules that compare a row with others (`unknown_product`, `duplicate_in_file`,
@@ -230,7 +230,7 @@ ROW_RULES = (
     RowRule(RejectCode.WRONG_FIELD_COUNT),
 )
 
-# What each code means, for the README's table (generated: `reject_code_table`).
+# What each code means, for docs/UPLOADS.md's table (generated: `reject_code_table`).
 MEANING = {
     RejectCode.MISSING_VALUE: "a required field is empty after trimming",
     RejectCode.INVALID_INTEGER: (
@@ -269,7 +269,7 @@ def reject_codes() -> list[RejectCode]:
 
 
 def reject_code_table() -> str:
-    """The README's table of reject codes, from the rules."""
+    """The table of reject codes in docs/UPLOADS.md, from the rules."""
     lines = ["| code | when |", "|---|---|"]
     lines += [f"| `{code.value}` | {MEANING[code]} |" for code in reject_codes()]
     return "\n".join(lines) + "\n"
