@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from sqlalchemy import text
@@ -39,8 +38,8 @@ from tests.fuzz.generators import (
     parquet_files,
     workbooks,
 )
-from tests.helpers import upload
-from tests.reliability.conftest import LOADED_TABLES
+from tests.helpers import reading_processes, upload
+from tests.reliability.conftest import LOADED_TABLES, table_counts
 from tests.uploads.conftest import PRODUCTS, Db
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -79,10 +78,6 @@ async def _fresh(engine: AsyncEngine, client: httpx.AsyncClient) -> Db:
     return Db(engine)
 
 
-async def _counts(db: Db) -> dict[str, int]:
-    return {table: await db.count(table) for table in ("products", "orders", "rejects")}
-
-
 async def _judge(db: Db, before: dict[str, int], response: httpx.Response, tally: Tally) -> None:
     """The oracle every input meets."""
     body = response.json()
@@ -91,7 +86,7 @@ async def _judge(db: Db, before: dict[str, int], response: httpx.Response, tally
     else:
         tally[str(response.status_code)] += 1
     assert response.status_code < 500, response.text
-    after = await _counts(db)
+    after = await table_counts(db)
     if response.status_code == 201:
         parts = ("rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected")
         assert sum(body[p] for p in parts) == body["rows_total"], body
@@ -101,17 +96,12 @@ async def _judge(db: Db, before: dict[str, int], response: httpx.Response, tally
     else:
         assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
         assert after == before, body
-    leftover = [
-        p.pid
-        for p in psutil.Process().children(recursive=True)
-        if p.status() != psutil.STATUS_ZOMBIE and "tabular" in " ".join(p.cmdline())
-    ]
-    assert leftover == [], leftover
+    assert reading_processes() == []
 
 
 async def _post(client: httpx.AsyncClient, engine: AsyncEngine, up: Upload, tally: Tally) -> None:
     db = await _fresh(engine, client)
-    before = await _counts(db)
+    before = await table_counts(db)
     response = await upload(client, up.kind, up.content, filename=up.filename, params=up.params)
     if response.status_code >= 500:
         _keep_failure(up)
@@ -162,7 +152,7 @@ async def test_multipart(
     client: httpx.AsyncClient, engine: AsyncEngine, tallies: dict[str, Tally], request: RawRequest
 ) -> None:
     db = await _fresh(engine, client)
-    before = await _counts(db)
+    before = await table_counts(db)
     headers: dict[str, Any] = {"X-API-Key": API_KEY}
     if request.content_type is not None:
         headers["Content-Type"] = request.content_type

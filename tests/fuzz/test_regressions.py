@@ -14,14 +14,14 @@ import json
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.formats import csv_lines
 from tests.fuzz.generators import Upload
-from tests.fuzz.test_fuzz import Tally, _counts, _fresh, _judge
-from tests.helpers import upload
+from tests.fuzz.test_fuzz import Tally, _fresh, _judge
+from tests.helpers import reading_processes, upload
+from tests.reliability.conftest import table_counts
 from tests.uploads.files import xlsx
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -42,7 +42,7 @@ CASES = _corpus()
 @pytest.mark.parametrize("up", CASES, ids=[p.stem for p in sorted(CORPUS.glob("*.json"))])
 async def test_the_corpus_holds(client: httpx.AsyncClient, engine: AsyncEngine, up: Upload) -> None:
     db = await _fresh(engine, client)
-    before = await _counts(db)
+    before = await table_counts(db)
     response = await upload(client, up.kind, up.content, filename=up.filename, params=up.params)
     await _judge(db, before, response, Tally())
 
@@ -92,9 +92,4 @@ async def test_a_reading_process_stops_when_its_upload_fails_first(
     content = xlsx([["id", "name"], [1, "x"]])  # missing columns
     response = await upload(client, "products", content, filename="short.xlsx")
     assert response.json()["error"]["code"] == "missing_columns"
-    left = [
-        p.pid
-        for p in psutil.Process().children(recursive=True)
-        if p.status() != psutil.STATUS_ZOMBIE and "tabular" in " ".join(p.cmdline())
-    ]
-    assert left == []
+    assert reading_processes() == []

@@ -11,20 +11,18 @@ refused by the measure, and when a native reader does die, only its upload fails
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from sqlalchemy import URL
 
 from app.main import create_app
 from app.uploads.tabular import process
 from tests.conftest import API_KEY, make_settings, open_client
-from tests.helpers import assert_error, live_server, upload
+from tests.helpers import assert_error, live_server, reading_processes, upload
 from tests.reliability.conftest import table_counts
 from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import parquet, xlsx, xlsx_shared_string_bomb, xlsx_with_row
@@ -48,17 +46,6 @@ async def _client(database_url: URL, tmp_path: Path, **overrides: Any) -> AsyncI
 async def _latest_upload(client: httpx.AsyncClient) -> dict[str, Any]:
     page = (await client.get("/uploads", headers={"X-API-Key": API_KEY})).json()
     return page["items"][0]  # type: ignore[no-any-return]
-
-
-def _readers_left() -> list[psutil.Process]:
-    """Reading processes of this test process that are still alive."""
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if child.is_running()
-        and child.status() != psutil.STATUS_ZOMBIE
-        and any("tabular" in part or "dying_reader" in part for part in child.cmdline())
-    ]
 
 
 class TestWorkbookMeasure:
@@ -111,7 +98,7 @@ class TestWorkbookMeasure:
                 assert error["details"]["max_cells"] == 20_000_000
             assert await table_counts(db) == before
             assert (await _latest_upload(client))["status"] == "failed"
-        assert _readers_left() == []
+        assert reading_processes() == []
 
     async def test_a_workbook_at_the_last_cell_that_fits_is_read(
         self, database_url: URL, tmp_path: Path, clean_db: None, db: Db
@@ -144,14 +131,13 @@ class TestSharedStrings:
         assert len(content) < 64 * 1024
         async for client in _client(database_url, tmp_path):
             before = await table_counts(db)
-            started = time.perf_counter()
             response = await upload(client, "products", content, filename="strings.xlsx")
-            elapsed = time.perf_counter() - started
             error = assert_error(response, 413, "too_large")
+            # Refused by the measure, before calamine opens the file (the reading process
+            # refuses it in 0.36-0.45 s: benchmarks/ingest/refusals.py); the sheet's own
+            # limit would only have come after 2 GB of text.
             assert "shared strings" in error["message"]
             assert error["details"]["max_bytes"] == 2**30
-            # Measured at 0.2-0.4 s; the bound only tells it from reading the 2 GB.
-            assert elapsed < 20, elapsed
             assert await table_counts(db) == before
 
     async def test_the_bound_is_the_text_not_the_string(
@@ -192,7 +178,7 @@ class TestReadingProcess:
             assert (latest["status"], latest["error"]["code"]) == ("failed", "too_large")
             again = await upload(client, "products", xlsx(ROWS), filename="good.xlsx")
             assert again.status_code == 201, again.text
-        assert _readers_left() == []
+        assert reading_processes() == []
 
     @pytest.mark.parametrize(
         ("death", "overrides", "status", "code", "says"),
@@ -238,7 +224,26 @@ class TestReadingProcess:
             monkeypatch.setattr(process, "CHILD", "app.uploads.tabular.child")
             response = await upload(client, "products", xlsx(ROWS), filename="good.xlsx")
             assert response.status_code == 201, response.text
-        assert _readers_left() == []
+        assert reading_processes() == []
+
+    async def test_a_reader_that_cannot_start_is_the_service_s_trouble(
+        self,
+        database_url: URL,
+        tmp_path: Path,
+        clean_db: None,
+        db: Db,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """No process to spare (here: no interpreter at that path) is a 503 to retry,
+        not a 422 about the file, nor `database_unavailable`."""
+        monkeypatch.setattr(process, "PYTHON", str(tmp_path / "no-such-python"))
+        async for client in _client(database_url, tmp_path):
+            before = await table_counts(db)
+            response = await upload(client, "products", xlsx(ROWS), filename="x.xlsx")
+            assert_error(response, 503, "unavailable")
+            assert response.headers["retry-after"] == "5"
+            assert await table_counts(db) == before
+            assert (await _latest_upload(client))["status"] == "failed"
 
     async def test_readers_are_not_cut_off_while_uploads_crash(
         self, database_url: URL, tmp_path: Path, clean_db: None, monkeypatch: pytest.MonkeyPatch
@@ -255,8 +260,10 @@ class TestReadingProcess:
 
                 async def read() -> None:
                     async with httpx.AsyncClient(base_url=base, timeout=30) as reader:
-                        while not stop.is_set():
+                        while True:  # one read at least, however fast the uploads go
                             statuses.append((await reader.get("/kpis")).status_code)
+                            if stop.is_set():
+                                return
 
                 readers = [asyncio.create_task(read()) for _ in range(16)]
                 crashes = []
@@ -268,7 +275,7 @@ class TestReadingProcess:
                 assert crashes == [422] * 5
                 assert statuses and set(statuses) == {200}, set(statuses)
                 assert (await client.get("/healthz")).status_code == 200
-        assert _readers_left() == []
+        assert reading_processes() == []
 
 
 def _dying(monkeypatch: pytest.MonkeyPatch, death: str) -> None:

@@ -24,11 +24,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+from app.errors import ServiceUnavailable
 from app.uploads.errors import TooLarge, UnreadableFile, UploadError
 from app.uploads.tabular import Limits
 from app.uploads.tabular.child import DATA, END, ERROR, HEADER, MEMORY_EXIT, META
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 _ROOT = str(Path(__file__).resolve().parents[3])
 # How much of the process's output the service buffers before it stops reading the pipe.
 STREAM_LIMIT = 4 << 20
-# The module the reading process runs (tests put stand-ins that die in other ways).
+# The interpreter and module the reading process runs (tests put stand-ins in their place).
+PYTHON = sys.executable
 CHILD = "app.uploads.tabular.child"
 # What standard error keeps of a process for the log (its last bytes).
 STDERR_BYTES = 64 << 10
@@ -175,19 +177,7 @@ async def read_file(
         "required": sorted(required),
         "limits": asdict(limits),
     }
-    env = reader_environment()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        CHILD,
-        json.dumps(request),
-        stdin=spool.fileno(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        limit=STREAM_LIMIT,
-    )
-    child = _Child(proc, os.pidfd_open(proc.pid), limits)
+    child = await _start(request, spool, limits)
     child.drain = asyncio.create_task(child.keep_stderr())
     try:
         kind_, payload = await child.frame()
@@ -200,6 +190,39 @@ async def read_file(
         await child.stop()
         raise
     return Reading(meta["line_offset"], meta["warnings"], _rows(child), child)
+
+
+async def _start(request: Mapping[str, object], spool: IO[bytes], limits: Limits) -> _Child:
+    """The reading process, started; 503 `unavailable` when the machine cannot start one
+    (no process or file left to spare): the service's trouble, not the file's."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-m",
+            CHILD,
+            json.dumps(request),
+            stdin=spool.fileno(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=reader_environment(),
+            limit=STREAM_LIMIT,
+        )
+    except OSError as exc:
+        failure: OSError = exc
+    else:
+        try:
+            return _Child(proc, os.pidfd_open(proc.pid), limits)
+        except OSError as exc:
+            failure = exc
+            proc.kill()  # still running: no poll can reap it behind the watcher
+            await proc.wait()
+    # Raised here, not in an `except`: the OSError must not ride along as its context,
+    # where the error handlers would take it for the database gone.
+    log.error("the file's reader could not be started: %s", failure)
+    raise ServiceUnavailable(
+        "The file's reader could not be started; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _rows(child: _Child) -> AsyncGenerator[bytes, None]:
