@@ -263,7 +263,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # then closes the connection, so a client's next request on it failed (a kept-alive
     # connection after a 503 `database_unavailable`). These are the classes its errors
     # arrive as, or wrapped in; anything else of them goes on to the catch-all.
-    for kind in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, SQLAlchemyError,
-                 ExceptionGroup):  # fmt: skip
+    for kind in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                 asyncpg.InternalClientError, SQLAlchemyError, ExceptionGroup):  # fmt: skip
         app.add_exception_handler(kind, _database_error)
     app.add_exception_handler(Exception, _unexpected)

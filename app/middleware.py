@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
+from app.errors import database_gone
 from app.metrics import Metrics, route_label
 
 log = logging.getLogger("app.access")
@@ -68,9 +69,10 @@ class RequestMiddleware:
         header = (_HEADER, rid.encode())
         status = CLIENT_CLOSED
         sent = 0
+        complete = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [h for h in message.get("headers", ()) if h[0].lower() != _HEADER]
@@ -78,10 +80,18 @@ class RequestMiddleware:
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                complete = True
 
         with logs.bound(request_id=rid):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                # Starlette re-raises what its catch-all answered; a database that went
+                # away has had its whole 503 by then, and letting it on would make uvicorn
+                # close a kept-alive connection that a client's next request may be on.
+                if not (complete and database_gone(exc)):
+                    raise
             finally:
                 self._done(scope, rid, status, sent, time.perf_counter() - started)
 
