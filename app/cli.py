@@ -10,7 +10,7 @@ import time
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -566,7 +566,11 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
     except runs.RunInProgress as exc:
         _err().print(f"[red]{exc.message}[/red] running: {exc.details['run_id']}")
         return 2
-    options = Options(engine=engine, dask_address=settings.dask_scheduler_address)
+    options = Options(
+        engine=engine,
+        dask_address=settings.dask_scheduler_address,
+        history_days=settings.forecast_history_days,
+    )
     work = asyncio.create_task(
         runs.execute(
             handle, url=database.url, options=options, keep_runs=settings.forecast_keep_runs
@@ -581,8 +585,12 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
         bar.update(task, completed=1.0)
     result = work.result()
     if result is None:
-        _err().print(f"[red]forecast run {handle.run_id} failed[/red] (see its error)")
+        error = handle.error or {}
+        _err().print(f"[red]forecast run {handle.run_id} failed[/red]: {error.get('message')}")
         return 1
+    if handle.left_out is not None:
+        for line in left_out_lines(handle.left_out):
+            _err().print(f"[yellow]{line}[/yellow]")
     table = Table(title=f"forecast run {handle.run_id}: {len(result.products)} products")
     for name in ("model", "scope", "products", "mae", "rmse", "mase", "coverage_80", "coverage_95"):
         table.add_column(name, justify="left" if name in {"model", "scope"} else "right")
@@ -604,6 +612,23 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
         )
     _out().print(table)
     return 0
+
+
+def left_out_lines(left_out: dict[str, Any]) -> list[str]:
+    """What a run left out of its series, in words (nothing when it left out nothing)."""
+    after, before = left_out["after_today"], left_out["before_history"]
+    lines = []
+    if after["orders"]:
+        lines.append(
+            f"left out {after['orders']} orders ({after['units']} units) dated after today"
+            f" ({after['today']}): {after['first_date']} to {after['last_date']}"
+        )
+    if before["orders"]:
+        lines.append(
+            f"left out {before['orders']} orders ({before['units']} units) dated before"
+            f" {before['history_from']} (FORECAST_HISTORY_DAYS={before['history_days']})"
+        )
+    return lines
 
 
 def _cell(value: object) -> str:

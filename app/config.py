@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # Forecast runs kept (with their predictions); older ones are deleted after a run.
     forecast_keep_runs: Annotated[int, Field(ge=1, le=1000)] = 10
     forecast_engine: ForecastEngine = ForecastEngine.LOCAL
+    # Days of history a run's series hold, ending at data_until; older orders are left out
+    # (and counted in the run). Three years by default: two seasons of a year, and a bound
+    # on what a single stray date (an order in 1900) could make a run zero-fill.
+    forecast_history_days: Annotated[int, Field(ge=56, le=3660)] = 1096
     # tcp://host:8786 of an existing Dask scheduler (FORECAST_ENGINE=dask).
     dask_scheduler_address: str | None = None
     host: str = "127.0.0.1"

@@ -84,6 +84,8 @@ class ForecastRun(SQLModel, table=True):
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
     error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    # Orders the run's series left out: dated after the day it ran, or before its history.
+    left_out: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     # The uploads the run's snapshot saw: the highest id, and those still running then
     # (an orders upload that changed rows and is not among what it saw makes it stale).
     seen_upload_id: int = Field(

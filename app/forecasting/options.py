@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Options:
-    """Engine (`local` or `dask`), the Dask scheduler's address, and whether the global
-    LightGBM model takes part."""
+    """Engine (`local` or `dask`), the Dask scheduler's address, whether the global
+    LightGBM model takes part, and how many days of history the series hold."""
 
     engine: str = "local"
     dask_address: str | None = None
     lightgbm: bool = True
+    history_days: int = 1096

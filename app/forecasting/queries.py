@@ -16,7 +16,7 @@ UNLOCK = "SELECT pg_advisory_unlock($1)"
 
 RUN_COLUMNS = """
 run_id, status, started_at, finished_at, data_until, horizon, engine, products, progress,
-models, accuracy, error
+models, accuracy, error, left_out
 """
 
 # Whoever holds the lock may fail any run still marked running: its process is gone.
@@ -42,21 +42,41 @@ INSERT INTO forecast_runs (horizon, engine) VALUES ($1, $2) RETURNING {RUN_COLUM
 """
 
 # What the run sees, read in one REPEATABLE READ snapshot with the series: the latest
-# order date and the uploads it saw (for `stale`).
+# order date up to today (the database's), the first day of history ($1 days up to it),
+# the orders left out on either side, and the uploads it saw (for `stale`). Orders dated
+# after today are not demand yet (or a typo: 2999-12-31); leaving them out also keeps
+# every date a run hands to pandas within its range.
 SNAPSHOT = """
-SELECT (SELECT max(created_date) FROM daily_sales) AS data_until,
+WITH bounds AS (
+    SELECT until, until - ($1::int - 1) AS since
+    FROM (SELECT max(created_date) AS until FROM daily_sales
+          WHERE created_date <= current_date) AS latest
+)
+SELECT bounds.until AS data_until, bounds.since AS history_from, current_date AS today,
+    after.orders AS after_orders, after.units AS after_units, after.first AS after_first,
+    after.last AS after_last, before.orders AS before_orders, before.units AS before_units,
     coalesce((SELECT max(upload_id) FROM uploads), 0) AS seen_upload_id,
     coalesce((SELECT array_agg(upload_id) FROM uploads WHERE status = 'running'),
         '{}'::bigint[]) AS running_uploads
+FROM bounds,
+    LATERAL (SELECT coalesce(sum(orders), 0) AS orders, coalesce(sum(quantity), 0) AS units,
+                    min(created_date) AS first, max(created_date) AS last
+             FROM daily_sales WHERE created_date > current_date) AS after,
+    LATERAL (SELECT coalesce(sum(orders), 0) AS orders, coalesce(sum(quantity), 0) AS units
+             FROM daily_sales WHERE created_date < bounds.since) AS before
 """
 
-# The sparse daily series, from the rollup (never a scan of orders).
-SALE_CELLS = "SELECT product_id, created_date, quantity FROM product_daily_sales"
+# The sparse daily series, from the rollup (never a scan of orders), within the history.
+SALE_CELLS = """
+SELECT product_id, created_date, quantity FROM product_daily_sales
+WHERE created_date BETWEEN $1 AND $2
+"""
 
 PRODUCTS = "SELECT product_id, category, price FROM products"
 
 RECORD_SNAPSHOT = """
-UPDATE forecast_runs SET data_until = $2, seen_upload_id = $3, running_uploads = $4
+UPDATE forecast_runs SET data_until = $2, seen_upload_id = $3, running_uploads = $4,
+    left_out = $5::jsonb
 WHERE run_id = $1
 """
 

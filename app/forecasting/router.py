@@ -109,7 +109,9 @@ async def start_run(
         url=engine.url, horizon=request.horizon, engine_name=settings.forecast_engine.value
     )
     options = Options(
-        engine=settings.forecast_engine.value, dask_address=settings.dask_scheduler_address
+        engine=settings.forecast_engine.value,
+        dask_address=settings.dask_scheduler_address,
+        history_days=settings.forecast_history_days,
     )
     runner.launch(
         runs.execute(handle, url=engine.url, options=options, keep_runs=settings.forecast_keep_runs)

@@ -53,6 +53,9 @@ class Handle:
     horizon: int
     progress: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    # What the run left out of its series (once read), and why it failed (if it did).
+    left_out: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
 
 
 class Runner:
@@ -106,7 +109,7 @@ async def execute(
 
     conn = handle.conn
     try:
-        history = await _read_history(conn, handle.run_id)
+        history, handle.left_out = await _read_history(conn, handle.run_id, options.history_days)
         stop = asyncio.Event()
         ticker = asyncio.create_task(_report_progress(handle, stop))
         try:
@@ -129,7 +132,8 @@ async def execute(
         )
         return result
     except BaseException as exc:
-        await _fail(url, handle.run_id, exc)
+        handle.error = failure(exc)
+        await _fail(url, handle.run_id, handle.error)
         if not isinstance(exc, Exception):
             raise
         if database_gone(exc):
@@ -156,29 +160,73 @@ async def _let_go(conn: Any) -> None:
         conn.terminate()
 
 
-async def _read_history(conn: Any, run_id: int) -> core.History:
-    """The sale cells and products, and what the run saw, in one snapshot."""
+async def _read_history(
+    conn: Any, run_id: int, history_days: int
+) -> tuple[core.History, dict[str, Any]]:
+    """The sale cells and products, and what the run saw, in one snapshot: the series end
+    at the latest order date up to today and hold `history_days` days at most; the
+    orders outside are counted in the run's `left_out`."""
     import pandas as pd
 
     from app.forecasting import engine as core
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        snap = await conn.fetchrow(queries.SNAPSHOT)
-        cells = await _frame(conn, queries.SALE_CELLS, ["product_id", "date", "quantity"])
+        snap = await conn.fetchrow(queries.SNAPSHOT, history_days)
+        cells = await _frame(
+            conn,
+            queries.SALE_CELLS,
+            ["product_id", "date", "quantity"],
+            snap["history_from"],
+            snap["data_until"],
+        )
         products = await _frame(conn, queries.PRODUCTS, ["product_id", "category", "price"])
+    left_out = left_out_of(snap, history_days)
+    if left_out["after_today"]["orders"]:
+        log.warning(
+            "forecast run %s leaves out %s orders dated after today (%s to %s)",
+            run_id,
+            left_out["after_today"]["orders"],
+            left_out["after_today"]["first_date"],
+            left_out["after_today"]["last_date"],
+        )
     await conn.execute(
         queries.RECORD_SNAPSHOT,
         run_id,
         snap["data_until"],
         snap["seen_upload_id"],
         list(snap["running_uploads"]),
+        json.dumps(left_out),
     )
     cells["date"] = pd.to_datetime(cells["date"]).dt.date
     products["category"] = products["category"].astype(str)
-    return core.History(data_until=snap["data_until"], cells=cells, products=products)
+    history = core.History(data_until=snap["data_until"], cells=cells, products=products)
+    return history, left_out
 
 
-async def _frame(conn: Any, query: str, names: list[str]) -> pd.DataFrame:
+def left_out_of(snap: Any, history_days: int) -> dict[str, Any]:
+    """The run's `left_out`, from its snapshot row."""
+
+    def day(value: Any) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "after_today": {
+            "today": day(snap["today"]),
+            "orders": int(snap["after_orders"]),
+            "units": int(snap["after_units"]),
+            "first_date": day(snap["after_first"]),
+            "last_date": day(snap["after_last"]),
+        },
+        "before_history": {
+            "history_days": history_days,
+            "history_from": day(snap["history_from"]),
+            "orders": int(snap["before_orders"]),
+            "units": int(snap["before_units"]),
+        },
+    }
+
+
+async def _frame(conn: Any, query: str, names: list[str], *args: Any) -> pd.DataFrame:
     """A query's rows as a DataFrame, through COPY (far quicker than records)."""
     import pandas as pd
 
@@ -187,7 +235,7 @@ async def _frame(conn: Any, query: str, names: list[str]) -> pd.DataFrame:
     async def write(data: bytes) -> None:
         buffer.write(data)
 
-    await conn.copy_from_query(query, output=write, format="csv")
+    await conn.copy_from_query(query, *args, output=write, format="csv")
     buffer.seek(0)
     return pd.read_csv(buffer, names=names, header=None, keep_default_na=False)
 
@@ -254,9 +302,38 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-async def _fail(url: URL, run_id: int, exc: BaseException) -> None:
+def failure(exc: BaseException) -> dict[str, str]:
+    """The run's `error`: a code, and what happened in plain words (with the exception's
+    own words last, for whoever reports it)."""
+    detail = f"{type(exc).__name__}: {exc}"[:800]
+    if database_gone(exc):
+        return {
+            "code": "database_unavailable",
+            "message": "The database went away during the run, so nothing was stored; the"
+            f" previous forecasts are still served. Start a run again once it is back. ({detail})",
+        }
+    if isinstance(exc, MemoryError):
+        return {
+            "code": "out_of_memory",
+            "message": "The run needed more memory than this process could have; the previous"
+            " forecasts are still served. Shorten FORECAST_HISTORY_DAYS or give the service"
+            f" more memory. ({detail})",
+        }
+    if isinstance(exc, asyncio.CancelledError):
+        return {
+            "code": "cancelled",
+            "message": "The run was stopped (the service shut down) before it finished; the"
+            " previous forecasts are still served.",
+        }
+    return {
+        "code": "forecast_failed",
+        "message": "The forecast computation failed on this data, so nothing was stored; the"
+        f" previous forecasts are still served. The error was: {detail}",
+    }
+
+
+async def _fail(url: URL, run_id: int, error: dict[str, str]) -> None:
     """Mark the run failed, on a fresh connection (the run's may be what died)."""
-    error = {"code": "forecast_failed", "message": f"{type(exc).__name__}: {exc}"[:1000]}
     try:
         conn = await asyncpg.connect(asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
         try:

@@ -27,6 +27,32 @@ class Accuracy(BaseModel):
     coverage_95: float | None
 
 
+class AfterToday(BaseModel):
+    """Orders dated after the day the run read its data: not demand yet (or a typo)."""
+
+    today: dt.date = Field(description="The database's current date when the run read")
+    orders: int
+    units: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+
+
+class BeforeHistory(BaseModel):
+    """Orders older than the run's history (FORECAST_HISTORY_DAYS up to data_until)."""
+
+    history_days: int
+    history_from: dt.date | None
+    orders: int
+    units: int
+
+
+class LeftOut(BaseModel):
+    """Orders the run's series did not hold, counted."""
+
+    after_today: AfterToday
+    before_history: BeforeHistory
+
+
 class Run(BaseModel):
     run_id: int
     status: str = Field(description="running | succeeded | failed")
@@ -40,6 +66,9 @@ class Run(BaseModel):
     accuracy: list[Accuracy]
     models: dict[str, Any] = Field(description="Seconds per model; products each serves")
     error: dict[str, Any] | None
+    left_out: LeftOut | None = Field(
+        None, description="Orders left out of the series (null until the run has read)"
+    )
 
 
 class ProductAccuracy(BaseModel):

@@ -67,6 +67,7 @@ def run_of(row: Any) -> Run:
         accuracy=[Accuracy(**a) for a in (_json(m["accuracy"]) or [])],
         models=_json(m["models"]) or {},
         error=_json(m["error"]),
+        left_out=_json(m["left_out"]),
     )
 
 

@@ -154,7 +154,8 @@ class TestRuns:
             release.set()
             state = await wait_for_run(client, started.json()["run_id"])
         assert state["status"] == "failed"
-        assert state["error"]["code"] == "forecast_failed"
+        assert state["error"]["code"] == "database_unavailable"
+        assert "went away" in state["error"]["message"]
         assert [r.levelname for r in caplog.records if r.name == "app.forecasting.runs"] == [
             "WARNING"
         ]
@@ -357,3 +358,67 @@ class TestKeptAnswers:
             assert unmoved.headers["x-data-version"] == started.headers["x-data-version"]
         finally:
             await handle.conn.close()
+
+
+class TestDatesThatCannotBreakARun:
+    async def test_orders_after_today_and_before_the_history_are_left_out_and_counted(
+        self, client: httpx.AsyncClient, realistic: Path
+    ) -> None:
+        """One accepted order dated 2999-12-31 (or from 2262-04-12, past pandas' range)
+        made every run fail with OutOfBoundsDatetime; one from the year 1 would have the
+        run zero-fill two thousand years. Both are left out, counted, and the run serves
+        the rest."""
+        await load(client, realistic)
+        with (realistic / "orders.csv").open() as f:
+            until = max(row["created_date"].strip("'") for row in csv.DictReader(f))
+        strays = [
+            (9_000_001, "2999-12-31", 3),
+            (9_000_002, "2262-04-12", 1),
+            (9_000_003, (date.today() + timedelta(days=1)).isoformat(), 5),
+            (9_000_004, "1000-01-01", 2),
+            (9_000_005, "0001-01-01", 1),
+        ]
+        csv_text = "id,product_id,quantity,created_date\n" + "".join(
+            f"{i},1,{q},{d}\n" for i, d, q in strays
+        )
+        added = await upload(client, "orders", csv_text)
+        assert added.status_code == 201, added.text
+        assert added.json()["rows_inserted"] == len(strays)
+
+        state = await run_forecast(client)
+        assert state["status"] == "succeeded", state
+        assert state["data_until"] == until
+        after, before = state["left_out"]["after_today"], state["left_out"]["before_history"]
+        assert after == {
+            "today": date.today().isoformat(),
+            "orders": 3,
+            "units": 9,
+            "first_date": (date.today() + timedelta(days=1)).isoformat(),
+            "last_date": "2999-12-31",
+        }
+        history_from = date.fromisoformat(until) - timedelta(days=1096 - 1)
+        assert before == {
+            "history_days": 1096,
+            "history_from": history_from.isoformat(),
+            "orders": 2,
+            "units": 3,
+        }
+        body = (await client.get("/forecasts/products/1")).json()
+        assert (
+            body["items"][0]["date"] == (date.fromisoformat(until) + timedelta(days=1)).isoformat()
+        )
+
+    async def test_only_future_orders_is_an_empty_run_that_says_so(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        assert (
+            await upload(client, "products", "id,name,category,price\n1,A,C,1.00\n")
+        ).status_code == 201
+        csv_text = "id,product_id,quantity,created_date\n1,1,2,2999-12-31\n"
+        assert (await upload(client, "orders", csv_text)).status_code == 201
+        state = await run_forecast(client)
+        assert state["status"] == "succeeded", state
+        assert state["data_until"] is None
+        assert state["products"] == 0
+        assert state["left_out"]["after_today"]["orders"] == 1
+        assert state["left_out"]["before_history"]["history_from"] is None

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from app import cli
 from app.config import get_settings
 from tests.forecasting.conftest import load
+from tests.helpers import upload
 
 
 async def test_forecast_command_runs_and_prints_accuracy(
@@ -38,3 +39,31 @@ async def test_forecast_command_runs_and_prints_accuracy(
     latest = (await client.get("/forecasts/runs/latest")).json()
     assert latest["status"] == "succeeded"
     assert latest["products"] == 12
+
+
+async def test_forecast_command_says_what_it_left_out(
+    client: httpx.AsyncClient,
+    realistic: Path,
+    database_url: URL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await load(client, realistic)
+    stray = "id,product_id,quantity,created_date\n9000001,1,4,2999-12-31\n"
+    assert (await upload(client, "orders", stray)).status_code == 201
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FX_PROVIDER", "ecb")
+    monkeypatch.setenv("FORECAST_HISTORY_DAYS", "60")  # the 120 days' first half left out
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner(env={"COLUMNS": "200"})
+        result = await asyncio.to_thread(runner.invoke, cli.cli, ["forecast", "--horizon", "7"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "left out 1 orders (4 units) dated after today" in result.output
+    assert "2999-12-31 to 2999-12-31" in result.output
+    assert "(FORECAST_HISTORY_DAYS=60)" in result.output
+    latest = (await client.get("/forecasts/runs/latest")).json()
+    assert latest["left_out"]["before_history"]["orders"] > 0
