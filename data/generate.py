@@ -14,6 +14,18 @@ is the default `uniform`) draws each product's daily units instead: a level (mos
 products small, an intermittent long tail selling on few days), a weekly profile per
 category, a trend, Brazilian holidays (fewer sales), promotions (a week of more sales),
 and products that start late or stop early. `--orders` is then ignored.
+
+    python data/generate.py --demand marketplace --products 30000 --days 730 --out /tmp/m
+
+`--demand marketplace` is a real marketplace's long tail: products in 74 categories of
+very unequal size, launched all the time (a fifth before the first day, the rest
+spread over the period, more of them as the shop grows); each sells at a rate that
+starts at its launch and fades over months, most of them a handful of times in all, a
+few every day. Order lines of 1 unit (sometimes 2 or 3), weekends busier, Black Friday
+and the weeks before Christmas too, holidays quieter. At 30,000 products × 730 days:
+about 100,000 order lines, over 90% of products selling nothing in a given 28 days, and
+a large share of each month's units from products that never sold before. Products are
+written with their categories (`Category 01` … `Category 74`); `--orders` is ignored.
 """
 
 from __future__ import annotations
@@ -183,6 +195,91 @@ def write_realistic_orders(path: Path, *, products: int, days: int, start: date,
         fh.write("\n")
 
 
+# --- a marketplace's long tail -----------------------------------------------------------
+
+MARKETPLACE_CATEGORIES = 74
+# Weekday multipliers, Monday first: busier at the start of the week and the weekend.
+MARKET_WEEK = [1.15, 1.1, 1.05, 1.0, 0.95, 0.8, 0.95]
+
+
+def _market_season(day: date, off: set[date]) -> float:
+    """How busy a day is, beside its weekday: Black Friday's week, December before
+    Christmas, holidays."""
+    factor = 1.0
+    if day.month == 11 and 20 <= day.day <= 30:
+        factor = 2.2 if day.weekday() == 4 and day.day >= 23 else 1.4
+    elif day.month == 12 and day.day <= 22:
+        factor = 1.25
+    if day in off:
+        factor *= 0.6
+    return factor
+
+
+def marketplace_products(*, count: int, seed: int) -> list[tuple[int, str, str]]:
+    """(product_id, category, price) for each product: categories by a Zipf law."""
+    rng = random.Random(f"market-products:{seed}")
+    weights = [1 / (k + 1) ** 1.1 for k in range(MARKETPLACE_CATEGORIES)]
+    names = [f"Category {k + 1:02d}" for k in range(MARKETPLACE_CATEGORIES)]
+    out = []
+    for product_id in range(1, count + 1):
+        category = rng.choices(names, weights)[0]
+        cents = round(rng.lognormvariate(4.3, 0.9) * 100)
+        out.append((product_id, category, f"{max(cents, 190) / 100:.2f}"))
+    return out
+
+
+def marketplace_sales(*, products: int, days: int, start: date, seed: int) -> list[list[int]]:
+    """Per product, the day offsets of its sales (one entry per order line)."""
+    rng = random.Random(f"market-sales:{seed}")
+    off = set().union(*(holidays_of(y) for y in range(start.year, start.year + days // 365 + 2)))
+    busy = [
+        MARKET_WEEK[(start + timedelta(days=t)).weekday()]
+        * _market_season(start + timedelta(days=t), off)
+        for t in range(days)
+    ]
+    peak = max(busy)
+    sales: list[list[int]] = []
+    for _ in range(products):
+        # A fifth listed before the first day; the rest launched as the shop grows (a
+        # uniform draw to the power 0.65: more launches later).
+        if rng.random() < 0.2:
+            launch = -rng.randrange(1, 365)
+        else:
+            launch = int(days * rng.random() ** 0.65)
+        # Sales over the product's life: mostly a few, a heavy tail of best sellers.
+        lifetime = rng.lognormvariate(0.8, 1.3)
+        fade = rng.uniform(7, 120)  # days over which its rate falls by e
+        count = poisson(rng, lifetime * peak / 1.05)
+        days_sold = []
+        for _ in range(count):
+            t = launch + int(rng.expovariate(1 / fade))
+            if 0 <= t < days and rng.random() < busy[t] / peak:
+                days_sold.append(t)
+        sales.append(sorted(days_sold))
+    return sales
+
+
+def write_marketplace(out: Path, *, products: int, days: int, start: date, seed: int) -> None:
+    catalogue = marketplace_products(count=products, seed=seed)
+    with (out / "products.csv").open("w", encoding="utf-8", newline="") as fh:
+        fh.write("id,name,category,price\n")
+        fh.writelines(f"{p},Product_{p},{c},{price}\n" for p, c, price in catalogue)
+    lines = []
+    rng = random.Random(f"market-orders:{seed}")
+    for product_id, days_sold in enumerate(
+        marketplace_sales(products=products, days=days, start=start, seed=seed), start=1
+    ):
+        for t in days_sold:
+            lines.append((t, product_id, rng.choice((1, 1, 1, 1, 1, 1, 1, 2, 2, 3))))
+    lines.sort()
+    with (out / "orders.csv").open("w", encoding="utf-8", newline="") as fh:
+        fh.write("id,product_id,quantity,created_date\n")
+        fh.writelines(
+            f"{i},{p},{q},'{start + timedelta(days=t)}'\n"
+            for i, (t, p, q) in enumerate(lines, start=1)
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,15 +294,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--demand",
-        choices=("uniform", "realistic"),
+        choices=("uniform", "realistic", "marketplace"),
         default="uniform",
-        help="realistic: seasonal, trending, intermittent demand (see above)",
+        help="realistic: seasonal, trending, intermittent demand; marketplace: a long tail"
+        " of 74 categories with launches (see above)",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = parser.parse_args(argv)
     if args.products < 1 or args.orders < 0 or args.days < 1:
         parser.error("--products and --days must be at least 1, --orders at least 0")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.demand == "marketplace":
+        write_marketplace(
+            args.out, products=args.products, days=args.days, start=args.start, seed=args.seed
+        )
+        return
     write_products(args.out / "products.csv", count=args.products, seed=args.seed)
     if args.demand == "realistic":
         write_realistic_orders(
