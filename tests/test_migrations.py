@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "forecast_runs",
     "forecast_products",
     "predicted_product_demand",
+    "predicted_level_demand",
     "units_through_month",
     "units_month_to_date",
 }

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.forecasting import calendar
+from app.forecasting import calendar, levels
 from app.forecasting.options import Options
 
 SEASONAL_NAIVE = "SeasonalNaive"
@@ -78,6 +78,11 @@ class Result:
     # model, scope, products, mae, rmse, mase, coverage_80, coverage_95
     accuracy: list[dict[str, Any]]
     seconds: dict[str, float] = field(default_factory=dict)
+    # level (total, category), key, date, quantity, lo_80, hi_80, lo_95, hi_95,
+    # unallocated, model: the levels' own forecasts, reconciled (app/forecasting/levels.py)
+    levels: pd.DataFrame | None = None
+    # Per level (total, category): the backtest figures of the served and candidate models
+    level_accuracy: list[dict[str, Any]] = field(default_factory=list)
 
 
 def daily_series(history: History) -> pd.DataFrame:
@@ -177,8 +182,25 @@ def run(
         predictions = pd.concat(parts, ignore_index=True)
         table = _product_table(per_model, chosen, lengths, windows, short_ids)
         accuracy = _pooled(per_model, chosen, models)
+    span = (history.data_until - min(history.cells["date"])).days + 1
+    hierarchy = levels.forecast_levels(
+        cells=history.cells,
+        products=history.products,
+        product_predictions=predictions,
+        data_until=history.data_until,
+        horizon=horizon,
+        windows=windows_for(span, horizon),
+        timed=clock.time,
+    )
     report(1.0)
-    return Result(predictions, table, accuracy, clock.seconds)
+    return Result(
+        hierarchy.products,
+        table,
+        accuracy,
+        clock.seconds,
+        levels=hierarchy.predictions,
+        level_accuracy=hierarchy.accuracy,
+    )
 
 
 class Clock:
@@ -327,52 +349,69 @@ def _lightgbm_forecast(train: pd.DataFrame, statics: pd.DataFrame, horizon: int)
 
 def _scale(
     series: pd.DataFrame, windows: pd.Series, data_until: date | None, horizon: int
-) -> pd.Series:
-    """MASE's denominator per product: the in-sample mean absolute error of seasonal
-    naive (lag 7) over the history before the product's first backtest cutoff."""
+) -> pd.DataFrame:
+    """Per product, the in-sample errors of seasonal naive (lag 7) over the history
+    before its first backtest cutoff: mean absolute (`mae`, MASE's denominator) and mean
+    squared (`mse`, RMSSE's)."""
     assert data_until is not None
     n = windows.reindex(series["unique_id"]).to_numpy()
     cutoff = np.datetime64(data_until, "D") - (n * horizon).astype("timedelta64[D]")
     inside = series["ds"].to_numpy(dtype="datetime64[D]") <= cutoff
     frame = series[inside]
-    diff = frame.groupby("unique_id")["y"].diff(SEASON).abs()
-    return diff.groupby(frame["unique_id"]).mean()
+    diff = frame.groupby("unique_id")["y"].diff(SEASON)
+    by = frame["unique_id"]
+    return pd.DataFrame({"mae": diff.abs().groupby(by).mean(), "mse": (diff**2).groupby(by).mean()})
 
 
-def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.Series) -> pd.DataFrame:
-    """Per product and model: mae, rmse, mase, coverage_80, coverage_95, and the
-    conformal half-widths q_80, q_95 (from all windows' absolute errors)."""
+def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.DataFrame) -> pd.DataFrame:
+    """Per product and model: mae, rmse, mase, rmsse, the summed actual and forecast
+    (sum_y, sum_f: for the pooled bias), coverage_80, coverage_95, coverage_80 over
+    days with sales, and the conformal half-widths q_80, q_95 (from all windows'
+    absolute errors)."""
     rows = []
     for model in models:
         err = (backtest["y"] - backtest[model]).abs()
         frame = pd.DataFrame(
-            {"unique_id": backtest["unique_id"], "window": backtest["window"], "err": err}
+            {
+                "unique_id": backtest["unique_id"],
+                "window": backtest["window"],
+                "err": err,
+                "y": backtest["y"],
+                "f": backtest[model],
+            }
         )
         g = frame.groupby("unique_id")["err"]
+        mse = (frame["err"] ** 2).groupby(frame["unique_id"]).mean()
         stats = pd.DataFrame(
             {
                 "mae": g.mean(),
-                "rmse": np.sqrt((frame["err"] ** 2).groupby(frame["unique_id"]).mean()),
+                "rmse": np.sqrt(mse),
+                "sum_y": frame.groupby("unique_id")["y"].sum(),
+                "sum_f": frame.groupby("unique_id")["f"].sum(),
             }
         )
+        sq = scale["mse"].reindex(stats.index)
+        stats["rmsse"] = np.sqrt(mse / sq.where(sq > 0))
         for level in LEVELS:
             stats[f"q_{level}"] = g.quantile(level / 100, interpolation="higher")
             stats[f"coverage_{level}"] = _held_out_coverage(frame, level)
+        stats["coverage_80_sales_days"] = _held_out_coverage(frame, 80, sales_only=True)
         # A model that did not forecast every backtest day of a product has no figures
         # there, so it is never chosen on part of the windows.
         stats.loc[err.isna().groupby(frame["unique_id"]).any()] = np.nan
         stats["model"] = model
         rows.append(stats)
     out = pd.concat(rows).reset_index()
-    s = scale.reindex(out["unique_id"]).to_numpy()
+    s = scale["mae"].reindex(out["unique_id"]).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out["mase"] = np.where(s > 0, out["mae"].to_numpy() / s, np.nan)
     return out
 
 
-def _held_out_coverage(frame: pd.DataFrame, level: int) -> pd.Series:
+def _held_out_coverage(frame: pd.DataFrame, level: int, *, sales_only: bool = False) -> pd.Series:
     """How often each window's errors fall inside the half-width calibrated on the other
-    windows (on its own when a product has one window only)."""
+    windows (on its own when a product has one window only); over the days with sales
+    only when `sales_only` (days without are easy hits for a 0–0 interval)."""
     hits = []
     for w in sorted(frame["window"].unique()):
         this = frame[frame["window"] == w]
@@ -381,7 +420,8 @@ def _held_out_coverage(frame: pd.DataFrame, level: int) -> pd.Series:
         own = this.groupby("unique_id")["err"].quantile(level / 100, interpolation="higher")
         q = q.reindex(own.index).fillna(own)
         inside = this["err"].to_numpy() <= q.reindex(this["unique_id"]).to_numpy()
-        hits.append(pd.DataFrame({"unique_id": this["unique_id"].to_numpy(), "hit": inside}))
+        hit = pd.DataFrame({"unique_id": this["unique_id"].to_numpy(), "hit": inside})
+        hits.append(hit[this["y"].to_numpy() > 0] if sales_only else hit)
     both = pd.concat(hits)
     return both.groupby("unique_id")["hit"].mean()
 
@@ -573,15 +613,24 @@ def _figures(model: str, scope: str, rows: pd.DataFrame) -> dict[str, Any]:
         value = float(rows[col].mean(skipna=True))
         return None if math.isnan(value) else value
 
+    bias = None
+    if not rows.empty and "sum_y" in rows:
+        actual = float(rows["sum_y"].sum())
+        bias = float(rows["sum_f"].sum()) / actual - 1 if actual > 0 else None
     return {
+        "level": "product",
         "model": model,
         "scope": scope,
+        "series": len(rows),
         "products": len(rows),
         "mae": mean("mae"),
         "rmse": mean("rmse"),
+        "rmsse": mean("rmsse"),
         "mase": mean("mase"),
+        "bias": bias,
         "coverage_80": mean("coverage_80"),
         "coverage_95": mean("coverage_95"),
+        "coverage_80_sales_days": mean("coverage_80_sales_days"),
     }
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     String,
+    Text,
     func,
     text,
 )
@@ -146,3 +147,36 @@ class PredictedProductDemand(SQLModel, table=True):
     lo_95: float = Field(sa_column=Column(Double, nullable=False))
     hi_95: float = Field(sa_column=Column(Double, nullable=False))
     model: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+class PredictedLevelDemand(SQLModel, table=True):
+    """Per run, level (`total`, `category`), key (the category; '' for the total) and
+    forecast day: the level's own forecast, reconciled, and what of it no product's
+    forecast holds (`unallocated`)."""
+
+    __tablename__ = "predicted_level_demand"
+    __table_args__ = (
+        PrimaryKeyConstraint("run_id", "level", "key", "date"),
+        CheckConstraint("level IN ('total', 'category')", name="level_known"),
+        CheckConstraint(
+            "0 <= lo_95 AND lo_95 <= lo_80 AND lo_80 <= quantity AND quantity <= hi_80"
+            " AND hi_80 <= hi_95 AND 0 <= unallocated AND unallocated <= quantity + 1e-9",
+            name="intervals_ordered",
+        ),
+    )
+
+    run_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("forecast_runs.run_id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    level: str = Field(sa_column=Column(String(16), nullable=False))
+    key: str = Field(sa_column=Column(Text, nullable=False))
+    date: dt.date = Field(sa_column=Column(Date, nullable=False))
+    quantity: float = Field(sa_column=Column(Double, nullable=False))
+    lo_80: float = Field(sa_column=Column(Double, nullable=False))
+    hi_80: float = Field(sa_column=Column(Double, nullable=False))
+    lo_95: float = Field(sa_column=Column(Double, nullable=False))
+    hi_95: float = Field(sa_column=Column(Double, nullable=False))
+    unallocated: float = Field(sa_column=Column(Double, nullable=False))
+    model: str = Field(sa_column=Column(String(64), nullable=False))

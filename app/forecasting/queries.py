@@ -177,6 +177,31 @@ WHERE d.run_id = :run_id AND p.category = :category
 GROUP BY d.date ORDER BY d.date
 """
 
+# A level's forecast in the served run: the run, whether it is stale, how many products
+# with a forecast of their own it holds, and its model (null: the run has no such level).
+LEVEL_RUN = f"""
+WITH r AS (
+    SELECT run_id, data_until, seen_upload_id, running_uploads FROM forecast_runs
+    WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
+)
+SELECT r.run_id, r.data_until, {STALE} AS stale,
+    (SELECT count(*) FROM forecast_products f JOIN products p USING (product_id)
+     WHERE f.run_id = r.run_id AND (:level = 'total' OR p.category = :key)) AS products,
+    (SELECT min(l.model) FROM predicted_level_demand l
+     WHERE l.run_id = r.run_id AND l.level = :level AND l.key = :key) AS model
+FROM r
+"""
+
+LEVEL_ITEMS = """
+SELECT date, quantity, lo_80, hi_80, lo_95, hi_95, unallocated FROM predicted_level_demand
+WHERE run_id = :run_id AND level = :level AND key = :key ORDER BY date
+"""
+
+LEVEL_COLUMNS = (
+    "run_id", "level", "key", "date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95",
+    "unallocated", "model",
+)  # fmt: skip
+
 # The products a run forecast, for the dashboard's picker: name and model.
 RUN_PRODUCTS = """
 SELECT f.product_id, p.name AS product_name, p.category, f.model, f.mase,

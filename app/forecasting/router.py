@@ -15,9 +15,9 @@ from app.forecasting import runs, service
 from app.forecasting.options import Options
 from app.forecasting.schemas import (
     AccuracyPage,
-    CategoryForecast,
     ForecastDay,
     ForecastProductPage,
+    LevelForecast,
     ProductForecast,
     Run,
     RunRequest,
@@ -40,15 +40,9 @@ NO_FORECAST: dict[int | str, dict[str, Any]] = {
 }
 DAY_COLUMNS = ("date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95")
 ACCURACY_COLUMNS = (
-    "model",
-    "scope",
-    "products",
-    "mae",
-    "rmse",
-    "mase",
-    "coverage_80",
-    "coverage_95",
-)
+    "level", "model", "scope", "series", "products", "mae", "rmse", "rmsse", "mase", "bias",
+    "coverage_80", "coverage_95", "coverage_80_sales_days",
+)  # fmt: skip
 RUN_COLUMNS = (
     "run_id", "status", "started_at", "finished_at", "data_until", "horizon", "engine",
     "products", "progress",
@@ -174,21 +168,41 @@ async def product_forecast(
     return _days_csv(result.items, f"forecast_product_{product_id}.csv", (result.model,))
 
 
+def _level_csv(result: LevelForecast, filename: str) -> Response:
+    columns = ("model", *DAY_COLUMNS, "unallocated")
+    rows = [(result.model, *(getattr(d, c) for c in columns[1:])) for d in result.items]
+    return csv_response(csv_rows(columns, rows), filename=filename)
+
+
 @router.get(
     "/categories/{category}",
-    summary="A category's forecast: its products' sum, intervals combined as independent",
-    response_model=CategoryForecast,
+    summary="A category's forecast: from its own series (new products' sales included),"
+    " reconciled with the total; `unallocated`: what no product's forecast holds",
+    response_model=LevelForecast,
     responses={**READ_ERRORS, **NO_FORECAST},
 )
 async def category_forecast(
     session: SessionDep,
     fmt: FormatDep,
     category: Annotated[str, Path(min_length=1, max_length=100)],
-) -> CategoryForecast | Response:
-    result = await service.category(session=session, name=category)
+) -> LevelForecast | Response:
+    result = await service.level(session=session, level="category", key=category)
     if fmt is Format.JSON:
         return result
-    return _days_csv(result.items, "forecast_category.csv")
+    return _level_csv(result, "forecast_category.csv")
+
+
+@router.get(
+    "/total",
+    summary="The whole shop's forecast: from its own series, reconciled with the categories",
+    response_model=LevelForecast,
+    responses={**READ_ERRORS, **NO_FORECAST},
+)
+async def total_forecast(session: SessionDep, fmt: FormatDep) -> LevelForecast | Response:
+    result = await service.level(session=session, level="total", key="")
+    if fmt is Format.JSON:
+        return result
+    return _level_csv(result, "forecast_total.csv")
 
 
 @router.get(

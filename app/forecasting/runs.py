@@ -278,9 +278,32 @@ async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) ->
     ]
     served = table["model"].value_counts().to_dict() if len(table) else {}
     models = {"seconds": {k: round(v, 3) for k, v in result.seconds.items()}, "served": served}
+    levels = result.levels
+    level_records = (
+        []
+        if levels is None
+        else list(
+            zip(
+                [run_id] * len(levels),
+                levels["level"].astype(str).tolist(),
+                levels["key"].astype(str).tolist(),
+                levels["date"].tolist(),
+                *(
+                    levels[c].astype(float).tolist()
+                    for c in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95", "unallocated")
+                ),
+                levels["model"].astype(str).tolist(),
+                strict=True,
+            )
+        )
+    )
+    accuracy = [*result.level_accuracy, *result.accuracy]
     async with conn.transaction():
         await conn.copy_records_to_table(
             "predicted_product_demand", records=records, columns=queries.PREDICTION_COLUMNS
+        )
+        await conn.copy_records_to_table(
+            "predicted_level_demand", records=level_records, columns=queries.LEVEL_COLUMNS
         )
         await conn.copy_records_to_table(
             "forecast_products", records=product_records, columns=queries.PRODUCT_COLUMNS
@@ -290,7 +313,7 @@ async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) ->
             run_id,
             len(table),
             json.dumps(models),
-            json.dumps(result.accuracy, default=_number),
+            json.dumps(accuracy, default=_number),
         )
         await conn.execute(queries.PRUNE, keep_runs)
 

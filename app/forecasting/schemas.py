@@ -15,16 +15,28 @@ class RunRequest(BaseModel):
 
 
 class Accuracy(BaseModel):
-    """Pooled backtest figures of one model (mean of per-product figures)."""
+    """Pooled backtest figures of one model at one level (means of per-series figures)."""
 
+    level: str = Field("product", description="`product`, `category` or `total`")
     model: str = Field(description="As the library names it; `served`: what each product got")
-    scope: str = Field(description="`chosen`: the products it serves; `all`: every product")
-    products: int
+    scope: str = Field(
+        description="`served`: what the level serves; `chosen`: the products a model serves;"
+        " `all`: every series of the level"
+    )
+    series: int | None = Field(None, description="Series pooled (products, categories, 1)")
+    products: int | None = Field(None, description="Products pooled (product level)")
     mae: float | None
-    rmse: float | None
+    rmse: float | None = None
+    rmsse: float | None = None
     mase: float | None
+    bias: float | None = Field(
+        None, description="Summed forecast over summed actual, minus 1 (0: unbiased)"
+    )
     coverage_80: float | None
     coverage_95: float | None
+    coverage_80_sales_days: float | None = Field(
+        None, description="80% coverage over backtest days with sales only"
+    )
 
 
 class AfterToday(BaseModel):
@@ -103,14 +115,32 @@ class ProductForecast(BaseModel):
     items: list[ForecastDay]
 
 
-class CategoryForecast(BaseModel):
-    category: str
+class LevelDay(ForecastDay):
+    unallocated: float = Field(
+        description="Of `quantity`, the units no product's forecast holds: demand expected"
+        " from products without a forecast of their own (not sold yet, or launched since)"
+    )
+
+
+class LevelForecast(BaseModel):
+    """A category's or the total's own forecast, reconciled with the other levels."""
+
+    level: str = Field(description="`category` or `total`")
+    category: str | None = Field(description="The category (null for the total)")
     run_id: int
     data_until: dt.date | None
     stale: bool
-    products: int
-    intervals: str = Field(description="How the category's intervals are made")
-    items: list[ForecastDay]
+    products: int = Field(description="Products with a forecast of their own in it")
+    model: str = Field(
+        description="The level's model and the reconciliation, e.g. `AutoETS+MinTrace(ols)`;"
+        " `sum_of_products` when the history was too short to backtest the level"
+    )
+    intervals: str = Field(description="How the intervals are made")
+    items: list[LevelDay]
+
+
+# The name it had when categories were the sum of their products.
+CategoryForecast = LevelForecast
 
 
 class AccuracyPage(BaseModel):

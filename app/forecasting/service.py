@@ -17,16 +17,23 @@ from app.forecasting import queries
 from app.forecasting.schemas import (
     Accuracy,
     AccuracyPage,
-    CategoryForecast,
     ForecastDay,
     ForecastProductItem,
     ForecastProductPage,
+    LevelDay,
+    LevelForecast,
     ProductAccuracy,
     ProductForecast,
     Run,
 )
 
 DIGITS = 3
+DAY_NUMBERS = ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")
+SUM_OF_PRODUCTS = "sum_of_products"  # levels.SUM_OF_PRODUCTS (not imported: pandas)
+LEVEL_INTERVALS = (
+    "conformal: the 80% and 95% quantiles of the level's absolute errors over the"
+    " backtest (its forecasts reconciled as served), around its forecast, floored at 0"
+)
 CATEGORY_INTERVALS = (
     "sum of the products' forecasts ± the square root of the sum of their squared"
     " half-widths (errors taken as independent), floored at 0"
@@ -83,10 +90,17 @@ async def get_run(*, session: AsyncSession, run_id: int | None) -> Run:
     return run_of(row)
 
 
+def _level_day(m: Any) -> LevelDay:
+    return LevelDay(
+        date=m["date"],
+        **{k: round(float(m[k]), DIGITS) for k in (*DAY_NUMBERS, "unallocated")},
+    )
+
+
 def _day(m: Any) -> ForecastDay:
     return ForecastDay(
         date=m["date"],
-        **{k: round(float(m[k]), DIGITS) for k in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")},
+        **{k: round(float(m[k]), DIGITS) for k in DAY_NUMBERS},
     )
 
 
@@ -129,23 +143,41 @@ async def product(*, session: AsyncSession, product_id: int) -> ProductForecast:
     )
 
 
-async def category(*, session: AsyncSession, name: str) -> CategoryForecast:
-    """The sum of a category's product forecasts (CATEGORY_INTERVALS); 404 `no_forecast`."""
-    found = (await session.execute(text(queries.CATEGORY_RUN), {"category": name})).first()
-    if found is None or not found._mapping["products"]:
-        raise NoForecast("No forecast for this category.", details={"category": name})
+async def level(*, session: AsyncSession, level: str, key: str) -> LevelForecast:
+    """A category's (`key`) or the total's (`key` '') forecast in the served run, from
+    the level's own series (LEVEL_INTERVALS); a run from before the levels serves a
+    category as its products' sum. 404 `no_forecast`."""
+    params = {"level": level, "key": key}
+    found = (await session.execute(text(queries.LEVEL_RUN), params)).first()
+    details = {"category": key} if level == "category" else {"level": level}
+    if found is None:
+        raise NoForecast("No forecast run has succeeded yet.", details=details)
     m = found._mapping
-    items = await session.execute(
-        text(queries.CATEGORY_ITEMS), {"run_id": m["run_id"], "category": name}
-    )
-    return CategoryForecast(
-        category=name,
+    model, intervals = m["model"], LEVEL_INTERVALS
+    if model is not None:
+        rows = await session.execute(text(queries.LEVEL_ITEMS), {**params, "run_id": m["run_id"]})
+        items = [_level_day(r._mapping) for r in rows]
+        if model == SUM_OF_PRODUCTS:
+            intervals = CATEGORY_INTERVALS
+    elif level == "category" and m["products"]:
+        rows = await session.execute(
+            text(queries.CATEGORY_ITEMS), {"run_id": m["run_id"], "category": key}
+        )
+        items = [_level_day({**r._mapping, "unallocated": 0.0}) for r in rows]
+        model, intervals = SUM_OF_PRODUCTS, CATEGORY_INTERVALS
+    else:
+        what = "this category" if level == "category" else "the total"
+        raise NoForecast(f"The served run has no forecast of {what}.", details=details)
+    return LevelForecast(
+        level=level,
+        category=key if level == "category" else None,
         run_id=m["run_id"],
         data_until=m["data_until"],
         stale=m["stale"],
         products=m["products"],
-        intervals=CATEGORY_INTERVALS,
-        items=[_day(r._mapping) for r in items],
+        model=model,
+        intervals=intervals,
+        items=items,
     )
 
 

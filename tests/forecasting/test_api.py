@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.forecasting import levels
 from app.forecasting import service as forecasts
 from tests.conftest import API_KEY
 from tests.forecasting.conftest import load, run_forecast, wait_for_run
@@ -209,34 +210,66 @@ class TestReads:
         assert new.json()["rows_inserted"] == 1
         assert (await client.get("/forecasts/products/1")).json()["stale"] is True
 
-    async def test_category_is_the_sum_with_narrower_than_summed_bounds(
+    async def test_levels_agree_and_categories_hold_their_products(
         self, client: httpx.AsyncClient, forecast: dict[str, object]
     ) -> None:
+        """The total is the sum of the categories, day by day; a category is its
+        products' forecasts plus its `unallocated`, never less than its products."""
         products = (await client.get("/forecasts/products")).json()["items"]
-        category = products[0]["category"]
-        members = [p["product_id"] for p in products if p["category"] == category]
-        each = [(await client.get(f"/forecasts/products/{p}")).json()["items"] for p in members]
-        body = (await client.get(f"/forecasts/categories/{category}")).json()
-        assert body["products"] == len(members)
-        for d, day in enumerate(body["items"]):
-            total = sum(items[d]["quantity"] for items in each)
-            assert day["quantity"] == pytest.approx(total, abs=0.01)
-            assert day["hi_95"] <= sum(items[d]["hi_95"] for items in each) + 0.01
-            assert (
-                0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"] <= day["hi_95"]
-            )
-        assert (await client.get("/forecasts/categories/Nope")).status_code == 404
+        categories = sorted({p["category"] for p in products})
+        total = (await client.get("/forecasts/total")).json()
+        assert total["level"] == "total" and total["category"] is None
+        assert total["products"] == len(products)
+        assert len(total["items"]) == 7
+        summed = [0.0] * 7
+        for category in categories:
+            members = [p["product_id"] for p in products if p["category"] == category]
+            each = [(await client.get(f"/forecasts/products/{p}")).json()["items"] for p in members]
+            body = (await client.get(f"/forecasts/categories/{category}")).json()
+            assert body["level"] == "category" and body["category"] == category
+            assert body["products"] == len(members)
+            assert body["model"].rsplit("+", 1)[1] == total["model"].rsplit("+", 1)[1]
+            for d, day in enumerate(body["items"]):
+                own = sum(items[d]["quantity"] for items in each)
+                assert day["quantity"] == pytest.approx(own + day["unallocated"], abs=0.01)
+                assert day["unallocated"] >= 0
+                assert (
+                    0 <= day["lo_95"] <= day["lo_80"] <= day["quantity"] <= day["hi_80"]
+                    <= day["hi_95"]
+                )  # fmt: skip
+                summed[d] += day["quantity"]
+        for d, day in enumerate(total["items"]):
+            assert day["quantity"] == pytest.approx(summed[d], abs=0.01 * len(categories))
+        missing = await client.get("/forecasts/categories/Nope")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "no_forecast"
+        csv_text = (await client.get("/forecasts/total?format=csv")).text
+        assert csv_text.startswith("model,date,quantity,lo_80,hi_80,lo_95,hi_95,unallocated")
 
     async def test_accuracy_names_models_and_always_seasonal_naive(
         self, client: httpx.AsyncClient, forecast: dict[str, object]
     ) -> None:
         items = (await client.get("/forecasts/accuracy")).json()["items"]
-        names = {(i["model"], i["scope"]) for i in items}
-        assert ("SeasonalNaive", "all") in names
-        assert ("CrostonOptimized", "all") in names
-        assert ("LightGBM", "all") in names
+        names = {(i["level"], i["model"], i["scope"]) for i in items}
+        assert ("product", "SeasonalNaive", "all") in names
+        assert ("product", "CrostonOptimized", "all") in names
+        assert ("product", "LightGBM", "all") in names
+        (product,) = [i for i in items if i["level"] == "product" and i["model"] == "served"]
+        assert product["bias"] is not None and product["rmsse"] is not None
+        assert 0 <= product["coverage_80_sales_days"] <= product["coverage_95"] + 1
+        for level in ("total", "category"):
+            assert (level, "SeasonalNaive", "all") in names
+            assert (level, "AutoETS", "all") in names
+            (served,) = [i for i in items if i["level"] == level and i["scope"] == "served"]
+            assert served["model"].rsplit("+", 1)[1] in levels.RECONCILERS
+            assert served["bias"] is not None
+            for key in ("coverage_80", "coverage_95", "coverage_80_sales_days"):
+                assert 0 <= served[key] <= 1
         csv_text = (await client.get("/forecasts/accuracy?format=csv")).text
-        assert csv_text.startswith("model,scope,products,mae,rmse,mase,coverage_80,coverage_95")
+        assert csv_text.startswith(
+            "level,model,scope,series,products,mae,rmse,rmsse,mase,bias,coverage_80,coverage_95,"
+            "coverage_80_sales_days"
+        )
 
     async def test_export_csv(self, client: httpx.AsyncClient, forecast: dict[str, object]) -> None:
         response = await client.get("/exports/predicted_product_demand.csv")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.forecasting import calendar
+from app.forecasting import calendar, levels
 from app.forecasting import engine as core
 from app.forecasting.options import Options
 
@@ -93,6 +93,103 @@ class TestRun:
         )
         result = core.run(empty, horizon=7)
         assert result.predictions.empty and result.products.empty
+
+
+class TestLevels:
+    def test_a_category_carried_by_products_that_come_and_go_is_forecast_from_its_own_series(
+        self,
+    ) -> None:
+        """Category "Launches" sells ~12 units a day, every unit from a product that sells
+        for a week and is gone (a new one each week): the products' own forecasts say
+        little that holds (the short ones' profiles sum to far more than 12), yet the
+        category's demand is steady, and its own series sees it. Its products are scaled
+        to fit under it. "Steady" (two products selling every day) is forecast as well;
+        the total is the categories' sum."""
+        rng = np.random.default_rng(11)
+        days = 120
+        rows, products = [], [(1, "Steady"), (2, "Steady")]
+        for t in range(days):
+            d = UNTIL - timedelta(days=days - 1 - t)
+            for p in (1, 2):
+                rows.append((p, d, int(rng.poisson(5)) + 1))
+            launch = 100 + t // 7
+            if (launch, "Launches") not in products:
+                products.append((launch, "Launches"))
+            rows.append((launch, d, int(rng.poisson(11)) + 1))
+        h = core.History(
+            data_until=UNTIL,
+            cells=pd.DataFrame(rows, columns=["product_id", "date", "quantity"]),
+            products=pd.DataFrame(products, columns=["product_id", "category"]).assign(price=10.0),
+        )
+        result = core.run(h, horizon=14, options=Options(lightgbm=False))
+        assert result.levels is not None
+        lv = result.levels.set_index(["level", "key", "date"]).sort_index()
+        launches = lv.loc[("category", "Launches")]
+        assert launches["quantity"].mean() == pytest.approx(12, rel=0.25)
+        sold = result.predictions.merge(h.products, on="product_id")
+        own = sold[sold["category"] == "Launches"].groupby("date")["quantity"].sum()
+        own = own.reindex(launches.index).fillna(0)
+        assert (launches["unallocated"] - (launches["quantity"] - own)).abs().max() < 1e-6
+        assert (own <= launches["quantity"] + 1e-6).all()
+        steady = lv.loc[("category", "Steady")]
+        assert steady["quantity"].mean() == pytest.approx(12, rel=0.25)
+        total = lv.loc[("total", "")]
+        both = launches["quantity"] + steady["quantity"]
+        assert (total["quantity"] - both.reindex(total.index)).abs().max() < 1e-6
+        served = {a["level"]: a for a in result.level_accuracy if a["scope"] == "served"}
+        assert set(served) == {"total", "category"}
+        assert served["category"]["mase"] < 1.5
+
+    def test_unallocated_is_what_no_product_holds_and_products_fit_under_their_category(
+        self,
+    ) -> None:
+        day = pd.Timestamp(UNTIL + timedelta(days=1))
+        own = pd.DataFrame(
+            {
+                "unique_id": ["total", "category:A", "category:B"],
+                "ds": day,
+                "quantity": [15.0, 10.0, 5.0],
+                "lo_80": [12.0, 8.0, 4.0],
+                "hi_80": [18.0, 12.0, 6.0],
+                "lo_95": [10.0, 7.0, 3.0],
+                "hi_95": [20.0, 13.0, 7.0],
+                "model": "AutoETS+MinTrace(ols)",
+            }
+        )
+        products = pd.DataFrame({"product_id": [1, 2, 3], "category": ["A", "A", "B"]})
+        predictions = pd.DataFrame(
+            {
+                "product_id": [1, 2, 3],
+                "date": day.date(),
+                "quantity": [3.0, 4.0, 8.0],  # A: 7 of 10; B: 8 over 5
+                "lo_80": [2.0, 3.0, 6.0],
+                "hi_80": [4.0, 5.0, 10.0],
+                "lo_95": [1.0, 2.0, 4.0],
+                "hi_95": [5.0, 6.0, 12.0],
+                "model": "WindowAverage",
+            }
+        )
+        fitted, lv = levels._fit_products(own, predictions, products)
+        by = lv.set_index(["level", "key"])
+        assert by.loc[("category", "A"), "unallocated"] == pytest.approx(3.0)
+        assert by.loc[("category", "B"), "unallocated"] == pytest.approx(0.0)
+        assert by.loc[("total", ""), "quantity"] == pytest.approx(15.0)
+        assert by.loc[("total", ""), "unallocated"] == pytest.approx(3.0)
+        scaled = fitted.set_index("product_id")
+        assert scaled.loc[[1, 2], "quantity"].tolist() == [3.0, 4.0]  # under A: unchanged
+        assert scaled.loc[3, "quantity"] == pytest.approx(5.0)  # B's 8 scaled to its 5
+        assert scaled.loc[3, "hi_95"] == pytest.approx(12.0 * 5 / 8)
+
+    def test_a_short_history_sums_the_products(self) -> None:
+        """Under two horizons of history the levels have no backtest: each is the sum of
+        its products, nothing unallocated."""
+        h = history(days=40)
+        result = core.run(h, horizon=28, options=Options(lightgbm=False))
+        assert result.levels is not None
+        assert set(result.levels["model"]) == {"sum_of_products"}
+        total = result.levels[result.levels["level"] == "total"]["quantity"].sum()
+        assert total == pytest.approx(result.predictions["quantity"].sum())
+        assert (result.levels["unallocated"] == 0).all()
 
 
 class TestCalendar:

@@ -763,9 +763,12 @@
       const accuracy = await getJson("/forecasts/accuracy");
       $("accuracy-rows").replaceChildren(...accuracy.items.map((a) => {
         const row = make("tr");
-        row.append(make("td", a.model), make("td", a.scope), make("td", String(a.products), "num"),
+        row.append(make("td", a.level), make("td", a.model), make("td", a.scope),
+          make("td", String(a.series ?? a.products), "num"),
           make("td", figure(a.mae), "num"), make("td", figure(a.mase), "num"),
-          make("td", figure(a.coverage_80), "num"), make("td", figure(a.coverage_95), "num"));
+          make("td", figure(a.bias), "num"), make("td", figure(a.coverage_80), "num"),
+          make("td", figure(a.coverage_80_sales_days), "num"),
+          make("td", figure(a.coverage_95), "num"));
         return row;
       }));
       await loadForecastChart();
