@@ -242,10 +242,7 @@ def marketplace_sales(*, products: int, days: int, start: date, seed: int) -> li
     for _ in range(products):
         # A fifth listed before the first day; the rest launched as the shop grows (a
         # uniform draw to the power 0.65: more launches later).
-        if rng.random() < 0.2:
-            launch = -rng.randrange(1, 365)
-        else:
-            launch = int(days * rng.random() ** 0.65)
+        launch = -rng.randrange(1, 365) if rng.random() < 0.2 else int(days * rng.random() ** 0.65)
         # Sales over the product's life: mostly a few, a heavy tail of best sellers.
         lifetime = rng.lognormvariate(0.8, 1.3)
         fade = rng.uniform(7, 120)  # days over which its rate falls by e

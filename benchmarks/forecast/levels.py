@@ -2,7 +2,7 @@
 side by side with seasonal naive and a plain statsforecast AutoETS, in one run.
 
     .venv/bin/python benchmarks/forecast/levels.py [--products 30000] [--days 730] \
-        [--horizon 28] [--dir /tmp/orderlens-levels]
+        [--horizon 28] [--dir DIR]
 
 1. Generates `data/generate.py --demand marketplace` (74 categories, launches all the
    time, most products selling nothing in a given month) unless `--dir` holds it.
@@ -27,7 +27,6 @@ import argparse
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.forecasting import engine as core
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, WORK
 
 TOP_PRODUCTS = 200
 
@@ -56,7 +55,7 @@ def read(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sale cells (product_id, date, quantity per day) and products, as the rollup holds."""
     orders = pd.read_csv(folder / "orders.csv")
     orders["date"] = pd.to_datetime(orders["created_date"].str.strip("'")).dt.date
-    cells = orders.groupby(["product_id", "date"], as_index=False)["quantity"].sum()
+    cells = pd.DataFrame(orders.groupby(["product_id", "date"], as_index=False)["quantity"].sum())
     products = pd.read_csv(folder / "products.csv").rename(columns={"id": "product_id"})
     return cells, products[["product_id", "category", "price"]]
 
@@ -86,7 +85,9 @@ def product_series(cells: pd.DataFrame, ids: list[int], until: pd.Timestamp) -> 
     for pid, g in frame.groupby("product_id"):
         days = pd.date_range(g["ds"].min(), until, freq="D")
         y = g.set_index("ds")["quantity"].reindex(days, fill_value=0)
-        out.append(pd.DataFrame({"unique_id": f"product:{pid}", "ds": days, "y": y.to_numpy(float)}))
+        out.append(
+            pd.DataFrame({"unique_id": f"product:{pid}", "ds": days, "y": y.to_numpy(float)})
+        )
     return pd.concat(out, ignore_index=True)
 
 
@@ -137,12 +138,18 @@ def orderlens(result: core.Result, products: pd.DataFrame) -> pd.DataFrame:
     summed = with_cat.groupby(["category", "ds"], as_index=False)[cols].sum()
     summed["unique_id"] = "category:" + summed["category"].astype(str)
     total = with_cat.groupby("ds", as_index=False)[cols].sum().assign(unique_id="total")
-    rows.append(pd.concat([summed, total]).assign(method="sum of products")[["unique_id", "ds", "method", *cols]])
+    rows.append(
+        pd.concat([summed, total]).assign(method="sum of products")[
+            ["unique_id", "ds", "method", *cols]
+        ]
+    )
     levels = getattr(result, "levels", None)
     if levels is not None and len(levels):
         own = levels.copy()
         own["ds"] = pd.to_datetime(own["date"])
-        own["unique_id"] = np.where(own["level"] == "total", "total", "category:" + own["key"].astype(str))
+        own["unique_id"] = np.where(
+            own["level"] == "total", "total", "category:" + own["key"].astype(str)
+        )
         rows.append(own.assign(method="Orderlens")[["unique_id", "ds", "method", *cols]])
     return pd.concat(rows, ignore_index=True)
 
@@ -151,7 +158,9 @@ def scores(fc: pd.DataFrame, actual: pd.DataFrame, train: pd.DataFrame) -> pd.Da
     """Per series and method: abs and squared errors, hits, sums (for pooling)."""
     # The seasonal (lag 7) naive's in-sample squared error.
     scale = train.groupby("unique_id")["y"].apply(
-        lambda y: float(np.mean((y.to_numpy()[7:] - y.to_numpy()[:-7]) ** 2)) if len(y) > 7 else np.nan
+        lambda y: (
+            float(np.mean((y.to_numpy()[7:] - y.to_numpy()[:-7]) ** 2)) if len(y) > 7 else np.nan
+        )
     )
     merged = actual.merge(fc, on=["unique_id", "ds"], how="left")
     for c in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95"):
@@ -173,7 +182,12 @@ def scores(fc: pd.DataFrame, actual: pd.DataFrame, train: pd.DataFrame) -> pd.Da
     pooled["rmsse"] = per["rmsse"].replace([np.inf, -np.inf], np.nan).groupby("method").mean()
     pooled["bias"] = pooled["f"] / pooled["y"] - 1
     cov = merged.groupby("method")[["in80", "in95"]].mean()
-    sale = merged[merged["sale"]].groupby("method")[["in80"]].mean().rename(columns={"in80": "in80_sales"})
+    sale = (
+        merged[merged["sale"]]
+        .groupby("method")[["in80"]]
+        .mean()
+        .rename(columns={"in80": "in80_sales"})
+    )
     return pooled.join(cov).join(sale)
 
 
@@ -182,7 +196,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=30_000)
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--horizon", type=int, default=28)
-    parser.add_argument("--dir", type=Path, default=Path("/tmp/orderlens-levels"))
+    parser.add_argument("--dir", type=Path, default=WORK / "levels")
     parser.add_argument("--no-lightgbm", action="store_true")
     args = parser.parse_args()
     folder = args.dir / f"{args.products}x{args.days}"
@@ -200,7 +214,9 @@ def main() -> None:
     began = time.perf_counter()
     result = core.run(history, horizon=args.horizon, options=Options(lightgbm=not args.no_lightgbm))
     engine_seconds = time.perf_counter() - began
-    print(f"Orderlens engine: {engine_seconds:.1f} s ({ {k: round(v, 1) for k, v in result.seconds.items()} })")
+    print(
+        f"Orderlens engine: {engine_seconds:.1f} s ({ {k: round(v, 1) for k, v in result.seconds.items()} })"
+    )
 
     top = (
         seen.groupby("product_id")["quantity"].sum().sort_values(ascending=False).head(TOP_PRODUCTS)
@@ -220,9 +236,15 @@ def main() -> None:
     forecasts = pd.concat([base, ours], ignore_index=True)
 
     print()
-    print("| level | method | series | MAE | × naive | RMSSE | bias | cov. 80 | cov. 95 | cov. 80, sale days |")
+    print(
+        "| level | method | series | MAE | × naive | RMSSE | bias | cov. 80 | cov. 95 | cov. 80, sale days |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for level, prefix in (("total", "total"), ("category", "category:"), (f"top {TOP_PRODUCTS} products", "product:")):
+    for level, prefix in (
+        ("total", "total"),
+        ("category", "category:"),
+        (f"top {TOP_PRODUCTS} products", "product:"),
+    ):
         ids = actual["unique_id"].str.startswith(prefix)
         act = actual[ids]
         fc = forecasts[forecasts["unique_id"].isin(act["unique_id"].unique())]

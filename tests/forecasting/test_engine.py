@@ -95,6 +95,11 @@ class TestRun:
         assert result.predictions.empty and result.products.empty
 
 
+def part(frame: pd.DataFrame, level: str, key: str) -> pd.DataFrame:
+    """One level's (and key's) rows of a run's levels, by date."""
+    return frame[(frame["level"] == level) & (frame["key"] == key)].set_index("date")
+
+
 class TestLevels:
     def test_a_category_carried_by_products_that_come_and_go_is_forecast_from_its_own_series(
         self,
@@ -123,17 +128,17 @@ class TestLevels:
         )
         result = core.run(h, horizon=14, options=Options(lightgbm=False))
         assert result.levels is not None
-        lv = result.levels.set_index(["level", "key", "date"]).sort_index()
-        launches = lv.loc[("category", "Launches")]
+        lv = result.levels
+        launches = part(lv, "category", "Launches")
         assert launches["quantity"].mean() == pytest.approx(12, rel=0.25)
         sold = result.predictions.merge(h.products, on="product_id")
         own = sold[sold["category"] == "Launches"].groupby("date")["quantity"].sum()
         own = own.reindex(launches.index).fillna(0)
         assert (launches["unallocated"] - (launches["quantity"] - own)).abs().max() < 1e-6
         assert (own <= launches["quantity"] + 1e-6).all()
-        steady = lv.loc[("category", "Steady")]
+        steady = part(lv, "category", "Steady")
         assert steady["quantity"].mean() == pytest.approx(12, rel=0.25)
-        total = lv.loc[("total", "")]
+        total = part(lv, "total", "")
         both = launches["quantity"] + steady["quantity"]
         assert (total["quantity"] - both.reindex(total.index)).abs().max() < 1e-6
         served = {a["level"]: a for a in result.level_accuracy if a["scope"] == "served"}
@@ -170,15 +175,12 @@ class TestLevels:
             }
         )
         fitted, lv = levels._fit_products(own, predictions, products)
-        by = lv.set_index(["level", "key"])
-        assert by.loc[("category", "A"), "unallocated"] == pytest.approx(3.0)
-        assert by.loc[("category", "B"), "unallocated"] == pytest.approx(0.0)
-        assert by.loc[("total", ""), "quantity"] == pytest.approx(15.0)
-        assert by.loc[("total", ""), "unallocated"] == pytest.approx(3.0)
-        scaled = fitted.set_index("product_id")
-        assert scaled.loc[[1, 2], "quantity"].tolist() == [3.0, 4.0]  # under A: unchanged
-        assert scaled.loc[3, "quantity"] == pytest.approx(5.0)  # B's 8 scaled to its 5
-        assert scaled.loc[3, "hi_95"] == pytest.approx(12.0 * 5 / 8)
+        assert part(lv, "category", "A")["unallocated"].tolist() == pytest.approx([3.0])
+        assert part(lv, "category", "B")["unallocated"].tolist() == pytest.approx([0.0])
+        assert part(lv, "total", "")["quantity"].tolist() == pytest.approx([15.0])
+        assert part(lv, "total", "")["unallocated"].tolist() == pytest.approx([3.0])
+        assert fitted["quantity"].tolist() == pytest.approx([3.0, 4.0, 5.0])  # B's 8 to 5
+        assert fitted["hi_95"].tolist() == pytest.approx([5.0, 6.0, 12.0 * 5 / 8])
 
     def test_a_short_history_sums_the_products(self) -> None:
         """Under two horizons of history the levels have no backtest: each is the sum of
