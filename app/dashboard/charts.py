@@ -240,7 +240,7 @@ def _render(draw: Callable[[Layout], Any], layouts: tuple[Layout, Layout]) -> by
 FORECAST = (Layout("wide", 600, 340, 8), Layout("narrow", 360, 204, 4))
 
 
-def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any], model: str) -> bytes:
+def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any]) -> bytes:
     """A product's last days of units sold, then its forecast and the forecast's 80% band
     (drawn as its two bounds), as SVG."""
     days = [d for d, _ in history] + [i.date for i in items]
@@ -268,11 +268,10 @@ def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any], model:
         chart.x_labels_major = printed
         if days:
             chart.add("Sold", past, show_dots=False)
-            chart.add(
-                f"Forecast ({model})" if layout.name == "wide" else "Forecast",
-                ahead,
-                show_dots=False,
-            )
+            # The model is named beside the chart (the panel's caption), not in the legend:
+            # a legend column is a quarter of the width, and "Forecast (CrostonOptimized)"
+            # ran into "80% low".
+            chart.add("Forecast", ahead, show_dots=False)
             dashed = {"width": 2, "dasharray": "4, 4"}
             chart.add("80% low", low, show_dots=False, stroke_style=dashed)
             chart.add("80% high", high, show_dots=False, stroke_style=dashed)

@@ -120,4 +120,4 @@ async def forecast_chart(
         if result.data_until
         else []
     )
-    return _svg(await asyncio.to_thread(charts.forecast, history, result.items, result.model))
+    return _svg(await asyncio.to_thread(charts.forecast, history, result.items))

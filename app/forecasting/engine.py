@@ -174,6 +174,10 @@ def run(
         backtest = pd.concat(cv_parts, ignore_index=True) if cv_parts else None
         per_model = _metrics(backtest, models, scale) if backtest is not None else None
         chosen = _choose(per_model, long_ids) if per_model is not None else pd.Series(dtype=str)
+        if per_model is not None and final is not None:
+            since = pd.Timestamp(history.data_until) - pd.Timedelta(days=max(horizon, 28))
+            recent = series[(series["ds"] > since) & (series["y"] > 0)]["unique_id"].unique()
+            chosen = _never_nothing(chosen, per_model, final, recent)
         served = _serve(final, chosen, per_model, backtest, history.data_until, horizon)
         short_ids = windows.index[windows == 0]
         profiled = _category_profile(series, short_ids, served, history, horizon)
@@ -184,10 +188,8 @@ def run(
         accuracy = _pooled(per_model, chosen, models)
     span = (history.data_until - min(history.cells["date"])).days + 1
     hierarchy = levels.forecast_levels(
-        cells=history.cells,
-        products=history.products,
-        product_predictions=predictions,
-        data_until=history.data_until,
+        history,
+        predictions,
         horizon=horizon,
         windows=windows_for(span, horizon),
         timed=clock.time,
@@ -427,9 +429,12 @@ def _held_out_coverage(frame: pd.DataFrame, level: int, *, sales_only: bool = Fa
 
 
 def _choose(per_model: pd.DataFrame, ids: pd.Index) -> pd.Series:
-    """Per product, the model served: the lowest backtest MASE (MAE where the scale is
-    zero) if it is strictly below SeasonalNaive's, else SeasonalNaive."""
-    score = per_model["mase"].where(per_model["mase"].notna(), per_model["mae"])
+    """Per product, the model served: the lowest backtest RMSSE (RMSE where the scale is
+    zero) if it is strictly below SeasonalNaive's, else SeasonalNaive. RMSSE, not MASE:
+    an absolute error is smallest at the median, which for a product selling on few days
+    is 0, so MASE chose forecasts of nothing (biased low by the units sold); a squared
+    error is smallest at the mean, the expected units."""
+    score = per_model["rmsse"].where(per_model["rmsse"].notna(), per_model["rmse"])
     frame = per_model.assign(score=score.fillna(np.inf))
     naive = frame[frame["model"] == SEASONAL_NAIVE].set_index("unique_id")["score"]
     best = frame.sort_values(["unique_id", "score", "model"]).drop_duplicates("unique_id")
@@ -437,6 +442,31 @@ def _choose(per_model: pd.DataFrame, ids: pd.Index) -> pd.Series:
     beats = best["score"] < naive.reindex(best.index)
     chosen = best["model"].where(beats, SEASONAL_NAIVE)
     return chosen.reindex(ids).fillna(SEASONAL_NAIVE)
+
+
+def _never_nothing(
+    chosen: pd.Series, per_model: pd.DataFrame, final: pd.DataFrame, recent: Any
+) -> pd.Series:
+    """A product that sold lately (`recent`) is never served a forecast of nothing: where
+    its chosen model forecasts 0 on every day, the best-scoring candidate that forecasts
+    something serves instead (seasonal naive repeats an empty last week; a mean-based
+    or intermittent model does not)."""
+    models = [m for m in per_model["model"].unique() if m in final.columns]
+    sums = final.groupby("unique_id")[models].sum()
+    picked = np.array([sums.at[p, m] if p in sums.index else np.nan for p, m in chosen.items()])
+    empty = chosen.index[(picked == 0) & chosen.index.isin(recent)]
+    if not len(empty):
+        return chosen
+    score = per_model["rmsse"].where(per_model["rmsse"].notna(), per_model["rmse"])
+    frame = per_model.assign(score=score.fillna(np.inf))
+    frame = frame[frame["unique_id"].isin(empty)]
+    totals = sums.reindex(empty).reset_index(names="unique_id")
+    totals = totals.melt(id_vars="unique_id", var_name="model", value_name="total")
+    frame = frame.merge(totals[totals["total"] > 0], on=["unique_id", "model"])
+    best = frame.sort_values(["unique_id", "score", "model"]).drop_duplicates("unique_id")
+    out = chosen.copy()
+    out.loc[best["unique_id"].to_numpy()] = best["model"].to_numpy()
+    return out
 
 
 def _serve(

@@ -2,7 +2,8 @@
 
 A category's series holds every unit its products sold, new products' included, so its
 forecast sees demand that no product forecast can (a product that has not sold yet has
-none). Per series, the candidates (`LEVEL_MODELS`) are backtested on the same rolling
+none). Per series, the candidates (`LEVEL_MODELS`: four statsforecast models and the
+mean of three of them) are backtested on the same rolling
 origins as the products; the lowest RMSSE wins if it beats seasonal naive's there. The
 total and the categories are then made to agree: each reconciliation of
 hierarchicalforecast (`RECONCILERS`) is applied to the backtest's forecasts, and the one
@@ -30,7 +31,10 @@ TOTAL = "total"
 CATEGORY = "category"
 SEASONAL_NAIVE = "SeasonalNaive"
 SUM_OF_PRODUCTS = "sum_of_products"
-LEVEL_MODELS = (SEASONAL_NAIVE, "WindowAverage", "SeasonalWindowAverage", "AutoETS")
+STAT_MODELS = (SEASONAL_NAIVE, "WindowAverage", "SeasonalWindowAverage", "AutoETS")
+# The mean of the three that are not seasonal naive: unlike errors partly cancel.
+LEVEL_ENSEMBLE = "Ensemble"
+LEVEL_MODELS = (*STAT_MODELS, LEVEL_ENSEMBLE)
 RECONCILERS = ("BottomUp", "TopDown", "MinTrace(ols)", "MinTrace(wls_struct)")
 SEASON = 7
 LEVELS = (80, 95)
@@ -76,10 +80,10 @@ def _models() -> list[Any]:
     from statsforecast.models import AutoETS, SeasonalNaive, SeasonalWindowAverage, WindowAverage
 
     return [
-        SeasonalNaive(season_length=SEASON, alias=LEVEL_MODELS[0]),
-        WindowAverage(window_size=28, alias=LEVEL_MODELS[1]),
-        SeasonalWindowAverage(season_length=SEASON, window_size=4, alias=LEVEL_MODELS[2]),
-        AutoETS(season_length=SEASON, alias=LEVEL_MODELS[3]),
+        SeasonalNaive(season_length=SEASON, alias=STAT_MODELS[0]),
+        WindowAverage(window_size=28, alias=STAT_MODELS[1]),
+        SeasonalWindowAverage(season_length=SEASON, window_size=4, alias=STAT_MODELS[2]),
+        AutoETS(season_length=SEASON, alias=STAT_MODELS[3]),
     ]
 
 
@@ -89,8 +93,9 @@ def _base(train: pd.DataFrame, horizon: int) -> pd.DataFrame:
     out: pd.DataFrame = StatsForecast(models=_models(), freq="D", n_jobs=1).forecast(
         df=train, h=horizon
     )
-    for model in LEVEL_MODELS:
+    for model in STAT_MODELS:
         out[model] = out[model].clip(lower=0)
+    out[LEVEL_ENSEMBLE] = out[list(STAT_MODELS[1:])].mean(axis=1)
     return out
 
 
@@ -150,17 +155,18 @@ def _rmsse(frame: pd.DataFrame, column: str, scale: pd.DataFrame) -> pd.Series:
 
 
 def forecast_levels(
-    *,
-    cells: pd.DataFrame,
-    products: pd.DataFrame,
+    history: Any,
     product_predictions: pd.DataFrame,
-    data_until: date,
+    *,
     horizon: int,
     windows: int,
     timed: Callable[[str], Any],
 ) -> Levels:
-    """The module docstring's steps. `windows` backtest origins (0: the levels are the
-    sums of the products, with no figures); `timed(name)` is the run's clock."""
+    """The module docstring's steps, on the run's `history` (engine.History: its cells,
+    products and data_until). `windows` backtest origins (0: the levels are the sums of
+    the products, with no figures); `timed(name)` is the run's clock."""
+    cells, products = history.cells, history.products
+    data_until: date = history.data_until
     series = level_series(cells, products, data_until)
     ids = sorted(series["unique_id"].unique(), key=lambda i: (i != TOTAL, i))
     until = pd.Timestamp(data_until)
@@ -178,6 +184,8 @@ def forecast_levels(
         parts.append((k, train, actual, base))
     scale = _scale(series[series["ds"] <= until - pd.Timedelta(days=windows * horizon)])
     # Per series, the model with the lowest backtest RMSSE if it beats seasonal naive's.
+    # (Chosen per level instead, by the mean over its series, the categories' MAE on the
+    # marketplace benchmark was 0.7% worse: benchmarks/RESULTS.md, issue 26.)
     backtest = pd.concat(
         [
             actual.merge(base, on=["unique_id", "ds"]).assign(window=k)

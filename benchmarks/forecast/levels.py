@@ -214,6 +214,13 @@ def main() -> None:
     began = time.perf_counter()
     result = core.run(history, horizon=args.horizon, options=Options(lightgbm=not args.no_lightgbm))
     engine_seconds = time.perf_counter() - began
+    for a in result.level_accuracy:
+        if a["scope"] == "served":
+            print(f"served at the {a['level']} level: {a['model']} (backtest MASE {a['mase']:.3f},"
+                  f" bias {a['bias']:+.1%}, 80% coverage {a['coverage_80']:.1%})")  # fmt: skip
+    if result.levels is not None:
+        chosen = result.levels.drop_duplicates(["level", "key"])["model"].value_counts()
+        print(f"level models: {chosen.to_dict()}")
     print(
         f"Orderlens engine: {engine_seconds:.1f} s ({ {k: round(v, 1) for k, v in result.seconds.items()} })"
     )

@@ -100,6 +100,55 @@ def part(frame: pd.DataFrame, level: str, key: str) -> pd.DataFrame:
     return frame[(frame["level"] == level) & (frame["key"] == key)].set_index("date")
 
 
+class TestNeverNothing:
+    def test_a_product_that_sells_now_and_then_is_forecast_more_than_nothing(self) -> None:
+        """Products selling one unit every few days: the median day is 0, so a choice on
+        absolute error served forecasts of nothing (biased low by every unit sold). On
+        squared error, and with the guard, each is forecast its expected units."""
+        rng = np.random.default_rng(4)
+        rows = []
+        for p in range(1, 9):
+            every = 3 + p  # one sale in 4 to 11 days
+            for t in range(150):
+                d = UNTIL - timedelta(days=149 - t)
+                if rng.random() < 1 / every:
+                    rows.append((p, d, 1))
+        h = core.History(
+            data_until=UNTIL,
+            cells=pd.DataFrame(rows, columns=["product_id", "date", "quantity"]),
+            products=pd.DataFrame({"product_id": range(1, 9), "category": "A", "price": 1.0}),
+        )
+        result = core.run(h, horizon=14, options=Options(lightgbm=False))
+        recent = h.cells[h.cells["date"] > UNTIL - timedelta(days=28)]["product_id"].unique()
+        sums = result.predictions.groupby("product_id")["quantity"].sum()
+        assert (sums.reindex(recent) > 0).all(), sums
+        (served,) = [a for a in result.accuracy if a["model"] == "served"]
+        assert abs(served["bias"]) < 0.5
+
+    def test_the_guard_swaps_an_empty_forecast_for_the_best_that_is_not(self) -> None:
+        day = pd.Timestamp(UNTIL + timedelta(days=1))
+        final = pd.DataFrame(
+            {
+                "unique_id": [1, 2, 3],
+                "ds": day,
+                "SeasonalNaive": [0.0, 0.0, 2.0],
+                "WindowAverage": [0.4, 0.5, 1.0],
+                "TSB": [0.3, 0.2, 1.0],
+            }
+        )
+        per_model = pd.DataFrame(
+            {
+                "unique_id": [1, 1, 1, 2, 2, 2, 3, 3, 3],
+                "model": ["SeasonalNaive", "WindowAverage", "TSB"] * 3,
+                "rmsse": [0.5, 0.9, 0.8, 0.5, 0.9, 0.8, 0.5, 0.9, 0.8],
+                "rmse": 1.0,
+            }
+        )
+        chosen = pd.Series(["SeasonalNaive"] * 3, index=[1, 2, 3])
+        out = core._never_nothing(chosen, per_model, final, recent=[1, 3])
+        assert out.to_dict() == {1: "TSB", 2: "SeasonalNaive", 3: "SeasonalNaive"}
+
+
 class TestLevels:
     def test_a_category_carried_by_products_that_come_and_go_is_forecast_from_its_own_series(
         self,

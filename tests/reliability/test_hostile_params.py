@@ -177,6 +177,7 @@ ROUTES: dict[str, Route] = {
     "/forecasts/products": Route(negotiates=True),
     "/forecasts/products/{product_id}": Route(negotiates=True, missing_ok=True),
     "/forecasts/categories/{category}": Route(negotiates=True, missing_ok=True),
+    "/forecasts/total": Route(negotiates=True, missing_ok=True),
     "/forecasts/accuracy": Route(negotiates=True),
     "/dashboard/charts/forecast.svg": Route(
         params=("product_id",), base=(("product_id", "1"),), missing_ok=True
