@@ -570,6 +570,7 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
         engine=engine,
         dask_address=settings.dask_scheduler_address,
         history_days=settings.forecast_history_days,
+        time_budget_seconds=settings.forecast_time_budget_seconds,
     )
     work = asyncio.create_task(
         runs.execute(
@@ -592,26 +593,19 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
         for line in left_out_lines(handle.left_out):
             _err().print(f"[yellow]{line}[/yellow]")
     table = Table(title=f"forecast run {handle.run_id}: {len(result.products)} products")
-    for name in ("model", "scope", "products", "mae", "rmse", "mase", "coverage_80", "coverage_95"):
-        table.add_column(name, justify="left" if name in {"model", "scope"} else "right")
-    for row in result.accuracy:
-        table.add_row(
-            *(
-                _cell(row[c])
-                for c in (
-                    "model",
-                    "scope",
-                    "products",
-                    "mae",
-                    "rmse",
-                    "mase",
-                    "coverage_80",
-                    "coverage_95",
-                )
-            )
-        )
+    for name in ACCURACY_COLUMNS:
+        table.add_column(name, justify="left" if name in {"level", "model", "scope"} else "right")
+    for row in [*result.level_accuracy, *result.accuracy]:
+        table.add_row(*(_cell(row.get(c)) for c in ACCURACY_COLUMNS))
     _out().print(table)
     return 0
+
+
+# The accuracy table `orderlens forecast` prints: per level, as `/forecasts/accuracy`.
+ACCURACY_COLUMNS = (
+    "level", "model", "scope", "series", "mae", "rmsse", "mase", "bias", "coverage_80",
+    "coverage_95", "coverage_80_sales_days",
+)  # fmt: skip
 
 
 def left_out_lines(left_out: dict[str, Any]) -> list[str]:

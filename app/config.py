@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # (and counted in the run). Three years by default: two seasons of a year, and a bound
     # on what a single stray date (an order in 1900) could make a run zero-fill.
     forecast_history_days: Annotated[int, Field(ge=56, le=3660)] = 1096
+    # Seconds the global LightGBM model's fits may take in a run, all windows together: it
+    # trains on the best sellers, as many as fit (the long tail gets the statistical models).
+    forecast_time_budget_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
     # tcp://host:8786 of an existing Dask scheduler (FORECAST_ENGINE=dask).
     dask_scheduler_address: str | None = None
     host: str = "127.0.0.1"

@@ -83,6 +83,8 @@ class Result:
     levels: pd.DataFrame | None = None
     # Per level (total, category): the backtest figures of the served and candidate models
     level_accuracy: list[dict[str, Any]] = field(default_factory=list)
+    # Products LightGBM trained on (the head the time budget held); None: all, or none
+    lightgbm_products: int | None = None
 
 
 def daily_series(history: History) -> pd.DataFrame:
@@ -152,6 +154,10 @@ def run(
     statics = _statics(history.products, long_ids)
     assert history.data_until is not None
     steps = MAX_WINDOWS + 1
+    head = None
+    if options.lightgbm and len(long_ids):
+        with clock.time(LIGHTGBM):
+            head = _lightgbm_head(long, statics, horizon, options.time_budget_seconds)
     cv_parts = []
     for k in range(1, MAX_WINDOWS + 1):
         members = windows.index[windows >= k]
@@ -162,12 +168,12 @@ def run(
             actual = part[
                 (part["ds"] > cutoff) & (part["ds"] <= cutoff + pd.Timedelta(days=horizon))
             ]
-            fc = _predict_all(train, statics, horizon, options, clock)
+            fc = _predict_all(train, statics, horizon, options, clock, head)
             merged = actual.merge(fc, on=["unique_id", "ds"], how="left")
             merged["window"] = k
             cv_parts.append(merged)
         report(k / steps)
-    final = _predict_all(long, statics, horizon, options, clock) if len(long_ids) else None
+    final = _predict_all(long, statics, horizon, options, clock, head) if len(long_ids) else None
     models = [*STAT_MODELS, *([LIGHTGBM, ENSEMBLE] if options.lightgbm else [])]
     with clock.time("selection"):
         scale = _scale(series, windows, history.data_until, horizon)
@@ -202,6 +208,7 @@ def run(
         clock.seconds,
         levels=hierarchy.predictions,
         level_accuracy=hierarchy.accuracy,
+        lightgbm_products=None if head is None else len(head),
     )
 
 
@@ -229,13 +236,21 @@ def _statics(products: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
 
 
 def _predict_all(
-    train: pd.DataFrame, statics: pd.DataFrame, horizon: int, options: Options, clock: Clock
+    train: pd.DataFrame,
+    statics: pd.DataFrame,
+    horizon: int,
+    options: Options,
+    clock: Clock,
+    head: pd.Index | None = None,
 ) -> pd.DataFrame:
     """Every candidate's `horizon` days after the end of `train`: unique_id, ds, one
-    column per model."""
+    column per model. LightGBM is fitted on the `head` products only (all when None);
+    the others have no LightGBM forecast, so it is not their candidate."""
     stat = _stat_forecasts(train, horizon, options, clock)
     if not options.lightgbm:
         return stat
+    if head is not None:
+        train = train[train["unique_id"].isin(head)]
     if _lightgbm_rows(train) < MIN_LIGHTGBM_ROWS:
         # Too little history for its lags (a short backtest window): no forecast, so
         # LightGBM and the Ensemble are not candidates where this window counts.
@@ -245,6 +260,39 @@ def _predict_all(
     out = stat.merge(ml, on=["unique_id", "ds"], how="left")
     out[ENSEMBLE] = out[list(ENSEMBLE_OF)].mean(axis=1, skipna=False)
     return out
+
+
+# Rows of the head's first products that time one LightGBM fit, to size the head.
+CALIBRATION_ROWS = 20_000
+
+
+def _lightgbm_head(
+    long: pd.DataFrame, statics: pd.DataFrame, horizon: int, budget: float
+) -> pd.Index | None:
+    """The products LightGBM trains on, so that its fits (one per backtest window and the
+    final one) take about `budget` seconds: the best sellers first (the head of the
+    catalogue, where a global model has the data to learn), as many as the budget holds
+    at the speed of a timed fit on the first of them. None: every product fits."""
+    units = long.groupby("unique_id")["y"].sum().sort_values(ascending=False, kind="stable")
+    rows = (long.groupby("unique_id").size() - LIGHTGBM_WARMUP).clip(lower=0)
+    rows = rows.reindex(units.index)
+    total = int(rows.sum())
+    fits = MAX_WINDOWS + 1
+    cumulative = rows.cumsum().to_numpy()
+    sample = units.index[: int(np.searchsorted(cumulative, CALIBRATION_ROWS)) + 1]
+    sample_rows = int(rows.loc[sample].sum())
+    if sample_rows < MIN_LIGHTGBM_ROWS:
+        return None
+    began = time.perf_counter()
+    _lightgbm_forecast(long[long["unique_id"].isin(sample)], statics, horizon)
+    per_row = (time.perf_counter() - began) / sample_rows
+    allowed = budget / (fits * per_row)
+    if total <= allowed:
+        return None
+    # The rows of a fit grow less than in proportion past the sample (fixed costs are in
+    # the sample's time), so the estimate errs short.
+    count = max(int(np.searchsorted(cumulative, allowed, side="right")), len(sample))
+    return units.index[:count]
 
 
 def _lightgbm_rows(train: pd.DataFrame) -> int:

@@ -83,7 +83,7 @@ def _models() -> list[Any]:
         SeasonalNaive(season_length=SEASON, alias=STAT_MODELS[0]),
         WindowAverage(window_size=28, alias=STAT_MODELS[1]),
         SeasonalWindowAverage(season_length=SEASON, window_size=4, alias=STAT_MODELS[2]),
-        AutoETS(season_length=SEASON, alias=STAT_MODELS[3]),
+        AutoETS(season_length=SEASON, model="ZNA", alias=STAT_MODELS[3]),
     ]
 
 

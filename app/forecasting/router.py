@@ -106,6 +106,7 @@ async def start_run(
         engine=settings.forecast_engine.value,
         dask_address=settings.dask_scheduler_address,
         history_days=settings.forecast_history_days,
+        time_budget_seconds=settings.forecast_time_budget_seconds,
     )
     runner.launch(
         runs.execute(handle, url=engine.url, options=options, keep_runs=settings.forecast_keep_runs)

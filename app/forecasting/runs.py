@@ -37,6 +37,10 @@ PROGRESS_EVERY_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5  # as the pools' (db.create_engine)
 
 
+class RunStopped(Exception):
+    """Raised inside a run's computation once its connection is gone."""
+
+
 class RunInProgress(AppError):
     status_code = 409
     code = "run_in_progress"
@@ -56,6 +60,16 @@ class Handle:
     # What the run left out of its series (once read), and why it failed (if it did).
     left_out: dict[str, Any] | None = None
     error: dict[str, str] | None = None
+    # Set when the run's connection failed while it computed: the computation stops.
+    lost: BaseException | None = None
+
+    def advance(self, progress: float) -> None:
+        """The engine's progress callback: records how far it got, and stops it (raises)
+        once the run's connection is gone, so that a run whose database went away does
+        not compute on for minutes to store nothing."""
+        if self.lost is not None:
+            raise RunStopped("The run's database connection was lost.") from self.lost
+        self.progress = progress
 
 
 class Runner:
@@ -118,7 +132,7 @@ async def execute(
                 history,
                 horizon=handle.horizon,
                 options=options,
-                progress=lambda p: setattr(handle, "progress", p),
+                progress=handle.advance,
             )
         finally:
             stop.set()  # not cancelled: a statement cut short could spoil the connection
@@ -241,13 +255,24 @@ async def _frame(conn: Any, query: str, names: list[str], *args: Any) -> pd.Data
 
 
 async def _report_progress(handle: Handle, stop: asyncio.Event) -> None:
+    """Writes the run's progress twice a second while it moves, and otherwise asks the
+    connection whether it is alive: a connection that fails marks the run lost, which
+    stops the computation at its next step (`Handle.advance`)."""
     last = -1.0
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PROGRESS_EVERY_SECONDS)
-        if handle.progress != last and not stop.is_set():
-            last = handle.progress
-            await handle.conn.execute(queries.SET_PROGRESS, handle.run_id, min(last, 0.99))
+        if stop.is_set():
+            return
+        try:
+            if handle.progress != last:
+                last = handle.progress
+                await handle.conn.execute(queries.SET_PROGRESS, handle.run_id, min(last, 0.99))
+            else:
+                await handle.conn.execute("SELECT 1")
+        except Exception as exc:
+            handle.lost = exc
+            return
 
 
 async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) -> None:
@@ -277,7 +302,11 @@ async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) ->
         for row in table.itertuples(index=False)
     ]
     served = table["model"].value_counts().to_dict() if len(table) else {}
-    models = {"seconds": {k: round(v, 3) for k, v in result.seconds.items()}, "served": served}
+    models = {
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "served": served,
+        "lightgbm_products": result.lightgbm_products,
+    }
     levels = result.levels
     level_records = (
         []

@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,51 @@ class TestRuns:
         ]
         monkeypatch.setattr(core, "run", real)
         assert (await run_forecast(client))["status"] == "succeeded"
+
+    async def test_a_run_whose_database_goes_away_stops_computing(
+        self,
+        client: httpx.AsyncClient,
+        engine: AsyncEngine,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The run's connection is ended while it computes: the computation is stopped at
+        its next step (it would otherwise compute on for minutes to store nothing)."""
+        from app.forecasting import engine as core
+
+        computing, steps = threading.Event(), []
+
+        def long(history: core.History, **kwargs: Any) -> core.Result:
+            progress = kwargs["progress"]
+            computing.set()
+            for step in range(600):  # a minute of steps, 0.1 s each
+                progress(step / 600)
+                steps.append(step)
+                time.sleep(0.1)
+            raise AssertionError("the computation was not stopped")
+
+        monkeypatch.setattr(core, "run", long)
+        started = await client.post("/forecasts/runs", headers={"X-API-Key": API_KEY})
+        assert started.status_code == 202, started.text
+        assert await asyncio.to_thread(computing.wait, 30)
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND application_name = 'orderlens forecast'"
+                )
+            )
+        killed_at = len(steps)
+        state = await wait_for_run(client, started.json()["run_id"])
+        assert state["status"] == "failed"
+        # Readers find it dead at once (its lock is free): `interrupted`; or the run's own
+        # failure got there first.
+        assert state["error"]["code"] in {"interrupted", "database_unavailable"}
+        for _ in range(100):  # until the computation has stopped taking steps
+            before = len(steps)
+            await asyncio.sleep(0.5)
+            if len(steps) == before:
+                break
+        assert len(steps) - killed_at < 50  # stopped within seconds, not after the minute
 
 
 class TestReads:

@@ -36,6 +36,8 @@ async def test_forecast_command_runs_and_prints_accuracy(
     assert result.exit_code == 0, result.output
     assert "SeasonalNaive" in result.output
     assert "coverage_80" in result.output
+    for level in ("total", "category", "product"):
+        assert f"│ {level} " in result.output  # a row of each level
     latest = (await client.get("/forecasts/runs/latest")).json()
     assert latest["status"] == "succeeded"
     assert latest["products"] == 12

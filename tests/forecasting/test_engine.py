@@ -100,6 +100,34 @@ def part(frame: pd.DataFrame, level: str, key: str) -> pd.DataFrame:
     return frame[(frame["level"] == level) & (frame["key"] == key)].set_index("date")
 
 
+class TestLightGbmBudget:
+    def test_the_global_model_trains_on_the_best_sellers_the_budget_holds(self) -> None:
+        """300 products × 120 days: a budget far too small for every product leaves the
+        head of the catalogue (the best sellers, at least the timed sample's); a budget
+        that holds them all trains on all (None)."""
+        rng = np.random.default_rng(2)
+        frames = []
+        for p in range(1, 301):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "unique_id": p,
+                        "ds": pd.date_range(end=pd.Timestamp(UNTIL), periods=120, freq="D"),
+                        "y": rng.poisson(p / 30, 120).astype(float),  # higher ids sell more
+                    }
+                )
+            )
+        long = pd.concat(frames, ignore_index=True)
+        statics = pd.DataFrame({"unique_id": range(1, 301), "category": "A", "price": 1.0})
+        statics["category"] = statics["category"].astype("category")
+        head = core._lightgbm_head(long, statics, 14, budget=1e-6)
+        assert head is not None
+        assert 0 < len(head) < 300
+        units = long.groupby("unique_id")["y"].sum()
+        assert units.loc[head].min() >= units.drop(head).max()  # the best sellers
+        assert core._lightgbm_head(long, statics, 14, budget=1e6) is None
+
+
 class TestNeverNothing:
     def test_a_product_that_sells_now_and_then_is_forecast_more_than_nothing(self) -> None:
         """Products selling one unit every few days: the median day is 0, so a choice on
