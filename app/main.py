@@ -23,6 +23,7 @@ from app.analytics.router import router as analytics_router
 from app.answers.route import Answers
 from app.answers.store import AnswerStore
 from app.answers.version import DataVersions
+from app.catalog.router import router as products_router
 from app.config import Access, Settings, get_settings
 from app.dashboard import router as dashboard
 from app.errors import ErrorResponse, install_error_handlers
@@ -185,6 +186,7 @@ def create_app(
         analytics_router,
         forecasts_router,
         orders_router,
+        products_router,
         exports_router,
         feeds_router,
         dashboard.charts_router,

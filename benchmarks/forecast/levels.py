@@ -259,7 +259,7 @@ def main() -> None:
         naive_mae = table.loc["seasonal naive", "mae"]
         for method, row in table.iterrows():
             print(
-                f"| {level} | {method} | {int(row['series'])} | {row['mae']:.3f} |"
+                f"| {level} | {method} | {int(row['series'])} | {row['mae']:.4f} |"
                 f" {row['mae'] / naive_mae:.2f} | {row['rmsse']:.3f} | {row['bias']:+.1%} |"
                 f" {row['in80']:.1%} | {row['in95']:.1%} | {row['in80_sales']:.1%} |"
             )

@@ -109,6 +109,7 @@ BAD = {
     # (`1.0` is read as 1 by pydantic: lenient, but the right answer.)
     "product_id": ("0", "-1", str(2**31), str(2**64), "1.5", "1e3", "0x10", *INJECTIONS),
     "category": INJECTIONS,
+    "search": (*INJECTIONS, "%", "_", "\\", "x" * 101),
     "currency": ("EUR", "brl", "USD ", *INJECTIONS),
     "upload_id": (
         "0",
@@ -140,6 +141,8 @@ class Route:
     negotiates: bool = False  # JSON or CSV by ?format= and Accept (406 otherwise)
     csv_only: bool = False  # CSV whatever ?format= says; an Accept without CSV is 406
     text_filters: tuple[str, ...] = ()  # free text: an injection string is just no match
+    # A search box: blank is everything; any other hostile string is just no match.
+    searches: tuple[str, ...] = ()
     base: tuple[tuple[str, str], ...] = ()  # required parameters, for the plain request
     # Reads of what may not exist yet (no forecast run in this data): 404 is a plain answer.
     missing_ok: bool = False
@@ -178,6 +181,7 @@ ROUTES: dict[str, Route] = {
     "/forecasts/products/{product_id}": Route(negotiates=True, missing_ok=True),
     "/forecasts/categories/{category}": Route(negotiates=True, missing_ok=True),
     "/forecasts/total": Route(negotiates=True, missing_ok=True),
+    "/products": Route(params=("search", "limit"), negotiates=True, searches=("search",)),
     "/forecasts/accuracy": Route(negotiates=True),
     "/dashboard/charts/forecast.svg": Route(
         params=("product_id",), base=(("product_id", "1"),), missing_ok=True
@@ -257,13 +261,14 @@ def hostile_requests(path: str, route: Route) -> list[tuple[str, Params, dict[st
         kind = KIND_OF.get(name, name)
         for value in BAD[kind]:
             label = f"{name}={value[:40]!r}"
-            if name in route.text_filters:
+            if name in route.text_filters or name in route.searches:
                 # Free text: matches nothing (200 empty), or refused (NUL, too long, empty).
                 out.append((label, [(name, value)], {}, {200, 422}))
             else:
                 out.append((label, [(name, value)], {}, {422}))
         # Repeated: the last value counts (Starlette), so a hostile last one is refused.
-        allowed = {200, 422} if name in route.text_filters else {422}
+        free = name in route.text_filters or name in route.searches
+        allowed = {200, 422} if free else {422}
         out.append((f"{name} repeated", [(name, "1"), (name, BAD[kind][0])], {}, allowed))
     if route.negotiates:
         for value in BAD["format"]:
@@ -310,6 +315,9 @@ async def test_hostile_parameters(
                 if label.startswith("unknown") and "readyz" not in path and "fx" not in path:
                     assert response.content == baseline or path.startswith("/uploads")
                 if route.text_filters and any(f"{f}=" in label for f in route.text_filters):
+                    assert response.json()["items"] == [], "an injection string matched rows"
+                searched = dict(params)
+                if any(searched.get(f, "").strip() for f in route.searches):
                     assert response.json()["items"] == [], "an injection string matched rows"
             else:
                 assert response.status_code in allowed, f"status {response.status_code}"
