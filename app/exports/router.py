@@ -117,3 +117,20 @@ async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
         args=[],
     )
     return csv_response(body, filename="predicted_product_demand.csv")
+
+
+@router.get(
+    "/predicted_level_demand.csv",
+    summary="The latest succeeded forecast run's total and categories: run_id, level,"
+    " category, date, quantity, lo_80, hi_80, lo_95, hi_95, unallocated, model",
+    response_class=StreamingResponse,
+    responses=CSV_ONLY,
+)
+async def predicted_level_demand(engine: EngineDep) -> StreamingResponse:
+    body = service.stream(
+        engine=engine,
+        header=forecast_queries.LEVEL_EXPORT_HEADER,
+        query=forecast_queries.LEVEL_EXPORT_ROWS,
+        args=[],
+    )
+    return csv_response(body, filename="predicted_level_demand.csv")

@@ -227,6 +227,24 @@ SELECT d.run_id, d.product_id, {safe_text_sql("p.name")}, d.date, round(d.quanti
 ORDER BY d.product_id, d.date
 """
 
+LEVEL_EXPORT_HEADER = (
+    "run_id", "level", "category", "date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95",
+    "unallocated", "model",
+)  # fmt: skip
+
+# The total first, then the categories by name; `category` empty for the total.
+LEVEL_EXPORT_ROWS = f"""
+SELECT d.run_id, d.level, {safe_text_sql("d.key")}, d.date, round(d.quantity::numeric, 3),
+        round(d.lo_80::numeric, 3), round(d.hi_80::numeric, 3), round(d.lo_95::numeric, 3),
+        round(d.hi_95::numeric, 3), round(d.unallocated::numeric, 3), d.model
+    FROM predicted_level_demand d
+    WHERE d.run_id = (
+        SELECT run_id FROM forecast_runs WHERE status = 'succeeded'
+        ORDER BY run_id DESC LIMIT 1
+    )
+ORDER BY d.level DESC, d.key, d.date
+"""
+
 # A product's units per day over the `:days` days up to the run's data_until (sale days
 # only: zero-filled by the caller).
 PRODUCT_HISTORY = """

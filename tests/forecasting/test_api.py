@@ -317,6 +317,24 @@ class TestReads:
             "coverage_80_sales_days"
         )
 
+    async def test_level_export_csv(
+        self, client: httpx.AsyncClient, forecast: dict[str, object]
+    ) -> None:
+        response = await client.get("/exports/predicted_level_demand.csv")
+        assert response.status_code == 200
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert list(rows[0]) == [
+            "run_id", "level", "category", "date", "quantity", "lo_80", "hi_80", "lo_95",
+            "hi_95", "unallocated", "model",
+        ]  # fmt: skip
+        total = [r for r in rows if r["level"] == "total"]
+        assert len(total) == 7 and {r["category"] for r in total} == {""}
+        body = (await client.get("/forecasts/total")).json()
+        assert [float(r["quantity"]) for r in total] == [d["quantity"] for d in body["items"]]
+        categories = {r["category"] for r in rows if r["level"] == "category"}
+        names = {p["category"] for p in (await client.get("/forecasts/products")).json()["items"]}
+        assert categories == names
+
     async def test_export_csv(self, client: httpx.AsyncClient, forecast: dict[str, object]) -> None:
         response = await client.get("/exports/predicted_product_demand.csv")
         assert response.status_code == 200

@@ -175,6 +175,7 @@ ROUTES: dict[str, Route] = {
     "/exports/{feed}.parquet": Route(params=("since", *PERIOD)),
     "/syncs": Route(params=("limit", "cursor", "feed")),
     "/exports/predicted_product_demand.csv": Route(csv_only=True),
+    "/exports/predicted_level_demand.csv": Route(csv_only=True),
     "/forecasts/runs/latest": Route(negotiates=True, missing_ok=True),
     "/forecasts/runs/{run_id}": Route(negotiates=True, missing_ok=True),
     "/forecasts/products": Route(negotiates=True),
