@@ -245,6 +245,29 @@ class TestReadingProcess:
             assert await table_counts(db) == before
             assert (await _latest_upload(client))["status"] == "failed"
 
+    async def test_a_reader_reaped_before_its_pidfd_is_opened_is_read_all_the_same(
+        self,
+        database_url: URL,
+        tmp_path: Path,
+        clean_db: None,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """A reader that ends at once (a file refused, or read, in a few milliseconds) can
+        be reaped by the child watcher before the service opens its pidfd: ESRCH. That
+        was answered 503 `unavailable` (the fuzzing found it); the reader did start, and
+        its output is in the pipes. Here every pidfd_open finds its process gone."""
+
+        def gone(pid: int) -> int:
+            raise ProcessLookupError(3, "No such process")
+
+        monkeypatch.setattr(process.os, "pidfd_open", gone)
+        async for client in _client(database_url, tmp_path):
+            response = await upload(client, "products", xlsx(ROWS), filename="x.xlsx")
+            assert response.status_code == 201, response.text
+            refused = await upload(client, "products", b"PK\x03\x04 not a zip", filename="x.xlsx")
+            assert refused.status_code == 422, refused.text
+        assert reading_processes() == []
+
     async def test_readers_are_not_cut_off_while_uploads_crash(
         self, database_url: URL, tmp_path: Path, clean_db: None, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -67,12 +67,15 @@ class Reading:
 @dataclass
 class _Child:
     proc: asyncio.subprocess.Process
-    pidfd: int  # the process itself, whatever reuses its pid once it is reaped
+    # The process itself, whatever reuses its pid once it is reaped; -1 when it had ended
+    # and been reaped before the pidfd could be opened (nothing left to signal).
+    pidfd: int
     limits: Limits
     stderr: bytearray = field(default_factory=bytearray)
     waited: float = 0.0  # seconds the upload spent waiting for it
     killed_for_time: bool = False
     drain: asyncio.Task[None] | None = None
+    stopped: bool = False
 
     async def frame(self) -> tuple[bytes, bytes]:
         """The next frame, counting the wait against the wall limit."""
@@ -122,15 +125,17 @@ class _Child:
 
         By its pidfd, not `Process.kill()`: that polls first, which reaps a process that
         has just exited behind asyncio's child watcher (then asyncio reports exit 255)."""
-        if self.pidfd < 0:
+        if self.stopped:
             return
+        self.stopped = True
         pidfd, self.pidfd = self.pidfd, -1
-        try:
-            if self.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        finally:
-            os.close(pidfd)  # the signal is sent: the watcher reaps it, even if we are cancelled
+        if pidfd >= 0:
+            try:
+                if self.proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            finally:
+                os.close(pidfd)  # the signal is sent: the watcher reaps it, even if cancelled
         await self.proc.wait()
         if self.drain is not None:
             with contextlib.suppress(Exception):
@@ -212,6 +217,10 @@ async def _start(request: Mapping[str, object], spool: IO[bytes], limits: Limits
     else:
         try:
             return _Child(proc, os.pidfd_open(proc.pid), limits)
+        except ProcessLookupError:
+            # It ended (a file refused at once) and the child watcher reaped it before the
+            # pidfd was opened: its output is in the pipes; there is nothing to signal.
+            return _Child(proc, -1, limits)
         except OSError as exc:
             failure = exc
             proc.kill()  # still running: no poll can reap it behind the watcher
