@@ -11,6 +11,7 @@ refused by the measure, and when a native reader does die, only its upload fails
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -260,7 +261,7 @@ class TestReadingProcess:
         def gone(pid: int) -> int:
             raise ProcessLookupError(3, "No such process")
 
-        monkeypatch.setattr(process.os, "pidfd_open", gone)
+        monkeypatch.setattr(os, "pidfd_open", gone)
         async for client in _client(database_url, tmp_path):
             response = await upload(client, "products", xlsx(ROWS), filename="x.xlsx")
             assert response.status_code == 201, response.text
