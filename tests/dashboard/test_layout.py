@@ -277,6 +277,32 @@ async def test_the_forecast_panel_shows_a_product_its_model_and_the_accuracy(
         await page.close()
 
 
+async def test_the_product_picker_searches_instead_of_listing_everything(
+    chromium: Browser, service: str
+) -> None:
+    """The picker lists the best sellers (50 at most, never the whole catalogue); typing
+    in the search box narrows it to the matches, and the chart follows the first."""
+    page, watch = await open_dashboard(chromium, service, "desktop")
+    try:
+        best = (await http_json(service, "/products?limit=50"))["items"]
+        options = page.locator("#forecast-product option")
+        await expect(options).to_have_count(len(best))
+        assert await options.first.get_attribute("value") == str(best[0]["product_id"])
+        wanted = best[-1]
+        await page.locator("#forecast-search").fill(wanted["name"])
+        await expect(options).to_have_count(1)
+        assert await options.first.get_attribute("value") == str(wanted["product_id"])
+        await expect(page.locator("#chart-forecast")).to_have_attribute(
+            "data-src", re.compile(rf"product_id={wanted['product_id']}(&|$)")
+        )
+        await page.locator("#forecast-search").fill("no product is called this")
+        await expect(options).to_have_count(0)
+        await expect(page.locator("#forecast-model")).to_have_text("No product matches.")
+        watch.assert_clean()
+    finally:
+        await page.close()
+
+
 async def http_json(service: str, path: str) -> Any:
     async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as http:
         response = await http.get(path)

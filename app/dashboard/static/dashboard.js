@@ -731,37 +731,69 @@
     const select = $("forecast-product");
     const id = select.value;
     if (!id) return;
-    const chosen = forecastProducts.find((p) => String(p.product_id) === id);
-    if (chosen) {
+    try {
+      const chosen = await getJson(`/forecasts/products/${encodeURIComponent(id)}`);
+      const accuracy = chosen.accuracy;
       const vsNaive = chosen.model === "category_profile"
         ? "too little history for a backtest: its category's profile at its own level"
-        : `MASE ${figure(chosen.mase)} against seasonal naive's ${figure(chosen.seasonal_naive_mase)}`
+        : `MASE ${figure(accuracy.mase)} against seasonal naive's ${figure(accuracy.seasonal_naive_mase)}`
           + (chosen.model === "SeasonalNaive" ? " (no model beat seasonal naive here)" : "");
       setText("forecast-model", `Model: ${chosen.model}; ${vsNaive}`);
+    } catch (error) {
+      const none = error instanceof ApiError && error.status === 404;
+      setText("forecast-model", none
+        ? "No forecast for this product in the latest run (no sale in its history)."
+        : `The forecast could not be read: ${error.message}`);
+      if (none) return;
     }
     await loadChart({ id: "chart-forecast", path: "/dashboard/charts/forecast.svg", extra: { product_id: id }, keys: [] });
   }
 
-  let forecastProducts = [];
+  /** The picker's options: the best sellers matching `search` (all when empty), 50 at
+   * most; a catalogue of 30,000 is searched, never listed. */
+  async function fillProducts(search) {
+    const query = new URLSearchParams({ limit: "50" });
+    if (search) query.set("search", search);
+    const page = await getJson(`/products?${query}`);
+    const select = $("forecast-product");
+    const keep = select.value;
+    select.replaceChildren(...page.items.map((p) => {
+      const option = make("option", `${p.name} (${p.category}) · ${p.units_sold.toLocaleString("en-US")} sold`);
+      option.value = String(p.product_id);
+      return option;
+    }));
+    if (keep && page.items.some((p) => String(p.product_id) === keep)) select.value = keep;
+    return page.items.length;
+  }
+
+  let searchTimer = null;
+
+  function searchProducts() {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(async () => {
+      try {
+        const found = await fillProducts($("forecast-search").value.trim());
+        if (!found) {
+          setText("forecast-model", "No product matches.");
+          return;
+        }
+        await loadForecastChart();
+      } catch (error) {
+        showError("chart-forecast-error", `The products could not be read: ${error.message}`);
+      }
+    }, 250);
+  }
 
   async function loadForecast() {
     try {
-      const page = await getJson("/forecasts/products");
-      forecastProducts = page.items;
-      const select = $("forecast-product");
-      const keep = select.value;
-      select.replaceChildren(...page.items.map((p) => {
-        const option = make("option", `${p.product_name} (${p.category})`);
-        option.value = String(p.product_id);
-        return option;
-      }));
-      if (!page.items.length) {
+      const run = await getJson("/forecasts/accuracy");
+      if (run.run_id === null) {
+        $("forecast-product").replaceChildren();
         setText("forecast-model", "No forecast yet: POST /forecasts/runs or run `orderlens forecast`.");
         return;
       }
-      if (keep && page.items.some((p) => String(p.product_id) === keep)) select.value = keep;
-      const accuracy = await getJson("/forecasts/accuracy");
-      $("accuracy-rows").replaceChildren(...accuracy.items.map((a) => {
+      await fillProducts($("forecast-search").value.trim());
+      $("accuracy-rows").replaceChildren(...run.items.map((a) => {
         const row = make("tr");
         row.append(make("td", a.level), make("td", a.model), make("td", a.scope),
           make("td", String(a.series ?? a.products), "num"),
@@ -788,6 +820,7 @@
     watchTableScrolling();
     document.addEventListener("click", keyedDownload);
     $("forecast-product").addEventListener("change", loadForecastChart);
+    $("forecast-search").addEventListener("input", searchProducts);
     loadAnalytics();
     loadUploads();
     loadForecast();
