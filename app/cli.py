@@ -581,7 +581,11 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
     with Progress(*columns, console=_err()) as bar:
         task = bar.add_task(f"forecast run {handle.run_id}", total=1.0)
         while not work.done():
-            bar.update(task, completed=handle.progress)
+            bar.update(
+                task,
+                completed=handle.progress,
+                description=f"forecast run {handle.run_id}: {handle.stage}",
+            )
             await asyncio.sleep(0.2)
         bar.update(task, completed=1.0)
     result = work.result()

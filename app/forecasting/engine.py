@@ -52,7 +52,9 @@ LIGHTGBM_WARMUP = 28
 MIN_LIGHTGBM_ROWS = 100
 LEVELS = (80, 95)
 
-Progress = Callable[[float], None]
+# progress(fraction done, stage): the stage in words ("backtest window 2 of 3: 812
+# products"), or None to keep the last one.
+Progress = Callable[[float, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,11 @@ def run(
 ) -> Result:
     """Backtest, choose, refit and predict (module docstring)."""
     options = options or Options()
-    report = progress or (lambda _: None)
+    report = progress or (lambda _fraction, _stage: None)
     clock = Clock()
     series = daily_series(history)
     if series.empty:
-        report(1.0)
+        report(1.0, "done: no sales to forecast")
         return Result(_empty_predictions(), _empty_products(), [], clock.seconds)
     lengths = series.groupby("unique_id").size()
     windows = lengths.map(lambda n: windows_for(int(n), horizon))
@@ -161,6 +163,7 @@ def run(
     cv_parts = []
     for k in range(1, MAX_WINDOWS + 1):
         members = windows.index[windows >= k]
+        report((k - 1) / steps, f"backtest window {k} of {MAX_WINDOWS}: {len(members)} products")
         if len(members):
             cutoff = pd.Timestamp(history.data_until) - pd.Timedelta(days=k * horizon)
             part = series[series["unique_id"].isin(members)]
@@ -172,9 +175,11 @@ def run(
             merged = actual.merge(fc, on=["unique_id", "ds"], how="left")
             merged["window"] = k
             cv_parts.append(merged)
-        report(k / steps)
+        report(k / steps, None)
+    report(MAX_WINDOWS / steps, f"final fit: {len(long_ids)} products")
     final = _predict_all(long, statics, horizon, options, clock, head) if len(long_ids) else None
     models = [*STAT_MODELS, *([LIGHTGBM, ENSEMBLE] if options.lightgbm else [])]
+    report(MAX_WINDOWS / steps, f"choosing models: {len(lengths)} products")
     with clock.time("selection"):
         scale = _scale(series, windows, history.data_until, horizon)
         backtest = pd.concat(cv_parts, ignore_index=True) if cv_parts else None
@@ -193,6 +198,7 @@ def run(
         table = _product_table(per_model, chosen, lengths, windows, short_ids)
         accuracy = _pooled(per_model, chosen, models)
     span = (history.data_until - min(history.cells["date"])).days + 1
+    report(MAX_WINDOWS / steps, "the total and the categories")
     hierarchy = levels.forecast_levels(
         history,
         predictions,
@@ -200,7 +206,7 @@ def run(
         windows=windows_for(span, horizon),
         timed=clock.time,
     )
-    report(1.0)
+    report(1.0, f"computed: {len(lengths)} products")
     return Result(
         hierarchy.products,
         table,

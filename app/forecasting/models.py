@@ -85,6 +85,9 @@ class ForecastRun(SQLModel, table=True):
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
     error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    # What the run is doing, in words ("backtest window 2 of 3: 812 products"); `done` at
+    # the end, the last one reached when it failed.
+    stage: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Orders the run's series left out: dated after the day it ran, or before its history.
     left_out: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
     # The uploads the run's snapshot saw: the highest id, and those still running then

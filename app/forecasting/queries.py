@@ -16,7 +16,7 @@ UNLOCK = "SELECT pg_advisory_unlock($1)"
 
 RUN_COLUMNS = """
 run_id, status, started_at, finished_at, data_until, horizon, engine, products, progress,
-models, accuracy, error, left_out
+models, accuracy, error, left_out, stage
 """
 
 # Whoever holds the lock may fail any run still marked running: its process is gone.
@@ -80,11 +80,13 @@ UPDATE forecast_runs SET data_until = $2, seen_upload_id = $3, running_uploads =
 WHERE run_id = $1
 """
 
-SET_PROGRESS = "UPDATE forecast_runs SET progress = $2 WHERE run_id = $1 AND status = 'running'"
+SET_PROGRESS = """
+UPDATE forecast_runs SET progress = $2, stage = $3 WHERE run_id = $1 AND status = 'running'
+"""
 
 SUCCEED = """
 UPDATE forecast_runs SET status = 'succeeded', finished_at = clock_timestamp(), progress = 1,
-    products = $2, models = $3::jsonb, accuracy = $4::jsonb
+    stage = 'done', products = $2, models = $3::jsonb, accuracy = $4::jsonb
 WHERE run_id = $1
 """
 

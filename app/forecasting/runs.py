@@ -62,14 +62,17 @@ class Handle:
     error: dict[str, str] | None = None
     # Set when the run's connection failed while it computed: the computation stops.
     lost: BaseException | None = None
+    stage: str = "reading the sales"
 
-    def advance(self, progress: float) -> None:
+    def advance(self, progress: float, stage: str | None = None) -> None:
         """The engine's progress callback: records how far it got, and stops it (raises)
         once the run's connection is gone, so that a run whose database went away does
         not compute on for minutes to store nothing."""
         if self.lost is not None:
             raise RunStopped("The run's database connection was lost.") from self.lost
         self.progress = progress
+        if stage is not None:
+            self.stage = stage
 
 
 class Runner:
@@ -258,16 +261,18 @@ async def _report_progress(handle: Handle, stop: asyncio.Event) -> None:
     """Writes the run's progress twice a second while it moves, and otherwise asks the
     connection whether it is alive: a connection that fails marks the run lost, which
     stops the computation at its next step (`Handle.advance`)."""
-    last = -1.0
+    last: tuple[float, str] | None = None
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PROGRESS_EVERY_SECONDS)
         if stop.is_set():
             return
         try:
-            if handle.progress != last:
-                last = handle.progress
-                await handle.conn.execute(queries.SET_PROGRESS, handle.run_id, min(last, 0.99))
+            if (handle.progress, handle.stage) != last:
+                last = (handle.progress, handle.stage)
+                await handle.conn.execute(
+                    queries.SET_PROGRESS, handle.run_id, min(last[0], 0.99), last[1]
+                )
             else:
                 await handle.conn.execute("SELECT 1")
         except Exception as exc:

@@ -75,6 +75,9 @@ class Run(BaseModel):
     engine: str
     products: int
     progress: float = Field(description="0–1")
+    stage: str | None = Field(
+        None, description="What the run is doing, e.g. `backtest window 2 of 3: 812 products`"
+    )
     accuracy: list[Accuracy]
     models: dict[str, Any] = Field(description="Seconds per model; products each serves")
     error: dict[str, Any] | None

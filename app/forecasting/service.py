@@ -71,6 +71,7 @@ def run_of(row: Any) -> Run:
         engine=m["engine"],
         products=m["products"],
         progress=round(float(m["progress"]), 4),
+        stage=m["stage"],
         accuracy=[Accuracy(**a) for a in (_json(m["accuracy"]) or [])],
         models=_json(m["models"]) or {},
         error=_json(m["error"]),

@@ -164,6 +164,38 @@ class TestRuns:
         monkeypatch.setattr(core, "run", real)
         assert (await run_forecast(client))["status"] == "succeeded"
 
+    async def test_a_run_says_its_stage_while_it_computes(
+        self, client: httpx.AsyncClient, realistic: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The run's answer names what it is doing, beside its progress; `done` at the end."""
+        from app.forecasting import engine as core
+
+        await load(client, realistic)
+        reached, release = threading.Event(), threading.Event()
+        real = core.run
+
+        def held(history: core.History, **kwargs: Any) -> core.Result:
+            kwargs["progress"](0.25, "backtest window 1 of 3: 12 products")
+            reached.set()
+            release.wait(30)
+            return real(history, **kwargs)
+
+        monkeypatch.setattr(core, "run", held)
+        started = await client.post("/forecasts/runs", headers={"X-API-Key": API_KEY})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        assert await asyncio.to_thread(reached.wait, 30)
+        for _ in range(50):  # written within a second (every 0.5 s)
+            state = (await client.get(f"/forecasts/runs/{run_id}")).json()
+            if state["stage"] == "backtest window 1 of 3: 12 products":
+                break
+            await asyncio.sleep(0.1)
+        assert state["stage"] == "backtest window 1 of 3: 12 products", state
+        assert state["progress"] == 0.25
+        release.set()
+        done = await wait_for_run(client, run_id)
+        assert (done["status"], done["stage"]) == ("succeeded", "done")
+
     async def test_a_run_whose_database_goes_away_stops_computing(
         self,
         client: httpx.AsyncClient,
@@ -448,7 +480,7 @@ class TestKeptAnswers:
             started = await client.get("/kpis")  # the run's start moved the version
             assert started.headers["etag"] == kept.headers["etag"]
             assert started.headers["x-data-version"] != kept.headers["x-data-version"]
-            await handle.conn.execute(queries.SET_PROGRESS, handle.run_id, 0.5)
+            await handle.conn.execute(queries.SET_PROGRESS, handle.run_id, 0.5, "halfway")
             progressed = (await client.get("/forecasts/runs/latest")).json()
             assert progressed["progress"] == 0.5
             unmoved = await client.get("/kpis")
