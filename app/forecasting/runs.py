@@ -62,7 +62,7 @@ class Handle:
     error: dict[str, str] | None = None
     # Set when the run's connection failed while it computed: the computation stops.
     lost: BaseException | None = None
-    stage: str = "reading the sales"
+    stage: str = "preparing the series"
 
     def advance(self, progress: float, stage: str | None = None) -> None:
         """The engine's progress callback: records how far it got, and stops it (raises)
