@@ -185,7 +185,8 @@ def _level_csv(result: LevelForecast, filename: str) -> Response:
 async def category_forecast(
     session: SessionDep,
     fmt: FormatDep,
-    category: Annotated[str, Path(min_length=1, max_length=100)],
+    # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (500).
+    category: Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")],
 ) -> LevelForecast | Response:
     result = await service.level(session=session, level="category", key=category)
     if fmt is Format.JSON:

@@ -321,6 +321,9 @@ class TestReads:
         missing = await client.get("/forecasts/categories/Nope")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "no_forecast"
+        nul = await client.get("/forecasts/categories/a%00b")  # was a 500 from PostgreSQL
+        assert nul.status_code == 422
+        assert nul.json()["error"]["code"] == "validation_error"
         csv_text = (await client.get("/forecasts/total?format=csv")).text
         assert csv_text.startswith("model,date,quantity,lo_80,hi_80,lo_95,hi_95,unallocated")
 
