@@ -488,14 +488,20 @@ def _choose(per_model: pd.DataFrame, ids: pd.Index) -> pd.Series:
     an absolute error is smallest at the median, which for a product selling on few days
     is 0, so MASE chose forecasts of nothing (biased low by the units sold); a squared
     error is smallest at the mean, the expected units."""
-    score = per_model["rmsse"].where(per_model["rmsse"].notna(), per_model["rmse"])
-    frame = per_model.assign(score=score.fillna(np.inf))
+    frame = _scored(per_model)
     naive = frame[frame["model"] == SEASONAL_NAIVE].set_index("unique_id")["score"]
     best = frame.sort_values(["unique_id", "score", "model"]).drop_duplicates("unique_id")
     best = best.set_index("unique_id")
     beats = best["score"] < naive.reindex(best.index)
     chosen = best["model"].where(beats, SEASONAL_NAIVE)
     return chosen.reindex(ids).fillna(SEASONAL_NAIVE)
+
+
+def _scored(per_model: pd.DataFrame) -> pd.DataFrame:
+    """`per_model` with the `score` a choice ranks by: RMSSE, RMSE where the scale is 0,
+    infinite where the model has no figures."""
+    score = per_model["rmsse"].where(per_model["rmsse"].notna(), per_model["rmse"])
+    return per_model.assign(score=score.fillna(np.inf))
 
 
 def _never_nothing(
@@ -506,16 +512,16 @@ def _never_nothing(
     something serves instead (seasonal naive repeats an empty last week; a mean-based
     or intermittent model does not)."""
     models = [m for m in per_model["model"].unique() if m in final.columns]
-    sums = final.groupby("unique_id")[models].sum()
-    picked = np.array([sums.at[p, m] if p in sums.index else np.nan for p, m in chosen.items()])
-    empty = chosen.index[(picked == 0) & chosen.index.isin(recent)]
+    sums = final.groupby("unique_id")[models].sum().reset_index(names="unique_id")
+    # unique_id, model, total: each candidate's forecast summed over the horizon.
+    totals = sums.melt(id_vars="unique_id", var_name="model", value_name="total")
+    picks = pd.DataFrame({"unique_id": chosen.index, "model": chosen.to_numpy()})
+    picked = picks.merge(totals, on=["unique_id", "model"], how="left")
+    empty = picked.loc[(picked["total"] == 0) & picked["unique_id"].isin(recent), "unique_id"]
     if not len(empty):
         return chosen
-    score = per_model["rmsse"].where(per_model["rmsse"].notna(), per_model["rmse"])
-    frame = per_model.assign(score=score.fillna(np.inf))
+    frame = _scored(per_model)
     frame = frame[frame["unique_id"].isin(empty)]
-    totals = sums.reindex(empty).reset_index(names="unique_id")
-    totals = totals.melt(id_vars="unique_id", var_name="model", value_name="total")
     frame = frame.merge(totals[totals["total"] > 0], on=["unique_id", "model"])
     best = frame.sort_values(["unique_id", "score", "model"]).drop_duplicates("unique_id")
     out = chosen.copy()
