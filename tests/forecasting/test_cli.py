@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import Result
 from sqlalchemy import URL
 from typer.testing import CliRunner
 
@@ -14,6 +15,24 @@ from app import cli
 from app.config import get_settings
 from tests.forecasting.conftest import load
 from tests.helpers import upload
+
+
+async def forecast_command(
+    monkeypatch: pytest.MonkeyPatch, database_url: URL, tmp_path: Path, **env: str
+) -> Result:
+    """`orderlens forecast --horizon 7` against the test database, with `env` set."""
+    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FX_PROVIDER", "ecb")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner(env={"COLUMNS": "200"})
+        args = ["forecast", "--horizon", "7"]
+        return await asyncio.to_thread(lambda: runner.invoke(cli.cli, args))
+    finally:
+        get_settings.cache_clear()
 
 
 async def test_forecast_command_runs_and_prints_accuracy(
@@ -24,15 +43,7 @@ async def test_forecast_command_runs_and_prints_accuracy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await load(client, realistic)
-    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
-    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("FX_PROVIDER", "ecb")
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner(env={"COLUMNS": "200"})
-        result = await asyncio.to_thread(runner.invoke, cli.cli, ["forecast", "--horizon", "7"])
-    finally:
-        get_settings.cache_clear()
+    result = await forecast_command(monkeypatch, database_url, tmp_path)
     assert result.exit_code == 0, result.output
     assert "SeasonalNaive" in result.output
     assert "coverage_80" in result.output
@@ -53,16 +64,8 @@ async def test_forecast_command_says_what_it_left_out(
     await load(client, realistic)
     stray = "id,product_id,quantity,created_date\n9000001,1,4,2999-12-31\n"
     assert (await upload(client, "orders", stray)).status_code == 201
-    monkeypatch.setenv("DATABASE_URL", database_url.render_as_string(hide_password=False))
-    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("FX_PROVIDER", "ecb")
-    monkeypatch.setenv("FORECAST_HISTORY_DAYS", "60")  # the 120 days' first half left out
-    get_settings.cache_clear()
-    try:
-        runner = CliRunner(env={"COLUMNS": "200"})
-        result = await asyncio.to_thread(runner.invoke, cli.cli, ["forecast", "--horizon", "7"])
-    finally:
-        get_settings.cache_clear()
+    # The 120 days' first half left out.
+    result = await forecast_command(monkeypatch, database_url, tmp_path, FORECAST_HISTORY_DAYS="60")
     assert result.exit_code == 0, result.output
     assert "left out 1 orders (4 units) dated after today" in result.output
     assert "2999-12-31 to 2999-12-31" in result.output
