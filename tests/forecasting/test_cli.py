@@ -7,9 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import Result
 from sqlalchemy import URL
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app import cli
 from app.config import get_settings
