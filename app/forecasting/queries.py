@@ -258,3 +258,31 @@ WHERE product_id = :product_id AND created_date > CAST(:until AS date) - CAST(:d
     AND created_date <= :until
 ORDER BY created_date
 """
+
+# The total's units per day over the `:days` days up to `:until` (sale days only), and
+# the first sale of any product: a level's series is zero-filled from there (levels.py).
+# `daily_sales` is `product_daily_sales` summed per day (both are folded from the same
+# order deltas) and keyed by the date; the product rollup's key leads with the product,
+# so summing it here would read every product's days.
+TOTAL_HISTORY = """
+SELECT created_date, quantity,
+    (SELECT min(created_date) FROM daily_sales) AS first_sale
+FROM daily_sales
+WHERE created_date > CAST(:until AS date) - CAST(:days AS integer) AND created_date <= :until
+ORDER BY created_date
+"""
+
+# A category's units per day, the same way: its products' rows of the product rollup
+# (found through the category's index, then each product's key), summed per day. The
+# category is the product's current one, as the run's level series reads it.
+CATEGORY_HISTORY = """
+SELECT s.created_date, sum(s.quantity) AS quantity,
+    (SELECT min(created_date) FROM daily_sales) AS first_sale
+FROM products p
+JOIN product_daily_sales s ON s.product_id = p.product_id
+WHERE p.category = :category
+    AND s.created_date > CAST(:until AS date) - CAST(:days AS integer)
+    AND s.created_date <= :until
+GROUP BY s.created_date
+ORDER BY s.created_date
+"""

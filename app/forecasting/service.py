@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -214,6 +215,29 @@ async def recent_units(
             {"product_id": product_id, "until": until, "days": days},
         )
     ).all()
+    return _zero_filled(rows, until=until, days=days)
+
+
+async def level_units(
+    *, session: AsyncSession, category: str | None, until: dt.date, days: int
+) -> list[tuple[dt.date, float]]:
+    """The total's (`category` None) or a category's units on each of the `days` days up
+    to `until`, zero-filled from the first sale of any product as the level's series is
+    (the dashboard's forecast chart)."""
+    if category is None:
+        statement, params = queries.TOTAL_HISTORY, {"until": until, "days": days}
+    else:
+        statement = queries.CATEGORY_HISTORY
+        params = {"category": category, "until": until, "days": days}
+    rows = (await session.execute(text(statement), params)).all()
+    return _zero_filled(rows, until=until, days=days)
+
+
+def _zero_filled(
+    rows: Sequence[Row[Any]], *, until: dt.date, days: int
+) -> list[tuple[dt.date, float]]:
+    """Sale days (created_date, quantity, first_sale) as every day from the later of the
+    first sale and `days` days before `until`, to `until`."""
     sold = {r.created_date: float(r.quantity) for r in rows}
     start = until - dt.timedelta(days=days - 1)
     if rows:
