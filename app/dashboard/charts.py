@@ -49,7 +49,7 @@ Y_AXIS_ROOM = 90
 LABEL_FONT = 14
 CHAR_WIDTH = 0.62  # of the font size: a wide estimate for digits and short month names
 
-BLUE, AMBER, INK = "#1d4ed8", "#b45309", "#1b1f24"
+BLUE, AMBER, INK, GREEN = "#1d4ed8", "#b45309", "#1b1f24", "#047857"
 
 STYLE: dict[str, Any] = {
     "background": "transparent",
@@ -238,25 +238,51 @@ def _render(draw: Callable[[Layout], Any], layouts: tuple[Layout, Layout]) -> by
 
 # Two legend rows on a phone: the same height as the daily charts, so the plot keeps room.
 FORECAST = (Layout("wide", 600, 340, 8), Layout("narrow", 360, 204, 4))
+LEGEND_BOX = 12  # pygal's legend_box_size
 
 
-def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any]) -> bytes:
-    """A product's last days of units sold, then its forecast and the forecast's 80% band
-    (drawn as its two bounds), as SVG."""
+def _legend_room_missed(series: int, entries: int, columns: int) -> int:
+    """The room, in SVG units, that pygal leaves out under a bottom legend of `entries`
+    (of `series`): it reserves `series // columns` rows, then draws all the entries' rows,
+    a last one that is not full past the image's bottom edge (pygal 3.1,
+    `Graph._compute_margin`)."""
+    row = 1.5 * max(int(STYLE["legend_font_size"]), LEGEND_BOX)
+    return math.ceil(row * (math.ceil(entries / columns) - series // columns))
+
+
+# What a level's `unallocated` is, in the legend: demand no product's forecast holds.
+UNALLOCATED = "Products not yet selling"
+UNALLOCATED_SHORT = "Not yet selling"  # on a phone, in the second of two columns
+
+
+def forecast(
+    history: Sequence[tuple[date, float]], items: Sequence[Any], *, unallocated: bool = False
+) -> bytes:
+    """A product's or a level's last days of units sold, then its forecast and the
+    forecast's 80% band (drawn as its two bounds), as SVG; with `unallocated`, a level's
+    part of the forecast that no product's own forecast holds, as a line of its own."""
     days = [d for d, _ in history] + [i.date for i in items]
     past = [q for _, q in history] + [None] * len(items)
     ahead = [None] * len(history) + [i.quantity for i in items]
     low = [None] * len(history) + [i.lo_80 for i in items]
     high = [None] * len(history) + [i.hi_80 for i in items]
+    spare = [None] * len(history) + [i.unallocated for i in items] if unallocated else []
 
     def draw(layout: Layout) -> Any:
         labels, printed, title = date_labels(days, layout.width - Y_AXIS_ROOM)
+        wide = layout.name == "wide"
+        columns = 4 if wide else 2
+        # On a phone a level's legend keeps two rows: one "80% band" for both bounds, and
+        # the short name of the new products' line.
+        band = bool(spare) and not wide
+        series = 5 if spare else 4
         chart = pygal.Line(
-            **{**COMMON, "legend_at_bottom_columns": 4 if layout.name == "wide" else 2},
+            **{**COMMON, "legend_at_bottom_columns": columns},
+            margin_bottom=COMMON["margin"] + _legend_room_missed(series, series - band, columns),
             width=layout.width,
             height=layout.height,
             max_scale=layout.max_scale,
-            style=Style(**{**STYLE, "colors": (INK, BLUE, AMBER, AMBER)}, opacity=".1"),
+            style=Style(**{**STYLE, "colors": (INK, BLUE, AMBER, AMBER, GREEN)}, opacity=".1"),
             show_minor_x_labels=False,
             value_formatter=lambda v: f"{v:,.1f}",
             y_title="Units",
@@ -273,8 +299,14 @@ def forecast(history: Sequence[tuple[date, float]], items: Sequence[Any]) -> byt
             # ran into "80% low".
             chart.add("Forecast", ahead, show_dots=False)
             dashed = {"width": 2, "dasharray": "4, 4"}
-            chart.add("80% low", low, show_dots=False, stroke_style=dashed)
-            chart.add("80% high", high, show_dots=False, stroke_style=dashed)
+            chart.add("80% band" if band else "80% low", low, show_dots=False, stroke_style=dashed)
+            # A series without a title has no legend entry (pygal).
+            chart.add(None if band else "80% high", high, show_dots=False, stroke_style=dashed)
+            if spare:
+                # Last, so that on a desktop its long name is alone on its legend row.
+                dotted = {"width": 2.5, "dasharray": "1, 4", "linecap": "round"}
+                name = UNALLOCATED if wide else UNALLOCATED_SHORT
+                chart.add(name, spare, show_dots=False, stroke_style=dotted)
         return chart
 
     return _render(draw, FORECAST)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
@@ -105,19 +105,55 @@ async def top_categories_chart(session: SessionDep, period: PeriodDep) -> Respon
 FORECAST_HISTORY_DAYS = 90
 
 
+class ForecastSubject(AppError):
+    status_code = 422
+    code = "invalid_forecast_subject"
+
+
 @charts_router.get("/dashboard/charts/forecast.svg")
 async def forecast_chart(
-    session: SessionDep, product_id: Annotated[int, Query(ge=1, le=2**31 - 1)]
+    session: SessionDep,
+    product_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    level: Annotated[Literal["total"] | None, Query()] = None,
+    # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (500).
+    category: Annotated[
+        str | None, Query(min_length=1, max_length=100, pattern="^[^\x00]+$")
+    ] = None,
 ) -> Response:
-    result = await forecasts.product(session=session, product_id=product_id)
-    history = (
-        await forecasts.recent_units(
-            session=session,
-            product_id=product_id,
-            until=result.data_until,
-            days=FORECAST_HISTORY_DAYS,
+    """One product's, the total's (`level=total`) or a category's forecast chart; 404
+    `no_forecast` as the forecast reads answer it."""
+    subjects = {"product_id": product_id, "level": level, "category": category}
+    given = [name for name, value in subjects.items() if value is not None]
+    if len(given) != 1:
+        raise ForecastSubject(
+            "Draw one forecast: give one of product_id, level=total or category.",
+            details={"given": given},
         )
-        if result.data_until
+    if product_id is not None:
+        result = await forecasts.product(session=session, product_id=product_id)
+        history = (
+            await forecasts.recent_units(
+                session=session,
+                product_id=product_id,
+                until=result.data_until,
+                days=FORECAST_HISTORY_DAYS,
+            )
+            if result.data_until
+            else []
+        )
+        return _svg(await asyncio.to_thread(charts.forecast, history, result.items))
+    key = category if category is not None else ""
+    found = await forecasts.level(
+        session=session, level="category" if category is not None else "total", key=key
+    )
+    history = (
+        await forecasts.level_units(
+            session=session, category=category, until=found.data_until, days=FORECAST_HISTORY_DAYS
+        )
+        if found.data_until
         else []
     )
-    return _svg(await asyncio.to_thread(charts.forecast, history, result.items))
+    # A level summed from its products (a run too short to backtest it) has no part
+    # beyond them: its zeros are not a figure, so no line is drawn for them.
+    beyond = found.model != forecasts.SUM_OF_PRODUCTS
+    return _svg(await asyncio.to_thread(charts.forecast, history, found.items, unallocated=beyond))
