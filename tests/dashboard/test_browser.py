@@ -29,6 +29,7 @@ from sqlalchemy import URL
 
 from tests.analytics.conftest import ASSESSMENT_RATE
 from tests.conftest import API_KEY, REFERENCE, create_database, drop_database
+from tests.forecasting.conftest import run_forecast
 from tests.fx.fake import FakeFreeCurrencyApi
 from tests.helpers import fx_app, live_server
 
@@ -166,6 +167,17 @@ async def chart_points(page: Page, selector: str) -> int:
     )
 
 
+async def forecast_drawn(page: Page, *, before: str) -> None:
+    """The forecast chart shown anew: fetched, put in a new blob: URL, decoded."""
+    await page.wait_for_function(
+        "(before) => { const i = document.querySelector('#chart-forecast');"
+        " return !i.hidden && i.src.startsWith('blob:') && i.src !== before"
+        " && i.complete && i.naturalWidth > 0; }",
+        arg=before,
+        timeout=10_000,
+    )
+
+
 class TestDashboardInChromium:
     async def test_shows_the_reference_figures_from_this_origin_only(
         self, page: tuple[Page, Watch], service: str
@@ -294,6 +306,48 @@ class TestDashboardInChromium:
         await expect(first.locator("a")).to_have_attribute("href", href)
         body = (await tab.request.get(f"{service}{href}")).text()
         assert "unknown_product" in await body
+        watch.assert_clean()
+
+    async def test_the_forecast_shows_the_total_then_a_category(
+        self, page: tuple[Page, Watch], service: str
+    ) -> None:
+        """After a forecast run the panel opens on the whole shop's chart; choosing a
+        category draws that category's. Ten days of orders are too few to backtest a
+        level: each is its products' sum, and the caption says so."""
+        async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as http:
+            assert (await run_forecast(http, horizon=7))["status"] == "succeeded"
+        tab, watch = page
+        await tab.goto(f"{service}/")
+        chart = tab.locator("#chart-forecast")
+        model = tab.locator("#forecast-model")
+        await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total$"))
+        await expect(model).to_contain_text("Model for the whole shop: the sum of its products'")
+        await expect(tab.locator("#forecast-product-controls")).to_be_hidden()
+        await forecast_drawn(tab, before="")
+
+        before = await chart.evaluate("(i) => i.src")
+        await tab.get_by_label("A category").check()
+        await expect(tab.locator("#forecast-category-controls")).to_be_visible()
+        # The reference categories, by name; the first is shown at once.
+        options = tab.locator("#forecast-category option")
+        await expect(options).to_have_text(["Dresses", "Jackets", "Pants", "Shirts", "Shoes"])
+        await expect(chart).to_have_attribute("data-src", re.compile(r"\?category=Dresses$"))
+        await forecast_drawn(tab, before=before)
+        before = await chart.evaluate("(i) => i.src")
+        await tab.locator("#forecast-category").select_option("Shirts")
+        await expect(chart).to_have_attribute("data-src", re.compile(r"\?category=Shirts$"))
+        await expect(model).to_contain_text("Model for Shirts: the sum of its products'")
+        await forecast_drawn(tab, before=before)
+        # A summed level has no part beyond its products: no dotted line is named.
+        await expect(tab.locator("#chart-forecast-caption")).not_to_contain_text("dotted")
+
+        # Back to the total: drawn again.
+        before = await chart.evaluate("(i) => i.src")
+        await tab.get_by_label("Total").check()
+        await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total$"))
+        await forecast_drawn(tab, before=before)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await tab.locator("#forecast").screenshot(path=ARTIFACTS / "forecast-total.png")
         watch.assert_clean()
 
     async def test_a_stale_rate_says_so(

@@ -7,17 +7,21 @@ history and a forecast run of a week's horizon."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy import URL
 
+from app.dashboard.charts import UNALLOCATED, UNALLOCATED_SHORT
 from tests.conftest import API_KEY, create_database, drop_database
 from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch
 from tests.forecasting.conftest import run_forecast
@@ -27,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LONG_NAME = "orders-exported-from-the-shop-backoffice-2024-11.csv"
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 CHARTS = ("#chart-brl", "#chart-usd", "#chart-categories", "#chart-forecast")
+# A level's line of products not selling yet, as its legend names it at each width.
+NEW_PRODUCTS = {"desktop": UNALLOCATED, "phone": UNALLOCATED_SHORT}
 # The smallest a chart's text may be drawn, as the height of its box in CSS px (about a
 # 10 px font); pygal's 14-unit text in a 600-unit chart shown 330 px wide was 9.
 MIN_TEXT_BOX_PX = 12.0
@@ -182,26 +188,67 @@ class TestLayout:
         page, _ = await open_dashboard(chromium, service, viewport)
         try:
             for selector in CHARTS:
-                chart = await chart_text(page, service, selector)
-                boxes, size = chart["boxes"], chart["size"]
-                assert len(boxes) >= 6, (selector, boxes)
-                for box in boxes:
-                    assert "…" not in box["text"], f"{selector}: {box['text']!r} is cut"
-                    inside = (
-                        box["left"] >= 0
-                        and box["top"] >= 0
-                        and box["right"] <= size["width"]
-                        and box["bottom"] <= size["height"]
-                    )
-                    assert inside, f"{selector}: {box['text']!r} is clipped by the chart's edge"
-                    height = (box["bottom"] - box["top"]) * chart["scale"]
-                    assert height >= MIN_TEXT_BOX_PX, (
-                        f"{selector} at {viewport}: {box['text']!r} is {height:.1f} px high"
-                    )
-                for a, b in itertools.combinations(boxes, 2):
-                    assert not touching(a, b), f"{selector}: {a['text']!r} touches {b['text']!r}"
+                await assert_readable(page, service, selector, viewport)
+            # The forecast panel opens on the total: its legend has the new products' line.
+            total = await chart_text(page, service, "#chart-forecast")
+            assert NEW_PRODUCTS[viewport] in [box["text"] for box in total["boxes"]]
         finally:
             await page.close()
+
+    @pytest.mark.parametrize("view", ["category", "product"])
+    async def test_the_other_forecast_views_are_readable(
+        self, chromium: Browser, service: str, viewport: str, view: str
+    ) -> None:
+        page, watch = await open_dashboard(chromium, service, viewport)
+        try:
+            await show_view(page, view)
+            texts = await assert_readable(page, service, "#chart-forecast", viewport)
+            assert (NEW_PRODUCTS[viewport] in texts) is (view == "category")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.locator("#forecast").screenshot(
+                path=ARTIFACTS / f"layout-forecast-{view}-{viewport}.png"
+            )
+            watch.assert_clean()
+        finally:
+            await page.close()
+
+
+async def assert_readable(page: Page, service: str, selector: str, viewport: str) -> list[str]:
+    """A chart's texts never touch, are never clipped and are big enough; its texts."""
+    chart = await chart_text(page, service, selector)
+    boxes, size = chart["boxes"], chart["size"]
+    assert len(boxes) >= 6, (selector, boxes)
+    for box in boxes:
+        assert "…" not in box["text"], f"{selector}: {box['text']!r} is cut"
+        inside = (
+            box["left"] >= 0
+            and box["top"] >= 0
+            and box["right"] <= size["width"]
+            and box["bottom"] <= size["height"]
+        )
+        assert inside, f"{selector}: {box['text']!r} is clipped by the chart's edge"
+        height = (box["bottom"] - box["top"]) * chart["scale"]
+        assert height >= MIN_TEXT_BOX_PX, (
+            f"{selector} at {viewport}: {box['text']!r} is {height:.1f} px high"
+        )
+    for a, b in itertools.combinations(boxes, 2):
+        assert not touching(a, b), f"{selector}: {a['text']!r} touches {b['text']!r}"
+    return [box["text"] for box in boxes]
+
+
+async def show_view(page: Page, view: str) -> None:
+    """Pick a view of the forecast panel and wait for its chart to be drawn anew."""
+    chart = page.locator("#chart-forecast")
+    before = await chart.evaluate("(i) => i.src")
+    await page.locator(f'input[name="forecast-view"][value="{view}"]').check()
+    wanted = {"total": r"level=total", "category": r"category=", "product": r"product_id="}[view]
+    await expect(chart).to_have_attribute("data-src", re.compile(rf"\?{wanted}"))
+    await page.wait_for_function(
+        "(before) => { const i = document.querySelector('#chart-forecast');"
+        " return !i.hidden && i.src !== before && i.complete && i.naturalWidth > 0; }",
+        arg=before,
+        timeout=10_000,
+    )
 
 
 async def test_the_offline_rate_says_what_it_is(chromium: Browser, service: str) -> None:
@@ -236,6 +283,49 @@ async def test_redoc_asks_nothing_of_another_origin(chromium: Browser, service: 
         await page.close()
 
 
+async def test_the_forecast_panel_opens_on_the_total_and_lists_the_categories(
+    chromium: Browser, service: str
+) -> None:
+    """The total first, its model and reconciliation named in words; the category view
+    lists the categories the run forecast and names each one's model."""
+    page, watch = await open_dashboard(chromium, service, "desktop")
+    try:
+        await expect(page.locator('input[name="forecast-view"][value="total"]')).to_be_checked()
+        await expect(page.locator("#forecast-product-controls")).to_be_hidden()
+        await expect(page.locator("#forecast-category-controls")).to_be_hidden()
+        chart = page.locator("#chart-forecast")
+        await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total(&|$)"))
+        total = await http_json(service, "/forecasts/total")
+        assert "+" in total["model"], total["model"]  # its own model, then reconciled
+        model = page.locator("#forecast-model")
+        await expect(model).to_contain_text(f"Model for the whole shop: {total['model']} — ")
+        await expect(model).to_contain_text("made to agree with the other levels")
+        await expect(model).to_contain_text(
+            re.compile(r"\. \d+ of its products have a forecast of their own\.$")
+        )
+        await expect(model).not_to_contain_text("undefined")
+        caption = page.locator("#chart-forecast-caption")
+        await expect(caption).to_contain_text("dotted: products not yet selling")
+
+        await show_view(page, "category")
+        await expect(page.locator("#forecast-category-controls")).to_be_visible()
+        exported = await http_text(service, "/exports/predicted_level_demand.csv")
+        rows = list(csv.DictReader(io.StringIO(exported)))
+        categories = sorted({r["category"] for r in rows if r["level"] == "category"})
+        options = page.locator("#forecast-category option")
+        await expect(options).to_have_text(categories)
+        last = categories[-1]
+        await page.locator("#forecast-category").select_option(last)
+        await expect(chart).to_have_attribute(
+            "data-src", re.compile(rf"\?category={re.escape(quote_plus(last))}(&|$)")
+        )
+        answer = await http_json(service, f"/forecasts/categories/{quote(last)}")
+        await expect(model).to_contain_text(f"Model for {last}: {answer['model']} — ")
+        watch.assert_clean()
+    finally:
+        await page.close()
+
+
 async def test_the_forecast_panel_shows_a_product_its_model_and_the_accuracy(
     chromium: Browser, service: str
 ) -> None:
@@ -243,6 +333,7 @@ async def test_the_forecast_panel_shows_a_product_its_model_and_the_accuracy(
     seasonal naive (or why it has none); the accuracy table lists seasonal naive."""
     page, watch = await open_dashboard(chromium, service, "desktop")
     try:
+        await show_view(page, "product")
         options = page.locator("#forecast-product option")
         assert await options.count() >= 2
         products = (await http_json(service, "/forecasts/products"))["items"]
@@ -284,6 +375,7 @@ async def test_the_product_picker_searches_instead_of_listing_everything(
     in the search box narrows it to the matches, and the chart follows the first."""
     page, watch = await open_dashboard(chromium, service, "desktop")
     try:
+        await show_view(page, "product")
         best = (await http_json(service, "/products?limit=50"))["items"]
         options = page.locator("#forecast-product option")
         await expect(options).to_have_count(len(best))
@@ -308,3 +400,10 @@ async def http_json(service: str, path: str) -> Any:
         response = await http.get(path)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+async def http_text(service: str, path: str) -> str:
+    async with httpx.AsyncClient(base_url=service, headers={"X-API-Key": API_KEY}) as http:
+        response = await http.get(path)
+        assert response.status_code == 200, response.text
+        return response.text

@@ -727,26 +727,157 @@
     return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
   }
 
-  async function loadForecastChart() {
-    const select = $("forecast-product");
-    const id = select.value;
-    if (!id) return;
-    try {
-      const chosen = await getJson(`/forecasts/products/${encodeURIComponent(id)}`);
-      const accuracy = chosen.accuracy;
-      const vsNaive = chosen.model === "category_profile"
-        ? "too little history for a backtest: its category's profile at its own level"
-        : `MASE ${figure(accuracy.mase)} against seasonal naive's ${figure(accuracy.seasonal_naive_mase)}`
-          + (chosen.model === "SeasonalNaive" ? " (no model beat seasonal naive here)" : "");
-      setText("forecast-model", `Model: ${chosen.model}; ${vsNaive}`);
-    } catch (error) {
-      const none = error instanceof ApiError && error.status === 404;
-      setText("forecast-model", none
-        ? "No forecast for this product in the latest run (no sale in its history)."
-        : `The forecast could not be read: ${error.message}`);
-      if (none) return;
+  // The three views of the panel: the whole shop (first: what a planner looks at), one
+  // category, one product.
+  const WHOSE = { total: "the whole shop's", category: "the category's", product: "the product's" };
+  const BAND = "Units per day; dashed lines: the 80% interval";
+  // A level's `unallocated`: of its forecast, what no product's own forecast holds.
+  const NOT_YET = "products not yet selling";
+
+  // A level's model is "<model>+<reconciliation>" (levels.py), or "sum_of_products".
+  const LEVEL_MODELS = {
+    SeasonalNaive: "seasonal naive (each day as the same weekday a week before)",
+    WindowAverage: "the average of the recent days",
+    SeasonalWindowAverage: "the average of the same weekday over the recent weeks",
+    AutoETS: "exponential smoothing (AutoETS)",
+    Ensemble: "the mean of AutoETS and the two window averages",
+  };
+  const RECONCILERS = {
+    BottomUp: "bottom-up: the total is the sum of the categories",
+    TopDown: "top-down: the total's forecast is shared among the categories in proportion to theirs",
+    "MinTrace(ols)": "by MinTrace (ols): the total and the categories are moved as little as possible until they add up",
+    "MinTrace(wls_struct)": "by MinTrace (wls_struct): the total and the categories are moved as little as possible until they add up, the total (the sum of them all) the most",
+  };
+
+  function forecastView() {
+    const checked = document.querySelector('input[name="forecast-view"]:checked');
+    return checked ? checked.value : "total";
+  }
+
+  /** The level's model and reconciliation in words, e.g. for "AutoETS+MinTrace(ols)". */
+  function levelModel(forecast) {
+    const whose = forecast.level === "total" ? "the whole shop" : forecast.category;
+    const owned = `${count(forecast.products)} of its products have a forecast of their own.`;
+    if (forecast.model === "sum_of_products") {
+      return `Model for ${whose}: the sum of its products' forecasts (too little history to`
+        + ` forecast it on its own). ${owned}`;
     }
-    await loadChart({ id: "chart-forecast", path: "/dashboard/charts/forecast.svg", extra: { product_id: id }, keys: [] });
+    const plus = forecast.model.indexOf("+");
+    const model = plus < 0 ? forecast.model : forecast.model.slice(0, plus);
+    const reconciler = plus < 0 ? "" : forecast.model.slice(plus + 1);
+    const agreed = reconciler
+      ? `, made to agree with the other levels ${RECONCILERS[reconciler] || `by ${reconciler}`}`
+      : "";
+    return `Model for ${whose}: ${forecast.model} — ${LEVEL_MODELS[model] || model}${agreed}. ${owned}`;
+  }
+
+  function productModel(chosen) {
+    const accuracy = chosen.accuracy;
+    const vsNaive = chosen.model === "category_profile"
+      ? "too little history for a backtest: its category's profile at its own level"
+      : `MASE ${figure(accuracy.mase)} against seasonal naive's ${figure(accuracy.seasonal_naive_mase)}`
+        + (chosen.model === "SeasonalNaive" ? " (no model beat seasonal naive here)" : "");
+    return `Model: ${chosen.model}; ${vsNaive}`;
+  }
+
+  // Bumped at each ask: an answer for a view or choice left meanwhile is dropped.
+  let forecastAsked = 0;
+
+  function hideForecastChart() {
+    const img = $("chart-forecast");
+    img.hidden = true;
+    delete img.dataset.src;
+    showError("chart-forecast-error", null);
+  }
+
+  async function loadForecastChart() {
+    const view = forecastView();
+    const asked = ++forecastAsked;
+    let read;
+    let extra;
+    let none;
+    if (view === "product") {
+      const id = $("forecast-product").value;
+      if (!id) return;
+      read = `/forecasts/products/${encodeURIComponent(id)}`;
+      extra = { product_id: id };
+      none = "No forecast for this product in the latest run (no sale in its history).";
+    } else if (view === "category") {
+      const category = $("forecast-category").value;
+      if (!category) return;
+      read = `/forecasts/categories/${encodeURIComponent(category)}`;
+      extra = { category };
+      none = "No forecast for this category in the latest run (none of its products sold in its history).";
+    } else {
+      read = "/forecasts/total";
+      extra = { level: "total" };
+      none = "No forecast of the total in the latest run.";
+    }
+    // The chart draws the level's part beyond its products unless the level is their sum.
+    let beyond = view !== "product";
+    try {
+      const answer = await getJson(read);
+      if (asked !== forecastAsked) return;
+      setText("forecast-model", view === "product" ? productModel(answer) : levelModel(answer));
+      beyond = beyond && answer.model !== "sum_of_products";
+    } catch (error) {
+      if (asked !== forecastAsked) return;
+      const missing = error instanceof ApiError && error.status === 404;
+      setText("forecast-model", missing ? none : `The forecast could not be read: ${error.message}`);
+      if (missing) {
+        hideForecastChart();
+        return;
+      }
+    }
+    $("chart-forecast").alt = `Chart of ${WHOSE[view]} units sold over the last 90 days, its`
+      + ` forecast and the forecast's 80% band${beyond ? `, and the part expected from ${NOT_YET}` : ""}.`;
+    setText("chart-forecast-caption", beyond ? `${BAND}; dotted: ${NOT_YET}` : BAND);
+    await loadChart({ id: "chart-forecast", path: "/dashboard/charts/forecast.svg", extra, keys: [] });
+  }
+
+  /** The category picker: the categories of the 1,000 best sellers that sold, by name.
+   * No endpoint lists the categories; that page of products is the nearest (about 90 kB
+   * with short names), read once, when the category view is first shown. */
+  async function fillCategories() {
+    const page = await getJson("/products?limit=1000");
+    const names = [...new Set(page.items.filter((p) => p.units_sold > 0).map((p) => p.category))];
+    names.sort((a, b) => a.localeCompare(b, "en"));
+    const select = $("forecast-category");
+    select.replaceChildren(...names.map((name) => {
+      const option = make("option", name);
+      option.value = name;
+      return option;
+    }));
+    return names.length;
+  }
+
+  let categoriesRead = false;
+  let forecastRun = false; // whether a run has succeeded (read at start)
+
+  async function showForecastView() {
+    const view = forecastView();
+    $("forecast-category-controls").hidden = view !== "category";
+    $("forecast-product-controls").hidden = view !== "product";
+    if (!forecastRun) return;
+    try {
+      if (view === "category" && !categoriesRead) {
+        categoriesRead = true;
+        if (!(await fillCategories())) {
+          setText("forecast-model", "No category has sold yet.");
+          hideForecastChart();
+          return;
+        }
+      }
+      if (view === "product" && !$("forecast-product").options.length) {
+        setText("forecast-model", "No product matches.");
+        hideForecastChart();
+        return;
+      }
+      await loadForecastChart();
+    } catch (error) {
+      if (view === "category") categoriesRead = false; // asked again at the next switch
+      showError("chart-forecast-error", `The categories could not be read: ${error.message}`);
+    }
   }
 
   /** The picker's options: the best sellers matching `search` (all when empty), 50 at
@@ -773,8 +904,10 @@
     searchTimer = setTimeout(async () => {
       try {
         const found = await fillProducts($("forecast-search").value.trim());
+        if (forecastView() !== "product") return;
         if (!found) {
           setText("forecast-model", "No product matches.");
+          hideForecastChart();
           return;
         }
         await loadForecastChart();
@@ -792,6 +925,7 @@
         setText("forecast-model", "No forecast yet: POST /forecasts/runs or run `orderlens forecast`.");
         return;
       }
+      forecastRun = true;
       await fillProducts($("forecast-search").value.trim());
       $("accuracy-rows").replaceChildren(...run.items.map((a) => {
         const row = make("tr");
@@ -803,7 +937,7 @@
           make("td", figure(a.coverage_95), "num"));
         return row;
       }));
-      await loadForecastChart();
+      await showForecastView();
     } catch (error) {
       showError("chart-forecast-error", `The forecast could not be read: ${error.message}`);
     }
@@ -820,6 +954,10 @@
     watchTableScrolling();
     document.addEventListener("click", keyedDownload);
     $("forecast-product").addEventListener("change", loadForecastChart);
+    $("forecast-category").addEventListener("change", loadForecastChart);
+    for (const radio of document.querySelectorAll('input[name="forecast-view"]')) {
+      radio.addEventListener("change", showForecastView);
+    }
     $("forecast-search").addEventListener("input", searchProducts);
     loadAnalytics();
     loadUploads();
