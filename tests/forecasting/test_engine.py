@@ -177,6 +177,79 @@ class TestNeverNothing:
         assert out.to_dict() == {1: "TSB", 2: "SeasonalNaive", 3: "SeasonalNaive"}
 
 
+class TestNewProducts:
+    @staticmethod
+    def launches(fade_days: float, products: int = 60, days: int = 400) -> core.History:
+        """A product launched every few days, selling 2 a day at launch, fading by e over
+        `fade_days` (the marketplace generator's shape)."""
+        rng = np.random.default_rng(8)
+        rows = []
+        for p in range(1, products + 1):
+            launch = p * (days // products) - 1  # from 5 days to over a year ago
+            for t in range(launch + 1):
+                q = rng.poisson(2.0 * np.exp(-t / fade_days))
+                if q:
+                    rows.append((p, UNTIL - timedelta(days=launch - t), q))
+        return core.History(
+            data_until=UNTIL,
+            cells=pd.DataFrame(rows, columns=["product_id", "date", "quantity"]),
+            products=pd.DataFrame(
+                {"product_id": range(1, products + 1), "category": "A", "price": 1.0}
+            ),
+        )
+
+    def test_the_keep_ratio_is_what_products_of_that_age_kept_of_their_pace(self) -> None:
+        """Launches that fade over a week keep little of their first days' pace; products
+        that never fade keep all of it (the prior pulls toward 1, no further)."""
+        fading = self.launches(fade_days=7)
+        kept = core.keep_ratios(core.daily_series(fading), UNTIL, 28)
+        assert len(kept) == 8 and (kept[:4] < 0.5).all(), kept
+        steady = self.launches(fade_days=1e9)
+        kept = core.keep_ratios(core.daily_series(steady), UNTIL, 28)
+        assert (np.abs(kept - 1) < 0.2).all(), kept
+
+    def test_a_new_product_is_forecast_what_its_age_keeps_not_its_launch_pace(self) -> None:
+        """Before its category's cap (the run's next step), a short product's forecast is
+        its pace so far times what products of its age kept of theirs."""
+        h = self.launches(fade_days=7)
+        series = core.daily_series(h)
+        days = series.groupby("unique_id").size()
+        short = days.index[days < 56]
+        assert len(short) >= 5
+        new = core._category_profile(series, short, core._empty_predictions(), h, 28)
+        assert set(new["model"]) == {core.CATEGORY_PROFILE}
+        pace = series.groupby("unique_id")["y"].mean()
+        launch_pace = (pace.reindex(short) * 28).sum()
+        assert 0 < new["quantity"].sum() < 0.5 * launch_pace
+
+
+class TestRegressionToTheMean:
+    def test_a_band_whose_forecasts_ran_high_is_scaled_down_and_the_first_stays(self) -> None:
+        days = pd.date_range(pd.Timestamp(UNTIL) - pd.Timedelta(days=89), periods=90)
+        # Product 1 sold 2 a day (band "41 and more" at every cutoff); product 2 nothing.
+        series = pd.concat(
+            [
+                pd.DataFrame({"unique_id": 1, "ds": days, "y": 2.0}),
+                pd.DataFrame({"unique_id": 2, "ds": days, "y": 0.0}),
+            ],
+            ignore_index=True,
+        )
+        backtest = pd.DataFrame(
+            {
+                "unique_id": [1] * 28 + [2] * 28,
+                "window": 1,
+                "y": [1.0] * 28 + [1.0] * 28,
+                "WindowAverage": [2.0] * 28 + [0.1] * 28,
+            }
+        )
+        chosen = pd.Series(["WindowAverage", "WindowAverage"], index=[1, 2])
+        factors = core.regression_factors(backtest, chosen, series, UNTIL, 28)
+        top = len(core.RECENT_EDGES)
+        assert factors[top] == pytest.approx((28 + 10) / (56 + 10))
+        assert factors[0] == 1.0  # nothing sold lately: no ratio over forecasts of ~0
+        assert (factors[1:top] == 1.0).all()  # no evidence: the prior
+
+
 class TestLevels:
     def test_a_category_carried_by_products_that_come_and_go_is_forecast_from_its_own_series(
         self,
