@@ -179,6 +179,39 @@ WHERE d.run_id = :run_id AND p.category = :category
 GROUP BY d.date ORDER BY d.date
 """
 
+# The categories of the latest succeeded run, the most units expected first: from the
+# levels' own forecasts, or (a run from before them) from the sums of their products'.
+RUN_CATEGORIES = """
+WITH r AS (
+    SELECT run_id FROM forecast_runs WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
+),
+own AS (
+    SELECT l.key AS category, min(l.model) AS model, sum(l.quantity) AS quantity,
+        sum(l.unallocated) AS unallocated
+    FROM predicted_level_demand l JOIN r USING (run_id)
+    WHERE l.level = 'category'
+    GROUP BY l.key
+),
+summed AS (
+    SELECT p.category, 'sum_of_products' AS model, sum(d.quantity) AS quantity,
+        0::double precision AS unallocated
+    FROM predicted_product_demand d JOIN r USING (run_id)
+    JOIN products p ON p.product_id = d.product_id
+    WHERE NOT EXISTS (SELECT 1 FROM own)
+    GROUP BY p.category
+),
+counted AS (
+    SELECT p.category, count(*) AS products
+    FROM forecast_products f JOIN r USING (run_id)
+    JOIN products p ON p.product_id = f.product_id
+    GROUP BY p.category
+)
+SELECT c.category, c.model, c.quantity, c.unallocated, coalesce(n.products, 0) AS products
+FROM (SELECT * FROM own UNION ALL SELECT * FROM summed) c
+LEFT JOIN counted n USING (category)
+ORDER BY c.quantity DESC, c.category
+"""
+
 # A level's forecast in the served run: the run, whether it is stale, how many products
 # with a forecast of their own it holds, and its model (null: the run has no such level).
 LEVEL_RUN = f"""

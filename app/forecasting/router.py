@@ -15,6 +15,7 @@ from app.forecasting import runs, service
 from app.forecasting.options import Options
 from app.forecasting.schemas import (
     AccuracyPage,
+    ForecastCategoryPage,
     ForecastDay,
     ForecastProductPage,
     LevelForecast,
@@ -173,6 +174,23 @@ def _level_csv(result: LevelForecast, filename: str) -> Response:
     columns = ("model", *DAY_COLUMNS, "unallocated")
     rows = [(result.model, *(getattr(d, c) for c in columns[1:])) for d in result.items]
     return csv_response(csv_rows(columns, rows), filename=filename)
+
+
+@router.get(
+    "/categories",
+    summary="The served run's categories, the most units expected first",
+    response_model=ForecastCategoryPage,
+    responses=READ_ERRORS,
+)
+async def forecast_categories(
+    session: SessionDep, fmt: FormatDep
+) -> ForecastCategoryPage | Response:
+    page = await service.categories(session=session)
+    if fmt is Format.JSON:
+        return page
+    cols = ("category", "model", "quantity", "unallocated", "products")
+    rows = [tuple(getattr(i, c) for c in cols) for i in page.items]
+    return csv_response(csv_rows(cols, rows), filename="forecast_categories.csv")
 
 
 @router.get(

@@ -163,3 +163,16 @@ class ForecastProductItem(BaseModel):
 class ForecastProductPage(BaseModel):
     run_id: int | None
     items: list[ForecastProductItem]
+
+
+class ForecastCategoryItem(BaseModel):
+    category: str
+    model: str = Field(description="As in `GET /forecasts/categories/{category}`")
+    quantity: float = Field(description="Units expected over the horizon")
+    unallocated: float = Field(description="Of them, from products without a forecast")
+    products: int = Field(description="Products with a forecast of their own in it")
+
+
+class ForecastCategoryPage(BaseModel):
+    run_id: int | None
+    items: list[ForecastCategoryItem]

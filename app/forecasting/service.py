@@ -18,6 +18,8 @@ from app.forecasting import queries
 from app.forecasting.schemas import (
     Accuracy,
     AccuracyPage,
+    ForecastCategoryItem,
+    ForecastCategoryPage,
     ForecastDay,
     ForecastProductItem,
     ForecastProductPage,
@@ -201,6 +203,19 @@ async def products(*, session: AsyncSession) -> ForecastProductPage:
     rows = await session.execute(text(queries.RUN_PRODUCTS), {"run_id": run_id})
     return ForecastProductPage(
         run_id=run_id, items=[ForecastProductItem(**r._mapping) for r in rows]
+    )
+
+
+async def categories(*, session: AsyncSession) -> ForecastCategoryPage:
+    """The served run's categories, the most units expected first (the dashboard's
+    category view)."""
+    row = (await session.execute(text(queries.SERVED_RUN))).first()
+    if row is None:
+        return ForecastCategoryPage(run_id=None, items=[])
+    rows = await session.execute(text(queries.RUN_CATEGORIES))
+    return ForecastCategoryPage(
+        run_id=row._mapping["run_id"],
+        items=[ForecastCategoryItem(**r._mapping) for r in rows],
     )
 
 

@@ -318,6 +318,18 @@ class TestReads:
                 summed[d] += day["quantity"]
         for d, day in enumerate(total["items"]):
             assert day["quantity"] == pytest.approx(summed[d], abs=0.01 * len(categories))
+        listed = (await client.get("/forecasts/categories")).json()
+        assert sorted(i["category"] for i in listed["items"]) == categories
+        assert listed["run_id"] == total["run_id"]
+        units = [i["quantity"] for i in listed["items"]]
+        assert units == sorted(units, reverse=True)
+        for item in listed["items"]:
+            days = (await client.get(f"/forecasts/categories/{item['category']}")).json()
+            summed_days = sum(d["quantity"] for d in days["items"])  # each day rounded
+            assert item["quantity"] == pytest.approx(summed_days, abs=0.01)
+            assert item["model"] == days["model"] and item["products"] == days["products"]
+        listed_csv = (await client.get("/forecasts/categories?format=csv")).text
+        assert listed_csv.startswith("category,model,quantity,unallocated,products")
         missing = await client.get("/forecasts/categories/Nope")
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "no_forecast"

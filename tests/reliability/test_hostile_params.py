@@ -180,6 +180,7 @@ ROUTES: dict[str, Route] = {
     "/forecasts/runs/{run_id}": Route(negotiates=True, missing_ok=True),
     "/forecasts/products": Route(negotiates=True),
     "/forecasts/products/{product_id}": Route(negotiates=True, missing_ok=True),
+    "/forecasts/categories": Route(negotiates=True),
     "/forecasts/categories/{category}": Route(negotiates=True, missing_ok=True),
     "/forecasts/total": Route(negotiates=True, missing_ok=True),
     "/products": Route(params=("search", "limit"), negotiates=True, searches=("search",)),

@@ -835,12 +835,11 @@
     await loadChart({ id: "chart-forecast", path: "/dashboard/charts/forecast.svg", extra, keys: [] });
   }
 
-  /** The category picker: the categories of the 1,000 best sellers that sold, by name.
-   * No endpoint lists the categories; that page of products is the nearest (about 90 kB
-   * with short names), read once, when the category view is first shown. */
+  /** The category picker: every category of the served forecast run, by name (read
+   * once, when the category view is first shown). */
   async function fillCategories() {
-    const page = await getJson("/products?limit=1000");
-    const names = [...new Set(page.items.filter((p) => p.units_sold > 0).map((p) => p.category))];
+    const page = await getJson("/forecasts/categories");
+    const names = page.items.map((c) => c.category);
     names.sort((a, b) => a.localeCompare(b, "en"));
     const select = $("forecast-category");
     select.replaceChildren(...names.map((name) => {
@@ -863,7 +862,7 @@
       if (view === "category" && !categoriesRead) {
         categoriesRead = true;
         if (!(await fillCategories())) {
-          setText("forecast-model", "No category has sold yet.");
+          setText("forecast-model", "The latest forecast run has no category.");
           hideForecastChart();
           return;
         }
