@@ -2,12 +2,14 @@
 
 `run(history, horizon=…)` zero-fills each product's daily units from its first sale to
 `data_until`, backtests every candidate model on rolling origins (up to 3 windows of the
-horizon's length), picks per product the model with the lowest MASE if it beats
+horizon's length), picks per product the model with the lowest RMSSE if it beats
 SeasonalNaive(7) there (else SeasonalNaive), refits on all the history and predicts the
-`horizon` days after `data_until`, with conformal intervals from the backtest's errors.
-Products with under two horizons of history get their category's profile at their own
-level (`category_profile`). statsforecast, mlforecast and LightGBM are imported here
-only, when a run starts.
+`horizon` days after `data_until`, with conformal intervals from the backtest's errors,
+corrected per band of recent units for regression to the mean (`regression_factors`).
+Products with under two horizons of history get their pace so far times the keep ratio
+of their age (`keep_ratios`), in their category's shape (`category_profile`). The
+total and the categories are forecast from their own series (`levels`).
+statsforecast, mlforecast and LightGBM are imported here only, when a run starts.
 """
 
 from __future__ import annotations
