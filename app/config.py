@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -106,6 +108,10 @@ class Settings(BaseSettings):
     forecast_time_budget_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
     # tcp://host:8786 of an existing Dask scheduler (FORECAST_ENGINE=dask).
     dask_scheduler_address: str | None = None
+    # The shop's time zone (IANA name): an order's date-time becomes its date there
+    # (2024-11-06T01:30:00Z is 2024-11-05 in America/Sao_Paulo); a time without an offset
+    # is read as this zone's local time. docs/UPLOADS.md, "Dates and date-times".
+    business_timezone: str = "America/Sao_Paulo"
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Worker processes of `orderlens serve`; they share the database, the FX cache and
@@ -132,6 +138,18 @@ class Settings(BaseSettings):
             value = value.get_secret_value()
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        # The name reaches SQL as a literal (AT TIME ZONE): only an IANA name's characters.
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", value):
+            raise ValueError(f"BUSINESS_TIMEZONE {value!r} is not an IANA time zone name")
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"BUSINESS_TIMEZONE {value!r} is not a known time zone") from error
         return value
 
     @field_validator("database_url")

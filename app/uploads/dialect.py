@@ -102,6 +102,9 @@ class Dialect:
     delimiter: str | None = ","
     decimal: str = "."
     date_format: DateFormat | None = None
+    # Where a date-time with an offset is read as a date (BUSINESS_TIMEZONE: a validated
+    # IANA name, written into the checks' SQL as a literal).
+    timezone: str = "America/Sao_Paulo"
 
     @property
     def numbered_by_records(self) -> bool:
@@ -114,17 +117,24 @@ class Dialect:
         """The delimiter of the text that reaches staging."""
         return self.delimiter or ","
 
-    def report(self, *, decimal_seen: bool | None = None) -> dict[str, Any]:
+    def report(
+        self, *, decimal_seen: bool | None = None, timestamps: int | None = None
+    ) -> dict[str, Any]:
         """The report's `dialect`: `decimal` is `,` when prices were read with a decimal
-        comma and one was seen (or `?decimal=,` asked it)."""
+        comma and one was seen (or `?decimal=,` asked it); `timestamps`, how many dates
+        were date-times read as their date in `timezone` (both only for orders)."""
         decimal = self.decimal if decimal_seen is None else ("," if decimal_seen else ".")
-        return {
+        out: dict[str, Any] = {
             "format": self.format.value,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
             "decimal": decimal,
             "date_format": str(self.date_format) if self.date_format else None,
         }
+        if timestamps is not None:
+            out["timestamps"] = timestamps
+            out["timezone"] = self.timezone
+        return out
 
 
 def decimal_for(options: Options, delimiter: str) -> str:

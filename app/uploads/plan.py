@@ -131,6 +131,7 @@ class Limits:
     work_mem: str
     summarizer_min_rows: int
     workbook: WorkbookLimits = field(default_factory=WorkbookLimits)
+    timezone: str = "America/Sao_Paulo"  # BUSINESS_TIMEZONE
 
 
 @dataclass

@@ -180,6 +180,7 @@ async def _ingest(
         max_bytes=settings.max_upload_bytes,
         work_mem=settings.upload_work_mem,
         summarizer_min_rows=settings.summarizer_min_rows,
+        timezone=settings.business_timezone,
         workbook=WorkbookLimits(
             max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
             max_cells=settings.xlsx_max_cells,

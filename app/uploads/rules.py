@@ -133,6 +133,33 @@ UNQUOTED_DATE = (
 )
 
 
+# An ISO 8601 date-time (`T` or a space between date and time; seconds and their
+# fraction optional; `Z` or an offset optional) whose date and time are real. Year 0001 is
+# left out: an offset could move it before year 1.
+_DATE_TIME = (
+    r"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9](\.[0-9]{{1,9}})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$"
+)
+_OFFSET = r"([Zz]|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$"
+IS_DATE_TIME = (
+    f"CASE WHEN {{v}} !~ '{_DATE_TIME}' OR substr({{v}}, 1, 4) <= '0001' THEN false"
+    f" ELSE NOT ({_NOT_A_DATE.replace('{v}', 'substr({v}, 1, 10)')}) END"
+)
+
+
+def date_time_in(timezone: str) -> str:
+    """SQL over `{v}` giving `YYYY-MM-DD` for a date-time: with an offset, its date in
+    `timezone` (a validated IANA name: config.Settings.business_timezone); without one, a
+    local time there, its own date. Any other text as it is."""
+    assert "'" not in timezone
+    return (
+        f"CASE WHEN NOT ({IS_DATE_TIME}) THEN {{v}}"
+        f" WHEN {{v}} ~ '{_OFFSET}'"
+        f" THEN to_char(({{v}})::timestamptz AT TIME ZONE '{timezone}', 'YYYY-MM-DD')"
+        " ELSE substr({v}, 1, 10) END"
+    )
+
+
 # A decimal comma (`179,34`) where the dialect allows one: the rules then read a point.
 DECIMAL_COMMA = "replace({v}, ',', '.')"
 
@@ -188,6 +215,8 @@ class Rules:
         steps = [dict(self.normalize).get(field, "{v}")]
         if field in self.decimals and dialect.decimal == ",":
             steps.append(DECIMAL_COMMA)
+        if field in self.dates:
+            steps.append(date_time_in(dialect.timezone))
         if field in self.dates and dialect.date_format is not None:
             steps.append(date_in(dialect.date_format))
         for step in steps:
@@ -242,7 +271,9 @@ MEANING = {
     ),
     RejectCode.INVALID_DATE: (
         "`created_date` is not a real calendar date `YYYY-MM-DD` (optionally in single"
-        " quotes and/or spaces), nor one in the upload's `date_format`"
+        " quotes and/or spaces), nor a real ISO 8601 date-time (`YYYY-MM-DDTHH:MM[:SS[.f]]`"
+        " or with a space, optionally `Z` or an offset up to ±14:59), nor a date in the"
+        " upload's `date_format`"
     ),
     RejectCode.OUT_OF_RANGE: (
         "product id or quantity outside 1…2³¹−1, order id outside 1…2⁶³−1, price negative or ≥ 10¹⁰"

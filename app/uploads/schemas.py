@@ -25,6 +25,14 @@ class UploadDialect(BaseModel):
     date_format: str | None = Field(
         None, description="The explicit `date_format` asked, if any (never guessed)"
     )
+    timestamps: int | None = Field(
+        None,
+        description="Orders: how many `created_date` values were date-times, each read as"
+        " its date in `timezone`",
+    )
+    timezone: str | None = Field(
+        None, description="Orders: the BUSINESS_TIMEZONE date-times were read in"
+    )
 
 
 class UploadReport(BaseModel):

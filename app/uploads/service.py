@@ -186,6 +186,7 @@ async def _load_source(
         delimiter=delimiter if source.encoding else None,
         decimal=decimal_for(options, delimiter),
         date_format=options.date_format,
+        timezone=run.limits.timezone,
     )
     first = Plan(
         kind=run.kind,
@@ -216,6 +217,9 @@ async def _load_source(
     decimal_seen = None
     if options.decimal is None and plan.dialect.decimal == ",":
         decimal_seen = bool(await conn.fetchval(staged.decimal_commas(plan)))
+    date_times = None
+    if plan.kind is UploadKind.ORDERS:
+        date_times = int(await conn.fetchval(staged.date_times(plan)))
     await conn.execute(
         bookkeeping.FINISH_UPLOAD,
         run.upload_id,
@@ -229,7 +233,7 @@ async def _load_source(
         run.counts.unchanged,
         run.counts.rejected,
         json.dumps(run.counts.by_code),
-        json.dumps(plan.dialect.report(decimal_seen=decimal_seen)),
+        json.dumps(plan.dialect.report(decimal_seen=decimal_seen, timestamps=date_times)),
     )
     return plan, rows_total
 

@@ -59,6 +59,8 @@ class TestCsvDialects:
             "delimiter": ";",
             "decimal": ",",
             "date_format": None,
+            "timestamps": None,  # products have no dates
+            "timezone": None,
         }
         assert report["rejects_by_code"] == {"invalid_decimal": 1}  # no thousands separators
         assert await _products(db) == [
@@ -77,6 +79,8 @@ class TestCsvDialects:
             "delimiter": ",",
             "decimal": ".",
             "date_format": None,
+            "timestamps": None,  # products have no dates
+            "timezone": None,
         }
 
     @pytest.mark.parametrize("bom", [codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE])
@@ -195,6 +199,8 @@ class TestWorkbooks:
             "delimiter": None,
             "decimal": ".",
             "date_format": None,
+            "timestamps": 0,
+            "timezone": "America/Sao_Paulo",
         }
         assert report["rows_total"] == 4
         assert report["warnings"]  # the extra column
@@ -350,13 +356,16 @@ class TestParquet:
             row_group_size=2,
         )  # fmt: skip
         report = (await upload(client, "orders", orders)).json()
-        assert report["rejects_by_code"] == {"invalid_integer": 1, "invalid_date": 1}, report
+        assert report["rejects_by_code"] == {"invalid_integer": 1}, report
+        # A timestamp with a time of day is a date-time: its date, a local time (issue 27).
+        assert report["dialect"]["timestamps"] == 1
         assert await _orders(db) == [
             (1, 1, 3, datetime.date(2024, 12, 1)),
             (2, 2, 1, datetime.date(2024, 12, 2)),
+            (4, 2, 2, datetime.date(2024, 12, 3)),
         ]
         rows = [(r["_row_number"], r["_error_code"]) for r in await _rejects(client, report)]
-        assert rows == [(3, "invalid_integer"), (4, "invalid_date")]
+        assert rows == [(3, "invalid_integer")]
 
     async def test_dates_and_a_list_column(self, client: httpx.AsyncClient, db: Db) -> None:
         import pyarrow as pa

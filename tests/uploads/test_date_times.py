@@ -1,0 +1,154 @@
+"""Issue 27, item 2: `created_date` as real exports write it, a date-time, read as its
+date in BUSINESS_TIMEZONE; date-only files exactly as before."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import URL
+
+from app.main import create_app
+from tests.conftest import make_settings, open_client
+from tests.helpers import upload
+from tests.uploads.conftest import PRODUCTS, Db
+from tests.uploads.files import parquet, xlsx
+
+D = datetime.date
+
+# (created_date as written, its date in America/Sao_Paulo (UTC-3, no DST since 2019)).
+READ = [
+    ("2024-11-06T01:30:00Z", D(2024, 11, 5)),  # the issue's example: 22:30 the day before
+    ("2024-11-06t02:59:59.999999z", D(2024, 11, 5)),
+    ("2024-11-06T03:00:00Z", D(2024, 11, 6)),  # midnight there
+    ("2024-11-06T01:30:00-03:00", D(2024, 11, 6)),
+    ("2024-11-06T23:30:00-0500", D(2024, 11, 7)),  # 04:30 UTC, 01:30 there
+    ("2024-11-06T12:00+14", D(2024, 11, 5)),
+    ("2024-11-06 01:30", D(2024, 11, 6)),  # no offset: a local time there
+    ("2017-09-19 14:03:00", D(2017, 9, 19)),  # the real export's form
+    ("'2024-11-06 23:59:59'", D(2024, 11, 6)),  # quoted, as the assessment's dates are
+    ("2024-02-29T10:00:00.5", D(2024, 2, 29)),
+    ("9999-12-31T23:00:00-05:00", None),  # year 10000 there: not a date we store
+]
+REFUSED = [
+    "2024-02-30T10:00:00Z",  # no such day
+    "2024-11-06T24:00:00",  # no such hour
+    "2024-11-06T10:60",
+    "2024-11-06T10:00+15:00",  # no such offset
+    "2024-11-06T10",
+    "2024-11-06T10:00:00 UTC",  # a zone name is not an offset
+    "0001-01-01T00:30:00+01:00",  # before year 1 in UTC
+    "06/11/2024 10:00",
+]
+
+
+def _file(values: list[str], *, ragged: bool = False) -> str:
+    lines = ["id,product_id,quantity,created_date"]
+    lines += [f'{i},1,1,"{v}"' for i, v in enumerate(values, start=1)]
+    if ragged:  # a row with a field too many sends the file down the careful path
+        lines.append(f"{len(values) + 1},1,1,2024-01-01,extra")
+    return "\n".join(lines) + "\n"
+
+
+async def _stored(db: Db) -> dict[int, datetime.date]:
+    return dict(await db.rows("SELECT order_id, created_date FROM orders"))
+
+
+class TestDateTimes:
+    @pytest.mark.parametrize("ragged", [False, True], ids=["fast", "careful"])
+    async def test_each_date_time_is_its_date_in_the_business_zone(
+        self, client: httpx.AsyncClient, db: Db, ragged: bool
+    ) -> None:
+        await upload(client, "products", PRODUCTS)
+        values = [v for v, _ in READ] + REFUSED
+        response = await upload(client, "orders", _file(values, ragged=ragged))
+        assert response.status_code == 201, response.text
+        report = response.json()
+        assert report["dialect"]["timezone"] == "America/Sao_Paulo"
+        assert report["dialect"]["timestamps"] == len(READ)
+        expected = {i: d for i, (_, d) in enumerate(READ, start=1) if d is not None}
+        assert await _stored(db) == expected
+        refused = len(REFUSED) + 1  # and the year-10000 one
+        codes = report["rejects_by_code"]
+        assert codes.pop("invalid_date") == refused
+        assert codes == ({"wrong_field_count": 1} if ragged else {})
+        rejects = (await client.get(report["rejects_url"])).json()["items"]
+        shown = {r["created_date"] for r in rejects if r["_error_code"] == "invalid_date"}
+        assert shown == {*REFUSED, "9999-12-31T23:00:00-05:00"}  # as the file had them
+        await db.assert_rollups_exact()
+
+    async def test_a_date_only_file_reads_as_before_and_counts_no_date_time(
+        self, client: httpx.AsyncClient, db: Db
+    ) -> None:
+        await upload(client, "products", PRODUCTS)
+        content = "id,product_id,quantity,created_date\n1,1,1,'2024-11-06'\n2,1,1,2024-11-07\n"
+        report = (await upload(client, "orders", content)).json()
+        assert report["dialect"]["timestamps"] == 0
+        assert await _stored(db) == {1: D(2024, 11, 6), 2: D(2024, 11, 7)}
+        products = (await upload(client, "products", PRODUCTS)).json()
+        assert products["dialect"]["timestamps"] is None  # products have no dates
+
+
+async def test_workbook_and_parquet_date_times(client: httpx.AsyncClient, db: Db) -> None:
+    """A workbook's date-time cell and Parquet's timestamps (naive: a local time; with a
+    zone: the instant, read in the business zone) take the same rules."""
+    import pyarrow as pa
+
+    await upload(client, "products", PRODUCTS)
+    book = xlsx(
+        [
+            ["id", "product_id", "quantity", "created_date"],
+            [1, 1, 1, datetime.datetime(2024, 11, 6, 23, 30)],
+            [2, 1, 1, datetime.date(2024, 11, 7)],
+        ]
+    )
+    report = (await upload(client, "orders", book, filename="orders.xlsx")).json()
+    assert (report["rows_inserted"], report["dialect"]["timestamps"]) == (2, 1), report
+    instants = [datetime.datetime(2024, 11, 8, 1, 30, tzinfo=datetime.UTC)] * 2
+    table = parquet(
+        {
+            "id": [3, 4],
+            "product_id": [1, 1],
+            "quantity": [1, 1],
+            "created_date": pa.array(instants, pa.timestamp("ns", tz="UTC")),
+        }
+    )
+    report = (await upload(client, "orders", table, filename="orders.parquet")).json()
+    assert (report["rows_inserted"], report["dialect"]["timestamps"]) == (2, 2), report
+    assert await _stored(db) == {
+        1: D(2024, 11, 6),
+        2: D(2024, 11, 7),
+        3: D(2024, 11, 7),  # 01:30 UTC is 22:30 the day before in São Paulo
+        4: D(2024, 11, 7),
+    }
+
+
+@pytest.fixture
+async def utc_client(
+    database_url: URL, tmp_path: Path, clean_db: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(make_settings(database_url, tmp_path, business_timezone="Asia/Tokyo"))
+    async for c in open_client(app):
+        yield c
+
+
+async def test_the_zone_is_the_setting(utc_client: httpx.AsyncClient, db: Db) -> None:
+    """BUSINESS_TIMEZONE=Asia/Tokyo (UTC+9): 2024-11-06T20:00Z is the 7th there, and a
+    time without an offset is still its own date."""
+    await upload(utc_client, "products", PRODUCTS)
+    content = _file(["2024-11-06T20:00:00Z", "2024-11-06T01:30:00Z", "2024-11-06 23:00"])
+    report: dict[str, Any] = (await upload(utc_client, "orders", content)).json()
+    assert report["dialect"]["timezone"] == "Asia/Tokyo"
+    assert await _stored(db) == {1: D(2024, 11, 7), 2: D(2024, 11, 6), 3: D(2024, 11, 6)}
+
+
+def test_a_zone_that_is_not_an_iana_name_is_refused_at_start(
+    database_url: URL, tmp_path: Path
+) -> None:
+    for bad in ("Nowhere/City", "UTC'; DROP TABLE orders; --", ""):
+        with pytest.raises(ValueError, match="BUSINESS_TIMEZONE"):
+            make_settings(database_url, tmp_path, business_timezone=bad)
