@@ -149,6 +149,9 @@ def _fail(what: str, exc: Exception, base: str, source: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+# From this share of rejected rows on, `ingest` repeats the report's warning on stderr.
+REJECTED_WARNING_SHARE = 0.5
+
 UrlOption = Annotated[
     str | None,
     typer.Option(
@@ -176,6 +179,14 @@ def ingest(
     on_conflict: Annotated[
         OnConflict, typer.Option(help="Stored ids with other values: reject or update.")
     ] = OnConflict.REJECT,
+    max_rejected_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fail the upload whole (nothing loaded) past this share of rejected rows.",
+        ),
+    ] = None,
 ) -> None:
     """Upload a CSV to a running service with a progress bar, then print its report."""
     from app import client
@@ -185,18 +196,32 @@ def ingest(
     if not key:
         _err().print("[red]No API key: pass --api-key or set API_KEY.[/red]")
         raise typer.Exit(2)
+    params = {"on_conflict": on_conflict.value}
+    if max_rejected_share is not None:
+        params["max_rejected_share"] = str(max_rejected_share)
     try:
         report = client.upload(
             base_url=base,
             api_key=key,
             kind=kind.value,
             path=file,
-            on_conflict=on_conflict.value,
+            params={
+                "on_conflict": on_conflict.value,
+                **(
+                    {}
+                    if max_rejected_share is None
+                    else {"max_rejected_share": str(max_rejected_share)}
+                ),
+            },
             console=_err(),
         )
     except client.ClientError as exc:
         _fail("upload", exc, base, source)
     _out().print(client.report_table(report, base))
+    if report.get("rejected_share", 0) >= REJECTED_WARNING_SHARE:
+        # Half or more of the file was rejected: said on stderr too, where it is seen.
+        for warning in report["warnings"]:
+            _err().print(f"warning: {warning}", style="bold red", markup=False, soft_wrap=True)
 
 
 class ExportName(StrEnum):
@@ -472,7 +497,7 @@ def _load_sample(base: str, api_key: str, folder: Path) -> None:
         path = folder / f"{kind}.csv"
         try:
             report = client.upload(
-                base_url=base, api_key=api_key, kind=kind, path=path, console=console
+                base_url=base, api_key=api_key, kind=kind, path=path, params={}, console=console
             )
         except client.ClientError as exc:
             console.print(f"[red]sample {kind} not loaded: {exc}[/red]")

@@ -71,10 +71,11 @@ def upload(
     api_key: str,
     kind: str,
     path: Path,
-    on_conflict: str = "reject",
+    params: dict[str, str],
     console: Console,
 ) -> dict[str, Any]:
-    """POST the file to /uploads/{kind}, showing bytes sent, then the wait for the report."""
+    """POST the file to /uploads/{kind} with the upload's query `params`, showing bytes
+    sent, then the wait for the report."""
     size = path.stat().st_size
     columns = (
         SpinnerColumn(),
@@ -94,7 +95,7 @@ def upload(
         try:
             response = httpx.post(
                 f"{base_url.rstrip('/')}/uploads/{kind}",
-                params={"on_conflict": on_conflict},
+                params=params,
                 headers={"X-API-Key": api_key},
                 files={"file": (path.name, cast(IO[bytes], reader), "text/csv")},
                 timeout=UPLOAD_TIMEOUT,
@@ -205,7 +206,7 @@ def report_table(report: dict[str, Any], base_url: str) -> Table:
         ("inserted", f"{report['rows_inserted']:,}"),
         ("updated", f"{report['rows_updated']:,}"),
         ("unchanged", f"{report['rows_unchanged']:,}"),
-        ("rejected", f"{report['rows_rejected']:,}"),
+        ("rejected", f"{report['rows_rejected']:,} ({report.get('rejected_share', 0):.1%})"),
     ]
     rows += [(f"  {code}", f"{n:,}") for code, n in sorted(report["rejects_by_code"].items())]
     rows += [("warning", w) for w in report["warnings"]]

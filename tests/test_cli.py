@@ -52,6 +52,27 @@ def test_ingest_prints_the_report(live: str, tmp_path: Path) -> None:
     assert "/rejects?format=csv" in result.output
 
 
+def test_ingest_says_loudly_when_half_or_more_was_rejected(live: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    args = ["--url", live, "--api-key", API_KEY]
+    runner.invoke(cli.cli, ["ingest", "products", str(ROOT / "data" / "products.csv"), *args])
+    half = tmp_path / "orders.csv"
+    half.write_text("id,product_id,quantity,created_date\n1,1,1,2024-12-01\n2,1,1,01/12/2024\n")
+    result = runner.invoke(cli.cli, ["ingest", "orders", str(half), *args])
+    assert result.exit_code == 0, result.output
+    assert "1 (50.0%)" in result.output  # the rejected row of the report
+    assert "warning: 50% of the rows were rejected (1 of 2), most as invalid_date" in (
+        " ".join(result.stderr.split())
+    )
+    more = tmp_path / "more.csv"
+    more.write_text("id,product_id,quantity,created_date\n3,1,1,2024-12-01\n4,1,1,01/12/2024\n")
+    refused = runner.invoke(
+        cli.cli, ["ingest", "orders", str(more), "--max-rejected-share", "0.4", *args]
+    )
+    assert refused.exit_code == 1
+    assert "too_many_rejects" in refused.output
+
+
 def test_ingest_fails_loudly(live: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")

@@ -89,6 +89,8 @@ class Options:
     encoding: str | None = None  # a Python codec name (codec_name)
     date_format: DateFormat | None = None
     sheet: str | None = None
+    # Past this share of rejected rows the upload fails whole (`too_many_rejects`).
+    max_rejected_share: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,13 @@ class UnreadableFile(UploadError):
     code = "unreadable_file"
 
 
+class TooManyRejects(UploadError):
+    """More of the file's rows were rejected than the upload's `max_rejected_share`
+    allows: nothing of it is loaded (issue 27)."""
+
+    code = "too_many_rejects"
+
+
 class HeaderTooLong(UploadError):
     code = "header_too_long"
 

@@ -56,7 +56,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def report(row: dict[str, Any]) -> UploadReport:
-    return UploadReport(**row, rejects_url=f"/uploads/{row['upload_id']}/rejects")
+    total, rejected = row["rows_total"] or 0, row["rows_rejected"] or 0
+    return UploadReport(
+        **row,
+        rejected_share=round(rejected / total, 6) if total else 0.0,
+        rejects_url=f"/uploads/{row['upload_id']}/rejects",
+    )
 
 
 class UploadQuery(BaseModel):
@@ -89,6 +94,14 @@ class UploadQuery(BaseModel):
     sheet: str | None = Field(
         None, max_length=31, description="The workbook's sheet by name; default: the first"
     )
+    max_rejected_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Past this share of rejected rows (0 to 1), the upload fails whole with"
+        " 422 `too_many_rejects` and loads nothing; default 1: never",
+    )
 
     @field_validator("encoding")
     @classmethod
@@ -110,6 +123,7 @@ class UploadQuery(BaseModel):
             encoding=self.encoding,
             date_format=parse_date_format(self.date_format) if self.date_format else None,
             sheet=self.sheet,
+            max_rejected_share=self.max_rejected_share,
         )
 
 

@@ -49,8 +49,14 @@ class UploadReport(BaseModel):
     rows_updated: int
     rows_unchanged: int
     rows_rejected: int
+    rejected_share: float = Field(
+        description="rows_rejected / rows_total (0 when no row was read)", examples=[0.25]
+    )
     rejects_by_code: dict[str, int] = Field(examples=[{"unknown_product": 2}])
-    warnings: list[str]
+    warnings: list[str] = Field(
+        description="What the reading noticed (extra columns, a guessed encoding …) and,"
+        " when half or more of the rows were rejected, what that most likely means"
+    )
     rejects_url: str
     bytes_received: int
     columns: list[str] | None = Field(description="The header as received")

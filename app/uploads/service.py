@@ -26,7 +26,7 @@ from app.db import driver_connection
 from app.errors import AppError, database_gone
 from app.uploads import parsing, sources, staging
 from app.uploads.dialect import Dialect, Options, decimal_for
-from app.uploads.errors import EmptyFile, UploadError
+from app.uploads.errors import EmptyFile, TooManyRejects, UploadError
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
 from app.uploads.plan import Counts, Limits, Path, Plan, Progress, Run
@@ -211,6 +211,8 @@ async def _load_source(
     plan = await _settle(run, plan, rows_total)
     run.counts = await _judge(run, plan)
     assert run.counts.total == rows_total
+    _hold_rejects(run.counts, options.max_rejected_share)
+    header.warnings += rejection_warnings(run.counts)
     await _write(run, plan)
     if run.summarizer is not None:  # shipped, not needed, or failed: let it go
         await run.summarizer.close()
@@ -236,6 +238,68 @@ async def _load_source(
         json.dumps(plan.dialect.report(decimal_seen=decimal_seen, timestamps=date_times)),
     )
     return plan, rows_total
+
+
+# What a reject code most likely means when it rejected most of a file.
+REJECT_HINTS = {
+    "invalid_date": "created_date must be a date YYYY-MM-DD or an ISO 8601 date-time"
+    " (2024-11-06T14:03:00-03:00); dates written in another order need ?date_format="
+    " (e.g. %d/%m/%Y)",
+    "invalid_integer": "ids, product ids and quantities must be whole numbers; text ids"
+    " (SKU codes, hex digests) are not read",
+    "unknown_product": "the orders name products that are not stored: upload the products"
+    " file first",
+    "wrong_field_count": "rows have more or fewer fields than the header: check the"
+    " delimiter (?delimiter=) and commas inside unquoted fields",
+    "invalid_decimal": "prices must be plain decimals (179.34, or 179,34 where the"
+    " delimiter is not a comma), without thousands separators",
+    "conflict": "these ids are stored with other values: ?on_conflict=update replaces them",
+    "duplicate_in_file": "ids repeat within the file: each row needs an id of its own",
+    "missing_value": "required fields are empty",
+}
+# From this share of rejected rows on, the report says what it most likely means.
+WARN_REJECTED_SHARE = 0.5
+
+
+def _top_codes(counts: Counts) -> list[tuple[str, int]]:
+    return sorted(counts.by_code.items(), key=lambda item: (-item[1], item[0]))
+
+
+def rejection_warnings(counts: Counts) -> list[str]:
+    """A warning when half or more of the rows were rejected: how many, the most common
+    reason and what it most likely means."""
+    total, rejected = counts.total, counts.rejected
+    if not total or rejected / total < WARN_REJECTED_SHARE:
+        return []
+    code, rows = _top_codes(counts)[0]
+    how_many = (
+        f"Every row was rejected ({rejected:,})"
+        if rejected == total
+        else f"{rejected / total:.0%} of the rows were rejected ({rejected:,} of {total:,})"
+    )
+    hint = REJECT_HINTS.get(code)
+    return [f"{how_many}, most as {code} ({rows:,}){f': {hint}' if hint else ''}."]
+
+
+def _hold_rejects(counts: Counts, max_share: float) -> None:
+    """Fail the upload whole when more of its rows were rejected than it allows."""
+    total, rejected = counts.total, counts.rejected
+    if not total or rejected / total <= max_share:
+        return
+    top = _top_codes(counts)[:3]
+    hint = REJECT_HINTS.get(top[0][0])
+    raise TooManyRejects(
+        f"{rejected:,} of {total:,} rows were rejected ({rejected / total:.1%}), more than"
+        f" max_rejected_share={max_share:g} allows; nothing was loaded."
+        + (f" Most as {top[0][0]}: {hint}." if hint else ""),
+        details={
+            "rows_total": total,
+            "rows_rejected": rejected,
+            "rejected_share": round(rejected / total, 6),
+            "max_rejected_share": max_share,
+            "top_codes": [{"code": code, "rows": rows} for code, rows in top],
+        },
+    )
 
 
 def _parameters(plan: Plan) -> list[Any]:
@@ -368,6 +432,8 @@ async def _fail(run: Run, exc: BaseException) -> None:
     upload_id = run.upload_id
     if isinstance(exc, UploadError):
         error = {"code": exc.code, "message": exc.message}
+        if isinstance(exc, TooManyRejects):
+            error["details"] = exc.details
         log.info("upload %s failed: %s", upload_id, exc.code)
     elif isinstance(exc, asyncio.CancelledError):
         error = {"code": "cancelled", "message": "The upload was interrupted."}

@@ -18,6 +18,10 @@ with `\\copy … (FORMAT csv)`). `--dialect` gives Orderlens the same rows in an
 dialect or format, psql their plain UTF-8 comma twin: `semicolon-cp1252` (`;`, CRLF,
 posted with `?encoding=cp1252` so that every byte goes through the decoder), `parquet`
 (row groups of 128K rows), `xlsx` (a workbook written once by xlsxwriter; slow to make).
+`--timestamps` gives both the same file with every `created_date` a date-time with
+seconds and an offset (`2024-11-06T14:03:27-03:00`, nearly every value distinct, as real
+exports write them); psql's `date` column takes its date as written, Orderlens its date
+in BUSINESS_TIMEZONE.
 """
 
 from __future__ import annotations
@@ -116,6 +120,20 @@ def as_xlsx(src: Path, dst: Path) -> None:
     book.close()
 
 
+def with_times(src: Path, dst: Path) -> None:
+    """The same rows with each date a date-time: seconds spread over the day by the row's
+    position, a São Paulo offset."""
+    if dst.exists():
+        return
+    with src.open() as fin, dst.open("w") as fout:
+        fout.write(fin.readline())
+        for n, line in enumerate(fin):
+            head, created = line.rstrip("\n").rsplit(",", 1)
+            second = (n * 7919) % 86400
+            clock = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+            fout.write(f"{head},{created}T{clock}-03:00\n")
+
+
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:
     """The assessment's loader: read the CSV with pandas, insert with to_sql in chunks."""
     engine = create_engine(url)
@@ -157,6 +175,11 @@ def main() -> None:
         help="both load the same file, every field quoted, CRLF line ends (plain dates)",
     )
     parser.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="both load the same file, every created_date a date-time with an offset",
+    )
+    parser.add_argument(
         "--dialect",
         choices=["semicolon-cp1252", "parquet", "xlsx"],
         help="Orderlens gets the rows in this dialect or format, psql the plain UTF-8 CSV",
@@ -175,6 +198,9 @@ def main() -> None:
     if args.quoted:
         ours_file = plain = data / "orders-quoted-crlf.csv"
         quote_fields(data / "orders-plain-dates.csv", plain)
+    if args.timestamps:
+        ours_file = plain = data / "orders-timestamps.csv"
+        with_times(data / "orders-plain-dates.csv", plain)
     params: dict[str, str] = {}
     if args.dialect == "semicolon-cp1252":
         ours_file = data / "orders-semicolon-cp1252.csv"

@@ -273,6 +273,7 @@ class TestDashboardInChromium:
         await expect(fields.locator("dt")).to_contain_text(["Rows read", "Inserted", "Unchanged"])
         await expect(fields.locator("dt:text('Unchanged') + dd")).to_have_text("20")
         await expect(fields.locator("dt:text('Rejected') + dd")).to_have_text("0")
+        await expect(tab.locator("#upload-report-warning")).to_be_hidden()
         await expect(tab.locator("#uploads-rows tr")).to_have_count(3)
         await expect(tab.locator("#uploads-rows tr").first).to_contain_text("products.csv")
         # The figures are read again, the charts drawn anew.
@@ -298,6 +299,13 @@ class TestDashboardInChromium:
         await tab.fill("#upload-key", API_KEY)
         await tab.click("#upload-submit")
         await expect(tab.locator("#upload-report")).to_contain_text("unknown_product: 1")
+        # Every row rejected: said above the figures, as an alert (issue 27).
+        warning = tab.locator("#upload-report-warning")
+        await expect(warning).to_be_visible()
+        await expect(warning).to_have_attribute("role", "alert")
+        await expect(warning).to_contain_text("Every row was rejected (1), most as unknown_product")
+        fields = tab.locator("#upload-report-fields")
+        await expect(fields.locator("dt:text-is('Rejected') + dd")).to_have_text("1 (100.0%)")
         link = tab.locator("#upload-report a")
         href = await link.get_attribute("href")
         assert href is not None and href.endswith("/rejects?format=csv")

@@ -604,7 +604,14 @@
     addField(list, "Inserted", count(report.rows_inserted));
     addField(list, "Updated", count(report.rows_updated));
     addField(list, "Unchanged", count(report.rows_unchanged));
-    addField(list, "Rejected", count(report.rows_rejected));
+    const share = report.rejected_share || 0;
+    addField(list, "Rejected", share
+      ? `${count(report.rows_rejected)} (${(share * 100).toFixed(1)}%)`
+      : count(report.rows_rejected));
+    // Half or more of the file rejected: said above the figures, where it is seen.
+    const loud = share >= 0.5 && report.warnings && report.warnings.length;
+    setText("upload-report-warning", loud ? report.warnings.join(" ") : "");
+    $("upload-report-warning").hidden = !loud;
     const codes = Object.entries(report.rejects_by_code || {});
     if (codes.length) {
       const ul = make("ul");
