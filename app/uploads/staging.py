@@ -45,9 +45,11 @@ log = logging.getLogger(__name__)
 
 _UNDECODABLE = (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError)
 
-# Orders: digits, signs, separators, both quotes and spaces; anything else (a letter, a
-# decimal point) cannot be a valid integer or date, and the careful path says why.
-ORDER_BYTES = b"0123456789-+'\" \t\r\n"
+# Orders: digits, signs, separators, both quotes and spaces, and what an ISO date-time
+# adds (`T`, `Z`, `:`, a decimal point: issue 27); anything else (another letter) cannot
+# be a valid integer or date, and the careful path says why. A letter or a point in an
+# integer field fails COPY's own typing, and the file takes the careful path then.
+ORDER_BYTES = b"0123456789-+'\" \t\r\nTtZz:."
 
 
 class _Fallback(Exception):
