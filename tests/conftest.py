@@ -31,6 +31,21 @@ from app.main import create_app
 API_KEY = "test-api-key"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
+
+def require_reference() -> Path:
+    """The assessment's reference folder, or the test fails saying where it must be: the
+    figures it checks are the assessment's, never copied into the repo, and a missing
+    folder is a broken checkout, not a reason to pass."""
+    if not (REFERENCE / "data").is_dir():
+        pytest.fail(
+            f"the assessment's reference folder is absent: {REFERENCE} (../shared/reference"
+            " beside the repo, with data/products.csv and data/orders.csv) is needed by the"
+            " tests that check the assessment's figures",
+            pytrace=False,
+        )
+    return REFERENCE
+
+
 # Data tables, emptied before each test; the schema itself is built once per run.
 DATA_TABLES = ", ".join(
     table.name for table in models.metadata.sorted_tables if table.name != "alembic_version"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import URL
 
-from tests.conftest import REFERENCE, open_client
+from tests.conftest import REFERENCE, open_client, require_reference
 from tests.fx.fake import FakeFreeCurrencyApi
 from tests.helpers import fx_app, upload
 
@@ -32,8 +32,7 @@ async def api(
 
 @pytest.fixture
 async def reference(api: httpx.AsyncClient) -> httpx.AsyncClient:
-    if not REFERENCE.exists():
-        pytest.skip("../shared/reference is absent")
+    require_reference()
     for kind in ("products", "orders"):
         response = await upload(api, kind, (REFERENCE / "data" / f"{kind}.csv").read_bytes())
         assert response.status_code == 201

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import DATA_TABLES, REFERENCE
+from tests.conftest import DATA_TABLES, REFERENCE, require_reference
 from tests.helpers import upload
 from tests.uploads.files import csv_text, parquet, xlsx
 
@@ -23,8 +23,7 @@ READS = ("/kpis", "/insights/average-ticket", "/insights/daily-revenue", "/insig
 
 
 def _reference(kind: str) -> str:
-    if not REFERENCE.exists():
-        pytest.skip("../shared/reference is absent")
+    require_reference()
     return (REFERENCE / "data" / f"{kind}.csv").read_text()
 
 

@@ -28,7 +28,13 @@ from playwright.async_api import (
 from sqlalchemy import URL
 
 from tests.analytics.conftest import ASSESSMENT_RATE
-from tests.conftest import API_KEY, REFERENCE, create_database, drop_database
+from tests.conftest import (
+    API_KEY,
+    REFERENCE,
+    create_database,
+    drop_database,
+    require_reference,
+)
 from tests.forecasting.conftest import run_forecast
 from tests.fx.fake import FakeFreeCurrencyApi
 from tests.helpers import fx_app, live_server
@@ -66,8 +72,7 @@ async def service(
 ) -> AsyncIterator[str]:
     """The service's base URL, serving a database of its own with the reference data.
     Rates are never fresh (TTL 0): each answer asks `provider`, so a test can fail it."""
-    if not REFERENCE.exists():
-        pytest.skip("../shared/reference is absent")
+    require_reference()
     url = await create_database(pg_server)
     app = fx_app(url, tmp_path_factory.mktemp("live"), provider, fx_cache_ttl_seconds=0)
     try:
@@ -387,8 +392,7 @@ async def keyed_service(
     pg_server: URL, tmp_path_factory: pytest.TempPathFactory, provider: FakeFreeCurrencyApi
 ) -> AsyncIterator[str]:
     """The service with READ_ACCESS=key (one read key), on the reference data."""
-    if not REFERENCE.exists():
-        pytest.skip("../shared/reference is absent")
+    require_reference()
     url = await create_database(pg_server)
     app = fx_app(
         url,

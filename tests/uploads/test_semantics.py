@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.analytics import rollups
-from tests.conftest import REFERENCE
+from tests.conftest import REFERENCE, require_reference
 from tests.helpers import assert_error, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
@@ -31,10 +31,10 @@ def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 class TestReferenceData:
-    @pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is absent")
     async def test_reference_files_load_without_rejects(
         self, client: httpx.AsyncClient, db: Db
     ) -> None:
+        require_reference()
         products = await upload(
             client, "products", (REFERENCE / "data" / "products.csv").read_bytes()
         )
