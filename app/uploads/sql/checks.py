@@ -13,7 +13,16 @@ from functools import cache
 
 from app.uploads.models import UploadKind
 from app.uploads.plan import Plan
-from app.uploads.rules import RULES, SHOWN, WHITESPACE, FieldRule
+from app.uploads.rules import (
+    DAY_PART_OK,
+    HAS_OFFSET,
+    RULES,
+    SHOWN,
+    TIME_PART_OK,
+    WHITESPACE,
+    FieldRule,
+    in_zone,
+)
 from app.uploads.sql import staging
 
 TYPED = "checked_rows"
@@ -122,20 +131,44 @@ def _fast_date(plan: Plan) -> str:
 @cache
 def fast_dates(plan: Plan) -> str:
     """Fast-path orders: each distinct staged date once (`raw`), with its first problem
-    and, when it has none, its `day`. A file holds a few hundred dates in a million rows:
-    checked and cast here once each, then joined."""
+    and, when it has none, its `day`. A file of dates holds a few hundred in a million
+    rows: checked and cast here once each, then joined. A file of date-times holds nearly
+    a million distinct values, but few distinct date parts (`days`) and times of day
+    (`times`): each part is checked once, the value then by two joins, and cast into the
+    zone only when it has an offset (rules.date_time_in, the careful path's form of the
+    same step, checks the whole value at once)."""
     date = _fast_date(plan)
-    date_rules = RULES[UploadKind.ORDERS].of(date)
+    rules = RULES[UploadKind.ORDERS]
+    date_rules = rules.of(date)
+    own = rules.own_step(date).format(v=f"NULLIF(btrim(raw, {WHITESPACE}), '')")
+    read = f"""CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
+            WHEN t.zoned THEN {in_zone(plan.dialect.timezone).format(v="x.v")}
+            ELSE left(x.v, 10) END"""
+    for step in rules.date_format_steps(plan.dialect):
+        read = step.format(v=f"({read})")
     return f"""
+    WITH vals AS MATERIALIZED (
+        SELECT raw, {own} AS v FROM ({staging.distinct_values(date)}) r
+    ),
+    times AS MATERIALIZED (
+        SELECT part, {TIME_PART_OK.format(v="part")} AS ok,
+            {HAS_OFFSET.format(v="part")} AS zoned
+        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    ),
+    days AS MATERIALIZED (
+        SELECT part, {DAY_PART_OK.format(v="part")} AS ok
+        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN {date}::date END AS day
     FROM (
         SELECT raw, {date}, {first_problem(date_rules)} AS problem
         FROM (
-            SELECT raw, {_normalized(plan, date)} AS {date}
-            FROM (
-                SELECT raw, NULLIF(btrim(raw, {WHITESPACE}), '') AS {date}
-                FROM ({staging.distinct_values(date)}) r OFFSET 0
-            ) t OFFSET 0
+            SELECT x.raw, {read} AS {date}
+            FROM vals x
+            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
+            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            OFFSET 0
         ) u OFFSET 0
     ) v
 """

@@ -26,15 +26,30 @@ CREATE TEMP TABLE order_deltas (
 
 -- orders.create_whole_dates
 CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
+    WITH vals AS MATERIALIZED (
+        SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r
+    ),
+    times AS MATERIALIZED (
+        SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
+            (right(part, 1) IN ('Z', 'z') OR strpos(part, '+') > 0 OR strpos(part, '-') > 0) AS zoned
+        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    ),
+    days AS MATERIALIZED (
+        SELECT part, CASE WHEN part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(part, 1, 4) <= '0001' THEN false ELSE substr(part, 6, 2) BETWEEN '01' AND '12' AND substr(part, 9, 2) BETWEEN '01' AND CASE WHEN substr(part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(part, 6, 2) <> '02' THEN '31' WHEN substr(part, 1, 4)::integer % 4 = 0 AND (substr(part, 1, 4)::integer % 100 <> 0 OR substr(part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AS ok
+        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
         FROM (
-            SELECT raw, CASE WHEN strpos((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), ':') = 0 THEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) WHEN NOT (CASE WHEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$' OR substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4) <= '0001' THEN false ELSE substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) BETWEEN '01' AND '12' AND substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 9, 2) BETWEEN '01' AND CASE WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) <> '02' THEN '31' WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 4 = 0 AND (substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 100 <> 0 OR substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END) THEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) WHEN (right((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1) IN ('Z', 'z') OR strpos(substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 11), '+') > 0 OR strpos(substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 11), '-') > 0) THEN to_char(((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END))::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD') ELSE substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 10) END AS created_date
-            FROM (
-                SELECT raw, NULLIF(btrim(raw, E' \t\r\n'), '') AS created_date
-                FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0
-            ) t OFFSET 0
+            SELECT x.raw, CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
+            WHEN t.zoned THEN to_char((x.v)::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD')
+            ELSE left(x.v, 10) END AS created_date
+            FROM vals x
+            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
+            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            OFFSET 0
         ) u OFFSET 0
     ) v;
 
@@ -58,15 +73,30 @@ WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
     FROM (
 WITH dates AS MATERIALIZED (
+    WITH vals AS MATERIALIZED (
+        SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r
+    ),
+    times AS MATERIALIZED (
+        SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
+            (right(part, 1) IN ('Z', 'z') OR strpos(part, '+') > 0 OR strpos(part, '-') > 0) AS zoned
+        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    ),
+    days AS MATERIALIZED (
+        SELECT part, CASE WHEN part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(part, 1, 4) <= '0001' THEN false ELSE substr(part, 6, 2) BETWEEN '01' AND '12' AND substr(part, 9, 2) BETWEEN '01' AND CASE WHEN substr(part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(part, 6, 2) <> '02' THEN '31' WHEN substr(part, 1, 4)::integer % 4 = 0 AND (substr(part, 1, 4)::integer % 100 <> 0 OR substr(part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AS ok
+        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
         FROM (
-            SELECT raw, CASE WHEN strpos((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), ':') = 0 THEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) WHEN NOT (CASE WHEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$' OR substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4) <= '0001' THEN false ELSE substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) BETWEEN '01' AND '12' AND substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 9, 2) BETWEEN '01' AND CASE WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) <> '02' THEN '31' WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 4 = 0 AND (substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 100 <> 0 OR substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END) THEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) WHEN (right((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1) IN ('Z', 'z') OR strpos(substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 11), '+') > 0 OR strpos(substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 11), '-') > 0) THEN to_char(((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END))::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD') ELSE substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 10) END AS created_date
-            FROM (
-                SELECT raw, NULLIF(btrim(raw, E' \t\r\n'), '') AS created_date
-                FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0
-            ) t OFFSET 0
+            SELECT x.raw, CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
+            WHEN t.zoned THEN to_char((x.v)::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD')
+            ELSE left(x.v, 10) END AS created_date
+            FROM vals x
+            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
+            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            OFFSET 0
         ) u OFFSET 0
     ) v
 )
@@ -150,15 +180,30 @@ FROM (
     SELECT j.created_date, j.product_id, j.quantity, 1 AS occurrence
     FROM (
 WITH dates AS MATERIALIZED (
+    WITH vals AS MATERIALIZED (
+        SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r
+    ),
+    times AS MATERIALIZED (
+        SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
+            (right(part, 1) IN ('Z', 'z') OR strpos(part, '+') > 0 OR strpos(part, '-') > 0) AS zoned
+        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    ),
+    days AS MATERIALIZED (
+        SELECT part, CASE WHEN part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(part, 1, 4) <= '0001' THEN false ELSE substr(part, 6, 2) BETWEEN '01' AND '12' AND substr(part, 9, 2) BETWEEN '01' AND CASE WHEN substr(part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(part, 6, 2) <> '02' THEN '31' WHEN substr(part, 1, 4)::integer % 4 = 0 AND (substr(part, 1, 4)::integer % 100 <> 0 OR substr(part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AS ok
+        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+    )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
         FROM (
-            SELECT raw, CASE WHEN strpos((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), ':') = 0 THEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) WHEN NOT (CASE WHEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$' OR substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4) <= '0001' THEN false ELSE substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) BETWEEN '01' AND '12' AND substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 9, 2) BETWEEN '01' AND CASE WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 6, 2) <> '02' THEN '31' WHEN substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 4 = 0 AND (substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 100 <> 0 OR substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END) THEN (CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END) WHEN (right((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1) IN ('Z', 'z') OR strpos(substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 11), '+') > 0 OR strpos(substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 11), '-') > 0) THEN to_char(((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END))::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD') ELSE substr((CASE WHEN char_length(created_date) >= 2 AND created_date LIKE '''%''' THEN NULLIF(btrim(substr(created_date, 2, char_length(created_date) - 2), E' \t\r\n'), '') ELSE created_date END), 1, 10) END AS created_date
-            FROM (
-                SELECT raw, NULLIF(btrim(raw, E' \t\r\n'), '') AS created_date
-                FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0
-            ) t OFFSET 0
+            SELECT x.raw, CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
+            WHEN t.zoned THEN to_char((x.v)::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD')
+            ELSE left(x.v, 10) END AS created_date
+            FROM vals x
+            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
+            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            OFFSET 0
         ) u OFFSET 0
     ) v
 )
