@@ -187,6 +187,10 @@ def ingest(
             help="Fail the upload whole (nothing loaded) past this share of rejected rows.",
         ),
     ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(help="The file's names for the columns: id=LineNo,created_date=When,…"),
+    ] = None,
 ) -> None:
     """Upload a CSV to a running service with a progress bar, then print its report."""
     from app import client
@@ -199,20 +203,15 @@ def ingest(
     params = {"on_conflict": on_conflict.value}
     if max_rejected_share is not None:
         params["max_rejected_share"] = str(max_rejected_share)
+    if columns is not None:
+        params["columns"] = columns
     try:
         report = client.upload(
             base_url=base,
             api_key=key,
             kind=kind.value,
             path=file,
-            params={
-                "on_conflict": on_conflict.value,
-                **(
-                    {}
-                    if max_rejected_share is None
-                    else {"max_rejected_share": str(max_rejected_share)}
-                ),
-            },
+            params=params,
             console=_err(),
         )
     except client.ClientError as exc:

@@ -71,6 +71,15 @@ def test_ingest_says_loudly_when_half_or_more_was_rejected(live: str, tmp_path: 
     )
     assert refused.exit_code == 1
     assert "too_many_rejects" in refused.output
+    export = tmp_path / "export.csv"
+    export.write_text("Line,Item,Qty,When\n5,1,1,2024-12-01T10:00:00Z\n")
+    mapped = runner.invoke(
+        cli.cli,
+        ["ingest", "orders", str(export), "--columns", "id=Line,product_id=Item,"
+         "quantity=Qty,created_date=When", *args],
+    )  # fmt: skip
+    assert mapped.exit_code == 0, mapped.output
+    assert "inserted" in mapped.output and "1 (0.0%)" not in mapped.output
 
 
 def test_ingest_fails_loudly(live: str, tmp_path: Path) -> None:

@@ -91,6 +91,8 @@ class Options:
     sheet: str | None = None
     # Past this share of rejected rows the upload fails whole (`too_many_rejects`).
     max_rejected_share: float = 1.0
+    # (column, the file's name for it) pairs: `?columns=id=LineNo,created_date=When`.
+    renamed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -83,15 +83,34 @@ def sniff_delimiter(text: str, required: tuple[str, ...]) -> str:
     return best[2]
 
 
-def parse_header(text: str, required: tuple[str, ...], delimiter: str | None = None) -> Header:
+def parse_header(
+    text: str,
+    required: tuple[str, ...],
+    delimiter: str | None = None,
+    renamed: tuple[tuple[str, str], ...] = (),
+) -> Header:
     """Map the header line to the required columns, or raise the file-level error. The
-    delimiter is the one given, or the one the header line shows."""
-    delimiter = delimiter or sniff_delimiter(text, required)
+    delimiter is the one given, or the one the header line shows. `renamed` holds
+    (column, the file's name for it) pairs (`?columns=`): the file's column of that name
+    is the column, and one of the column's own name is then an extra column."""
+    unknown = sorted({column for column, _ in renamed} - set(required))
+    if unknown:
+        raise MissingColumns(
+            f"?columns= names columns this kind does not have: {', '.join(unknown)}"
+            f" (its columns: {', '.join(required)}).",
+            details={"unknown": unknown, "required": list(required)},
+        )
+    source = {column: name.strip().casefold() for column, name in renamed}
+    delimiter = delimiter or sniff_delimiter(text, tuple(source.get(r, r) for r in required))
     columns = _fields(text, delimiter)
     lines = text.count("\n") + 1 if text else 1
     if not any(c.strip() for c in columns):
         raise EmptyFile("The file is empty: no header and no rows.")
-    names = [c.strip().casefold() for c in columns]
+    target = {name: column for column, name in source.items()}
+    # A file's column named as a renamed column is not it: blank, it is an extra column.
+    names = [
+        target.get(n, "" if n in source else n) for n in (c.strip().casefold() for c in columns)
+    ]
     seen: dict[str, int] = {}
     duplicates: list[str] = []
     for index, name in enumerate(names):
@@ -107,8 +126,9 @@ def parse_header(text: str, required: tuple[str, ...], delimiter: str | None = N
         )
     missing = [name for name in required if name not in seen]
     if missing:
+        said = [f"{m} (from {source[m]!r})" if m in source else m for m in missing]
         raise MissingColumns(
-            f"Required columns are missing: {', '.join(missing)}.",
+            f"Required columns are missing: {', '.join(said)}.",
             details={"missing": missing, "required": list(required), "found": columns},
         )
     positions = {name: seen[name] for name in required}

@@ -64,6 +64,25 @@ def report(row: dict[str, Any]) -> UploadReport:
     )
 
 
+def renamed(value: str) -> tuple[tuple[str, str], ...]:
+    """`column=Name,…` as (column, name) pairs; ValueError (a 422 of the query) when a
+    pair has no `=`, an empty side, or a column or a name twice. Whether the columns are
+    the kind's is the upload's to say (`missing_columns`)."""
+    pairs: list[tuple[str, str]] = []
+    for part in value.split(","):
+        column, sep, name = part.partition("=")
+        column, name = column.strip().casefold(), name.strip()
+        if not sep or not column or not name:
+            raise ValueError(f"columns: {part.strip()!r} is not column=Name")
+        pairs.append((column, name))
+    for side, label in ((0, "column"), (1, "name")):
+        values = [pair[side].casefold() for pair in pairs]
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"columns: the {label} {twice[0]!r} is given twice")
+    return tuple(pairs)
+
+
 class UploadQuery(BaseModel):
     """The query parameters of an upload. The dialect ones fix what is otherwise detected
     (docs/UPLOADS.md, "File formats and dialects")."""
@@ -94,6 +113,15 @@ class UploadQuery(BaseModel):
     sheet: str | None = Field(
         None, max_length=31, description="The workbook's sheet by name; default: the first"
     )
+    columns: str | None = Field(
+        None,
+        max_length=2000,
+        description="The file's names for the columns, `column=Name` pairs separated by"
+        " commas, e.g. `id=LineNo,product_id=Item,quantity=Qty,created_date=InvoiceDate`;"
+        " names are matched as header names are (trimmed, any case); default: the"
+        " columns' own names",
+        examples=["created_date=InvoiceDate,quantity=Qty"],
+    )
     max_rejected_share: float = Field(
         1.0,
         ge=0,
@@ -107,6 +135,13 @@ class UploadQuery(BaseModel):
     @classmethod
     def _known_encoding(cls, value: str | None) -> str | None:
         return None if value is None else codec_name(value)
+
+    @field_validator("columns")
+    @classmethod
+    def _column_pairs(cls, value: str | None) -> str | None:
+        if value is not None:
+            renamed(value)
+        return value
 
     @field_validator("date_format")
     @classmethod
@@ -124,6 +159,7 @@ class UploadQuery(BaseModel):
             date_format=parse_date_format(self.date_format) if self.date_format else None,
             sheet=self.sheet,
             max_rejected_share=self.max_rejected_share,
+            renamed=renamed(self.columns) if self.columns else (),
         )
 
 

@@ -176,7 +176,10 @@ async def _load_source(
     conn = run.conn
     header_text, rest = await parsing.split_header(source.chunks)
     header = parsing.parse_header(
-        header_text, RULES[run.kind].required, options.delimiter if source.encoding else ","
+        header_text,
+        RULES[run.kind].required,
+        options.delimiter if source.encoding else ",",
+        options.renamed,
     )
     header.warnings += source.warnings
     delimiter = header.delimiter

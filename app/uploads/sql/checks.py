@@ -141,7 +141,7 @@ def fast_dates(plan: Plan) -> str:
     rules = RULES[UploadKind.ORDERS]
     date_rules = rules.of(date)
     own = rules.own_step(date).format(v=f"NULLIF(btrim(raw, {WHITESPACE}), '')")
-    read = f"""CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+    read = f"""CASE WHEN NOT x.timed THEN x.v
             WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
             WHEN t.zoned THEN {in_zone(plan.dialect.timezone).format(v="x.v")}
             ELSE left(x.v, 10) END"""
@@ -149,16 +149,18 @@ def fast_dates(plan: Plan) -> str:
         read = step.format(v=f"({read})")
     return f"""
     WITH vals AS MATERIALIZED (
-        SELECT raw, {own} AS v FROM ({staging.distinct_values(date)}) r
+        SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
+            substr(v, 11) AS time_part
+        FROM (SELECT raw, {own} AS v FROM ({staging.distinct_values(date)}) r OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, {TIME_PART_OK.format(v="part")} AS ok,
             {HAS_OFFSET.format(v="part")} AS zoned
-        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT time_part AS part FROM vals WHERE timed) p
     ),
     days AS MATERIALIZED (
         SELECT part, {DAY_PART_OK.format(v="part")} AS ok
-        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT day_part AS part FROM vals WHERE timed) p
     )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN {date}::date END AS day
     FROM (
@@ -166,8 +168,8 @@ def fast_dates(plan: Plan) -> str:
         FROM (
             SELECT x.raw, {read} AS {date}
             FROM vals x
-            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
-            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            LEFT JOIN times t ON t.part = x.time_part AND x.timed
+            LEFT JOIN days d ON d.part = x.day_part AND x.timed
             OFFSET 0
         ) u OFFSET 0
     ) v

@@ -27,28 +27,30 @@ CREATE TEMP TABLE order_deltas (
 -- orders.create_whole_dates
 CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
     WITH vals AS MATERIALIZED (
-        SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r
+        SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
+            substr(v, 11) AS time_part
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
             (right(part, 1) IN ('Z', 'z') OR strpos(part, '+') > 0 OR strpos(part, '-') > 0) AS zoned
-        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT time_part AS part FROM vals WHERE timed) p
     ),
     days AS MATERIALIZED (
         SELECT part, CASE WHEN part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(part, 1, 4) <= '0001' THEN false ELSE substr(part, 6, 2) BETWEEN '01' AND '12' AND substr(part, 9, 2) BETWEEN '01' AND CASE WHEN substr(part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(part, 6, 2) <> '02' THEN '31' WHEN substr(part, 1, 4)::integer % 4 = 0 AND (substr(part, 1, 4)::integer % 100 <> 0 OR substr(part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AS ok
-        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT day_part AS part FROM vals WHERE timed) p
     )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
         FROM (
-            SELECT x.raw, CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            SELECT x.raw, CASE WHEN NOT x.timed THEN x.v
             WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
             WHEN t.zoned THEN to_char((x.v)::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD')
             ELSE left(x.v, 10) END AS created_date
             FROM vals x
-            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
-            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            LEFT JOIN times t ON t.part = x.time_part AND x.timed
+            LEFT JOIN days d ON d.part = x.day_part AND x.timed
             OFFSET 0
         ) u OFFSET 0
     ) v;
@@ -74,28 +76,30 @@ WITH known AS (
     FROM (
 WITH dates AS MATERIALIZED (
     WITH vals AS MATERIALIZED (
-        SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r
+        SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
+            substr(v, 11) AS time_part
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
             (right(part, 1) IN ('Z', 'z') OR strpos(part, '+') > 0 OR strpos(part, '-') > 0) AS zoned
-        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT time_part AS part FROM vals WHERE timed) p
     ),
     days AS MATERIALIZED (
         SELECT part, CASE WHEN part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(part, 1, 4) <= '0001' THEN false ELSE substr(part, 6, 2) BETWEEN '01' AND '12' AND substr(part, 9, 2) BETWEEN '01' AND CASE WHEN substr(part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(part, 6, 2) <> '02' THEN '31' WHEN substr(part, 1, 4)::integer % 4 = 0 AND (substr(part, 1, 4)::integer % 100 <> 0 OR substr(part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AS ok
-        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT day_part AS part FROM vals WHERE timed) p
     )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
         FROM (
-            SELECT x.raw, CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            SELECT x.raw, CASE WHEN NOT x.timed THEN x.v
             WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
             WHEN t.zoned THEN to_char((x.v)::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD')
             ELSE left(x.v, 10) END AS created_date
             FROM vals x
-            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
-            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            LEFT JOIN times t ON t.part = x.time_part AND x.timed
+            LEFT JOIN days d ON d.part = x.day_part AND x.timed
             OFFSET 0
         ) u OFFSET 0
     ) v
@@ -181,28 +185,30 @@ FROM (
     FROM (
 WITH dates AS MATERIALIZED (
     WITH vals AS MATERIALIZED (
-        SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r
+        SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
+            substr(v, 11) AS time_part
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
             (right(part, 1) IN ('Z', 'z') OR strpos(part, '+') > 0 OR strpos(part, '-') > 0) AS zoned
-        FROM (SELECT DISTINCT substr(v, 11) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT time_part AS part FROM vals WHERE timed) p
     ),
     days AS MATERIALIZED (
         SELECT part, CASE WHEN part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(part, 1, 4) <= '0001' THEN false ELSE substr(part, 6, 2) BETWEEN '01' AND '12' AND substr(part, 9, 2) BETWEEN '01' AND CASE WHEN substr(part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(part, 6, 2) <> '02' THEN '31' WHEN substr(part, 1, 4)::integer % 4 = 0 AND (substr(part, 1, 4)::integer % 100 <> 0 OR substr(part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AS ok
-        FROM (SELECT DISTINCT left(v, 10) AS part FROM vals WHERE strpos(v, ':') > 0) p
+        FROM (SELECT DISTINCT day_part AS part FROM vals WHERE timed) p
     )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN created_date::date END AS day
     FROM (
         SELECT raw, created_date, CASE  WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
         FROM (
-            SELECT x.raw, CASE WHEN strpos(x.v, ':') = 0 THEN x.v
+            SELECT x.raw, CASE WHEN NOT x.timed THEN x.v
             WHEN NOT coalesce(t.ok AND d.ok, false) THEN x.v
             WHEN t.zoned THEN to_char((x.v)::timestamptz AT TIME ZONE 'America/Sao_Paulo', 'YYYY-MM-DD')
             ELSE left(x.v, 10) END AS created_date
             FROM vals x
-            LEFT JOIN times t ON t.part = substr(x.v, 11) AND strpos(x.v, ':') > 0
-            LEFT JOIN days d ON d.part = left(x.v, 10) AND strpos(x.v, ':') > 0
+            LEFT JOIN times t ON t.part = x.time_part AND x.timed
+            LEFT JOIN days d ON d.part = x.day_part AND x.timed
             OFFSET 0
         ) u OFFSET 0
     ) v
