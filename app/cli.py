@@ -179,17 +179,16 @@ def ingest(
     on_conflict: Annotated[
         OnConflict, typer.Option(help="Stored ids with other values: reject or update.")
     ] = OnConflict.REJECT,
-    max_rejected_share: Annotated[
-        float | None,
+    param: Annotated[
+        list[str] | None,
         typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Fail the upload whole (nothing loaded) past this share of rejected rows.",
+            "--param",
+            "-p",
+            metavar="NAME=VALUE",
+            help="Another query parameter of the upload, as POST /uploads takes it (docs/"
+            "UPLOADS.md); repeat for several: -p max_rejected_share=0.5"
+            " -p columns=id=LineNo,created_date=When -p date_format=%d/%m/%Y",
         ),
-    ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(help="The file's names for the columns: id=LineNo,created_date=When,…"),
     ] = None,
 ) -> None:
     """Upload a CSV to a running service with a progress bar, then print its report."""
@@ -201,10 +200,12 @@ def ingest(
         _err().print("[red]No API key: pass --api-key or set API_KEY.[/red]")
         raise typer.Exit(2)
     params = {"on_conflict": on_conflict.value}
-    if max_rejected_share is not None:
-        params["max_rejected_share"] = str(max_rejected_share)
-    if columns is not None:
-        params["columns"] = columns
+    for given in param or []:
+        name, sep, value = given.partition("=")
+        if not sep or not name.strip():
+            _err().print(f"--param {given!r} is not NAME=VALUE", style="red", markup=False)
+            raise typer.Exit(2)
+        params[name.strip()] = value
     try:
         report = client.upload(
             base_url=base,

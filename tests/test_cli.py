@@ -67,7 +67,7 @@ def test_ingest_says_loudly_when_half_or_more_was_rejected(live: str, tmp_path: 
     more = tmp_path / "more.csv"
     more.write_text("id,product_id,quantity,created_date\n3,1,1,2024-12-01\n4,1,1,01/12/2024\n")
     refused = runner.invoke(
-        cli.cli, ["ingest", "orders", str(more), "--max-rejected-share", "0.4", *args]
+        cli.cli, ["ingest", "orders", str(more), "-p", "max_rejected_share=0.4", *args]
     )
     assert refused.exit_code == 1
     assert "too_many_rejects" in refused.output
@@ -75,11 +75,13 @@ def test_ingest_says_loudly_when_half_or_more_was_rejected(live: str, tmp_path: 
     export.write_text("Line,Item,Qty,When\n5,1,1,2024-12-01T10:00:00Z\n")
     mapped = runner.invoke(
         cli.cli,
-        ["ingest", "orders", str(export), "--columns", "id=Line,product_id=Item,"
+        ["ingest", "orders", str(export), "--param", "columns=id=Line,product_id=Item,"
          "quantity=Qty,created_date=When", *args],
     )  # fmt: skip
     assert mapped.exit_code == 0, mapped.output
     assert "inserted" in mapped.output and "1 (0.0%)" not in mapped.output
+    bad = runner.invoke(cli.cli, ["ingest", "orders", str(export), "-p", "columns", *args])
+    assert bad.exit_code == 2 and "is not NAME=VALUE" in bad.output
 
 
 def test_ingest_fails_loudly(live: str, tmp_path: Path) -> None:
