@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.forecasting import calendar, levels
+from app.forecasting import calendar, conformal, levels
 from app.forecasting.options import Options
 
 SEASONAL_NAIVE = "SeasonalNaive"
@@ -52,7 +52,7 @@ MIN_HISTORY_DAYS = 28
 # least this many complete rows across all series (two of its smallest leaves).
 LIGHTGBM_WARMUP = 28
 MIN_LIGHTGBM_ROWS = 100
-LEVELS = (80, 95)
+LEVELS = conformal.LEVELS
 
 # progress(fraction done, stage): the stage in words ("backtest window 2 of 3: 812
 # products"), or None to keep the last one.
@@ -453,10 +453,13 @@ def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.DataFrame) -> 
         )
         sq = scale["mse"].reindex(stats.index)
         stats["rmsse"] = np.sqrt(mse / sq.where(sq > 0))
+        widths = conformal.widths(frame)
+        hits = conformal.held_out_hits(frame)
         for level in LEVELS:
-            stats[f"q_{level}"] = g.quantile(level / 100, interpolation="higher")
-            stats[f"coverage_{level}"] = _held_out_coverage(frame, level)
-        stats["coverage_80_sales_days"] = _held_out_coverage(frame, 80, sales_only=True)
+            stats[f"q_{level}"] = widths[level]
+            stats[f"coverage_{level}"] = hits.groupby("unique_id")[f"in_{level}"].mean()
+        sales_days = hits[hits["y"] > 0]
+        stats["coverage_80_sales_days"] = sales_days.groupby("unique_id")["in_80"].mean()
         # A model that did not forecast every backtest day of a product has no figures
         # there, so it is never chosen on part of the windows.
         stats.loc[err.isna().groupby(frame["unique_id"]).any()] = np.nan
@@ -467,24 +470,6 @@ def _metrics(backtest: pd.DataFrame, models: list[str], scale: pd.DataFrame) -> 
     with np.errstate(divide="ignore", invalid="ignore"):
         out["mase"] = np.where(s > 0, out["mae"].to_numpy() / s, np.nan)
     return out
-
-
-def _held_out_coverage(frame: pd.DataFrame, level: int, *, sales_only: bool = False) -> pd.Series:
-    """How often each window's errors fall inside the half-width calibrated on the other
-    windows (on its own when a product has one window only); over the days with sales
-    only when `sales_only` (days without are easy hits for a 0–0 interval)."""
-    hits = []
-    for w in sorted(frame["window"].unique()):
-        this = frame[frame["window"] == w]
-        others = frame[frame["window"] != w]
-        q = others.groupby("unique_id")["err"].quantile(level / 100, interpolation="higher")
-        own = this.groupby("unique_id")["err"].quantile(level / 100, interpolation="higher")
-        q = q.reindex(own.index).fillna(own)
-        inside = this["err"].to_numpy() <= q.reindex(this["unique_id"]).to_numpy()
-        hit = pd.DataFrame({"unique_id": this["unique_id"].to_numpy(), "hit": inside})
-        hits.append(hit[this["y"].to_numpy() > 0] if sales_only else hit)
-    both = pd.concat(hits)
-    return both.groupby("unique_id")["hit"].mean()
 
 
 def _choose(per_model: pd.DataFrame, ids: pd.Index) -> pd.Series:

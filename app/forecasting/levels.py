@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.forecasting import conformal
+
 TOTAL = "total"
 CATEGORY = "category"
 SEASONAL_NAIVE = "SeasonalNaive"
@@ -221,10 +223,10 @@ def forecast_levels(
         served = _reconcile(final, chosen, ids)[["unique_id", "ds", method]]
     served = served.rename(columns={method: "quantity"})
     errors = reconciled.assign(err=(reconciled["y"] - reconciled[method]).abs())
-    widths = _quantiles(errors)
+    widths = conformal.widths(errors)
     q = served["quantity"].to_numpy()
-    w80 = widths[0.8].reindex(served["unique_id"]).fillna(0).to_numpy()
-    w95 = np.maximum(widths[0.95].reindex(served["unique_id"]).fillna(0).to_numpy(), w80)
+    w80 = widths[80].reindex(served["unique_id"]).fillna(0).to_numpy()
+    w95 = np.maximum(widths[95].reindex(served["unique_id"]).fillna(0).to_numpy(), w80)
     served["lo_80"], served["hi_80"] = np.maximum(q - w80, 0), q + w80
     served["lo_95"], served["hi_95"] = np.maximum(q - w95, 0), q + w95
     served["model"] = chosen.reindex(served["unique_id"]).astype(str).to_numpy()
@@ -364,40 +366,11 @@ def _figures(
         "coverage_80_sales_days": None,
     }
     if intervals and "window" in frame:
-        hits = _held_out_hits(frame.assign(err=err.abs()))
+        hits = conformal.held_out_hits(frame.assign(err=err.abs()))
         out["coverage_80"] = _mean(hits["in_80"])
         out["coverage_95"] = _mean(hits["in_95"])
         out["coverage_80_sales_days"] = _mean(hits.loc[hits["y"] > 0, "in_80"])
     return out
-
-
-def _held_out_hits(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each backtest day, inside the width calibrated on the other windows (its own when
-    there is one window)?"""
-    parts = []
-    for w in sorted(frame["window"].unique()):
-        this = frame[frame["window"] == w]
-        others = frame[frame["window"] != w]
-        if others.empty:
-            others = this
-        q = _quantiles(others)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "y": this["y"].to_numpy(),
-                    "in_80": this["err"].to_numpy() <= q[0.8].reindex(this["unique_id"]).to_numpy(),
-                    "in_95": this["err"].to_numpy()
-                    <= q[0.95].reindex(this["unique_id"]).to_numpy(),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
-
-
-def _quantiles(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per series (rows), the 80% and 95% quantiles of `err` (columns 0.8 and 0.95)."""
-    g = errors.groupby("unique_id")["err"]
-    return pd.DataFrame({q: g.quantile(q, interpolation="higher") for q in (0.8, 0.95)})
 
 
 def _mean(values: Any) -> float | None:
