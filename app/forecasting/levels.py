@@ -300,7 +300,7 @@ def _summed(product_predictions: pd.DataFrame, products: pd.DataFrame) -> Levels
         if keys is None:
             frame["key"] = ""
         rows.append(frame)
-    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    out = pd.concat(rows, ignore_index=True)  # two levels: never empty of frames
     out["unallocated"] = 0.0
     out["model"] = SUM_OF_PRODUCTS
     columns = ["level", "key", "date", "quantity", *BOUNDS, "unallocated", "model"]
