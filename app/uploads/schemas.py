@@ -27,9 +27,9 @@ class UploadDialect(BaseModel):
     )
     timestamps: int | None = Field(
         None,
-        description="Orders: how many `created_date` values were written as date-times"
-        " (with a time of day), each read as its date in `timezone` (one that is not a real"
-        " date-time is an `invalid_date` reject)",
+        description="Orders: how many `created_date` values were date-times, each read as"
+        " its date in `timezone` (one that is not a real date-time is an `invalid_date`"
+        " reject, and not counted)",
     )
     timezone: str | None = Field(
         None, description="Orders: the BUSINESS_TIMEZONE date-times were read in"

@@ -224,7 +224,11 @@ async def _load_source(
         decimal_seen = bool(await conn.fetchval(staged.decimal_commas(plan)))
     date_times = None
     if plan.kind is UploadKind.ORDERS:
-        date_times = int(await conn.fetchval(staged.date_times(plan)))
+        # Written with a time of day, less those refused: the date-times read as dates.
+        written = int(await conn.fetchval(staged.date_times(plan)))
+        column = header.positions["created_date"] + 1
+        refused = await conn.fetchval(rejects.INVALID_DATE_TIMES, run.upload_id, column)
+        date_times = written - int(refused)
     await conn.execute(
         bookkeeping.FINISH_UPLOAD,
         run.upload_id,

@@ -169,8 +169,8 @@ FROM {TEXT} s"""
 
 @cache
 def date_times(plan: Plan) -> str:
-    """How many staged dates are written as date-times (with a time of day: a `:`), the
-    report's `dialect.timestamps`; those that are not real are `invalid_date` rejects."""
+    """How many staged dates are written as date-times (with a time of day: a `:`); less
+    those rejected (`rejects.INVALID_DATE_TIMES`), the report's `dialect.timestamps`."""
     from app.uploads.rules import RULES
 
     (date,) = RULES[plan.kind].dates
