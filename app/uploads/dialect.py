@@ -54,29 +54,38 @@ def codec_name(name: str) -> str:
 @dataclass(frozen=True)
 class DateFormat:
     """An explicit date format: day, month and 4-digit year in some order, with one
-    separator (`%d/%m/%Y`, `%m-%d-%Y`, `%Y.%m.%d` …). Only these are understood: the SQL
-    that reads them is built from this value, never from the text received."""
+    separator (`%d/%m/%Y`, `%m-%d-%Y`, `%Y.%m.%d` …), and optionally a local time after
+    a space (`%m/%d/%Y %H:%M`, `… %H:%M:%S`: a time of the shop's zone, so the date is
+    the one written). Only these are understood: the SQL that reads them is built from
+    this value, never from the text received."""
 
     order: tuple[str, str, str]  # a permutation of "d", "m", "Y"
     separator: str  # one of SEPARATORS
+    time: str = ""  # "", "%H:%M" or "%H:%M:%S"
 
     def __str__(self) -> str:
-        return self.separator.join(f"%{part}" for part in self.order)
+        date = self.separator.join(f"%{part}" for part in self.order)
+        return f"{date} {self.time}" if self.time else date
 
 
 SEPARATORS = ("/", "-", ".", " ")
-_DATE_FORMAT = re.compile(r"%([dmY])([/\-. ])%([dmY])\2%([dmY])")
+_DATE_FORMAT = re.compile(r"%([dmY])([/\-. ])%([dmY])\2%([dmY])(?: (%H:%M(?::%S)?))?")
 
 
 def parse_date_format(text: str) -> DateFormat:
     matched = _DATE_FORMAT.fullmatch(text)
-    if matched is None or sorted(matched.group(1, 3, 4)) != ["Y", "d", "m"]:
+    if (
+        matched is None
+        or sorted(matched.group(1, 3, 4)) != ["Y", "d", "m"]
+        or (matched.group(5) and matched.group(2) == " ")
+    ):
         raise ValueError(
             "date_format must be %d, %m and %Y in some order with one separator"
-            " (/ - . or space), such as %d/%m/%Y"
+            " (/ - . or space), such as %d/%m/%Y, optionally followed by a space and"
+            " %H:%M or %H:%M:%S (then the separator is not a space)"
         )
-    d1, sep, d2, d3 = matched.groups()
-    return DateFormat(order=(d1, d2, d3), separator=sep)
+    d1, sep, d2, d3, time = matched.groups()
+    return DateFormat(order=(d1, d2, d3), separator=sep, time=time or "")
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,10 @@ class UploadQuery(BaseModel):
     )
     date_format: str | None = Field(
         None,
-        max_length=16,
+        max_length=24,
         description="Dates in another order, e.g. `%d/%m/%Y` (%d %m %Y, one separator of"
-        " `/ - . space`); default: ISO `YYYY-MM-DD` only, never guessed",
+        " `/ - . space`), optionally with a local time, `%m/%d/%Y %H:%M[:%S]`; default:"
+        " ISO dates and date-times only, never guessed",
     )
     sheet: str | None = Field(
         None, max_length=31, description="The workbook's sheet by name; default: the first"

@@ -192,13 +192,19 @@ DECIMAL_COMMA = "replace({v}, ',', '.')"
 
 def date_in(fmt: DateFormat) -> str:
     """SQL over `{v}` giving `YYYY-MM-DD` for a date written in `fmt` (day and month of 1
-    or 2 digits); any other text as it is, for the date rules to judge. Built from the
-    format's own parts (a separator of `SEPARATORS`), never from text received."""
+    or 2 digits; with a time in the format, a real time of 1 or 2 digits' hour may follow
+    after a space, and is dropped: a local time's date is the one written); any other
+    text as it is, for the date rules to judge. Built from the format's own parts (a
+    separator of `SEPARATORS`), never from text received."""
     sep = fmt.separator
     pattern = ("\\" + sep if sep == "." else sep).join(
         "[0-9]{{4}}" if part == "Y" else "[0-9]{{1,2}}" for part in fmt.order
     )
-    parts = {part: f"split_part({{v}}, '{sep}', {i + 1})" for i, part in enumerate(fmt.order)}
+    date = "{v}"
+    if fmt.time:
+        pattern += "( ([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?"
+        date = "split_part({v}, ' ', 1)"
+    parts = {part: f"split_part({date}, '{sep}', {i + 1})" for i, part in enumerate(fmt.order)}
     return (
         f"CASE WHEN {{v}} ~ '^{pattern}$' THEN {parts['Y']} || '-' || lpad({parts['m']}, 2, '0')"
         f" || '-' || lpad({parts['d']}, 2, '0') ELSE {{v}} END"

@@ -128,6 +128,27 @@ class TestCsvDialects:
         assert report["dialect"]["delimiter"] == ";"
         assert await _products(db) == [(1, "a,b", "c,d", D("1.50"))]
 
+    async def test_date_format_with_a_local_time(self, client: httpx.AsyncClient, db: Db) -> None:
+        """An export's US date-times (`12/1/2010 8:26`): the time checked and dropped."""
+        await upload(client, "products", PRODUCTS)
+        content = (
+            "id,product_id,quantity,created_date\n1,1,1,12/1/2010 8:26\n"
+            "2,1,1,12/31/2010 23:59:59\n3,1,1,1/2/2011\n4,1,1,2011-01-03T10:00:00Z\n"
+            "5,1,1,12/1/2010 24:00\n6,1,1,2/30/2011 10:00\n7,1,1,12/1/2010 8:6\n"
+        )
+        params = {"date_format": "%m/%d/%Y %H:%M"}
+        report = (await upload(client, "orders", content, params=params)).json()
+        assert report["dialect"]["date_format"] == "%m/%d/%Y %H:%M"
+        assert report["rejects_by_code"] == {"invalid_date": 3}
+        assert [r[3] for r in await _orders(db)] == [
+            datetime.date(2010, 12, 1),
+            datetime.date(2010, 12, 31),
+            datetime.date(2011, 1, 2),
+            datetime.date(2011, 1, 3),  # ISO date-times still read
+        ]
+        spaced = await upload(client, "orders", content, params={"date_format": "%d %m %Y %H:%M"})
+        assert_error(spaced, 422, "validation_error")
+
     async def test_date_format_is_never_guessed_but_can_be_given(
         self, client: httpx.AsyncClient, db: Db
     ) -> None:
