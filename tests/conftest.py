@@ -30,6 +30,15 @@ from app.main import create_app
 
 API_KEY = "test-api-key"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+# A real shop's order lines (../shared/data/online_retail/README.md).
+ONLINE_RETAIL = REFERENCE.parent / "data" / "online_retail" / "online_retail.parquet"
+
+
+def require_online_retail() -> Path:
+    """The real shop's order lines, or the test fails saying where they must be."""
+    if not ONLINE_RETAIL.is_file():
+        pytest.fail(f"the real shop's order lines are absent: {ONLINE_RETAIL}", pytrace=False)
+    return ONLINE_RETAIL
 
 
 def require_reference() -> Path:

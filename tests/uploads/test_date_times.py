@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import URL
 
 from app.main import create_app
-from tests.conftest import make_settings, open_client
+from tests.conftest import make_settings, open_client, require_online_retail
 from tests.helpers import upload
 from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import parquet, xlsx
@@ -218,3 +218,38 @@ async def test_the_fast_and_careful_paths_read_date_times_alike(
     fast, careful = answers
     assert fast == careful
     assert 50 < len(fast[0]) < 350  # both kinds are among them
+
+
+async def test_a_real_shops_lines_load_by_their_own_names_and_timestamps(
+    client: httpx.AsyncClient, db: Db
+) -> None:
+    """The real shop's export (Parquet: `InvoiceDate` a timestamp without a zone, its own
+    header names), its first 300 lines of numeric stock codes sold, given a line number:
+    every line loads, each on its invoice's local date."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    real = pq.read_table(require_online_retail())
+    numeric = pc.match_substring_regex(real["StockCode"], "^[0-9]+$")
+    lines = real.filter(pc.and_(numeric, pc.greater(real["Quantity"], 0))).slice(0, 300)
+    codes = sorted({int(c) for c in lines["StockCode"].to_pylist()})
+    products = "id,name,category,price\n" + "".join(f"{c},Item {c},Retail,1.00\n" for c in codes)
+    assert (await upload(client, "products", products)).status_code == 201
+    export = lines.add_column(0, "Line", pa.array(range(1, 301)))
+    out = pa.BufferOutputStream()
+    pq.write_table(export, out)
+    mapping = "id=Line,product_id=StockCode,quantity=Quantity,created_date=InvoiceDate"
+    response = await upload(
+        client, "orders", out.getvalue().to_pybytes(), filename="retail.parquet",
+        params={"columns": mapping},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (300, 0), report
+    assert report["dialect"]["timestamps"] == 300  # every InvoiceDate has a time of day
+    assert report["warnings"][0].startswith("Extra columns ignored: 'InvoiceNo'")
+    invoiced = [t.date() for t in lines["InvoiceDate"].to_pylist()]
+    stored = await _stored(db)
+    assert [stored[i] for i in range(1, 301)] == invoiced
+    await db.assert_rollups_exact()
