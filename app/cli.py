@@ -85,7 +85,8 @@ def _prepare() -> db.Database:
     try:
         # Before migrating: on an old server the migrations would fail half-way, obscurely.
         db.require_supported_server(database.url)
-    except db.UnsupportedServer as exc:
+        db.require_known_timezone(database.url, _settings().business_timezone)
+    except (db.UnsupportedServer, db.UnknownTimezone) as exc:
         database.release()
         raise SystemExit(str(exc)) from None  # the sentence on stderr, exit status 1
     db.upgrade(database.url)

@@ -268,6 +268,34 @@ def require_supported_server(url: URL) -> None:
         )
 
 
+# Raises unless the server's own time zone data knows the name (the uploads read
+# date-times in it: a name only Python knows would fail each such upload instead).
+KNOWN_TIMEZONE = "SELECT now() AT TIME ZONE $1"
+
+
+class UnknownTimezone(Exception):
+    """BUSINESS_TIMEZONE is a zone the PostgreSQL server does not know."""
+
+
+def require_known_timezone(url: URL, name: str) -> None:
+    """Refuse (UnknownTimezone) a BUSINESS_TIMEZONE the server cannot read date-times in.
+    Blocking: for the CLI, before it serves."""
+    asyncio.run(_check_timezone(url, name))
+
+
+async def _check_timezone(url: URL, name: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
+    try:
+        await conn.fetchval(KNOWN_TIMEZONE, name)
+    except asyncpg.InvalidParameterValueError:
+        raise UnknownTimezone(
+            f"BUSINESS_TIMEZONE {name!r} is not a time zone this PostgreSQL server knows"
+            " (its time zone data may be older than Python's): choose another name."
+        ) from None
+    finally:
+        await conn.close()
+
+
 async def _fetch_version_num(url: URL) -> int:
     conn = await asyncpg.connect(asyncpg_dsn(url), timeout=5)
     try:

@@ -179,3 +179,12 @@ async def test_the_service_s_connections_run_without_jit(database_url: URL, clea
         assert await handle.conn.fetchval("SHOW jit") == "off"
     finally:
         await handle.conn.close()
+
+
+def test_a_business_timezone_the_server_does_not_know_stops_the_start(database_url: URL) -> None:
+    """The uploads read date-times in BUSINESS_TIMEZONE on the server: a name its time
+    zone data lacks (which Python's may have) is refused before serving, not met as a
+    failed statement in every upload of date-times."""
+    db.require_known_timezone(database_url, "America/Sao_Paulo")
+    with pytest.raises(db.UnknownTimezone, match="Mars/Olympus_Mons"):
+        db.require_known_timezone(database_url, "Mars/Olympus_Mons")
