@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import service as analytics
 from app.db import SessionDep
@@ -110,13 +111,9 @@ async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) ->
     responses=CSV_ONLY,
 )
 async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
-    body = service.stream(
-        engine=engine,
-        header=forecast_queries.EXPORT_HEADER,
-        query=forecast_queries.EXPORT_ROWS,
-        args=[],
+    return _forecast_csv(
+        engine, forecast_queries.EXPORT_HEADER, forecast_queries.EXPORT_ROWS, "product"
     )
-    return csv_response(body, filename="predicted_product_demand.csv")
 
 
 @router.get(
@@ -127,10 +124,14 @@ async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
     responses=CSV_ONLY,
 )
 async def predicted_level_demand(engine: EngineDep) -> StreamingResponse:
-    body = service.stream(
-        engine=engine,
-        header=forecast_queries.LEVEL_EXPORT_HEADER,
-        query=forecast_queries.LEVEL_EXPORT_ROWS,
-        args=[],
+    return _forecast_csv(
+        engine, forecast_queries.LEVEL_EXPORT_HEADER, forecast_queries.LEVEL_EXPORT_ROWS, "level"
     )
-    return csv_response(body, filename="predicted_level_demand.csv")
+
+
+def _forecast_csv(
+    engine: AsyncEngine, header: tuple[str, ...], query: str, level: str
+) -> StreamingResponse:
+    """The latest succeeded run's forecasts (`predicted_{level}_demand.csv`), streamed."""
+    body = service.stream(engine=engine, header=header, query=query, args=[])
+    return csv_response(body, filename=f"predicted_{level}_demand.csv")
