@@ -8,6 +8,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,26 @@ async def forecast(client: httpx.AsyncClient, realistic: Path) -> dict[str, obje
     state = await run_forecast(client, horizon=7)
     assert state["status"] == "succeeded", state
     return state
+
+
+def hold_run(
+    monkeypatch: pytest.MonkeyPatch, first: Callable[[Any], None] = lambda _progress: None
+) -> tuple[threading.Event, threading.Event]:
+    """The next run's computation calls `first(progress)`, sets `reached`, then waits for
+    `release` before computing as usual: (reached, release)."""
+    from app.forecasting import engine as core
+
+    reached, release = threading.Event(), threading.Event()
+    real = core.run
+
+    def held(history: core.History, **kwargs: Any) -> core.Result:
+        first(kwargs["progress"])
+        reached.set()
+        release.wait(30)
+        return real(history, **kwargs)
+
+    monkeypatch.setattr(core, "run", held)
+    return reached, release
 
 
 class TestRuns:
@@ -132,15 +153,8 @@ class TestRuns:
         failed (a warning, not an error with a traceback), its lock is free for the next."""
         from app.forecasting import engine as core
 
-        computing, release = threading.Event(), threading.Event()
         real = core.run
-
-        def held(history: core.History, **kwargs: Any) -> core.Result:
-            computing.set()
-            release.wait(30)
-            return real(history, **kwargs)
-
-        monkeypatch.setattr(core, "run", held)
+        computing, release = hold_run(monkeypatch)
         started = await client.post("/forecasts/runs", headers={"X-API-Key": API_KEY})
         assert started.status_code == 202, started.text
         assert await asyncio.to_thread(computing.wait, 30)
@@ -168,24 +182,16 @@ class TestRuns:
         self, client: httpx.AsyncClient, realistic: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The run's answer names what it is doing, beside its progress; `done` at the end."""
-        from app.forecasting import engine as core
-
         await load(client, realistic)
-        reached, release = threading.Event(), threading.Event()
-        real = core.run
-
-        def held(history: core.History, **kwargs: Any) -> core.Result:
-            kwargs["progress"](0.25, "backtest window 1 of 3: 12 products")
-            reached.set()
-            release.wait(30)
-            return real(history, **kwargs)
-
-        monkeypatch.setattr(core, "run", held)
+        reached, release = hold_run(
+            monkeypatch,
+            first=lambda progress: progress(0.25, "backtest window 1 of 3: 12 products"),
+        )
         started = await client.post("/forecasts/runs", headers={"X-API-Key": API_KEY})
         assert started.status_code == 202, started.text
         run_id = started.json()["run_id"]
         assert await asyncio.to_thread(reached.wait, 30)
-        for _ in range(50):  # written within a second (every 0.5 s)
+        for _ in range(300):  # written every 0.5 s: a bound, not a timing
             state = (await client.get(f"/forecasts/runs/{run_id}")).json()
             if state["stage"] == "backtest window 1 of 3: 12 products":
                 break
