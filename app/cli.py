@@ -150,9 +150,6 @@ def _fail(what: str, exc: Exception, base: str, source: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-# From this share of rejected rows on, `ingest` repeats the report's warning on stderr.
-REJECTED_WARNING_SHARE = 0.5
-
 UrlOption = Annotated[
     str | None,
     typer.Option(
@@ -219,7 +216,9 @@ def ingest(
     except client.ClientError as exc:
         _fail("upload", exc, base, source)
     _out().print(client.report_table(report, base))
-    if report.get("rejected_share", 0) >= REJECTED_WARNING_SHARE:
+    from app.uploads.schemas import WARN_REJECTED_SHARE
+
+    if report.get("rejected_share", 0) >= WARN_REJECTED_SHARE:
         # Half or more of the file was rejected: said on stderr too, where it is seen.
         for warning in report["warnings"]:
             _err().print(f"warning: {warning}", style="bold red", markup=False, soft_wrap=True)

@@ -36,6 +36,11 @@ class UploadDialect(BaseModel):
     )
 
 
+# From this share of rejected rows on, a report's warnings say what it most likely means
+# (and the dashboard and `orderlens ingest` show them prominently).
+WARN_REJECTED_SHARE = 0.5
+
+
 class UploadReport(BaseModel):
     """One upload: what it read, what it did with each row, and where the rejects are."""
 

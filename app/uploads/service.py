@@ -31,6 +31,7 @@ from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
 from app.uploads.plan import Counts, Limits, Path, Plan, Progress, Run
 from app.uploads.rules import RULES
+from app.uploads.schemas import WARN_REJECTED_SHARE
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
 from app.uploads.sql import staging as staged
 from app.uploads.summarizer import Summarizer
@@ -264,8 +265,6 @@ REJECT_HINTS = {
     "duplicate_in_file": "ids repeat within the file: each row needs an id of its own",
     "missing_value": "required fields are empty",
 }
-# From this share of rejected rows on, the report says what it most likely means.
-WARN_REJECTED_SHARE = 0.5
 
 
 def _top_codes(counts: Counts) -> list[tuple[str, int]]:
