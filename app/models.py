@@ -2,7 +2,7 @@
 
 from app.analytics.models import DailySales, GrowthLeader, ProductDailySales, ProductSales
 from app.answers.models import DataVersion
-from app.catalog.models import Product
+from app.catalog.models import Product, ProductPrice
 from app.db import metadata
 from app.exports.models import Sync
 from app.forecasting.models import ForecastProduct, ForecastRun, PredictedProductDemand
@@ -21,6 +21,7 @@ __all__ = [
     "PredictedProductDemand",
     "Product",
     "ProductDailySales",
+    "ProductPrice",
     "ProductSales",
     "Reject",
     "Sync",

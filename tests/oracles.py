@@ -1,20 +1,38 @@
-"""Test oracles: the rollups as they should be, recomputed from `orders` and `products`
-by SQL that shares nothing with the code that keeps them (app/analytics/rollups.py)."""
+"""Test oracles: the rollups as they should be, recomputed from `orders` and
+`product_prices` by SQL that shares nothing with the code that keeps them
+(app/analytics/rollups.py)."""
+
+# Each order with what it was sold for: its own unit price, else the price of its
+# product's latest `valid_from` on or before its date, else (a date before them all) its
+# first price. Read from the dates alone (not the kept ranges, `valid_to` and
+# `applies_from`, that the code looks prices up by).
+SOLD = """
+SELECT o.*, o.unit_price IS NULL AS listed, o.quantity * coalesce(o.unit_price, (
+    SELECT pp.price FROM product_prices pp WHERE pp.product_id = o.product_id
+    ORDER BY pp.valid_from <= o.created_date DESC,
+        CASE WHEN pp.valid_from <= o.created_date THEN pp.valid_from END DESC,
+        pp.valid_from
+    LIMIT 1
+)) AS revenue
+FROM orders o
+"""
 
 # Each rollup, recomputed from scratch.
 RECOMPUTED = {
-    "daily_sales": """
-SELECT o.created_date, count(*) AS orders, sum(o.quantity) AS quantity,
-    sum(o.quantity * p.price) AS revenue_brl
-FROM orders o JOIN products p ON p.product_id = o.product_id
-GROUP BY o.created_date ORDER BY 1
+    "daily_sales": f"""
+SELECT created_date, count(*) AS orders, sum(quantity) AS quantity,
+    sum(revenue) AS revenue_brl
+FROM ({SOLD}) o
+GROUP BY created_date ORDER BY 1
 """,
-    "product_daily_sales": """
+    "product_daily_sales": f"""
 WITH cells AS (
-    SELECT product_id, created_date, count(*) AS orders, sum(quantity) AS quantity
-    FROM orders GROUP BY 1, 2
+    SELECT product_id, created_date, count(*) AS orders, sum(quantity) AS quantity,
+        coalesce(sum(quantity) FILTER (WHERE listed), 0) AS list_quantity,
+        sum(revenue) AS revenue_brl
+    FROM ({SOLD}) o GROUP BY 1, 2
 )
-SELECT product_id, created_date, orders, quantity,
+SELECT product_id, created_date, orders, quantity, list_quantity, revenue_brl,
     CASE WHEN lag(created_date) OVER w = created_date - 1
         THEN lag(quantity) OVER w ELSE 0 END AS prev_quantity,
     lag(created_date) OVER w AS prev_sale_date,
@@ -59,9 +77,9 @@ FROM (
 WHERE rank <= 25
 ORDER BY 1, 2, 3
 """,
-    "product_sales": """
-SELECT product_id, count(*) AS orders, sum(quantity) AS quantity
-FROM orders GROUP BY 1 ORDER BY 1
+    "product_sales": f"""
+SELECT product_id, count(*) AS orders, sum(quantity) AS quantity, sum(revenue) AS revenue_brl
+FROM ({SOLD}) o GROUP BY 1 ORDER BY 1
 """,
     # Per order day, each product's units from the first of its month through it.
     "units_month_to_date": """
@@ -83,15 +101,18 @@ GROUP BY 1, 2 ORDER BY 1, 2
 STORED = {
     "daily_sales": "SELECT created_date, orders, quantity, revenue_brl FROM daily_sales ORDER BY 1",
     "product_daily_sales": (
-        "SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,"
-        " prev_sale_quantity, cum_quantity FROM product_daily_sales ORDER BY 1, 2"
+        "SELECT product_id, created_date, orders, quantity, list_quantity, revenue_brl,"
+        " prev_quantity, prev_sale_date, prev_sale_quantity, cum_quantity"
+        " FROM product_daily_sales ORDER BY 1, 2"
     ),
     "growth_leaders": (
         # As text: the day before 0001-01-01 is 0001-12-31 BC, which Python has no date for.
         "SELECT basis, created_date, rank, product_id, quantity, previous_date::text,"
         " previous_quantity, growth FROM growth_leaders ORDER BY 1, 2, 3"
     ),
-    "product_sales": "SELECT product_id, orders, quantity FROM product_sales ORDER BY 1",
+    "product_sales": (
+        "SELECT product_id, orders, quantity, revenue_brl FROM product_sales ORDER BY 1"
+    ),
     # The arrays as rows (their order is not part of what is kept).
     "units_month_to_date": (
         "SELECT r.created_date, u.product_id, u.quantity FROM units_month_to_date r,"

@@ -19,6 +19,7 @@ from tests.uploads.conftest import Db
 
 EXPECTED_TABLES = {
     "products",
+    "product_prices",
     "orders",
     "uploads",
     "rejects",

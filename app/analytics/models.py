@@ -1,8 +1,10 @@
 """Rollups that the read endpoints serve from, kept exact inside each upload's transaction.
 
-Revenue is quantity × the product's *current* price (SPEC section 2), so only quantities
-and counts are rolled up per product; `daily_sales.revenue_brl` is adjusted whenever a
-price changes, from `product_daily_sales`.
+An order is worth its quantity × the unit price it was charged (orders' `unit_price`) or,
+without one, its product's price in effect on its date (`product_prices`; issue 27).
+Revenue is rolled up per product and day with the units valued at the list price
+(`list_quantity`), so that a price change re-values exactly the cells it covers, from
+`product_daily_sales`, through the same fold as new orders.
 
 Rollups are derived data with no foreign keys of their own: products are never deleted,
 and a key check per rollup row would cost as much as the rollup saves.
@@ -56,6 +58,7 @@ class ProductDailySales(SQLModel, table=True):
         CheckConstraint("orders > 0 AND quantity > 0", name="positive"),
         CheckConstraint("prev_sale_date < created_date", name="previous_sale_before"),
         CheckConstraint("cum_quantity >= quantity", name="running_total_covers_day"),
+        CheckConstraint("list_quantity BETWEEN 0 AND quantity", name="list_units_within"),
     )
 
     product_id: int = Field(sa_column=Column(Integer, nullable=False))
@@ -75,6 +78,10 @@ class ProductDailySales(SQLModel, table=True):
     # units of any period are the difference of two cells (the last on or before its
     # end, the last before its start), two index probes per product however long it is.
     cum_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Of `quantity`, the units of orders without a unit price of their own (valued at the
+    # product's price in effect that day); and the cell's revenue, exact.
+    list_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revenue_brl: Decimal = Field(sa_column=Column(Numeric, nullable=False))
     calendar_growth: int | None = Field(
         default=None,
         sa_column=Column(BigInteger, Computed("quantity - prev_quantity", persisted=True)),
@@ -121,6 +128,7 @@ class ProductSales(SQLModel, table=True):
     product_id: int = Field(sa_column=Column(Integer, primary_key=True))
     orders: int = Field(sa_column=Column(BigInteger, nullable=False))
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revenue_brl: Decimal = Field(sa_column=Column(Numeric, nullable=False))
 
 
 class UnitsThroughMonth(SQLModel, table=True):

@@ -49,18 +49,22 @@ HAVING sum(s.sign * u.quantity) > 0
 """
 
 # Both product figures of the KPIs from one pass over the units: the product with the
-# most (ties: the lowest product_id; sales = units × price), then the three categories
-# with the most (ties: category name ascending), told apart by `figure`.
+# most (ties: the lowest product_id; sales: its revenue, each order at the price it was
+# sold at, kept per product and day), then the three categories with the most (ties:
+# category name ascending), told apart by `figure`.
 _PRODUCT_FIGURES = """
 WITH units AS MATERIALIZED ({source}),
 joined AS MATERIALIZED (
-    SELECT s.product_id, s.quantity, p.name, p.category, p.price
+    SELECT s.product_id, s.quantity, p.name, p.category
     FROM units s JOIN products p ON p.product_id = s.product_id
 ),
-most AS (
-    SELECT product_id, name, quantity, quantity * price AS sales_brl FROM joined
+leader AS (
+    SELECT product_id, name, quantity FROM joined
     ORDER BY quantity DESC, product_id
     LIMIT 1
+),
+most AS (
+    SELECT l.product_id, l.name, l.quantity, ({revenue}) AS sales_brl FROM leader l
 ),
 top AS (
     SELECT category, sum(quantity)::bigint AS quantity FROM joined
@@ -73,9 +77,12 @@ FROM most
 UNION ALL
 SELECT 'category', NULL::integer, NULL::text, category, quantity, NULL::numeric FROM top
 """
+_REVENUE_ALL_TIME = "SELECT s.revenue_brl FROM product_sales s WHERE s.product_id = l.product_id"
+_REVENUE_IN_PERIOD = """SELECT sum(s.revenue_brl) FROM product_daily_sales s
+        WHERE s.product_id = l.product_id AND s.created_date BETWEEN :start AND :end"""
 PRODUCT_FIGURES = {
-    False: _PRODUCT_FIGURES.format(source=_IN_PERIOD),
-    True: _PRODUCT_FIGURES.format(source=_ALL_TIME),
+    False: _PRODUCT_FIGURES.format(source=_IN_PERIOD, revenue=_REVENUE_IN_PERIOD),
+    True: _PRODUCT_FIGURES.format(source=_ALL_TIME, revenue=_REVENUE_ALL_TIME),
 }
 
 # The three categories with the most units; ties: category name ascending.
@@ -91,9 +98,9 @@ TOP_CATEGORIES = {
     True: _TOP_CATEGORIES.format(source=_ALL_TIME),
 }
 
-# One product's units per day (its USD sales in order_date mode).
+# One product's revenue per day (its USD sales in order_date mode).
 PRODUCT_DAYS = """
-SELECT created_date, quantity FROM product_daily_sales
+SELECT created_date, revenue_brl FROM product_daily_sales
 WHERE product_id = :product_id AND created_date BETWEEN :start AND :end
 """
 

@@ -1,11 +1,11 @@
 """Keep the sales rollups exact inside the upload's own transaction: never a refresh.
 
 This module owns the temporary tables of the fold (`TABLES`). Callers add to
-`order_deltas(created_date, product_id, orders, quantity)` with `add_deltas`, or make
-`price_changes(product_id, delta)` with `price_changes`; `fold` and `reprice` then write
-the rollups. Revenue is
-quantity × the product's current price, so a price change re-prices every stored sale
-of that product, day by day, from `product_daily_sales`.
+`order_deltas` with `add_deltas` (orders and units per product and day, the units valued
+at the list price and the revenue fixed by orders' own unit prices: the list price in
+effect that day is looked up there, in `product_prices`); `fold` then writes the
+rollups. A price change is deltas too (`price_change_deltas`): revenue alone, on each
+stored cell whose day the change covers, its list-price units × the difference.
 
 Folding order deltas in takes two steps: `summarize` turns them into what each rollup
 gets (`product_day_cells`, `product_deltas`, `day_deltas`: temporary tables), `write`
@@ -20,10 +20,8 @@ from typing import Any
 from app.db import copy_between
 
 DELTAS = "order_deltas"
-PRICE_CHANGES = "price_changes"
 TABLES = (
     DELTAS,
-    PRICE_CHANGES,
     "product_day_cells",
     "product_deltas",
     "day_deltas",
@@ -43,20 +41,47 @@ LEADERS_PER_DAY = 25
 
 CREATE_DELTAS = f"""
 CREATE TEMP TABLE {DELTAS} (
-    created_date date, product_id integer, orders bigint, quantity bigint
+    created_date date, product_id integer, orders bigint, quantity bigint,
+    list_quantity bigint, revenue_brl numeric
 ) ON COMMIT DROP
 """
 
-
-def add_deltas(select: str) -> str:
-    """An INSERT of `select`'s rows (created_date, product_id, orders, quantity) into the
-    deltas, made by `open_deltas`."""
-    return f"INSERT INTO {DELTAS} (created_date, product_id, orders, quantity)\n{select}"
+# The price row in effect on `{day}` for `{product}` (every product has one for any day).
+IN_EFFECT = "pp.product_id = {product} AND {day} >= pp.applies_from AND {day} < pp.valid_to"
 
 
-def price_change_table(select: str) -> str:
-    """The statement that makes `price_changes` from `select`'s (product_id, delta)."""
-    return f"CREATE TEMP TABLE {PRICE_CHANGES} ON COMMIT DROP AS\n{select}"
+def add_deltas(select: str, *, ordered: bool = False) -> str:
+    """An INSERT into the deltas (made by `open_deltas`) of `select`'s rows: created_date,
+    product_id, orders, quantity, the units valued at the list price, and the revenue
+    fixed otherwise (orders' own unit prices, price changes). The revenue is that plus
+    the list-price units × the product's price in effect that day; a product without one
+    leaves it NULL, which no rollup takes. `ordered`: in (product, day) order, which the
+    fold's windows then find sorted."""
+    order = "\nORDER BY x.product_id, x.created_date" if ordered else ""
+    return f"""INSERT INTO {DELTAS}
+    (created_date, product_id, orders, quantity, list_quantity, revenue_brl)
+SELECT x.created_date, x.product_id, x.orders, x.quantity, x.list_quantity,
+    x.fixed_brl + x.list_quantity * pp.price
+FROM (
+{select}
+) AS x(created_date, product_id, orders, quantity, list_quantity, fixed_brl)
+LEFT JOIN product_prices pp ON {IN_EFFECT.format(product="x.product_id", day="x.created_date")}{
+        order
+    }"""
+
+
+def price_change_deltas(before: str) -> str:
+    """The deltas of a price change: on each stored cell of the products in `before` (a
+    table of their price rows before the change, as `product_prices`), its list-price
+    units × (the price in effect that day now − before), where that is not zero."""
+    return add_deltas(
+        f"""SELECT s.created_date, s.product_id, 0, 0, 0, s.list_quantity * (pp.price - o.price)
+FROM product_daily_sales s
+JOIN {before} o ON o.product_id = s.product_id AND s.created_date >= o.applies_from
+    AND s.created_date < o.valid_to
+JOIN product_prices pp ON {IN_EFFECT.format(product="s.product_id", day="s.created_date")}
+WHERE s.list_quantity > 0 AND pp.price <> o.price"""
+    )
 
 
 CREATE_SUMS = (
@@ -64,12 +89,13 @@ CREATE_SUMS = (
 CREATE TEMP TABLE product_day_cells (
     product_id integer, created_date date, orders bigint, quantity bigint,
     prev_quantity bigint, prev_sale_date date, prev_sale_quantity bigint, cum_quantity bigint,
-    stored boolean
+    list_quantity bigint, revenue_brl numeric, stored boolean
 ) ON COMMIT DROP
 """,
     """
-CREATE TEMP TABLE product_deltas (product_id integer, orders bigint, quantity bigint)
-ON COMMIT DROP
+CREATE TEMP TABLE product_deltas (
+    product_id integer, orders bigint, quantity bigint, revenue_brl numeric
+) ON COMMIT DROP
 """,
     """
 CREATE TEMP TABLE day_deltas (
@@ -117,7 +143,7 @@ anchor AS (
     ) a
 ),
 stored AS (
-    SELECT s.product_id, s.created_date, s.orders, s.quantity
+    SELECT s.product_id, s.created_date, s.orders, s.quantity, s.list_quantity, s.revenue_brl
     FROM product_daily_sales s
     JOIN touched t ON t.product_id = s.product_id AND s.created_date >= t.since
 ),
@@ -126,19 +152,22 @@ merged AS (
         coalesce(s.created_date, d.created_date) AS created_date,
         coalesce(s.orders, 0) + coalesce(d.orders, 0) AS orders,
         coalesce(s.quantity, 0) + coalesce(d.quantity, 0) AS quantity,
+        coalesce(s.list_quantity, 0) + coalesce(d.list_quantity, 0) AS list_quantity,
+        coalesce(s.revenue_brl, 0) + coalesce(d.revenue_brl, 0) AS revenue_brl,
         s.product_id IS NOT NULL AS stored
     FROM stored s
     FULL JOIN order_deltas d ON d.product_id = s.product_id AND d.created_date = s.created_date
 ),
 live AS (
-    SELECT product_id, created_date, orders, quantity, quantity AS counted, stored,
-        false AS anchor
+    SELECT product_id, created_date, orders, quantity, quantity AS counted, list_quantity,
+        revenue_brl, stored, false AS anchor
     FROM merged WHERE orders > 0
     UNION ALL
-    SELECT product_id, created_date, 0, quantity, cum_quantity, true, true FROM anchor
+    SELECT product_id, created_date, 0, quantity, cum_quantity, 0, 0, true, true FROM anchor
 ),
 computed AS (
-    SELECT product_id, created_date, orders, quantity, stored, anchor,
+    SELECT product_id, created_date, orders, quantity, list_quantity, revenue_brl, stored,
+        anchor,
         CASE WHEN lag(created_date) OVER w = created_date - 1
             THEN lag(quantity) OVER w ELSE 0 END AS prev_quantity,
         lag(created_date) OVER w AS prev_sale_date,
@@ -148,10 +177,10 @@ computed AS (
     WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
 )
 SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
-    prev_sale_quantity, cum_quantity, stored
+    prev_sale_quantity, cum_quantity, list_quantity, revenue_brl, stored
 FROM computed WHERE NOT anchor
 UNION ALL
-SELECT product_id, created_date, 0, 0, 0, NULL::date, NULL::bigint, 0, true
+SELECT product_id, created_date, 0, 0, 0, NULL::date, NULL::bigint, 0, 0, 0, true
 FROM merged WHERE orders = 0
 """
 
@@ -330,13 +359,13 @@ SUMMARIZE = (
     LEADER_CANDIDATES,
     """
 INSERT INTO product_deltas
-SELECT product_id, sum(orders), sum(quantity) FROM order_deltas GROUP BY product_id
+SELECT product_id, sum(orders), sum(quantity), sum(revenue_brl)
+FROM order_deltas GROUP BY product_id
 """,
     """
 INSERT INTO day_deltas
-SELECT d.created_date, sum(d.orders), sum(d.quantity), sum(d.quantity * p.price)
-FROM order_deltas d JOIN products p ON p.product_id = d.product_id
-GROUP BY d.created_date
+SELECT created_date, sum(orders), sum(quantity), sum(revenue_brl)
+FROM order_deltas GROUP BY created_date
 """,
     *RUNNING_UNITS,
 )
@@ -460,25 +489,27 @@ MERGE INTO product_daily_sales t
 USING product_day_cells c ON t.product_id = c.product_id AND t.created_date = c.created_date
 WHEN MATCHED AND c.orders = 0 THEN DELETE
 WHEN MATCHED AND (t.orders, t.quantity, t.prev_quantity, t.prev_sale_date, t.prev_sale_quantity,
-        t.cum_quantity)
+        t.cum_quantity, t.list_quantity, t.revenue_brl)
     IS DISTINCT FROM (c.orders, c.quantity, c.prev_quantity, c.prev_sale_date,
-        c.prev_sale_quantity, c.cum_quantity)
+        c.prev_sale_quantity, c.cum_quantity, c.list_quantity, c.revenue_brl)
     THEN UPDATE SET orders = c.orders, quantity = c.quantity, prev_quantity = c.prev_quantity,
         prev_sale_date = c.prev_sale_date, prev_sale_quantity = c.prev_sale_quantity,
-        cum_quantity = c.cum_quantity
+        cum_quantity = c.cum_quantity, list_quantity = c.list_quantity,
+        revenue_brl = c.revenue_brl
 WHEN NOT MATCHED AND c.orders > 0 THEN INSERT
     (product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
-        prev_sale_quantity, cum_quantity)
+        prev_sale_quantity, cum_quantity, list_quantity, revenue_brl)
     VALUES (c.product_id, c.created_date, c.orders, c.quantity, c.prev_quantity,
-        c.prev_sale_date, c.prev_sale_quantity, c.cum_quantity)
+        c.prev_sale_date, c.prev_sale_quantity, c.cum_quantity, c.list_quantity, c.revenue_brl)
 """,
     """
 MERGE INTO product_sales t
 USING product_deltas d ON t.product_id = d.product_id
 WHEN MATCHED AND t.orders + d.orders = 0 THEN DELETE
-WHEN MATCHED THEN UPDATE SET orders = t.orders + d.orders, quantity = t.quantity + d.quantity
-WHEN NOT MATCHED THEN INSERT (product_id, orders, quantity)
-    VALUES (d.product_id, d.orders, d.quantity)
+WHEN MATCHED THEN UPDATE SET orders = t.orders + d.orders, quantity = t.quantity + d.quantity,
+    revenue_brl = t.revenue_brl + d.revenue_brl
+WHEN NOT MATCHED THEN INSERT (product_id, orders, quantity, revenue_brl)
+    VALUES (d.product_id, d.orders, d.quantity, d.revenue_brl)
 """,
     """
 MERGE INTO daily_sales t
@@ -508,6 +539,8 @@ _CELL = (
     "prev_sale_date",
     "prev_sale_quantity",
     "cum_quantity",
+    "list_quantity",
+    "revenue_brl",
 )
 
 # What a summarizer sends: (query on its connection, table on the upload's, columns).
@@ -518,7 +551,7 @@ SHIPPED = (
     (
         """
 SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
-    prev_sale_quantity, cum_quantity
+    prev_sale_quantity, cum_quantity, list_quantity, revenue_brl
 FROM product_day_cells WHERE NOT stored AND orders > 0
 """,
         "product_daily_sales",
@@ -529,7 +562,11 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
         "product_day_cells",
         (*_CELL, "stored"),
     ),
-    ("SELECT * FROM product_deltas", "product_deltas", ("product_id", "orders", "quantity")),
+    (
+        "SELECT * FROM product_deltas",
+        "product_deltas",
+        ("product_id", "orders", "quantity", "revenue_brl"),
+    ),
     (
         "SELECT * FROM day_deltas",
         "day_deltas",
@@ -571,16 +608,6 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
 # Orders and units the sums add up to (checked against what the upload inserted).
 SUMMED = "SELECT coalesce(sum(orders), 0), coalesce(sum(quantity), 0) FROM product_deltas"
 
-APPLY_PRICE_CHANGES = """
-UPDATE daily_sales t SET revenue_brl = t.revenue_brl + x.delta
-FROM (
-    SELECT s.created_date, sum(s.quantity * c.delta) AS delta
-    FROM product_daily_sales s JOIN price_changes c ON c.product_id = s.product_id
-    GROUP BY s.created_date
-) x
-WHERE t.created_date = x.created_date
-"""
-
 
 async def summarize(conn: Any) -> None:
     """Turn `order_deltas` into the sums each rollup gets (asyncpg connection, inside a
@@ -613,8 +640,3 @@ async def fold(conn: Any) -> None:
     """Fold the deltas into the rollups, on this connection."""
     await summarize(conn)
     await write(conn)
-
-
-async def reprice(conn: Any) -> None:
-    """Re-price the stored sales of the products in `price_changes`."""
-    await conn.execute(APPLY_PRICE_CHANGES)

@@ -69,10 +69,9 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
             conv = await fx.conversion(mode)
             usd = row.sales_brl * conv.rate_on()
         else:
-            price = row.sales_brl / row.quantity
             days = await _rows(session, queries.PRODUCT_DAYS, product_id=row.product_id, **params)
             conv = await fx.conversion(mode, [d.created_date for d in days])
-            usd = sum((d.quantity * price * conv.rate_on(d.created_date) for d in days), Decimal(0))
+            usd = sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0))
         product = MostDemandedProduct(
             product_id=row.product_id,
             product_name=row.name,

@@ -1,9 +1,20 @@
 """Products, with the assessment's table and column names (SPEC section 5)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Integer, Numeric, String, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    func,
+)
 from sqlmodel import Field, SQLModel
 
 MAX_INT4 = 2**31 - 1
@@ -25,6 +36,8 @@ class Product(SQLModel, table=True):
     product_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     name: str = Field(sa_column=Column(String(MAX_NAME), nullable=False))
     category: str = Field(sa_column=Column(String(MAX_CATEGORY), nullable=False, index=True))
+    # The latest price set (the one of the latest `valid_from` in `product_prices`, which
+    # may lie in the future); orders are valued at the price in effect on their date.
     price: Decimal = Field(sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=False))
     updated_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
@@ -34,3 +47,27 @@ class Product(SQLModel, table=True):
     upload_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True, index=True)
     )
+
+
+class ProductPrice(SQLModel, table=True):
+    """Every price a product has had (issue 27, item 1): in effect from `valid_from` until
+    the next one's (`valid_to`, exclusive; infinity for the latest). The first price holds
+    for every earlier date as well: `applies_from` is -infinity for it and `valid_from`
+    for the others, so the price of any date is the one row whose
+    `[applies_from, valid_to)` holds it (a product always has exactly one). Kept by the
+    products uploads (app/uploads/sql/products.py)."""
+
+    __tablename__ = "product_prices"
+    __table_args__ = (
+        PrimaryKeyConstraint("product_id", "valid_from"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("valid_from < valid_to", name="valid_range"),
+        CheckConstraint("applies_from <= valid_from", name="applies_before"),
+    )
+
+    product_id: int = Field(sa_column=Column(Integer, nullable=False))
+    valid_from: date = Field(sa_column=Column(Date, nullable=False))
+    valid_to: date = Field(sa_column=Column(Date, nullable=False))
+    applies_from: date = Field(sa_column=Column(Date, nullable=False))
+    price: Decimal = Field(sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=False))
+    upload_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

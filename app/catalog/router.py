@@ -1,20 +1,23 @@
 """GET /products: the catalogue, best sellers first, found by id, name or category (the
-dashboard's product search; a picker of every product would be megabytes at 30,000)."""
+dashboard's product search; a picker of every product would be megabytes at 30,000).
+GET /products/{product_id}: one product with every price it has had."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.answers.route import CachedRead
+from app.catalog.models import MAX_INT4
 from app.db import SessionDep
-from app.errors import DATABASE_ERRORS
-from app.formats import Format, FormatDep, csv_response, csv_rows
+from app.errors import DATABASE_ERRORS, NotFound
+from app.formats import Format, FormatDep, csv_response, csv_rows, money
 from app.responses import READ_ERRORS
 
 router = APIRouter(tags=["products"], responses=DATABASE_ERRORS, route_class=CachedRead)
@@ -80,3 +83,69 @@ async def products(
         return page
     data = [tuple(getattr(i, c) for c in COLUMNS) for i in page.items]
     return csv_response(csv_rows(COLUMNS, data), filename="products.csv")
+
+
+PRODUCT = """
+SELECT p.product_id, p.name, p.category, p.price, coalesce(s.quantity, 0) AS units_sold,
+    coalesce(s.revenue_brl, 0) AS revenue_brl
+FROM products p LEFT JOIN product_sales s USING (product_id)
+WHERE p.product_id = :product_id
+"""
+# Newest first; the latest is open-ended (valid_to NULL).
+PRICES = """
+SELECT price, valid_from, NULLIF(valid_to, 'infinity') AS valid_to FROM product_prices
+WHERE product_id = :product_id
+ORDER BY valid_from DESC
+"""
+
+
+class ProductNotFound(NotFound):
+    code = "product_not_found"
+
+
+class PriceItem(BaseModel):
+    price: str = Field(description="BRL", examples=["179.34"])
+    valid_from: date = Field(
+        description="In effect from this date (the first price holds for earlier dates too)"
+    )
+    valid_to: date | None = Field(description="Until the day before this one; null: still")
+
+
+class ProductDetail(BaseModel):
+    product_id: int
+    name: str
+    category: str
+    price: str = Field(description="The latest price set (BRL)", examples=["179.34"])
+    units_sold: int = Field(description="Units sold over all time")
+    revenue_brl: str = Field(
+        description="Revenue over all time, each order at the price it was sold at"
+    )
+    prices: list[PriceItem] = Field(description="Every price it has had, newest first")
+
+
+@router.get(
+    "/products/{product_id}",
+    summary="One product, with its price history",
+    response_model=ProductDetail,
+    responses=READ_ERRORS,
+)
+async def product(
+    session: SessionDep, product_id: Annotated[int, Path(ge=1, le=MAX_INT4)]
+) -> ProductDetail:
+    params = {"product_id": product_id}
+    found = (await session.execute(text(PRODUCT), params)).first()
+    if found is None:
+        raise ProductNotFound(f"There is no product {product_id}.")
+    prices = (await session.execute(text(PRICES), params)).all()
+    return ProductDetail(
+        product_id=found.product_id,
+        name=found.name,
+        category=found.category,
+        price=money(found.price) or "0.00",
+        units_sold=found.units_sold,
+        revenue_brl=money(found.revenue_brl) or "0.00",
+        prices=[
+            PriceItem(price=money(r.price) or "0.00", valid_from=r.valid_from, valid_to=r.valid_to)
+            for r in prices
+        ],
+    )

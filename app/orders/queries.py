@@ -1,12 +1,19 @@
 """The merged order view (orders × products), for JSON pages and streamed CSV.
 
-Totals are quantity × the product's current price, exact (numeric). USD totals are
-rounded once per order: round(total_brl × rate, 2), half away from zero (PostgreSQL's
-numeric round).
+An order's unit price is the one it was charged (`orders.unit_price`) or else its
+product's price in effect on its date (`product_prices`: exactly one row holds any
+date); its total is quantity × that, exact (numeric). USD totals are rounded once per
+order: round(total_brl × rate, 2), half away from zero (PostgreSQL's numeric round).
 """
 
+from app.analytics.rollups import IN_EFFECT
 from app.config import FxMode
 from app.formats import safe_text_sql
+
+# The orders with their products and the price each was sold at (`PRICE`).
+_SOLD = f"""orders o JOIN products p ON p.product_id = o.product_id
+LEFT JOIN product_prices pp ON {IN_EFFECT.format(product="o.product_id", day="o.created_date")}"""
+PRICE = "coalesce(o.unit_price, pp.price)"
 
 # :start/:end inclusive; product_id and category optional; keyset after (date, id). The
 # cursor's date travels as text: asyncpg sends 9999-12-31 (date.max) as infinity.
@@ -18,9 +25,9 @@ AND (CAST(:category AS text) IS NULL OR p.category = :category)
 
 PAGE = f"""
 SELECT o.order_id, o.created_date AS order_created_date, o.product_id,
-    p.name AS product_name, p.category, o.quantity, p.price AS unit_price_brl,
-    o.quantity * p.price AS total_price_brl
-FROM orders o JOIN products p ON p.product_id = o.product_id
+    p.name AS product_name, p.category, o.quantity, {PRICE} AS unit_price_brl,
+    o.quantity * {PRICE} AS total_price_brl
+FROM {_SOLD}
 WHERE {_FILTERS}
     AND (o.created_date, o.order_id) > (to_date(:after_date, 'YYYY-MM-DD'), :after_id)
 ORDER BY o.created_date, o.order_id
@@ -41,22 +48,22 @@ AND (CAST($4 AS text) IS NULL OR p.category = $4)
 def _usd(mode: FxMode, first: int) -> tuple[str, str]:
     """The USD expression and the join it needs, with parameters numbered from `first`."""
     if mode is FxMode.LATEST:
-        return f"round(o.quantity * p.price * CAST(${first} AS numeric), 2)", ""
+        return f"round(o.quantity * {PRICE} * CAST(${first} AS numeric), 2)", ""
     join = (
         # The days as text: asyncpg would send 9999-12-31 (date.max) as infinity.
         f"LEFT JOIN unnest(CAST(CAST(${first} AS text[]) AS date[]),"
         f" CAST(${first + 1} AS numeric[]))"
         " AS r(day, rate) ON r.day = o.created_date"
     )
-    return "round(o.quantity * p.price * r.rate, 2)", join
+    return f"round(o.quantity * {PRICE} * r.rate, 2)", join
 
 
 def copy_orders(mode: FxMode) -> str:
     usd, join = _usd(mode, 5)
     return f"""
 SELECT o.order_id, o.created_date, o.product_id, {safe_text_sql("p.name")},
-    {safe_text_sql("p.category")}, o.quantity, p.price, o.quantity * p.price, {usd}
-FROM orders o JOIN products p ON p.product_id = o.product_id {join}
+    {safe_text_sql("p.category")}, o.quantity, {PRICE}, o.quantity * {PRICE}, {usd}
+FROM {_SOLD} {join}
 WHERE {_COPY_FILTERS}
 ORDER BY o.created_date, o.order_id
 """
@@ -70,8 +77,8 @@ ORDERS_HEADER = (
 # The assessment's exports, column for column.
 COPY_ORDER_FULL_INFORMATION = f"""
 SELECT o.created_date, o.order_id, {safe_text_sql("p.name")}, o.quantity,
-    o.quantity * p.price
-FROM orders o JOIN products p ON p.product_id = o.product_id
+    o.quantity * {PRICE}
+FROM {_SOLD}
 ORDER BY o.created_date, o.order_id
 """
 ORDER_FULL_INFORMATION_HEADER = (
@@ -83,8 +90,8 @@ def copy_fixed_order_full_information(mode: FxMode) -> str:
     usd, join = _usd(mode, 1)
     return f"""
 SELECT o.created_date, o.order_id, {safe_text_sql("p.name")}, o.quantity,
-    o.quantity * p.price, {usd}
-FROM orders o JOIN products p ON p.product_id = o.product_id {join}
+    o.quantity * {PRICE}, {usd}
+FROM {_SOLD} {join}
 ORDER BY o.created_date, o.order_id
 """
 

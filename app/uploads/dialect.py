@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -102,6 +103,9 @@ class Options:
     max_rejected_share: float = 1.0
     # (column, the file's name for it) pairs: `?columns=id=LineNo,created_date=When`.
     renamed: tuple[tuple[str, str], ...] = ()
+    # Products: the date a row's price takes effect from, when it has no effective_from
+    # (else the upload's business date).
+    effective_from: date | None = None
 
 
 @dataclass(frozen=True)

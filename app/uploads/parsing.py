@@ -26,7 +26,6 @@ from app.uploads.errors import (
     Undecodable,
 )
 from app.uploads.plan import Plan
-from app.uploads.rules import RULES
 
 BOM = codecs.BOM_UTF8
 MAX_HEADER_BYTES = 1024 * 1024
@@ -45,7 +44,8 @@ csv.field_size_limit(sys.maxsize)  # the upload limit bounds fields, not the csv
 
 @dataclass
 class Header:
-    """The header as received, and where each required column is."""
+    """The header as received, and where each of the kind's columns it has is (every
+    required one, the optional ones it carries)."""
 
     columns: list[str]
     positions: dict[str, int]
@@ -55,12 +55,12 @@ class Header:
 
     @property
     def exact(self) -> bool:
-        """True when the file has the required columns and nothing else."""
+        """True when the file has the kind's columns and nothing else."""
         return len(self.columns) == len(self.positions)
 
     @property
     def order(self) -> tuple[str, ...]:
-        """The required columns in the order the file has them."""
+        """The kind's columns the file has, in the order it has them."""
         return tuple(name for _, name in sorted((i, n) for n, i in self.positions.items()))
 
 
@@ -88,16 +88,18 @@ def parse_header(
     required: tuple[str, ...],
     delimiter: str | None = None,
     renamed: tuple[tuple[str, str], ...] = (),
+    optional: tuple[str, ...] = (),
 ) -> Header:
     """Map the header line to the required columns, or raise the file-level error. The
     delimiter is the one given, or the one the header line shows. `renamed` holds
     (column, the file's name for it) pairs (`?columns=`): the file's column of that name
-    is the column, and one of the column's own name is then an extra column."""
-    unknown = sorted({column for column, _ in renamed} - set(required))
+    is the column, and one of the column's own name is then an extra column. Of the
+    `optional` columns, those the file has are mapped too."""
+    unknown = sorted({column for column, _ in renamed} - set(required) - set(optional))
     if unknown:
         raise MissingColumns(
             f"?columns= names columns this kind does not have: {', '.join(unknown)}"
-            f" (its columns: {', '.join(required)}).",
+            f" (its columns: {', '.join(required + optional)}).",
             details={"unknown": unknown, "required": list(required)},
         )
     source = {column: name.strip().casefold() for column, name in renamed}
@@ -131,7 +133,7 @@ def parse_header(
             f"Required columns are missing: {', '.join(said)}.",
             details={"missing": missing, "required": list(required), "found": columns},
         )
-    positions = {name: seen[name] for name in required}
+    positions = {name: seen[name] for name in required + optional if name in seen}
     extra = [columns[i] for i, name in enumerate(names) if name not in positions]
     warnings = []
     if extra:
@@ -196,9 +198,9 @@ def careful_rows(
     seen: Callable[[int], None] = lambda _: None,
 ) -> Iterator[bytes]:
     """Parse the spooled data (UTF-8 text in the plan's delimiter) with Python's csv
-    module; yields COPY CSV buffers of `line, bad_count, raw, <required fields…>` rows,
+    module; yields COPY CSV buffers of `line, bad_count, raw, <the plan's columns…>` rows,
     telling `seen` how many records so far with each. Blank lines are not records."""
-    required = RULES[plan.kind].required
+    required = plan.columns
     spool.seek(0)
     text = io.TextIOWrapper(spool, encoding="utf-8", errors="strict", newline="")
     reader = csv.reader(text, delimiter=plan.dialect.staged_delimiter)

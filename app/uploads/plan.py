@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.uploads.dialect import Dialect
 from app.uploads.models import OnConflict, UploadKind
+from app.uploads.rules import RULES
 from app.uploads.tabular import Limits as WorkbookLimits
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ class Plan:
     kind: UploadKind
     on_conflict: OnConflict
     path: Path
-    # The required columns in the order the file has them, and the lines the header spans.
+    # The kind's columns the file has (required and optional) in the order the file has
+    # them, and the lines the header spans.
     order: tuple[str, ...]
     header_lines: int
     width: int  # columns in the header
@@ -54,6 +56,17 @@ class Plan:
     # Whether the orders' foreign key is checked by the judging join, the per-row
     # trigger skipped for the insert (only a role that may set session_replication_role).
     keys_by_set: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The kind's columns the file has, required then optional, in the kind's order:
+        the fields staged as text and checked."""
+        return tuple(name for name in RULES[self.kind].columns if name in self.order)
+
+    @property
+    def has(self) -> frozenset[str]:
+        """The optional columns the file has."""
+        return frozenset(self.order) & frozenset(RULES[self.kind].optional)
 
     @property
     def update(self) -> bool:

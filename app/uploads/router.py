@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -123,6 +125,14 @@ class UploadQuery(BaseModel):
         " columns' own names",
         examples=["created_date=InvoiceDate,quantity=Qty"],
     )
+    effective_from: date | None = Field(
+        None,
+        description="Products only: the date (YYYY-MM-DD) the file's prices take effect"
+        " from, for rows without an `effective_from` column of their own; default: the"
+        " upload's date in BUSINESS_TIMEZONE. Orders are valued at the price in effect on"
+        " their date; a product's first price holds for every earlier date too",
+        examples=["2024-11-01"],
+    )
     max_rejected_share: float = Field(
         1.0,
         ge=0,
@@ -161,6 +171,7 @@ class UploadQuery(BaseModel):
             sheet=self.sheet,
             max_rejected_share=self.max_rejected_share,
             renamed=renamed(self.columns) if self.columns else (),
+            effective_from=self.effective_from,
         )
 
 
@@ -226,6 +237,16 @@ async def _ingest(
     kind: UploadKind, request: Request, with_: Uploading, query: UploadQuery
 ) -> UploadReport:
     engine, session, settings, metrics = with_.engine, with_.session, with_.settings, with_.metrics
+    if query.effective_from is not None and kind is not UploadKind.PRODUCTS:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "effective_from"),
+                    "msg": "effective_from applies to products uploads only",
+                    "type": "value_error",
+                }
+            ]
+        )
     started = time.perf_counter()
     limits = Limits(
         max_bytes=settings.max_upload_bytes,
@@ -265,7 +286,8 @@ async def _ingest(
     "/products",
     status_code=status.HTTP_201_CREATED,
     summary="Upload a products CSV",
-    description="Products: `id,name,category,price` (price in BRL)." + _SEMANTICS,
+    description="Products: `id,name,category,price` (price in BRL), optionally"
+    " `effective_from` (the date the price takes effect from)." + _SEMANTICS,
     dependencies=[ApiKeyDep],
     responses=ERRORS,
     openapi_extra=_body("id,name,category,price", "1,Shirt,Shirts,179.34"),
@@ -280,7 +302,9 @@ async def upload_products(
     "/orders",
     status_code=status.HTTP_201_CREATED,
     summary="Upload an orders CSV",
-    description="Orders: `id,product_id,quantity,created_date`." + _SEMANTICS,
+    description="Orders: `id,product_id,quantity,created_date`, optionally `unit_price` (the"
+    " BRL price charged per unit; else the product's price in effect on the order's date)."
+    + _SEMANTICS,
     dependencies=[ApiKeyDep],
     responses=ERRORS,
     openapi_extra=_body("id,product_id,quantity,created_date", "1,1,2,2024-12-01"),

@@ -225,11 +225,13 @@ def _date(field: str) -> tuple[FieldRule, ...]:
 
 @dataclass(frozen=True)
 class Rules:
-    """A kind's required columns (their order is the order of checking) and its rules."""
+    """A kind's required columns (their order is the order of checking), the optional
+    ones a file may carry (checked after them; empty means not given), and its rules."""
 
     kind: UploadKind
     required: tuple[str, ...]
     fields: tuple[FieldRule, ...]
+    optional: tuple[str, ...] = ()
     # Fields that COPY types itself on the fast path (orders only): their `typed` forms.
     typed_on_fast_path: tuple[str, ...] = ()
     # SQL over a field's trimmed text giving the value its rules check (`{v}`).
@@ -238,8 +240,16 @@ class Rules:
     decimals: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
     def of(self, field: str) -> tuple[FieldRule, ...]:
         return tuple(rule for rule in self.fields if rule.field == field)
+
+    def checked(self, columns: tuple[str, ...]) -> tuple[FieldRule, ...]:
+        """The rules of the fields a file has (`columns`: required and optional)."""
+        return tuple(rule for rule in self.fields if rule.field in columns)
 
     def own_step(self, field: str) -> str:
         """The kind's own normalizing of a field, over `{v}`."""
@@ -272,9 +282,12 @@ ORDERS = Rules(
         *_int("product_id", MAX_INT4),
         *_int("quantity", MAX_INT4),
         *_date("created_date"),
+        *_decimal("unit_price")[1:],
     ),
+    optional=("unit_price",),
     typed_on_fast_path=("id", "product_id", "quantity"),
     normalize=(("created_date", UNQUOTED_DATE),),
+    decimals=("unit_price",),
     dates=("created_date",),
 )
 
@@ -286,7 +299,9 @@ PRODUCTS = Rules(
         *_text("name", MAX_NAME),
         *_text("category", MAX_CATEGORY),
         *_decimal("price"),
+        *_date("effective_from")[1:],
     ),
+    optional=("effective_from",),
     decimals=("price",),
 )
 
@@ -306,17 +321,19 @@ MEANING = {
         "an id, product_id or quantity is not a whole number (`1.0`, `1e3`, `0x1`, `1_000` are not)"
     ),
     RejectCode.INVALID_DECIMAL: (
-        "a price is not a plain decimal with `.` (or `,` where the dialect allows a decimal"
-        " comma), or has more than 2 decimals"
+        "a price (or an order's `unit_price`) is not a plain decimal with `.` (or `,` where"
+        " the dialect allows a decimal comma), or has more than 2 decimals"
     ),
     RejectCode.INVALID_DATE: (
         "`created_date` is not a real calendar date `YYYY-MM-DD` (optionally in single"
         " quotes and/or spaces), nor a real ISO 8601 date-time (`YYYY-MM-DDTHH:MM[:SS[.f]]`"
         " or with a space, optionally `Z` or an offset up to ±14:59), nor a date in the"
-        " upload's `date_format`"
+        " upload's `date_format`; or a product's `effective_from` is not a calendar date"
+        " `YYYY-MM-DD`"
     ),
     RejectCode.OUT_OF_RANGE: (
-        "product id or quantity outside 1…2³¹−1, order id outside 1…2⁶³−1, price negative or ≥ 10¹⁰"
+        "product id or quantity outside 1…2³¹−1, order id outside 1…2⁶³−1, price or unit"
+        " price negative or ≥ 10¹⁰"
     ),
     RejectCode.TOO_LONG: f"name over {MAX_NAME} or category over {MAX_CATEGORY} characters",
     RejectCode.UNKNOWN_PRODUCT: "the order's product is not stored",

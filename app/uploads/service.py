@@ -16,7 +16,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -181,6 +183,7 @@ async def _load_source(
         RULES[run.kind].required,
         options.delimiter if source.encoding else ",",
         options.renamed,
+        RULES[run.kind].optional,
     )
     header.warnings += source.warnings
     delimiter = header.delimiter
@@ -213,7 +216,9 @@ async def _load_source(
     await conn.execute(bookkeeping.TAKE_MERGE_LOCK, bookkeeping.MERGE_LOCK_KEY)
     run.clock.lap("wait")
     plan = await _settle(run, plan, rows_total)
-    run.counts = await _judge(run, plan)
+    run.counts = await _judge(
+        run, plan, options.effective_from or business_date(run.limits.timezone)
+    )
     assert run.counts.total == rows_total
     _hold_rejects(run.counts, options.max_rejected_share)
     header.warnings += rejection_warnings(run.counts)
@@ -347,12 +352,18 @@ async def _settle(run: Run, plan: Plan, rows_total: int) -> Plan:
     return plan
 
 
-async def _judge(run: Run, plan: Plan) -> Counts:
-    """Judge every row; orders are loaded here too, in the same statement."""
+def business_date(timezone: str) -> date:
+    """Today in the business's time zone (BUSINESS_TIMEZONE)."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+async def _judge(run: Run, plan: Plan, effective_from: date) -> Counts:
+    """Judge every row; orders are loaded here too, in the same statement. A products
+    row without an `effective_from` of its own takes effect from `effective_from`."""
     conn, counts = run.conn, Counts()
     if plan.kind is UploadKind.PRODUCTS:
         await conn.execute(products.CREATE_CHECKED)
-        await conn.execute(products.classify(plan))
+        await conn.execute(products.classify(plan), effective_from)
         for action, code, n in await conn.fetch(products.COUNT_ACTIONS):
             counts.add(action, code, n)
         run.clock.lap("judge")
@@ -410,10 +421,17 @@ async def _write(run: Run, plan: Plan) -> None:
         if counts.inserted:
             await conn.execute(products.INSERT)
         if counts.updated:
-            await conn.execute(products.UPDATE_STORED)
-            await conn.execute(products.PRICE_CHANGES)
-            await rollups.reprice(conn)
+            await conn.execute(products.UPDATE_NAMES)
+            await conn.execute(products.SAVE_OLD_PRICES)
+        if counts.inserted or counts.updated:
+            for statement in products.SET_PRICES:
+                await conn.execute(statement)
         run.clock.lap("merge")
+        if counts.updated:
+            await rollups.open_deltas(conn)
+            await conn.execute(products.PRICE_CHANGE_DELTAS)
+            await rollups.fold(conn)
+            run.clock.lap("rollups")
         return
     if counts.updated:
         await conn.execute(orders.UPDATE_STORED)

@@ -1,6 +1,8 @@
 """Property: after any sequence of uploads (inserts, updates, conflicts, duplicates,
-unknown products, price changes), every rollup equals its recomputation from orders,
-whether the upload sums its orders itself or a summarizer sums them beside it."""
+unknown products, price changes dated or not, in the past or before a product's first
+price, orders with and without a unit price of their own), every rollup equals its
+recomputation from orders and prices, whether the upload sums its orders itself or a
+summarizer sums them beside it."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ product_rows = st.lists(
         st.integers(1, 5),
         st.sampled_from(["Shirts", "Hats", "Bags"]),
         st.sampled_from(["1.00", "2.50", "9.99", "10"]),
+        st.one_of(st.none(), st.sampled_from(DAYS)),  # effective_from (None: the default)
     ),
     min_size=1,
     max_size=6,
@@ -36,6 +39,7 @@ order_rows = st.lists(
         st.integers(1, 6),  # 6 is never a product: unknown_product
         st.integers(1, 4),
         st.sampled_from(DAYS),
+        st.one_of(st.none(), st.sampled_from(["0.50", "3.00"])),  # unit_price
     ),
     min_size=1,
     max_size=12,
@@ -52,11 +56,19 @@ steps = st.tuples(
 
 
 def render(kind: str, rows: list[tuple[object, ...]], offset: int = 0) -> str:
+    """The rows as a file; with the optional column (effective_from, unit_price) only
+    when some row has a value for it."""
+    optional = any(row[-1] is not None for row in rows)
     if kind == "products":
-        body = "".join(f"{i},P{i},{c},{p}\n" for i, c, p in rows)
-        return "id,name,category,price\n" + body
-    body = "".join(f"{offset + i},{p},{q},'{d}'\n" for i, p, q, d in rows)  # type: ignore[operator]
-    return "id,product_id,quantity,created_date\n" + body
+        body = "".join(
+            f"{i},P{i},{c},{p}" + (f",{e or ''}" if optional else "") + "\n" for i, c, p, e in rows
+        )
+        return "id,name,category,price" + (",effective_from" if optional else "") + "\n" + body
+    body = "".join(
+        f"{offset + i},{p},{q},'{d}'" + (f",{u or ''}" if optional else "") + "\n"  # type: ignore[operator]
+        for i, p, q, d, u in rows
+    )
+    return "id,product_id,quantity,created_date" + (",unit_price" if optional else "") + "\n" + body
 
 
 @pytest.fixture(

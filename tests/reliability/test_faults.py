@@ -352,6 +352,13 @@ async def _bulk_orders(db_: Db, n: int) -> None:
         )
         await conn.execute(
             text(
+                "INSERT INTO product_prices (product_id, valid_from, valid_to, applies_from, price)"
+                " SELECT g, '2024-01-01', 'infinity', '-infinity', 10.50"
+                " FROM generate_series(1, 20) g"
+            )
+        )
+        await conn.execute(
+            text(
                 "INSERT INTO orders (order_id, product_id, quantity, created_date)"
                 " SELECT g, 1 + g % 20, 1 + g % 7, DATE '2024-01-01' + g % 300"
                 " FROM generate_series(1, :n) g"

@@ -61,8 +61,11 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             ("products.count_actions", products.COUNT_ACTIONS),
             ("rejects.insert", rejects.insert(plan)),
             ("products.insert", products.INSERT),
-            ("products.update_stored", products.UPDATE_STORED),
-            ("products.price_change_table", products.PRICE_CHANGES),
+            ("products.update_names", products.UPDATE_NAMES),
+            ("products.save_old_prices", products.SAVE_OLD_PRICES),
+            *(("products.set_prices", statement) for statement in products.SET_PRICES),
+            ("rollups.open_deltas", rollups.CREATE_DELTAS),
+            ("products.price_change_deltas", products.PRICE_CHANGE_DELTAS),
         ]
     return out
 

@@ -28,21 +28,28 @@ from app.uploads.sql import staging
 TYPED = "checked_rows"
 TABLES = (TYPED,)
 
-# Typed values per kind: the column, its SQL type and the cast of the checked text.
+# Typed values per kind: the column, its SQL type, the cast of the checked text, and the
+# file's column it comes from (an optional one the file lacks gives NULL).
 _TYPES = {
     UploadKind.ORDERS: (
-        ("order_id", "bigint", "id::bigint"),
-        ("product_id", "integer", "product_id::integer"),
-        ("quantity", "integer", "quantity::integer"),
-        ("created_date", "date", "created_date::date"),
+        ("order_id", "bigint", "id::bigint", "id"),
+        ("product_id", "integer", "product_id::integer", "product_id"),
+        ("quantity", "integer", "quantity::integer", "quantity"),
+        ("created_date", "date", "created_date::date", "created_date"),
+        ("unit_price", "numeric(12, 2)", "unit_price::numeric(12, 2)", "unit_price"),
     ),
     UploadKind.PRODUCTS: (
-        ("product_id", "integer", "id::integer"),
-        ("name", "text", "name"),
-        ("category", "text", "category"),
-        ("price", "numeric(12, 2)", "price::numeric(12, 2)"),
+        ("product_id", "integer", "id::integer", "id"),
+        ("name", "text", "name", "name"),
+        ("category", "text", "category", "category"),
+        ("price", "numeric(12, 2)", "price::numeric(12, 2)", "price"),
+        ("effective_from", "date", "effective_from::date", "effective_from"),
     ),
 }
+
+
+def _cast(plan: Plan, sql_type: str, cast: str, source: str) -> str:
+    return cast if source in plan.columns else f"NULL::{sql_type}"
 
 
 def _branch(rule: FieldRule, column: str, *, typed: bool) -> str | None:
@@ -79,7 +86,7 @@ def _normalized(plan: Plan, name: str) -> str:
 
 @cache
 def create_typed(plan: Plan) -> str:
-    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in _TYPES[plan.kind])
+    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _, _ in _TYPES[plan.kind])
     return (
         f"CREATE TEMP TABLE {TYPED} (ord bigint, line bigint, problem text[], {cols})"
         " ON COMMIT DROP"
@@ -95,20 +102,20 @@ def fill_typed(plan: Plan) -> str:
     once per row rather than once per later mention.
     """
     rules = RULES[plan.kind]
-    values = ", ".join(f"{_normalized(plan, name)} AS {name}" for name in rules.required)
+    values = ", ".join(f"{_normalized(plan, name)} AS {name}" for name in plan.columns)
     wrong_count = (
         "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
         " format('expected %s fields, found %s', $2::integer, bad_count)]"
     )
-    names = ", ".join(name for name, _, _ in _TYPES[plan.kind])
+    names = ", ".join(name for name, _, _, _ in _TYPES[plan.kind])
     typed = ", ".join(
-        f"CASE WHEN problem IS NULL THEN {cast} END" for _, _, cast in _TYPES[plan.kind]
+        f"CASE WHEN problem IS NULL THEN {_cast(plan, *spec)} END" for _, *spec in _TYPES[plan.kind]
     )
     return f"""
 INSERT INTO {TYPED} (ord, line, problem, {names})
 SELECT ord, line, problem, {typed}
 FROM (
-    SELECT v.*, {first_problem(rules.fields, before=wrong_count)} AS problem
+    SELECT v.*, {first_problem(rules.checked(plan.columns), before=wrong_count)} AS problem
     FROM (
         SELECT ord, line, bad_count, {values}
         FROM ({staging.text_rows(plan)} OFFSET 0) t OFFSET 0
@@ -203,7 +210,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN id END AS order_id,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
-    CASE WHEN problem IS NULL THEN day END AS created_date
+    CASE WHEN problem IS NULL THEN day END AS created_date,
+    NULL::numeric(12, 2) AS unit_price
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
         {fast_row_problem(plan, "d.problem")} AS problem

@@ -25,7 +25,8 @@ TABLES = (CHECKED, WHOLE_DATES)
 CREATE_CHECKED = f"""
 CREATE TEMP TABLE {CHECKED} (
     ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
-    created_date date, old_product_id integer, old_quantity integer, old_created_date date,
+    created_date date, unit_price numeric(12, 2), old_product_id integer,
+    old_quantity integer, old_created_date date, old_unit_price numeric(12, 2),
     problem text[], action text
 ) ON COMMIT DROP
 """
@@ -34,9 +35,13 @@ CREATE TEMP TABLE {CHECKED} (
 UPLOAD = f"CAST({bookkeeping.CURRENT_UPLOAD} AS integer)"
 
 _COLUMNS = (
-    "ord, line, order_id, product_id, quantity, created_date,"
-    " old_product_id, old_quantity, old_created_date, problem, action"
+    "ord, line, order_id, product_id, quantity, created_date, unit_price,"
+    " old_product_id, old_quantity, old_created_date, old_unit_price, problem, action"
 )
+
+# What an order is, for telling an update from an unchanged row.
+_VALUES = "(m.product_id, m.quantity, m.created_date, m.unit_price)"
+_OLD_VALUES = "(m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price)"
 
 
 def lock_referenced_products(plan: Plan) -> str:
@@ -70,10 +75,12 @@ def _met(plan: Plan) -> str:
     file's range: nothing to look up)."""
     if not plan.stored_in_range:
         return """SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
-        NULL::integer AS old_quantity, NULL::date AS old_created_date
+        NULL::integer AS old_quantity, NULL::date AS old_created_date,
+        NULL::numeric(12, 2) AS old_unit_price
     FROM ranked r"""
     return """SELECT r.*, o.order_id AS old_order_id, o.product_id AS old_product_id,
-        o.quantity AS old_quantity, o.created_date AS old_created_date
+        o.quantity AS old_quantity, o.created_date AS old_created_date,
+        o.unit_price AS old_unit_price
     FROM ranked r
     LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1"""
 
@@ -83,9 +90,16 @@ def _conflict(plan: Plan) -> str:
     if plan.update:
         return "ELSE NULL"
     return """ELSE ARRAY['conflict', format(
-                'order %s is stored with product_id %s, quantity %s, created_date %s;'
+                'order %s is stored with product_id %s, quantity %s, created_date %s%s;'
                 ' upload with on_conflict=update to replace it',
-                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date)]"""
+                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date,
+                ', unit_price ' || m.old_unit_price)]"""
+
+
+def _unit_price(plan: Plan) -> str:
+    """A row's unit price: the file's (empty: none, the list price applies), or, when the
+    file has no such column, the stored order's (a file that does not say keeps it)."""
+    return "m.unit_price" if "unit_price" in plan.has else "m.old_unit_price"
 
 
 def _judged(plan: Plan) -> str:
@@ -102,43 +116,58 @@ met AS (
 ),
 problems AS (
     SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
-        m.old_product_id, m.old_quantity, m.old_created_date,
+        {_unit_price(plan)} AS unit_price, m.old_product_id, m.old_quantity,
+        m.old_created_date, m.old_unit_price,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
                 format('product_id %s is not a stored product', m.product_id)]
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
                 format('id %s already appears on line %s', m.order_id, m.first_line)]
-            WHEN m.old_order_id IS NULL
-                OR (m.old_product_id, m.old_quantity, m.old_created_date)
-                    = (m.product_id, m.quantity, m.created_date) THEN NULL
+            WHEN m.old_order_id IS NULL OR {_OLD_VALUES} IS NOT DISTINCT FROM
+                (m.product_id, m.quantity, m.created_date, {_unit_price(plan)}) THEN NULL
             {_conflict(plan)}
         END AS problem
     FROM met m
 )
-SELECT p.*,
+SELECT m.*,
     CASE
-        WHEN p.problem IS NOT NULL THEN 'reject'
-        WHEN p.old_product_id IS NULL THEN 'insert'
-        WHEN (p.old_product_id, p.old_quantity, p.old_created_date)
-            = (p.product_id, p.quantity, p.created_date) THEN 'unchanged'
+        WHEN m.problem IS NOT NULL THEN 'reject'
+        WHEN m.old_product_id IS NULL THEN 'insert'
+        WHEN {_OLD_VALUES} IS NOT DISTINCT FROM {_VALUES} THEN 'unchanged'
         ELSE 'update'
     END AS action
-FROM problems p
+FROM problems m
 """
+
+
+# An order's units valued at the list price (those without a unit price of their own),
+# and its revenue fixed by its own unit price.
+def _listed(prefix: str = "", sign: str = "") -> str:
+    return (
+        f"{sign}CASE WHEN {prefix}unit_price IS NULL THEN {prefix}quantity ELSE 0 END AS lq,"
+        f" {sign}coalesce({prefix}unit_price * {prefix}quantity, 0) AS fixed"
+    )
+
+
+# The same, summed over a group of orders.
+_LISTED_SUMS = (
+    "coalesce(sum(quantity) FILTER (WHERE unit_price IS NULL), 0),"
+    " coalesce(sum(unit_price * quantity), 0)"
+)
 
 
 def _changes(plan: Plan) -> str:
     """What the judged rows change in the sales: an inserted order adds itself; an
     updated one (only where stored ids are met) adds its new values and takes away its
     old ones."""
+    new = f"""SELECT created_date, product_id, 1 AS n, quantity AS q, {_listed()}
+        FROM judged"""
     if not plan.stored_in_range:
-        return """SELECT created_date, product_id, 1 AS n, quantity AS q
-        FROM judged WHERE action = 'insert'"""
-    return """SELECT created_date, product_id, 1 AS n, quantity AS q
-        FROM judged WHERE action IN ('insert', 'update')
+        return f"{new} WHERE action = 'insert'"
+    return f"""{new} WHERE action IN ('insert', 'update')
         UNION ALL
-        SELECT old_created_date, old_product_id, -1, -old_quantity
+        SELECT old_created_date, old_product_id, -1, -old_quantity, {_listed("old_", "-")}
         FROM judged WHERE action = 'update'"""
 
 
@@ -148,10 +177,10 @@ def _deltas(plan: Plan) -> str:
     if plan.sum_aside:
         return ""
     summed = rollups.add_deltas(
-        f"""SELECT created_date, product_id, sum(n), sum(q)
+        f"""SELECT created_date, product_id, sum(n), sum(q), sum(lq), sum(fixed)
     FROM ({_changes(plan)}) d
     GROUP BY created_date, product_id
-    HAVING sum(n) <> 0 OR sum(q) <> 0"""
+    HAVING sum(n) <> 0 OR sum(q) <> 0 OR sum(lq) <> 0 OR sum(fixed) <> 0"""
     )
     return f",\ndeltas AS (\n    {summed}\n)"
 
@@ -165,8 +194,8 @@ def load(plan: Plan) -> str:
     return f"""
 WITH judged AS MATERIALIZED ({_judged(plan)}),
 inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
-    SELECT order_id, product_id, quantity, created_date, {UPLOAD}
+    INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, upload_id)
+    SELECT order_id, product_id, quantity, created_date, unit_price, {UPLOAD}
     FROM judged WHERE action = 'insert'
 ),
 kept AS (
@@ -226,7 +255,7 @@ SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {UPLOAD}
 
 # What they add to the sales (unless a summarizer sums them aside).
 SUM_WHOLE = rollups.add_deltas(
-    f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity)
+    f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity), sum(s.quantity), 0
 {_WHOLE_ROWS}
 GROUP BY s.product_id, d.day"""
 )
@@ -235,7 +264,7 @@ GROUP BY s.product_id, d.day"""
 UPDATE_STORED = f"""
 UPDATE orders o
 SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
-    upload_id = {UPLOAD}
+    unit_price = c.unit_price, upload_id = {UPLOAD}
 FROM {CHECKED} c WHERE c.action = 'update' AND o.order_id = c.order_id
 """
 
@@ -257,13 +286,13 @@ def sum_new(plan: Plan) -> str:
         else ", 1 AS occurrence"
     )
     return rollups.add_deltas(
-        f"""SELECT created_date, product_id, count(*), sum(quantity)
+        f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
 FROM (
-    SELECT j.created_date, j.product_id, j.quantity{occurrence}
+    SELECT j.created_date, j.product_id, j.quantity, j.unit_price{occurrence}
     FROM {checks.rows(plan)} j JOIN products p ON p.product_id = j.product_id
     WHERE j.problem IS NULL
 ) v
 WHERE occurrence = 1
-GROUP BY product_id, created_date
-ORDER BY product_id, created_date"""
+GROUP BY product_id, created_date""",
+        ordered=True,
     )

@@ -43,7 +43,7 @@ def create(plan: Plan) -> str:
             " id bigint, product_id bigint, quantity bigint, created_date text"
             ") ON COMMIT DROP"
         )
-    fields = ", ".join(f"{name} text" for name in RULES[plan.kind].required)
+    fields = ", ".join(f"{name} text" for name in plan.columns)
     return (
         f"CREATE TEMP TABLE {TEXT} ("
         f" ord bigint GENERATED ALWAYS AS IDENTITY (CACHE {ORD_CACHE}),"
@@ -56,7 +56,7 @@ def copy_columns(plan: Plan) -> list[str]:
     """The columns a COPY into `table(plan)` fills, in the order its data has them."""
     if plan.fast:
         return list(plan.order)
-    return ["line", "bad_count", "raw", *RULES[plan.kind].required]
+    return ["line", "bad_count", "raw", *plan.columns]
 
 
 # Physical line breaks in a text (CRLF, LF and a lone CR each end one line, as Python's
@@ -69,9 +69,7 @@ _BREAKS = (
 
 
 def _breaks(plan: Plan) -> str:
-    return " + ".join(
-        _BREAKS.format(f=f"coalesce({name}, '')") for name in RULES[plan.kind].required
-    )
+    return " + ".join(_BREAKS.format(f=f"coalesce({name}, '')") for name in plan.columns)
 
 
 @cache
@@ -106,12 +104,12 @@ SELECT count(*) + coalesce(sum(breaks), 0) FROM spans
 
 @cache
 def text_rows(plan: Plan) -> str:
-    """Staged text rows: `ord, line, bad_count` and each required field trimmed, NULL when
-    empty ($1: header lines)."""
+    """Staged text rows: `ord, line, bad_count` and each field of the plan's columns
+    trimmed, NULL when empty ($1: header lines)."""
     from app.uploads.rules import WHITESPACE
 
     trimmed = ", ".join(
-        f"NULLIF(btrim(s.{name}, {WHITESPACE}), '') AS {name}" for name in RULES[plan.kind].required
+        f"NULLIF(btrim(s.{name}, {WHITESPACE}), '') AS {name}" for name in plan.columns
     )
     return (
         f"SELECT s.ord, COALESCE(s.line, s.ord + $1) AS line, s.bad_count, {trimmed} FROM {TEXT} s"
@@ -180,8 +178,8 @@ def date_times(plan: Plan) -> str:
 
 def decimal_commas(plan: Plan) -> str:
     """Whether a staged price holds a comma (the report's `dialect.decimal`)."""
-    fields = list(RULES[plan.kind].decimals)
-    if not fields:
+    fields = [name for name in RULES[plan.kind].decimals if name in plan.columns]
+    if not fields or typed_orders(plan):
         return "SELECT false"
     seen = " OR ".join(f"strpos({name}, ',') > 0" for name in fields)
     return f"SELECT coalesce(bool_or({seen}), false) FROM {TEXT}"

@@ -15,13 +15,15 @@ SELECT (SELECT count(*) FROM locked), (SELECT count(product_id) FROM referenced)
 -- orders.create_checked
 CREATE TEMP TABLE checked_orders (
     ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
-    created_date date, old_product_id integer, old_quantity integer, old_created_date date,
+    created_date date, unit_price numeric(12, 2), old_product_id integer,
+    old_quantity integer, old_created_date date, old_unit_price numeric(12, 2),
     problem text[], action text
 ) ON COMMIT DROP;
 
 -- rollups.open_deltas
 CREATE TEMP TABLE order_deltas (
-    created_date date, product_id integer, orders bigint, quantity bigint
+    created_date date, product_id integer, orders bigint, quantity bigint,
+    list_quantity bigint, revenue_brl numeric
 ) ON COMMIT DROP;
 
 -- orders.create_whole_dates
@@ -108,7 +110,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN id END AS order_id,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
-    CASE WHEN problem IS NULL THEN day END AS created_date
+    CASE WHEN problem IS NULL THEN day END AS created_date,
+    NULL::numeric(12, 2) AS unit_price
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
         CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem
@@ -122,46 +125,47 @@ ranked AS (
 ),
 met AS (
     SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
-        NULL::integer AS old_quantity, NULL::date AS old_created_date
+        NULL::integer AS old_quantity, NULL::date AS old_created_date,
+        NULL::numeric(12, 2) AS old_unit_price
     FROM ranked r
 ),
 problems AS (
     SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
-        m.old_product_id, m.old_quantity, m.old_created_date,
+        m.old_unit_price AS unit_price, m.old_product_id, m.old_quantity,
+        m.old_created_date, m.old_unit_price,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
                 format('product_id %s is not a stored product', m.product_id)]
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
                 format('id %s already appears on line %s', m.order_id, m.first_line)]
-            WHEN m.old_order_id IS NULL
-                OR (m.old_product_id, m.old_quantity, m.old_created_date)
-                    = (m.product_id, m.quantity, m.created_date) THEN NULL
+            WHEN m.old_order_id IS NULL OR (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price) IS NOT DISTINCT FROM
+                (m.product_id, m.quantity, m.created_date, m.old_unit_price) THEN NULL
             ELSE ARRAY['conflict', format(
-                'order %s is stored with product_id %s, quantity %s, created_date %s;'
+                'order %s is stored with product_id %s, quantity %s, created_date %s%s;'
                 ' upload with on_conflict=update to replace it',
-                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date)]
+                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date,
+                ', unit_price ' || m.old_unit_price)]
         END AS problem
     FROM met m
 )
-SELECT p.*,
+SELECT m.*,
     CASE
-        WHEN p.problem IS NOT NULL THEN 'reject'
-        WHEN p.old_product_id IS NULL THEN 'insert'
-        WHEN (p.old_product_id, p.old_quantity, p.old_created_date)
-            = (p.product_id, p.quantity, p.created_date) THEN 'unchanged'
+        WHEN m.problem IS NOT NULL THEN 'reject'
+        WHEN m.old_product_id IS NULL THEN 'insert'
+        WHEN (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price) IS NOT DISTINCT FROM (m.product_id, m.quantity, m.created_date, m.unit_price) THEN 'unchanged'
         ELSE 'update'
     END AS action
-FROM problems p
+FROM problems m
 ),
 inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
-    SELECT order_id, product_id, quantity, created_date, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+    INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, upload_id)
+    SELECT order_id, product_id, quantity, created_date, unit_price, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
     FROM judged WHERE action = 'insert'
 ),
 kept AS (
-    INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action)
-    SELECT ord, line, order_id, product_id, quantity, created_date, old_product_id, old_quantity, old_created_date, problem, action FROM judged WHERE action IN ('reject', 'update')
+    INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, unit_price, old_product_id, old_quantity, old_created_date, old_unit_price, problem, action)
+    SELECT ord, line, order_id, product_id, quantity, created_date, unit_price, old_product_id, old_quantity, old_created_date, old_unit_price, problem, action FROM judged WHERE action IN ('reject', 'update')
 )
 SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
 FROM judged GROUP BY 1, 2;
@@ -174,14 +178,18 @@ FROM (SELECT ord, line, problem FROM checked_orders WHERE action = 'reject') c J
 -- orders.update_stored
 UPDATE orders o
 SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
-    upload_id = CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+    unit_price = c.unit_price, upload_id = CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
 FROM checked_orders c WHERE c.action = 'update' AND o.order_id = c.order_id;
 
 -- orders.sum_new (if the summarizer failed)
-INSERT INTO order_deltas (created_date, product_id, orders, quantity)
-SELECT created_date, product_id, count(*), sum(quantity)
+INSERT INTO order_deltas
+    (created_date, product_id, orders, quantity, list_quantity, revenue_brl)
+SELECT x.created_date, x.product_id, x.orders, x.quantity, x.list_quantity,
+    x.fixed_brl + x.list_quantity * pp.price
 FROM (
-    SELECT j.created_date, j.product_id, j.quantity, 1 AS occurrence
+SELECT created_date, product_id, count(*), sum(quantity), coalesce(sum(quantity) FILTER (WHERE unit_price IS NULL), 0), coalesce(sum(unit_price * quantity), 0)
+FROM (
+    SELECT j.created_date, j.product_id, j.quantity, j.unit_price, 1 AS occurrence
     FROM (
 WITH dates AS MATERIALIZED (
     WITH vals AS MATERIALIZED (
@@ -217,7 +225,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN id END AS order_id,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
-    CASE WHEN problem IS NULL THEN day END AS created_date
+    CASE WHEN problem IS NULL THEN day END AS created_date,
+    NULL::numeric(12, 2) AS unit_price
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
         CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem
@@ -229,4 +238,6 @@ FROM (
 ) v
 WHERE occurrence = 1
 GROUP BY product_id, created_date
-ORDER BY product_id, created_date;
+) AS x(created_date, product_id, orders, quantity, list_quantity, fixed_brl)
+LEFT JOIN product_prices pp ON pp.product_id = x.product_id AND x.created_date >= pp.applies_from AND x.created_date < pp.valid_to
+ORDER BY x.product_id, x.created_date;
