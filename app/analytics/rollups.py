@@ -50,14 +50,13 @@ CREATE TEMP TABLE {DELTAS} (
 IN_EFFECT = "pp.product_id = {product} AND {day} >= pp.applies_from AND {day} < pp.valid_to"
 
 
-def add_deltas(select: str, *, ordered: bool = False) -> str:
+def add_deltas(select: str) -> str:
     """An INSERT into the deltas (made by `open_deltas`) of `select`'s rows: created_date,
     product_id, orders, quantity, the units valued at the list price, and the revenue
     fixed otherwise (orders' own unit prices, price changes). The revenue is that plus
     the list-price units × the product's price in effect that day; a product without one
-    leaves it NULL, which no rollup takes. `ordered`: in (product, day) order, which the
-    fold's windows then find sorted."""
-    order = "\nORDER BY x.product_id, x.created_date" if ordered else ""
+    leaves it NULL, which no rollup takes. The rows go in in `select`'s order (the small
+    price table is the hash join's inner side; no sort is asked for on top)."""
     return f"""INSERT INTO {DELTAS}
     (created_date, product_id, orders, quantity, list_quantity, revenue_brl)
 SELECT x.created_date, x.product_id, x.orders, x.quantity, x.list_quantity,
@@ -65,9 +64,7 @@ SELECT x.created_date, x.product_id, x.orders, x.quantity, x.list_quantity,
 FROM (
 {select}
 ) AS x(created_date, product_id, orders, quantity, list_quantity, fixed_brl)
-LEFT JOIN product_prices pp ON {IN_EFFECT.format(product="x.product_id", day="x.created_date")}{
-        order
-    }"""
+LEFT JOIN product_prices pp ON {IN_EFFECT.format(product="x.product_id", day="x.created_date")}"""
 
 
 def price_change_deltas(before: str) -> str:

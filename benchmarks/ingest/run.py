@@ -21,7 +21,9 @@ posted with `?encoding=cp1252` so that every byte goes through the decoder), `pa
 `--timestamps` gives both the same file with every `created_date` a date-time with
 seconds and an offset (`2024-11-06T14:03:27-03:00`, nearly every value distinct, as real
 exports write them); psql's `date` column takes its date as written, Orderlens its date
-in BUSINESS_TIMEZONE.
+in BUSINESS_TIMEZONE. `--unit-prices` gives both the same file with a `unit_price` column
+(the price charged, a few hundred distinct values; psql into the assessment's table with
+a `numeric(12, 2)` column added for it); with `--timestamps`, both.
 """
 
 from __future__ import annotations
@@ -134,6 +136,17 @@ def with_times(src: Path, dst: Path) -> None:
             fout.write(f"{head},{created}T{clock}-03:00\n")
 
 
+def with_unit_prices(src: Path, dst: Path) -> None:
+    """The same rows with a `unit_price` column: 0.50 to 199.99, by the row's position."""
+    if dst.exists():
+        return
+    with src.open() as fin, dst.open("w") as fout:
+        fout.write(fin.readline().rstrip("\n") + ",unit_price\n")
+        for n, line in enumerate(fin):
+            cents = 50 + (n * 7919) % 400 * 49
+            fout.write(f"{line.rstrip(chr(10))},{cents // 100}.{cents % 100:02d}\n")
+
+
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:
     """The assessment's loader: read the CSV with pandas, insert with to_sql in chunks."""
     engine = create_engine(url)
@@ -180,6 +193,11 @@ def main() -> None:
         help="both load the same file, every created_date a date-time with an offset",
     )
     parser.add_argument(
+        "--unit-prices",
+        action="store_true",
+        help="both load the same file with a unit_price column (the price charged)",
+    )
+    parser.add_argument(
         "--dialect",
         choices=["semicolon-cp1252", "parquet", "xlsx"],
         help="Orderlens gets the rows in this dialect or format, psql the plain UTF-8 CSV",
@@ -201,6 +219,10 @@ def main() -> None:
     if args.timestamps:
         ours_file = plain = data / "orders-timestamps.csv"
         with_times(data / "orders-plain-dates.csv", plain)
+    if args.unit_prices:
+        priced = plain.with_name(plain.stem + "-unit-prices.csv")
+        with_unit_prices(plain, priced)
+        ours_file = plain = priced
     params: dict[str, str] = {}
     if args.dialect == "semicolon-cp1252":
         ours_file = data / "orders-semicolon-cp1252.csv"
@@ -223,6 +245,8 @@ def main() -> None:
         app_server(url, env=env) as (base, service),
     ):
         psql(url, "-c", ASSESSMENT_SCHEMA)
+        if args.unit_prices:
+            psql(url, "-c", "ALTER TABLE assessment.orders ADD COLUMN unit_price numeric(12, 2)")
         psql(url, "-c", f"\\copy assessment.products from '{data / 'products.csv'}' csv header")
         upload(base, "products", data / "products.csv")
 

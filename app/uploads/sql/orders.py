@@ -293,6 +293,6 @@ FROM (
     WHERE j.problem IS NULL
 ) v
 WHERE occurrence = 1
-GROUP BY product_id, created_date""",
-        ordered=True,
+GROUP BY product_id, created_date
+ORDER BY product_id, created_date"""
     )

@@ -238,6 +238,6 @@ FROM (
 ) v
 WHERE occurrence = 1
 GROUP BY product_id, created_date
+ORDER BY product_id, created_date
 ) AS x(created_date, product_id, orders, quantity, list_quantity, fixed_brl)
-LEFT JOIN product_prices pp ON pp.product_id = x.product_id AND x.created_date >= pp.applies_from AND x.created_date < pp.valid_to
-ORDER BY x.product_id, x.created_date;
+LEFT JOIN product_prices pp ON pp.product_id = x.product_id AND x.created_date >= pp.applies_from AND x.created_date < pp.valid_to;
