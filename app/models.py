@@ -7,10 +7,11 @@ from app.db import metadata
 from app.exports.models import Sync
 from app.forecasting.models import ForecastProduct, ForecastRun, PredictedProductDemand
 from app.fx.models import FxRate
-from app.orders.models import Order
+from app.orders.models import BasketDay, Order
 from app.uploads.models import Reject, Upload
 
 __all__ = [
+    "BasketDay",
     "DailySales",
     "DataVersion",
     "ForecastProduct",

@@ -20,10 +20,15 @@ FROM orders o
 # Each rollup, recomputed from scratch.
 RECOMPUTED = {
     "daily_sales": f"""
-SELECT created_date, count(*) AS orders, sum(quantity) AS quantity,
-    sum(revenue) AS revenue_brl
+SELECT created_date,
+    count(DISTINCT basket) + count(*) FILTER (WHERE basket IS NULL) AS orders,
+    sum(quantity) AS quantity, sum(revenue) AS revenue_brl
 FROM ({SOLD}) o
 GROUP BY created_date ORDER BY 1
+""",
+    "basket_days": """
+SELECT basket, created_date, count(*) FROM orders WHERE basket IS NOT NULL
+GROUP BY 1, 2 ORDER BY 1, 2
 """,
     "product_daily_sales": f"""
 WITH cells AS (
@@ -113,6 +118,7 @@ STORED = {
     "product_sales": (
         "SELECT product_id, orders, quantity, revenue_brl FROM product_sales ORDER BY 1"
     ),
+    "basket_days": "SELECT basket, created_date, lines FROM basket_days ORDER BY 1, 2",
     # The arrays as rows (their order is not part of what is kept).
     "units_month_to_date": (
         "SELECT r.created_date, u.product_id, u.quantity FROM units_month_to_date r,"

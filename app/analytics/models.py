@@ -174,14 +174,17 @@ class UnitsMonthToDate(SQLModel, table=True):
 
 
 # Every table kept from the orders at ingest: emptied with them, or they would disagree.
-ROLLUP_TABLES = tuple(
-    model.__tablename__
-    for model in (
-        DailySales,
-        ProductDailySales,
-        GrowthLeader,
-        ProductSales,
-        UnitsThroughMonth,
-        UnitsMonthToDate,
-    )
+ROLLUP_TABLES = (
+    *(
+        model.__tablename__
+        for model in (
+            DailySales,
+            ProductDailySales,
+            GrowthLeader,
+            ProductSales,
+            UnitsThroughMonth,
+            UnitsMonthToDate,
+        )
+    ),
+    "basket_days",  # app.orders.models.BasketDay
 )

@@ -20,8 +20,10 @@ from typing import Any
 from app.db import copy_between
 
 DELTAS = "order_deltas"
+BASKET_DELTAS = "basket_deltas"
 TABLES = (
     DELTAS,
+    BASKET_DELTAS,
     "product_day_cells",
     "product_deltas",
     "day_deltas",
@@ -45,6 +47,17 @@ CREATE TEMP TABLE {DELTAS} (
     list_quantity bigint, revenue_brl numeric
 ) ON COMMIT DROP
 """
+
+CREATE_BASKET_DELTAS = f"""
+CREATE TEMP TABLE {BASKET_DELTAS} (basket text, created_date date, lines bigint) ON COMMIT DROP
+"""
+
+
+def add_basket_deltas(select: str) -> str:
+    """An INSERT into the baskets' deltas of `select`'s rows: basket, created_date and
+    the lines it gains there (negative: loses), at most one row per basket and day."""
+    return f"INSERT INTO {BASKET_DELTAS} (basket, created_date, lines)\n{select}"
+
 
 # The price row in effect on `{day}` for `{product}` (every product has one for any day).
 IN_EFFECT = "pp.product_id = {product} AND {day} >= pp.applies_from AND {day} < pp.valid_to"
@@ -359,10 +372,27 @@ INSERT INTO product_deltas
 SELECT product_id, sum(orders), sum(quantity), sum(revenue_brl)
 FROM order_deltas GROUP BY product_id
 """,
+    # A day's orders: its lines, less those in baskets, plus the baskets it gains
+    # (none of their lines stored that day before) less those it loses (all of them).
     """
 INSERT INTO day_deltas
-SELECT created_date, sum(orders), sum(quantity), sum(revenue_brl)
-FROM order_deltas GROUP BY created_date
+WITH lines AS (
+    SELECT created_date, sum(orders) AS orders, sum(quantity) AS quantity,
+        sum(revenue_brl) AS revenue_brl
+    FROM order_deltas GROUP BY created_date
+),
+baskets AS (
+    SELECT d.created_date, sum(d.lines) AS lines,
+        count(*) FILTER (WHERE b.lines IS NULL)
+            - count(*) FILTER (WHERE b.lines + d.lines = 0) AS orders
+    FROM basket_deltas d
+    LEFT JOIN basket_days b ON b.basket = d.basket AND b.created_date = d.created_date
+    GROUP BY d.created_date
+)
+SELECT coalesce(l.created_date, k.created_date),
+    coalesce(l.orders, 0) - coalesce(k.lines, 0) + coalesce(k.orders, 0),
+    coalesce(l.quantity, 0), coalesce(l.revenue_brl, 0)
+FROM lines l FULL JOIN baskets k ON k.created_date = l.created_date
 """,
     *RUNNING_UNITS,
 )
@@ -509,6 +539,14 @@ WHEN NOT MATCHED THEN INSERT (product_id, orders, quantity, revenue_brl)
     VALUES (d.product_id, d.orders, d.quantity, d.revenue_brl)
 """,
     """
+MERGE INTO basket_days t
+USING basket_deltas d ON t.basket = d.basket AND t.created_date = d.created_date
+WHEN MATCHED AND t.lines + d.lines = 0 THEN DELETE
+WHEN MATCHED THEN UPDATE SET lines = t.lines + d.lines
+WHEN NOT MATCHED THEN INSERT (basket, created_date, lines)
+    VALUES (d.basket, d.created_date, d.lines)
+""",
+    """
 MERGE INTO daily_sales t
 USING day_deltas d ON t.created_date = d.created_date
 WHEN MATCHED AND t.orders + d.orders = 0 THEN DELETE
@@ -631,6 +669,7 @@ async def ship(source: Any, target: Any) -> None:
 async def open_deltas(conn: Any) -> None:
     """Start this transaction's deltas (empty)."""
     await conn.execute(CREATE_DELTAS)
+    await conn.execute(CREATE_BASKET_DELTAS)
 
 
 async def fold(conn: Any) -> None:

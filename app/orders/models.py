@@ -1,8 +1,8 @@
 """Orders, with the assessment's table and column names (SPEC section 5).
 
-Kept to the four input columns and the upload that wrote them: every extra byte
- and constraint here is paid on each of
-tens of millions of rows at ingest.
+Kept to the input columns (the four of the assessment, and the optional `unit_price` and
+basket of issue 27, NULL and free when absent) and the upload that wrote them: every
+extra byte and constraint here is paid on each of tens of millions of rows at ingest.
 """
 
 from datetime import date
@@ -17,10 +17,14 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
+    String,
 )
 from sqlmodel import Field, SQLModel
 
 from app.catalog.models import MAX_INT4, PRICE_PRECISION, PRICE_SCALE
+
+MAX_BASKET = 64  # characters of an order's id (a basket): UUIDs, hex digests, invoice numbers
 
 
 class Order(SQLModel, table=True):
@@ -53,3 +57,23 @@ class Order(SQLModel, table=True):
         default=None,
         sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=True),
     )
+    # The order this row is a line of (the file's `order_id`, as written); NULL: the line
+    # is an order of its own. Orders are counted once per basket and day (`BasketDay`).
+    basket: str | None = Field(default=None, sa_column=Column(String(MAX_BASKET), nullable=True))
+
+
+class BasketDay(SQLModel, table=True):
+    """Per basket (an order of several lines) and day: its lines stored. A day's orders
+    (`daily_sales.orders`) are its baskets plus its lines without one; kept at ingest
+    with the other rollups, so that a basket whose lines arrive in several uploads, or
+    twice, still counts once."""
+
+    __tablename__ = "basket_days"
+    __table_args__ = (
+        PrimaryKeyConstraint("basket", "created_date"),
+        CheckConstraint("lines > 0", name="lines_positive"),
+    )
+
+    basket: str = Field(sa_column=Column(String(MAX_BASKET), nullable=False))
+    created_date: date = Field(sa_column=Column(Date, nullable=False))
+    lines: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.catalog.models import MAX_CATEGORY, MAX_INT4, MAX_NAME
+from app.orders.models import MAX_BASKET
 from app.uploads.dialect import DateFormat, Dialect
 from app.uploads.models import RejectCode, UploadKind
 
@@ -283,8 +284,9 @@ ORDERS = Rules(
         *_int("quantity", MAX_INT4),
         *_date("created_date"),
         *_decimal("unit_price")[1:],
+        *_text("order_id", MAX_BASKET)[1:],
     ),
-    optional=("unit_price",),
+    optional=("unit_price", "order_id"),
     typed_on_fast_path=("id", "product_id", "quantity"),
     normalize=(("created_date", UNQUOTED_DATE),),
     decimals=("unit_price",),
@@ -335,7 +337,10 @@ MEANING = {
         "product id or quantity outside 1…2³¹−1, order id outside 1…2⁶³−1, price or unit"
         " price negative or ≥ 10¹⁰"
     ),
-    RejectCode.TOO_LONG: f"name over {MAX_NAME} or category over {MAX_CATEGORY} characters",
+    RejectCode.TOO_LONG: (
+        f"name over {MAX_NAME}, category over {MAX_CATEGORY} or an order's `order_id` (its"
+        f" basket) over {MAX_BASKET} characters"
+    ),
     RejectCode.UNKNOWN_PRODUCT: "the order's product is not stored",
     RejectCode.DUPLICATE_IN_FILE: "the id already appeared on an earlier line of the same file",
     RejectCode.CONFLICT: (

@@ -2,7 +2,8 @@
 unknown products, price changes dated or not, in the past or before a product's first
 price, orders with and without a unit price of their own), every rollup equals its
 recomputation from orders and prices, whether the upload sums its orders itself or a
-summarizer sums them beside it."""
+summarizer sums them beside it; with baskets (lines of one order, counted once per day,
+over several uploads), too."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ order_rows = st.lists(
         st.integers(1, 4),
         st.sampled_from(DAYS),
         st.one_of(st.none(), st.sampled_from(["0.50", "3.00"])),  # unit_price
+        st.one_of(st.none(), st.sampled_from(["A", "B", "C"])),  # order_id: a basket
     ),
     min_size=1,
     max_size=12,
@@ -56,19 +58,25 @@ steps = st.tuples(
 
 
 def render(kind: str, rows: list[tuple[object, ...]], offset: int = 0) -> str:
-    """The rows as a file; with the optional column (effective_from, unit_price) only
-    when some row has a value for it."""
-    optional = any(row[-1] is not None for row in rows)
+    """The rows as a file; with an optional column (effective_from, unit_price, order_id)
+    only when some row has a value for it."""
     if kind == "products":
+        dated = any(row[-1] is not None for row in rows)
         body = "".join(
-            f"{i},P{i},{c},{p}" + (f",{e or ''}" if optional else "") + "\n" for i, c, p, e in rows
+            f"{i},P{i},{c},{p}" + (f",{e or ''}" if dated else "") + "\n" for i, c, p, e in rows
         )
-        return "id,name,category,price" + (",effective_from" if optional else "") + "\n" + body
+        return "id,name,category,price" + (",effective_from" if dated else "") + "\n" + body
+    priced = any(row[4] is not None for row in rows)
+    baskets = any(row[5] is not None for row in rows)
     body = "".join(
-        f"{offset + i},{p},{q},'{d}'" + (f",{u or ''}" if optional else "") + "\n"  # type: ignore[operator]
-        for i, p, q, d, u in rows
+        f"{offset + i},{p},{q},'{d}'"  # type: ignore[operator]
+        + (f",{u or ''}" if priced else "")
+        + (f",{b or ''}" if baskets else "")
+        + "\n"
+        for i, p, q, d, u, b in rows
     )
-    return "id,product_id,quantity,created_date" + (",unit_price" if optional else "") + "\n" + body
+    header = "id,product_id,quantity,created_date" + (",unit_price" if priced else "")
+    return header + (",order_id" if baskets else "") + "\n" + body
 
 
 @pytest.fixture(

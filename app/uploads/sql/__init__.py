@@ -37,6 +37,7 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             ("orders.lock_referenced_products", orders.lock_referenced_products(plan)),
             ("orders.create_checked", orders.CREATE_CHECKED),
             ("rollups.open_deltas", rollups.CREATE_DELTAS),
+            ("rollups.open_basket_deltas", rollups.CREATE_BASKET_DELTAS),
         ]
         if orders.may_load_whole(plan):  # if every product named is stored
             out += [
@@ -65,6 +66,7 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             ("products.save_old_prices", products.SAVE_OLD_PRICES),
             *(("products.set_prices", statement) for statement in products.SET_PRICES),
             ("rollups.open_deltas", rollups.CREATE_DELTAS),
+            ("rollups.open_basket_deltas", rollups.CREATE_BASKET_DELTAS),
             ("products.price_change_deltas", products.PRICE_CHANGE_DELTAS),
         ]
     return out

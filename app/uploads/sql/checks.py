@@ -37,6 +37,7 @@ _TYPES = {
         ("quantity", "integer", "quantity::integer", "quantity"),
         ("created_date", "date", "created_date::date", "created_date"),
         ("unit_price", "numeric(12, 2)", "unit_price::numeric(12, 2)", "unit_price"),
+        ("basket", "text", "order_id", "order_id"),
     ),
     UploadKind.PRODUCTS: (
         ("product_id", "integer", "id::integer", "id"),
@@ -211,7 +212,7 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
-    NULL::numeric(12, 2) AS unit_price
+    NULL::numeric(12, 2) AS unit_price, NULL::text AS basket
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
         {fast_row_problem(plan, "d.problem")} AS problem

@@ -25,9 +25,9 @@ TABLES = (CHECKED, WHOLE_DATES)
 CREATE_CHECKED = f"""
 CREATE TEMP TABLE {CHECKED} (
     ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
-    created_date date, unit_price numeric(12, 2), old_product_id integer,
+    created_date date, unit_price numeric(12, 2), basket text, old_product_id integer,
     old_quantity integer, old_created_date date, old_unit_price numeric(12, 2),
-    problem text[], action text
+    old_basket text, problem text[], action text
 ) ON COMMIT DROP
 """
 
@@ -35,13 +35,18 @@ CREATE TEMP TABLE {CHECKED} (
 UPLOAD = f"CAST({bookkeeping.CURRENT_UPLOAD} AS integer)"
 
 _COLUMNS = (
-    "ord, line, order_id, product_id, quantity, created_date, unit_price,"
-    " old_product_id, old_quantity, old_created_date, old_unit_price, problem, action"
+    "ord, line, order_id, product_id, quantity, created_date, unit_price, basket,"
+    " old_product_id, old_quantity, old_created_date, old_unit_price, old_basket, problem,"
+    " action"
 )
 
 # What an order is, for telling an update from an unchanged row.
-_VALUES = "(m.product_id, m.quantity, m.created_date, m.unit_price)"
-_OLD_VALUES = "(m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price)"
+_VALUES = "(m.product_id, m.quantity, m.created_date, m.unit_price, m.basket)"
+_OLD_VALUES = (
+    "(m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price, m.old_basket)"
+)
+# Optional columns: the typed value's name, and the file's column it comes from.
+_OPTIONAL = (("unit_price", "unit_price"), ("basket", "order_id"))
 
 
 def lock_referenced_products(plan: Plan) -> str:
@@ -76,11 +81,11 @@ def _met(plan: Plan) -> str:
     if not plan.stored_in_range:
         return """SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
         NULL::integer AS old_quantity, NULL::date AS old_created_date,
-        NULL::numeric(12, 2) AS old_unit_price
+        NULL::numeric(12, 2) AS old_unit_price, NULL::text AS old_basket
     FROM ranked r"""
     return """SELECT r.*, o.order_id AS old_order_id, o.product_id AS old_product_id,
         o.quantity AS old_quantity, o.created_date AS old_created_date,
-        o.unit_price AS old_unit_price
+        o.unit_price AS old_unit_price, o.basket AS old_basket
     FROM ranked r
     LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1"""
 
@@ -96,10 +101,15 @@ def _conflict(plan: Plan) -> str:
                 ', unit_price ' || m.old_unit_price)]"""
 
 
-def _unit_price(plan: Plan) -> str:
-    """A row's unit price: the file's (empty: none, the list price applies), or, when the
-    file has no such column, the stored order's (a file that does not say keeps it)."""
-    return "m.unit_price" if "unit_price" in plan.has else "m.old_unit_price"
+def _kept(plan: Plan, name: str, source: str) -> str:
+    """A row's value of an optional column (its unit price, its basket): the file's
+    (empty: none), or, when the file has no such column, the stored order's (a file that
+    does not say keeps it)."""
+    return f"m.{name}" if source in plan.has else f"m.old_{name}"
+
+
+def _optional(plan: Plan) -> str:
+    return ", ".join(_kept(plan, name, source) for name, source in _OPTIONAL)
 
 
 def _judged(plan: Plan) -> str:
@@ -116,8 +126,9 @@ met AS (
 ),
 problems AS (
     SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
-        {_unit_price(plan)} AS unit_price, m.old_product_id, m.old_quantity,
-        m.old_created_date, m.old_unit_price,
+        {_kept(plan, "unit_price", "unit_price")} AS unit_price,
+        {_kept(plan, "basket", "order_id")} AS basket, m.old_product_id, m.old_quantity,
+        m.old_created_date, m.old_unit_price, m.old_basket,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
@@ -125,7 +136,7 @@ problems AS (
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
                 format('id %s already appears on line %s', m.order_id, m.first_line)]
             WHEN m.old_order_id IS NULL OR {_OLD_VALUES} IS NOT DISTINCT FROM
-                (m.product_id, m.quantity, m.created_date, {_unit_price(plan)}) THEN NULL
+                (m.product_id, m.quantity, m.created_date, {_optional(plan)}) THEN NULL
             {_conflict(plan)}
         END AS problem
     FROM met m
@@ -182,7 +193,27 @@ def _deltas(plan: Plan) -> str:
     GROUP BY created_date, product_id
     HAVING sum(n) <> 0 OR sum(q) <> 0 OR sum(lq) <> 0 OR sum(fixed) <> 0"""
     )
-    return f",\ndeltas AS (\n    {summed}\n)"
+    out = f",\ndeltas AS (\n    {summed}\n)"
+    if "order_id" in plan.has or plan.stored_in_range:
+        out += f",\nbaskets AS (\n    {_basket_deltas()}\n)"
+    return out
+
+
+def _basket_deltas() -> str:
+    """What the judged rows change in the baskets' lines per day: an inserted or updated
+    line adds one to its basket on its day; an updated one takes one from its old."""
+    return rollups.add_basket_deltas(
+        """SELECT basket, created_date, sum(n)
+    FROM (
+        SELECT basket, created_date, 1 AS n FROM judged
+        WHERE action IN ('insert', 'update') AND basket IS NOT NULL
+        UNION ALL
+        SELECT old_basket, old_created_date, -1 FROM judged
+        WHERE action = 'update' AND old_basket IS NOT NULL
+    ) b
+    GROUP BY basket, created_date
+    HAVING sum(n) <> 0"""
+    )
 
 
 @cache
@@ -194,8 +225,9 @@ def load(plan: Plan) -> str:
     return f"""
 WITH judged AS MATERIALIZED ({_judged(plan)}),
 inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, upload_id)
-    SELECT order_id, product_id, quantity, created_date, unit_price, {UPLOAD}
+    INSERT INTO orders
+        (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
+    SELECT order_id, product_id, quantity, created_date, unit_price, basket, {UPLOAD}
     FROM judged WHERE action = 'insert'
 ),
 kept AS (
@@ -264,7 +296,7 @@ GROUP BY s.product_id, d.day"""
 UPDATE_STORED = f"""
 UPDATE orders o
 SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
-    unit_price = c.unit_price, upload_id = {UPLOAD}
+    unit_price = c.unit_price, basket = c.basket, upload_id = {UPLOAD}
 FROM {CHECKED} c WHERE c.action = 'update' AND o.order_id = c.order_id
 """
 

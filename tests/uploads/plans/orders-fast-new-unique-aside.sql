@@ -15,9 +15,9 @@ SELECT (SELECT count(*) FROM locked), (SELECT count(product_id) FROM referenced)
 -- orders.create_checked
 CREATE TEMP TABLE checked_orders (
     ord bigint, line bigint, order_id bigint, product_id integer, quantity integer,
-    created_date date, unit_price numeric(12, 2), old_product_id integer,
+    created_date date, unit_price numeric(12, 2), basket text, old_product_id integer,
     old_quantity integer, old_created_date date, old_unit_price numeric(12, 2),
-    problem text[], action text
+    old_basket text, problem text[], action text
 ) ON COMMIT DROP;
 
 -- rollups.open_deltas
@@ -25,6 +25,9 @@ CREATE TEMP TABLE order_deltas (
     created_date date, product_id integer, orders bigint, quantity bigint,
     list_quantity bigint, revenue_brl numeric
 ) ON COMMIT DROP;
+
+-- rollups.open_basket_deltas
+CREATE TEMP TABLE basket_deltas (basket text, created_date date, lines bigint) ON COMMIT DROP;
 
 -- orders.create_whole_dates
 CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
@@ -111,7 +114,7 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
-    NULL::numeric(12, 2) AS unit_price
+    NULL::numeric(12, 2) AS unit_price, NULL::text AS basket
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
         CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem
@@ -126,21 +129,22 @@ ranked AS (
 met AS (
     SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
         NULL::integer AS old_quantity, NULL::date AS old_created_date,
-        NULL::numeric(12, 2) AS old_unit_price
+        NULL::numeric(12, 2) AS old_unit_price, NULL::text AS old_basket
     FROM ranked r
 ),
 problems AS (
     SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
-        m.old_unit_price AS unit_price, m.old_product_id, m.old_quantity,
-        m.old_created_date, m.old_unit_price,
+        m.old_unit_price AS unit_price,
+        m.old_basket AS basket, m.old_product_id, m.old_quantity,
+        m.old_created_date, m.old_unit_price, m.old_basket,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
                 format('product_id %s is not a stored product', m.product_id)]
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
                 format('id %s already appears on line %s', m.order_id, m.first_line)]
-            WHEN m.old_order_id IS NULL OR (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price) IS NOT DISTINCT FROM
-                (m.product_id, m.quantity, m.created_date, m.old_unit_price) THEN NULL
+            WHEN m.old_order_id IS NULL OR (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price, m.old_basket) IS NOT DISTINCT FROM
+                (m.product_id, m.quantity, m.created_date, m.old_unit_price, m.old_basket) THEN NULL
             ELSE ARRAY['conflict', format(
                 'order %s is stored with product_id %s, quantity %s, created_date %s%s;'
                 ' upload with on_conflict=update to replace it',
@@ -153,19 +157,20 @@ SELECT m.*,
     CASE
         WHEN m.problem IS NOT NULL THEN 'reject'
         WHEN m.old_product_id IS NULL THEN 'insert'
-        WHEN (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price) IS NOT DISTINCT FROM (m.product_id, m.quantity, m.created_date, m.unit_price) THEN 'unchanged'
+        WHEN (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price, m.old_basket) IS NOT DISTINCT FROM (m.product_id, m.quantity, m.created_date, m.unit_price, m.basket) THEN 'unchanged'
         ELSE 'update'
     END AS action
 FROM problems m
 ),
 inserted AS (
-    INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, upload_id)
-    SELECT order_id, product_id, quantity, created_date, unit_price, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+    INSERT INTO orders
+        (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
+    SELECT order_id, product_id, quantity, created_date, unit_price, basket, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
     FROM judged WHERE action = 'insert'
 ),
 kept AS (
-    INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, unit_price, old_product_id, old_quantity, old_created_date, old_unit_price, problem, action)
-    SELECT ord, line, order_id, product_id, quantity, created_date, unit_price, old_product_id, old_quantity, old_created_date, old_unit_price, problem, action FROM judged WHERE action IN ('reject', 'update')
+    INSERT INTO checked_orders (ord, line, order_id, product_id, quantity, created_date, unit_price, basket, old_product_id, old_quantity, old_created_date, old_unit_price, old_basket, problem, action)
+    SELECT ord, line, order_id, product_id, quantity, created_date, unit_price, basket, old_product_id, old_quantity, old_created_date, old_unit_price, old_basket, problem, action FROM judged WHERE action IN ('reject', 'update')
 )
 SELECT action, problem[1] AS code, count(*) AS n, coalesce(sum(quantity), 0) AS units
 FROM judged GROUP BY 1, 2;
@@ -178,7 +183,7 @@ FROM (SELECT ord, line, problem FROM checked_orders WHERE action = 'reject') c J
 -- orders.update_stored
 UPDATE orders o
 SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
-    unit_price = c.unit_price, upload_id = CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+    unit_price = c.unit_price, basket = c.basket, upload_id = CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
 FROM checked_orders c WHERE c.action = 'update' AND o.order_id = c.order_id;
 
 -- orders.sum_new (if the summarizer failed)
@@ -226,7 +231,7 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
-    NULL::numeric(12, 2) AS unit_price
+    NULL::numeric(12, 2) AS unit_price, NULL::text AS basket
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
         CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem

@@ -161,6 +161,9 @@ CREATE TEMP TABLE order_deltas (
     list_quantity bigint, revenue_brl numeric
 ) ON COMMIT DROP;
 
+-- rollups.open_basket_deltas
+CREATE TEMP TABLE basket_deltas (basket text, created_date date, lines bigint) ON COMMIT DROP;
+
 -- products.price_change_deltas
 INSERT INTO order_deltas
     (created_date, product_id, orders, quantity, list_quantity, revenue_brl)
