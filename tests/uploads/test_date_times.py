@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,8 @@ async def test_a_real_shops_lines_load_by_their_own_names_and_timestamps(
 ) -> None:
     """The real shop's export (Parquet: `InvoiceDate` a timestamp without a zone, its own
     header names), its first 300 lines of numeric stock codes sold, given a line number:
-    every line loads, each on its invoice's local date."""
+    every line loads, each on its invoice's local date, at the unit price it was sold at,
+    as a line of its invoice (issue 27: baskets, prices charged)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -239,7 +241,10 @@ async def test_a_real_shops_lines_load_by_their_own_names_and_timestamps(
     export = lines.add_column(0, "Line", pa.array(range(1, 301)))
     out = pa.BufferOutputStream()
     pq.write_table(export, out)
-    mapping = "id=Line,product_id=StockCode,quantity=Quantity,created_date=InvoiceDate"
+    mapping = (
+        "id=Line,product_id=StockCode,quantity=Quantity,created_date=InvoiceDate,"
+        "order_id=InvoiceNo,unit_price=UnitPrice"
+    )
     response = await upload(
         client, "orders", out.getvalue().to_pybytes(), filename="retail.parquet",
         params={"columns": mapping},
@@ -248,8 +253,14 @@ async def test_a_real_shops_lines_load_by_their_own_names_and_timestamps(
     report = response.json()
     assert (report["rows_inserted"], report["rows_rejected"]) == (300, 0), report
     assert report["dialect"]["timestamps"] == 300  # every InvoiceDate has a time of day
-    assert report["warnings"][0].startswith("Extra columns ignored: 'InvoiceNo'")
+    assert report["warnings"][0].startswith("Extra columns ignored: 'Description'")
     invoiced = [t.date() for t in lines["InvoiceDate"].to_pylist()]
     stored = await _stored(db)
     assert [stored[i] for i in range(1, 301)] == invoiced
+    # Revenue at the prices charged (exact: the prices as written), orders per invoice.
+    rows = lines.to_pylist()
+    charged = sum(Decimal(str(r["UnitPrice"])) * r["Quantity"] for r in rows)
+    [(revenue, orders)] = await db.rows("SELECT sum(revenue_brl), sum(orders) FROM daily_sales")
+    assert revenue == charged
+    assert orders == len({(r["InvoiceNo"], r["InvoiceDate"].date()) for r in rows})
     await db.assert_rollups_exact()
