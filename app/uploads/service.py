@@ -339,6 +339,7 @@ async def _settle(run: Run, plan: Plan, rows_total: int) -> Plan:
         sum_aside=(
             is_orders
             and plan.fast
+            and "order_id" not in plan.has  # baskets are summed by the load itself
             and not stored
             and rows_total >= run.limits.summarizer_min_rows
             and Summarizer.can_start(run.engine)

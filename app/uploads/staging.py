@@ -167,9 +167,7 @@ async def stage(
     """COPY the data rows into staging; the plan with the path they took, and the records
     staged (as COPY counted them)."""
     checker = FastBytes(plan.kind, plan.dialect.staged_delimiter)
-    # Fast-path orders stage into typed columns of the required ones only.
-    typed_only = plan.kind is not UploadKind.ORDERS or not plan.has
-    if header.exact and typed_only and checker.take(rest):
+    if header.exact and checker.take(rest):
         try:
             async with run.conn.transaction():  # a savepoint: a failed attempt leaves nothing
                 return plan, await _fast(run, plan, checker, rest, stream)

@@ -37,7 +37,8 @@ async def snapshot(client: httpx.AsyncClient, db: Db, response: httpx.Response) 
         "SELECT product_id, name, category, price FROM products ORDER BY 1"
     )
     tables["orders"] = await db.rows(
-        "SELECT order_id, product_id, quantity, created_date FROM orders ORDER BY 1, 2, 3"
+        "SELECT order_id, product_id, quantity, created_date, unit_price, basket FROM orders"
+        " ORDER BY 1, 2, 3"
     )
     return (
         response.status_code,
@@ -131,6 +132,19 @@ DIALECTS: dict[str, tuple[str, bytes]] = {
         "products",
         "id;name;category;price\r\n1;Camisa Açaí;Roupas;179,34\r\n2;Calça “slim”;Roupas;20.5\r\n"
         "3;Boné €;Chapéus;1,234\r\n4;\"Meia; par\";Roupas;\"2,00\"\r\n".encode("cp1252"),
+    ),
+    # Issue 27: the price charged and the basket, numeric baskets on the fast path.
+    "orders-unit-price-and-basket": (
+        "orders",
+        b"id,product_id,quantity,created_date,unit_price,order_id\n1,1,2,2024-12-01,7.50,536365\n"
+        b"2,2,1,2024-12-01,,536365\n3,1,1,2024-12-02,1.005,536366\n4,1,1,2024-12-02,10000000000,\n"
+        b"5,1,1,2024-12-02,3,536366\n6,2,1,2024-12-03,.5,\n"
+        b"7,1,1,2024-12-03,3," + b"9" * 65 + b"\n8,1,1,2024-12-03,1.2.3,9\n",
+    ),
+    "orders-quoted-basket-then-price": (
+        "orders",
+        quoted("order_id|id|product_id|quantity|created_date|unit_price", "17|1|1|2|2024-12-01|1.5",
+               "17|2|2|1|2024-12-01|", "18|3|1|1|2024-12-01|2.555"),
     ),
 }  # fmt: skip
 

@@ -199,24 +199,58 @@ def fast_row_problem(plan: Plan, otherwise: str = "NULL") -> str:
     return f"CASE {' '.join(typed_branches)} {raw_missing} ELSE {otherwise} END"
 
 
+def _trimmed(value: str) -> str:
+    return f"NULLIF(btrim({value}, {WHITESPACE}), '')"
+
+
+def _fast_prices(plan: Plan) -> str:
+    """Fast-path orders with a `unit_price` column: each distinct staged price once
+    (`raw`), with its first problem and, when it has none, its `value` (a file holds far
+    fewer prices than rows)."""
+    rules = RULES[UploadKind.ORDERS]
+    price = rules.normalized("unit_price", plan.dialect, _trimmed("raw"))
+    return f"""
+    SELECT raw, problem, CASE WHEN problem IS NULL THEN unit_price::numeric(12, 2) END AS value
+    FROM (
+        SELECT raw, unit_price, {first_problem(rules.of("unit_price"))} AS problem
+        FROM (
+            SELECT raw, {price} AS unit_price
+            FROM ({staging.distinct_values("unit_price")}) r OFFSET 0
+        ) u OFFSET 0
+    ) v
+"""
+
+
 @cache
 def _fast_orders(plan: Plan) -> str:
     """Fast-path orders with their first problem, typed ($1: header lines). The integers
     arrive typed (COPY refused what is not an integer: such a file takes the careful
     path), so only their typed rules remain; the date is text, checked once per distinct
-    value by its text rules (`fast_dates`)."""
+    value by its text rules (`fast_dates`), and so is a unit price (`_fast_prices`); a
+    basket (`order_id`) is text, trimmed and checked on its row."""
+    rules = RULES[UploadKind.ORDERS]
+    priced = "unit_price" in plan.has
+    prices = f",\nprices AS MATERIALIZED ({_fast_prices(plan)})" if priced else ""
+    join = "\n    LEFT JOIN prices p ON p.raw = s.unit_price" if priced else ""
+    price = "p.value" if priced else "NULL::numeric(12, 2)"
+    basket_rules = (_branch(rule, "b.basket", typed=False) for rule in rules.of("order_id"))
+    basket_problem = f"CASE {' '.join(b for b in basket_rules if b)} END"
+    later = ["d.problem", *(["p.problem"] if priced else []), basket_problem]
     return f"""
-WITH dates AS MATERIALIZED ({fast_dates(plan)})
+WITH dates AS MATERIALIZED ({fast_dates(plan)}){prices}
 SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN id END AS order_id,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
-    NULL::numeric(12, 2) AS unit_price, NULL::text AS basket
+    CASE WHEN problem IS NULL THEN unit_price END AS unit_price,
+    CASE WHEN problem IS NULL THEN basket END AS basket
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
-        {fast_row_problem(plan, "d.problem")} AS problem
-    FROM ({staging.TYPED_ORDER_ROWS}) s LEFT JOIN dates d ON d.raw = s.{_fast_date(plan)}
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, {price} AS unit_price,
+        b.basket, {fast_row_problem(plan, f"coalesce({', '.join(later)})")} AS problem
+    FROM ({staging.typed_order_rows(plan)}) s
+    LEFT JOIN dates d ON d.raw = s.{_fast_date(plan)}{join}
+    CROSS JOIN LATERAL (SELECT {_trimmed("s.order_id")} AS basket) b
     OFFSET 0
 ) j
 """

@@ -240,9 +240,10 @@ FROM judged GROUP BY 1, 2
 
 
 def may_load_whole(plan: Plan) -> bool:
-    """Whether the file may be loaded whole: fast-path orders whose ids are unique in the
-    file and new to the table (so a row that passes its checks is an insert)."""
-    return staging.typed_orders(plan) and not plan.sort_occurrences
+    """Whether the file may be loaded whole: fast-path orders of the required columns
+    alone whose ids are unique in the file and new to the table (so a row that passes
+    its checks is an insert)."""
+    return staging.typed_orders(plan) and not plan.sort_occurrences and not plan.has
 
 
 # --- a file loaded whole: `WHOLE_DATES`, then `verdict`, then `LOAD_WHOLE` if whole ------

@@ -23,6 +23,11 @@ def typed_orders(plan: Plan) -> bool:
     return plan.fast and plan.kind is UploadKind.ORDERS
 
 
+def _optional(plan: Plan) -> list[str]:
+    """The optional columns the file has, in the kind's order: staged as text."""
+    return [name for name in RULES[plan.kind].optional if name in plan.has]
+
+
 def table(plan: Plan) -> str:
     return TYPED_ORDERS if typed_orders(plan) else TEXT
 
@@ -37,10 +42,11 @@ ORD_CACHE = 100_000
 @cache
 def create(plan: Plan) -> str:
     if typed_orders(plan):
+        optional = "".join(f", {name} text" for name in _optional(plan))
         return (
             f"CREATE TEMP TABLE {TYPED_ORDERS} ("
             f" ord bigint GENERATED ALWAYS AS IDENTITY (CACHE {ORD_CACHE}),"
-            " id bigint, product_id bigint, quantity bigint, created_date text"
+            f" id bigint, product_id bigint, quantity bigint, created_date text{optional}"
             ") ON COMMIT DROP"
         )
     fields = ", ".join(f"{name} text" for name in plan.columns)
@@ -116,10 +122,19 @@ def text_rows(plan: Plan) -> str:
     )
 
 
-TYPED_ORDER_ROWS = (
-    f"SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date"
-    f" FROM {TYPED_ORDERS} s"
-)
+@cache
+def typed_order_rows(plan: Plan) -> str:
+    """Staged fast-path orders: `ord, line`, the typed integers, and the text of the date
+    and of each optional column (NULL when the file lacks it) ($1: header lines)."""
+    optional = "".join(
+        f", s.{name}" if name in plan.has else f", NULL::text AS {name}"
+        for name in RULES[plan.kind].optional
+    )
+    return (
+        f"SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date"
+        f"{optional} FROM {TYPED_ORDERS} s"
+    )
+
 
 # The same rows' values alone (no parameter): what a file whose every row passed inserts.
 TYPED_ORDER_VALUES = f"SELECT s.id, s.product_id, s.quantity, s.created_date FROM {TYPED_ORDERS} s"

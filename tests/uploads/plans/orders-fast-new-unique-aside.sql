@@ -114,11 +114,14 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
-    NULL::numeric(12, 2) AS unit_price, NULL::text AS basket
+    CASE WHEN problem IS NULL THEN unit_price END AS unit_price,
+    CASE WHEN problem IS NULL THEN basket END AS basket
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
-        CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem
-    FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s LEFT JOIN dates d ON d.raw = s.created_date
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
+        b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem
+    FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s
+    LEFT JOIN dates d ON d.raw = s.created_date
+    CROSS JOIN LATERAL (SELECT NULLIF(btrim(s.order_id, E' \t\r\n'), '') AS basket) b
     OFFSET 0
 ) j
 ) t LEFT JOIN products p ON p.product_id = t.product_id
@@ -231,11 +234,14 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN product_id::integer END AS product_id,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
-    NULL::numeric(12, 2) AS unit_price, NULL::text AS basket
+    CASE WHEN problem IS NULL THEN unit_price END AS unit_price,
+    CASE WHEN problem IS NULL THEN basket END AS basket
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day,
-        CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE d.problem END AS problem
-    FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s LEFT JOIN dates d ON d.raw = s.created_date
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
+        b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem
+    FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s
+    LEFT JOIN dates d ON d.raw = s.created_date
+    CROSS JOIN LATERAL (SELECT NULLIF(btrim(s.order_id, E' \t\r\n'), '') AS basket) b
     OFFSET 0
 ) j
 ) j JOIN products p ON p.product_id = j.product_id
