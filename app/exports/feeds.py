@@ -2,19 +2,21 @@
 SQL (issue 17).
 
 A cursor is `[feed, n]`, opaque to clients. For the feeds that uploads write (orders,
-products, order_full_information, rejects) `n` is an upload's `change_seq`: uploads take
-it under the merge lock as they commit, so every upload at or below the highest committed
-number is visible to any later reader, and `since=n` (rows whose last writer has a higher
-number) never skips a committed row. FX rates are written outside that lock: their `n` is
-the reading snapshot's xmin (`pg_snapshot_xmin`), and `since=n` returns the rows whose
-writing transaction is not below it, a few of them possibly again (the sync merges on
-keys, so a row read twice is still one row).
+products, product_prices, order_full_information, rejects) `n` is an upload's
+`change_seq`: uploads take it under the merge lock as they commit, so every upload at or
+below the highest committed number is visible to any later reader, and `since=n` (rows
+whose last writer has a higher number; for product_prices, every row of a product one of
+them set a price of) never skips a committed row. FX rates are written outside that
+lock: their `n` is the reading snapshot's xmin (`pg_snapshot_xmin`), and `since=n`
+returns the rows whose writing transaction is not below it, a few of them possibly again
+(the sync merges on keys, so a row read twice is still one row).
 
 Every query here is run by COPY (asyncpg inlines `$n` safely); dates travel as text
 (asyncpg sends 9999-12-31 as infinity), timestamps as microseconds since the epoch.
 
-The two order feeds copy orders alone: integers and dates, one table scanned. Their other
-columns (a product's name, category and price, an upload's time) are read in the same
+The two order feeds copy orders alone: integers, dates and the unit price an order was
+charged (mostly empty), one table scanned. Their other columns (a product's name and
+category, the price in effect on the order's date, an upload's time) are read in the same
 snapshot into small lookups and joined in Arrow (`exports/merge.py`): per row, a join
 and formatting numerics cost PostgreSQL more than the whole scan.
 """
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 class FeedName(StrEnum):
     ORDERS = "orders"
     PRODUCTS = "products"
+    PRODUCT_PRICES = "product_prices"
     ORDER_FULL_INFORMATION = "order_full_information"
     REJECTS = "rejects"
     FX_RATES = "fx_rates"
@@ -48,6 +51,7 @@ COLUMNS: dict[FeedName, Columns] = {
         ("product_id", "id"),
         ("quantity", "int32"),
         ("order_created_date", "date"),
+        ("unit_price", "money"),  # as charged; null: the list price in effect applies
         ("upload_id", "id"),
         ("changed_at", "timestamp"),
     ),
@@ -56,6 +60,17 @@ COLUMNS: dict[FeedName, Columns] = {
         ("name", "text"),
         ("category", "text"),
         ("price", "money"),
+        ("upload_id", "id"),
+        ("changed_at", "timestamp"),
+    ),
+    # One row per price a product has had: `valid_to` null for the latest (open) one; the
+    # first also holds before its `valid_from`. `upload_id`: the upload that set the price;
+    # `changed_at`: when the product's prices last changed.
+    FeedName.PRODUCT_PRICES: (
+        ("product_id", "id"),
+        ("price", "money"),
+        ("valid_from", "date"),
+        ("valid_to", "date"),
         ("upload_id", "id"),
         ("changed_at", "timestamp"),
     ),
@@ -94,6 +109,7 @@ COLUMNS: dict[FeedName, Columns] = {
 KEYS: dict[FeedName, tuple[str, ...]] = {
     FeedName.ORDERS: ("order_id",),
     FeedName.PRODUCTS: ("product_id",),
+    FeedName.PRODUCT_PRICES: ("product_id", "valid_from"),
     FeedName.ORDER_FULL_INFORMATION: ("order_id",),
     FeedName.REJECTS: ("upload_id", "row_number"),
     FeedName.FX_RATES: ("source", "base", "quote", "kind", "rate_date"),
@@ -149,16 +165,20 @@ _PERIOD = """(CAST($4 AS text) IS NULL OR o.created_date >= CAST(CAST($4 AS text
 _ORDER_CHANGED = """(CAST($1 AS bigint[]) IS NULL OR (
     o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
     AND o.upload_id = ANY(CAST($1 AS bigint[]))))"""
+# An order written by one of the changed uploads (of an incremental read).
+_ORDER_WRITTEN = """coalesce(o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
+        AND o.upload_id = ANY(CAST($1 AS bigint[])), false)"""
 
 ORDER_ROWS: Columns = (
     ("order_id", "id"),
     ("product_id", "id"),
     ("quantity", "int32"),
     ("order_created_date", "date"),
+    ("unit_price", "money"),
     ("upload_id", "id"),
 )
 ORDERS = f"""
-SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.upload_id
+SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.unit_price, o.upload_id
 FROM orders o
 WHERE {_ORDER_CHANGED} AND {_PERIOD}
 """
@@ -170,44 +190,103 @@ FROM uploads
 WHERE CAST($1 AS bigint[]) IS NULL OR upload_id = ANY(CAST($1 AS bigint[]))
 """
 
+# The orders' own columns; `unit_price` is the one charged (null: the list price in
+# effect on `order_created_date` applies, which merge.py looks up in ORDER_PRICES).
 OFI_ROWS: Columns = (
     ("order_created_date", "date"),
     ("order_id", "id"),
     ("product_id", "id"),
     ("quantity", "int32"),
+    ("unit_price", "money"),
 )
-# The merged view, totals at the current price: an order changes here when it was
-# written, or when its product was (a new price changes its total).
-ORDER_FULL_INFORMATION = f"""
-SELECT o.created_date, o.order_id, o.product_id, o.quantity
+_OFI_SELECT = "SELECT o.created_date, o.order_id, o.product_id, o.quantity, o.unit_price"
+
+
+@cache
+def order_full_information_sql() -> str:
+    """The merged view, each order at the price it was sold at. An order changes here
+    when it was written; when its product row was (a new name, category or latest price:
+    every order of it, a superset); or, valued at the list price, when an upload set the
+    price row in effect on its date. That is every order whose price moved: setting a
+    price only shortens the ranges of the product's other rows, so each day whose price
+    changes lies in the range of a row the upload set."""
+    # Here, not at import: the sync (an HTTP client) imports this module.
+    from app.analytics import rollups
+
+    in_effect = rollups.IN_EFFECT.format(product="o.product_id", day="o.created_date")
+    return f"""
+{_OFI_SELECT}
 FROM orders o
 WHERE {_ORDER_CHANGED} AND {_PERIOD}
 UNION ALL
-SELECT o.created_date, o.order_id, o.product_id, o.quantity
+{_OFI_SELECT}
 FROM products p JOIN orders o ON o.product_id = p.product_id
 WHERE CAST($1 AS bigint[]) IS NOT NULL AND p.upload_id = ANY(CAST($1 AS bigint[])) AND {_PERIOD}
-    AND NOT coalesce(o.upload_id BETWEEN CAST($2 AS bigint) AND CAST($3 AS bigint)
-        AND o.upload_id = ANY(CAST($1 AS bigint[])), false)
+    AND NOT {_ORDER_WRITTEN}
+UNION ALL
+{_OFI_SELECT}
+FROM product_prices pp
+CROSS JOIN LATERAL (
+    -- The product's orders by its index, their days checked on them (OFFSET 0: the date
+    -- index would read every order for a first price, which holds from the beginning).
+    SELECT o.created_date, o.order_id, o.product_id, o.quantity, o.unit_price, o.upload_id
+    FROM orders o WHERE o.product_id = pp.product_id OFFSET 0
+) o
+WHERE CAST($1 AS bigint[]) IS NOT NULL AND pp.upload_id = ANY(CAST($1 AS bigint[]))
+    AND pp.product_id NOT IN (
+        SELECT p.product_id FROM products p WHERE p.upload_id = ANY(CAST($1 AS bigint[])))
+    AND {in_effect} AND o.unit_price IS NULL AND {_PERIOD} AND NOT {_ORDER_WRITTEN}
 """
+
+
 # The products those rows name: the whole catalogue for a full read; for an incremental
-# one, the changed products and those of the changed orders (a superset is harmless).
+# one, the changed products, those of the changed orders and those with a price set by a
+# changed upload (a superset is harmless).
+_NAMED = f"""(CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
+    OR p.product_id IN (SELECT o.product_id FROM orders o WHERE {_ORDER_CHANGED})
+    OR p.product_id IN (SELECT c.product_id FROM product_prices c
+        WHERE c.upload_id = ANY(CAST($1 AS bigint[]))))"""
 ORDER_PRODUCTS: Columns = (
     ("product_id", "id"),
     ("product_name", "text"),
     ("category", "text"),
-    ("unit_price", "money"),
 )
 ORDER_PRODUCTS_SQL = f"""
-SELECT p.product_id, p.name, p.category, p.price
+SELECT p.product_id, p.name, p.category
 FROM products p
-WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
-    OR p.product_id IN (SELECT o.product_id FROM orders o WHERE {_ORDER_CHANGED})
+WHERE {_NAMED}
+"""
+# Every price those products have had, each from `applies_from` on (null: from the
+# beginning, the product's first price) until the next one's.
+ORDER_PRICES: Columns = (
+    ("product_id", "id"),
+    ("applies_from", "date"),
+    ("price", "money"),
+)
+ORDER_PRICES_SQL = f"""
+SELECT pp.product_id, CASE WHEN isfinite(pp.applies_from) THEN pp.applies_from END, pp.price
+FROM product_prices pp
+WHERE pp.product_id IN (SELECT p.product_id FROM products p WHERE {_NAMED})
 """
 
 PRODUCTS = f"""
 SELECT p.product_id, p.name, p.category, p.price, p.upload_id, {_micros("p.updated_at")}
 FROM products p
 WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
+"""
+
+# Price rows change in two ways: an upload sets one (its price and `upload_id`), or ranges
+# it again when it sets another of the same product (`valid_to`, the first one's start),
+# leaving `upload_id` as it was. So an incremental read returns every row of each product
+# an upload set a price of: what a re-ranging can touch. `changed_at`: the latest commit
+# among the product's rows' uploads, when its prices last changed.
+PRODUCT_PRICES = f"""
+SELECT pp.product_id, pp.price, pp.valid_from,
+    CASE WHEN isfinite(pp.valid_to) THEN pp.valid_to END, pp.upload_id,
+    {_micros("max(u.finished_at) OVER (PARTITION BY pp.product_id)")}
+FROM product_prices pp LEFT JOIN uploads u ON u.upload_id = pp.upload_id
+WHERE CAST($1 AS bigint[]) IS NULL OR pp.product_id IN (
+    SELECT c.product_id FROM product_prices c WHERE c.upload_id = ANY(CAST($1 AS bigint[])))
 """
 
 REJECTS = f"""
@@ -256,11 +335,16 @@ def rows(feed: FeedName, changed: list[int] | None, period: tuple[str | None, st
         )
     if feed is FeedName.ORDER_FULL_INFORMATION:
         return Query(
-            Source(ORDER_FULL_INFORMATION, (*args, *period), OFI_ROWS),
-            (("products", Source(ORDER_PRODUCTS_SQL, args, ORDER_PRODUCTS)),),
+            Source(order_full_information_sql(), (*args, *period), OFI_ROWS),
+            (
+                ("products", Source(ORDER_PRODUCTS_SQL, args, ORDER_PRODUCTS)),
+                ("prices", Source(ORDER_PRICES_SQL, args, ORDER_PRICES)),
+            ),
         )
     if feed is FeedName.PRODUCTS:
         return Query(Source(PRODUCTS, (changed,), COLUMNS[feed]))
+    if feed is FeedName.PRODUCT_PRICES:
+        return Query(Source(PRODUCT_PRICES, (changed,), COLUMNS[feed]))
     if feed is FeedName.REJECTS:
         return Query(Source(REJECTS, (changed,), COLUMNS[feed]))
     raise ValueError(feed)

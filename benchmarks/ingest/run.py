@@ -23,7 +23,8 @@ seconds and an offset (`2024-11-06T14:03:27-03:00`, nearly every value distinct,
 exports write them); psql's `date` column takes its date as written, Orderlens its date
 in BUSINESS_TIMEZONE. `--unit-prices` gives both the same file with a `unit_price` column
 (the price charged, a few hundred distinct values; psql into the assessment's table with
-a `numeric(12, 2)` column added for it); with `--timestamps`, both.
+a `numeric(12, 2)` column added for it); with `--timestamps`, both. `--baskets` adds an
+`order_id` column (the row's id // 3: three lines per order; psql into a `text` column).
 """
 
 from __future__ import annotations
@@ -147,6 +148,17 @@ def with_unit_prices(src: Path, dst: Path) -> None:
             fout.write(f"{line.rstrip(chr(10))},{cents // 100}.{cents % 100:02d}\n")
 
 
+def with_baskets(src: Path, dst: Path) -> None:
+    """The same rows with an `order_id` column: three consecutive lines per order."""
+    if dst.exists():
+        return
+    with src.open() as fin, dst.open("w") as fout:
+        fout.write(fin.readline().rstrip("\n") + ",order_id\n")
+        for line in fin:
+            line = line.rstrip("\n")
+            fout.write(f"{line},{100_000 + int(line.split(',', 1)[0]) // 3}\n")
+
+
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:
     """The assessment's loader: read the CSV with pandas, insert with to_sql in chunks."""
     engine = create_engine(url)
@@ -198,6 +210,11 @@ def main() -> None:
         help="both load the same file with a unit_price column (the price charged)",
     )
     parser.add_argument(
+        "--baskets",
+        action="store_true",
+        help="both load the same file with an order_id column (three lines per order)",
+    )
+    parser.add_argument(
         "--dialect",
         choices=["semicolon-cp1252", "parquet", "xlsx"],
         help="Orderlens gets the rows in this dialect or format, psql the plain UTF-8 CSV",
@@ -223,6 +240,10 @@ def main() -> None:
         priced = plain.with_name(plain.stem + "-unit-prices.csv")
         with_unit_prices(plain, priced)
         ours_file = plain = priced
+    if args.baskets:
+        basketed = plain.with_name(plain.stem + "-baskets.csv")
+        with_baskets(plain, basketed)
+        ours_file = plain = basketed
     params: dict[str, str] = {}
     if args.dialect == "semicolon-cp1252":
         ours_file = data / "orders-semicolon-cp1252.csv"
@@ -247,6 +268,8 @@ def main() -> None:
         psql(url, "-c", ASSESSMENT_SCHEMA)
         if args.unit_prices:
             psql(url, "-c", "ALTER TABLE assessment.orders ADD COLUMN unit_price numeric(12, 2)")
+        if args.baskets:
+            psql(url, "-c", "ALTER TABLE assessment.orders ADD COLUMN basket text")
         psql(url, "-c", f"\\copy assessment.products from '{data / 'products.csv'}' csv header")
         upload(base, "products", data / "products.csv")
 

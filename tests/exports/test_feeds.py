@@ -268,3 +268,170 @@ class TestOverlappingUploads:
         assert sorted(later.column("order_id").to_pylist()) == [100, 101]
         ofi, _ = await read(api, "order_full_information", ofi_cursor)
         assert sorted(ofi.column("order_id").to_pylist()) == [100, 101]
+
+
+# Price history (issue 27): a products file may date its prices (`effective_from`).
+DATED = "id,name,category,price,effective_from\n"
+SHIRT_AND_HAT = DATED + "1,Shirt,Shirts,10.00,2024-01-01\n2,Hat,Hats,5.00,2024-01-01\n"
+RAISE = DATED + "1,Shirt,Shirts,12.00,2024-06-01\n"
+
+
+def history(table: pa.Table) -> list[tuple[int, Decimal, date, date | None]]:
+    return sorted(
+        (r["product_id"], r["price"], r["valid_from"], r["valid_to"]) for r in table.to_pylist()
+    )
+
+
+def priced(table: pa.Table) -> dict[int, tuple[Decimal, Decimal]]:
+    """order_id: (unit_price, total_price)."""
+    return {r["order_id"]: (r["unit_price"], r["total_price"]) for r in table.to_pylist()}
+
+
+class TestProductPricesFeed:
+    async def test_the_history_with_an_open_latest_price(self, api: httpx.AsyncClient) -> None:
+        first = await load(api, "products", SHIRT_AND_HAT)
+        second = await load(api, "products", RAISE, on_conflict="update")
+        table, _ = await read(api, "product_prices")
+        assert table.schema.names == [
+            "product_id",
+            "price",
+            "valid_from",
+            "valid_to",
+            "upload_id",
+            "changed_at",
+        ]
+        assert table.schema.field("price").type == pa.decimal128(12, 2)
+        assert table.schema.field("valid_to").type == pa.date32()
+        assert history(table) == [
+            (1, Decimal("10.00"), date(2024, 1, 1), date(2024, 6, 1)),
+            (1, Decimal("12.00"), date(2024, 6, 1), None),
+            (2, Decimal("5.00"), date(2024, 1, 1), None),
+        ]
+        setters = {(r["product_id"], r["valid_from"]): r["upload_id"] for r in table.to_pylist()}
+        assert setters == {
+            (1, date(2024, 1, 1)): first["upload_id"],
+            (1, date(2024, 6, 1)): second["upload_id"],
+            (2, date(2024, 1, 1)): first["upload_id"],
+        }
+        # When the product's prices last changed: the second upload's commit, for both of
+        # product 1's rows (its first one's valid_to moved then).
+        when = {(r["product_id"], r["valid_from"]): r["changed_at"] for r in table.to_pylist()}
+        assert when[(1, date(2024, 1, 1))] == when[(1, date(2024, 6, 1))]
+        assert when[(1, date(2024, 1, 1))] > when[(2, date(2024, 1, 1))]
+
+    async def test_the_cursor_brings_re_ranged_rows_too(self, api: httpx.AsyncClient) -> None:
+        """A new price ends the one before it (its `valid_to` moves) without that row's
+        upload changing: an incremental read still has it, or a warehouse merging on
+        (product_id, valid_from) would keep two open prices."""
+        await load(api, "products", SHIRT_AND_HAT)
+        _, cursor = await read(api, "product_prices")
+        await load(api, "products", RAISE, on_conflict="update")
+        changed, cursor = await read(api, "product_prices", cursor)
+        assert history(changed) == [
+            (1, Decimal("10.00"), date(2024, 1, 1), date(2024, 6, 1)),
+            (1, Decimal("12.00"), date(2024, 6, 1), None),
+        ]
+        # The same file again changes nothing: nothing to read.
+        report = await load(api, "products", RAISE, on_conflict="update")
+        assert report["rows_unchanged"] == 1
+        assert (await read(api, "product_prices", cursor))[0].num_rows == 0
+        # A price before the first: it becomes the first, and ends at the old first's date.
+        earlier = DATED + "1,Shirt,Shirts,9.00,2023-06-01\n"
+        await load(api, "products", earlier, on_conflict="update")
+        changed, _ = await read(api, "product_prices", cursor)
+        assert history(changed) == [
+            (1, Decimal("9.00"), date(2023, 6, 1), date(2024, 1, 1)),
+            (1, Decimal("10.00"), date(2024, 1, 1), date(2024, 6, 1)),
+            (1, Decimal("12.00"), date(2024, 6, 1), None),
+        ]
+
+    async def test_an_orders_upload_moves_no_price(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", SHIRT_AND_HAT)
+        _, cursor = await read(api, "product_prices")
+        await load(api, "orders", "id,product_id,quantity,created_date\n1,1,1,2024-02-01\n")
+        assert (await read(api, "product_prices", cursor))[0].num_rows == 0
+
+
+class TestPriceAtSale:
+    ORDERS = (
+        "id,product_id,quantity,created_date\n"
+        "1,1,2,2023-12-01\n2,1,2,2024-03-01\n3,1,2,2024-07-01\n4,2,1,2024-07-01\n"
+        "5,1,1,2024-05-01\n"
+    )
+
+    async def test_each_order_at_the_price_in_effect_on_its_date(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", SHIRT_AND_HAT)
+        await load(api, "orders", self.ORDERS)
+        before, _ = await read(api, "order_full_information")
+        assert {o: p for o, (p, _) in priced(before).items()} == {
+            1: Decimal("10.00"),  # before the first price's date: the first price
+            2: Decimal("10.00"),
+            3: Decimal("10.00"),
+            4: Decimal("5.00"),
+            5: Decimal("10.00"),
+        }
+        _, orders_cursor = await read(api, "orders")
+        await load(api, "products", RAISE, on_conflict="update")
+        after, _ = await read(api, "order_full_information")
+        assert priced(after) == {
+            1: (Decimal("10.00"), Decimal("20.00")),
+            2: (Decimal("10.00"), Decimal("20.00")),
+            3: (Decimal("12.00"), Decimal("24.00")),  # sold after the change
+            4: (Decimal("5.00"), Decimal("5.00")),
+            5: (Decimal("10.00"), Decimal("10.00")),
+        }
+        # No order was written.
+        assert (await read(api, "orders", orders_cursor))[0].num_rows == 0
+        # The CSV export (the price joined in SQL) has the same totals.
+        response = await api.get("/exports/order_full_information.csv")
+        _header, *lines = csv.reader(io.StringIO(response.text))
+        assert {int(line[1]): Decimal(line[4]) for line in lines} == {
+            o: t for o, (_, t) in priced(after).items()
+        }
+
+    async def test_a_changed_past_price_moves_only_the_orders_of_its_days(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", SHIRT_AND_HAT)
+        await load(api, "products", RAISE, on_conflict="update")
+        await load(api, "orders", self.ORDERS)
+        await load(
+            api,
+            "orders",
+            "id,product_id,quantity,created_date,unit_price\n6,1,1,2024-05-01,9.50\n",
+        )
+        _, cursor = await read(api, "order_full_information")
+        # A price between two others: the latest (the product's own price) stays.
+        report = await load(
+            api, "products", DATED + "1,Shirt,Shirts,11.00,2024-04-01\n", on_conflict="update"
+        )
+        assert report["rows_updated"] == 1
+        changed, _ = await read(api, "order_full_information", cursor)
+        # Order 5 (2024-05-01) now costs 11.00; 6 was charged its own price, and the
+        # others' days keep theirs.
+        assert priced(changed) == {5: (Decimal("11.00"), Decimal("11.00"))}
+
+    async def test_an_order_charged_its_own_unit_price(self, api: httpx.AsyncClient) -> None:
+        await load(api, "products", SHIRT_AND_HAT)
+        await load(api, "products", RAISE, on_conflict="update")
+        await load(
+            api,
+            "orders",
+            "id,product_id,quantity,created_date,unit_price\n"
+            "7,1,3,2024-07-01,9.50\n8,1,1,2024-07-01,\n9,2,2,2023-01-01,0.00\n",
+        )
+        ofi, _ = await read(api, "order_full_information")
+        assert priced(ofi) == {
+            7: (Decimal("9.50"), Decimal("28.50")),
+            8: (Decimal("12.00"), Decimal("12.00")),  # none given: the list price
+            9: (Decimal("0.00"), Decimal("0.00")),
+        }
+        orders, _ = await read(api, "orders")
+        assert orders.schema.field("unit_price").type == pa.decimal128(12, 2)
+        assert {r["order_id"]: r["unit_price"] for r in orders.to_pylist()} == {
+            7: Decimal("9.50"),
+            8: None,
+            9: Decimal("0.00"),
+        }

@@ -184,6 +184,7 @@ ROUTES: dict[str, Route] = {
     "/forecasts/categories/{category}": Route(negotiates=True, missing_ok=True),
     "/forecasts/total": Route(negotiates=True, missing_ok=True),
     "/products": Route(params=("search", "limit"), negotiates=True, searches=("search",)),
+    "/products/{product_id}": Route(),
     "/forecasts/accuracy": Route(negotiates=True),
     "/dashboard/charts/forecast.svg": Route(
         params=("product_id",), base=(("product_id", "1"),), missing_ok=True

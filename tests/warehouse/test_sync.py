@@ -46,6 +46,7 @@ class TestSyncToDuckDB:
         # was open (another test worker's) comes again, merged on its key.
         exact = {feed: rows for feed, rows in again.items() if feed != "fx_rates"}
         assert exact == dict.fromkeys(exact, 0)
+        assert first["product_prices"] == 20
         assert again["fx_rates"] <= first["fx_rates"]
         assert counts(path) == loaded  # every row once
         post(served, "orders", b"id,product_id,quantity,created_date\n9001,1,2,2024-12-01\n")
@@ -59,6 +60,29 @@ class TestSyncToDuckDB:
                 "SELECT price FROM orderlens_raw.products WHERE product_id = 1"
             ).fetchall()
         assert str(price) == "1.00"
+
+    async def test_price_history_merges_on_product_and_day(
+        self, served: str, tmp_path: Path
+    ) -> None:
+        """A dated price before the sample's ends where the sample's begins: both of
+        product 1's rows come again, and the table keeps one row per (product, day)."""
+        path = tmp_path / "w.duckdb"
+        dest = "duckdb:///" + str(path)
+        await asyncio.to_thread(run, served, dest)
+        dated = b"id,name,category,price,effective_from\n1,Product_1,Shoes,99.00,2024-11-15\n"
+        post(served, "products", dated, "update")
+        again = await asyncio.to_thread(run, served, dest)
+        assert again["product_prices"] == 2
+        with duckdb.connect(str(path), read_only=True) as conn:
+            rows = conn.execute(
+                "SELECT product_id, valid_from, valid_to, price FROM orderlens_raw.product_prices"
+                " ORDER BY product_id, valid_from"
+            ).fetchall()
+        assert len(rows) == 21 == len({(r[0], r[1]) for r in rows})
+        first, sample = [r for r in rows if r[0] == 1]
+        assert (str(first[1]), first[2], str(first[3])) == ("2024-11-15", sample[1], "99.00")
+        assert sample[2] is None
+        assert sum(r[2] is None for r in rows) == 20  # one open price per product
 
     async def test_a_sync_that_dies_half_way_loads_every_row_once_when_run_again(
         self, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -153,3 +177,10 @@ class TestSyncToFiles:
         rows = products.to_pyarrow_table().to_pylist()
         assert len(rows) == 20 == len({r["product_id"] for r in rows})
         assert [str(r["price"]) for r in rows if r["product_id"] == 1] == ["1.00"]
+        dated = b"id,name,category,price,effective_from\n1,Product_1,Shoes,99.00,2024-11-15\n"
+        post(served, "products", dated, "update")
+        await asyncio.to_thread(run, served, dest)
+        prices = DeltaTable(str(tmp_path / "lake" / "orderlens_raw" / "product_prices"))
+        rows = prices.to_pyarrow_table().to_pylist()
+        assert len(rows) == 21 == len({(r["product_id"], r["valid_from"]) for r in rows})
+        assert sum(r["valid_to"] is None for r in rows) == 20

@@ -1,21 +1,21 @@
 -- GET /exports/kpi_product_orders.csv, row for row: kpi_name, value (text as the file
 -- writes it). The busiest day by orders (ties: earliest); the product with the most
--- units (ties: lowest id) and its sales in USD at the latest rate; the three categories
--- with the most units (ties: name ascending).
+-- units (ties: lowest id) and its sales (each order at the price it was sold at) in USD at
+-- the latest rate; the three categories with the most units (ties: name ascending).
 with busiest as (
     select created_date, row_number() over (order by count(*) desc, created_date) as rank_
     from {{ ref('stg_orders') }}
     group by created_date
 ),
 units as (
-    select product_id, sum(quantity) as quantity
-    from {{ ref('stg_orders') }}
+    select product_id, sum(quantity) as quantity, sum(total_price) as sales_brl
+    from {{ ref('fct_orders') }}
     group by product_id
 ),
 demanded as (
     select
         p.product_name,
-        u.quantity * p.price as sales_brl,
+        u.sales_brl,
         row_number() over (order by u.quantity desc, u.product_id) as rank_
     from units u
     join {{ ref('stg_products') }} p on p.product_id = u.product_id
