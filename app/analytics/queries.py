@@ -55,16 +55,16 @@ HAVING sum(s.sign * u.quantity) > 0
 _PRODUCT_FIGURES = """
 WITH units AS MATERIALIZED ({source}),
 joined AS MATERIALIZED (
-    SELECT s.product_id, s.quantity, p.name, p.category
+    SELECT s.product_id, s.quantity, p.code, p.name, p.category
     FROM units s JOIN products p ON p.product_id = s.product_id
 ),
 leader AS (
-    SELECT product_id, name, quantity FROM joined
+    SELECT product_id, code, name, quantity FROM joined
     ORDER BY quantity DESC, product_id
     LIMIT 1
 ),
 most AS (
-    SELECT l.product_id, l.name, l.quantity, ({revenue}) AS sales_brl FROM leader l
+    SELECT l.product_id, l.code, l.name, l.quantity, ({revenue}) AS sales_brl FROM leader l
 ),
 top AS (
     SELECT category, sum(quantity)::bigint AS quantity FROM joined
@@ -72,10 +72,11 @@ top AS (
     ORDER BY quantity DESC, category
     LIMIT 3
 )
-SELECT 'product' AS figure, product_id, name, NULL::text AS category, quantity, sales_brl
+SELECT 'product' AS figure, product_id, code, name, NULL::text AS category, quantity, sales_brl
 FROM most
 UNION ALL
-SELECT 'category', NULL::integer, NULL::text, category, quantity, NULL::numeric FROM top
+SELECT 'category', NULL::integer, NULL::text, NULL::text, category, quantity, NULL::numeric
+FROM top
 """
 _REVENUE_ALL_TIME = "SELECT s.revenue_brl FROM product_sales s WHERE s.product_id = l.product_id"
 _REVENUE_IN_PERIOD = """SELECT sum(s.revenue_brl) FROM product_daily_sales s
@@ -156,7 +157,8 @@ WHERE created_date BETWEEN :start AND :end
 # (The top rows are picked first and only they meet `products`: joining every cell
 # before the sort took twice as long.)
 TOP_GROWTH_CALENDAR_KEPT = """
-SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+SELECT t.product_id, p.name AS product_name, p.code AS product_code, t.date,
+    t.previous_date, t.quantity,
     t.previous_quantity, t.growth
 FROM (
     SELECT s.product_id, s.created_date AS date, s.created_date - 1 AS previous_date,
@@ -174,7 +176,8 @@ ORDER BY t.growth DESC, t.date, t.product_id
 # rollups.LEADERS_PER_DAY: every top growth of the period is among its day's leaders),
 # an index walk over a few rows per day.
 TOP_GROWTH_CALENDAR_LEADERS = """
-SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+SELECT t.product_id, p.name AS product_name, p.code AS product_code, t.date,
+    t.previous_date, t.quantity,
     t.previous_quantity, t.growth
 FROM (
     SELECT l.product_id, l.created_date AS date, l.previous_date, l.quantity,
@@ -192,7 +195,8 @@ ORDER BY t.growth DESC, t.date, t.product_id
 """
 
 TOP_GROWTH_PREVIOUS_SALE_LEADERS = """
-SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+SELECT t.product_id, p.name AS product_name, p.code AS product_code, t.date,
+    t.previous_date, t.quantity,
     t.previous_quantity, t.growth
 FROM (
     SELECT l.product_id, l.created_date AS date, l.previous_date, l.quantity,
@@ -226,7 +230,8 @@ SELECT EXISTS (
 """
 
 TOP_GROWTH_PREVIOUS_SALE = """
-SELECT t.product_id, p.name AS product_name, t.date, t.previous_date, t.quantity,
+SELECT t.product_id, p.name AS product_name, p.code AS product_code, t.date,
+    t.previous_date, t.quantity,
     t.previous_quantity, t.growth
 FROM (
     SELECT s.product_id, s.created_date AS date, s.prev_sale_date AS previous_date,
@@ -262,7 +267,8 @@ growth AS (
     LEFT JOIN q prev ON prev.product_id = c.product_id AND prev.created_date = c.day - 1
     WHERE c.day > bounds.lo
 )
-SELECT g.product_id, p.name AS product_name, g.day AS date, g.previous_date, g.quantity,
+SELECT g.product_id, p.name AS product_name, p.code AS product_code, g.day AS date,
+    g.previous_date, g.quantity,
     g.previous_quantity, g.quantity - g.previous_quantity AS growth
 FROM growth g JOIN products p ON p.product_id = g.product_id
 ORDER BY growth DESC, g.day, g.product_id

@@ -22,7 +22,7 @@ class MaxOrderDate(BaseModel):
 
 
 class MostDemandedProduct(BaseModel):
-    product_id: int
+    product_id: int | str
     product_name: str
     quantity: int
     sales_brl: Money = Field(examples=["891.80"])
@@ -67,7 +67,7 @@ class AverageTicket(BaseModel):
 
 
 class Growth(BaseModel):
-    product_id: int
+    product_id: int | str
     product_name: str
     date: dt.date
     previous_date: dt.date

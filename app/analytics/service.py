@@ -73,7 +73,7 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
             conv = await fx.conversion(mode, [d.created_date for d in days])
             usd = sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0))
         product = MostDemandedProduct(
-            product_id=row.product_id,
+            product_id=row.code or row.product_id,
             product_name=row.name,
             quantity=row.quantity,
             sales_brl=money(row.sales_brl) or "0.00",
@@ -231,6 +231,13 @@ async def average_ticket(
     )
 
 
+def _growth(row: Any) -> Growth:
+    """A growth row, its product's id as the file wrote it (a code, else the integer)."""
+    values = dict(row._mapping)
+    code = values.pop("product_code")
+    return Growth(**{**values, "product_id": code or values["product_id"]})
+
+
 async def top_growth(
     *, session: AsyncSession, period: Period, basis: GrowthBasis, limit: int
 ) -> list[Growth]:
@@ -251,9 +258,9 @@ async def top_growth(
                 product_id=last.product_id if last else None,
             )
             if not cut:
-                return [Growth(**r._mapping) for r in rows]
+                return [_growth(r) for r in rows]
         rows = await _rows(session, queries.TOP_GROWTH_PREVIOUS_SALE, **params)
-        return [Growth(**r._mapping) for r in rows]
+        return [_growth(r) for r in rows]
     [(lo,)] = await _rows(session, queries.FIRST_ORDER_DATE, start=params["start"])
     if lo is None:
         return []
@@ -263,4 +270,4 @@ async def top_growth(
         # Days after a sale day have no row but grow by minus its units: when such
         # growths can rank, ask the exact query.
         rows = await _rows(session, queries.TOP_GROWTH_CALENDAR, **params)
-    return [Growth(**r._mapping) for r in rows]
+    return [_growth(r) for r in rows]

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 MAX_INT4 = 2**31 - 1
+MAX_CODE = 64  # characters of a text id (issue 27: SKU codes, hex digests, UUIDs)
 MAX_NAME = 200
 MAX_CATEGORY = 100
 # numeric(12, 2): ten integer digits, so every accepted price is below 10^10.
@@ -27,13 +28,22 @@ PRICE_PRECISION, PRICE_SCALE = 12, 2
 class Product(SQLModel, table=True):
     __tablename__ = "products"
     __table_args__ = (
-        CheckConstraint(f"product_id BETWEEN 1 AND {MAX_INT4}", name="product_id_range"),
+        # A text id (`code`) has a negative surrogate key; an integer id is its own key.
+        CheckConstraint(
+            f"CASE WHEN code IS NULL THEN product_id BETWEEN 1 AND {MAX_INT4}"
+            " ELSE product_id < 0 END",
+            name="product_id_range",
+        ),
         CheckConstraint("btrim(name) <> ''", name="name_not_blank"),
         CheckConstraint("btrim(category) <> ''", name="category_not_blank"),
         CheckConstraint("price >= 0", name="price_not_negative"),
     )
 
     product_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    # The id as the file wrote it, when it is not an integer (uploads with ?ids=text).
+    code: str | None = Field(
+        default=None, sa_column=Column(String(MAX_CODE), nullable=True, unique=True)
+    )
     name: str = Field(sa_column=Column(String(MAX_NAME), nullable=False))
     category: str = Field(sa_column=Column(String(MAX_CATEGORY), nullable=False, index=True))
     # The latest price set (the one of the latest `valid_from` in `product_prices`, which

@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.answers.route import CachedRead
-from app.catalog.models import MAX_INT4
+from app.catalog.models import MAX_CODE, MAX_INT4
 from app.db import SessionDep
-from app.errors import DATABASE_ERRORS, NotFound
+from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.formats import Format, FormatDep, csv_response, csv_rows, money
 from app.responses import READ_ERRORS
 
@@ -26,10 +26,11 @@ router = APIRouter(tags=["products"], responses=DATABASE_ERRORS, route_class=Cac
 # text as typed: an exact id, or a piece of the name or the category, case ignored
 # (`:pattern`, its LIKE metacharacters escaped).
 SEARCH = """
-SELECT p.product_id, p.name, p.category, coalesce(s.quantity, 0) AS units_sold
+SELECT coalesce(p.code, p.product_id::text) AS product_id, p.code IS NULL AS integer_id,
+    p.name, p.category, coalesce(s.quantity, 0) AS units_sold
 FROM products p LEFT JOIN product_sales s USING (product_id)
 WHERE CAST(:search AS text) IS NULL
-    OR p.product_id::text = :search
+    OR (p.code IS NULL AND p.product_id::text = :search) OR p.code = :search
     OR p.name ILIKE :pattern ESCAPE '\\'
     OR p.category ILIKE :pattern ESCAPE '\\'
 ORDER BY units_sold DESC, p.product_id
@@ -40,7 +41,7 @@ COLUMNS = ("product_id", "name", "category", "units_sold")
 
 
 class ProductItem(BaseModel):
-    product_id: int
+    product_id: int | str = Field(description="As the file wrote it: an integer, or text")
     name: str
     category: str
     units_sold: int = Field(description="Units sold over all time")
@@ -78,7 +79,17 @@ async def products(
     term = search.strip() if search else None
     params = {"search": term or None, "pattern": like_pattern(term or ""), "limit": limit}
     rows = (await session.execute(text(SEARCH), params)).all()
-    page = ProductPage(items=[ProductItem(**r._mapping) for r in rows])
+    page = ProductPage(
+        items=[
+            ProductItem(
+                product_id=int(r.product_id) if r.integer_id else r.product_id,
+                name=r.name,
+                category=r.category,
+                units_sold=r.units_sold,
+            )
+            for r in rows
+        ]
+    )
     if fmt is Format.JSON:
         return page
     data = [tuple(getattr(i, c) for c in COLUMNS) for i in page.items]
@@ -86,17 +97,23 @@ async def products(
 
 
 PRODUCT = """
-SELECT p.product_id, p.name, p.category, p.price, coalesce(s.quantity, 0) AS units_sold,
-    coalesce(s.revenue_brl, 0) AS revenue_brl
+SELECT p.product_id, p.code, p.name, p.category, p.price,
+    coalesce(s.quantity, 0) AS units_sold, coalesce(s.revenue_brl, 0) AS revenue_brl
 FROM products p LEFT JOIN product_sales s USING (product_id)
-WHERE p.product_id = :product_id
+WHERE {by}
 """
+# An integer id is its own key; any other text a code.
+BY_KEY, BY_CODE = "p.product_id = :key AND p.code IS NULL", "p.code = :code"
 # Newest first; the latest is open-ended (valid_to NULL).
 PRICES = """
 SELECT price, valid_from, NULLIF(valid_to, 'infinity') AS valid_to FROM product_prices
 WHERE product_id = :product_id
 ORDER BY valid_from DESC
 """
+
+
+# An id that is its own integer key (as uploads read one: rules.integer_id).
+INTEGER_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 class ProductNotFound(NotFound):
@@ -112,7 +129,7 @@ class PriceItem(BaseModel):
 
 
 class ProductDetail(BaseModel):
-    product_id: int
+    product_id: int | str = Field(description="As the file wrote it: an integer, or text")
     name: str
     category: str
     price: str = Field(description="The latest price set (BRL)", examples=["179.34"])
@@ -127,18 +144,34 @@ class ProductDetail(BaseModel):
     "/products/{product_id}",
     summary="One product, with its price history",
     response_model=ProductDetail,
-    responses=READ_ERRORS,
+    responses={
+        **READ_ERRORS,
+        404: {"model": ErrorResponse, "description": "`product_not_found`"},
+    },
 )
 async def product(
-    session: SessionDep, product_id: Annotated[int, Path(ge=1, le=MAX_INT4)]
+    session: SessionDep,
+    product_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=MAX_CODE,
+            pattern="^[^\x00]*$",
+            description="An integer id, or a text id as the file wrote it",
+        ),
+    ],
 ) -> ProductDetail:
-    params = {"product_id": product_id}
-    found = (await session.execute(text(PRODUCT), params)).first()
+    key = int(product_id) if INTEGER_ID.fullmatch(product_id) else None
+    by_key = key is not None and key <= MAX_INT4
+    params: dict[str, int | str | None] = {"key": key} if by_key else {"code": product_id}
+    found = (
+        await session.execute(text(PRODUCT.format(by=BY_KEY if by_key else BY_CODE)), params)
+    ).first()
     if found is None:
         raise ProductNotFound(f"There is no product {product_id}.")
-    prices = (await session.execute(text(PRICES), params)).all()
+    prices = (await session.execute(text(PRICES), {"product_id": found.product_id})).all()
     return ProductDetail(
-        product_id=found.product_id,
+        product_id=found.code or found.product_id,
         name=found.name,
         category=found.category,
         price=money(found.price) or "0.00",

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from app.catalog.models import MAX_INT4, PRICE_PRECISION, PRICE_SCALE
+from app.catalog.models import MAX_CODE, MAX_INT4, PRICE_PRECISION, PRICE_SCALE
 
 MAX_BASKET = 64  # characters of an order's id (a basket): UUIDs, hex digests, invoice numbers
 
@@ -30,7 +30,10 @@ MAX_BASKET = 64  # characters of an order's id (a basket): UUIDs, hex digests, i
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint("order_id >= 1", name="order_id_positive"),
+        CheckConstraint(
+            "CASE WHEN code IS NULL THEN order_id >= 1 ELSE order_id < 0 END",
+            name="order_id_positive",
+        ),
         CheckConstraint(f"quantity BETWEEN 1 AND {MAX_INT4}", name="quantity_range"),
         CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         # BRIN: rows of one upload lie together, and it costs next to nothing at ingest.
@@ -43,6 +46,12 @@ class Order(SQLModel, table=True):
     )
 
     order_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The line's id as the file wrote it when it is not an integer, or the key the service
+    # made for a line without one (uploads with ?ids=text); its `order_id` is then a
+    # negative surrogate.
+    code: str | None = Field(
+        default=None, sa_column=Column(String(MAX_CODE), nullable=True, unique=True)
+    )
     product_id: int = Field(
         sa_column=Column(Integer, ForeignKey("products.product_id"), nullable=False, index=True)
     )

@@ -15,6 +15,16 @@ _SOLD = f"""orders o JOIN products p ON p.product_id = o.product_id
 LEFT JOIN product_prices pp ON {IN_EFFECT.format(product="o.product_id", day="o.created_date")}"""
 PRICE = "coalesce(o.unit_price, pp.price)"
 
+
+def _id_text(code: str, key: str) -> str:
+    """An id as the file wrote it, for CSV: its code (text ids, escaped like any text),
+    else its integer key."""
+    return f"CASE WHEN {code} IS NULL THEN {key}::text ELSE {safe_text_sql(code)} END"
+
+
+ORDER_ID = _id_text("o.code", "o.order_id")
+PRODUCT_ID = _id_text("p.code", "o.product_id")
+
 # :start/:end inclusive; product_id and category optional; keyset after (date, id). The
 # cursor's date travels as text: asyncpg sends 9999-12-31 (date.max) as infinity.
 _FILTERS = """
@@ -24,8 +34,9 @@ AND (CAST(:category AS text) IS NULL OR p.category = :category)
 """
 
 PAGE = f"""
-SELECT o.order_id, o.created_date AS order_created_date, o.product_id,
-    p.name AS product_name, p.category, o.quantity, {PRICE} AS unit_price_brl,
+SELECT o.order_id, o.code AS order_code, o.created_date AS order_created_date, o.product_id,
+    p.code AS product_code, p.name AS product_name, p.category, o.quantity,
+    {PRICE} AS unit_price_brl,
     o.quantity * {PRICE} AS total_price_brl
 FROM {_SOLD}
 WHERE {_FILTERS}
@@ -61,7 +72,8 @@ def _usd(mode: FxMode, first: int) -> tuple[str, str]:
 def copy_orders(mode: FxMode) -> str:
     usd, join = _usd(mode, 5)
     return f"""
-SELECT o.order_id, o.created_date, o.product_id, {safe_text_sql("p.name")},
+SELECT {ORDER_ID}, o.created_date, {PRODUCT_ID},
+    {safe_text_sql("p.name")},
     {safe_text_sql("p.category")}, o.quantity, {PRICE}, o.quantity * {PRICE}, {usd}
 FROM {_SOLD} {join}
 WHERE {_COPY_FILTERS}
@@ -76,7 +88,7 @@ ORDERS_HEADER = (
 
 # The assessment's exports, column for column.
 COPY_ORDER_FULL_INFORMATION = f"""
-SELECT o.created_date, o.order_id, {safe_text_sql("p.name")}, o.quantity,
+SELECT o.created_date, {ORDER_ID}, {safe_text_sql("p.name")}, o.quantity,
     o.quantity * {PRICE}
 FROM {_SOLD}
 ORDER BY o.created_date, o.order_id
@@ -89,7 +101,7 @@ ORDER_FULL_INFORMATION_HEADER = (
 def copy_fixed_order_full_information(mode: FxMode) -> str:
     usd, join = _usd(mode, 1)
     return f"""
-SELECT o.created_date, o.order_id, {safe_text_sql("p.name")}, o.quantity,
+SELECT o.created_date, {ORDER_ID}, {safe_text_sql("p.name")}, o.quantity,
     o.quantity * {PRICE}, {usd}
 FROM {_SOLD} {join}
 ORDER BY o.created_date, o.order_id

@@ -12,9 +12,9 @@ from app.fx.schemas import FxInfo
 class OrderLine(BaseModel):
     """One order with its product: the assessment's merged view."""
 
-    order_id: int
+    order_id: int | str = Field(description="As the file wrote it: an integer, or text")
     order_created_date: date
-    product_id: int
+    product_id: int | str = Field(description="As the file wrote it: an integer, or text")
     product_name: str
     category: str
     quantity: int

@@ -54,9 +54,9 @@ async def page(
     conv = await fx.conversion(mode, {r.order_created_date for r in rows})
     items = [
         OrderLine(
-            order_id=r.order_id,
+            order_id=r.order_code or r.order_id,
             order_created_date=r.order_created_date,
-            product_id=r.product_id,
+            product_id=r.product_code or r.product_id,
             product_name=r.product_name,
             category=r.category,
             quantity=r.quantity,

@@ -106,6 +106,8 @@ class Options:
     # Products: the date a row's price takes effect from, when it has no effective_from
     # (else the upload's business date).
     effective_from: date | None = None
+    # Whether ids may be text (`?ids=text`).
+    text_ids: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.uploads.dialect import Dialect
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.rules import RULES
+from app.uploads.rules import RULES, TEXT_ID_RULES, Rules
 from app.uploads.tabular import Limits as WorkbookLimits
 
 if TYPE_CHECKING:
@@ -53,9 +53,16 @@ class Plan:
     unique_ids: bool = False
     # Whether a summarizer sums the new orders on a second connection (summarizer.py).
     sum_aside: bool = False
+    # Whether ids may be text (`?ids=text`): codes beside integer keys (rules.TEXT_ID_RULES).
+    text_ids: bool = False
     # Whether the orders' foreign key is checked by the judging join, the per-row
     # trigger skipped for the insert (only a role that may set session_replication_role).
     keys_by_set: bool = False
+
+    @property
+    def rules(self) -> Rules:
+        """The rules the plan's rows meet: the kind's, with text ids if asked."""
+        return (TEXT_ID_RULES if self.text_ids else RULES)[self.kind]
 
     @property
     def columns(self) -> tuple[str, ...]:

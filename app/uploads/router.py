@@ -133,6 +133,13 @@ class UploadQuery(BaseModel):
         " their date; a product's first price holds for every earlier date too",
         examples=["2024-11-01"],
     )
+    ids: Literal["integer", "text"] = Field(
+        "integer",
+        description="`text`: ids (a product's `id`, an order's `id` and `product_id`) may be"
+        " text as well as integers (SKU codes, hex digests, UUIDs; at most 64 characters),"
+        " kept as written; an orders file may then leave out `id` when it has `order_id`,"
+        " each line keyed by the service. Default `integer`: ids are whole numbers",
+    )
     max_rejected_share: float = Field(
         1.0,
         ge=0,
@@ -172,6 +179,7 @@ class UploadQuery(BaseModel):
             max_rejected_share=self.max_rejected_share,
             renamed=renamed(self.columns) if self.columns else (),
             effective_from=self.effective_from,
+            text_ids=self.ids == "text",
         )
 
 

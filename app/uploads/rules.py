@@ -16,9 +16,9 @@ their SQL is in the judging statements (uploads/sql/orders.py, products.py) and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from app.catalog.models import MAX_CATEGORY, MAX_INT4, MAX_NAME
+from app.catalog.models import MAX_CATEGORY, MAX_CODE, MAX_INT4, MAX_NAME
 from app.orders.models import MAX_BASKET
 from app.uploads.dialect import DateFormat, Dialect
 from app.uploads.models import RejectCode, UploadKind
@@ -308,6 +308,45 @@ PRODUCTS = Rules(
 )
 
 RULES = {UploadKind.ORDERS: ORDERS, UploadKind.PRODUCTS: PRODUCTS}
+
+
+# An id that is its own integer key: written as a canonical whole number (no sign, no
+# leading zero) within the column's range. Any other text is a code (`?ids=text`).
+def integer_id(high: int) -> str:
+    """SQL over `{v}` (trimmed text): true when it is such an integer id."""
+    return (
+        f"(CASE WHEN {{v}} ~ '^[1-9][0-9]{{{{0,18}}}}$' THEN {{v}}::numeric <= {high}"
+        " ELSE false END)"
+    )
+
+
+def _id_or_code(field: str) -> tuple[FieldRule, ...]:
+    return (
+        _missing(field),
+        FieldRule(
+            field,
+            RejectCode.TOO_LONG,
+            f"char_length({{v}}) > {MAX_CODE}",
+            f"format('{field} has %s characters; at most {MAX_CODE}', char_length({{v}}))",
+        ),
+    )
+
+
+def _text_ids(rules: Rules, ids: tuple[str, ...]) -> Rules:
+    """The same rules with the fields `ids` ids that may be text."""
+    fields: list[FieldRule] = []
+    for field in rules.required + rules.optional:
+        if field in ids:
+            fields += _id_or_code(field)
+        else:
+            fields += rules.of(field)
+    return replace(rules, fields=tuple(fields), typed_on_fast_path=())
+
+
+TEXT_ID_RULES = {
+    UploadKind.ORDERS: _text_ids(ORDERS, ("id", "product_id")),
+    UploadKind.PRODUCTS: _text_ids(PRODUCTS, ("id",)),
+}
 
 ROW_RULES = (
     RowRule(RejectCode.UNKNOWN_PRODUCT),

@@ -28,7 +28,7 @@ from app.db import driver_connection
 from app.errors import AppError, database_gone
 from app.uploads import parsing, sources, staging
 from app.uploads.dialect import Dialect, Options, decimal_for
-from app.uploads.errors import EmptyFile, TooManyRejects, UploadError
+from app.uploads.errors import EmptyFile, MissingColumns, TooManyRejects, UploadError
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
 from app.uploads.plan import Counts, Limits, Path, Plan, Progress, Run
@@ -178,13 +178,22 @@ async def _load_source(
     the plan it ran and its rows."""
     conn = run.conn
     header_text, rest = await parsing.split_header(source.chunks)
+    rules = RULES[run.kind]
+    # With text ids, an orders file may leave out `id` when it has `order_id`.
+    keyed_by_order = options.text_ids and run.kind is UploadKind.ORDERS
     header = parsing.parse_header(
         header_text,
-        RULES[run.kind].required,
+        tuple(c for c in rules.required if not (keyed_by_order and c == "id")),
         options.delimiter if source.encoding else ",",
         options.renamed,
-        RULES[run.kind].optional,
+        rules.optional + (("id",) if keyed_by_order else ()),
     )
+    if keyed_by_order and not {"id", "order_id"} & set(header.positions):
+        raise MissingColumns(
+            "Required columns are missing: id (or, with ids=text, order_id: the lines are"
+            " then keyed by their order).",
+            details={"missing": ["id"], "required": list(rules.required), "found": header.columns},
+        )
     header.warnings += source.warnings
     delimiter = header.delimiter
     run.dialect = Dialect(
@@ -204,6 +213,7 @@ async def _load_source(
         header_lines=(1 if run.dialect.numbered_by_records else header.lines) + source.line_offset,
         width=len(header.columns),
         dialect=run.dialect,
+        text_ids=options.text_ids,
     )
     run.clock.lap("header")
     plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
@@ -258,8 +268,8 @@ REJECT_HINTS = {
     "invalid_date": "created_date must be a date YYYY-MM-DD or an ISO 8601 date-time"
     " (2024-11-06T14:03:00-03:00); dates written in another order need ?date_format="
     " (e.g. %d/%m/%Y)",
-    "invalid_integer": "ids, product ids and quantities must be whole numbers; text ids"
-    " (SKU codes, hex digests) are not read",
+    "invalid_integer": "ids, product ids and quantities must be whole numbers; for text"
+    " ids (SKU codes, hex digests, UUIDs) upload with ?ids=text",
     "unknown_product": "the orders name products that are not stored: upload the products"
     " file first",
     "wrong_field_count": "rows have more or fewer fields than the header: check the"
@@ -325,6 +335,9 @@ async def _settle(run: Run, plan: Plan, rows_total: int) -> Plan:
     if checks.via_typed(plan):
         await conn.execute(checks.create_typed(plan))
         await conn.execute(checks.fill_typed(plan), plan.header_lines, plan.width)
+        if plan.text_ids:
+            for statement in checks.resolve_codes(plan):
+                await conn.execute(statement)
         run.clock.lap("check")
     low, high, unique = await conn.fetchrow(checks.id_range(plan))
     stored = low is not None and bool(

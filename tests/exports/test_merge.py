@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -44,7 +45,7 @@ def catalogue(rows: list[tuple[int, str, str, str]]) -> dict[str, pa.Table]:
 
 
 def ofi_rows(
-    rows: list[tuple[int, int, int]] | list[tuple[int, int, int, date, str | None]],
+    rows: Sequence[tuple[int, int, int] | tuple[int, int, int, date, str | None]],
 ) -> pa.RecordBatch:
     """(order_id, product_id, quantity[, created_date, charged unit price]): on DAY at
     the list price unless said."""

@@ -31,6 +31,8 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
     if checks.via_typed(plan):
         out += [("checks.create_typed", checks.create_typed(plan))]
         out += [("checks.fill_typed", checks.fill_typed(plan))]
+        if plan.text_ids:
+            out += [("checks.resolve_codes", sql) for sql in checks.resolve_codes(plan)]
     out += [("checks.id_range", checks.id_range(plan))]
     if plan.kind is UploadKind.ORDERS:
         out += [

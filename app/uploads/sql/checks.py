@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
+from app.catalog.models import MAX_INT4
 from app.uploads.models import UploadKind
 from app.uploads.plan import Plan
 from app.uploads.rules import (
     DAY_PART_OK,
     HAS_OFFSET,
+    MAX_INT8,
     RULES,
     SHOWN,
     TIME_PART_OK,
     WHITESPACE,
     FieldRule,
     in_zone,
+    integer_id,
 )
 from app.uploads.sql import staging
 
@@ -38,6 +41,8 @@ _TYPES = {
         ("created_date", "date", "created_date::date", "created_date"),
         ("unit_price", "numeric(12, 2)", "unit_price::numeric(12, 2)", "unit_price"),
         ("basket", "text", "order_id", "order_id"),
+        ("order_code", "text", "NULL::text", "id"),
+        ("product_code", "text", "NULL::text", "product_id"),
     ),
     UploadKind.PRODUCTS: (
         ("product_id", "integer", "id::integer", "id"),
@@ -45,12 +50,28 @@ _TYPES = {
         ("category", "text", "category", "category"),
         ("price", "numeric(12, 2)", "price::numeric(12, 2)", "price"),
         ("effective_from", "date", "effective_from::date", "effective_from"),
+        ("product_code", "text", "NULL::text", "id"),
     ),
 }
 
+# With text ids (`?ids=text`): an id is its integer key, or else its code.
+_ID_HIGHS = {"order_id": MAX_INT8, "order_code": MAX_INT8, "product_id": MAX_INT4,
+             "product_code": MAX_INT4}  # fmt: skip
 
-def _cast(plan: Plan, sql_type: str, cast: str, source: str) -> str:
-    return cast if source in plan.columns else f"NULL::{sql_type}"
+
+def _text_id_cast(name: str, source: str) -> str:
+    is_integer = integer_id(_ID_HIGHS[name]).format(v=source)
+    if name.endswith("_code"):
+        return f"CASE WHEN NOT {is_integer} THEN {source} END"
+    return f"CASE WHEN {is_integer} THEN {source}::bigint END"
+
+
+def _cast(plan: Plan, name: str, sql_type: str, cast: str, source: str) -> str:
+    if source not in plan.columns:
+        return f"NULL::{sql_type}"
+    if plan.text_ids and name in _ID_HIGHS:
+        return _text_id_cast(name, source)
+    return cast
 
 
 def _branch(rule: FieldRule, column: str, *, typed: bool) -> str | None:
@@ -102,7 +123,7 @@ def fill_typed(plan: Plan) -> str:
     `OFFSET 0` keeps each level a step of its own, so that every trim and check runs
     once per row rather than once per later mention.
     """
-    rules = RULES[plan.kind]
+    rules = plan.rules
     values = ", ".join(f"{_normalized(plan, name)} AS {name}" for name in plan.columns)
     wrong_count = (
         "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
@@ -110,7 +131,7 @@ def fill_typed(plan: Plan) -> str:
     )
     names = ", ".join(name for name, _, _, _ in _TYPES[plan.kind])
     typed = ", ".join(
-        f"CASE WHEN problem IS NULL THEN {_cast(plan, *spec)} END" for _, *spec in _TYPES[plan.kind]
+        f"CASE WHEN problem IS NULL THEN {_cast(plan, *spec)} END" for spec in _TYPES[plan.kind]
     )
     return f"""
 INSERT INTO {TYPED} (ord, line, problem, {names})
@@ -244,7 +265,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
     CASE WHEN problem IS NULL THEN unit_price END AS unit_price,
-    CASE WHEN problem IS NULL THEN basket END AS basket
+    CASE WHEN problem IS NULL THEN basket END AS basket,
+    NULL::text AS order_code, NULL::text AS product_code
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, {price} AS unit_price,
         b.basket, {fast_row_problem(plan, f"coalesce({', '.join(later)})")} AS problem
@@ -254,6 +276,67 @@ FROM (
     OFFSET 0
 ) j
 """
+
+
+# A line's key made by the service (a file without `id`): its order, its product and its
+# occurrence among the order's lines of that product, in file order; a digest when longer
+# than a code may be. The same file gives the same keys, so uploading it again changes
+# nothing, and lines of one order added by a later file get keys of their own.
+_LINE_KEY = (
+    "basket || '/' || coalesce(product_code, product_id::text) || '/' || row_number() OVER ("
+    "PARTITION BY basket, coalesce(product_code, product_id::text) ORDER BY ord)"
+)
+
+
+@cache
+def resolve_codes(plan: Plan) -> list[str]:
+    """With text ids: each checked row's ids that are codes resolved to their keys, the
+    stored ones' or (a new product, a new line) a new negative surrogate; an order's
+    product code that names no stored product stays unresolved (`unknown_product`). A
+    file without `id` first gets its lines' keys made (`_LINE_KEY`)."""
+    if plan.kind is UploadKind.PRODUCTS:
+        return [
+            f"""UPDATE {TYPED} t SET product_id = p.product_id FROM products p
+WHERE t.product_code IS NOT NULL AND p.code = t.product_code""",
+            _new_surrogates("product_id", "product_code", "product_code_ids", 32),
+        ]
+    out = [
+        f"""UPDATE {TYPED} t SET product_id = p.product_id FROM products p
+WHERE t.product_code IS NOT NULL AND p.code = t.product_code"""
+    ]
+    if "id" not in plan.columns:
+        out += [
+            f"""UPDATE {TYPED} SET problem = ARRAY['missing_value', 'order_id is empty: a line'
+    || ' without an id of its own is keyed by its order''s id']
+WHERE problem IS NULL AND basket IS NULL""",
+            f"""UPDATE {TYPED} t SET order_code = CASE WHEN char_length(k.code) <= 64
+    THEN k.code ELSE 'md5:' || md5(k.code) END
+FROM (SELECT ord, {_LINE_KEY} AS code FROM {TYPED} WHERE problem IS NULL) k
+WHERE k.ord = t.ord""",
+        ]
+    out += [
+        f"""UPDATE {TYPED} t SET order_id = o.order_id FROM orders o
+WHERE t.order_code IS NOT NULL AND o.code = t.order_code""",
+        _new_surrogates("order_id", "order_code", "order_code_ids", 64),
+    ]
+    return out
+
+
+def _new_surrogates(key: str, code: str, sequence: str, bits: int) -> str:
+    """New codes (valid rows whose code no stored row has) get a negative key each."""
+    low = 2 ** (bits - 1)
+    # MATERIALIZED: made once; a subquery could be scanned again per row of a nested
+    # loop, and each scan would draw new keys.
+    # Keys count up from the type's lowest value, in the order the codes first appear:
+    # coded rows sort among themselves as they arrived.
+    return f"""WITH f AS MATERIALIZED (
+    SELECT c.code, (nextval('{sequence}') - {low}) AS id
+    FROM (SELECT {code} AS code, min(ord) AS first FROM {TYPED}
+        WHERE {code} IS NOT NULL AND {key} IS NULL AND problem IS NULL
+        GROUP BY {code} ORDER BY first) c
+)
+UPDATE {TYPED} t SET {key} = f.id FROM f
+WHERE t.{code} = f.code AND t.{key} IS NULL AND t.problem IS NULL"""
 
 
 def via_typed(plan: Plan) -> bool:

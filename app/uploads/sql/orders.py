@@ -125,16 +125,18 @@ met AS (
     {_met(plan)}
 ),
 problems AS (
-    SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
+    SELECT m.ord, m.line, m.order_id, m.order_code, m.product_id, m.quantity, m.created_date,
         {_kept(plan, "unit_price", "unit_price")} AS unit_price,
         {_kept(plan, "basket", "order_id")} AS basket, m.old_product_id, m.old_quantity,
         m.old_created_date, m.old_unit_price, m.old_basket,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
-                format('product_id %s is not a stored product', m.product_id)]
+                format('product_id %s is not a stored product',
+                    coalesce(m.product_code, m.product_id::text))]
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
-                format('id %s already appears on line %s', m.order_id, m.first_line)]
+                format('id %s already appears on line %s',
+                    coalesce(m.order_code, m.order_id::text), m.first_line)]
             WHEN m.old_order_id IS NULL OR {_OLD_VALUES} IS NOT DISTINCT FROM
                 (m.product_id, m.quantity, m.created_date, {_optional(plan)}) THEN NULL
             {_conflict(plan)}
@@ -226,8 +228,9 @@ def load(plan: Plan) -> str:
 WITH judged AS MATERIALIZED ({_judged(plan)}),
 inserted AS (
     INSERT INTO orders
-        (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
-    SELECT order_id, product_id, quantity, created_date, unit_price, basket, {UPLOAD}
+        (order_id, code, product_id, quantity, created_date, unit_price, basket, upload_id)
+    SELECT order_id, order_code, product_id, quantity, created_date, unit_price, basket,
+        {UPLOAD}
     FROM judged WHERE action = 'insert'
 ),
 kept AS (

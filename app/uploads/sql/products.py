@@ -19,7 +19,7 @@ CHECKED = "checked_products"
 CREATE_CHECKED = f"""
 CREATE TEMP TABLE {CHECKED} (
     ord bigint, line bigint, product_id integer, name text, category text,
-    price numeric(12, 2), valid_from date, old_name text, old_category text,
+    price numeric(12, 2), valid_from date, product_code text, old_name text, old_category text,
     old_price numeric(12, 2), names boolean, problem text[], action text
 ) ON COMMIT DROP
 """
@@ -44,8 +44,8 @@ def _conflict(plan: Plan) -> str:
     return """ELSE ARRAY['conflict', format(
                 'product %s is stored as name %s, category %s, price %s on %s;'
                 ' upload with on_conflict=update to replace it',
-                m.product_id, quote_literal(m.old_name), quote_literal(m.old_category),
-                m.old_price, m.valid_from)]"""
+                coalesce(m.product_code, m.product_id::text), quote_literal(m.old_name),
+                quote_literal(m.old_category), m.old_price, m.valid_from)]"""
 
 
 # What a valid row changes of a stored product: its price from its date on (the price in
@@ -67,7 +67,7 @@ def classify(plan: Plan) -> str:
     latest-dated row of a product names it (`names`: name and category are not dated)."""
     return f"""
 INSERT INTO {CHECKED} (ord, line, product_id, name, category, price, valid_from,
-    old_name, old_category, old_price, names, problem, action)
+    product_code, old_name, old_category, old_price, names, problem, action)
 WITH dated AS (
     SELECT t.*, coalesce(t.effective_from, CAST($1 AS date)) AS valid_from
     FROM {checks.rows(plan)} t
@@ -95,7 +95,7 @@ prior AS (
 ),
 met AS (
     SELECT r.ord, r.line, r.product_id, r.name, r.category, r.price, r.valid_from,
-        p.name::text AS old_name, p.category::text AS old_category,
+        r.product_code, p.name::text AS old_name, p.category::text AS old_category,
         CASE WHEN p.product_id IS NOT NULL THEN coalesce(b.price, (
             SELECT f.price FROM product_prices f WHERE f.product_id = r.product_id
             ORDER BY f.valid_from LIMIT 1
@@ -112,7 +112,8 @@ judged AS (
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file', format(
-                'id %s already appears on line %s', m.product_id, m.first_line)
+                'id %s already appears on line %s', coalesce(m.product_code, m.product_id::text),
+                m.first_line)
                 || CASE WHEN m.valid_from <> CAST($1 AS date)
                     THEN format(' for effective_from %s', m.valid_from) ELSE '' END]
             WHEN NOT m.stored OR NOT {_CHANGES} THEN NULL
@@ -120,7 +121,8 @@ judged AS (
         END AS verdict
     FROM met m
 )
-SELECT m.ord, m.line, m.product_id, m.name, m.category, m.price, m.valid_from, m.old_name,
+SELECT m.ord, m.line, m.product_id, m.name, m.category, m.price, m.valid_from,
+    m.product_code, m.old_name,
     m.old_category, m.old_price, m.names, m.verdict,
     CASE
         WHEN m.verdict IS NOT NULL THEN 'reject'
@@ -136,8 +138,8 @@ COUNT_ACTIONS = f"SELECT action, problem[1] AS code, count(*) AS n FROM {CHECKED
 
 # New products, named by their latest-dated row.
 INSERT = f"""
-INSERT INTO products (product_id, name, category, price, upload_id)
-SELECT product_id, name, category, price, {bookkeeping.CURRENT_UPLOAD}
+INSERT INTO products (product_id, code, name, category, price, upload_id)
+SELECT product_id, product_code, name, category, price, {bookkeeping.CURRENT_UPLOAD}
 FROM {CHECKED} WHERE action = 'insert' AND names
 """
 

@@ -1,11 +1,11 @@
--- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.UPDATE: 'update'>, path=<Path.CAREFUL: 'careful'>, order=('created_date', 'quantity', 'product_id', 'id'), header_lines=1, width=5, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=True, unique_ids=False, sum_aside=False, keys_by_set=False)
+-- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.UPDATE: 'update'>, path=<Path.CAREFUL: 'careful'>, order=('created_date', 'quantity', 'product_id', 'id'), header_lines=1, width=5, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=True, unique_ids=False, sum_aside=False, text_ids=False, keys_by_set=False)
 
 -- checks.create_typed
-CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], order_id bigint, product_id integer, quantity integer, created_date date, unit_price numeric(12, 2), basket text) ON COMMIT DROP;
+CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], order_id bigint, product_id integer, quantity integer, created_date date, unit_price numeric(12, 2), basket text, order_code text, product_code text) ON COMMIT DROP;
 
 -- checks.fill_typed
-INSERT INTO checked_rows (ord, line, problem, order_id, product_id, quantity, created_date, unit_price, basket)
-SELECT ord, line, problem, CASE WHEN problem IS NULL THEN id::bigint END, CASE WHEN problem IS NULL THEN product_id::integer END, CASE WHEN problem IS NULL THEN quantity::integer END, CASE WHEN problem IS NULL THEN created_date::date END, CASE WHEN problem IS NULL THEN NULL::numeric(12, 2) END, CASE WHEN problem IS NULL THEN NULL::text END
+INSERT INTO checked_rows (ord, line, problem, order_id, product_id, quantity, created_date, unit_price, basket, order_code, product_code)
+SELECT ord, line, problem, CASE WHEN problem IS NULL THEN id::bigint END, CASE WHEN problem IS NULL THEN product_id::integer END, CASE WHEN problem IS NULL THEN quantity::integer END, CASE WHEN problem IS NULL THEN created_date::date END, CASE WHEN problem IS NULL THEN NULL::numeric(12, 2) END, CASE WHEN problem IS NULL THEN NULL::text END, CASE WHEN problem IS NULL THEN NULL::text END, CASE WHEN problem IS NULL THEN NULL::text END
 FROM (
     SELECT v.*, CASE WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count', format('expected %s fields, found %s', $2::integer, bad_count)] WHEN id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN id !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('id %s is not a whole number', quote_literal(left(id, 40)))] WHEN CASE WHEN length(id) > 30 THEN true ELSE id::numeric NOT BETWEEN 1 AND 9223372036854775807 END THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(left(id, 40)))] WHEN product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN product_id !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('product_id %s is not a whole number', quote_literal(left(product_id, 40)))] WHEN CASE WHEN length(product_id) > 30 THEN true ELSE product_id::numeric NOT BETWEEN 1 AND 2147483647 END THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(left(product_id, 40)))] WHEN quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN quantity !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('quantity %s is not a whole number', quote_literal(left(quantity, 40)))] WHEN CASE WHEN length(quantity) > 30 THEN true ELSE quantity::numeric NOT BETWEEN 1 AND 2147483647 END THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(left(quantity, 40)))] WHEN created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] WHEN CASE WHEN created_date !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN true WHEN substr(created_date, 1, 4) = '0000' OR substr(created_date, 6, 2) NOT BETWEEN '01' AND '12' THEN true ELSE substr(created_date, 9, 2) NOT BETWEEN '01' AND CASE WHEN substr(created_date, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(created_date, 6, 2) <> '02' THEN '31' WHEN substr(created_date, 1, 4)::integer % 4 = 0 AND (substr(created_date, 1, 4)::integer % 100 <> 0 OR substr(created_date, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END THEN ARRAY['invalid_date', format('created_date %s is not a calendar date YYYY-MM-DD', quote_literal(left(created_date, 40)))] END AS problem
     FROM (
@@ -63,16 +63,18 @@ met AS (
     LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1
 ),
 problems AS (
-    SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
+    SELECT m.ord, m.line, m.order_id, m.order_code, m.product_id, m.quantity, m.created_date,
         m.old_unit_price AS unit_price,
         m.old_basket AS basket, m.old_product_id, m.old_quantity,
         m.old_created_date, m.old_unit_price, m.old_basket,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
-                format('product_id %s is not a stored product', m.product_id)]
+                format('product_id %s is not a stored product',
+                    coalesce(m.product_code, m.product_id::text))]
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
-                format('id %s already appears on line %s', m.order_id, m.first_line)]
+                format('id %s already appears on line %s',
+                    coalesce(m.order_code, m.order_id::text), m.first_line)]
             WHEN m.old_order_id IS NULL OR (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price, m.old_basket) IS NOT DISTINCT FROM
                 (m.product_id, m.quantity, m.created_date, m.old_unit_price, m.old_basket) THEN NULL
             ELSE NULL
@@ -90,8 +92,9 @@ FROM problems m
 ),
 inserted AS (
     INSERT INTO orders
-        (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
-    SELECT order_id, product_id, quantity, created_date, unit_price, basket, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+        (order_id, code, product_id, quantity, created_date, unit_price, basket, upload_id)
+    SELECT order_id, order_code, product_id, quantity, created_date, unit_price, basket,
+        CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
     FROM judged WHERE action = 'insert'
 ),
 kept AS (

@@ -1,4 +1,4 @@
--- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'product_id', 'quantity', 'created_date'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=True, sum_aside=True, keys_by_set=True)
+-- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'product_id', 'quantity', 'created_date'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=True, sum_aside=True, text_ids=False, keys_by_set=True)
 
 -- checks.id_range
 SELECT min(id), max(id), count(id) = count(DISTINCT id) FROM staged_orders WHERE id >= 1;
@@ -115,7 +115,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
     CASE WHEN problem IS NULL THEN unit_price END AS unit_price,
-    CASE WHEN problem IS NULL THEN basket END AS basket
+    CASE WHEN problem IS NULL THEN basket END AS basket,
+    NULL::text AS order_code, NULL::text AS product_code
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
         b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem
@@ -136,16 +137,18 @@ met AS (
     FROM ranked r
 ),
 problems AS (
-    SELECT m.ord, m.line, m.order_id, m.product_id, m.quantity, m.created_date,
+    SELECT m.ord, m.line, m.order_id, m.order_code, m.product_id, m.quantity, m.created_date,
         m.old_unit_price AS unit_price,
         m.old_basket AS basket, m.old_product_id, m.old_quantity,
         m.old_created_date, m.old_unit_price, m.old_basket,
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN NOT m.ok THEN ARRAY['unknown_product',
-                format('product_id %s is not a stored product', m.product_id)]
+                format('product_id %s is not a stored product',
+                    coalesce(m.product_code, m.product_id::text))]
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
-                format('id %s already appears on line %s', m.order_id, m.first_line)]
+                format('id %s already appears on line %s',
+                    coalesce(m.order_code, m.order_id::text), m.first_line)]
             WHEN m.old_order_id IS NULL OR (m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price, m.old_basket) IS NOT DISTINCT FROM
                 (m.product_id, m.quantity, m.created_date, m.old_unit_price, m.old_basket) THEN NULL
             ELSE ARRAY['conflict', format(
@@ -167,8 +170,9 @@ FROM problems m
 ),
 inserted AS (
     INSERT INTO orders
-        (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
-    SELECT order_id, product_id, quantity, created_date, unit_price, basket, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+        (order_id, code, product_id, quantity, created_date, unit_price, basket, upload_id)
+    SELECT order_id, order_code, product_id, quantity, created_date, unit_price, basket,
+        CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
     FROM judged WHERE action = 'insert'
 ),
 kept AS (
@@ -235,7 +239,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN quantity::integer END AS quantity,
     CASE WHEN problem IS NULL THEN day END AS created_date,
     CASE WHEN problem IS NULL THEN unit_price END AS unit_price,
-    CASE WHEN problem IS NULL THEN basket END AS basket
+    CASE WHEN problem IS NULL THEN basket END AS basket,
+    NULL::text AS order_code, NULL::text AS product_code
 FROM (
     SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
         b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem

@@ -1,11 +1,11 @@
--- Plan(kind=<UploadKind.PRODUCTS: 'products'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'name', 'category', 'price'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=True, sum_aside=False, keys_by_set=False)
+-- Plan(kind=<UploadKind.PRODUCTS: 'products'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'name', 'category', 'price'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=True, sum_aside=False, text_ids=False, keys_by_set=False)
 
 -- checks.create_typed
-CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], product_id integer, name text, category text, price numeric(12, 2), effective_from date) ON COMMIT DROP;
+CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], product_id integer, name text, category text, price numeric(12, 2), effective_from date, product_code text) ON COMMIT DROP;
 
 -- checks.fill_typed
-INSERT INTO checked_rows (ord, line, problem, product_id, name, category, price, effective_from)
-SELECT ord, line, problem, CASE WHEN problem IS NULL THEN id::integer END, CASE WHEN problem IS NULL THEN name END, CASE WHEN problem IS NULL THEN category END, CASE WHEN problem IS NULL THEN price::numeric(12, 2) END, CASE WHEN problem IS NULL THEN NULL::date END
+INSERT INTO checked_rows (ord, line, problem, product_id, name, category, price, effective_from, product_code)
+SELECT ord, line, problem, CASE WHEN problem IS NULL THEN id::integer END, CASE WHEN problem IS NULL THEN name END, CASE WHEN problem IS NULL THEN category END, CASE WHEN problem IS NULL THEN price::numeric(12, 2) END, CASE WHEN problem IS NULL THEN NULL::date END, CASE WHEN problem IS NULL THEN NULL::text END
 FROM (
     SELECT v.*, CASE WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count', format('expected %s fields, found %s', $2::integer, bad_count)] WHEN id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN id !~ '^[+-]?[0-9]+$' THEN ARRAY['invalid_integer', format('id %s is not a whole number', quote_literal(left(id, 40)))] WHEN CASE WHEN length(id) > 30 THEN true ELSE id::numeric NOT BETWEEN 1 AND 2147483647 END THEN ARRAY['out_of_range', format('id %s is outside 1 to 2147483647', quote_literal(left(id, 40)))] WHEN name IS NULL THEN ARRAY['missing_value', 'name is empty'] WHEN char_length(name) > 200 THEN ARRAY['too_long', format('name has %s characters; at most 200', char_length(name))] WHEN category IS NULL THEN ARRAY['missing_value', 'category is empty'] WHEN char_length(category) > 100 THEN ARRAY['too_long', format('category has %s characters; at most 100', char_length(category))] WHEN price IS NULL THEN ARRAY['missing_value', 'price is empty'] WHEN price !~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN ARRAY['invalid_decimal', format('price %s is not a decimal number like 12.34', quote_literal(left(price, 40)))] WHEN char_length(split_part(price, '.', 2)) > 2 THEN ARRAY['invalid_decimal', format('price %s has more than 2 decimal places', quote_literal(left(price, 40)))] WHEN CASE WHEN char_length(ltrim(split_part(ltrim(price, '+-'), '.', 1), '0')) > 10 THEN true ELSE price::numeric < 0 END THEN ARRAY['out_of_range', format('price %s is outside 0 to 9999999999.99', quote_literal(left(price, 40)))] END AS problem
     FROM (
@@ -20,13 +20,13 @@ SELECT min(product_id), max(product_id), count(product_id) = count(DISTINCT prod
 -- products.create_checked
 CREATE TEMP TABLE checked_products (
     ord bigint, line bigint, product_id integer, name text, category text,
-    price numeric(12, 2), valid_from date, old_name text, old_category text,
+    price numeric(12, 2), valid_from date, product_code text, old_name text, old_category text,
     old_price numeric(12, 2), names boolean, problem text[], action text
 ) ON COMMIT DROP;
 
 -- products.classify
 INSERT INTO checked_products (ord, line, product_id, name, category, price, valid_from,
-    old_name, old_category, old_price, names, problem, action)
+    product_code, old_name, old_category, old_price, names, problem, action)
 WITH dated AS (
     SELECT t.*, coalesce(t.effective_from, CAST($1 AS date)) AS valid_from
     FROM checked_rows t
@@ -54,7 +54,7 @@ prior AS (
 ),
 met AS (
     SELECT r.ord, r.line, r.product_id, r.name, r.category, r.price, r.valid_from,
-        p.name::text AS old_name, p.category::text AS old_category,
+        r.product_code, p.name::text AS old_name, p.category::text AS old_category,
         CASE WHEN p.product_id IS NOT NULL THEN coalesce(b.price, (
             SELECT f.price FROM product_prices f WHERE f.product_id = r.product_id
             ORDER BY f.valid_from LIMIT 1
@@ -71,19 +71,21 @@ judged AS (
         CASE
             WHEN m.problem IS NOT NULL THEN m.problem
             WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file', format(
-                'id %s already appears on line %s', m.product_id, m.first_line)
+                'id %s already appears on line %s', coalesce(m.product_code, m.product_id::text),
+                m.first_line)
                 || CASE WHEN m.valid_from <> CAST($1 AS date)
                     THEN format(' for effective_from %s', m.valid_from) ELSE '' END]
             WHEN NOT m.stored OR NOT (m.price IS DISTINCT FROM m.old_price OR (m.names AND (m.name, m.category) IS DISTINCT FROM (m.old_name, m.old_category))) THEN NULL
             ELSE ARRAY['conflict', format(
                 'product %s is stored as name %s, category %s, price %s on %s;'
                 ' upload with on_conflict=update to replace it',
-                m.product_id, quote_literal(m.old_name), quote_literal(m.old_category),
-                m.old_price, m.valid_from)]
+                coalesce(m.product_code, m.product_id::text), quote_literal(m.old_name),
+                quote_literal(m.old_category), m.old_price, m.valid_from)]
         END AS verdict
     FROM met m
 )
-SELECT m.ord, m.line, m.product_id, m.name, m.category, m.price, m.valid_from, m.old_name,
+SELECT m.ord, m.line, m.product_id, m.name, m.category, m.price, m.valid_from,
+    m.product_code, m.old_name,
     m.old_category, m.old_price, m.names, m.verdict,
     CASE
         WHEN m.verdict IS NOT NULL THEN 'reject'
@@ -108,8 +110,8 @@ FROM (SELECT ord, line, problem FROM checked_products WHERE action = 'reject') c
 FROM staged_text s) s ON s.ord = c.ord;
 
 -- products.insert
-INSERT INTO products (product_id, name, category, price, upload_id)
-SELECT product_id, name, category, price, (SELECT CAST(current_setting('orderlens.upload_id') AS bigint))
+INSERT INTO products (product_id, code, name, category, price, upload_id)
+SELECT product_id, product_code, name, category, price, (SELECT CAST(current_setting('orderlens.upload_id') AS bigint))
 FROM checked_products WHERE action = 'insert' AND names;
 
 -- products.update_names
