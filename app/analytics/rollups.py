@@ -609,6 +609,11 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
     ),
     ("SELECT * FROM touched_months", "touched_months", ("month", "next")),
     (
+        f"SELECT * FROM {BASKET_DELTAS}",
+        BASKET_DELTAS,
+        ("basket", "created_date", "lines"),
+    ),
+    (
         "SELECT * FROM month_to_date_rows",
         "month_to_date_rows",
         ("created_date", "product_ids", "quantities"),

@@ -352,7 +352,6 @@ async def _settle(run: Run, plan: Plan, rows_total: int) -> Plan:
         sum_aside=(
             is_orders
             and plan.fast
-            and "order_id" not in plan.has  # baskets are summed by the load itself
             and not stored
             and rows_total >= run.limits.summarizer_min_rows
             and Summarizer.can_start(run.engine)
@@ -414,14 +413,17 @@ async def load_whole(conn: Any, plan: Plan) -> tuple[int, int] | None:
     For a plan of `orders.may_load_whole` whose products are all stored."""
     await conn.execute(orders.create_whole_dates(plan))
     await conn.execute(orders.ANALYZE_WHOLE_DATES)
+    if prices := orders.create_whole_prices(plan):
+        await conn.execute(prices)
     rows, units, whole = await conn.fetchrow(orders.verdict(plan))
     if not whole:
         return None
-    status = await conn.execute(orders.LOAD_WHOLE)
+    status = await conn.execute(orders.load_whole(plan))
     if status != f"INSERT 0 {rows}":  # every row joins its date: never fewer
         raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
     if not plan.sum_aside:
-        await conn.execute(orders.SUM_WHOLE)
+        for statement in orders.sum_whole(plan):
+            await conn.execute(statement)
     return rows, units
 
 
@@ -461,6 +463,8 @@ async def _write(run: Run, plan: Plan) -> None:
     else:
         if plan.sum_aside:  # the insert left the sums to the summarizer: sum them here
             await conn.execute(orders.sum_new(plan), *_parameters(plan))
+            if baskets := orders.sum_new_baskets(plan):
+                await conn.execute(baskets, *_parameters(plan))
         await rollups.fold(conn)
     run.clock.lap("rollups")
 

@@ -170,7 +170,7 @@ class TestAtomicity:
     # The statement that inserts the orders, made to fail in the database mid-way.
     BROKEN = {
         "load": ("count(*) AS n,", "count(*) / (count(*) - count(*)) AS n,"),
-        "LOAD_WHOLE": ("s.quantity::integer", "(s.quantity / (s.quantity - s.quantity))::integer"),
+        "load_whole": ("s.quantity::integer", "(s.quantity / (s.quantity - s.quantity))::integer"),
     }
 
     @pytest.mark.parametrize("statement", sorted(BROKEN))
@@ -182,21 +182,16 @@ class TestAtomicity:
 
         await upload(client, "products", PRODUCTS)
         found, failing = self.BROKEN[statement]
+        original: Callable[[Plan], str] = getattr(orders_sql, statement)
+
+        def broken(plan: Plan) -> str:
+            assert found in original(plan)
+            return original(plan).replace(found, failing)
+
+        monkeypatch.setattr(orders_sql, statement, broken)
         if statement == "load":
-            original: Callable[[Plan], str] = orders_sql.load
-
-            def broken(plan: Plan) -> str:
-                assert found in original(plan)
-                return original(plan).replace(found, failing)
-
-            monkeypatch.setattr(orders_sql, "load", broken)
             # A file whose every row passes would be loaded whole instead.
             monkeypatch.setattr(orders_sql, "may_load_whole", lambda plan: False)
-        else:
-            assert found in orders_sql.LOAD_WHOLE
-            monkeypatch.setattr(
-                orders_sql, statement, orders_sql.LOAD_WHOLE.replace(found, failing)
-            )
         response = await upload(client, "orders", ORDERS)
         assert_error(response, 500, "internal_error")
         assert await db.count("orders") == 0

@@ -45,11 +45,16 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             out += [
                 ("orders.create_whole_dates", orders.create_whole_dates(plan)),
                 ("orders.analyze_whole_dates", orders.ANALYZE_WHOLE_DATES),
+                *(
+                    [("orders.create_whole_prices", prices)]
+                    if (prices := orders.create_whole_prices(plan))
+                    else []
+                ),
                 ("orders.verdict", orders.verdict(plan)),
-                ("orders.load_whole (if whole)", orders.LOAD_WHOLE),
+                ("orders.load_whole (if whole)", orders.load_whole(plan)),
             ]
             if not plan.sum_aside:
-                out += [("orders.sum_whole (if whole)", orders.SUM_WHOLE)]
+                out += [("orders.sum_whole (if whole)", sql) for sql in orders.sum_whole(plan)]
         out += [
             ("orders.load (if not whole)", orders.load(plan)),
             ("rejects.insert", rejects.insert(plan)),
@@ -57,6 +62,8 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
         ]
         if plan.sum_aside:
             out += [("orders.sum_new (if the summarizer failed)", orders.sum_new(plan))]
+            if baskets := orders.sum_new_baskets(plan):
+                out += [("orders.sum_new_baskets (if the summarizer failed)", baskets)]
     else:
         out += [
             ("products.create_checked", products.CREATE_CHECKED),

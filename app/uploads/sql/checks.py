@@ -220,16 +220,17 @@ def fast_row_problem(plan: Plan, otherwise: str = "NULL") -> str:
     return f"CASE {' '.join(typed_branches)} {raw_missing} ELSE {otherwise} END"
 
 
-def _trimmed(value: str) -> str:
+def trimmed(value: str) -> str:
     return f"NULLIF(btrim({value}, {WHITESPACE}), '')"
 
 
-def _fast_prices(plan: Plan) -> str:
+@cache
+def fast_prices(plan: Plan) -> str:
     """Fast-path orders with a `unit_price` column: each distinct staged price once
     (`raw`), with its first problem and, when it has none, its `value` (a file holds far
     fewer prices than rows)."""
     rules = RULES[UploadKind.ORDERS]
-    price = rules.normalized("unit_price", plan.dialect, _trimmed("raw"))
+    price = rules.normalized("unit_price", plan.dialect, trimmed("raw"))
     return f"""
     SELECT raw, problem, CASE WHEN problem IS NULL THEN unit_price::numeric(12, 2) END AS value
     FROM (
@@ -242,21 +243,24 @@ def _fast_prices(plan: Plan) -> str:
 """
 
 
+def basket_problem(basket: str) -> str:
+    """A basket's (`order_id`'s) first problem, over its trimmed text `basket`."""
+    rules = RULES[UploadKind.ORDERS].of("order_id")
+    return f"CASE {' '.join(b for b in (_branch(r, basket, typed=False) for r in rules) if b)} END"
+
+
 @cache
 def _fast_orders(plan: Plan) -> str:
     """Fast-path orders with their first problem, typed ($1: header lines). The integers
     arrive typed (COPY refused what is not an integer: such a file takes the careful
     path), so only their typed rules remain; the date is text, checked once per distinct
-    value by its text rules (`fast_dates`), and so is a unit price (`_fast_prices`); a
+    value by its text rules (`fast_dates`), and so is a unit price (`fast_prices`); a
     basket (`order_id`) is text, trimmed and checked on its row."""
-    rules = RULES[UploadKind.ORDERS]
     priced = "unit_price" in plan.has
-    prices = f",\nprices AS MATERIALIZED ({_fast_prices(plan)})" if priced else ""
+    prices = f",\nprices AS MATERIALIZED ({fast_prices(plan)})" if priced else ""
     join = "\n    LEFT JOIN prices p ON p.raw = s.unit_price" if priced else ""
     price = "p.value" if priced else "NULL::numeric(12, 2)"
-    basket_rules = (_branch(rule, "b.basket", typed=False) for rule in rules.of("order_id"))
-    basket_problem = f"CASE {' '.join(b for b in basket_rules if b)} END"
-    later = ["d.problem", *(["p.problem"] if priced else []), basket_problem]
+    later = ["d.problem", *(["p.problem"] if priced else []), basket_problem("b.basket")]
     return f"""
 WITH dates AS MATERIALIZED ({fast_dates(plan)}){prices}
 SELECT ord, line, problem,
@@ -272,7 +276,7 @@ FROM (
         b.basket, {fast_row_problem(plan, f"coalesce({', '.join(later)})")} AS problem
     FROM ({staging.typed_order_rows(plan)}) s
     LEFT JOIN dates d ON d.raw = s.{_fast_date(plan)}{join}
-    CROSS JOIN LATERAL (SELECT {_trimmed("s.order_id")} AS basket) b
+    CROSS JOIN LATERAL (SELECT {trimmed("s.order_id")} AS basket) b
     OFFSET 0
 ) j
 """

@@ -1,7 +1,7 @@
 """Orders: judge every checked row against products, the file's other rows and the stored
 orders, and load the good ones, in one statement (`load`). A new file whose every row
 passes is loaded whole instead: one pass finds that out (`verdict`), and its rows then
-go in without a judged copy of each (`LOAD_WHOLE`).
+go in without a judged copy of each (`load_whole`).
 
 Owns `checked_orders`: the rejects and the updates that `load` keeps (the inserted rows
 go straight into `orders`); and `whole_dates`, the dates of a file loaded whole. Orders
@@ -20,7 +20,8 @@ from app.uploads.sql import bookkeeping, checks, staging
 
 CHECKED = "checked_orders"
 WHOLE_DATES = "whole_dates"
-TABLES = (CHECKED, WHOLE_DATES)
+WHOLE_PRICES = "whole_prices"
+TABLES = (CHECKED, WHOLE_DATES, WHOLE_PRICES)
 
 CREATE_CHECKED = f"""
 CREATE TEMP TABLE {CHECKED} (
@@ -243,13 +244,12 @@ FROM judged GROUP BY 1, 2
 
 
 def may_load_whole(plan: Plan) -> bool:
-    """Whether the file may be loaded whole: fast-path orders of the required columns
-    alone whose ids are unique in the file and new to the table (so a row that passes
-    its checks is an insert)."""
-    return staging.typed_orders(plan) and not plan.sort_occurrences and not plan.has
+    """Whether the file may be loaded whole: fast-path orders whose ids are unique in the
+    file and new to the table (so a row that passes its checks is an insert)."""
+    return staging.typed_orders(plan) and not plan.sort_occurrences
 
 
-# --- a file loaded whole: `WHOLE_DATES`, then `verdict`, then `LOAD_WHOLE` if whole ------
+# --- a file loaded whole: `WHOLE_DATES` (and prices), `verdict`, `load_whole` if whole --
 
 
 @cache
@@ -263,38 +263,86 @@ ANALYZE_WHOLE_DATES = f"ANALYZE {WHOLE_DATES}"
 
 
 @cache
+def create_whole_prices(plan: Plan) -> str | None:
+    """A file with `unit_price`: its distinct prices, checked and cast once
+    (`checks.fast_prices`), for the verdict and the insert."""
+    if "unit_price" not in plan.has:
+        return None
+    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {checks.fast_prices(plan)}"
+
+
+def _priced(plan: Plan) -> bool:
+    return "unit_price" in plan.has
+
+
+@cache
 def verdict(plan: Plan) -> str:
     """`rows, units, whole`: one pass over the staged rows finds whether every row passes
-    its own checks and every date is good. Run only when every product the rows name is
-    stored (the lock's counts) and `may_load_whole(plan)`: then, if whole, every row is
-    an insert, and `LOAD_WHOLE` inserts them all."""
+    its own checks and every date (and price) is good. Run only when every product the
+    rows name is stored (the lock's counts) and `may_load_whole(plan)`: then, if whole,
+    every row is an insert, and `load_whole` inserts them all."""
+    bad_prices = (
+        f" AND NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
+        if _priced(plan)
+        else ""
+    )
+    basket = checks.basket_problem(checks.trimmed("s.order_id"))
     return f"""
 SELECT count(*), coalesce(sum(s.quantity), 0),
-    count(*) FILTER (WHERE {checks.fast_row_problem(plan)} IS NOT NULL) = 0
-        AND NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL)
-FROM ({staging.TYPED_ORDER_VALUES}) s
+    count(*) FILTER (WHERE {checks.fast_row_problem(plan, basket)} IS NOT NULL) = 0
+        AND NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL){bad_prices}
+FROM ({staging.typed_order_values(plan)}) s
 """
 
 
-_WHOLE_ROWS = (
-    f"FROM ({staging.TYPED_ORDER_VALUES}) s JOIN {WHOLE_DATES} d ON d.raw = s.created_date"
-)
+def _whole_rows(plan: Plan) -> str:
+    prices = f"\nLEFT JOIN {WHOLE_PRICES} p ON p.raw = s.unit_price" if _priced(plan) else ""
+    return (
+        f"FROM ({staging.typed_order_values(plan)}) s"
+        f" JOIN {WHOLE_DATES} d ON d.raw = s.created_date{prices}"
+    )
 
 
-# Every row of a file the verdict found whole, inserted as it is: the rows `load` would
-# insert, without the judged copy of each that it makes.
-LOAD_WHOLE = f"""
-INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
-SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {UPLOAD}
-{_WHOLE_ROWS}
+def _whole_price(plan: Plan) -> str:
+    return "p.value" if _priced(plan) else "NULL::numeric(12, 2)"
+
+
+@cache
+def load_whole(plan: Plan) -> str:
+    """Every row of a file the verdict found whole, inserted as it is: the rows `load`
+    would insert, without the judged copy of each that it makes."""
+    return f"""
+INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
+SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {_whole_price(plan)},
+    {checks.trimmed("s.order_id")}, {UPLOAD}
+{_whole_rows(plan)}
 """
 
-# What they add to the sales (unless a summarizer sums them aside).
-SUM_WHOLE = rollups.add_deltas(
-    f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity), sum(s.quantity), 0
-{_WHOLE_ROWS}
+
+@cache
+def sum_whole(plan: Plan) -> list[str]:
+    """What they add to the sales, and to the baskets (unless a summarizer sums them
+    aside)."""
+    price = _whole_price(plan)
+    out = [
+        rollups.add_deltas(
+            f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity),
+    coalesce(sum(s.quantity) FILTER (WHERE {price} IS NULL), 0),
+    coalesce(sum({price} * s.quantity), 0)
+{_whole_rows(plan)}
 GROUP BY s.product_id, d.day"""
-)
+        )
+    ]
+    if "order_id" in plan.has:
+        out.append(
+            rollups.add_basket_deltas(
+                f"""SELECT b.basket, b.day, count(*)
+FROM (SELECT {checks.trimmed("s.order_id")} AS basket, d.day {_whole_rows(plan)}) b
+WHERE b.basket IS NOT NULL
+GROUP BY b.basket, b.day"""
+            )
+        )
+    return out
 
 
 UPDATE_STORED = f"""
@@ -316,19 +364,37 @@ def sum_new(plan: Plan) -> str:
     it if the summarizer could not. In (product, day) order: the windows of the fold
     (the cells', the running units') then find their rows sorted, which saves them more
     than the order costs here. Parameters: those of `checks.rows(plan)`."""
+    return rollups.add_deltas(
+        f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
+FROM ({_new_rows(plan)}) v
+WHERE occurrence = 1
+GROUP BY product_id, created_date
+ORDER BY product_id, created_date"""
+    )
+
+
+def _new_rows(plan: Plan) -> str:
+    """The checked rows `load` inserts when no stored id is in range: no problem, a
+    stored product, the first occurrence of their id (`occurrence = 1`)."""
     occurrence = (
         ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
         if plan.sort_occurrences
         else ", 1 AS occurrence"
     )
-    return rollups.add_deltas(
-        f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
-FROM (
-    SELECT j.created_date, j.product_id, j.quantity, j.unit_price{occurrence}
+    return f"""SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket{occurrence}
     FROM {checks.rows(plan)} j JOIN products p ON p.product_id = j.product_id
-    WHERE j.problem IS NULL
-) v
-WHERE occurrence = 1
-GROUP BY product_id, created_date
-ORDER BY product_id, created_date"""
+    WHERE j.problem IS NULL"""
+
+
+@cache
+def sum_new_baskets(plan: Plan) -> str | None:
+    """The baskets' deltas of the same rows (a file with `order_id`), beside `sum_new`.
+    Parameters: those of `checks.rows(plan)`."""
+    if "order_id" not in plan.has:
+        return None
+    return rollups.add_basket_deltas(
+        f"""SELECT basket, created_date, count(*)
+FROM ({_new_rows(plan)}) v
+WHERE occurrence = 1 AND basket IS NOT NULL
+GROUP BY basket, created_date"""
     )

@@ -136,8 +136,15 @@ def typed_order_rows(plan: Plan) -> str:
     )
 
 
-# The same rows' values alone (no parameter): what a file whose every row passed inserts.
-TYPED_ORDER_VALUES = f"SELECT s.id, s.product_id, s.quantity, s.created_date FROM {TYPED_ORDERS} s"
+@cache
+def typed_order_values(plan: Plan) -> str:
+    """The same rows' values alone (no parameter): what a file whose every row passed
+    inserts."""
+    optional = "".join(
+        f", s.{name}" if name in plan.has else f", NULL::text AS {name}"
+        for name in RULES[plan.kind].optional
+    )
+    return f"SELECT s.id, s.product_id, s.quantity, s.created_date{optional} FROM {TYPED_ORDERS} s"
 
 
 def distinct_values(column: str) -> str:

@@ -65,14 +65,15 @@ ANALYZE whole_dates;
 
 -- orders.verdict
 SELECT count(*), coalesce(sum(s.quantity), 0),
-    count(*) FILTER (WHERE CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE NULL END IS NOT NULL) = 0
+    count(*) FILTER (WHERE CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE CASE WHEN char_length(NULLIF(btrim(s.order_id, E' \t\r\n'), '')) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(NULLIF(btrim(s.order_id, E' \t\r\n'), '')))] END END IS NOT NULL) = 0
         AND NOT EXISTS (SELECT 1 FROM whole_dates WHERE problem IS NOT NULL)
-FROM (SELECT s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s;
+FROM (SELECT s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s;
 
 -- orders.load_whole (if whole)
-INSERT INTO orders (order_id, product_id, quantity, created_date, upload_id)
-SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
-FROM (SELECT s.id, s.product_id, s.quantity, s.created_date FROM staged_orders s) s JOIN whole_dates d ON d.raw = s.created_date;
+INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
+SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, NULL::numeric(12, 2),
+    NULLIF(btrim(s.order_id, E' \t\r\n'), ''), CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
+FROM (SELECT s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s JOIN whole_dates d ON d.raw = s.created_date;
 
 -- orders.load (if not whole)
 WITH judged AS MATERIALIZED (
@@ -200,8 +201,7 @@ SELECT x.created_date, x.product_id, x.orders, x.quantity, x.list_quantity,
     x.fixed_brl + x.list_quantity * pp.price
 FROM (
 SELECT created_date, product_id, count(*), sum(quantity), coalesce(sum(quantity) FILTER (WHERE unit_price IS NULL), 0), coalesce(sum(unit_price * quantity), 0)
-FROM (
-    SELECT j.created_date, j.product_id, j.quantity, j.unit_price, 1 AS occurrence
+FROM (SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket, 1 AS occurrence
     FROM (
 WITH dates AS MATERIALIZED (
     WITH vals AS MATERIALIZED (
@@ -250,8 +250,7 @@ FROM (
     OFFSET 0
 ) j
 ) j JOIN products p ON p.product_id = j.product_id
-    WHERE j.problem IS NULL
-) v
+    WHERE j.problem IS NULL) v
 WHERE occurrence = 1
 GROUP BY product_id, created_date
 ORDER BY product_id, created_date
