@@ -463,8 +463,6 @@ async def _write(run: Run, plan: Plan) -> None:
     else:
         if plan.sum_aside:  # the insert left the sums to the summarizer: sum them here
             await conn.execute(orders.sum_new(plan), *_parameters(plan))
-            if baskets := orders.sum_new_baskets(plan):
-                await conn.execute(baskets, *_parameters(plan))
         await rollups.fold(conn)
     run.clock.lap("rollups")
 

@@ -115,8 +115,6 @@ class Summarizer:
         self._check()
         await rollups.open_deltas(conn)
         await conn.execute(orders.sum_new(self._plan), self._plan.header_lines)
-        if baskets := orders.sum_new_baskets(self._plan):
-            await conn.execute(baskets, self._plan.header_lines)
         self._check()
         await rollups.summarize(conn)
 

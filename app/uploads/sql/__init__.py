@@ -62,8 +62,6 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
         ]
         if plan.sum_aside:
             out += [("orders.sum_new (if the summarizer failed)", orders.sum_new(plan))]
-            if baskets := orders.sum_new_baskets(plan):
-                out += [("orders.sum_new_baskets (if the summarizer failed)", baskets)]
     else:
         out += [
             ("products.create_checked", products.CREATE_CHECKED),

@@ -357,44 +357,38 @@ REJECTED = f"SELECT ord, line, problem FROM {CHECKED} WHERE action = 'reject'"
 
 @cache
 def sum_new(plan: Plan) -> str:
-    """What a new-orders upload on the fast path adds to the sales, summed straight from
-    the checked rows: those with no problem and a stored product, and of those only the
-    first occurrence of each id unless the ids are unique (what `load` inserts when no
-    stored id is in range). Run by the summarizer beside `load`, or by the upload after
-    it if the summarizer could not. In (product, day) order: the windows of the fold
-    (the cells', the running units') then find their rows sorted, which saves them more
-    than the order costs here. Parameters: those of `checks.rows(plan)`."""
-    return rollups.add_deltas(
-        f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
-FROM ({_new_rows(plan)}) v
-WHERE occurrence = 1
-GROUP BY product_id, created_date
-ORDER BY product_id, created_date"""
-    )
-
-
-def _new_rows(plan: Plan) -> str:
-    """The checked rows `load` inserts when no stored id is in range: no problem, a
-    stored product, the first occurrence of their id (`occurrence = 1`)."""
+    """What a new-orders upload on the fast path adds to the sales (and, with `order_id`,
+    to the baskets), summed straight from the checked rows: those with no problem and a
+    stored product, and of those only the first occurrence of each id unless the ids are
+    unique (what `load` inserts when no stored id is in range). Run by the summarizer
+    beside `load`, or by the upload after it if the summarizer could not. In (product,
+    day) order: the windows of the fold (the cells', the running units') then find their
+    rows sorted, which saves them more than the order costs here. With baskets the rows
+    are made once for both sums (checking them, date-times above all, costs more than
+    keeping them). Parameters: those of `checks.rows(plan)`."""
     occurrence = (
         ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
         if plan.sort_occurrences
         else ", 1 AS occurrence"
     )
-    return f"""SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket{occurrence}
+    rows = f"""SELECT * FROM (
+    SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket{occurrence}
     FROM {checks.rows(plan)} j JOIN products p ON p.product_id = j.product_id
-    WHERE j.problem IS NULL"""
-
-
-@cache
-def sum_new_baskets(plan: Plan) -> str | None:
-    """The baskets' deltas of the same rows (a file with `order_id`), beside `sum_new`.
-    Parameters: those of `checks.rows(plan)`."""
-    if "order_id" not in plan.has:
-        return None
-    return rollups.add_basket_deltas(
-        f"""SELECT basket, created_date, count(*)
-FROM ({_new_rows(plan)}) v
-WHERE occurrence = 1 AND basket IS NOT NULL
-GROUP BY basket, created_date"""
+    WHERE j.problem IS NULL
+) r WHERE occurrence = 1"""
+    baskets = "order_id" in plan.has
+    sums = rollups.add_deltas(
+        f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
+FROM {"new_rows" if baskets else f"({rows})"} v
+GROUP BY product_id, created_date
+ORDER BY product_id, created_date"""
     )
+    if not baskets:
+        return sums
+    basket_sums = rollups.add_basket_deltas(
+        """SELECT basket, created_date, count(*) FROM new_rows
+    WHERE basket IS NOT NULL GROUP BY basket, created_date"""
+    )
+    return f"""WITH new_rows AS MATERIALIZED ({rows}),
+baskets AS ({basket_sums})
+{sums}"""

@@ -201,7 +201,8 @@ SELECT x.created_date, x.product_id, x.orders, x.quantity, x.list_quantity,
     x.fixed_brl + x.list_quantity * pp.price
 FROM (
 SELECT created_date, product_id, count(*), sum(quantity), coalesce(sum(quantity) FILTER (WHERE unit_price IS NULL), 0), coalesce(sum(unit_price * quantity), 0)
-FROM (SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket, 1 AS occurrence
+FROM (SELECT * FROM (
+    SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket, 1 AS occurrence
     FROM (
 WITH dates AS MATERIALIZED (
     WITH vals AS MATERIALIZED (
@@ -250,8 +251,8 @@ FROM (
     OFFSET 0
 ) j
 ) j JOIN products p ON p.product_id = j.product_id
-    WHERE j.problem IS NULL) v
-WHERE occurrence = 1
+    WHERE j.problem IS NULL
+) r WHERE occurrence = 1) v
 GROUP BY product_id, created_date
 ORDER BY product_id, created_date
 ) AS x(created_date, product_id, orders, quantity, list_quantity, fixed_brl)
