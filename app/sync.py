@@ -7,6 +7,10 @@ commits in the destination together with the rows it loaded. A sync that dies ha
 has committed neither, and the next one reads again from the last committed cursor: the
 merge makes a row read twice one row. The local working folder is a temporary one: the
 destination holds everything a sync needs.
+
+A column a feed gains (the text ids' `order_code`, `product_code`) is added by dlt's
+schema evolution on the next sync, even one that loads no row: an empty read is handed
+over as an empty table of the feed's schema.
 """
 
 from __future__ import annotations

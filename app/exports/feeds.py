@@ -14,11 +14,18 @@ returns the rows whose writing transaction is not below it, a few of them possib
 Every query here is run by COPY (asyncpg inlines `$n` safely); dates travel as text
 (asyncpg sends 9999-12-31 as infinity), timestamps as microseconds since the epoch.
 
-The two order feeds copy orders alone: integers, dates and the unit price an order was
-charged (mostly empty), one table scanned. Their other columns (a product's name and
-category, the price in effect on the order's date, an upload's time) are read in the same
-snapshot into small lookups and joined in Arrow (`exports/merge.py`): per row, a join
-and formatting numerics cost PostgreSQL more than the whole scan.
+Text ids (`?ids=text`): a product or order line with a code is keyed by a negative
+surrogate. The key columns stay the int64 keys (what a warehouse merges on, as before);
+`product_code` and `order_code`, last in each file that names a product or an order, hold
+the id as the file wrote it (null for integer ids). So integer-id data keeps every column
+it had, with its type and place, and gains only columns of nulls.
+
+The two order feeds copy orders alone: integers, dates, the unit price an order was
+charged and the line's code (both mostly empty), one table scanned. Their other columns
+(a product's name, category and code, the price in effect on the order's date, an
+upload's time) are read in the same snapshot into small lookups and joined in Arrow
+(`exports/merge.py`): per row, a join and formatting numerics cost PostgreSQL more than
+the whole scan.
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ COLUMNS: dict[FeedName, Columns] = {
         ("unit_price", "money"),  # as charged; null: the list price in effect applies
         ("upload_id", "id"),
         ("changed_at", "timestamp"),
+        ("order_code", "text"),
+        ("product_code", "text"),
     ),
     FeedName.PRODUCTS: (
         ("product_id", "id"),
@@ -62,6 +71,7 @@ COLUMNS: dict[FeedName, Columns] = {
         ("price", "money"),
         ("upload_id", "id"),
         ("changed_at", "timestamp"),
+        ("product_code", "text"),
     ),
     # One row per price a product has had: `valid_to` null for the latest (open) one; the
     # first also holds before its `valid_from`. `upload_id`: the upload that set the price;
@@ -73,6 +83,7 @@ COLUMNS: dict[FeedName, Columns] = {
         ("valid_to", "date"),
         ("upload_id", "id"),
         ("changed_at", "timestamp"),
+        ("product_code", "text"),
     ),
     FeedName.ORDER_FULL_INFORMATION: (
         ("order_created_date", "date"),
@@ -83,6 +94,8 @@ COLUMNS: dict[FeedName, Columns] = {
         ("quantity", "int32"),
         ("unit_price", "money"),
         ("total_price", "total"),
+        ("order_code", "text"),
+        ("product_code", "text"),
     ),
     FeedName.REJECTS: (
         ("upload_id", "id"),
@@ -176,9 +189,10 @@ ORDER_ROWS: Columns = (
     ("order_created_date", "date"),
     ("unit_price", "money"),
     ("upload_id", "id"),
+    ("order_code", "text"),
 )
 ORDERS = f"""
-SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.unit_price, o.upload_id
+SELECT o.order_id, o.product_id, o.quantity, o.created_date, o.unit_price, o.upload_id, o.code
 FROM orders o
 WHERE {_ORDER_CHANGED} AND {_PERIOD}
 """
@@ -198,8 +212,9 @@ OFI_ROWS: Columns = (
     ("product_id", "id"),
     ("quantity", "int32"),
     ("unit_price", "money"),
+    ("order_code", "text"),
 )
-_OFI_SELECT = "SELECT o.created_date, o.order_id, o.product_id, o.quantity, o.unit_price"
+_OFI_SELECT = "SELECT o.created_date, o.order_id, o.product_id, o.quantity, o.unit_price, o.code"
 
 
 @cache
@@ -229,7 +244,8 @@ FROM product_prices pp
 CROSS JOIN LATERAL (
     -- The product's orders by its index, their days checked on them (OFFSET 0: the date
     -- index would read every order for a first price, which holds from the beginning).
-    SELECT o.created_date, o.order_id, o.product_id, o.quantity, o.unit_price, o.upload_id
+    SELECT o.created_date, o.order_id, o.product_id, o.quantity, o.unit_price, o.upload_id,
+        o.code
     FROM orders o WHERE o.product_id = pp.product_id OFFSET 0
 ) o
 WHERE CAST($1 AS bigint[]) IS NOT NULL AND pp.upload_id = ANY(CAST($1 AS bigint[]))
@@ -250,11 +266,20 @@ ORDER_PRODUCTS: Columns = (
     ("product_id", "id"),
     ("product_name", "text"),
     ("category", "text"),
+    ("product_code", "text"),
 )
 ORDER_PRODUCTS_SQL = f"""
-SELECT p.product_id, p.name, p.category
+SELECT p.product_id, p.name, p.category, p.code
 FROM products p
 WHERE {_NAMED}
+"""
+# The codes of those products, for the orders feed: only the coded ones, which are exactly
+# those with a negative key (a CHECK), found by the primary key; for integer-id data, none.
+PRODUCT_CODES: Columns = (("product_id", "id"), ("product_code", "text"))
+PRODUCT_CODES_SQL = f"""
+SELECT p.product_id, p.code
+FROM products p
+WHERE p.product_id < 0 AND {_NAMED}
 """
 # Every price those products have had, each from `applies_from` on (null: from the
 # beginning, the product's first price) until the next one's.
@@ -270,7 +295,8 @@ WHERE pp.product_id IN (SELECT p.product_id FROM products p WHERE {_NAMED})
 """
 
 PRODUCTS = f"""
-SELECT p.product_id, p.name, p.category, p.price, p.upload_id, {_micros("p.updated_at")}
+SELECT p.product_id, p.name, p.category, p.price, p.upload_id, {_micros("p.updated_at")},
+    p.code
 FROM products p
 WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
 """
@@ -279,11 +305,14 @@ WHERE CAST($1 AS bigint[]) IS NULL OR p.upload_id = ANY(CAST($1 AS bigint[]))
 # it again when it sets another of the same product (`valid_to`, the first one's start),
 # leaving `upload_id` as it was. So an incremental read returns every row of each product
 # an upload set a price of: what a re-ranging can touch. `changed_at`: the latest commit
-# among the product's rows' uploads, when its prices last changed.
+# among the product's rows' uploads, when its prices last changed. The code is looked up
+# for coded products (negative keys) alone: integer-id rows pay nothing for it.
 PRODUCT_PRICES = f"""
 SELECT pp.product_id, pp.price, pp.valid_from,
     CASE WHEN isfinite(pp.valid_to) THEN pp.valid_to END, pp.upload_id,
-    {_micros("max(u.finished_at) OVER (PARTITION BY pp.product_id)")}
+    {_micros("max(u.finished_at) OVER (PARTITION BY pp.product_id)")},
+    CASE WHEN pp.product_id < 0
+        THEN (SELECT p.code FROM products p WHERE p.product_id = pp.product_id) END
 FROM product_prices pp LEFT JOIN uploads u ON u.upload_id = pp.upload_id
 WHERE CAST($1 AS bigint[]) IS NULL OR pp.product_id IN (
     SELECT c.product_id FROM product_prices c WHERE c.upload_id = ANY(CAST($1 AS bigint[])))
@@ -331,7 +360,10 @@ def rows(feed: FeedName, changed: list[int] | None, period: tuple[str | None, st
     if feed is FeedName.ORDERS:
         return Query(
             Source(ORDERS, (*args, *period), ORDER_ROWS),
-            (("uploads", Source(UPLOAD_TIMES_SQL, (changed,), UPLOAD_TIMES)),),
+            (
+                ("uploads", Source(UPLOAD_TIMES_SQL, (changed,), UPLOAD_TIMES)),
+                ("codes", Source(PRODUCT_CODES_SQL, args, PRODUCT_CODES)),
+            ),
         )
     if feed is FeedName.ORDER_FULL_INFORMATION:
         return Query(

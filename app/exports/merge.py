@@ -2,7 +2,9 @@
 
 PostgreSQL copies orders alone (`feeds.ORDERS`, `feeds.order_full_information_sql`);
 the lookups read in the same snapshot (products by id, prices by product and day, upload
-times by id) are joined here, per batch, by binary search over their sorted keys. An
+times by id, coded products' codes by id) are joined here, per batch, by binary search
+over their sorted keys. An order's `order_code` comes with its row; its `product_code`
+from the product lookup (null for integer ids, whose products are not in the codes). An
 order's `unit_price` is the price it was sold at: the one it was charged, else its
 product's price in effect on its date (the product's last price whose `applies_from` is
 on or before it: a product's prices cover every day once). `total_price` is
@@ -39,7 +41,7 @@ class MissingPrice(LookupError):
 def finisher(feed: feeds.FeedName, lookups: Mapping[str, pa.Table]) -> Finish:
     """What turns a batch of the COPY's rows into a batch of `feed`'s file."""
     if feed is feeds.FeedName.ORDERS:
-        return _orders(lookups["uploads"])
+        return _orders(lookups["uploads"], lookups["codes"])
     if feed is feeds.FeedName.ORDER_FULL_INFORMATION:
         return _order_full_information(lookups["products"], lookups["prices"])
     return lambda batch: batch
@@ -80,6 +82,8 @@ class _Index:
             at = np.searchsorted(self.keys, wanted).astype(np.int32)
             np.minimum(at, len(self.keys) - 1, out=at)
             found = self.keys[at] == wanted
+            if keys.null_count:  # -1 may be a key here (a coded product's)
+                found &= keys.is_valid().to_numpy(zero_copy_only=False)
         return pa.array(at, mask=~found)
 
 
@@ -139,17 +143,21 @@ class _InEffect:
         return at
 
 
-def _orders(uploads: pa.Table) -> Finish:
+def _orders(uploads: pa.Table, codes: pa.Table) -> Finish:
     import pyarrow as pa
 
     index = _Index(uploads, "upload_id")
+    coded = _Index(codes, "product_id")
     target = feeds.schema(feeds.FeedName.ORDERS)
     changed_at = index.columns["changed_at"]
+    product_code = coded.columns["product_code"]
 
     def finish(rows: pa.RecordBatch) -> pa.RecordBatch:
-        at = index.positions(rows.column("upload_id"))
-        columns = [rows.column(name) for name in target.names[:-1]]
-        return pa.RecordBatch.from_arrays([*columns, changed_at.take(at)], schema=target)
+        columns = {name: rows.column(name) for name in rows.schema.names}
+        columns["changed_at"] = changed_at.take(index.positions(rows.column("upload_id")))
+        # Only coded products are in `codes`: an integer id finds none, and its code is null.
+        columns["product_code"] = product_code.take(coded.positions(rows.column("product_id")))
+        return pa.RecordBatch.from_arrays([columns[n] for n in target.names], schema=target)
 
     return finish
 
@@ -188,6 +196,8 @@ def _order_full_information(products: pa.Table, prices: pa.Table) -> Finish:
             "quantity": quantity,
             "unit_price": price,
             "total_price": total,
+            "order_code": rows.column("order_code"),
+            "product_code": index.columns["product_code"].take(at),
         }
         return pa.RecordBatch.from_arrays([columns[n] for n in target.names], schema=target)
 

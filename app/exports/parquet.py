@@ -173,8 +173,11 @@ def _batches(source: io.RawIOBase | io.BytesIO, columns: feeds.Columns) -> Itera
             parse_options=pacsv.ParseOptions(
                 newlines_in_values=any(pa.types.is_string(f.type) for f in schema)
             ),
+            # COPY writes NULL as an unquoted empty field and nothing else: a name or a
+            # code such as NA or NULL (pyarrow's default null spellings) is text.
             convert_options=pacsv.ConvertOptions(
                 column_types=read_types,
+                null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
             ),

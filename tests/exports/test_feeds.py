@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.formats import encode_cursor
+from tests.conftest import require_online_retail
 from tests.helpers import assert_error, post_multipart, upload
 
 PRODUCTS = (
@@ -37,7 +38,7 @@ async def read(
     return pq.read_table(io.BytesIO(response.content)), response.headers["x-next-cursor"]
 
 
-async def load(api: httpx.AsyncClient, kind: str, body: str, **kw: Any) -> dict[str, Any]:
+async def load(api: httpx.AsyncClient, kind: str, body: str | bytes, **kw: Any) -> dict[str, Any]:
     response = await upload(api, kind, body, **kw)
     assert response.status_code == 201, response.text
     report: dict[str, Any] = response.json()
@@ -299,6 +300,7 @@ class TestProductPricesFeed:
             "valid_to",
             "upload_id",
             "changed_at",
+            "product_code",
         ]
         assert table.schema.field("price").type == pa.decimal128(12, 2)
         assert table.schema.field("valid_to").type == pa.date32()
@@ -435,3 +437,179 @@ class TestPriceAtSale:
             8: None,
             9: Decimal("0.00"),
         }
+
+
+# Text ids (issue 27, item 4): codes beside the integer keys.
+TEXT = {"ids": "text"}
+CODED_PRODUCTS = "id,name,category,price\n85123A,Heart,Decor,2.55\n71053,Lantern,Decor,3.39\nNULL,NA,Decor,1.00\n"
+CODED_ORDERS = (
+    "id,product_id,quantity,created_date\nL-1,85123A,2,2024-12-01\n2,71053,1,2024-12-01\n"
+)
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    out = pa.BufferOutputStream()
+    pq.write_table(table, out)
+    data: bytes = out.getvalue().to_pybytes()
+    return data
+
+
+def codes(table: pa.Table, *names: str) -> set[tuple[Any, ...]]:
+    return {tuple(r[n] for n in names) for r in table.to_pylist()}
+
+
+class TestTextIds:
+    async def test_integer_id_feeds_keep_their_columns_and_gain_null_codes(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", PRODUCTS)
+        await load(api, "orders", ORDERS)
+        old = {
+            "orders": [
+                ("order_id", pa.int64()),
+                ("product_id", pa.int64()),
+                ("quantity", pa.int32()),
+                ("order_created_date", pa.date32()),
+                ("unit_price", pa.decimal128(12, 2)),
+                ("upload_id", pa.int64()),
+                ("changed_at", pa.timestamp("us", tz="UTC")),
+            ],
+            "products": [
+                ("product_id", pa.int64()),
+                ("name", pa.string()),
+                ("category", pa.string()),
+                ("price", pa.decimal128(12, 2)),
+                ("upload_id", pa.int64()),
+                ("changed_at", pa.timestamp("us", tz="UTC")),
+            ],
+            "order_full_information": [
+                ("order_created_date", pa.date32()),
+                ("order_id", pa.int64()),
+                ("product_id", pa.int64()),
+                ("product_name", pa.string()),
+                ("category", pa.string()),
+                ("quantity", pa.int32()),
+                ("unit_price", pa.decimal128(12, 2)),
+                ("total_price", pa.decimal128(22, 2)),
+            ],
+        }
+        added = {
+            "orders": ["order_code", "product_code"],
+            "products": ["product_code"],
+            "order_full_information": ["order_code", "product_code"],
+        }
+        for feed, columns in old.items():
+            table, _ = await read(api, feed)
+            assert [(f.name, f.type) for f in table.schema] == [
+                *columns,
+                *((name, pa.string()) for name in added[feed]),
+            ], feed
+            for name in added[feed]:
+                assert table.column(name).null_count == table.num_rows > 0, (feed, name)
+
+    async def test_coded_rows_carry_their_codes_integer_ids_none(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", CODED_PRODUCTS, params=TEXT)
+        await load(api, "orders", CODED_ORDERS, params=TEXT)
+        products, _ = await read(api, "products")
+        assert products.schema.field("product_id").type == pa.int64()
+        by_code = {r["product_code"]: r for r in products.to_pylist()}
+        assert set(by_code) == {"85123A", "NULL", None}
+        heart, lantern = by_code["85123A"], by_code[None]
+        assert heart["product_id"] < 0 and heart["name"] == "Heart"
+        assert lantern["product_id"] == 71053
+        # COPY's NULL is an empty field alone: a code NULL, a name NA, are text.
+        assert by_code["NULL"]["name"] == "NA"
+        prices, _ = await read(api, "product_prices")
+        assert codes(prices, "product_id", "product_code", "price") == {
+            (heart["product_id"], "85123A", Decimal("2.55")),
+            (71053, None, Decimal("3.39")),
+            (by_code["NULL"]["product_id"], "NULL", Decimal("1.00")),
+        }
+        orders, _ = await read(api, "orders")
+        assert orders.schema.field("order_id").type == pa.int64()
+        rows = {r["order_code"]: r for r in orders.to_pylist()}
+        assert set(rows) == {"L-1", None}
+        assert rows["L-1"]["order_id"] < 0 and rows[None]["order_id"] == 2
+        assert codes(orders, "order_code", "product_id", "product_code") == {
+            ("L-1", heart["product_id"], "85123A"),
+            (None, 71053, None),
+        }
+        ofi, _ = await read(api, "order_full_information")
+        assert codes(ofi, "order_code", "product_code", "product_name", "total_price") == {
+            ("L-1", "85123A", "Heart", Decimal("5.10")),
+            (None, None, "Lantern", Decimal("3.39")),
+        }
+        # The merged feed shows the order as the CSV export does: its code, else its key.
+        response = await api.get("/exports/order_full_information.csv")
+        _header, *lines = csv.reader(io.StringIO(response.text))
+        assert sorted((line[1], Decimal(line[4])) for line in lines) == sorted(
+            (r["order_code"] or str(r["order_id"]), r["total_price"]) for r in ofi.to_pylist()
+        )
+
+    async def test_incremental_reads_carry_the_codes_of_what_changed(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        await load(api, "products", CODED_PRODUCTS, params=TEXT)
+        await load(api, "orders", CODED_ORDERS, params=TEXT)
+        cursors = {f: (await read(api, f))[1] for f in ("orders", "order_full_information")}
+        body = (
+            "id,product_id,quantity,created_date\nL-9,85123A,3,2024-12-02\n9,71053,1,2024-12-02\n"
+        )
+        await load(api, "orders", body, params=TEXT)
+        for feed in ("orders", "order_full_information"):
+            changed, _ = await read(api, feed, cursors[feed])
+            assert codes(changed, "order_code", "product_code", "quantity") == {
+                ("L-9", "85123A", 3),
+                (None, None, 1),
+            }, feed
+        # A coded product's new price: its row comes again, with its code.
+        _, cursor = await read(api, "products")
+        raised = "id,name,category,price\n85123A,Heart,Decor,2.75\n"
+        await load(api, "products", raised, params=TEXT, on_conflict="update")
+        changed, _ = await read(api, "products", cursor)
+        assert codes(changed, "product_code", "price") == {("85123A", Decimal("2.75"))}
+
+    async def test_the_real_shops_lines_come_with_their_codes(self, api: httpx.AsyncClient) -> None:
+        """Its first 2,000 lines (StockCodes, line keys of invoice/stock code/n): the
+        merged feed equals the CSV export row for row, ids as written."""
+        import pyarrow.compute as pc
+
+        real = pq.read_table(require_online_retail()).slice(0, 2000)
+        stock = real.group_by("StockCode").aggregate([("Description", "max")])
+        catalogue = pa.table(
+            {
+                "id": stock["StockCode"],
+                "name": pc.fill_null(stock["Description_max"], "(no description)"),
+                "category": pa.array(["Retail"] * stock.num_rows),
+                "price": pa.array([Decimal("1.00")] * stock.num_rows, pa.decimal128(12, 2)),
+            }
+        )
+        await load(api, "products", parquet_bytes(catalogue), filename="p.parquet", params=TEXT)
+        mapping = (
+            "order_id=InvoiceNo,product_id=StockCode,quantity=Quantity,created_date=InvoiceDate,"
+            "unit_price=UnitPrice"
+        )
+        report = await load(
+            api,
+            "orders",
+            parquet_bytes(real),
+            filename="o.parquet",
+            params={**TEXT, "columns": mapping},
+        )
+        assert report["rows_inserted"] > 1900
+        ofi, _ = await read(api, "order_full_information")
+        assert ofi.num_rows == report["rows_inserted"]
+        assert ofi.column("order_code").null_count == 0
+        response = await api.get("/exports/order_full_information.csv")
+        _header, *lines = csv.reader(io.StringIO(response.text))
+        assert sorted((line[1], line[2], Decimal(line[4])) for line in lines) == sorted(
+            (r["order_code"], r["product_name"], r["total_price"]) for r in ofi.to_pylist()
+        )
+        orders, _ = await read(api, "orders")
+        sold = {r["StockCode"] for r in real.to_pylist() if r["Quantity"] > 0}
+        # A StockCode that is a whole number (21000) is its own key, without a code.
+        assert {r["product_code"] or str(r["product_id"]) for r in orders.to_pylist()} == sold
+        assert {r["product_code"] is None for r in orders.to_pylist()} == {True, False}
+        assert pc.all(pc.less(orders.column("order_id"), 0)).as_py()

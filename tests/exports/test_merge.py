@@ -15,10 +15,16 @@ OFI = feeds.FeedName.ORDER_FULL_INFORMATION
 DAY = date(2024, 1, 1)
 
 
-def products(rows: list[tuple[int, str, str]]) -> pa.Table:
-    ids, names, categories = zip(*rows, strict=True) if rows else ((), (), ())
+def products(rows: Sequence[tuple[int, str, str] | tuple[int, str, str, str | None]]) -> pa.Table:
+    """(product_id, name, category[, code]): no code unless said."""
+    full = [(*r, None)[:4] for r in rows]
     return pa.Table.from_arrays(
-        [pa.array(ids, pa.int64()), pa.array(names, pa.string()), pa.array(categories)],
+        [
+            pa.array([r[0] for r in full], pa.int64()),
+            pa.array([r[1] for r in full], pa.string()),
+            pa.array([r[2] for r in full], pa.string()),
+            pa.array([r[3] for r in full], pa.string()),
+        ],
         schema=feeds.arrow_schema(feeds.ORDER_PRODUCTS),
     )
 
@@ -45,11 +51,15 @@ def catalogue(rows: list[tuple[int, str, str, str]]) -> dict[str, pa.Table]:
 
 
 def ofi_rows(
-    rows: Sequence[tuple[int, int, int] | tuple[int, int, int, date, str | None]],
+    rows: Sequence[
+        tuple[int, int, int]
+        | tuple[int, int, int, date, str | None]
+        | tuple[int, int, int, date, str | None, str | None]
+    ],
 ) -> pa.RecordBatch:
-    """(order_id, product_id, quantity[, created_date, charged unit price]): on DAY at
-    the list price unless said."""
-    full = [(*r, DAY, None)[:5] for r in rows]
+    """(order_id, product_id, quantity[, created_date, charged unit price[, code]]): on
+    DAY at the list price, without a code, unless said."""
+    full = [(*r, *(DAY, None, None)[len(r) - 3 :]) for r in rows]
     return pa.RecordBatch.from_arrays(
         [
             pa.array([r[3] for r in full], pa.date32()),
@@ -57,6 +67,7 @@ def ofi_rows(
             pa.array([r[1] for r in full], pa.int64()),
             pa.array([r[2] for r in full], pa.int32()),
             pa.array([None if r[4] is None else Decimal(r[4]) for r in full], pa.decimal128(12, 2)),
+            pa.array([r[5] for r in full], pa.string()),
         ],
         schema=feeds.arrow_schema(feeds.OFI_ROWS),
     )
@@ -84,6 +95,24 @@ class TestOrderFullInformation:
             (2, "Desk", "Office", Decimal("200.00"), Decimal("200.00")),
             (3, "Pin", "X", Decimal("0.01"), Decimal("0.07")),
             (4, "Lamp", "Home", Decimal("10.50"), Decimal("10.50")),
+        ]
+
+    def test_codes_beside_the_keys_and_null_for_integer_ids(self) -> None:
+        low = -(2**31)
+        named = products([(low, "Heart", "Decor", "85123A"), (71053, "Lantern", "Decor")])
+        finish = merge.finisher(
+            OFI, {"products": named, "prices": prices([(low, None, "2.55"), (71053, None, "3.39")])}
+        )
+        out = finish(
+            ofi_rows([(-(2**63), low, 2, DAY, None, "L-1"), (2, 71053, 1), (3, low, 1)])
+        ).to_pylist()
+        assert [
+            (r["order_id"], r["order_code"], r["product_id"], r["product_code"], r["total_price"])
+            for r in out
+        ] == [
+            (-(2**63), "L-1", low, "85123A", Decimal("5.10")),
+            (2, None, 71053, None, Decimal("3.39")),
+            (3, None, low, "85123A", Decimal("2.55")),
         ]
 
     def test_the_largest_total_is_exact(self) -> None:
@@ -183,26 +212,76 @@ class TestPriceAtSale:
             finish(ofi_rows([(1, 1, 1)]))
 
 
+def order_rows(
+    product_ids: list[int], upload_ids: list[int | None], codes: list[str | None] | None = None
+) -> pa.RecordBatch:
+    """Orders 1…n of the products, written by the uploads, with their codes (none)."""
+    n = len(product_ids)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(range(1, n + 1), pa.int64()),
+            pa.array(product_ids, pa.int64()),
+            pa.array([1] * n, pa.int32()),
+            pa.array([date(2024, 1, 1)] * n, pa.date32()),
+            pa.array([Decimal("2.50") if i == 1 else None for i in range(n)], pa.decimal128(12, 2)),
+            pa.array(upload_ids, pa.int64()),
+            pa.array(codes or [None] * n, pa.string()),
+        ],
+        schema=feeds.arrow_schema(feeds.ORDER_ROWS),
+    )
+
+
+def product_codes(rows: list[tuple[int, str]]) -> pa.Table:
+    ids, codes = zip(*rows, strict=True) if rows else ((), ())
+    return pa.Table.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(codes, pa.string())],
+        schema=feeds.arrow_schema(feeds.PRODUCT_CODES),
+    )
+
+
+def uploads(rows: list[tuple[int, datetime | None]]) -> pa.Table:
+    ids, times = zip(*rows, strict=True) if rows else ((), ())
+    return pa.Table.from_arrays(
+        [pa.array(ids, pa.int64()), pa.array(times, pa.timestamp("us", tz="UTC"))],
+        schema=feeds.arrow_schema(feeds.UPLOAD_TIMES),
+    )
+
+
 class TestOrders:
     def test_changed_at_is_the_uploads_and_null_without_one(self) -> None:
         when = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
-        uploads = pa.Table.from_arrays(
-            [pa.array([4, 9], pa.int64()), pa.array([when, None], pa.timestamp("us", tz="UTC"))],
-            schema=feeds.arrow_schema(feeds.UPLOAD_TIMES),
-        )
-        rows = pa.RecordBatch.from_arrays(
-            [
-                pa.array([1, 2, 3, 4]),
-                pa.array([1, 1, 1, 1]),
-                pa.array([1, 1, 1, 1], pa.int32()),
-                pa.array([date(2024, 1, 1)] * 4, pa.date32()),
-                pa.array([None, Decimal("2.50"), None, None], pa.decimal128(12, 2)),
-                pa.array([4, None, 9, 5], pa.int64()),  # tracked, older, running, deleted
-            ],
-            schema=feeds.arrow_schema(feeds.ORDER_ROWS),
-        )
-        out = merge.finisher(feeds.FeedName.ORDERS, {"uploads": uploads})(rows)
+        rows = order_rows([1, 1, 1, 1], [4, None, 9, 5])  # tracked, older, running, deleted
+        lookups = {"uploads": uploads([(4, when), (9, None)]), "codes": product_codes([])}
+        out = merge.finisher(feeds.FeedName.ORDERS, lookups)(rows)
         assert out.schema == feeds.schema(feeds.FeedName.ORDERS)
         assert out.column("changed_at").to_pylist() == [when, None, None, None]
         assert out.column("upload_id").to_pylist() == [4, None, 9, 5]
         assert out.column("unit_price").to_pylist() == [None, Decimal("2.50"), None, None]
+        assert out.column("order_code").to_pylist() == [None] * 4
+        assert out.column("product_code").to_pylist() == [None] * 4
+
+    def test_codes_beside_the_keys_and_null_for_integer_ids(self) -> None:
+        """The line's code comes with its row; its product's from the coded products'
+        lookup (negative keys, by search), which integer ids are never in."""
+        low = -(2**31)
+        rows = order_rows([low, 7, -1, low + 1], [4, 4, None, 4], ["L-1", None, "007", "3f2b-uuid"])
+        codes = product_codes([(low + 1, "71053X"), (low, "85123A"), (-1, "Z")])
+        lookups = {"uploads": uploads([(4, None)]), "codes": codes}
+        out = merge.finisher(feeds.FeedName.ORDERS, lookups)(rows)
+        assert out.schema == feeds.schema(feeds.FeedName.ORDERS)
+        assert [
+            (r["order_id"], r["product_id"], r["order_code"], r["product_code"])
+            for r in out.to_pylist()
+        ] == [
+            (1, low, "L-1", "85123A"),
+            (2, 7, None, None),
+            (3, -1, "007", "Z"),
+            (4, low + 1, "3f2b-uuid", "71053X"),
+        ]
+
+
+class TestIndex:
+    def test_a_null_key_is_never_found_even_where_minus_one_is_a_key(self) -> None:
+        index = merge._Index(product_codes([(-1, "A"), (-5, "B")]), "product_id")
+        wanted = pa.array([None, -1, -5, 3], pa.int64())
+        assert index.positions(wanted).to_pylist() == [None, 1, 0, None]  # -5 sorts first

@@ -20,11 +20,28 @@ SAMPLE = Path(__file__).parents[2] / "data"
 RATE = "0.184965"
 
 
-def post(base: str, kind: str, body: bytes, on_conflict: str = "reject") -> dict[str, object]:
+# Text ids (issue 27, item 4): coded products and lines beside integer ones, uploaded with
+# `?ids=text` after the sample (whose line ids run 1…300). The coded product grows most
+# from 2024-12-01 to 12-02, so it leads both top-growth bases.
+TEXT = {"ids": "text"}
+CODED_PRODUCTS = b"id,name,category,price\n85123A,Heart,Decor,2.55\n71053,Lantern,Decor,3.39\n"
+CODED_ORDERS = (
+    b"id,product_id,quantity,created_date\n"
+    b"L-1,85123A,2,2024-12-01\n9101,71053,1,2024-12-01\nL-3,85123A,60,2024-12-02\n"
+)
+
+
+def post(
+    base: str,
+    kind: str,
+    body: bytes,
+    on_conflict: str = "reject",
+    params: dict[str, str] | None = None,
+) -> dict[str, object]:
     response = httpx.post(
         f"{base}/uploads/{kind}",
         files={"file": (f"{kind}.csv", body, "text/csv")},
-        params={"on_conflict": on_conflict},
+        params={"on_conflict": on_conflict, **(params or {})},
         headers={"X-API-Key": API_KEY},
         timeout=60,
     )

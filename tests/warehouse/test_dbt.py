@@ -21,7 +21,7 @@ from sqlalchemy import URL
 
 from app import sync
 from tests.conftest import create_database, drop_database
-from tests.warehouse.conftest import post
+from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
 
 PROJECT = Path(__file__).parents[2] / "warehouse"
 
@@ -101,13 +101,14 @@ def assert_marts_equal_the_api(base: str, marts: Marts) -> None:
     assert built[0]["value"] == kpis["max_order_date"]["date"]
     assert built[2]["value"] == kpis["most_demanded_product"]["sales_usd"]
 
-    # order_full_information: the export, row for row.
+    # order_full_information: the export, row for row (both in key order); the file's
+    # order_id is the line's code where its id was text.
     exported = list(csv.DictReader(io.StringIO(get("/exports/order_full_information.csv").text)))
     built = marts.table("order_full_information", "order_created_date, order_id")
     assert len(built) == len(exported) > 0
     for mine, theirs in zip(built, exported, strict=True):
         assert str(mine["order_created_date"]) == theirs["order_created_date"]
-        assert str(mine["order_id"]) == theirs["order_id"]
+        assert str(mine["order_code"] or mine["order_id"]) == theirs["order_id"]
         assert mine["product_name"] == theirs["product_name"]
         assert str(mine["quantity"]) == theirs["quantity"]
         assert money(mine["total_price"]) == money(theirs["total_price"])
@@ -145,7 +146,7 @@ def assert_marts_equal_the_api(base: str, marts: Marts) -> None:
         ][:25]
         assert [
             {
-                "product_id": int(r["product_id"]),
+                "product_id": r["product_code"] or int(r["product_id"]),
                 "product_name": r["product_name"],
                 "date": str(r["date"]),
                 "previous_date": str(r["previous_date"]),
@@ -206,6 +207,63 @@ class TestDbtOnPostgres:
         await asyncio.to_thread(sync.sync, sync.Service(served), dsn)
         await asyncio.to_thread(dbt_build, "postgres", env, tmp_path)
         await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
+
+
+def sync_through_text_ids(base: str, destination: str) -> None:
+    """The sample, then coded products and lines in a later, incremental sync."""
+    run = sync.Service(base)
+    sync.sync(run, destination)
+    post(base, "products", CODED_PRODUCTS, params=TEXT)
+    post(base, "orders", CODED_ORDERS, params=TEXT)
+    sync.sync(run, destination)
+
+
+def assert_codes_come_through(base: str, marts: Marts) -> None:
+    """Each coded product and line shows its code beside its (negative) key; integer ids
+    none."""
+    coded = [
+        (r["order_code"], r["product_code"], int(r["quantity"]))
+        for r in marts.table("fct_orders", "quantity")
+        if int(r["order_id"]) < 0 or int(r["order_id"]) > 9000
+    ]
+    assert coded == [(None, None, 1), ("L-1", "85123A", 2), ("L-3", "85123A", 60)]
+    merged = marts.table("order_full_information", "order_created_date, order_id")
+    assert [r["order_code"] for r in merged if int(r["order_id"]) < 0] == ["L-1", "L-3"]
+    assert all(r["order_code"] is None for r in merged if int(r["order_id"]) > 0)
+    # The coded product leads both bases of top growth, shown by its code as the API does.
+    growth = marts.table("product_day_over_day_growth", 'growth DESC, "date", product_id')
+    for basis in ("calendar", "previous_sale"):
+        [top, *_] = [r for r in growth if r["basis"] == basis]
+        assert (top["product_code"], int(top["growth"])) == ("85123A", 58), basis
+        [api] = httpx.get(
+            f"{base}/insights/top-growth", params={"limit": 1, "basis": basis}, timeout=30
+        ).json()["items"]
+        assert api["product_id"] == "85123A"
+    features = marts.table("product_demand_features", 'product_id, "date"')
+    assert {r["product_code"] for r in features if int(r["product_id"]) < 0} == {"85123A"}
+    assert {r["product_code"] for r in features if int(r["product_id"]) > 0} == {None}
+    prices = marts.table("dim_product_prices", "product_id, valid_from")
+    assert [r["product_code"] for r in prices if int(r["product_id"]) < 0] == ["85123A"]
+
+
+class TestDbtWithTextIds:
+    """Coded products and lines through an incremental sync: the marts equal the API,
+    which shows them by their codes, and carry the codes beside the keys."""
+
+    async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
+        path = tmp_path / "warehouse.duckdb"
+        await asyncio.to_thread(sync_through_text_ids, served, f"duckdb:///{path}")
+        env = {"ORDERLENS_WAREHOUSE": str(path)}
+        await asyncio.to_thread(dbt_build, "duckdb", env, tmp_path)
+        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
+        await asyncio.to_thread(assert_codes_come_through, served, duckdb_marts(path))
+
+    async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
+        dsn, env = libpq(warehouse_db)
+        await asyncio.to_thread(sync_through_text_ids, served, dsn)
+        await asyncio.to_thread(dbt_build, "postgres", env, tmp_path)
+        await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
+        await asyncio.to_thread(assert_codes_come_through, served, postgres_marts(dsn))
 
 
 # Price history (issue 27), set between syncs: each dated price ends the one before it (a

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from app import cli, sync
 from app.exports.feeds import FeedName
-from tests.warehouse.conftest import post
+from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
 
 SERVICE_LOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ app\.")
 
@@ -116,6 +119,108 @@ class TestSyncToDuckDB:
         assert "secret" not in message
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{served}/syncs")).json()["items"] == []
+
+
+CODE_COLUMNS = {
+    "orders": ("order_code", "product_code"),
+    "products": ("product_code",),
+    "product_prices": ("product_code",),
+    "order_full_information": ("order_code", "product_code"),
+}
+
+
+def raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+class TestTextIds:
+    async def test_codes_come_through_beside_the_keys(self, served: str, tmp_path: Path) -> None:
+        path = tmp_path / "w.duckdb"
+        dest = "duckdb:///" + str(path)
+        await asyncio.to_thread(run, served, dest)
+        # The sample alone: every code column is there, and null.
+        for table, columns in CODE_COLUMNS.items():
+            for column in columns:
+                [(rows, codes)] = raw(
+                    path, f"SELECT count(*), count({column}) FROM orderlens_raw.{table}"
+                )
+                assert rows > 0 and codes == 0, (table, column)
+        post(served, "products", CODED_PRODUCTS, params=TEXT)
+        post(served, "orders", CODED_ORDERS, params=TEXT)
+        again = await asyncio.to_thread(run, served, dest)
+        assert again["orders"] == 3 and again["products"] == 2
+        products = raw(
+            path,
+            "SELECT product_id, product_code FROM orderlens_raw.products"
+            " WHERE product_id < 0 OR product_id = 71053 ORDER BY product_id",
+        )
+        assert [(key < 0, code) for key, code in products] == [(True, "85123A"), (False, None)]
+        heart = products[0][0]
+        assert raw(
+            path,
+            "SELECT order_id < 0, order_code, product_id, product_code, quantity"
+            " FROM orderlens_raw.orders WHERE order_id < 0 OR order_id > 9000 ORDER BY quantity",
+        ) == [
+            (False, None, 71053, None, 1),
+            (True, "L-1", heart, "85123A", 2),
+            (True, "L-3", heart, "85123A", 60),
+        ]
+        assert raw(
+            path,
+            "SELECT order_code, product_code, product_name FROM"
+            " orderlens_raw.order_full_information WHERE order_id < 0 OR order_id > 9000"
+            " ORDER BY quantity",
+        ) == [(None, None, "Lantern"), ("L-1", "85123A", "Heart"), ("L-3", "85123A", "Heart")]
+        assert raw(
+            path, "SELECT product_code FROM orderlens_raw.product_prices WHERE product_id < 0"
+        ) == [("85123A",)]
+        # The keys are still the integers they were: what dlt merges on.
+        types = dict(
+            raw(
+                path,
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'orderlens_raw' AND table_name = 'orders'",
+            )
+        )
+        assert (types["order_id"], types["product_id"], types["order_code"]) == (
+            "BIGINT",
+            "BIGINT",
+            "VARCHAR",
+        )
+
+    async def test_a_warehouse_synced_before_codes_gains_them_with_nothing_to_load(
+        self, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Loaded from feeds without code columns (a service before text ids), the next
+        sync, with no row changed, still adds the columns (empty files carry the schema),
+        so the dbt models that read them build."""
+        path = tmp_path / "w.duckdb"
+        dest = "duckdb:///" + str(path)
+        real = sync._batches
+
+        def without_codes(file: Path) -> Iterator[pa.Table]:
+            for table in real(file):
+                yield table.drop_columns(
+                    [n for n in table.column_names if n in ("order_code", "product_code")]
+                )
+
+        monkeypatch.setattr(sync, "_batches", without_codes)
+        await asyncio.to_thread(run, served, dest)
+        assert not raw(
+            path,
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = 'orderlens_raw' AND column_name IN ('order_code', 'product_code')",
+        )
+        monkeypatch.setattr(sync, "_batches", real)
+        again = await asyncio.to_thread(run, served, dest)
+        assert again["orders"] == 0
+        for table, columns in CODE_COLUMNS.items():
+            for column in columns:
+                [(rows, codes)] = raw(
+                    path, f"SELECT count(*), count({column}) FROM orderlens_raw.{table}"
+                )
+                assert rows > 0 and codes == 0, (table, column)
 
 
 class TestUnreachable:

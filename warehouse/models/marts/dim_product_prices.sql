@@ -12,5 +12,6 @@ select
         then valid_from end as applies_from,
     case when valid_to is null then true else false end as is_current,
     upload_id,
-    changed_at
+    changed_at,
+    product_code
 from {{ ref('stg_product_prices') }}

@@ -2,7 +2,8 @@
 -- before. basis `calendar`: consecutive calendar days, a day without sales counting as
 -- 0 (a sale day and the day after it, after the first order date). basis
 -- `previous_sale`: against the product's previous sale day (the assessment's LAG).
--- The API's top N = the first N rows by growth desc, date, product_id.
+-- The API's top N = the first N rows by growth desc, date, product_id (the key; the API
+-- shows product_code where there is one).
 with cells as (
     select product_id, created_date, quantity from {{ ref('product_daily_sales') }}
 ),
@@ -59,6 +60,7 @@ select
     g.previous_date,
     g.quantity,
     g.previous_quantity,
-    g.quantity - g.previous_quantity as growth
+    g.quantity - g.previous_quantity as growth,
+    p.product_code
 from growth g
 join {{ ref('stg_products') }} p on p.product_id = g.product_id

@@ -3,13 +3,13 @@
 -- averages (of the days before, so a model trained on them never sees its own day),
 -- and calendar flags.
 with grid as (
-    select p.product_id, c.day
+    select p.product_id, p.product_code, c.day
     from {{ ref('stg_products') }} p
     cross join {{ ref('calendar') }} c
     where p.product_id in (select product_id from {{ ref('product_daily_sales') }})
 ),
 daily as (
-    select g.product_id, g.day, coalesce(s.quantity, 0) as quantity
+    select g.product_id, g.product_code, g.day, coalesce(s.quantity, 0) as quantity
     from grid g
     left join {{ ref('product_daily_sales') }} s
         on s.product_id = g.product_id and s.created_date = g.day
@@ -29,6 +29,7 @@ select
     extract(month from day) as month,
     extract(day from day) as day_of_month,
     case when {{ orderlens.weekday('day') }} in (0, 6) then true else false end as is_weekend,
-    {{ orderlens.weekday('day') }} as day_of_week
+    {{ orderlens.weekday('day') }} as day_of_week,
+    product_code
 from daily
 window w as (partition by product_id order by day)

@@ -5,5 +5,7 @@ select
     cast(order_created_date as date) as created_date,
     cast(unit_price as {{ orderlens.money_type() }}) as unit_price,
     upload_id,
-    changed_at
+    changed_at,
+    order_code,
+    product_code
 from {{ source('orderlens', 'orders') }}

@@ -4,5 +4,6 @@ select
     cast(valid_from as date) as valid_from,
     cast(valid_to as date) as valid_to,
     upload_id,
-    changed_at
+    changed_at,
+    product_code
 from {{ source('orderlens', 'product_prices') }}

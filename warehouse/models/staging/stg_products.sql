@@ -4,5 +4,6 @@ select
     category,
     cast(price as {{ orderlens.money_type() }}) as price,
     upload_id,
-    changed_at
+    changed_at,
+    product_code
 from {{ source('orderlens', 'products') }}
