@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.answers.route import CachedRead
-from app.catalog.models import MAX_CODE, MAX_INT4
+from app.catalog import keys
+from app.catalog.models import MAX_CODE
 from app.db import SessionDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.formats import Format, FormatDep, csv_response, csv_rows, money
@@ -112,10 +113,6 @@ ORDER BY valid_from DESC
 """
 
 
-# An id that is its own integer key (as uploads read one: rules.integer_id).
-INTEGER_ID = re.compile(r"[1-9][0-9]{0,9}")
-
-
 class ProductNotFound(NotFound):
     code = "product_not_found"
 
@@ -161,8 +158,8 @@ async def product(
         ),
     ],
 ) -> ProductDetail:
-    key = int(product_id) if INTEGER_ID.fullmatch(product_id) else None
-    by_key = key is not None and key <= MAX_INT4
+    key = keys.integer_key(product_id)
+    by_key = key is not None
     params: dict[str, int | str | None] = {"key": key} if by_key else {"code": product_id}
     found = (
         await session.execute(text(PRODUCT.format(by=BY_KEY if by_key else BY_CODE)), params)

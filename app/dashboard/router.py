@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from app.analytics import service as analytics
+from app.catalog.models import MAX_CODE
 from app.dashboard import charts
 from app.db import SessionDep
 from app.errors import AppError
@@ -113,7 +114,10 @@ class ForecastSubject(AppError):
 @charts_router.get("/dashboard/charts/forecast.svg")
 async def forecast_chart(
     session: SessionDep,
-    product_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    # An integer id, or a text id as the file wrote it (as GET /forecasts/products/{id}).
+    product_id: Annotated[
+        str | None, Query(min_length=1, max_length=MAX_CODE, pattern="^[^\x00]+$")
+    ] = None,
     level: Annotated[Literal["total"] | None, Query()] = None,
     # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (500).
     category: Annotated[
@@ -130,11 +134,12 @@ async def forecast_chart(
             details={"given": given},
         )
     if product_id is not None:
-        result = await forecasts.product(session=session, product_id=product_id)
+        product = await forecasts.product_ref(session=session, product_id=product_id)
+        result = await forecasts.product(session=session, product=product)
         history = (
             await forecasts.recent_units(
                 session=session,
-                product_id=product_id,
+                product_id=product.key,
                 until=result.data_until,
                 days=FORECAST_HISTORY_DAYS,
             )

@@ -140,8 +140,8 @@ WITH r AS (
     SELECT run_id, data_until, seen_upload_id, running_uploads FROM forecast_runs
     WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
 )
-SELECT r.run_id, r.data_until, p.product_id, p.name AS product_name, p.category, f.model,
-    f.mae, f.rmse, f.mase, f.seasonal_naive_mase, f.coverage_80, f.coverage_95,
+SELECT r.run_id, r.data_until, p.product_id, p.code, p.name AS product_name, p.category,
+    f.model, f.mae, f.rmse, f.mase, f.seasonal_naive_mase, f.coverage_80, f.coverage_95,
     {STALE} AS stale
 FROM r
 JOIN forecast_products f ON f.run_id = r.run_id AND f.product_id = :product_id
@@ -239,7 +239,7 @@ LEVEL_COLUMNS = (
 
 # The products a run forecast, for the dashboard's picker: name and model.
 RUN_PRODUCTS = """
-SELECT f.product_id, p.name AS product_name, p.category, f.model, f.mase,
+SELECT f.product_id, p.code, p.name AS product_name, p.category, f.model, f.mase,
     f.seasonal_naive_mase
 FROM forecast_products f JOIN products p USING (product_id)
 WHERE f.run_id = :run_id ORDER BY f.product_id
@@ -250,8 +250,12 @@ EXPORT_HEADER = (
     "hi_95", "model",
 )  # fmt: skip
 
+# A product's id as the file wrote it: its code (text ids, escaped like any text), else
+# its integer key.
 EXPORT_ROWS = f"""
-SELECT d.run_id, d.product_id, {safe_text_sql("p.name")}, d.date, round(d.quantity::numeric, 3),
+SELECT d.run_id,
+        CASE WHEN p.code IS NULL THEN d.product_id::text ELSE {safe_text_sql("p.code")} END,
+        {safe_text_sql("p.name")}, d.date, round(d.quantity::numeric, 3),
         round(d.lo_80::numeric, 3), round(d.hi_80::numeric, 3), round(d.lo_95::numeric, 3),
         round(d.hi_95::numeric, 3), d.model
     FROM predicted_product_demand d JOIN products p ON p.product_id = d.product_id

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 
 from app.answers.route import CachedRead
+from app.catalog.models import MAX_CODE
 from app.db import SessionDep
 from app.deps import EngineDep, ForecastRunnerDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
@@ -48,6 +50,12 @@ RUN_COLUMNS = (
     "run_id", "status", "started_at", "finished_at", "data_until", "horizon", "engine",
     "products", "progress",
 )  # fmt: skip
+
+
+def _file_part(product_id: int | str) -> str:
+    """An id as a file name may hold it: a code's characters other than letters, digits,
+    `.`, `_` and `-` as `_` (a header is Latin-1, and a quote would end the name)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(product_id))
 
 
 def _days_csv(items: list[ForecastDay], filename: str, extra: tuple[Any, ...] = ()) -> Response:
@@ -162,12 +170,25 @@ async def forecast_products(session: SessionDep, fmt: FormatDep) -> ForecastProd
     responses={**READ_ERRORS, **NO_FORECAST},
 )
 async def product_forecast(
-    session: SessionDep, fmt: FormatDep, product_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+    session: SessionDep,
+    fmt: FormatDep,
+    product_id: Annotated[
+        str,
+        # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there.
+        Path(
+            min_length=1,
+            max_length=MAX_CODE,
+            pattern="^[^\x00]*$",
+            description="An integer id, or a text id as the file wrote it",
+        ),
+    ],
 ) -> ProductForecast | Response:
-    result = await service.product(session=session, product_id=product_id)
+    product = await service.product_ref(session=session, product_id=product_id)
+    result = await service.product(session=session, product=product)
     if fmt is Format.JSON:
         return result
-    return _days_csv(result.items, f"forecast_product_{product_id}.csv", (result.model,))
+    filename = f"forecast_product_{_file_part(product.product_id)}.csv"
+    return _days_csv(result.items, filename, (result.model,))
 
 
 def _level_csv(result: LevelForecast, filename: str) -> Response:

@@ -107,7 +107,7 @@ class ForecastDay(BaseModel):
 
 
 class ProductForecast(BaseModel):
-    product_id: int
+    product_id: int | str = Field(description="As the file wrote it: an integer, or text")
     product_name: str
     category: str
     run_id: int
@@ -152,7 +152,7 @@ class AccuracyPage(BaseModel):
 
 
 class ForecastProductItem(BaseModel):
-    product_id: int
+    product_id: int | str = Field(description="As the file wrote it: an integer, or text")
     product_name: str
     category: str
     model: str

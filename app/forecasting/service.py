@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.catalog import keys
 from app.errors import NotFound
 from app.forecasting import queries
 from app.forecasting.schemas import (
@@ -108,22 +110,43 @@ def _day(m: Any) -> ForecastDay:
     )
 
 
-async def product(*, session: AsyncSession, product_id: int) -> ProductForecast:
+NO_PRODUCT_FORECAST = "No forecast for this product: unknown, without sales, or no run yet."
+
+
+@dataclass(frozen=True)
+class ProductRef:
+    """A product as a request names it: its id as written (an integer, or a code) and
+    the key its forecasts are stored under."""
+
+    product_id: int | str
+    key: int
+
+
+async def product_ref(*, session: AsyncSession, product_id: str) -> ProductRef:
+    """The product an id names: an integer id (as uploads read one) is its own key; any
+    other text is a code, looked up. 404 `no_forecast` for a code no product has."""
+    integer = keys.integer_key(product_id)
+    if integer is not None:
+        return ProductRef(product_id=integer, key=integer)
+    key = await keys.key_of(session, product_id)
+    if key is None:
+        raise NoForecast(NO_PRODUCT_FORECAST, details={"product_id": product_id})
+    return ProductRef(product_id=product_id, key=int(key))
+
+
+async def product(*, session: AsyncSession, product: ProductRef) -> ProductForecast:
     """The latest succeeded run's forecast of a product; 404 `no_forecast`."""
     found = (
-        await session.execute(text(queries.PRODUCT_FORECAST), {"product_id": product_id})
+        await session.execute(text(queries.PRODUCT_FORECAST), {"product_id": product.key})
     ).first()
     if found is None:
-        raise NoForecast(
-            "No forecast for this product: unknown, without sales, or no run yet.",
-            details={"product_id": product_id},
-        )
+        raise NoForecast(NO_PRODUCT_FORECAST, details={"product_id": product.product_id})
     m = found._mapping
     items = await session.execute(
-        text(queries.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product_id}
+        text(queries.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product.key}
     )
     return ProductForecast(
-        product_id=m["product_id"],
+        product_id=m["code"] or m["product_id"],
         product_name=m["product_name"],
         category=m["category"],
         run_id=m["run_id"],
@@ -201,9 +224,18 @@ async def products(*, session: AsyncSession) -> ForecastProductPage:
         return ForecastProductPage(run_id=None, items=[])
     run_id = row._mapping["run_id"]
     rows = await session.execute(text(queries.RUN_PRODUCTS), {"run_id": run_id})
-    return ForecastProductPage(
-        run_id=run_id, items=[ForecastProductItem(**r._mapping) for r in rows]
-    )
+    items = [
+        ForecastProductItem(
+            product_id=r.code or r.product_id,
+            product_name=r.product_name,
+            category=r.category,
+            model=r.model,
+            mase=r.mase,
+            seasonal_naive_mase=r.seasonal_naive_mase,
+        )
+        for r in rows
+    ]
+    return ForecastProductPage(run_id=run_id, items=items)
 
 
 async def categories(*, session: AsyncSession) -> ForecastCategoryPage:
@@ -222,8 +254,9 @@ async def categories(*, session: AsyncSession) -> ForecastCategoryPage:
 async def recent_units(
     *, session: AsyncSession, product_id: int, until: dt.date, days: int
 ) -> list[tuple[dt.date, float]]:
-    """A product's units on each of the `days` days up to `until`, zero-filled from its
-    first sale as its series is (the dashboard's forecast chart)."""
+    """A product's (by its key: `ProductRef.key`) units on each of the `days` days up to
+    `until`, zero-filled from its first sale as its series is (the dashboard's forecast
+    chart)."""
     rows = (
         await session.execute(
             text(queries.PRODUCT_HISTORY),

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from app.analytics import service as analytics
 from app.answers.route import CachedRead
-from app.catalog.models import MAX_CATEGORY, MAX_INT4
+from app.catalog.models import MAX_CATEGORY, MAX_CODE
 from app.db import SessionDep
 from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS
@@ -36,8 +36,14 @@ router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS, route_class=Cache
 class OrderQuery(PageQuery):
     """Which orders, and which page of them."""
 
-    product_id: int | None = Field(None, ge=1, le=MAX_INT4)
     # PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
+    product_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CODE,
+        pattern="^[^\x00]+$",
+        description="An integer id, or a text id as the file wrote it",
+    )
     category: str | None = Field(None, min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$")
 
 
@@ -56,7 +62,12 @@ async def orders(
     query: Annotated[OrderQuery, Query()],
 ) -> OrderPage | Response:
     period, mode = view.period, view.mode
-    product_id, category, cursor = query.product_id, query.category, query.cursor
+    category, cursor = query.category, query.cursor
+    product_id = (
+        None
+        if query.product_id is None
+        else await service.product_key(session=session, product_id=query.product_id)
+    )
     if fmt is Format.CSV:
         everything = await analytics.conversion(session=session, fx=fx, mode=mode, period=period)
         bounds = period.params()
@@ -72,21 +83,19 @@ async def orders(
     if cursor:
         day, order_id = decode_cursor(cursor, [date, int])
         after = (day, order_id)
-    items, conv, more = await service.page(
+    found = await service.page(
         session=session,
         fx=fx,
         mode=mode,
         period=period,
         which=service.Which(product_id, category, after, query.limit),
     )
-    next_cursor = (
-        encode_cursor([items[-1].order_created_date.isoformat(), items[-1].order_id])
-        if more
-        else None
-    )
+    after_last = found.next_after
+    next_cursor = encode_cursor([after_last[0].isoformat(), after_last[1]]) if after_last else None
+    conv = found.conversion
     return json_answer(
         {
-            "items": [vars(item) for item in items],
+            "items": [vars(item) for item in found.items],
             "next_cursor": next_cursor,
             "fx": conv.info().model_dump(mode="json") if conv else None,
         }

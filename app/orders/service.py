@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.catalog import keys
 from app.config import FxMode
 from app.filters import Period
 from app.formats import copy_csv, csv_line, money
@@ -17,10 +18,32 @@ from app.fx.service import Conversion, FxService
 from app.orders import queries
 from app.orders.schemas import OrderLine
 
+# No product's key: integer ids are their own keys (from 1), codes' keys are negative (the
+# CHECK `product_id_range`). Filtering by it matches nothing, as an unknown integer id.
+NO_PRODUCT = 0
+
+
+async def product_key(*, session: AsyncSession, product_id: str) -> int:
+    """The key that filters by a product id as written (`catalog.keys`): a code no product
+    has is NO_PRODUCT, which matches nothing, as an unknown integer does."""
+    key = await keys.key_of(session, product_id)
+    return NO_PRODUCT if key is None else key
+
+
+@dataclass
+class Page:
+    """A page of orders: its lines, the conversion they used, and the key of its last line
+    (date and order key: a coded line's key is not its id as shown) when more follow."""
+
+    items: list[OrderLine]
+    conversion: Conversion | None
+    next_after: tuple[date, int] | None
+
 
 @dataclass(frozen=True)
 class Which:
-    """Which orders a page holds: a product or category, and the page after a cursor."""
+    """Which orders a page holds: a product (by its key) or category, and the page after
+    a cursor."""
 
     product_id: int | None
     category: str | None
@@ -30,8 +53,9 @@ class Which:
 
 async def page(
     *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period, which: Which
-) -> tuple[list[OrderLine], Conversion | None, bool]:
-    """Up to `limit` orders after the cursor, in (date, id) order; True if more follow."""
+) -> Page:
+    """Up to `limit` orders after the cursor, in (date, key) order, and where the next
+    page starts if more follow."""
     product_id, category, after, limit = which.product_id, which.category, which.after, which.limit
     after_date, after_id = after or (date(1, 1, 1), 0)
     rows = (
@@ -50,7 +74,7 @@ async def page(
     more = len(rows) > limit
     rows = rows[:limit]
     if not rows:
-        return [], None, False
+        return Page([], None, None)
     conv = await fx.conversion(mode, {r.order_created_date for r in rows})
     items = [
         OrderLine(
@@ -66,7 +90,8 @@ async def page(
         )
         for r in rows
     ]
-    return items, conv, more
+    last = rows[-1]
+    return Page(items, conv, (last.order_created_date, last.order_id) if more else None)
 
 
 def rate_args(conv: Conversion) -> list[Any]:

@@ -497,3 +497,104 @@ class TestDashboardWithReadKeys:
         await expect(tab.locator("#key-dialog")).to_be_hidden()
         assert all(key is None for _, key in sent)
         watch.assert_clean(expected=("status of 401 (Unauthorized)",))
+
+
+def coded_shop() -> tuple[str, str]:
+    """Products with text ids (issue 27, item 4): the best seller a SKU code, one code
+    with a space (encoded in every URL), one integer id; ten days of their orders."""
+    products = (
+        "id,name,category,price\n"
+        "85123A,White hanging heart,Decor,2.55\n"
+        "71053,White metal lantern,Decor,3.39\n"
+        "BANK CHARGES,Bank charges,Fees,1.00\n"
+    )
+    lines = ["id,product_id,quantity,created_date"]
+    for day in range(1, 11):
+        lines += [f"H-{day},85123A,5,2024-12-{day:02}", f"{day},71053,1,2024-12-{day:02}"]
+        if day % 3 == 0:
+            lines.append(f"B-{day},BANK CHARGES,2,2024-12-{day:02}")
+    return products, "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+async def coded_service(
+    pg_server: URL, tmp_path_factory: pytest.TempPathFactory, provider: FakeFreeCurrencyApi
+) -> AsyncIterator[str]:
+    """The service on `coded_shop` (uploaded with `?ids=text`), after a forecast run."""
+    url = await create_database(pg_server)
+    app = fx_app(url, tmp_path_factory.mktemp("live-coded"), provider)
+    try:
+        with live_server(app) as base:
+            async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": API_KEY}) as http:
+                for kind, content in zip(("products", "orders"), coded_shop(), strict=True):
+                    response = await http.post(
+                        f"/uploads/{kind}",
+                        params={"ids": "text"},
+                        files={"file": (f"{kind}.csv", content, "text/csv")},
+                    )
+                    assert response.status_code == 201, response.text
+                    assert response.json()["rows_rejected"] == 0, response.text
+                assert (await run_forecast(http, horizon=7))["status"] == "succeeded"
+            yield base
+    finally:
+        await drop_database(pg_server, url)
+
+
+class TestDashboardWithTextIds:
+    async def test_products_with_codes_are_picked_and_drawn(
+        self, browser: BrowserContext, coded_service: str
+    ) -> None:
+        """The picker holds each product by its id as written; choosing one draws its
+        chart, its id encoded in the chart's address and in the forecast's read."""
+        watch = Watch(origin=coded_service)
+        tab = await browser.new_page()
+        tab.on("request", watch.on_request)
+        tab.on("console", watch.on_console)
+        tab.on("pageerror", lambda error: watch.errors.append(f"page error: {error}"))
+        await tab.route("**/*", watch.on_route)
+        try:
+            await tab.goto(f"{coded_service}/")
+            await expect(tab.locator("#kpi-product")).to_have_text("White hanging heart")
+            await expect(tab.locator("#kpi-product-units")).to_have_text("#85123A · 50 units")
+            chart = tab.locator("#chart-forecast")
+            model = tab.locator("#forecast-model")
+            await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total$"))
+            await forecast_drawn(tab, before="")
+
+            before = await chart.evaluate("(i) => i.src")
+            await tab.get_by_role("radio", name="A product").check()
+            picker = tab.locator("#forecast-product option")
+            # Best sellers first, each by its id as written.
+            await expect(picker).to_have_count(3)
+            values = await picker.evaluate_all("(os) => os.map((o) => o.value)")
+            assert values == ["85123A", "71053", "BANK CHARGES"]
+            await expect(chart).to_have_attribute("data-src", re.compile(r"\?product_id=85123A$"))
+            await expect(model).to_contain_text("Model: category_profile")
+            await forecast_drawn(tab, before=before)
+
+            before = await chart.evaluate("(i) => i.src")
+            await tab.locator("#forecast-product").select_option("BANK CHARGES")
+            await expect(chart).to_have_attribute(
+                "data-src", re.compile(r"\?product_id=BANK\+CHARGES$")
+            )
+            await expect(model).to_contain_text("Model: category_profile")
+            await forecast_drawn(tab, before=before)
+
+            # Found by its integer id; its chart asked by the integer.
+            before = await chart.evaluate("(i) => i.src")
+            await tab.fill("#forecast-search", "71053")
+            await expect(picker).to_have_count(1)
+            await expect(chart).to_have_attribute("data-src", re.compile(r"\?product_id=71053$"))
+            await forecast_drawn(tab, before=before)
+            await expect(model).to_contain_text("Model: category_profile")
+
+            reads = [urlsplit(u).path for u in watch.requests]
+            assert "/forecasts/products/BANK%20CHARGES" in reads
+            assert "/forecasts/products/85123A" in reads
+            assert "/forecasts/products/71053" in reads
+            ARTIFACTS.mkdir(exist_ok=True)
+            await tab.locator("#forecast").screenshot(path=ARTIFACTS / "forecast-coded.png")
+            watch.requests = [u for u in watch.requests if not u.startswith("blob:")]
+            watch.assert_clean()
+        finally:
+            await tab.close()

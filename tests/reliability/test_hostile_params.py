@@ -106,7 +106,8 @@ BAD = {
     "fx_mode": ("yesterday", "LATEST", "order-date", *INJECTIONS),
     "basis": ("weekly", "Calendar", *INJECTIONS),
     "kind": ("customers", "PRODUCTS", *INJECTIONS),
-    # (`1.0` is read as 1 by pydantic: lenient, but the right answer.)
+    # Integer ids out of range or not canonical, which are codes where text ids are taken
+    # (no product has them: a 404 or an empty answer), and hostile text.
     "product_id": ("0", "-1", str(2**31), str(2**64), "1.5", "1e3", "0x10", *INJECTIONS),
     "category": INJECTIONS,
     "search": (*INJECTIONS, "%", "_", "\\", "x" * 101),
@@ -166,7 +167,8 @@ ROUTES: dict[str, Route] = {
     "/orders": Route(
         params=(*PERIOD, "fx_mode", "limit", "cursor", "product_id", "category"),
         negotiates=True,
-        text_filters=("category",),
+        # A product id may be a text id (`?ids=text`): a hostile one is a code no product has.
+        text_filters=("product_id", "category"),
     ),
     "/exports/order_full_information.csv": Route(csv_only=True),
     "/exports/fixed_order_full_information.csv": Route(params=("fx_mode",), csv_only=True),
