@@ -138,3 +138,13 @@ def reading_processes() -> list[int]:
         and child.status() != psutil.STATUS_ZOMBIE
         and any("tabular" in part or "dying_reader" in part for part in child.cmdline())
     ]
+
+
+def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
+    """An upload report's rows inserted, updated, unchanged and rejected."""
+    return (
+        report["rows_inserted"],
+        report["rows_updated"],
+        report["rows_unchanged"],
+        report["rows_rejected"],
+    )

@@ -5,14 +5,28 @@ code (issue 27, text ids), looked up."""
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
+from fastapi import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog.models import MAX_INT4
+from app.catalog.models import MAX_CODE, MAX_INT4
 
 INTEGER_ID = re.compile(r"[1-9][0-9]{0,9}")
 CODE_KEY = "SELECT product_id FROM products WHERE code = :code"
+
+# A path's product id (PostgreSQL text cannot hold NUL: refused here, 422, rather than
+# failing there).
+ProductIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_CODE,
+        pattern="^[^\x00]*$",
+        description="An integer id, or a text id as the file wrote it",
+    ),
+]
 
 
 def integer_key(written: str) -> int | None:

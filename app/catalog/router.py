@@ -8,14 +8,13 @@ import re
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from app.answers.route import CachedRead
 from app.catalog import keys
-from app.catalog.models import MAX_CODE
 from app.db import SessionDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.formats import Format, FormatDep, csv_response, csv_rows, money
@@ -148,15 +147,7 @@ class ProductDetail(BaseModel):
 )
 async def product(
     session: SessionDep,
-    product_id: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=MAX_CODE,
-            pattern="^[^\x00]*$",
-            description="An integer id, or a text id as the file wrote it",
-        ),
-    ],
+    product_id: keys.ProductIdPath,
 ) -> ProductDetail:
     key = keys.integer_key(product_id)
     by_key = key is not None

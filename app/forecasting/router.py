@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 
 from app.answers.route import CachedRead
-from app.catalog.models import MAX_CODE
+from app.catalog.keys import ProductIdPath
 from app.db import SessionDep
 from app.deps import EngineDep, ForecastRunnerDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
@@ -172,16 +172,7 @@ async def forecast_products(session: SessionDep, fmt: FormatDep) -> ForecastProd
 async def product_forecast(
     session: SessionDep,
     fmt: FormatDep,
-    product_id: Annotated[
-        str,
-        # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there.
-        Path(
-            min_length=1,
-            max_length=MAX_CODE,
-            pattern="^[^\x00]*$",
-            description="An integer id, or a text id as the file wrote it",
-        ),
-    ],
+    product_id: ProductIdPath,
 ) -> ProductForecast | Response:
     product = await service.product_ref(session=session, product_id=product_id)
     result = await service.product(session=session, product=product)

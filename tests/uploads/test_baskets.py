@@ -4,11 +4,9 @@ uploads bring their lines."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
-from tests.helpers import upload
+from tests.helpers import counts, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
 HEADER = "id,product_id,quantity,created_date,order_id\n"
@@ -24,15 +22,6 @@ LINES = (
     "7,1,1,2024-12-02,\n"
     "8,1,1,2024-12-02,\n"
 )
-
-
-def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        report["rows_inserted"],
-        report["rows_updated"],
-        report["rows_unchanged"],
-        report["rows_rejected"],
-    )
 
 
 async def _orders_per_day(db: Db) -> dict[str, int]:

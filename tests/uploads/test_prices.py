@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from app.uploads.service import business_date
-from tests.helpers import assert_error, upload
+from tests.helpers import assert_error, counts, upload
 from tests.uploads.conftest import Db
 
 PRODUCTS = "id,name,category,price,effective_from\n1,Shirt,Shirts,10.00,2024-01-01\n"
@@ -25,15 +25,6 @@ ORDERS = (
     "4,1,4,2024-09-01\n"
 )
 HEADER = "id,name,category,price,effective_from\n"
-
-
-def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        report["rows_inserted"],
-        report["rows_updated"],
-        report["rows_unchanged"],
-        report["rows_rejected"],
-    )
 
 
 async def _revenue(db: Db) -> dict[str, Decimal]:

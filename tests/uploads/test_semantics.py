@@ -12,22 +12,13 @@ import pytest
 
 from app.analytics import rollups
 from tests.conftest import REFERENCE, require_reference
-from tests.helpers import assert_error, upload
+from tests.helpers import assert_error, counts, upload
 from tests.uploads.conftest import PRODUCTS, Db
 
 ORDERS = (
     "id,product_id,quantity,created_date\n"
     "1,1,2,'2024-12-01'\n2,2,1,'2024-12-01'\n3,1,5,'2024-12-02'\n4,3,1,'2024-12-04'\n"
 )
-
-
-def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        report["rows_inserted"],
-        report["rows_updated"],
-        report["rows_unchanged"],
-        report["rows_rejected"],
-    )
 
 
 class TestReferenceData:

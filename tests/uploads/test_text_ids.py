@@ -7,12 +7,11 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal
-from typing import Any
 
 import httpx
 
 from tests.conftest import require_online_retail
-from tests.helpers import assert_error, upload
+from tests.helpers import assert_error, counts, upload
 from tests.uploads.conftest import Db
 
 TEXT = {"ids": "text"}
@@ -24,15 +23,6 @@ PRODUCTS = (
     "007,Bond,Spies,1.00\n"  # not canonical: a code, shown as written
     f"{UUID},Digest,Misc,5.00\n"
 )
-
-
-def counts(report: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (
-        report["rows_inserted"],
-        report["rows_updated"],
-        report["rows_unchanged"],
-        report["rows_rejected"],
-    )
 
 
 async def _products(client: httpx.AsyncClient) -> None:
