@@ -6,7 +6,7 @@
 generated 1M orders staged once per run, it times, alternately, in a transaction rolled
 back each time: `orders.load` (judge every row, keep the judged rows, insert), and what
 a file whose every row passes runs instead (`service.load_whole`: its dates, the verdict,
-`orders.LOAD_WHOLE`). The summarizer's sums are not part of either. Prints each side's
+`orders.load_whole`). The summarizer's sums are not part of either. Prints each side's
 seconds, sorted.
 """
 

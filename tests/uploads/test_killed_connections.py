@@ -42,7 +42,7 @@ ANSWER_WITHIN = 10.0
 # query each is busy with)
 TARGETS = {
     "upload, staging": [("orderlens upload %", "^COPY ")],
-    # The statement that inserts: `load`, which judges too, or `LOAD_WHOLE` for a file like
+    # The statement that inserts: `load`, which judges too, or `load_whole` for a file like
     # this one (pg_stat_activity shows a query's first 1,024 bytes).
     "upload, judging": [("orderlens upload %", r"^\s*(WITH judged AS|INSERT INTO orders )")],
     "summarizer, staging": [("orderlens summarizer %", "^COPY ")],

@@ -93,9 +93,12 @@ class TestConflicts:
             "SELECT count(*) FROM daily_sales WHERE created_date = '2024-12-04'"
         ) == [(0,)]
 
-    async def test_price_update_reprices_stored_sales(
+    async def test_a_same_day_price_correction_reprices_stored_sales(
         self, client: httpx.AsyncClient, db: Db
     ) -> None:
+        """Both products uploads are undated, so both set the price from today: the
+        correction replaces the first price, which holds for every earlier date too
+        (dated changes: tests/uploads/test_prices.py)."""
         await upload(client, "products", PRODUCTS)
         await upload(client, "orders", ORDERS)
         conflict = (

@@ -1,9 +1,11 @@
 """Products: judge every checked row against the file's other rows and the stored
 products, then write them.
 
-Owns `checked_products`. Products files are small: judged into the table (`classify`),
-then counted, merged and re-priced from it. Each fragment is switched by at most one fact
-of the plan.
+Owns `checked_products` and `old_prices`. Products files are small: judged into the
+table (`classify`: each row's price against the one in effect on its date), then
+counted, merged, and their prices written and ranged; a change's deltas re-value the
+stored sales it covers (`old_prices`: the changed products' price rows as they were).
+Each fragment is switched by at most one fact of the plan.
 """
 
 from __future__ import annotations
