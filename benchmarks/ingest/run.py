@@ -33,6 +33,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -137,26 +138,26 @@ def with_times(src: Path, dst: Path) -> None:
             fout.write(f"{head},{created}T{clock}-03:00\n")
 
 
-def with_unit_prices(src: Path, dst: Path) -> None:
-    """The same rows with a `unit_price` column: 0.50 to 199.99, by the row's position."""
+def with_column(src: Path, dst: Path, name: str, value: Callable[[int, str], str]) -> None:
+    """The same rows with a column `name` added last: `value(n, line)` for the n-th row."""
     if dst.exists():
         return
     with src.open() as fin, dst.open("w") as fout:
-        fout.write(fin.readline().rstrip("\n") + ",unit_price\n")
+        fout.write(f"{fin.readline().rstrip(chr(10))},{name}\n")
         for n, line in enumerate(fin):
-            cents = 50 + (n * 7919) % 400 * 49
-            fout.write(f"{line.rstrip(chr(10))},{cents // 100}.{cents % 100:02d}\n")
-
-
-def with_baskets(src: Path, dst: Path) -> None:
-    """The same rows with an `order_id` column: three consecutive lines per order."""
-    if dst.exists():
-        return
-    with src.open() as fin, dst.open("w") as fout:
-        fout.write(fin.readline().rstrip("\n") + ",order_id\n")
-        for line in fin:
             line = line.rstrip("\n")
-            fout.write(f"{line},{100_000 + int(line.split(',', 1)[0]) // 3}\n")
+            fout.write(f"{line},{value(n, line)}\n")
+
+
+def unit_price(n: int, _: str) -> str:
+    """0.50 to 199.99, by the row's position: a few hundred distinct prices."""
+    cents = 50 + (n * 7919) % 400 * 49
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def basket(_: int, line: str) -> str:
+    """Three consecutive lines (by id) per order."""
+    return str(100_000 + int(line.split(",", 1)[0]) // 3)
 
 
 def pandas_to_sql(url: str, path: Path, rows: int) -> float:
@@ -238,11 +239,11 @@ def main() -> None:
         with_times(data / "orders-plain-dates.csv", plain)
     if args.unit_prices:
         priced = plain.with_name(plain.stem + "-unit-prices.csv")
-        with_unit_prices(plain, priced)
+        with_column(plain, priced, "unit_price", unit_price)
         ours_file = plain = priced
     if args.baskets:
         basketed = plain.with_name(plain.stem + "-baskets.csv")
-        with_baskets(plain, basketed)
+        with_column(plain, basketed, "order_id", basket)
         ours_file = plain = basketed
     params: dict[str, str] = {}
     if args.dialect == "semicolon-cp1252":

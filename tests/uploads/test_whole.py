@@ -40,10 +40,21 @@ ONE_BAD = {
     "an id twice": ("3,2,1,2024-12-03\n", "duplicate_in_file"),
 }
 
+# Issue 27: the same with the price charged and the basket (numeric baskets: the fast path).
+PRICED = "id,product_id,quantity,created_date,unit_price,order_id\n" + "".join(
+    f"{i},{i % 3 + 1},{i % 4 + 1},2024-12-{i % 9 + 1:02d},{'' if i % 5 else '1.50'},"
+    f"{'' if i % 7 == 0 else 5000 + i // 3}\n"
+    for i in range(1, 41)
+)
+PRICED_BAD = {
+    "a price with three decimals": ("17,2,1,2024-12-03,1.555,9\n", "invalid_decimal"),
+    "a basket too long": (f"17,2,1,2024-12-03,,{'9' * 65}\n", "too_long"),
+}
 
-def with_row(row: str) -> str:
-    """WHOLE with its row 17 replaced by `row` (or `row` added, for a second id 3)."""
-    lines = WHOLE.splitlines(keepends=True)
+
+def with_row(row: str, content: str = WHOLE) -> str:
+    """`content` with its row 17 replaced by `row` (or `row` added, for a second id 3)."""
+    lines = content.splitlines(keepends=True)
     if row.startswith("3,"):
         return "".join(lines) + row
     return "".join(line for line in lines if not line.startswith("17,")) + row
@@ -70,23 +81,48 @@ async def judged_row_by_row(
         return await snapshot(client, db, await post_alone(client, db, "orders", content.encode()))
 
 
+# The files whose every row passes, and what each must have stored besides.
+WHOLE_FILES: dict[str, tuple[str, list[tuple[str, list[tuple[int]]]]]] = {
+    "plain": (WHOLE, []),
+    "with prices and baskets": (
+        PRICED,
+        [
+            ("SELECT count(*) FROM orders WHERE unit_price = 1.50", [(8,)]),
+            ("SELECT count(DISTINCT basket) FROM orders", [(14,)]),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_FILES))
 async def test_a_file_whose_every_row_passes_is_loaded_whole_as_judging_would(
     client: httpx.AsyncClient,
     db: Db,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    name: str,
 ) -> None:
+    content, stored = WHOLE_FILES[name]
     with caplog.at_level(logging.INFO, "app.uploads.service"):
-        response = await post_alone(client, db, "orders", WHOLE.encode())
+        response = await post_alone(client, db, "orders", content.encode())
     assert loaded_whole(caplog)[-1]
     whole = await snapshot(client, db, response)
     assert whole[0] == 201
     assert whole[2]["rows_inserted"] == 40 and whole[2]["rows_rejected"] == 0
+    for query, rows in stored:
+        assert await db.rows(query) == rows, query
     await db.assert_rollups_exact()
-    assert whole == await judged_row_by_row(client, db, monkeypatch, WHOLE)
+    assert whole == await judged_row_by_row(client, db, monkeypatch, content)
 
 
-@pytest.mark.parametrize("bad", sorted(ONE_BAD))
+# Each way one row can fail alone, in the plain file and in the one with prices and baskets.
+BAD_ROWS = {
+    **{bad: (WHOLE, *case) for bad, case in ONE_BAD.items()},
+    **{bad: (PRICED, *case) for bad, case in PRICED_BAD.items()},
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_ROWS))
 async def test_a_file_with_one_bad_row_is_judged_row_by_row(
     client: httpx.AsyncClient,
     db: Db,
@@ -94,8 +130,8 @@ async def test_a_file_with_one_bad_row_is_judged_row_by_row(
     caplog: pytest.LogCaptureFixture,
     bad: str,
 ) -> None:
-    row, code = ONE_BAD[bad]
-    content = with_row(row)
+    base, row, code = BAD_ROWS[bad]
+    content = with_row(row, base)
     with caplog.at_level(logging.INFO, "app.uploads.service"):
         response = await post_alone(client, db, "orders", content.encode())
     assert not loaded_whole(caplog)[-1]
@@ -131,52 +167,3 @@ async def test_rows_are_numbered_past_the_staging_sequence_cache(
     assert report["rows_rejected"] == len(bad)
     items = (await client.get(report["rejects_url"])).json()["items"]
     assert sorted(r["_row_number"] for r in items) == sorted(i + 1 for i in bad)
-
-
-# Issue 27: the same with the price charged and the basket (numeric baskets: the fast path).
-PRICED = "id,product_id,quantity,created_date,unit_price,order_id\n" + "".join(
-    f"{i},{i % 3 + 1},{i % 4 + 1},2024-12-{i % 9 + 1:02d},{'' if i % 5 else '1.50'},"
-    f"{'' if i % 7 == 0 else 5000 + i // 3}\n"
-    for i in range(1, 41)
-)
-PRICED_BAD = {
-    "a price with three decimals": ("17,2,1,2024-12-03,1.555,9\n", "invalid_decimal"),
-    "a basket too long": (f"17,2,1,2024-12-03,,{'9' * 65}\n", "too_long"),
-}
-
-
-async def test_a_file_with_prices_and_baskets_is_loaded_whole_as_judging_would(
-    client: httpx.AsyncClient,
-    db: Db,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    with caplog.at_level(logging.INFO, "app.uploads.service"):
-        response = await post_alone(client, db, "orders", PRICED.encode())
-    assert loaded_whole(caplog)[-1]
-    whole = await snapshot(client, db, response)
-    assert whole[2]["rows_inserted"] == 40 and whole[2]["rows_rejected"] == 0
-    assert await db.rows("SELECT count(*) FROM orders WHERE unit_price = 1.50") == [(8,)]
-    assert await db.rows("SELECT count(DISTINCT basket) FROM orders") == [(14,)]
-    await db.assert_rollups_exact()
-    assert whole == await judged_row_by_row(client, db, monkeypatch, PRICED)
-
-
-@pytest.mark.parametrize("bad", sorted(PRICED_BAD))
-async def test_a_file_with_a_bad_price_or_basket_is_judged_row_by_row(
-    client: httpx.AsyncClient,
-    db: Db,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    bad: str,
-) -> None:
-    row, code = PRICED_BAD[bad]
-    lines = PRICED.splitlines(keepends=True)
-    content = "".join(line for line in lines if not line.startswith("17,")) + row
-    with caplog.at_level(logging.INFO, "app.uploads.service"):
-        response = await post_alone(client, db, "orders", content.encode())
-    assert not loaded_whole(caplog)[-1]
-    first = await snapshot(client, db, response)
-    assert first[2]["rejects_by_code"] == {code: 1}
-    await db.assert_rollups_exact()
-    assert first == await judged_row_by_row(client, db, monkeypatch, content)

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,33 @@ class TestDbtOnPostgres:
         await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
 
 
+# Load: (base, destination) → None; check: (base, marts) → None, after the marts are
+# compared with the API.
+Load = Callable[[str, str], None]
+Check = Callable[[str, Marts], None]
+
+
+async def on_duckdb(served: str, tmp_path: Path, load: Load, check: Check) -> None:
+    """`load` the service's feeds into a DuckDB warehouse, build the dbt project on it, and
+    check its marts: equal to the API, then `check`."""
+    path = tmp_path / "warehouse.duckdb"
+    await asyncio.to_thread(load, served, f"duckdb:///{path}")
+    await asyncio.to_thread(dbt_build, "duckdb", {"ORDERLENS_WAREHOUSE": str(path)}, tmp_path)
+    await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
+    await asyncio.to_thread(check, served, duckdb_marts(path))
+
+
+async def on_postgres(
+    served: str, tmp_path: Path, warehouse: URL, load: Load, check: Check
+) -> None:
+    """The same on a PostgreSQL warehouse."""
+    dsn, env = libpq(warehouse)
+    await asyncio.to_thread(load, served, dsn)
+    await asyncio.to_thread(dbt_build, "postgres", env, tmp_path)
+    await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
+    await asyncio.to_thread(check, served, postgres_marts(dsn))
+
+
 def sync_through_text_ids(base: str, destination: str) -> None:
     """The sample, then coded products and lines in a later, incremental sync."""
     run = sync.Service(base)
@@ -251,19 +279,12 @@ class TestDbtWithTextIds:
     which shows them by their codes, and carry the codes beside the keys."""
 
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
-        path = tmp_path / "warehouse.duckdb"
-        await asyncio.to_thread(sync_through_text_ids, served, f"duckdb:///{path}")
-        env = {"ORDERLENS_WAREHOUSE": str(path)}
-        await asyncio.to_thread(dbt_build, "duckdb", env, tmp_path)
-        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
-        await asyncio.to_thread(assert_codes_come_through, served, duckdb_marts(path))
+        await on_duckdb(served, tmp_path, sync_through_text_ids, assert_codes_come_through)
 
     async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
-        dsn, env = libpq(warehouse_db)
-        await asyncio.to_thread(sync_through_text_ids, served, dsn)
-        await asyncio.to_thread(dbt_build, "postgres", env, tmp_path)
-        await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
-        await asyncio.to_thread(assert_codes_come_through, served, postgres_marts(dsn))
+        await on_postgres(
+            served, tmp_path, warehouse_db, sync_through_text_ids, assert_codes_come_through
+        )
 
 
 # Price history (issue 27), set between syncs: each dated price ends the one before it (a
@@ -315,16 +336,12 @@ class TestDbtWithPriceHistory:
     """Orders at the price they were sold at, through incremental syncs."""
 
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
-        path = tmp_path / "warehouse.duckdb"
-        await asyncio.to_thread(sync_through_price_changes, served, f"duckdb:///{path}")
-        env = {"ORDERLENS_WAREHOUSE": str(path)}
-        await asyncio.to_thread(dbt_build, "duckdb", env, tmp_path)
-        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
-        await asyncio.to_thread(assert_history_equals_the_feed, served, duckdb_marts(path))
+        await on_duckdb(
+            served, tmp_path, sync_through_price_changes, assert_history_equals_the_feed
+        )
 
     async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
-        dsn, env = libpq(warehouse_db)
-        await asyncio.to_thread(sync_through_price_changes, served, dsn)
-        await asyncio.to_thread(dbt_build, "postgres", env, tmp_path)
-        await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
-        await asyncio.to_thread(assert_history_equals_the_feed, served, postgres_marts(dsn))
+        await on_postgres(
+            served, tmp_path, warehouse_db, sync_through_price_changes,
+            assert_history_equals_the_feed,
+        )  # fmt: skip

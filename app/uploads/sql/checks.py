@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import cache
 
-from app.catalog.models import MAX_INT4
+from app.catalog.models import MAX_CODE, MAX_INT4
 from app.uploads.models import UploadKind
 from app.uploads.plan import Plan
 from app.uploads.rules import (
@@ -301,34 +301,35 @@ def resolve_codes(plan: Plan) -> list[str]:
     # The rows' statistics first: without them a self-join of a big file's rows could
     # be planned as a nested loop (seen: 541,909 lines, still running after 10 minutes).
     analyzed = f"ANALYZE {TYPED}"
+    products = _stored_keys("product_id", "product_code", "products")
     if plan.kind is UploadKind.PRODUCTS:
         return [
             analyzed,
-            f"""UPDATE {TYPED} t SET product_id = p.product_id FROM products p
-WHERE t.product_code IS NOT NULL AND p.code = t.product_code""",
+            products,
             _new_surrogates("product_id", "product_code", "product_code_ids", 32),
         ]
-    out = [
-        analyzed,
-        f"""UPDATE {TYPED} t SET product_id = p.product_id FROM products p
-WHERE t.product_code IS NOT NULL AND p.code = t.product_code""",
-    ]
+    out = [analyzed, products]
     if "id" not in plan.columns:
         out += [
             f"""UPDATE {TYPED} SET problem = ARRAY['missing_value', 'order_id is empty: a line'
     || ' without an id of its own is keyed by its order''s id']
 WHERE problem IS NULL AND basket IS NULL""",
-            f"""UPDATE {TYPED} t SET order_code = CASE WHEN char_length(k.code) <= 64
+            f"""UPDATE {TYPED} t SET order_code = CASE WHEN char_length(k.code) <= {MAX_CODE}
     THEN k.code ELSE 'md5:' || md5(k.code) END
 FROM (SELECT ord, {_LINE_KEY} AS code FROM {TYPED} WHERE problem IS NULL) k
 WHERE k.ord = t.ord""",
         ]
     out += [
-        f"""UPDATE {TYPED} t SET order_id = o.order_id FROM orders o
-WHERE t.order_code IS NOT NULL AND o.code = t.order_code""",
+        _stored_keys("order_id", "order_code", "orders"),
         _new_surrogates("order_id", "order_code", "order_code_ids", 64),
     ]
     return out
+
+
+def _stored_keys(key: str, code: str, table: str) -> str:
+    """Codes a stored row of `table` has: that row's key."""
+    return f"""UPDATE {TYPED} t SET {key} = s.{key} FROM {table} s
+WHERE t.{code} IS NOT NULL AND s.code = t.{code}"""
 
 
 def _new_surrogates(key: str, code: str, sequence: str, bits: int) -> str:
