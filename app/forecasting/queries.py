@@ -90,9 +90,12 @@ UPDATE forecast_runs SET status = 'succeeded', finished_at = clock_timestamp(), 
 WHERE run_id = $1
 """
 
+# The run's own account of why it failed replaces a reader's sweep, which can only say
+# `interrupted` (its connection died, so its lock was free, before the run could tell).
 FAIL = """
 UPDATE forecast_runs SET status = 'failed', finished_at = clock_timestamp(), error = $2::jsonb
-WHERE run_id = $1 AND status = 'running'
+WHERE run_id = $1 AND (status = 'running'
+    OR (status = 'failed' AND error->>'code' = 'interrupted'))
 """
 
 # The newest FORECAST_KEEP_RUNS finished runs stay (their rows go with them by cascade).

@@ -61,3 +61,16 @@ async def wait_for_run(client: httpx.AsyncClient, run_id: int) -> dict[str, Any]
             return dict(state)
         await asyncio.sleep(0.1)
     raise AssertionError("the run did not finish")
+
+
+async def wait_for_verdict(client: httpx.AsyncClient, run_id: int) -> dict[str, Any]:
+    """A failed run's state once the run has said why (a reader may sweep it to
+    `interrupted` first, when its connection died; the run's own account then replaces
+    it): ten seconds at most."""
+    state = await wait_for_run(client, run_id)
+    for _ in range(100):
+        if (state.get("error") or {}).get("code") != "interrupted":
+            break
+        await asyncio.sleep(0.1)
+        state = (await client.get(f"/forecasts/runs/{run_id}")).json()
+    return dict(state)

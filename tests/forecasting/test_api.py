@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.forecasting import levels
 from app.forecasting import service as forecasts
 from tests.conftest import API_KEY
-from tests.forecasting.conftest import load, run_forecast, wait_for_run
+from tests.forecasting.conftest import load, run_forecast, wait_for_run, wait_for_verdict
 from tests.helpers import upload
 
 
@@ -168,7 +168,7 @@ class TestRuns:
         assert killed == 1
         with caplog.at_level(logging.WARNING, logger="app.forecasting.runs"):
             release.set()
-            state = await wait_for_run(client, started.json()["run_id"])
+            state = await wait_for_verdict(client, started.json()["run_id"])
         assert state["status"] == "failed"
         assert state["error"]["code"] == "database_unavailable"
         assert "went away" in state["error"]["message"]
