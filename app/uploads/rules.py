@@ -174,6 +174,13 @@ def in_zone(timezone: str) -> str:
     return f"to_char(({{v}})::timestamptz AT TIME ZONE '{timezone}', 'YYYY-MM-DD')"
 
 
+def zone_date(timezone: str) -> str:
+    """SQL over `{v}`, a date-time with an offset: its `date` in `timezone` (what
+    `in_zone` writes, as a date: the fast path's per-row form, `checks.fast_day`)."""
+    assert "'" not in timezone
+    return f"(({{v}})::timestamptz AT TIME ZONE '{timezone}')::date"
+
+
 def date_time_in(timezone: str) -> str:
     """SQL over `{v}` giving `YYYY-MM-DD` for a date-time: with an offset, its date in
     `timezone`; without one, a local time there, its own date. Any other text as it is

@@ -264,3 +264,67 @@ async def test_a_real_shops_lines_load_by_their_own_names_and_timestamps(
     assert revenue == charged
     assert orders == len({(r["InvoiceNo"], r["InvoiceDate"].date()) for r in rows})
     await db.assert_rollups_exact()
+
+
+@pytest.fixture(params=["summed aside", "summed by the upload"])
+async def whole_client(
+    request: pytest.FixtureRequest, database_url: URL, tmp_path: Path, clean_db: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A service whose summarizer sums every upload beside its insert, or none."""
+    min_rows = 1 if request.param == "summed aside" else 10**9
+    app = create_app(make_settings(database_url, tmp_path, summarizer_min_rows=min_rows))
+    async for c in open_client(app):
+        yield c
+
+
+def _good_values() -> list[str]:
+    """Every combination of the real pieces of `_random_values`, and real date-times that
+    the fast path leaves to its per-value check (`checks.fast_dates`): quoted, spaced,
+    of year 9999, and local times in São Paulo's old summer-time gap and overlap."""
+    days = ["2024-02-29", "2024-12-31", "1000-01-01", "9999-12-30", "2000-02-29", "1999-01-31"]
+    times = ["00:00", "23:59", "12:30:59", "12:30:59.123456789", "07:05:00.5"]
+    zones = ["", "Z", "z", "+14", "-03:00", "-0300", "+05:30", "+0530", "-12:59", "+14:59"]
+    values = [f"{d}{s}{t}{z}" for d in days for s in "Tt " for t in times for z in zones]
+    return [
+        *values,
+        "'2024-11-06T01:30:00Z'",
+        "'2024-11-06T01:30:00-03:00 '",  # (a field that starts with a space is not fast)
+        "' 2024-11-06 23:59:59'",
+        "2018-11-04T00:30:00",  # no such local time there (clocks went 00:00 → 01:00)
+        "2018-11-03T23:30:00-02:00",
+        "2019-02-16T23:30:00",  # twice there (clocks went 00:00 → 23:00)
+        "2019-02-17T02:30:00Z",
+        "2024-11-06",  # and dates beside them
+        "'2024-11-07'",
+    ]
+
+
+async def test_a_whole_file_of_date_times_stores_the_careful_paths_dates(
+    whole_client: httpx.AsyncClient, db: Db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file whose every row passes is loaded whole, and its date-times whose parts pass
+    the fast path's checks are read on their rows (`checks.fast_day`), summed beside the
+    insert or by the upload: the dates stored, and the rollups, are what the careful path
+    (each value checked whole by `rules.date_time_in`) gives."""
+    client = whole_client
+    await upload(client, "products", PRODUCTS)
+    values = _good_values()
+    stored = []
+    for path, first in (("fast", 1), ("careful", 10_001)):
+        content = _file(values, first_id=first)
+        if path == "careful":  # a last row of its own that sends the file that way
+            content += f"{first + len(values)},1,1,2024-01-01,extra\n"
+        report = await _post(client, caplog, content, path)
+        assert report["rows_rejected"] == (0 if path == "fast" else 1), report
+        said = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
+        assert ("loaded whole" in said[-1]) == (path == "fast"), said[-1]
+        await db.assert_rollups_exact()
+        rows = await _stored(db)
+        stored.append({i - first: d for i, d in rows.items() if first <= i < first + len(values)})
+    fast, careful = stored
+    assert len(fast) == len(values)
+    assert fast == careful
+    dates = dict(zip(values, (fast[i] for i in range(len(values))), strict=True))
+    assert dates["2024-02-29T00:00Z"] == D(2024, 2, 28)
+    assert dates["9999-12-30T23:59-12:59"] == D(9999, 12, 31)
+    assert dates["2018-11-04T00:30:00"] == D(2018, 11, 4)

@@ -25,6 +25,7 @@ from app.uploads.rules import (
     FieldRule,
     in_zone,
     integer_id,
+    zone_date,
 )
 from app.uploads.sql import staging
 
@@ -157,15 +158,62 @@ def _fast_date(plan: Plan) -> str:
     return text_fields[0]
 
 
+# A date-time the fast path reads on its row (`fast_day`) rather than in `fast_dates`:
+# its first 10 characters a real date of year 0002 to 9998 (no offset can then move it
+# out of years 0001 to 9999, which `in_zone`'s text and the date rules hold), and the
+# rest a time part as `TIME_PART_OK` has it. Such a value has no space or quote around
+# it, so it is its own trimmed text, and what `date_time_in` makes of it is its date part
+# or, with an offset, `zone_date`'s date.
+_QUICK_DAY_OK = f"({DAY_PART_OK} AND substr({{v}}, 1, 4) < '9999')"
+# Of such a value: whether it has `Z` or an offset (HAS_OFFSET over its time part; its
+# date part holds no `+` and its two `-` are in the first 10 characters). LIKE, as a
+# million values pay it.
+_QUICK_ZONED = (
+    "({v} LIKE '%Z' OR {v} LIKE '%z' OR {v} LIKE '%+%' OR {v} LIKE '" + "_" * 10 + "%-%')"
+)
+
+
+def _quick(plan: Plan) -> bool:
+    """Whether date-times may be read on their rows: not with an explicit date format
+    (its steps then run on every value, in `fast_dates`)."""
+    return plan.dialect.date_format is None
+
+
+def _odd_values(plan: Plan) -> str:
+    """CTEs ending in `odd (raw)`: the distinct staged dates `fast_dates` checks (with
+    date-times read on their rows, those that are not such a date-time: dates, empty
+    values, and date-times whose date part or time part is not the quick kind, each
+    part checked once in `quick_days` and `quick_times`)."""
+    date = _fast_date(plan)
+    if not _quick(plan):
+        return f"odd AS ({staging.distinct_values(date)})"
+    timed = f"strpos({date}, ':') > 0"
+    odd = f"""{date} IS NULL OR strpos({date}, ':') = 0
+            OR left({date}, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
+            OR substr({date}, 11) IN (SELECT part FROM quick_times WHERE NOT ok)"""
+    return f"""quick_days AS MATERIALIZED (
+        SELECT raw AS part, {_QUICK_DAY_OK.format(v="raw")} AS ok
+        FROM ({staging.distinct_values(f"left({date}, 10)", where=timed)}) p
+    ),
+    quick_times AS MATERIALIZED (
+        SELECT raw AS part, {TIME_PART_OK.format(v="raw")} AS ok
+        FROM ({staging.distinct_values(f"substr({date}, 11)", where=timed)}) p
+    ),
+    odd AS ({staging.distinct_values(date, where=odd)})"""
+
+
 @cache
 def fast_dates(plan: Plan) -> str:
-    """Fast-path orders: each distinct staged date once (`raw`), with its first problem
+    """Fast-path orders: distinct staged dates (`raw`), each once, with its first problem
     and, when it has none, its `day`. A file of dates holds a few hundred in a million
-    rows: checked and cast here once each, then joined. A file of date-times holds nearly
-    a million distinct values, but few distinct date parts (`days`) and times of day
-    (`times`): each part is checked once, the value then by two joins, and cast into the
-    zone only when it has an offset (rules.date_time_in, the careful path's form of the
-    same step, checks the whole value at once)."""
+    rows: checked and cast here once each, then joined (`fast_day`). A file of date-times
+    holds nearly a million distinct values, too many to check and join one by one
+    (~6 µs each): their date parts (a few hundred) and time parts (at most 86,400 × the
+    offsets) are each checked once, and a date-time whose two parts pass is left out
+    here and read on its row (`fast_day`: its date part, or the cast into the zone).
+    The rest (dates, empty values, date-times of an odd part) are checked here by the
+    careful path's steps (`rules.date_time_in` checks a whole value at once; here each
+    distinct part of them once, then two joins)."""
     date = _fast_date(plan)
     rules = RULES[UploadKind.ORDERS]
     date_rules = rules.of(date)
@@ -177,10 +225,11 @@ def fast_dates(plan: Plan) -> str:
     for step in rules.date_format_steps(plan.dialect):
         read = step.format(v=f"({read})")
     return f"""
-    WITH vals AS MATERIALIZED (
+    WITH {_odd_values(plan)},
+    vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
-        FROM (SELECT raw, {own} AS v FROM ({staging.distinct_values(date)}) r OFFSET 0) o
+        FROM (SELECT raw, {own} AS v FROM odd OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, {TIME_PART_OK.format(v="part")} AS ok,
@@ -203,6 +252,21 @@ def fast_dates(plan: Plan) -> str:
         ) u OFFSET 0
     ) v
 """
+
+
+def fast_day(plan: Plan, dates: str, raw: str) -> str:
+    """A fast-path row's date, its staged text `raw` LEFT JOINed to `fast_dates` as
+    `dates` on `dates.raw = raw`: the joined day, or, for a date-time read on its row
+    (one `fast_dates` left out), its date part or its date in the zone. A row whose date
+    is empty or has a problem has no day (its problem says why)."""
+    if not _quick(plan):
+        return f"{dates}.day"
+    zoned = _QUICK_ZONED.format(v=raw)
+    in_zone_date = zone_date(plan.dialect.timezone).format(v=raw)
+    return (
+        f"CASE WHEN {dates}.raw IS NOT NULL THEN {dates}.day WHEN {zoned} THEN {in_zone_date}"
+        f" ELSE left({raw}, 10)::date END"
+    )
 
 
 @cache
@@ -272,7 +336,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN basket END AS basket,
     NULL::text AS order_code, NULL::text AS product_code
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, {price} AS unit_price,
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity,
+        {fast_day(plan, "d", f"s.{_fast_date(plan)}")} AS day, {price} AS unit_price,
         b.basket, {fast_row_problem(plan, f"coalesce({', '.join(later)})")} AS problem
     FROM ({staging.typed_order_rows(plan)}) s
     LEFT JOIN dates d ON d.raw = s.{_fast_date(plan)}{join}

@@ -299,8 +299,13 @@ def _whole_rows(plan: Plan) -> str:
     prices = f"\nLEFT JOIN {WHOLE_PRICES} p ON p.raw = s.unit_price" if _priced(plan) else ""
     return (
         f"FROM ({staging.typed_order_values(plan)}) s"
-        f" JOIN {WHOLE_DATES} d ON d.raw = s.created_date{prices}"
+        f" LEFT JOIN {WHOLE_DATES} d ON d.raw = s.created_date{prices}"
     )
+
+
+def _whole_day(plan: Plan) -> str:
+    # The dates left out of WHOLE_DATES are date-times read on their rows.
+    return checks.fast_day(plan, "d", "s.created_date")
 
 
 def _whole_price(plan: Plan) -> str:
@@ -313,7 +318,7 @@ def load_whole(plan: Plan) -> str:
     would insert, without the judged copy of each that it makes."""
     return f"""
 INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
-SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, {_whole_price(plan)},
+SELECT s.id, s.product_id::integer, s.quantity::integer, {_whole_day(plan)}, {_whole_price(plan)},
     {checks.trimmed("s.order_id")}, {UPLOAD}
 {_whole_rows(plan)}
 """
@@ -326,18 +331,19 @@ def sum_whole(plan: Plan) -> list[str]:
     price = _whole_price(plan)
     out = [
         rollups.add_deltas(
-            f"""SELECT d.day, s.product_id::integer, count(*), sum(s.quantity),
+            f"""SELECT {_whole_day(plan)} AS day, s.product_id::integer, count(*), sum(s.quantity),
     coalesce(sum(s.quantity) FILTER (WHERE {price} IS NULL), 0),
     coalesce(sum({price} * s.quantity), 0)
 {_whole_rows(plan)}
-GROUP BY s.product_id, d.day"""
+GROUP BY 2, 1"""
         )
     ]
     if "order_id" in plan.has:
         out.append(
             rollups.add_basket_deltas(
                 f"""SELECT b.basket, b.day, count(*)
-FROM (SELECT {checks.trimmed("s.order_id")} AS basket, d.day {_whole_rows(plan)}) b
+FROM (SELECT {checks.trimmed("s.order_id")} AS basket, {_whole_day(plan)} AS day
+    {_whole_rows(plan)}) b
 WHERE b.basket IS NOT NULL
 GROUP BY b.basket, b.day"""
             )

@@ -147,9 +147,12 @@ def typed_order_values(plan: Plan) -> str:
     return f"SELECT s.id, s.product_id, s.quantity, s.created_date{optional} FROM {TYPED_ORDERS} s"
 
 
-def distinct_values(column: str) -> str:
-    """The distinct raw values of one column of `staged_orders`."""
-    return f"SELECT DISTINCT {column} AS raw FROM {TYPED_ORDERS}"
+def distinct_values(column: str, where: str = "") -> str:
+    """The distinct raw values of one column of `staged_orders` (or of an expression over
+    its columns), of the rows `where` holds if given."""
+    return f"SELECT DISTINCT {column} AS raw FROM {TYPED_ORDERS}" + (
+        f" WHERE {where}" if where else ""
+    )
 
 
 def referenced_products() -> str:

@@ -35,10 +35,11 @@ WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
     FROM (
 WITH dates AS MATERIALIZED (
-    WITH vals AS MATERIALIZED (
+    WITH odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders),
+    vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
-        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM odd OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
@@ -85,7 +86,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN basket END AS basket,
     NULL::text AS order_code, NULL::text AS product_code
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity,
+        d.day AS day, NULL::numeric(12, 2) AS unit_price,
         b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem
     FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s
     LEFT JOIN dates d ON d.raw = s.created_date

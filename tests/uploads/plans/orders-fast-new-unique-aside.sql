@@ -31,10 +31,21 @@ CREATE TEMP TABLE basket_deltas (basket text, created_date date, lines bigint) O
 
 -- orders.create_whole_dates
 CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
-    WITH vals AS MATERIALIZED (
+    WITH quick_days AS MATERIALIZED (
+        SELECT raw AS part, (CASE WHEN raw !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(raw, 1, 4) <= '0001' THEN false ELSE substr(raw, 6, 2) BETWEEN '01' AND '12' AND substr(raw, 9, 2) BETWEEN '01' AND CASE WHEN substr(raw, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(raw, 6, 2) <> '02' THEN '31' WHEN substr(raw, 1, 4)::integer % 4 = 0 AND (substr(raw, 1, 4)::integer % 100 <> 0 OR substr(raw, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(raw, 1, 4) < '9999') AS ok
+        FROM (SELECT DISTINCT left(created_date, 10) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    ),
+    quick_times AS MATERIALIZED (
+        SELECT raw AS part, (raw ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok
+        FROM (SELECT DISTINCT substr(created_date, 11) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    ),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0
+            OR left(created_date, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
+            OR substr(created_date, 11) IN (SELECT part FROM quick_times WHERE NOT ok)),
+    vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
-        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM odd OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
@@ -71,9 +82,9 @@ FROM (SELECT s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_
 
 -- orders.load_whole (if whole)
 INSERT INTO orders (order_id, product_id, quantity, created_date, unit_price, basket, upload_id)
-SELECT s.id, s.product_id::integer, s.quantity::integer, d.day, NULL::numeric(12, 2),
+SELECT s.id, s.product_id::integer, s.quantity::integer, CASE WHEN d.raw IS NOT NULL THEN d.day WHEN (s.created_date LIKE '%Z' OR s.created_date LIKE '%z' OR s.created_date LIKE '%+%' OR s.created_date LIKE '__________%-%') THEN ((s.created_date)::timestamptz AT TIME ZONE 'America/Sao_Paulo')::date ELSE left(s.created_date, 10)::date END, NULL::numeric(12, 2),
     NULLIF(btrim(s.order_id, E' \t\r\n'), ''), CAST((SELECT CAST(current_setting('orderlens.upload_id') AS bigint)) AS integer)
-FROM (SELECT s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s JOIN whole_dates d ON d.raw = s.created_date;
+FROM (SELECT s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s LEFT JOIN whole_dates d ON d.raw = s.created_date;
 
 -- orders.load (if not whole)
 WITH judged AS MATERIALIZED (
@@ -81,10 +92,21 @@ WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
     FROM (
 WITH dates AS MATERIALIZED (
-    WITH vals AS MATERIALIZED (
+    WITH quick_days AS MATERIALIZED (
+        SELECT raw AS part, (CASE WHEN raw !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(raw, 1, 4) <= '0001' THEN false ELSE substr(raw, 6, 2) BETWEEN '01' AND '12' AND substr(raw, 9, 2) BETWEEN '01' AND CASE WHEN substr(raw, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(raw, 6, 2) <> '02' THEN '31' WHEN substr(raw, 1, 4)::integer % 4 = 0 AND (substr(raw, 1, 4)::integer % 100 <> 0 OR substr(raw, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(raw, 1, 4) < '9999') AS ok
+        FROM (SELECT DISTINCT left(created_date, 10) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    ),
+    quick_times AS MATERIALIZED (
+        SELECT raw AS part, (raw ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok
+        FROM (SELECT DISTINCT substr(created_date, 11) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    ),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0
+            OR left(created_date, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
+            OR substr(created_date, 11) IN (SELECT part FROM quick_times WHERE NOT ok)),
+    vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
-        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM odd OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
@@ -119,7 +141,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN basket END AS basket,
     NULL::text AS order_code, NULL::text AS product_code
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity,
+        CASE WHEN d.raw IS NOT NULL THEN d.day WHEN (s.created_date LIKE '%Z' OR s.created_date LIKE '%z' OR s.created_date LIKE '%+%' OR s.created_date LIKE '__________%-%') THEN ((s.created_date)::timestamptz AT TIME ZONE 'America/Sao_Paulo')::date ELSE left(s.created_date, 10)::date END AS day, NULL::numeric(12, 2) AS unit_price,
         b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem
     FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s
     LEFT JOIN dates d ON d.raw = s.created_date
@@ -205,10 +228,21 @@ FROM (SELECT * FROM (
     SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket, 1 AS occurrence
     FROM (
 WITH dates AS MATERIALIZED (
-    WITH vals AS MATERIALIZED (
+    WITH quick_days AS MATERIALIZED (
+        SELECT raw AS part, (CASE WHEN raw !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(raw, 1, 4) <= '0001' THEN false ELSE substr(raw, 6, 2) BETWEEN '01' AND '12' AND substr(raw, 9, 2) BETWEEN '01' AND CASE WHEN substr(raw, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(raw, 6, 2) <> '02' THEN '31' WHEN substr(raw, 1, 4)::integer % 4 = 0 AND (substr(raw, 1, 4)::integer % 100 <> 0 OR substr(raw, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(raw, 1, 4) < '9999') AS ok
+        FROM (SELECT DISTINCT left(created_date, 10) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    ),
+    quick_times AS MATERIALIZED (
+        SELECT raw AS part, (raw ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok
+        FROM (SELECT DISTINCT substr(created_date, 11) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    ),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0
+            OR left(created_date, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
+            OR substr(created_date, 11) IN (SELECT part FROM quick_times WHERE NOT ok)),
+    vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
-        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM (SELECT DISTINCT created_date AS raw FROM staged_orders) r OFFSET 0) o
+        FROM (SELECT raw, CASE WHEN char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) >= 2 AND NULLIF(btrim(raw, E' \t\r\n'), '') LIKE '''%''' THEN NULLIF(btrim(substr(NULLIF(btrim(raw, E' \t\r\n'), ''), 2, char_length(NULLIF(btrim(raw, E' \t\r\n'), '')) - 2), E' \t\r\n'), '') ELSE NULLIF(btrim(raw, E' \t\r\n'), '') END AS v FROM odd OFFSET 0) o
     ),
     times AS MATERIALIZED (
         SELECT part, (part ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok,
@@ -243,7 +277,8 @@ SELECT ord, line, problem,
     CASE WHEN problem IS NULL THEN basket END AS basket,
     NULL::text AS order_code, NULL::text AS product_code
 FROM (
-    SELECT s.ord, s.line, s.id, s.product_id, s.quantity, d.day, NULL::numeric(12, 2) AS unit_price,
+    SELECT s.ord, s.line, s.id, s.product_id, s.quantity,
+        CASE WHEN d.raw IS NOT NULL THEN d.day WHEN (s.created_date LIKE '%Z' OR s.created_date LIKE '%z' OR s.created_date LIKE '%+%' OR s.created_date LIKE '__________%-%') THEN ((s.created_date)::timestamptz AT TIME ZONE 'America/Sao_Paulo')::date ELSE left(s.created_date, 10)::date END AS day, NULL::numeric(12, 2) AS unit_price,
         b.basket, CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE coalesce(d.problem, CASE WHEN char_length(b.basket) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(b.basket))] END) END AS problem
     FROM (SELECT s.ord, s.ord + $1 AS line, s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s
     LEFT JOIN dates d ON d.raw = s.created_date
