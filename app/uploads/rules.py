@@ -147,10 +147,11 @@ UNQUOTED_DATE = (
 # 10 characters) and its time part (the rest), so that the fast path can check each
 # part once per distinct part (checks.fast_dates) by the same patterns.
 _DAY_PART = r"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}"
-_TIME_PART = (
-    r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
-    r"(:[0-5][0-9](\.[0-9]{{1,9}})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$"
-)
+# The time part is a head of exactly 6 characters (separator, hour, minute) and a tail, so
+# that the fast path can check each once per distinct head and tail (checks._quick_parts).
+_TIME_HEAD = r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+_TIME_TAIL = r"(:[0-5][0-9](\.[0-9]{{1,9}})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$"
+_TIME_PART = _TIME_HEAD + _TIME_TAIL
 # SQL over `{v}`: its date part is a real date of year 0002 or later / its time part
 # (from the 11th character) is a time with an optional offset.
 DAY_PART_OK = (
@@ -159,6 +160,8 @@ DAY_PART_OK = (
     f" AND substr({{v}}, 9, 2) BETWEEN '01' AND {_MONTH_END} END"
 )
 TIME_PART_OK = f"({{v}} ~ '^{_TIME_PART}')"
+TIME_HEAD_OK = f"({{v}} ~ '^{_TIME_HEAD}$')"
+TIME_TAIL_OK = f"({{v}} ~ '^{_TIME_TAIL}')"
 IS_DATE_TIME = (
     f"(length({{v}}) > 10 AND {TIME_PART_OK.replace('{v}', 'substr({v}, 11)')}"
     f" AND {DAY_PART_OK.replace('{v}', 'left({v}, 10)')})"

@@ -415,11 +415,12 @@ async def load_whole(conn: Any, plan: Plan) -> tuple[int, int] | None:
     await conn.execute(orders.ANALYZE_WHOLE_DATES)
     if prices := orders.create_whole_prices(plan):
         await conn.execute(prices)
+        await conn.execute(orders.ANALYZE_WHOLE_PRICES)
     rows, units, whole = await conn.fetchrow(orders.verdict(plan))
     if not whole:
         return None
     status = await conn.execute(orders.load_whole(plan))
-    if status != f"INSERT 0 {rows}":  # every row joins its date: never fewer
+    if status != f"INSERT 0 {rows}":  # every staged row, never fewer
         raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
     if not plan.sum_aside:
         for statement in orders.sum_whole(plan):

@@ -46,7 +46,10 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
                 ("orders.create_whole_dates", orders.create_whole_dates(plan)),
                 ("orders.analyze_whole_dates", orders.ANALYZE_WHOLE_DATES),
                 *(
-                    [("orders.create_whole_prices", prices)]
+                    [
+                        ("orders.create_whole_prices", prices),
+                        ("orders.analyze_whole_prices", orders.ANALYZE_WHOLE_PRICES),
+                    ]
                     if (prices := orders.create_whole_prices(plan))
                     else []
                 ),

@@ -20,7 +20,9 @@ from app.uploads.rules import (
     MAX_INT8,
     RULES,
     SHOWN,
+    TIME_HEAD_OK,
     TIME_PART_OK,
+    TIME_TAIL_OK,
     WHITESPACE,
     FieldRule,
     in_zone,
@@ -161,9 +163,9 @@ def _fast_date(plan: Plan) -> str:
 # A date-time the fast path reads on its row (`fast_day`) rather than in `fast_dates`:
 # its first 10 characters a real date of year 0002 to 9998 (no offset can then move it
 # out of years 0001 to 9999, which `in_zone`'s text and the date rules hold), and the
-# rest a time part as `TIME_PART_OK` has it. Such a value has no space or quote around
-# it, so it is its own trimmed text, and what `date_time_in` makes of it is its date part
-# or, with an offset, `zone_date`'s date.
+# rest a time part as `TIME_PART_OK` has it (its head and tail checked apart). Such a
+# value has no space or quote around it, so it is its own trimmed text, and what
+# `date_time_in` makes of it is its date part or, with an offset, `zone_date`'s date.
 _QUICK_DAY_OK = f"({DAY_PART_OK} AND substr({{v}}, 1, 4) < '9999')"
 # Of such a value: whether it has `Z` or an offset (HAS_OFFSET over its time part; its
 # date part holds no `+` and its two `-` are in the first 10 characters). LIKE, as a
@@ -182,22 +184,26 @@ def _quick(plan: Plan) -> bool:
 def _odd_values(plan: Plan) -> str:
     """CTEs ending in `odd (raw)`: the distinct staged dates `fast_dates` checks (with
     date-times read on their rows, those that are not such a date-time: dates, empty
-    values, and date-times whose date part or time part is not the quick kind, each
-    part checked once in `quick_days` and `quick_times`)."""
+    values, and date-times with a part that is not the quick kind). The parts of the
+    date-times (the date part, the time part's head and its tail) are each checked once
+    per distinct part, all three grouped in one scan (`quick_parts`)."""
     date = _fast_date(plan)
     if not _quick(plan):
         return f"odd AS ({staging.distinct_values(date)})"
-    timed = f"strpos({date}, ':') > 0"
-    odd = f"""{date} IS NULL OR strpos({date}, ':') = 0
-            OR left({date}, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
-            OR substr({date}, 11) IN (SELECT part FROM quick_times WHERE NOT ok)"""
-    return f"""quick_days AS MATERIALIZED (
-        SELECT raw AS part, {_QUICK_DAY_OK.format(v="raw")} AS ok
-        FROM ({staging.distinct_values(f"left({date}, 10)", where=timed)}) p
-    ),
-    quick_times AS MATERIALIZED (
-        SELECT raw AS part, {TIME_PART_OK.format(v="raw")} AS ok
-        FROM ({staging.distinct_values(f"substr({date}, 11)", where=timed)}) p
+    parts = {"day_part": f"left({date}, 10)", "time_head": f"substr({date}, 11, 6)",
+             "time_tail": f"substr({date}, 17)"}  # fmt: skip
+    bad = " OR ".join(
+        f"{expr} IN (SELECT {name} FROM quick_parts WHERE {name} IS NOT NULL AND NOT ok)"
+        for name, expr in parts.items()
+    )
+    grouped = staging.grouped_values(parts, where=f"strpos({date}, ':') > 0")
+    odd = f"{date} IS NULL OR strpos({date}, ':') = 0 OR {bad}"
+    return f"""quick_parts AS MATERIALIZED (
+        SELECT day_part, time_head, time_tail,
+            CASE WHEN day_part IS NOT NULL THEN {_QUICK_DAY_OK.format(v="day_part")}
+                WHEN time_head IS NOT NULL THEN {TIME_HEAD_OK.format(v="time_head")}
+                ELSE {TIME_TAIL_OK.format(v="time_tail")} END AS ok
+        FROM ({grouped}) p
     ),
     odd AS ({staging.distinct_values(date, where=odd)})"""
 

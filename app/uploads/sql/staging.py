@@ -155,6 +155,15 @@ def distinct_values(column: str, where: str = "") -> str:
     )
 
 
+def grouped_values(parts: dict[str, str], where: str) -> str:
+    """Each distinct value of each of `parts` (name: an expression over the columns of
+    `staged_orders`) among the rows `where` holds, in one scan: a row per value, the
+    other parts NULL."""
+    columns = ", ".join(f"{expr} AS {name}" for name, expr in parts.items())
+    sets = ", ".join(f"({i})" for i in range(1, len(parts) + 1))
+    return f"SELECT {columns} FROM {TYPED_ORDERS} WHERE {where} GROUP BY GROUPING SETS ({sets})"
+
+
 def referenced_products() -> str:
     """Product ids that fast-path orders name (valid or not: the lock covers more)."""
     return f"SELECT DISTINCT product_id FROM {TYPED_ORDERS}"

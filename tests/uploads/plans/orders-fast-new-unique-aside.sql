@@ -31,17 +31,14 @@ CREATE TEMP TABLE basket_deltas (basket text, created_date date, lines bigint) O
 
 -- orders.create_whole_dates
 CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
-    WITH quick_days AS MATERIALIZED (
-        SELECT raw AS part, (CASE WHEN raw !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(raw, 1, 4) <= '0001' THEN false ELSE substr(raw, 6, 2) BETWEEN '01' AND '12' AND substr(raw, 9, 2) BETWEEN '01' AND CASE WHEN substr(raw, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(raw, 6, 2) <> '02' THEN '31' WHEN substr(raw, 1, 4)::integer % 4 = 0 AND (substr(raw, 1, 4)::integer % 100 <> 0 OR substr(raw, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(raw, 1, 4) < '9999') AS ok
-        FROM (SELECT DISTINCT left(created_date, 10) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    WITH quick_parts AS MATERIALIZED (
+        SELECT day_part, time_head, time_tail,
+            CASE WHEN day_part IS NOT NULL THEN (CASE WHEN day_part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(day_part, 1, 4) <= '0001' THEN false ELSE substr(day_part, 6, 2) BETWEEN '01' AND '12' AND substr(day_part, 9, 2) BETWEEN '01' AND CASE WHEN substr(day_part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(day_part, 6, 2) <> '02' THEN '31' WHEN substr(day_part, 1, 4)::integer % 4 = 0 AND (substr(day_part, 1, 4)::integer % 100 <> 0 OR substr(day_part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(day_part, 1, 4) < '9999')
+                WHEN time_head IS NOT NULL THEN (time_head ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]$')
+                ELSE (time_tail ~ '^(:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') END AS ok
+        FROM (SELECT left(created_date, 10) AS day_part, substr(created_date, 11, 6) AS time_head, substr(created_date, 17) AS time_tail FROM staged_orders WHERE strpos(created_date, ':') > 0 GROUP BY GROUPING SETS ((1), (2), (3))) p
     ),
-    quick_times AS MATERIALIZED (
-        SELECT raw AS part, (raw ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok
-        FROM (SELECT DISTINCT substr(created_date, 11) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
-    ),
-    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0
-            OR left(created_date, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
-            OR substr(created_date, 11) IN (SELECT part FROM quick_times WHERE NOT ok)),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)),
     vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
@@ -92,17 +89,14 @@ WITH known AS (
     SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
     FROM (
 WITH dates AS MATERIALIZED (
-    WITH quick_days AS MATERIALIZED (
-        SELECT raw AS part, (CASE WHEN raw !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(raw, 1, 4) <= '0001' THEN false ELSE substr(raw, 6, 2) BETWEEN '01' AND '12' AND substr(raw, 9, 2) BETWEEN '01' AND CASE WHEN substr(raw, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(raw, 6, 2) <> '02' THEN '31' WHEN substr(raw, 1, 4)::integer % 4 = 0 AND (substr(raw, 1, 4)::integer % 100 <> 0 OR substr(raw, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(raw, 1, 4) < '9999') AS ok
-        FROM (SELECT DISTINCT left(created_date, 10) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    WITH quick_parts AS MATERIALIZED (
+        SELECT day_part, time_head, time_tail,
+            CASE WHEN day_part IS NOT NULL THEN (CASE WHEN day_part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(day_part, 1, 4) <= '0001' THEN false ELSE substr(day_part, 6, 2) BETWEEN '01' AND '12' AND substr(day_part, 9, 2) BETWEEN '01' AND CASE WHEN substr(day_part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(day_part, 6, 2) <> '02' THEN '31' WHEN substr(day_part, 1, 4)::integer % 4 = 0 AND (substr(day_part, 1, 4)::integer % 100 <> 0 OR substr(day_part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(day_part, 1, 4) < '9999')
+                WHEN time_head IS NOT NULL THEN (time_head ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]$')
+                ELSE (time_tail ~ '^(:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') END AS ok
+        FROM (SELECT left(created_date, 10) AS day_part, substr(created_date, 11, 6) AS time_head, substr(created_date, 17) AS time_tail FROM staged_orders WHERE strpos(created_date, ':') > 0 GROUP BY GROUPING SETS ((1), (2), (3))) p
     ),
-    quick_times AS MATERIALIZED (
-        SELECT raw AS part, (raw ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok
-        FROM (SELECT DISTINCT substr(created_date, 11) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
-    ),
-    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0
-            OR left(created_date, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
-            OR substr(created_date, 11) IN (SELECT part FROM quick_times WHERE NOT ok)),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)),
     vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
@@ -228,17 +222,14 @@ FROM (SELECT * FROM (
     SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket, 1 AS occurrence
     FROM (
 WITH dates AS MATERIALIZED (
-    WITH quick_days AS MATERIALIZED (
-        SELECT raw AS part, (CASE WHEN raw !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(raw, 1, 4) <= '0001' THEN false ELSE substr(raw, 6, 2) BETWEEN '01' AND '12' AND substr(raw, 9, 2) BETWEEN '01' AND CASE WHEN substr(raw, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(raw, 6, 2) <> '02' THEN '31' WHEN substr(raw, 1, 4)::integer % 4 = 0 AND (substr(raw, 1, 4)::integer % 100 <> 0 OR substr(raw, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(raw, 1, 4) < '9999') AS ok
-        FROM (SELECT DISTINCT left(created_date, 10) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
+    WITH quick_parts AS MATERIALIZED (
+        SELECT day_part, time_head, time_tail,
+            CASE WHEN day_part IS NOT NULL THEN (CASE WHEN day_part !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}' OR substr(day_part, 1, 4) <= '0001' THEN false ELSE substr(day_part, 6, 2) BETWEEN '01' AND '12' AND substr(day_part, 9, 2) BETWEEN '01' AND CASE WHEN substr(day_part, 6, 2) IN ('04', '06', '09', '11') THEN '30' WHEN substr(day_part, 6, 2) <> '02' THEN '31' WHEN substr(day_part, 1, 4)::integer % 4 = 0 AND (substr(day_part, 1, 4)::integer % 100 <> 0 OR substr(day_part, 1, 4)::integer % 400 = 0) THEN '29' ELSE '28' END END AND substr(day_part, 1, 4) < '9999')
+                WHEN time_head IS NOT NULL THEN (time_head ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]$')
+                ELSE (time_tail ~ '^(:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') END AS ok
+        FROM (SELECT left(created_date, 10) AS day_part, substr(created_date, 11, 6) AS time_head, substr(created_date, 17) AS time_tail FROM staged_orders WHERE strpos(created_date, ':') > 0 GROUP BY GROUPING SETS ((1), (2), (3))) p
     ),
-    quick_times AS MATERIALIZED (
-        SELECT raw AS part, (raw ~ '^[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') AS ok
-        FROM (SELECT DISTINCT substr(created_date, 11) AS raw FROM staged_orders WHERE strpos(created_date, ':') > 0) p
-    ),
-    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0
-            OR left(created_date, 10) IN (SELECT part FROM quick_days WHERE NOT ok)
-            OR substr(created_date, 11) IN (SELECT part FROM quick_times WHERE NOT ok)),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)),
     vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
