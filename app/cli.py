@@ -319,13 +319,22 @@ def sync(
         str | None,
         typer.Option(envvar="API_KEY", help="X-API-Key for the reads (a read key is enough)."),
     ] = None,
+    consumer: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ORDERLENS_SYNC_CONSUMER",
+            help="This sync's name in the service's log of reads (/syncs), by which"
+            " /freshness says how old its copy is. Default: sync@ and this machine's name.",
+        ),
+    ] = None,
 ) -> None:
     """Copy what changed in the change feeds into a warehouse (dlt: merge on keys)."""
     from app import sync as syncing
 
     base, _ = _service_url(url)
+    service = syncing.Service(base, api_key, consumer or syncing.default_consumer())
     try:
-        outcome = syncing.sync(syncing.Service(base, api_key), to)
+        outcome = syncing.sync(service, to)
     except syncing.SyncError as exc:
         _err().print(
             f"sync failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # (2024-11-06T01:30:00Z is 2024-11-05 in America/Sao_Paulo); a time without an offset
     # is read as this zone's local time. docs/UPLOADS.md, "Dates and date-times".
     business_timezone: str = "America/Sao_Paulo"
+    # GET /freshness and its gauges: the data is stale when no upload succeeded for this
+    # long, a warehouse consumer when its last finished sync is older (docs/OPERATIONS.md,
+    # "Freshness"). A day: a shop that uploads daily, a pipeline that runs hourly.
+    freshness_sla_seconds: Annotated[int, Field(ge=1)] = 86_400
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Worker processes of `orderlens serve`; they share the database, the FX cache and

@@ -31,6 +31,7 @@ from app.exports.feeds_router import router as feeds_router
 from app.exports.router import router as exports_router
 from app.forecasting.router import router as forecasts_router
 from app.forecasting.runs import Runner
+from app.freshness.router import router as freshness_router
 from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
@@ -189,6 +190,7 @@ def create_app(
         products_router,
         exports_router,
         feeds_router,
+        freshness_router,
         dashboard.charts_router,
     ):
         app.include_router(data_router, **reads)

@@ -2,7 +2,8 @@
 service records, the connection pools read at scrape time, and `GET /metrics`.
 
 Recording is a dict lookup and an add under prometheus_client's own short lock: nothing
-is held across an await, and nothing here touches the database or the network.
+is held across an await. A scrape reads the freshness figures from the database (at most
+FRESHNESS_READ_SECONDS); nothing else here touches the database or the network.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -23,6 +25,12 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
+
+from app.deps import EngineDep, SettingsDep
+from app.freshness import service as freshness
+from app.freshness.service import Freshness
+
+log = logging.getLogger(__name__)
 
 # The route label of requests that matched no route: raw paths would make the number of
 # series unbounded.
@@ -72,6 +80,54 @@ class PoolCollector(Collector):
             idle.add_metric([name], pool.checkedin())
             size.add_metric([name], pool.size())
         yield from (checked_out, idle, size)
+
+
+class FreshnessCollector(Collector):
+    """How old the data and each warehouse consumer's copy are (GET /freshness): the
+    snapshot the last scrape read from the database (`/metrics` reads it first), none
+    before one was read or when the database did not answer."""
+
+    def __init__(self) -> None:
+        self.now: Freshness | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        now = self.now
+        if now is None:
+            return
+        sla = GaugeMetricFamily("orderlens_freshness_sla_seconds", "FRESHNESS_SLA_SECONDS.")
+        sla.add_metric([], now.sla_seconds)
+        data_age = GaugeMetricFamily(
+            "orderlens_data_age_seconds",
+            "Seconds since the last upload that succeeded (absent before the first).",
+        )
+        data_stale = GaugeMetricFamily(
+            "orderlens_data_stale", "1 when no upload succeeded within the SLA, else 0."
+        )
+        forecast_age = GaugeMetricFamily(
+            "orderlens_forecast_age_seconds",
+            "Seconds since the last forecast run finished (absent before the first).",
+        )
+        consumer_age = GaugeMetricFamily(
+            "orderlens_consumer_age_seconds",
+            "Seconds since each consumer's last finished read of a feed, per dataset.",
+            labels=["consumer", "dataset"],
+        )
+        consumer_stale = GaugeMetricFamily(
+            "orderlens_consumer_stale",
+            "1 when a consumer's last finished read is older than the SLA (or none), else 0.",
+            labels=["consumer", "dataset"],
+        )
+        if now.age_seconds is not None:
+            data_age.add_metric([], now.age_seconds)
+        data_stale.add_metric([], int(now.stale))
+        if now.forecast_age_seconds is not None:
+            forecast_age.add_metric([], now.forecast_age_seconds)
+        for c in now.consumers:
+            labels = [c.consumer, c.dataset or ""]
+            if c.age_seconds is not None:
+                consumer_age.add_metric(labels, c.age_seconds)
+            consumer_stale.add_metric(labels, int(c.stale))
+        yield from (sla, data_age, data_stale, forecast_age, consumer_age, consumer_stale)
 
 
 class Metrics:
@@ -173,6 +229,8 @@ class Metrics:
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.pools = PoolCollector()
         r.register(self.pools)
+        self.freshness = FreshnessCollector()
+        r.register(self.freshness)
         self._scraped = r
         # Several workers (app/workers.py): every process writes its counts to files in
         # this folder, and a scrape answered by any of them sums them all. The pool
@@ -181,6 +239,7 @@ class Metrics:
             self._scraped = CollectorRegistry()
             multiprocess.MultiProcessCollector(self._scraped, path=folder)  # type: ignore[no-untyped-call]
             self._scraped.register(self.pools)
+            self._scraped.register(self.freshness)
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -275,6 +334,19 @@ def route_label(scope: Mapping[str, Any]) -> str:
 
 router = APIRouter(tags=["health"])
 
+# A scrape waits at most this long for the freshness figures, then answers without them.
+FRESHNESS_READ_SECONDS = 2.0
+
+
+async def _freshness(engine: AsyncEngine, sla_seconds: int) -> Freshness | None:
+    """The freshness figures for the gauges, or None when the database does not answer
+    in time: a scrape never fails for them."""
+    try:
+        return await asyncio.wait_for(freshness.read(engine, sla_seconds), FRESHNESS_READ_SECONDS)
+    except Exception as exc:  # the database gone, slow, or refusing: gauges left out
+        log.warning("freshness gauges left out of this scrape: %s: %s", type(exc).__name__, exc)
+        return None
+
 
 def get_metrics(request: Request) -> Metrics:
     registry: Metrics = request.state.metrics
@@ -290,6 +362,9 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request, registry: MetricsDep) -> Response:
+async def metrics(
+    request: Request, registry: MetricsDep, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    registry.freshness.now = await _freshness(engine, settings.freshness_sla_seconds)
     body, content_type = registry.exposition(request.headers.get("accept", ""))
     return Response(body, headers={"Content-Type": content_type})

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -125,14 +127,21 @@ class Service:
 
     base_url: str
     api_key: str | None = None
+    # The name this sync gives itself in the service's log of reads (`/syncs`), by which
+    # `/freshness` says how old its copy is.
+    consumer: str | None = None
 
     def headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key} if self.api_key else {}
 
 
-def fetch(service: Service, feed: FeedName, since: str | None, folder: Path) -> tuple[Path, str]:
-    """Download one read of a feed to a file (streamed: flat memory); its next cursor."""
-    params = {"since": since} if since else {}
+def fetch(
+    service: Service, feed: FeedName, since: str | None, folder: Path, dataset: str | None = None
+) -> tuple[Path, str]:
+    """Download one read of a feed to a file (streamed: flat memory); its next cursor.
+    The read names its consumer and the `dataset` it loads into, when given."""
+    given = {"since": since, "consumer": service.consumer, "dataset": dataset}
+    params = {name: value for name, value in given.items() if value}
     path = folder / f"{feed.value}.parquet"
     url = f"{service.base_url.rstrip('/')}/exports/{feed.value}.parquet"
     try:
@@ -148,6 +157,12 @@ def fetch(service: Service, feed: FeedName, since: str | None, folder: Path) -> 
             return path, response.headers["X-Next-Cursor"]
     except httpx.HTTPError as exc:
         raise SyncError(f"could not read {url}: {exc}") from None
+
+
+def default_consumer() -> str:
+    """`sync@` and this machine's name, as a consumer's name may be written."""
+    host = re.sub(r"[^A-Za-z0-9_.:@/-]", "-", socket.gethostname()) or "localhost"
+    return f"sync@{host}"[:64]
 
 
 def _error(response: httpx.Response) -> str:
@@ -182,7 +197,7 @@ def _resource(service: Service, feed: FeedName, folder: Path, dest: Destination)
     )
     def rows() -> Iterator[pa.Table]:
         state = dlt.current.resource_state()
-        path, next_cursor = fetch(service, feed, state.get("cursor"), folder)
+        path, next_cursor = fetch(service, feed, state.get("cursor"), folder, dest.dataset)
         yield from _batches(path)
         state["cursor"] = next_cursor  # committed with the rows, in the destination
 

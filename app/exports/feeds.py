@@ -390,13 +390,15 @@ def fx_rates(since: int | None) -> Query:
 # --- the log of feed reads -------------------------------------------------------------
 
 RECORD_READ = """
-INSERT INTO syncs (feed, cursor_from, cursor_to) VALUES ($1, $2, $3) RETURNING sync_id
+INSERT INTO syncs (feed, cursor_from, cursor_to, consumer, dataset) VALUES ($1, $2, $3, $4, $5)
+RETURNING sync_id
 """
 FINISH_READ = "UPDATE syncs SET rows = $2, finished_at = clock_timestamp() WHERE sync_id = $1"
 LIST_READS = """
-SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, finished_at
+SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, finished_at, consumer, dataset
 FROM syncs
 WHERE (CAST(:feed AS text) IS NULL OR feed = :feed)
+    AND (CAST(:consumer AS text) IS NULL OR consumer = :consumer)
     AND (CAST(:before AS bigint) IS NULL OR sync_id < :before)
 ORDER BY sync_id DESC
 LIMIT :limit

@@ -17,6 +17,7 @@ from app.db import SessionDep
 from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.exports import feeds, parquet, service
+from app.exports.models import MAX_CONSUMER
 from app.filters import IsoDate, Period, period
 from app.formats import MAX_LIMIT, CsvResponse
 from app.fx.deps import FxDep
@@ -39,6 +40,10 @@ PARQUET_ONLY: dict[int | str, dict[str, Any]] = {
 }
 
 
+# A consumer's or dataset's name: letters, digits and `_.:@/-`, at most 64 characters.
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$", max_length=MAX_CONSUMER)]
+
+
 class FeedQuery(BaseModel):
     """Which rows of a feed: those changed after `since`, in the period."""
 
@@ -53,6 +58,14 @@ class FeedQuery(BaseModel):
     )
     end: IsoDate | None = Field(
         None, description="orders and order_full_information: last day (YYYY-MM-DD)"
+    )
+    consumer: Name | None = Field(
+        None,
+        description="Who reads, as it names itself (a warehouse sync's `--consumer`): logged"
+        " in `/syncs`, and `/freshness` says how old each consumer's copy is",
+    )
+    dataset: Name | None = Field(
+        None, description="Where the reader loads the rows (its warehouse dataset), logged too"
     )
 
 
@@ -80,7 +93,13 @@ async def feed(
     if name is feeds.FeedName.FX_RATES:
         await fx.conversion(FxMode.LATEST)  # no rate cached: fetched, as USD answers do
     span = period(query.start, query.end) if name in feeds.DATED else Period()
-    result = await service.read(engine=engine, feed=name, since=query.since, period=span)
+    result = await service.read(
+        engine=engine,
+        feed=name,
+        since=query.since,
+        period=span,
+        reader=service.Reader(query.consumer, query.dataset),
+    )
     return ParquetResponse(
         result.body,
         media_type=parquet.PARQUET_MEDIA_TYPE,
@@ -99,6 +118,8 @@ class SyncRead(BaseModel):
     rows: int | None = Field(description="Rows sent; null while streaming or if cut short")
     read_at: datetime
     finished_at: datetime | None
+    consumer: str | None = Field(description="Who read (`?consumer=`); null if it gave no name")
+    dataset: str | None = Field(description="Where it loads them (`?dataset=`)")
 
 
 class SyncPage(BaseModel):
@@ -108,6 +129,7 @@ class SyncPage(BaseModel):
 
 class SyncsQuery(BaseModel):
     feed: feeds.FeedName | None = None
+    consumer: Name | None = Field(None, description="Only this consumer's reads")
     limit: int = Field(100, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(
         None, pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page"
@@ -126,6 +148,7 @@ async def syncs(session: SessionDep, query: Annotated[SyncsQuery, Query()]) -> S
         feed=query.feed.value if query.feed else None,
         before=before,
         limit=query.limit + 1,
+        consumer=query.consumer,
     )
     more = len(rows) > query.limit
     items = [SyncRead(**r) for r in rows[: query.limit]]

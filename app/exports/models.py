@@ -2,12 +2,17 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, String, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, String, Text, func
 from sqlmodel import Field, SQLModel
+
+# A reader's name for itself (`?consumer=`) and the dataset it loads into (`?dataset=`).
+MAX_CONSUMER = 64
 
 
 class Sync(SQLModel, table=True):
     __tablename__ = "syncs"
+    # GET /freshness: each consumer's last finished read.
+    __table_args__ = (Index("ix_syncs_consumer", "consumer", "dataset", "finished_at"),)
 
     sync_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
@@ -25,3 +30,8 @@ class Sync(SQLModel, table=True):
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # Who read (GET /freshness lists each consumer): NULL for a read that gave no name.
+    consumer: str | None = Field(
+        default=None, sa_column=Column(String(MAX_CONSUMER), nullable=True)
+    )
+    dataset: str | None = Field(default=None, sa_column=Column(String(MAX_CONSUMER), nullable=True))

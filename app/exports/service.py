@@ -35,6 +35,14 @@ def _position(feed: feeds.FeedName, cursor: str) -> int:
     return int(position)
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a feed, as it names itself: a consumer and the dataset it loads into."""
+
+    consumer: str | None = None
+    dataset: str | None = None
+
+
 async def _fetchval(engine: AsyncEngine, sql: str, *args: Any) -> Any:
     async with engine.connect() as sa_conn:
         conn = await driver_connection(sa_conn)
@@ -42,10 +50,17 @@ async def _fetchval(engine: AsyncEngine, sql: str, *args: Any) -> Any:
 
 
 async def read(
-    *, engine: AsyncEngine, feed: feeds.FeedName, since: str | None, period: Period
+    *,
+    engine: AsyncEngine,
+    feed: feeds.FeedName,
+    since: str | None,
+    period: Period,
+    reader: Reader | None = None,
 ) -> Read:
-    """The rows of `feed` changed after `since` (all of them without it), in `period`."""
+    """The rows of `feed` changed after `since` (all of them without it), in `period`;
+    the read is logged in `syncs` with who read (`reader`)."""
     start = _position(feed, since) if since is not None else None
+    who = reader or Reader()
     is_fx = feed is feeds.FeedName.FX_RATES
     async with engine.connect() as sa_conn:
         conn = await driver_connection(sa_conn)
@@ -63,7 +78,9 @@ async def read(
             query = feeds.rows(feed, changed, (first, last))
         next_cursor = encode_cursor([feed.value, now])
         async with conn.transaction():
-            sync_id: int = await conn.fetchval(feeds.RECORD_READ, feed.value, since, next_cursor)
+            sync_id: int = await conn.fetchval(
+                feeds.RECORD_READ, feed.value, since, next_cursor, who.consumer, who.dataset
+            )
 
     async def done(rows: int) -> None:
         async with engine.connect() as sa_conn:
@@ -74,10 +91,16 @@ async def read(
 
 
 async def reads(
-    *, session: AsyncSession, feed: str | None, before: int | None, limit: int
+    *,
+    session: AsyncSession,
+    feed: str | None,
+    before: int | None,
+    limit: int,
+    consumer: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The log of feed reads, newest first."""
+    """The log of feed reads, newest first (of one consumer's, if given)."""
     result = await session.execute(
-        text(feeds.LIST_READS), {"feed": feed, "before": before, "limit": limit}
+        text(feeds.LIST_READS),
+        {"feed": feed, "before": before, "limit": limit, "consumer": consumer},
     )
     return [dict(row._mapping) for row in result]

@@ -223,6 +223,31 @@ class TestTextIds:
                 assert rows > 0 and codes == 0, (table, column)
 
 
+class TestConsumers:
+    async def test_the_command_names_its_reads_and_freshness_lists_it(
+        self, served: str, tmp_path: Path
+    ) -> None:
+        """`orderlens sync --consumer` names every read it makes (and the dataset it
+        loads into) in /syncs; /freshness then says how old that copy is. Without the
+        option the name is `sync@` and the machine's."""
+        dest = f"duckdb:///{tmp_path / 'w.duckdb'}"
+        for args in (["--consumer", "warehouse-a"], []):
+            result = await asyncio.to_thread(
+                CliRunner().invoke, cli.cli, ["sync", "--to", dest, "--url", served, *args]
+            )
+            assert result.exit_code == 0, result.output
+        async with httpx.AsyncClient() as client:
+            items = (await client.get(f"{served}/syncs", params={"limit": 1000})).json()["items"]
+            freshness = (await client.get(f"{served}/freshness")).json()
+        named = {(i["consumer"], i["dataset"]) for i in items}
+        assert named == {("warehouse-a", sync.DATASET), (sync.default_consumer(), sync.DATASET)}
+        assert len(items) == 2 * len(FeedName)
+        assert sync.default_consumer().startswith("sync@")
+        consumers = {c["consumer"]: c for c in freshness["consumers"]}
+        assert set(consumers) == {"warehouse-a", sync.default_consumer()}
+        assert not any(c["stale"] for c in consumers.values())
+
+
 class TestUnreachable:
     """Whatever stops a destination, the user reads one line and the source is untouched."""
 
