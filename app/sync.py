@@ -16,6 +16,7 @@ over as an empty table of the feed's schema.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import socket
@@ -172,19 +173,32 @@ def _error(response: httpx.Response) -> str:
     return response.text[:200]
 
 
-def _batches(path: Path) -> Iterator[pa.Table]:
-    """A downloaded feed, one row group at a time."""
+# The column every raw table gains: when the sync that last loaded the row started (UTC).
+LOADED_AT = "_loaded_at"
+
+
+def _batches(path: Path, loaded_at: dt.datetime) -> Iterator[pa.Table]:
+    """A downloaded feed, one row group at a time, each row stamped `loaded_at`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
+    stamp = pa.scalar(loaded_at, pa.timestamp("us", tz="UTC"))
+
+    def stamped(table: pa.Table) -> pa.Table:
+        column = pa.array([stamp.as_py()] * table.num_rows, stamp.type)
+        return table.append_column(LOADED_AT, column)
+
     if file.num_row_groups == 0:  # an empty table still makes its table (dbt's sources)
-        yield file.schema_arrow.empty_table()
+        yield stamped(file.schema_arrow.empty_table())
     for index in range(file.num_row_groups):
-        yield pa.Table.from_batches(file.read_row_group(index).to_batches(), file.schema_arrow)
+        group = file.read_row_group(index).to_batches()
+        yield stamped(pa.Table.from_batches(group, file.schema_arrow))
 
 
-def _resource(service: Service, feed: FeedName, folder: Path, dest: Destination) -> Any:
+def _resource(
+    service: Service, feed: FeedName, folder: Path, dest: Destination, loaded_at: dt.datetime
+) -> Any:
     import dlt
 
     table_format = "delta" if dest.kind == "filesystem" else None
@@ -198,7 +212,7 @@ def _resource(service: Service, feed: FeedName, folder: Path, dest: Destination)
     def rows() -> Iterator[pa.Table]:
         state = dlt.current.resource_state()
         path, next_cursor = fetch(service, feed, state.get("cursor"), folder, dest.dataset)
-        yield from _batches(path)
+        yield from _batches(path, loaded_at)
         state["cursor"] = next_cursor  # committed with the rows, in the destination
 
     return rows
@@ -233,7 +247,8 @@ def sync(
             pipeline.sync_destination()
         except Exception as exc:
             raise SyncError(f"cannot reach {dest.describe()}: {_first_line(_root(exc))}") from None
-        resources = [_resource(service, feed, folder, dest) for feed in feeds]
+        loaded_at = dt.datetime.now(dt.UTC)
+        resources = [_resource(service, feed, folder, dest, loaded_at) for feed in feeds]
         try:
             pipeline.run(resources)
         except Exception as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import os
 from collections.abc import Callable
@@ -27,23 +28,29 @@ from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
 PROJECT = Path(__file__).parents[2] / "warehouse"
 
 
-def dbt_build(target: str, env: dict[str, str], work: Path) -> None:
-    """`dbt build` in this process (seconds; a subprocess would add dbt's start-up)."""
+def dbt(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:
+    """A dbt command in this process (seconds; a subprocess would add dbt's start-up):
+    its dbtRunnerResult."""
     from dbt.cli.main import dbtRunner
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        args = ["build", "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+        args = [*command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
         args += ["--target", target, "--target-path", str(work / "target")]
         args += ["--log-path", str(work / "logs"), "--quiet"]
-        result = dbtRunner().invoke(args)
+        return dbtRunner().invoke(args)
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def dbt_build(target: str, env: dict[str, str], work: Path) -> None:
+    """`dbt build`, which must pass."""
+    result = dbt(["build"], target, env, work)
     failed: Any = result.result
     assert result.success, result.exception or [
         (r.node.name, r.status, r.message) for r in failed if r.status not in ("success", "pass")
@@ -345,3 +352,37 @@ class TestDbtWithPriceHistory:
             served, tmp_path, warehouse_db, sync_through_price_changes,
             assert_history_equals_the_feed,
         )  # fmt: skip
+
+
+class TestSourceFreshness:
+    """`dbt source freshness` passes after a sync and fails when no sync completed for
+    longer than the project's thresholds (hours: `freshness_warn_hours`,
+    `freshness_error_hours`); each raw row carries when its sync started."""
+
+    @staticmethod
+    def _freshness(path: Path, work: Path) -> tuple[bool, str]:
+        result = dbt(["source", "freshness"], "duckdb", {"ORDERLENS_WAREHOUSE": str(path)}, work)
+        [checked] = [r for r in result.result if r.node.name == "syncs"]
+        return result.success, str(checked.status)
+
+    async def test_fresh_after_a_sync_stale_when_none_reached_it(
+        self, served: str, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "warehouse.duckdb"
+        before = dt.datetime.now(dt.UTC)
+        await asyncio.to_thread(sync.sync, sync.Service(served), f"duckdb:///{path}")
+        with duckdb.connect(str(path), read_only=True) as conn:
+            stamps = conn.execute(
+                "SELECT DISTINCT _loaded_at FROM orderlens_raw.orders"
+                " UNION SELECT DISTINCT _loaded_at FROM orderlens_raw.products"
+            ).fetchall()
+        [(stamp,)] = stamps  # one sync, one stamp, on every row of every table
+        assert before <= stamp <= dt.datetime.now(dt.UTC)
+        assert await asyncio.to_thread(self._freshness, path, tmp_path) == (True, "pass")
+        for hours, expected in ((30, (True, "warn")), (72, (False, "error"))):
+            with duckdb.connect(str(path)) as conn:
+                conn.execute(
+                    "UPDATE orderlens_raw._dlt_loads"
+                    f" SET inserted_at = now() - INTERVAL {hours} HOUR"
+                )
+            assert await asyncio.to_thread(self._freshness, path, tmp_path) == expected

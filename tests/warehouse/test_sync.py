@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,8 +200,8 @@ class TestTextIds:
         dest = "duckdb:///" + str(path)
         real = sync._batches
 
-        def without_codes(file: Path) -> Iterator[pa.Table]:
-            for table in real(file):
+        def without_codes(file: Path, loaded_at: dt.datetime) -> Iterator[pa.Table]:
+            for table in real(file, loaded_at):
                 yield table.drop_columns(
                     [n for n in table.column_names if n in ("order_code", "product_code")]
                 )
