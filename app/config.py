@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -116,6 +117,16 @@ class Settings(BaseSettings):
     # long, a warehouse consumer when its last finished sync is older (docs/OPERATIONS.md,
     # "Freshness"). A day: a shop that uploads daily, a pipeline that runs hourly.
     freshness_sla_seconds: Annotated[int, Field(ge=1)] = 86_400
+    # Alerts (docs/OPERATIONS.md, "Alerts"): comma-separated Apprise URLs (slack://…,
+    # mailto://…, json://host/path, ~100 services); unset: alerts are only recorded
+    # (GET /alerts). Secret: they hold tokens.
+    alert_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # How long one alert's delivery may take, every URL together.
+    alert_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    # A demand spike: a product's units on a day at least this many times its mean over
+    # the 28 days before, and at least ALERT_SPIKE_MIN_UNITS units.
+    alert_spike_factor: Annotated[Decimal, Field(gt=1, max_digits=6, decimal_places=2)] = Decimal(3)
+    alert_spike_min_units: Annotated[int, Field(ge=1)] = 10
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     # Worker processes of `orderlens serve`; they share the database, the FX cache and
@@ -135,7 +146,7 @@ class Settings(BaseSettings):
     def _blank_access_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("read_api_keys", mode="before")
+    @field_validator("read_api_keys", "alert_urls", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, SecretStr):

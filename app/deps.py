@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.alerts.service import Alerter
 from app.config import Settings
 from app.forecasting.runs import Runner
 
@@ -33,6 +34,11 @@ def get_head_revision(request: Request) -> str | None:
     return revision
 
 
+def get_alerter(request: Request) -> Alerter:
+    alerter: Alerter = request.state.alerts
+    return alerter
+
+
 def get_forecast_runner(request: Request) -> Runner:
     runner: Runner = request.state.forecasts
     return runner
@@ -43,3 +49,4 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
 HeadRevisionDep = Annotated[str | None, Depends(get_head_revision)]
 ForecastRunnerDep = Annotated[Runner, Depends(get_forecast_runner)]
+AlerterDep = Annotated[Alerter, Depends(get_alerter)]

@@ -19,6 +19,8 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import __version__, db, docs, logs, middleware
+from app.alerts.router import router as alerts_router
+from app.alerts.service import Alerter
 from app.analytics.router import router as analytics_router
 from app.answers.route import Answers
 from app.answers.store import AnswerStore
@@ -73,6 +75,7 @@ class State(TypedDict):
     metrics: Metrics
     answers: Answers | None
     forecasts: Runner
+    alerts: Alerter
 
 
 @contextmanager
@@ -128,6 +131,11 @@ def create_app(
                 private=settings.read_access is Access.KEY,
             )
         forecasts = Runner()
+        alerter = Alerter(
+            engine,
+            tuple(url.get_secret_value() for url in settings.alert_urls),
+            settings.alert_timeout_seconds,
+        )
         async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
             try:
                 with frozen_heap():
@@ -145,9 +153,11 @@ def create_app(
                             metrics=metrics,
                             answers=answers,
                             forecasts=forecasts,
+                            alerts=alerter,
                         )
             finally:
                 await forecasts.close()
+                await alerter.close()
                 if answers is not None:
                     await answers.versions.close()
                 metrics.pools.forget("main")
@@ -191,6 +201,7 @@ def create_app(
         exports_router,
         feeds_router,
         freshness_router,
+        alerts_router,
         dashboard.charts_router,
     ):
         app.include_router(data_router, **reads)

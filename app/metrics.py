@@ -26,7 +26,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from app.deps import EngineDep, SettingsDep
+from app.alerts.service import freshness_events
+from app.deps import AlerterDep, EngineDep, SettingsDep
 from app.freshness import service as freshness
 from app.freshness.service import Freshness
 
@@ -363,8 +364,14 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4: {"schema": {"type": "string"}}}}},
 )
 async def metrics(
-    request: Request, registry: MetricsDep, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    registry: MetricsDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    alerter: AlerterDep,
 ) -> Response:
-    registry.freshness.now = await _freshness(engine, settings.freshness_sla_seconds)
+    now = registry.freshness.now = await _freshness(engine, settings.freshness_sla_seconds)
+    if now is not None:  # a scraper is a watchdog: stale past the SLA is told once
+        alerter.soon(freshness_events(now))
     body, content_type = registry.exposition(request.headers.get("accept", ""))
     return Response(body, headers={"Content-Type": content_type})

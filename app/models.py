@@ -1,5 +1,6 @@
 """Every table, imported in one place so that Alembic sees the whole metadata."""
 
+from app.alerts.models import Alert
 from app.analytics.models import DailySales, GrowthLeader, ProductDailySales, ProductSales
 from app.answers.models import DataVersion
 from app.catalog.models import Product, ProductPrice
@@ -11,6 +12,7 @@ from app.orders.models import BasketDay, Order
 from app.uploads.models import Reject, Upload
 
 __all__ = [
+    "Alert",
     "BasketDay",
     "DailySales",
     "DataVersion",

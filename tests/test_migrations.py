@@ -20,6 +20,7 @@ from tests.uploads.conftest import Db
 EXPECTED_TABLES = {
     "products",
     "product_prices",
+    "alerts",
     "basket_days",
     "orders",
     "uploads",

@@ -7,7 +7,8 @@ import datetime as dt
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.deps import EngineDep, SettingsDep
+from app.alerts.service import freshness_events
+from app.deps import AlerterDep, EngineDep, SettingsDep
 from app.errors import DATABASE_ERRORS
 from app.freshness import service
 
@@ -40,8 +41,9 @@ class FreshnessRead(BaseModel):
     "/freshness",
     summary="How old the data and each warehouse consumer's copy are, against the SLA",
 )
-async def freshness(engine: EngineDep, settings: SettingsDep) -> FreshnessRead:
+async def freshness(engine: EngineDep, settings: SettingsDep, alerter: AlerterDep) -> FreshnessRead:
     now = await service.read(engine, settings.freshness_sla_seconds)
+    alerter.soon(freshness_events(now))  # stale past the SLA: told once
     return FreshnessRead(
         data_until=now.data_until,
         last_upload_at=now.last_upload_at,

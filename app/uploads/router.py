@@ -14,10 +14,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.alerts import service as alerts
+from app.alerts.service import Alerter
 from app.config import Settings
 from app.db import SessionDep
-from app.deps import EngineDep, SettingsDep
-from app.errors import DATABASE_ERRORS, ErrorResponse
+from app.deps import AlerterDep, EngineDep, SettingsDep
+from app.errors import DATABASE_ERRORS, AppError, ErrorResponse
 from app.formats import (
     CursorQuery,
     Format,
@@ -230,12 +232,17 @@ class Uploading:
     session: AsyncSession
     settings: Settings
     metrics: Metrics
+    alerter: Alerter
 
 
 def uploading(
-    engine: EngineDep, session: SessionDep, settings: SettingsDep, metrics: MetricsDep
+    engine: EngineDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    alerter: AlerterDep,
 ) -> Uploading:
-    return Uploading(engine, session, settings, metrics)
+    return Uploading(engine, session, settings, metrics, alerter)
 
 
 UploadingDep = Annotated[Uploading, Depends(uploading)]
@@ -283,10 +290,19 @@ async def _ingest(
         # CancelledError: the client went away mid-upload.
         result = "cancelled" if isinstance(exc, asyncio.CancelledError) else "failed"
         metrics.ingest_done(kind.value, result, time.perf_counter() - started)
+        failed = (exc.details or {}).get("upload_id") if isinstance(exc, AppError) else None
+        if isinstance(exc, AppError) and isinstance(failed, int):  # an upload in the history
+            with_.alerter.soon([alerts.upload_failed(kind.value, failed, exc.code, exc.message)])
         raise
     row = await repository.get(session=session, upload_id=upload_id)
     assert row is not None
     metrics.ingest_done(kind.value, "succeeded", time.perf_counter() - started, row)
+    if kind is UploadKind.ORDERS and row["rows_inserted"] + row["rows_updated"]:
+        with_.alerter.soon(
+            alerts.demand_spikes(
+                engine, upload_id, settings.alert_spike_factor, settings.alert_spike_min_units
+            )
+        )
     return report(row)
 
 

@@ -110,6 +110,8 @@ BAD = {
     # (no product has them: a 404 or an empty answer), and hostile text.
     "product_id": ("0", "-1", str(2**31), str(2**64), "1.5", "1e3", "0x10", *INJECTIONS),
     "category": INJECTIONS,
+    # An alert's event: a name no alert has is an empty page; anything else is refused.
+    "event": ("UPLOAD_FAILED", "x" * 33, *INJECTIONS),
     # A feed reader's name for itself and its dataset: refused unless a plain name.
     "consumer": ("x" * 65, " a", "a b", "ä", *INJECTIONS),
     "dataset": ("x" * 65, " a", "a b", "ä", *INJECTIONS),
@@ -180,6 +182,7 @@ ROUTES: dict[str, Route] = {
     "/exports/{feed}.parquet": Route(params=("since", *PERIOD, "consumer", "dataset")),
     "/syncs": Route(params=("limit", "cursor", "feed", "consumer")),
     "/freshness": Route(),
+    "/alerts": Route(params=("event", "limit", "cursor")),
     "/exports/predicted_product_demand.csv": Route(csv_only=True),
     "/exports/predicted_level_demand.csv": Route(csv_only=True),
     "/forecasts/runs/latest": Route(negotiates=True, missing_ok=True),

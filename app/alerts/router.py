@@ -1,0 +1,51 @@
+"""GET /alerts: every alert raised, newest first, and whether it was delivered."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from app.alerts import service
+from app.deps import EngineDep
+from app.errors import DATABASE_ERRORS
+from app.formats import MAX_LIMIT
+
+router = APIRouter(tags=["health"], responses=DATABASE_ERRORS)
+
+EVENTS = ("upload_failed", "data_stale", "consumer_stale", "demand_spike")
+
+
+class AlertRead(BaseModel):
+    alert_id: int
+    event: str = Field(description=f"One of {', '.join(EVENTS)}")
+    subject: str = Field(description="What it is about: `upload 12`, `product 7 on 2024-12-01`")
+    message: str
+    raised_at: dt.datetime
+    sent_at: dt.datetime | None = Field(description="When delivery was tried; null: no ALERT_URLS")
+    delivered: bool = Field(description="Every ALERT_URLS address took it")
+    error: str | None = Field(description="Why it was not delivered")
+
+
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+    next_cursor: str | None
+
+
+class AlertsQuery(BaseModel):
+    event: str | None = Field(None, pattern=r"^[a-z_]{1,32}$", description="Only this event")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(
+        None, pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page"
+    )
+
+
+@router.get("/alerts", summary="Every alert raised, newest first, and whether it was delivered")
+async def alerts(engine: EngineDep, query: Annotated[AlertsQuery, Query()]) -> AlertPage:
+    before = int(query.cursor) if query.cursor is not None else None
+    rows = await service.listed(engine, query.event, before, query.limit + 1)
+    items = [AlertRead(**r) for r in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return AlertPage(items=items, next_cursor=str(items[-1].alert_id) if more else None)
