@@ -15,7 +15,14 @@ from app.formats import MAX_LIMIT
 
 router = APIRouter(tags=["health"], responses=DATABASE_ERRORS)
 
-EVENTS = ("upload_failed", "data_stale", "consumer_stale", "demand_spike")
+EVENTS = (
+    "upload_failed",
+    "data_stale",
+    "consumer_stale",
+    "demand_spike",
+    "forecast_failed",
+    "forecast_lost",
+)
 
 
 class AlertRead(BaseModel):

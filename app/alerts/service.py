@@ -195,6 +195,46 @@ def freshness_events(now: Freshness) -> list[Event]:
     return out
 
 
+def forecast_events(
+    run_id: int, error: dict[str, str] | None, level_accuracy: list[dict[str, Any]]
+) -> list[Event]:
+    """A forecast run that failed, or whose served forecasts were further off than
+    seasonal naive's on held-out days at category level (mean absolute error)."""
+    subject = f"forecast run {run_id}"
+    if error is not None:
+        return [
+            Event(
+                "forecast_failed",
+                subject,
+                f"Forecast run {run_id} failed: {error.get('code')}: {error.get('message')}",
+            )
+        ]
+    served = next(
+        (a for a in level_accuracy if a["level"] == "category" and a["scope"] == "served"), None
+    )
+    naive = next(
+        (
+            a
+            for a in level_accuracy
+            if a["level"] == "category" and a["scope"] == "all" and a["model"] == "SeasonalNaive"
+        ),
+        None,
+    )
+    if served is None or naive is None or served["mae"] is None or naive["mae"] is None:
+        return []
+    if served["mae"] <= naive["mae"]:
+        return []
+    return [
+        Event(
+            "forecast_lost",
+            subject,
+            f"Forecast run {run_id}: at category level its forecasts ({served['model']}) were"
+            f" further off on held-out days than seasonal naive's: mean absolute error"
+            f" {served['mae']:.3f} against {naive['mae']:.3f} units a day.",
+        )
+    ]
+
+
 # A day's units at least `$2` times the product's mean over the 28 days before (zero days
 # included), and at least `$3` units, among the product-days upload `$1` wrote; the
 # strongest first, at most `$4`.

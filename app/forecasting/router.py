@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 from fastapi.responses import JSONResponse, Response
 
+from app.alerts import service as alerts
+from app.alerts.service import Alerter
 from app.answers.route import CachedRead
 from app.catalog.keys import ProductIdPath
 from app.db import SessionDep
-from app.deps import EngineDep, ForecastRunnerDep, SettingsDep
+from app.deps import AlerterDep, EngineDep, ForecastRunnerDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.forecasting import runs, service
 from app.forecasting.options import Options
@@ -28,6 +31,9 @@ from app.forecasting.schemas import (
 from app.formats import Format, FormatDep, csv_response, csv_rows
 from app.responses import CSV_ALSO, READ_ERRORS
 from app.security import ApiKeyDep
+
+if TYPE_CHECKING:  # the engine imports pandas and the models: only when a run computes
+    from app.forecasting.engine import Result
 
 # Reads answer from memory while the data version holds: forecast runs bump it when they
 # start, finish or are pruned (migration 0010), not at each progress step.
@@ -84,6 +90,16 @@ def _run_answer(
     return run
 
 
+async def _telling(
+    work: Coroutine[Any, Any, Result | None], handle: runs.Handle, alerter: Alerter
+) -> None:
+    """Run the forecast, then raise what it calls for: a failure, or a loss to seasonal
+    naive at category level."""
+    result = await work
+    accuracy = result.level_accuracy if result is not None else []
+    alerter.soon(alerts.forecast_events(handle.run_id, handle.error, accuracy))
+
+
 @router.post(
     "/runs",
     summary="Start a forecast run (backtest, choose, fit, predict, store) in the background",
@@ -104,6 +120,7 @@ async def start_run(
     engine: EngineDep,
     settings: SettingsDep,
     runner: ForecastRunnerDep,
+    alerter: AlerterDep,
     fmt: FormatDep,
     body: Annotated[RunRequest | None, Body()] = None,
 ) -> Run | Response:
@@ -117,9 +134,10 @@ async def start_run(
         history_days=settings.forecast_history_days,
         time_budget_seconds=settings.forecast_time_budget_seconds,
     )
-    runner.launch(
-        runs.execute(handle, url=engine.url, options=options, keep_runs=settings.forecast_keep_runs)
+    work = runs.execute(
+        handle, url=engine.url, options=options, keep_runs=settings.forecast_keep_runs
     )
+    runner.launch(_telling(work, handle, alerter))
     return _run_answer(service.run_of(handle.row), fmt, status_code=202)
 
 

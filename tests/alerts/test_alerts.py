@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.alerts.service import forecast_events
 from app.main import create_app
 from tests.conftest import make_settings, open_client
 from tests.helpers import upload
@@ -188,3 +189,35 @@ async def test_without_alert_urls_alerts_are_only_recorded(
         await upload(api, "orders", bad, params={"max_rejected_share": "0.5"})
         [alert] = await alerts(api, 1, sent=False)
         assert alert["sent_at"] is None and alert["delivered"] is False
+
+
+def _level(model: str, scope: str, mae: float | None, level: str = "category") -> dict[str, Any]:
+    return {"level": level, "model": model, "scope": scope, "mae": mae}
+
+
+@pytest.mark.parametrize(
+    ("served", "naive", "told"),
+    [(1.20, 1.00, True), (0.90, 1.00, False), (1.00, 1.00, False), (None, 1.00, False)],
+)
+def test_a_forecast_that_loses_to_seasonal_naive_at_category_level(
+    served: float | None, naive: float, told: bool
+) -> None:
+    """Told when the served category forecasts' held-out error is above seasonal naive's;
+    the total level's figures, and the other candidates', do not count."""
+    accuracy = [
+        _level("AutoETS+MinTrace(ols)", "served", served),
+        _level("SeasonalNaive", "all", naive),
+        _level("AutoETS", "all", 0.1),
+        _level("AutoETS+BottomUp", "served", 9.0, level="total"),
+        _level("SeasonalNaive", "all", 0.01, level="total"),
+    ]
+    events = forecast_events(7, None, accuracy)
+    assert [e.event for e in events] == (["forecast_lost"] if told else [])
+    if told:
+        [event] = events
+        assert event.subject == "forecast run 7"
+        assert "1.200 against 1.000" in event.message
+    failed = forecast_events(8, {"code": "forecast_failed", "message": "boom"}, accuracy)
+    assert [(e.event, e.message) for e in failed] == [
+        ("forecast_failed", "Forecast run 8 failed: forecast_failed: boom")
+    ]

@@ -138,6 +138,15 @@ class TestRuns:
         state = await run_forecast(client)
         assert state["status"] == "failed"
         assert "model exploded" in state["error"]["message"]
+        # and told: an alert at /alerts (raised in the background, once the run ended)
+        for _ in range(100):
+            told = (await client.get("/alerts", params={"event": "forecast_failed"})).json()
+            if told["items"]:
+                break
+            await asyncio.sleep(0.05)
+        [alert] = told["items"]
+        assert alert["subject"] == f"forecast run {state['run_id']}"
+        assert "model exploded" in alert["message"]
         served = (await client.get("/forecasts/products/1")).json()
         assert served["run_id"] == forecast["run_id"]
         assert (await client.get("/forecasts/runs/latest")).json()["run_id"] == state["run_id"]
