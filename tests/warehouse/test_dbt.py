@@ -357,32 +357,52 @@ class TestDbtWithPriceHistory:
 class TestSourceFreshness:
     """`dbt source freshness` passes after a sync and fails when no sync completed for
     longer than the project's thresholds (hours: `freshness_warn_hours`,
-    `freshness_error_hours`); each raw row carries when its sync started."""
+    `freshness_error_hours`); each raw row carries when its sync started. On DuckDB and
+    on PostgreSQL."""
 
     @staticmethod
-    def _freshness(path: Path, work: Path) -> tuple[bool, str]:
-        result = dbt(["source", "freshness"], "duckdb", {"ORDERLENS_WAREHOUSE": str(path)}, work)
+    def _freshness(target: str, env: dict[str, str], work: Path) -> tuple[bool, str]:
+        result = dbt(["source", "freshness"], target, env, work)
         [checked] = [r for r in result.result if r.node.name == "syncs"]
         return result.success, str(checked.status)
 
-    async def test_fresh_after_a_sync_stale_when_none_reached_it(
-        self, served: str, tmp_path: Path
-    ) -> None:
-        path = tmp_path / "warehouse.duckdb"
+    async def _check(
+        self, served: str, work: Path, destination: str, target: str, env: dict[str, str],
+        query: Callable[[str], list[tuple[Any, ...]]],
+    ) -> None:  # fmt: skip
         before = dt.datetime.now(dt.UTC)
-        await asyncio.to_thread(sync.sync, sync.Service(served), f"duckdb:///{path}")
-        with duckdb.connect(str(path), read_only=True) as conn:
-            stamps = conn.execute(
-                "SELECT DISTINCT _loaded_at FROM orderlens_raw.orders"
-                " UNION SELECT DISTINCT _loaded_at FROM orderlens_raw.products"
-            ).fetchall()
+        await asyncio.to_thread(sync.sync, sync.Service(served), destination)
+        stamps = query(
+            "SELECT DISTINCT _loaded_at FROM orderlens_raw.orders"
+            " UNION SELECT DISTINCT _loaded_at FROM orderlens_raw.products"
+        )
         [(stamp,)] = stamps  # one sync, one stamp, on every row of every table
         assert before <= stamp <= dt.datetime.now(dt.UTC)
-        assert await asyncio.to_thread(self._freshness, path, tmp_path) == (True, "pass")
+        assert await asyncio.to_thread(self._freshness, target, env, work) == (True, "pass")
         for hours, expected in ((30, (True, "warn")), (72, (False, "error"))):
+            query(
+                "UPDATE orderlens_raw._dlt_loads"
+                f" SET inserted_at = now() - INTERVAL '{hours} hours'"
+            )
+            assert await asyncio.to_thread(self._freshness, target, env, work) == expected
+
+    async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
+        path = tmp_path / "warehouse.duckdb"
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
             with duckdb.connect(str(path)) as conn:
-                conn.execute(
-                    "UPDATE orderlens_raw._dlt_loads"
-                    f" SET inserted_at = now() - INTERVAL {hours} HOUR"
-                )
-            assert await asyncio.to_thread(self._freshness, path, tmp_path) == expected
+                conn.execute(sql)
+                return conn.fetchall() if sql.startswith("SELECT") else []
+
+        env = {"ORDERLENS_WAREHOUSE": str(path)}
+        await self._check(served, tmp_path, f"duckdb:///{path}", "duckdb", env, query)
+
+    async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
+        dsn, env = libpq(warehouse_db)
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                cursor = conn.execute(sql)
+                return cursor.fetchall() if sql.startswith("SELECT") else []
+
+        await self._check(served, tmp_path, dsn, "postgres", env, query)
