@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from app.alerts import service
-from app.deps import EngineDep
-from app.errors import DATABASE_ERRORS
+from app.deps import AlerterDep, EngineDep
+from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.formats import MAX_LIMIT
+from app.security import ApiKeyDep
 
 router = APIRouter(tags=["health"], responses=DATABASE_ERRORS)
 
@@ -22,6 +23,7 @@ EVENTS = (
     "demand_spike",
     "forecast_failed",
     "forecast_lost",
+    "step_failed",
 )
 
 
@@ -56,3 +58,39 @@ async def alerts(engine: EngineDep, query: Annotated[AlertsQuery, Query()]) -> A
     items = [AlertRead(**r) for r in rows[: query.limit]]
     more = len(rows) > query.limit
     return AlertPage(items=items, next_cursor=str(items[-1].alert_id) if more else None)
+
+
+class StepFailure(BaseModel):
+    """A step of work outside the service that failed (a sync, a pipeline step)."""
+
+    subject: str = Field(
+        min_length=1, max_length=service.MAX_SUBJECT, description="What failed: `sync`, `dbt`"
+    )
+    message: str = Field(min_length=1, max_length=4000, description="Why, in a line or a few")
+    key: str | None = Field(
+        None,
+        max_length=200,
+        description="What makes it the same failure when told again (a run's id); absent:"
+        " the subject and message",
+    )
+
+
+class Raised(BaseModel):
+    alert_id: int | None = Field(description="The new alert's id; null: told before")
+
+
+@router.post(
+    "/alerts",
+    summary="Tell a failed step of work outside the service (a sync, a pipeline step)",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[ApiKeyDep],
+    responses={
+        401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
+        403: {"model": ErrorResponse, "description": "A read key: it may not write"},
+    },
+)
+async def tell(failure: StepFailure, alerter: AlerterDep) -> Raised:
+    """Recorded as `step_failed` (once per subject and key) and sent to ALERT_URLS."""
+    key = failure.key if failure.key is not None else f"{failure.subject}|{failure.message}"
+    event = service.Event("step_failed", failure.subject, failure.message, key=key)
+    return Raised(alert_id=await alerter.raise_(event))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.alerts.service import forecast_events
 from app.main import create_app
-from tests.conftest import make_settings, open_client
+from tests.conftest import API_KEY, make_settings, open_client
 from tests.helpers import upload
 
 PRODUCTS = "id,name,category,price\n1,Lamp,Home,10.50\n2,Desk,Office,200.00\n"
@@ -221,3 +221,23 @@ def test_a_forecast_that_loses_to_seasonal_naive_at_category_level(
     assert [(e.event, e.message) for e in failed] == [
         ("forecast_failed", "Forecast run 8 failed: forecast_failed: boom")
     ]
+
+
+async def test_a_step_outside_the_service_tells_its_failure_once(
+    api: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """POST /alerts: a sync or a pipeline step that failed, told with the write key; the
+    same failure told again is not sent again."""
+    body = {"subject": "sync", "message": "loading into duckdb failed: disk full", "key": "run-1"}
+    assert (await api.post("/alerts", json=body)).status_code == 401
+    first = await api.post("/alerts", json=body, headers={"X-API-Key": API_KEY})
+    assert first.status_code == 202 and isinstance(first.json()["alert_id"], int)
+    again = await api.post("/alerts", json=body, headers={"X-API-Key": API_KEY})
+    assert again.json() == {"alert_id": None}
+    [alert] = await alerts(api, 1)
+    assert (alert["event"], alert["subject"], alert["delivered"]) == ("step_failed", "sync", True)
+    assert [r["message"] for r in receiver.received] == [body["message"]]
+    bad = await api.post(
+        "/alerts", json={"subject": "", "message": "x"}, headers={"X-API-Key": API_KEY}
+    )
+    assert bad.status_code == 422
