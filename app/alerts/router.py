@@ -85,6 +85,7 @@ class Raised(BaseModel):
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[ApiKeyDep],
     responses={
+        400: {"model": ErrorResponse, "description": "A body that cannot be parsed"},
         401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
         403: {"model": ErrorResponse, "description": "A read key: it may not write"},
     },

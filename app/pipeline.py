@@ -1,0 +1,284 @@
+"""The pipeline (issue 28): FX refresh → sync → dbt build → forecast run → freshness
+check, as the Prefect 3 flow `orderlens-pipeline` (imported only by the command that runs
+it: Prefect takes a second to import).
+
+Each step is a Prefect task with retries and exponential backoff, talking to a running
+Orderlens over HTTP (as `orderlens sync` does) and building the warehouse in this
+process; the flow stops at the first step that fails for good, tells the service
+(`POST /alerts`, with the write key) and records each step's result. With no
+`PREFECT_API_URL` Prefect runs it against a temporary local server of its own; with one,
+the runs show in that server's UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+# No telemetry from a machine that may have no internet (set before Prefect is imported);
+# with no PREFECT_API_URL, Prefect runs a temporary local server for the run.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import Task, flow, task
+from prefect.runtime import flow_run
+
+STEPS = ("fx", "sync", "dbt", "forecast", "freshness")
+FLOW_NAME = "orderlens-pipeline"
+PROJECT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "warehouse")
+# Retries of a step that failed, and the first wait (doubled each time).
+RETRIES = 2
+RETRY_DELAY_SECONDS = 2.0
+# How long the forecast step waits for its run.
+FORECAST_WAIT_SECONDS = 1800.0
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+class StepFailed(Exception):
+    """A step that cannot succeed: one line for the user and the alert."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the pipeline works on: the service, its key, and the warehouse."""
+
+    base_url: str
+    api_key: str | None
+    to: str
+    consumer: str
+    horizon: int = 28
+    work: str = "target"  # dbt's target and log folders
+
+    def headers(self) -> dict[str, str]:
+        key = self.api_key or os.environ.get("API_KEY")
+        return {"X-API-Key": key} if key else {}
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+@dataclass
+class Outcome:
+    """Each step's result (or error), in order; `failed` names the step that failed."""
+
+    results: dict[str, str] = field(default_factory=dict)
+    failed: str | None = None
+
+
+# --- the steps (plain functions: the tasks wrap them) -----------------------------------
+
+
+def _get(target: Target, path: str, **params: Any) -> dict[str, Any]:
+    try:
+        response = httpx.get(
+            target.url(path), params=params, headers=target.headers(), timeout=HTTP_TIMEOUT
+        )
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"GET {path}: {exc}") from None
+    if response.status_code != 200:
+        raise StepFailed(f"GET {path}: {response.status_code} {response.text[:200]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def fx(target: Target) -> str:
+    """The BRL→USD rate the service serves now (fetched if its cache is stale)."""
+    rate = _get(target, "/fx/rates/latest")
+    stale = " (stale: the provider did not answer)" if rate.get("stale") else ""
+    return f"1 BRL = {rate['rate']} USD as of {rate['as_of']}{stale}"
+
+
+def sync(target: Target) -> str:
+    from app import sync as syncing
+
+    service = syncing.Service(target.base_url, target.api_key, target.consumer)
+    try:
+        outcome = syncing.sync(service, target.to)
+    except syncing.SyncError as exc:
+        raise StepFailed(str(exc)) from None
+    return ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items()) + " rows"
+
+
+def dbt_target(destination: str) -> tuple[str, dict[str, str]]:
+    """dbt's target (warehouse/profiles.yml) and environment for a sync destination."""
+    from app import sync as syncing
+
+    dest = syncing.parse_destination(destination)
+    if dest.kind == "duckdb":
+        return "duckdb", {"ORDERLENS_WAREHOUSE": dest.target}
+    if dest.kind == "postgres":
+        parts = urlsplit(dest.target)
+        host = parse_qs(parts.query).get("host", [parts.hostname or "127.0.0.1"])[0]
+        return "postgres", {
+            "WAREHOUSE_PG_HOST": host,
+            "WAREHOUSE_PG_PORT": str(parts.port or 5432),
+            "WAREHOUSE_PG_USER": parts.username or "postgres",
+            "WAREHOUSE_PG_PASSWORD": parts.password or "",
+            "WAREHOUSE_PG_DATABASE": parts.path.lstrip("/"),
+        }
+    raise StepFailed(f"dbt builds on DuckDB or PostgreSQL, not {dest.kind}")
+
+
+def dbt(target: Target) -> str:
+    """`dbt build` of the warehouse project on the synced tables."""
+    from dbt.cli.main import dbtRunner
+
+    name, env = dbt_target(target.to)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        args = ["build", "--project-dir", PROJECT, "--profiles-dir", PROJECT, "--target", name]
+        args += ["--target-path", os.path.join(target.work, "target")]
+        args += ["--log-path", os.path.join(target.work, "logs"), "--quiet"]
+        result = dbtRunner().invoke(args)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    nodes: Any = result.result or []
+    bad = [f"{r.node.name}: {r.status}" for r in nodes if str(r.status) not in ("success", "pass")]
+    if not result.success:
+        raise StepFailed("dbt build failed: " + ("; ".join(bad[:5]) or str(result.exception)))
+    return f"{len(nodes)} models and tests built"
+
+
+def forecast(target: Target) -> str:
+    """Start a forecast run (or wait for the one in progress) and wait for its end."""
+    try:
+        response = httpx.post(
+            target.url("/forecasts/runs"),
+            json={"horizon": target.horizon},
+            headers=target.headers(),
+            timeout=HTTP_TIMEOUT,
+        )
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"POST /forecasts/runs: {exc}") from None
+    if response.status_code == 409:  # one is running: that one is this step's
+        run_id = response.json()["error"]["details"]["run_id"]
+    elif response.status_code == 202:
+        run_id = response.json()["run_id"]
+    else:
+        raise StepFailed(f"POST /forecasts/runs: {response.status_code} {response.text[:200]}")
+    deadline = time.monotonic() + FORECAST_WAIT_SECONDS
+    while True:
+        run = _get(target, f"/forecasts/runs/{run_id}")
+        if run["status"] == "succeeded":
+            return f"run {run_id}: {run.get('products')} products, data until {run['data_until']}"
+        if run["status"] == "failed":
+            error = run.get("error") or {}
+            raise StepFailed(f"forecast run {run_id} failed: {error.get('message')}")
+        if time.monotonic() > deadline:
+            raise StepFailed(
+                f"forecast run {run_id} still running after {FORECAST_WAIT_SECONDS:g} s"
+            )
+        time.sleep(1.0)
+
+
+def freshness(target: Target) -> str:
+    """The data, and this pipeline's own copy of it, within the service's SLA."""
+    now = _get(target, "/freshness")
+    mine = [c for c in now["consumers"] if c["consumer"] == target.consumer]
+    if now["stale"]:
+        raise StepFailed(f"the data is stale: no upload for {now['age_seconds']} s")
+    if not mine or any(c["stale"] for c in mine):
+        raise StepFailed(f"{target.consumer}'s copy is stale, or it never finished a sync")
+    return f"data until {now['data_until']}, last upload {now['last_upload_at']}"
+
+
+def tell(target: Target, step: str, message: str, run: str) -> None:
+    """Tell the service a step failed (`POST /alerts`, the write key); never raises."""
+    # The service may be what failed: the exit code and the log say it then.
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(
+            target.url("/alerts"),
+            json={"subject": f"pipeline {step}", "message": message, "key": run},
+            headers=target.headers(),
+            timeout=HTTP_TIMEOUT,
+        )
+
+
+# --- the flow -----------------------------------------------------------------------------
+
+
+def _step(function: Callable[[Target], str], name: str) -> Task[[Target], str]:
+    """A step as a task: retried after 2 s, then 4 s (exponential backoff)."""
+    delays = [RETRY_DELAY_SECONDS * 2**n for n in range(RETRIES)]
+    return task(name=name, retries=RETRIES, retry_delay_seconds=delays)(function)
+
+
+TASKS = {
+    "fx": _step(fx, "fx"),
+    "sync": _step(sync, "sync"),
+    "dbt": _step(dbt, "dbt"),
+    "forecast": _step(forecast, "forecast"),
+    "freshness": _step(freshness, "freshness"),
+}
+
+
+@flow(name=FLOW_NAME)
+def pipeline(target: Target, steps: list[str]) -> dict[str, Any]:
+    """Each step in order, stopping at the first that fails for good (which is told to
+    the service); every step's result, and the one that failed."""
+    run = str(flow_run.id)
+    outcome = Outcome()
+    for step in [s for s in STEPS if s in steps]:
+        try:
+            outcome.results[step] = TASKS[step](target)
+        except Exception as exc:
+            outcome.results[step] = f"failed: {exc}"
+            outcome.failed = step
+            tell(target, step, str(exc), run)
+            break
+    return {"results": outcome.results, "failed": outcome.failed}
+
+
+def run(target: Target, steps: tuple[str, ...] = STEPS) -> Outcome:
+    """Run the flow once; its outcome (the flow itself does not fail for a step)."""
+    answer = pipeline(target, list(steps))
+    return Outcome(results=dict(answer["results"]), failed=answer["failed"])
+
+
+def serve(target: Target, steps: tuple[str, ...], cron: str) -> None:
+    """Run the flow on a schedule until stopped. With PREFECT_API_URL (a Prefect server,
+    which schedules): a deployment served by this process, its runs in that server's UI;
+    the key stays in this process's environment (API_KEY), out of the deployment's stored
+    parameters. Without one (Prefect's temporary server has no scheduler): this process
+    waits for each time the cron names (UTC) and runs the flow then."""
+    if os.environ.get("PREFECT_API_URL"):
+        if target.api_key:
+            os.environ["API_KEY"] = target.api_key
+        stored = replace(target, api_key=None)
+        parameters = {"target": stored, "steps": list(steps)}
+        pipeline.serve(name=FLOW_NAME, cron=cron, parameters=parameters)
+        return
+    for when in schedule(cron):
+        time.sleep(max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds()))
+        outcome = run(target, steps)
+        print(f"{when.isoformat()}: {'failed at ' + outcome.failed if outcome.failed else 'ok'}")
+
+
+def schedule(cron: str, start: dt.datetime | None = None) -> Iterator[dt.datetime]:
+    """The times (UTC) a cron expression names after `start` (now)."""
+    from cronsim import CronSim
+
+    return iter(CronSim(cron, start or dt.datetime.now(dt.UTC)))
+
+
+def valid_cron(cron: str) -> bool:
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(cron, dt.datetime.now(dt.UTC))
+    except CronSimError:
+        return False
+    return True
