@@ -339,6 +339,8 @@ def sync(
         _err().print(
             f"sync failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
         )
+        # Told to the service's alerts when the key may write (a read key may not: 403).
+        syncing.tell(service, f"sync {service.consumer}", str(exc), api_key or _local_key())
         raise typer.Exit(1) from None
     loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
     _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)

@@ -252,7 +252,9 @@ def forecast_events(
 
 # A day's units at least `$2` times the product's mean over the 28 days before (zero days
 # included), and at least `$3` units, among the product-days upload `$1` wrote; the
-# strongest first, at most `$4`.
+# strongest first, at most `$4`. Only a product that sold 28 days before or earlier: its
+# window is one of its own life (a new product's first days, and a data set's first
+# month, have no mean to be measured against).
 SPIKES = """
 WITH touched AS (
     SELECT DISTINCT product_id, created_date FROM orders WHERE upload_id = $1
@@ -274,6 +276,10 @@ CROSS JOIN LATERAL (
         AND d.created_date >= x.created_date - 28 AND d.created_date < x.created_date
 ) b
 WHERE x.quantity >= $2::numeric * coalesce(b.units, 0) / 28.0
+    AND EXISTS (
+        SELECT 1 FROM product_daily_sales e
+        WHERE e.product_id = x.product_id AND e.created_date <= x.created_date - 28
+    )
 ORDER BY x.quantity / greatest(coalesce(b.units, 0) / 28.0, 0.01) DESC, x.product_id, x.created_date
 LIMIT $4
 """

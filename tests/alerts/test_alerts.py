@@ -117,7 +117,8 @@ async def test_a_failed_upload_is_told_once_and_delivered(
 
 async def test_a_demand_spike_against_the_28_days_before(api: httpx.AsyncClient) -> None:
     """Product 1 sold 1 a day for 28 days, then 6 (≥ 3 × 1 and ≥ 5): a spike. Product 2
-    sold 2 a day, then 5 (not 3 × 2): none; 4 units alone would be under the minimum."""
+    sold 2 a day, then 5 (not 3 × 2): none. Nothing in the first 28 days: a product's
+    first month has no mean to be measured against."""
     await upload(api, "products", PRODUCTS)
     days = [START + dt.timedelta(days=n) for n in range(28)]
     history = [(n + 1, 1, 1, d) for n, d in enumerate(days)]

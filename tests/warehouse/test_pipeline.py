@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,20 @@ from typer.testing import CliRunner
 from app import cli
 from tests.conftest import API_KEY
 from tests.warehouse.test_sync import SERVICE_LOG
+
+
+@pytest.fixture(autouse=True)
+def root_logging_kept() -> Iterator[None]:
+    """Importing Prefect configures logging for the whole process: a console handler on
+    the root logger, bound to the stream of the moment (here CliRunner's, closed after
+    the command). Restored after each test, so that later tests in this worker log as
+    before (the service never imports Prefect; `orderlens pipeline` is a process of its
+    own)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from app import cli, sync
 from app.exports.feeds import FeedName
+from tests.conftest import API_KEY
 from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
 
 SERVICE_LOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ app\.")
@@ -276,6 +277,18 @@ class TestUnreachable:
         assert "secret" not in line and "Traceback" not in line
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{served}/syncs")).json()["items"] == []
+
+    async def test_a_failed_sync_is_told_to_the_alerts_with_a_write_key(self, served: str) -> None:
+        args = ["sync", "--to", "duckdb:////dev/null/w.duckdb", "--url", served]
+        result = await asyncio.to_thread(
+            CliRunner().invoke, cli.cli, [*args, "--api-key", API_KEY, "--consumer", "wh"]
+        )
+        assert result.exit_code == 1
+        async with httpx.AsyncClient() as client:
+            # (the sample's upload raised none: its month has no mean to measure spikes by)
+            told = (await client.get(f"{served}/alerts")).json()["items"]
+        assert [(a["event"], a["subject"]) for a in told] == [("step_failed", "sync wh")]
+        assert "cannot reach duckdb" in told[0]["message"]
 
 
 class TestDestinations:
