@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,7 +34,6 @@ from prefect.runtime import flow_run
 
 STEPS = ("fx", "sync", "dbt", "forecast", "freshness")
 FLOW_NAME = "orderlens-pipeline"
-PROJECT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "warehouse")
 # Retries of a step that failed, and the first wait (doubled each time).
 RETRIES = 2
 RETRY_DELAY_SECONDS = 2.0
@@ -129,22 +129,10 @@ def dbt_target(destination: str) -> tuple[str, dict[str, str]]:
 
 def dbt(target: Target) -> str:
     """`dbt build` of the warehouse project on the synced tables."""
-    from dbt.cli.main import dbtRunner
+    from app import dbt_project
 
     name, env = dbt_target(target.to)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        args = ["build", "--project-dir", PROJECT, "--profiles-dir", PROJECT, "--target", name]
-        args += ["--target-path", os.path.join(target.work, "target")]
-        args += ["--log-path", os.path.join(target.work, "logs"), "--quiet"]
-        result = dbtRunner().invoke(args)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    result = dbt_project.invoke(["build"], name, env, Path(target.work))
     nodes: Any = result.result or []
     bad = [f"{r.node.name}: {r.status}" for r in nodes if str(r.status) not in ("success", "pass")]
     if not result.success:

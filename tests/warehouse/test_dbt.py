@@ -8,7 +8,6 @@ import asyncio
 import csv
 import datetime as dt
 import io
-import os
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -21,31 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import URL
 
-from app import sync
+from app import dbt_project, sync
 from tests.conftest import create_database, drop_database
 from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
 
-PROJECT = Path(__file__).parents[2] / "warehouse"
-
-
-def dbt(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:
-    """A dbt command in this process (seconds; a subprocess would add dbt's start-up):
-    its dbtRunnerResult."""
-    from dbt.cli.main import dbtRunner
-
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        args = [*command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
-        args += ["--target", target, "--target-path", str(work / "target")]
-        args += ["--log-path", str(work / "logs"), "--quiet"]
-        return dbtRunner().invoke(args)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+dbt = dbt_project.invoke
 
 
 def dbt_build(target: str, env: dict[str, str], work: Path) -> None:
