@@ -52,13 +52,14 @@ fmt: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## Sync the change feeds of the service at ORDERLENS_URL into the DuckDB file
-## ORDERLENS_WAREHOUSE (orderlens sync, dlt), then build and test the dbt project on it.
-## API_KEY, when set, goes with the reads (a read key is enough).
-ORDERLENS_URL       ?= http://127.0.0.1:8000
+## Sync the change feeds of the service into the DuckDB file ORDERLENS_WAREHOUSE
+## (orderlens sync, dlt), then build and test the dbt project on it. The service is the
+## one the command line finds (ORDERLENS_URL when set, else the one `orderlens serve`
+## runs from this folder, else http://127.0.0.1:8000). API_KEY, when set, goes with
+## the reads (a read key is enough).
 ORDERLENS_WAREHOUSE ?= warehouse/orderlens.duckdb
 warehouse: $(RUNTIME_STAMP)
-	$(BIN)/orderlens sync --to duckdb:///$(ORDERLENS_WAREHOUSE) --url $(ORDERLENS_URL)
+	$(BIN)/orderlens sync --to duckdb:///$(ORDERLENS_WAREHOUSE)
 	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt build --project-dir warehouse \
 	  --profiles-dir warehouse --target duckdb --target-path target --log-path logs
 

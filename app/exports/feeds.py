@@ -134,11 +134,13 @@ DATED = frozenset({FeedName.ORDERS, FeedName.ORDER_FULL_INFORMATION})
 
 @cache
 def schema(feed: FeedName) -> pa.Schema:
-    """The Arrow schema of the feed's file."""
-    return arrow_schema(COLUMNS[feed])
+    """The Arrow schema of the feed's file: its key columns never null (a warehouse
+    loader merging on them, dlt among them, would otherwise see hints that differ)."""
+    keys = set(KEYS[feed])
+    return arrow_schema(COLUMNS[feed], not_null=keys)
 
 
-def arrow_schema(columns: Columns) -> pa.Schema:
+def arrow_schema(columns: Columns, not_null: frozenset[str] | set[str] = frozenset()) -> pa.Schema:
     import pyarrow as pa
 
     types = {
@@ -151,7 +153,9 @@ def arrow_schema(columns: Columns) -> pa.Schema:
         "rate": pa.decimal128(24, 12),
         "timestamp": pa.timestamp("us", tz="UTC"),
     }
-    return pa.schema([pa.field(name, types[kind]) for name, kind in columns])
+    return pa.schema(
+        [pa.field(name, types[kind], nullable=name not in not_null) for name, kind in columns]
+    )
 
 
 def _micros(expression: str) -> str:

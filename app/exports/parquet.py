@@ -123,7 +123,7 @@ def _encode(
 
     try:
         for batch in _batches(inbox, query.rows.columns):
-            pending.append(finish(batch))
+            pending.append(finish(batch).cast(target))  # (keys not null: checked here)
             pending_rows += batch.num_rows
             if pending_rows >= ROW_GROUP_ROWS:
                 table = pa.Table.from_batches(pending, schema=target)

@@ -51,6 +51,9 @@ class TestParquetFiles:
         await load(api, "orders", ORDERS)
         orders, _ = await read(api, "orders")
         assert orders.schema.field("order_id").type == pa.int64()
+        # Keys are never null, and say so (a loader merging on them checks).
+        assert not orders.schema.field("order_id").nullable
+        assert orders.schema.field("unit_price").nullable
         assert orders.schema.field("order_created_date").type == pa.date32()
         assert sorted(orders.column("order_id").to_pylist()) == [1, 2, 3]
         products, _ = await read(api, "products")

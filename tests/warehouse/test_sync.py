@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,6 +224,28 @@ class TestTextIds:
                     path, f"SELECT count(*), count({column}) FROM orderlens_raw.{table}"
                 )
                 assert rows > 0 and codes == 0, (table, column)
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_sync_warns_of_nothing(served: str, tmp_path: Path) -> None:
+    """The feeds' keys are never null in their files, as dlt's merge keys say: no column
+    hints that differ, no warning (there were five to twelve a sync)."""
+    kept = Kept()
+    dlt_log = logging.getLogger("dlt")
+    dlt_log.addHandler(kept)
+    try:
+        await asyncio.to_thread(run, served, f"duckdb:///{tmp_path / 'w.duckdb'}")
+    finally:
+        dlt_log.removeHandler(kept)
+    assert [r.getMessage()[:120] for r in kept.records] == []
 
 
 class TestConsumers:
