@@ -198,10 +198,12 @@ def tell(target: Target, step: str, message: str, run: str) -> None:
 # --- the flow -----------------------------------------------------------------------------
 
 
-def _step(function: Callable[[Target], str], name: str) -> Task[[Target], str]:
+def _step(
+    function: Callable[[Target], str], name: str, retries: int = RETRIES
+) -> Task[[Target], str]:
     """A step as a task: retried after 2 s, then 4 s (exponential backoff)."""
-    delays = [RETRY_DELAY_SECONDS * 2**n for n in range(RETRIES)]
-    return task(name=name, retries=RETRIES, retry_delay_seconds=delays)(function)
+    delays = [RETRY_DELAY_SECONDS * 2**n for n in range(retries)]
+    return task(name=name, retries=retries, retry_delay_seconds=delays)(function)
 
 
 TASKS = {
@@ -209,7 +211,8 @@ TASKS = {
     "sync": _step(sync, "sync"),
     "dbt": _step(dbt, "dbt"),
     "forecast": _step(forecast, "forecast"),
-    "freshness": _step(freshness, "freshness"),
+    # Data that is stale is not fresh seconds later: told at once.
+    "freshness": _step(freshness, "freshness", retries=0),
 }
 
 
