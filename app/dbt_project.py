@@ -13,13 +13,15 @@ PROJECT = Path(__file__).resolve().parents[1] / "warehouse"
 
 def invoke(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:
     """`dbt COMMAND` on the project for `target` (a profile output), its target and log
-    folders under `work`: dbt's dbtRunnerResult."""
+    folders under `work` (absolute: dbt reads a relative target path from the project's
+    folder): dbt's dbtRunnerResult."""
     from dbt.cli.main import dbtRunner
 
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         args = [*command, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+        work = work.resolve()
         args += ["--target", target, "--target-path", str(work / "target")]
         args += ["--log-path", str(work / "logs"), "--quiet"]
         return dbtRunner().invoke(args)

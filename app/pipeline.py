@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -55,7 +56,8 @@ class Target:
     to: str
     consumer: str
     horizon: int = 28
-    work: str = "target"  # dbt's target and log folders
+    # dbt's target and log folders; None: a temporary folder per run (never the project's)
+    work: str | None = None
 
     def headers(self) -> dict[str, str]:
         key = self.api_key or os.environ.get("API_KEY")
@@ -132,7 +134,8 @@ def dbt(target: Target) -> str:
     from app import dbt_project
 
     name, env = dbt_target(target.to)
-    result = dbt_project.invoke(["build"], name, env, Path(target.work))
+    with tempfile.TemporaryDirectory(prefix="orderlens-dbt-") as scratch:
+        result = dbt_project.invoke(["build"], name, env, Path(target.work or scratch))
     nodes: Any = result.result or []
     bad = [f"{r.node.name}: {r.status}" for r in nodes if str(r.status) not in ("success", "pass")]
     if not result.success:
