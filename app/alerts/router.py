@@ -91,7 +91,8 @@ class Raised(BaseModel):
     },
 )
 async def tell(failure: StepFailure, alerter: AlerterDep) -> Raised:
-    """Recorded as `step_failed` (once per subject and key) and sent to ALERT_URLS."""
+    """Recorded as `step_failed` (once per subject and key) and sent to ALERT_URLS; a
+    database that cannot record it is 503 `database_unavailable`, never a null id."""
     key = failure.key if failure.key is not None else f"{failure.subject}|{failure.message}"
     event = service.Event("step_failed", failure.subject, failure.message, key=key)
-    return Raised(alert_id=await alerter.raise_(event))
+    return Raised(alert_id=await alerter.raise_(event, quiet=False))

@@ -95,9 +95,10 @@ class Alerter:
         self._engine, self._urls, self._timeout = engine, urls, timeout
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def raise_(self, event: Event) -> int | None:
+    async def raise_(self, event: Event, *, quiet: bool = True) -> int | None:
         """Record the event unless it was raised before; send it in the background. Its
-        alert id, or None when it is not new (or could not be recorded)."""
+        alert id, or None when it is not new. When it cannot be recorded: None, logged,
+        if `quiet` (the work that raised it goes on), else the error."""
         try:
             async with _connection(self._engine) as conn:
                 subject = event.subject[:MAX_SUBJECT]
@@ -105,6 +106,8 @@ class Alerter:
                     RAISE, event.event, subject, event.dedupe_key, event.message
                 )
         except Exception as exc:
+            if not quiet:
+                raise
             log.warning("alert %s not recorded: %s: %s", event.dedupe_key, type(exc).__name__, exc)
             return None
         if alert_id is None:
@@ -215,6 +218,9 @@ def forecast_events(
 ) -> list[Event]:
     """A forecast run that failed, or whose served forecasts were further off than
     seasonal naive's on held-out days at category level (mean absolute error)."""
+    # Only called once a run ended: its computation has imported pandas already.
+    from app.forecasting.levels import CATEGORY, SEASONAL_NAIVE
+
     subject = f"forecast run {run_id}"
     if error is not None:
         return [
@@ -224,16 +230,10 @@ def forecast_events(
                 f"Forecast run {run_id} failed: {error.get('code')}: {error.get('message')}",
             )
         ]
-    served = next(
-        (a for a in level_accuracy if a["level"] == "category" and a["scope"] == "served"), None
-    )
+    category = [a for a in level_accuracy if a["level"] == CATEGORY]
+    served = next((a for a in category if a["scope"] == "served"), None)
     naive = next(
-        (
-            a
-            for a in level_accuracy
-            if a["level"] == "category" and a["scope"] == "all" and a["model"] == "SeasonalNaive"
-        ),
-        None,
+        (a for a in category if a["scope"] == "all" and a["model"] == SEASONAL_NAIVE), None
     )
     if served is None or naive is None or served["mae"] is None or naive["mae"] is None:
         return []

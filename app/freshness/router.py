@@ -44,12 +44,4 @@ class FreshnessRead(BaseModel):
 async def freshness(engine: EngineDep, settings: SettingsDep, alerter: AlerterDep) -> FreshnessRead:
     now = await service.read(engine, settings.freshness_sla_seconds)
     alerter.soon(freshness_events(now))  # stale past the SLA: told once
-    return FreshnessRead(
-        data_until=now.data_until,
-        last_upload_at=now.last_upload_at,
-        last_forecast_at=now.last_forecast_at,
-        age_seconds=now.age_seconds,
-        sla_seconds=now.sla_seconds,
-        stale=now.stale,
-        consumers=[ConsumerFreshness(**vars(c)) for c in now.consumers],
-    )
+    return FreshnessRead.model_validate(now, from_attributes=True)

@@ -5,6 +5,7 @@ plugin; a delivery that fails never fails the work that raised it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import http.server
 import json
@@ -18,7 +19,7 @@ import pytest
 from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.alerts.service import forecast_events
+from app.alerts.service import Alerter, Event, forecast_events
 from app.main import create_app
 from tests.conftest import API_KEY, make_settings, open_client
 from tests.helpers import upload
@@ -242,3 +243,42 @@ async def test_a_step_outside_the_service_tells_its_failure_once(
         "/alerts", json={"subject": "", "message": "x"}, headers={"X-API-Key": API_KEY}
     )
     assert bad.status_code == 422
+
+
+async def test_an_event_raised_twice_is_recorded_and_sent_once(
+    engine: AsyncEngine, clean_db: None, receiver: Receiver
+) -> None:
+    """The dedupe itself, without the background: the second raise of the same event
+    finds it recorded, inserts nothing and sends nothing."""
+    alerter = Alerter(engine, (receiver.url,), timeout=10)
+    event = Event("step_failed", "sync", "disk full", key="run-1")
+    first = await alerter.raise_(event)
+    assert isinstance(first, int)
+    assert await alerter.raise_(event) is None
+    assert await alerter.raise_(Event("step_failed", "sync", "disk full", key="run-2"))
+    await alerter.close()  # the sends in flight end
+    async with engine.connect() as conn:
+        keys = (await conn.execute(text("SELECT dedupe_key FROM alerts ORDER BY 1"))).all()
+    assert [k for (k,) in keys] == ["step_failed:run-1", "step_failed:run-2"]
+    assert [r["message"] for r in receiver.received] == ["disk full", "disk full"]
+
+
+async def test_a_step_told_while_the_database_is_gone_is_503_not_told_before(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /alerts answers `alert_id: null` only for a failure told before; one that
+    could not be recorded is the database's 503."""
+    import asyncpg
+
+    from app.alerts import service
+
+    @contextlib.asynccontextmanager
+    async def gone(_: object) -> AsyncIterator[None]:
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(service, "_connection", gone)
+    body = {"subject": "sync", "message": "disk full"}
+    response = await api.post("/alerts", json=body, headers={"X-API-Key": API_KEY})
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "database_unavailable"
