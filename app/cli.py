@@ -329,6 +329,7 @@ def sync(
     ] = None,
 ) -> None:
     """Copy what changed in the change feeds into a warehouse (dlt: merge on keys)."""
+    from app import client
     from app import sync as syncing
 
     base, _ = _service_url(url)
@@ -340,7 +341,12 @@ def sync(
             f"sync failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
         )
         # Told to the service's alerts when the key may write (a read key may not: 403).
-        syncing.tell(service, f"sync {service.consumer}", str(exc), api_key or _local_key())
+        client.tell_failure(
+            base_url=base,
+            api_key=api_key or _local_key(),
+            subject=f"sync {service.consumer}",
+            message=str(exc),
+        )
         raise typer.Exit(1) from None
     loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
     _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)

@@ -3,6 +3,7 @@ and the upload history as tables."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import UTC, datetime
@@ -151,13 +152,47 @@ def download(
     return written
 
 
-def get_json(*, base_url: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def get_json(
+    *,
+    base_url: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """GET a JSON answer; the service's errors as ClientError."""
     try:
-        response = httpx.get(f"{base_url.rstrip('/')}{path}", params=params, timeout=READ_TIMEOUT)
+        response = httpx.get(
+            f"{base_url.rstrip('/')}{path}", params=params, headers=headers, timeout=READ_TIMEOUT
+        )
     except httpx.HTTPError as exc:
         raise _no_answer(base_url, exc) from exc
     return _checked(response)
+
+
+def post_json(
+    *, base_url: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """POST a JSON body, a JSON answer; the service's errors as ClientError."""
+    try:
+        response = httpx.post(
+            f"{base_url.rstrip('/')}{path}", json=body, headers=headers, timeout=READ_TIMEOUT
+        )
+    except httpx.HTTPError as exc:
+        raise _no_answer(base_url, exc) from exc
+    return _checked(response)
+
+
+def tell_failure(
+    *, base_url: str, api_key: str | None, subject: str, message: str, key: str | None = None
+) -> None:
+    """Tell the service a step of work failed (`POST /alerts`: a `step_failed` alert, once
+    per subject and key). Never raises: without a key that may write (a read key is 403),
+    or with the service itself down, the caller's own exit code and message say it."""
+    if not api_key:
+        return
+    body = {"subject": subject[:200], "message": message[:4000], "key": key}
+    with contextlib.suppress(ClientError):
+        post_json(base_url=base_url, path="/alerts", body=body, headers={"X-API-Key": api_key})
 
 
 def _why(exc: httpx.HTTPError) -> str:

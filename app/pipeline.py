@@ -12,7 +12,6 @@ the runs show in that server's UI.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+from app import client
 
 # No telemetry from a machine that may have no internet (set before Prefect is imported);
 # with no PREFECT_API_URL, Prefect runs a temporary local server for the run.
@@ -40,7 +39,6 @@ RETRIES = 2
 RETRY_DELAY_SECONDS = 2.0
 # How long the forecast step waits for its run.
 FORECAST_WAIT_SECONDS = 1800.0
-HTTP_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
 class StepFailed(Exception):
@@ -78,17 +76,11 @@ class Outcome:
 # --- the steps (plain functions: the tasks wrap them) -----------------------------------
 
 
-def _get(target: Target, path: str, **params: Any) -> dict[str, Any]:
+def _get(target: Target, path: str) -> dict[str, Any]:
     try:
-        response = httpx.get(
-            target.url(path), params=params, headers=target.headers(), timeout=HTTP_TIMEOUT
-        )
-    except httpx.HTTPError as exc:
+        return client.get_json(base_url=target.base_url, path=path, headers=target.headers())
+    except client.ClientError as exc:
         raise StepFailed(f"GET {path}: {exc}") from None
-    if response.status_code != 200:
-        raise StepFailed(f"GET {path}: {response.status_code} {response.text[:200]}")
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def fx(target: Target) -> str:
@@ -146,20 +138,18 @@ def dbt(target: Target) -> str:
 def forecast(target: Target) -> str:
     """Start a forecast run (or wait for the one in progress) and wait for its end."""
     try:
-        response = httpx.post(
-            target.url("/forecasts/runs"),
-            json={"horizon": target.horizon},
+        started = client.post_json(
+            base_url=target.base_url,
+            path="/forecasts/runs",
+            body={"horizon": target.horizon},
             headers=target.headers(),
-            timeout=HTTP_TIMEOUT,
         )
-    except httpx.HTTPError as exc:
-        raise StepFailed(f"POST /forecasts/runs: {exc}") from None
-    if response.status_code == 409:  # one is running: that one is this step's
-        run_id = response.json()["error"]["details"]["run_id"]
-    elif response.status_code == 202:
-        run_id = response.json()["run_id"]
-    else:
-        raise StepFailed(f"POST /forecasts/runs: {response.status_code} {response.text[:200]}")
+        run_id = started["run_id"]
+    except client.ClientError as exc:
+        error = (exc.body or {}).get("error", {})
+        if error.get("code") != "run_in_progress":
+            raise StepFailed(f"POST /forecasts/runs: {exc}") from None
+        run_id = error["details"]["run_id"]  # one is running: that one is this step's
     deadline = time.monotonic() + FORECAST_WAIT_SECONDS
     while True:
         run = _get(target, f"/forecasts/runs/{run_id}")
@@ -184,18 +174,6 @@ def freshness(target: Target) -> str:
     if not mine or any(c["stale"] for c in mine):
         raise StepFailed(f"{target.consumer}'s copy is stale, or it never finished a sync")
     return f"data until {now['data_until']}, last upload {now['last_upload_at']}"
-
-
-def tell(target: Target, step: str, message: str, run: str) -> None:
-    """Tell the service a step failed (`POST /alerts`, the write key); never raises."""
-    # The service may be what failed: the exit code and the log say it then.
-    with contextlib.suppress(httpx.HTTPError):
-        httpx.post(
-            target.url("/alerts"),
-            json={"subject": f"pipeline {step}", "message": message, "key": run},
-            headers=target.headers(),
-            timeout=HTTP_TIMEOUT,
-        )
 
 
 # --- the flow -----------------------------------------------------------------------------
@@ -231,7 +209,13 @@ def pipeline(target: Target, steps: list[str]) -> dict[str, Any]:
         except Exception as exc:
             outcome.results[step] = f"failed: {exc}"
             outcome.failed = step
-            tell(target, step, str(exc), run)
+            client.tell_failure(
+                base_url=target.base_url,
+                api_key=target.headers().get("X-API-Key"),
+                subject=f"pipeline {step}",
+                message=str(exc),
+                key=run,
+            )
             break
     return {"results": outcome.results, "failed": outcome.failed}
 

@@ -160,19 +160,6 @@ def fetch(
         raise SyncError(f"could not read {url}: {exc}") from None
 
 
-def tell(service: Service, subject: str, message: str, key: str | None) -> None:
-    """Tell the service a sync failed (`POST /alerts`, `step_failed`); never raises."""
-    if not key:
-        return
-    with contextlib.suppress(httpx.HTTPError):
-        httpx.post(
-            f"{service.base_url.rstrip('/')}/alerts",
-            json={"subject": subject[:200], "message": message[:4000]},
-            headers={"X-API-Key": key},
-            timeout=10,
-        )
-
-
 def default_consumer() -> str:
     """`sync@` and this machine's name, as a consumer's name may be written."""
     host = re.sub(r"[^A-Za-z0-9_.:@/-]", "-", socket.gethostname()) or "localhost"
