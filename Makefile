@@ -8,7 +8,7 @@ PORT   ?= 8000
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint audit fmt migrate bench clean warehouse
+.PHONY: install install-dev run test lint audit fmt migrate bench clean warehouse warehouse-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,11 +57,24 @@ fmt: $(DEV_STAMP)
 ## one the command line finds (ORDERLENS_URL when set, else the one `orderlens serve`
 ## runs from this folder, else http://127.0.0.1:8000). API_KEY, when set, goes with
 ## the reads (a read key is enough).
+## Builds are incremental; DBT_ARGS adds to dbt's command line, e.g.
+## DBT_ARGS=--full-refresh (every mart from scratch, every row checked).
 ORDERLENS_WAREHOUSE ?= warehouse/orderlens.duckdb
+DBT_ARGS ?=
+DBT_DIRS := --project-dir warehouse --profiles-dir warehouse --target duckdb \
+  --target-path target --log-path logs
 warehouse: $(RUNTIME_STAMP)
 	$(BIN)/orderlens sync --to duckdb:///$(ORDERLENS_WAREHOUSE)
-	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt build --project-dir warehouse \
-	  --profiles-dir warehouse --target duckdb --target-path target --log-path logs
+	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt build $(DBT_DIRS) $(DBT_ARGS)
+
+## dbt's documentation site of the warehouse (models, columns, tests, lineage), built
+## from the project and the DuckDB file ORDERLENS_WAREHOUSE (its catalog: types and
+## sizes), served on http://$(HOST):$(DOCS_PORT) until Ctrl-C.
+DOCS_PORT ?= 8081
+warehouse-docs: $(RUNTIME_STAMP)
+	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt docs generate $(DBT_DIRS)
+	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt docs serve $(DBT_DIRS) \
+	  --host $(HOST) --port $(DOCS_PORT) --no-browser
 
 migrate: $(RUNTIME_STAMP)
 	$(BIN)/orderlens migrate

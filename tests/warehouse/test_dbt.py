@@ -8,6 +8,7 @@ import asyncio
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -145,6 +146,24 @@ def assert_marts_equal_the_api(base: str, marts: Marts) -> None:
         ] == top, basis
 
 
+def undescribed(manifest: dict[str, Any], built: dict[tuple[str, str], list[str]]) -> list[str]:
+    """Every model, source table and column the warehouse holds without a description in
+    the project's docs: `built` maps (schema, table) to the columns it really has."""
+    missing = []
+    nodes = [
+        *[n for n in manifest["nodes"].values() if n["resource_type"] == "model"],
+        *manifest["sources"].values(),
+    ]
+    for node in nodes:
+        name = node.get("identifier") or node["name"]
+        if not node["description"].strip():
+            missing.append(name)
+        described = {c: v["description"].strip() for c, v in node["columns"].items()}
+        columns = built.get((node["schema"], name), list(described))  # ephemeral: as written
+        missing += [f"{name}.{c}" for c in columns if not described.get(c)]
+    return missing
+
+
 class TestDbtOnDuckDB:
     async def test_build_and_figures_equal_the_api(
         self, served_for_reads: str, tmp_path: Path
@@ -154,6 +173,46 @@ class TestDbtOnDuckDB:
         await asyncio.to_thread(sync.sync, sync.Service(served), f"duckdb:///{path}")
         env = {"ORDERLENS_WAREHOUSE": str(path)}
         await asyncio.to_thread(dbt_build, "duckdb", env, tmp_path)
+        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
+
+        # Every model, source and column built is described (issue 28, item 6).
+        manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+        built: dict[tuple[str, str], list[str]] = {}
+        for row in duckdb_marts(path).query(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns"
+            " ORDER BY ordinal_position"
+        ):
+            built.setdefault((row["table_schema"], row["table_name"]), []).append(
+                row["column_name"]
+            )
+        assert ("analytics", "fct_orders") in built and ("orderlens_raw", "orders") in built
+        assert undescribed(manifest, built) == []
+        # The check sees a column nobody wrote down.
+        built["analytics", "fct_orders"].append("an_undescribed_column")
+        assert undescribed(manifest, built) == ["fct_orders.an_undescribed_column"]
+
+        # dbt's docs site builds from it (`make warehouse-docs` serves what this writes).
+        docs = await asyncio.to_thread(dbt, ["docs", "generate"], "duckdb", env, tmp_path)
+        assert docs.success
+        catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+        fct = catalog["nodes"]["model.orderlens.fct_orders"]["columns"]
+        assert {"order_id", "total_price", "_loaded_until"} <= set(fct)
+
+        # A warehouse an earlier version built (its fct_orders without the incremental
+        # bookkeeping): the build says what to do, and --full-refresh does it.
+        with duckdb.connect(str(path)) as conn:
+            conn.execute("DROP VIEW analytics.order_full_information")  # a table then
+            assert conn.execute("SELECT count(*) FROM duckdb_indexes()").fetchone() == (0,)
+            conn.execute("ALTER TABLE analytics.fct_orders DROP COLUMN _loaded_until")
+        old = await asyncio.to_thread(dbt, ["build"], "duckdb", env, tmp_path)
+        assert not old.success
+        said = [str(r.message) for r in old.result or []] + [str(old.exception)]
+        assert any("build once with --full-refresh" in m for m in said), said
+        assert not [r for r in old.result or [] if r.node.resource_type in ("model", "test")]
+        refreshed = await asyncio.to_thread(
+            dbt, ["build", "--full-refresh"], "duckdb", env, tmp_path
+        )
+        assert refreshed.success
         await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
 
 
@@ -385,3 +444,143 @@ class TestSourceFreshness:
                 return cursor.fetchall() if sql.startswith("SELECT") else []
 
         await self._check(served, tmp_path, dsn, "postgres", env, query)
+
+
+# Incremental builds (issue 28, item 4): the marts after each sync, built on what they
+# held, equal the API, and a build from scratch of the same raw tables.
+NEW_AND_MOVED = (
+    # 2 orders moved (another product, another day, another quantity), 3 new ones, one on
+    # a day after the sample's last.
+    b"id,product_id,quantity,created_date\n"
+    b"1,11,3,2024-11-02\n2,13,50,2024-11-29\n"
+    b"9001,1,2,2024-11-20\n9002,20,1,2024-11-20\n9003,5,7,2024-12-03\n"
+)
+# A price back-dated into the sample's month (orders already built change price), and the
+# product renamed.
+REPRICED = b"id,name,category,price,effective_from\n4,Product_4 renamed,Shoes,1.99,2024-11-15\n"
+# Every order of product 7 moved to product 8: product 7's cells are left empty.
+EMPTIED = b"id,product_id,quantity,created_date\n"
+ONE_MORE = b"id,product_id,quantity,created_date\n9100,3,1,2024-11-30\n"
+
+# Mart tables compared with a build from scratch, and the order their rows are read in.
+MART_TABLES = {
+    "fct_orders": "order_id",
+    "product_daily_sales": "product_id, created_date",
+    "daily_revenue": '"date"',
+    "kpi_product_orders": "position",
+    "average_ticket": "orders",
+    "product_day_over_day_growth": 'basis, product_id, "date"',
+    "product_demand_features": 'product_id, "date"',
+    "dim_product_prices": "product_id, valid_from",
+}
+# Bookkeeping that says when a row was built, not what it holds.
+BUILD_COLUMNS = {"_loaded_until", "previous_product_id", "previous_created_date"}
+
+
+def snapshot(marts: Marts) -> dict[str, Rows]:
+    return {
+        name: [
+            {k: v for k, v in row.items() if k not in BUILD_COLUMNS}
+            for row in marts.table(name, order)
+        ]
+        for name, order in MART_TABLES.items()
+    }
+
+
+def built_last(marts: Marts) -> int:
+    """fct_orders' rows the last build wrote."""
+    [row] = marts.query(
+        "SELECT count(*) AS n FROM analytics.fct_orders"
+        " WHERE _loaded_until = (SELECT max(_loaded_until) FROM analytics.fct_orders)"
+    )
+    return int(row["n"])
+
+
+async def build_as_it_goes(
+    served: str, destination: str, target: str, env: dict[str, str], marts: Marts, work: Path
+) -> None:
+    run = sync.Service(served)
+
+    async def sync_and_build() -> None:
+        await asyncio.to_thread(sync.sync, run, destination)
+        await asyncio.to_thread(dbt_build, target, env, work)
+        await asyncio.to_thread(assert_marts_equal_the_api, served, marts)
+
+    await sync_and_build()
+    assert built_last(marts) == 300  # the first build: every order
+
+    await asyncio.to_thread(post, served, "orders", NEW_AND_MOVED, "update")
+    await sync_and_build()
+    assert built_last(marts) == 5  # the orders that changed, and only those
+    [moved] = [r for r in marts.table("fct_orders", "order_id") if r["order_id"] == 1]
+    assert (moved["product_id"], moved["previous_product_id"]) == (11, 10)
+
+    await asyncio.to_thread(post, served, "products", REPRICED, "update")
+    product_4 = [r for r in marts.table("fct_orders", "order_id") if r["product_id"] == 4]
+    await sync_and_build()
+    assert built_last(marts) == len(product_4)  # product 4's orders, priced again
+    repriced = {
+        r["order_id"]: money(r["unit_price"])
+        for r in marts.table("fct_orders", "order_id")
+        if r["product_id"] == 4
+    }
+    # The sample's orders are dated before the product's first price of the upload day,
+    # so the back-dated price, now its first, holds for all of them.
+    assert {money(r["unit_price"]) for r in product_4} != {"1.99"}
+    assert set(repriced.values()) == {"1.99"}
+
+    product_7 = [r for r in marts.table("fct_orders", "order_id") if r["product_id"] == 7]
+    moved_away = "".join(
+        f"{r['order_id']},8,{r['quantity']},{r['created_date']}\n" for r in product_7
+    ).encode()
+    await asyncio.to_thread(post, served, "orders", EMPTIED + moved_away, "update")
+    await sync_and_build()
+    cells = marts.table("product_daily_sales", "product_id, created_date")
+    assert product_7 and not [c for c in cells if c["product_id"] == 7]
+
+    await sync_and_build()  # nothing changed: nothing built
+    assert built_last(marts) == len(product_7)
+
+    # A sync that did not complete (killed between two tables' commits), simulated by
+    # forgetting the newest load: the check of completed syncs fails, dbt skips every
+    # model, and the marts keep the last complete state (views included: PostgreSQL drops
+    # a view with the view it reads). The next sync completes; all is built.
+    before = await asyncio.to_thread(snapshot, marts)
+    await asyncio.to_thread(post, served, "orders", ONE_MORE)
+    await asyncio.to_thread(sync.sync, run, destination)
+    marts.query(
+        "DELETE FROM orderlens_raw._dlt_loads"
+        " WHERE load_id = (SELECT max(load_id) FROM orderlens_raw._dlt_loads) RETURNING load_id"
+    )
+    result = await asyncio.to_thread(dbt, ["build"], target, env, work)
+    assert not result.success
+    statuses = {r.node.name: str(r.status) for r in result.result}
+    assert statuses["orderlens_has_no_rows_incomplete_syncs_"] == "fail"
+    skipped = {name for name, status in statuses.items() if status == "skipped"}
+    assert {"stg_orders", "stg_products", "fct_orders", "daily_revenue"} <= skipped
+    assert await asyncio.to_thread(snapshot, marts) == before
+    await sync_and_build()
+    assert [r["quantity"] for r in marts.table("fct_orders", "order_id") if r["order_id"] == 9100]
+
+    incremental = await asyncio.to_thread(snapshot, marts)
+    result = await asyncio.to_thread(dbt, ["build", "--full-refresh"], target, env, work)
+    assert result.success
+    assert await asyncio.to_thread(snapshot, marts) == incremental
+
+
+class TestIncrementalBuilds:
+    """A dbt build after every sync (new and moved orders, a back-dated price, a product
+    renamed, a product left without orders, nothing at all, a sync that did not complete)
+    keeps the marts equal to the API, rebuilds only the orders that changed, and ends
+    where a build from scratch does."""
+
+    async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
+        path = tmp_path / "warehouse.duckdb"
+        env = {"ORDERLENS_WAREHOUSE": str(path)}
+        await build_as_it_goes(
+            served, f"duckdb:///{path}", "duckdb", env, duckdb_marts(path), tmp_path
+        )
+
+    async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
+        dsn, env = libpq(warehouse_db)
+        await build_as_it_goes(served, dsn, "postgres", env, postgres_marts(dsn), tmp_path)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from app import cli
+from app import cli, pipeline
 from tests.conftest import API_KEY
 from tests.warehouse.test_sync import SERVICE_LOG
 
@@ -90,6 +90,12 @@ async def test_a_step_that_fails_stops_the_rest_and_is_told(served: str) -> None
         told = (await client.get(f"{served}/alerts", params={"event": "step_failed"})).json()
     [alert] = told["items"]
     assert alert["subject"] == "pipeline sync" and "cannot reach duckdb" in alert["message"]
+
+    # The flow run itself ends Failed, as Prefect's UI shows it (a copy that never
+    # synced fails the freshness step, which is not retried).
+    target = pipeline.Target(served, API_KEY, "duckdb:////dev/null/w.duckdb", "never-synced")
+    outcome = await asyncio.to_thread(pipeline.run, target, ("freshness",))
+    assert (outcome.failed, outcome.state) == ("freshness", "Failed")
 
 
 def test_unknown_steps_are_refused() -> None:

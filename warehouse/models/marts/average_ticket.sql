@@ -1,8 +1,11 @@
 -- GET /insights/average-ticket: revenue over orders, in BRL and in USD at the latest
--- rate, each rounded once to cents.
+-- rate, each rounded once to cents. The count is widened before it is scaled by 10^12
+-- (a bigint overflowed past 9.2M orders).
 with totals as (
-    select count(*) as orders, coalesce(sum(total_price), 0) as revenue_brl
-    from {{ ref('order_full_information') }}
+    select
+        cast(coalesce(sum(orders), 0) as {{ orderlens.big_int() }}) as orders,
+        coalesce(sum(revenue_brl), 0) as revenue_brl
+    from {{ ref('product_daily_sales') }}
 ),
 rate as (
     select rate, cast(rate * 1000000000000 as {{ orderlens.big_int() }}) as rate_e12

@@ -2,7 +2,7 @@
 -- Every calendar day from the first to the last order date.
 with bounds as (
     select min(created_date) as first_day, max(created_date) as last_day
-    from {{ ref('stg_orders') }}
+    from {{ ref('product_daily_sales') }}
 )
 select cast({{ dbt.dateadd('day', 'numbers.n', 'bounds.first_day') }} as date) as day
 from bounds

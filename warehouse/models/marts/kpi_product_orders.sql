@@ -3,13 +3,13 @@
 -- units (ties: lowest id) and its sales (each order at the price it was sold at) in USD at
 -- the latest rate; the three categories with the most units (ties: name ascending).
 with busiest as (
-    select created_date, row_number() over (order by count(*) desc, created_date) as rank_
-    from {{ ref('stg_orders') }}
+    select created_date, row_number() over (order by sum(orders) desc, created_date) as rank_
+    from {{ ref('product_daily_sales') }}
     group by created_date
 ),
 units as (
-    select product_id, sum(quantity) as quantity, sum(total_price) as sales_brl
-    from {{ ref('fct_orders') }}
+    select product_id, sum(quantity) as quantity, sum(revenue_brl) as sales_brl
+    from {{ ref('product_daily_sales') }}
     group by product_id
 ),
 demanded as (

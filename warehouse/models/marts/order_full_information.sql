@@ -1,8 +1,10 @@
+{{ config(materialized='view') }}
 -- The assessment's merged file, column for column (GET /exports/order_full_information.csv):
 -- totals are quantity × the price each order was sold at, in BRL. `order_id` stays the
 -- integer key (the file's rows are in its order; the other models join on it);
 -- `order_code` is the line's id as its file wrote it when that was text: the file's
--- order_id cell is coalesce(order_code, order_id).
+-- order_id cell is coalesce(order_code, order_id). A view: a product renamed shows its
+-- new name on every order, as in the service, with nothing to rebuild.
 select
     o.created_date as order_created_date,
     o.order_id,

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('incomplete_syncs') }}
 select
     cast(order_id as {{ dbt.type_bigint() }}) as order_id,
     cast(product_id as {{ dbt.type_bigint() }}) as product_id,
@@ -7,5 +8,6 @@ select
     upload_id,
     changed_at,
     order_code,
-    product_code
+    product_code,
+    _loaded_at
 from {{ source('orderlens', 'orders') }}

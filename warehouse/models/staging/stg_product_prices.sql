@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('incomplete_syncs') }}
 select
     cast(product_id as {{ dbt.type_bigint() }}) as product_id,
     cast(price as {{ orderlens.money_type() }}) as price,
@@ -5,5 +6,6 @@ select
     cast(valid_to as date) as valid_to,
     upload_id,
     changed_at,
-    product_code
+    product_code,
+    _loaded_at
 from {{ source('orderlens', 'product_prices') }}

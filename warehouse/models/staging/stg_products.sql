@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('incomplete_syncs') }}
 select
     cast(product_id as {{ dbt.type_bigint() }}) as product_id,
     name as product_name,
@@ -5,5 +6,6 @@ select
     cast(price as {{ orderlens.money_type() }}) as price,
     upload_id,
     changed_at,
-    product_code
+    product_code,
+    _loaded_at
 from {{ source('orderlens', 'products') }}
