@@ -336,6 +336,10 @@ def sync(
     service = syncing.Service(base, api_key, consumer or syncing.default_consumer())
     try:
         outcome = syncing.sync(service, to)
+    except syncing.SyncStopped as exc:
+        # Stopped on purpose: nothing to alert; the exit status of a process a signal ended.
+        _err().print(f"sync {exc}", style="yellow", markup=False, highlight=False)
+        raise typer.Exit(128 + exc.signum) from None
     except syncing.SyncError as exc:
         _err().print(
             f"sync failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True
@@ -350,6 +354,15 @@ def sync(
         raise typer.Exit(1) from None
     loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
     _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)
+    if outcome.unreported:
+        _err().print(
+            f"loaded, but the service was not told (its /syncs shows the reads as sent):"
+            f" {outcome.unreported}",
+            style="yellow",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @cli.command()

@@ -3,10 +3,18 @@
 Reads over HTTP only (a read key at most, no database credentials), so it works against
 a remote Orderlens. Each feed is a dlt resource that merges on the feed's primary key;
 its cursor (the feed's `X-Next-Cursor`) is kept in dlt's resource state, which dlt
-commits in the destination together with the rows it loaded. A sync that dies half-way
-has committed neither, and the next one reads again from the last committed cursor: the
-merge makes a row read twice one row. The local working folder is a temporary one: the
-destination holds everything a sync needs.
+commits in the destination with the rows it loaded (table by table). The next sync after
+one that died reads again from the last committed cursor: the merge makes a row read
+twice one row. The local working folder is a temporary one: the destination holds
+everything a sync needs. Once every table is committed the sync reports its reads
+finished (each with the token its answer carried), and only then does `/syncs` say so.
+
+SIGTERM (and Ctrl-C) stop a sync where it is, at once: dlt's own handling, which waits
+for the load to end, is turned off; the working folder goes with the stop. A folder left
+by a sync killed outright (SIGKILL, a power cut) names its process: the next sync removes
+it once that process is gone. Readers of the marts never see half a sync: a table a
+killed sync committed fails the dbt project's check of completed syncs until the next
+sync completes (warehouse/macros/loads.sql).
 
 A column a feed gains (the text ids' `order_code`, `product_code`) is added by dlt's
 schema evolution on the next sync, even one that loads no row: an empty read is handed
@@ -19,8 +27,11 @@ import contextlib
 import datetime as dt
 import os
 import re
+import shutil
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +54,66 @@ DOWNLOAD_CHUNK = 1 << 20
 
 class SyncError(Exception):
     """A sync that could not run: one line for the user."""
+
+
+class SyncStopped(SyncError):
+    """A sync stopped by SIGTERM or SIGINT before it completed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+# The working folders of syncs, in the system's temporary folder; each names its process.
+WORK_PREFIX = "orderlens-sync-"
+OWNER_FILE = "owner.pid"
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGTERM and SIGINT raise SyncStopped where the sync is (the main thread), at
+    once: the `with` blocks it is in unwind (the working folder is removed), and what the
+    destination had not committed is read again by the next sync. Elsewhere than in the
+    main thread (signals go there) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SyncStopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_leftovers(folder: Path | None = None) -> list[Path]:
+    """Remove the working folders of syncs whose process is gone (killed outright):
+    the folders removed. A folder without its owner file is one being made, or not a
+    sync's: left alone."""
+    removed = []
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{WORK_PREFIX}*"):
+        try:
+            pid = int((path / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -136,13 +207,24 @@ class Service:
         return {"X-API-Key": self.api_key} if self.api_key else {}
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """One read of a feed, downloaded: the file, the cursor after it, its id in `/syncs`
+    and the token that reports it finished."""
+
+    path: Path
+    next_cursor: str
+    report: tuple[int, str] | None
+
+
 def fetch(
     service: Service, feed: FeedName, since: str | None, folder: Path, dataset: str | None = None
-) -> tuple[Path, str]:
-    """Download one read of a feed to a file (streamed: flat memory); its next cursor.
-    The read names its consumer and the `dataset` it loads into, when given."""
+) -> Fetched:
+    """Download one read of a feed to a file (streamed: flat memory). The read names its
+    consumer and the `dataset` it loads into, when given, and says the sync reports its
+    commit (`report`): the service logs it finished only then."""
     given = {"since": since, "consumer": service.consumer, "dataset": dataset}
-    params = {name: value for name, value in given.items() if value}
+    params = {name: value for name, value in given.items() if value} | {"report": "true"}
     path = folder / f"{feed.value}.parquet"
     url = f"{service.base_url.rstrip('/')}/exports/{feed.value}.parquet"
     try:
@@ -155,9 +237,32 @@ def fetch(
             with path.open("wb") as fh:
                 for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
                     fh.write(chunk)
-            return path, response.headers["X-Next-Cursor"]
+            sync_id, token = (response.headers.get(h) for h in ("X-Sync-Id", "X-Sync-Token"))
+            report = (int(sync_id), token) if sync_id and token else None
+            return Fetched(path, response.headers["X-Next-Cursor"], report)
     except httpx.HTTPError as exc:
         raise SyncError(f"could not read {url}: {exc}") from None
+
+
+def report_finished(service: Service, reads: list[tuple[int, str]]) -> str | None:
+    """Tell the service the destination committed these reads (`POST /syncs/finished`,
+    each with its own token); None, or why it could not be told (the rows are loaded all
+    the same: the reads stay `sent` in `/syncs`)."""
+    from app import client
+
+    if not reads:
+        return None
+    body = {"reads": [{"sync_id": sync_id, "token": token} for sync_id, token in reads]}
+    try:
+        client.post_json(
+            base_url=service.base_url,
+            path="/syncs/finished",
+            body=body,
+            headers=service.headers(),
+        )
+    except client.ClientError as exc:
+        return str(exc)
+    return None
 
 
 def default_consumer() -> str:
@@ -197,7 +302,12 @@ def _batches(path: Path, loaded_at: dt.datetime) -> Iterator[pa.Table]:
 
 
 def _resource(
-    service: Service, feed: FeedName, folder: Path, dest: Destination, loaded_at: dt.datetime
+    service: Service,
+    feed: FeedName,
+    folder: Path,
+    dest: Destination,
+    loaded_at: dt.datetime,
+    reads: list[tuple[int, str]],
 ) -> Any:
     import dlt
 
@@ -211,9 +321,11 @@ def _resource(
     )
     def rows() -> Iterator[pa.Table]:
         state = dlt.current.resource_state()
-        path, next_cursor = fetch(service, feed, state.get("cursor"), folder, dest.dataset)
-        yield from _batches(path, loaded_at)
-        state["cursor"] = next_cursor  # committed with the rows, in the destination
+        read = fetch(service, feed, state.get("cursor"), folder, dest.dataset)
+        if read.report is not None:
+            reads.append(read.report)
+        yield from _batches(read.path, loaded_at)
+        state["cursor"] = read.next_cursor  # committed with the rows, in the destination
 
     return rows
 
@@ -222,6 +334,8 @@ def _resource(
 class Outcome:
     destination: str
     rows: dict[str, int]
+    # Why the service could not be told the reads were committed (None: it was told).
+    unreported: str | None = None
 
 
 def sync(
@@ -229,12 +343,16 @@ def sync(
 ) -> Outcome:
     """Copy what changed in each feed since the last sync into `destination`."""
     dest = parse_destination(destination)
-    # dlt reports anonymous usage to its servers unless told not to.
+    # dlt reports anonymous usage to its servers unless told not to; its handling of
+    # signals would hold SIGTERM until the load ends.
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__INTERCEPT_SIGNALS", "false")
     import dlt
 
-    with tempfile.TemporaryDirectory(prefix="orderlens-sync-") as work:
+    remove_leftovers()
+    with _stoppable(), tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as work:
         folder = Path(work)
+        (folder / OWNER_FILE).write_text(str(os.getpid()))
         try:
             # The destination first: an unreachable one (or a folder that cannot be made)
             # fails here, before any feed is read.
@@ -246,9 +364,12 @@ def sync(
             )
             pipeline.sync_destination()
         except Exception as exc:
-            raise SyncError(f"cannot reach {dest.describe()}: {_first_line(_root(exc))}") from None
+            if isinstance(cause := _root(exc), SyncStopped):
+                raise cause from None
+            raise SyncError(f"cannot reach {dest.describe()}: {_first_line(cause)}") from None
         loaded_at = dt.datetime.now(dt.UTC)
-        resources = [_resource(service, feed, folder, dest, loaded_at) for feed in feeds]
+        reads: list[tuple[int, str]] = []
+        resources = [_resource(service, f, folder, dest, loaded_at, reads) for f in feeds]
         try:
             pipeline.run(resources)
         except Exception as exc:
@@ -258,10 +379,14 @@ def sync(
             raise SyncError(
                 f"loading into {dest.describe()} failed: {_first_line(cause)}"
             ) from None
+        # Every table committed (dlt's run returns after the load completed): now, and
+        # only now, the reads are finished.
+        unreported = report_finished(service, reads)
         trace = pipeline.last_trace
         counts = trace.last_normalize_info if trace is not None else None
         loaded = counts.row_counts if counts is not None else {}
-        return Outcome(dest.describe(), {f.value: int(loaded.get(f.value, 0)) for f in feeds})
+        rows = {f.value: int(loaded.get(f.value, 0)) for f in feeds}
+        return Outcome(dest.describe(), rows, unreported)
 
 
 def _root(exc: BaseException) -> BaseException:

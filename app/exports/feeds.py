@@ -394,12 +394,28 @@ def fx_rates(since: int | None) -> Query:
 # --- the log of feed reads -------------------------------------------------------------
 
 RECORD_READ = """
-INSERT INTO syncs (feed, cursor_from, cursor_to, consumer, dataset) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO syncs (feed, cursor_from, cursor_to, consumer, dataset, report_digest)
+VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING sync_id
 """
-FINISH_READ = "UPDATE syncs SET rows = $2, finished_at = clock_timestamp() WHERE sync_id = $1"
+# Sent whole: finished too, unless the reader reports its commit (REPORT_FINISHED).
+FINISH_READ = """
+UPDATE syncs SET rows = $2, sent_at = clock_timestamp(),
+    finished_at = CASE WHEN report_digest IS NULL THEN clock_timestamp() END
+WHERE sync_id = $1
+"""
+# The reads a reader's destination committed: sent, reported with the read's own token
+# (its digest matches), once.
+REPORT_FINISHED = """
+UPDATE syncs s SET finished_at = clock_timestamp()
+FROM unnest($1::bigint[], $2::bytea[]) AS r(sync_id, digest)
+WHERE s.sync_id = r.sync_id AND s.report_digest = r.digest
+    AND s.sent_at IS NOT NULL AND s.finished_at IS NULL
+RETURNING s.sync_id
+"""
 LIST_READS = """
-SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, finished_at, consumer, dataset
+SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, sent_at, finished_at,
+    report_digest IS NOT NULL AS reports, consumer, dataset
 FROM syncs
 WHERE (CAST(:feed AS text) IS NULL OR feed = :feed)
     AND (CAST(:consumer AS text) IS NULL OR consumer = :consumer)

@@ -6,11 +6,11 @@ Parquet whatever the Accept header: a warehouse loader asks for a file, not a fo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import FxMode
 from app.db import SessionDep
@@ -32,7 +32,17 @@ PARQUET_ONLY: dict[int | str, dict[str, Any]] = {
             "X-Next-Cursor": {
                 "description": "Pass as `since` to read only what changes after this read",
                 "schema": {"type": "string"},
-            }
+            },
+            "X-Sync-Id": {
+                "description": "This read's `sync_id` in `/syncs` (a reader that reports"
+                " names it in `POST /syncs/finished`)",
+                "schema": {"type": "string"},
+            },
+            "X-Sync-Token": {
+                "description": "With `report=true`: the secret that proves the read is"
+                " the reader's own, for `POST /syncs/finished`",
+                "schema": {"type": "string"},
+            },
         },
     },
     404: {"model": ErrorResponse, "description": "No such feed"},
@@ -67,6 +77,13 @@ class FeedQuery(BaseModel):
     dataset: Name | None = Field(
         None, description="Where the reader loads the rows (its warehouse dataset), logged too"
     )
+    report: bool = Field(
+        False,
+        description="The reader will report when its destination committed the rows"
+        " (`POST /syncs/finished` with the answer's `X-Sync-Id` and `X-Sync-Token`): the"
+        " read is `finished` in `/syncs` only then. Without it, a read is finished when"
+        " sent whole",
+    )
 
 
 class ParquetResponse(CsvResponse):
@@ -98,7 +115,7 @@ async def feed(
         feed=name,
         since=query.since,
         period=span,
-        reader=service.Reader(query.consumer, query.dataset),
+        reader=service.Reader(query.consumer, query.dataset, query.report),
     )
     return ParquetResponse(
         result.body,
@@ -106,6 +123,8 @@ async def feed(
         headers={
             "Content-Disposition": f'attachment; filename="{name.value}.parquet"',
             "X-Next-Cursor": result.next_cursor,
+            "X-Sync-Id": str(result.sync_id),
+            **({"X-Sync-Token": result.report_token} if result.report_token else {}),
         },
     )
 
@@ -117,9 +136,44 @@ class SyncRead(BaseModel):
     cursor_to: str
     rows: int | None = Field(description="Rows sent; null while streaming or if cut short")
     read_at: datetime
-    finished_at: datetime | None
+    sent_at: datetime | None = Field(description="When the file was sent whole")
+    finished_at: datetime | None = Field(
+        description="When the read finished: sent whole, and for a reader that reports"
+        " (`reports`), once its destination committed the rows"
+    )
+    reports: bool = Field(description="The reader reports its commit (`?report=true`)")
+    status: Literal["reading", "sent", "finished"] = Field(
+        description="`reading` (or cut short), `sent` (whole; its reader has not reported"
+        " a commit: a sync still loading, or one that failed), `finished`"
+    )
     consumer: str | None = Field(description="Who read (`?consumer=`); null if it gave no name")
     dataset: str | None = Field(description="Where it loads them (`?dataset=`)")
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> SyncRead:
+        status = "finished" if row["finished_at"] else "sent" if row["sent_at"] else "reading"
+        return cls(**row, status=status)
+
+
+class FinishedRead(BaseModel):
+    model_config = ConfigDict(strict=True)  # an id is a JSON integer, not `true` or "1"
+
+    sync_id: int = Field(ge=1, le=2**63 - 1, description="The read's `X-Sync-Id`")
+    token: str = Field(min_length=1, max_length=64, description="The read's `X-Sync-Token`")
+
+
+class FinishedReads(BaseModel):
+    reads: list[FinishedRead] = Field(
+        min_length=1, max_length=1000, description="Each read the destination committed"
+    )
+
+
+class FinishedAnswer(BaseModel):
+    finished: list[int] = Field(
+        description="The reads now finished; the others were not sent whole, not asked to be"
+        " reported (`?report=true`), named with another token, finished before, or are not"
+        " known"
+    )
 
 
 class SyncPage(BaseModel):
@@ -151,5 +205,19 @@ async def syncs(session: SessionDep, query: Annotated[SyncsQuery, Query()]) -> S
         consumer=query.consumer,
     )
     more = len(rows) > query.limit
-    items = [SyncRead(**r) for r in rows[: query.limit]]
+    items = [SyncRead.of(r) for r in rows[: query.limit]]
     return SyncPage(items=items, next_cursor=str(items[-1].sync_id) if more else None)
+
+
+@router.post(
+    "/syncs/finished",
+    summary="A reader's destination committed these reads: they are finished",
+    description="Authorized by each read's own token (`X-Sync-Token`, given to the reader"
+    " that asked `?report=true`), not by the write key: a sync with a read key reports its"
+    " own reads, and nobody else's.",
+    response_model=FinishedAnswer,
+    responses={400: {"model": ErrorResponse, "description": "A body that cannot be parsed"}},
+)
+async def finished(engine: EngineDep, body: FinishedReads) -> FinishedAnswer:
+    reads = [(r.sync_id, r.token) for r in body.reads]
+    return FinishedAnswer(finished=await service.report_finished(engine=engine, reads=reads))

@@ -2,7 +2,17 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Index, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    func,
+)
 from sqlmodel import Field, SQLModel
 
 # A reader's name for itself (`?consumer=`) and the dataset it loads into (`?dataset=`).
@@ -27,9 +37,17 @@ class Sync(SQLModel, table=True):
             DateTime(timezone=True), nullable=False, server_default=func.now(), index=True
         ),
     )
+    # When the file was sent whole (rows set).
+    sent_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    # Sent, and (for a reader that reports, `reports`) committed by its destination.
     finished_at: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+    # SHA-256 of the token a reader that reports its commit (`?report=true`) was given:
+    # only that reader can mark the read finished.
+    report_digest: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     # Who read (GET /freshness lists each consumer): NULL for a read that gave no name.
     consumer: str | None = Field(
         default=None, sa_column=Column(String(MAX_CONSUMER), nullable=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +25,10 @@ class Read:
 
     next_cursor: str
     body: AsyncIterator[bytes]
+    # Its line in the log of reads (`/syncs`), and for a reader that reports its commit
+    # the token that proves the read is its own (POST /syncs/finished).
+    sync_id: int
+    report_token: str | None = None
 
 
 def _position(feed: feeds.FeedName, cursor: str) -> int:
@@ -37,10 +43,13 @@ def _position(feed: feeds.FeedName, cursor: str) -> int:
 
 @dataclass(frozen=True)
 class Reader:
-    """Who reads a feed, as it names itself: a consumer and the dataset it loads into."""
+    """Who reads a feed, as it names itself: a consumer and the dataset it loads into;
+    `reports`: it will say when its destination committed the rows (the read is finished
+    then, not when sent)."""
 
     consumer: str | None = None
     dataset: str | None = None
+    reports: bool = False
 
 
 async def _fetchval(engine: AsyncEngine, sql: str, *args: Any) -> Any:
@@ -77,9 +86,16 @@ async def read(
             first, last = (d.isoformat() if d else None for d in (period.start, period.end))
             query = feeds.rows(feed, changed, (first, last))
         next_cursor = encode_cursor([feed.value, now])
+        token = secrets.token_urlsafe(24) if who.reports else None
         async with conn.transaction():
             sync_id: int = await conn.fetchval(
-                feeds.RECORD_READ, feed.value, since, next_cursor, who.consumer, who.dataset
+                feeds.RECORD_READ,
+                feed.value,
+                since,
+                next_cursor,
+                who.consumer,
+                who.dataset,
+                _digest(token) if token else None,
             )
 
     async def done(rows: int) -> None:
@@ -87,7 +103,23 @@ async def read(
             conn = await driver_connection(sa_conn)
             await conn.execute(feeds.FINISH_READ, sync_id, rows)
 
-    return Read(next_cursor, parquet.stream(engine, feed, query, done))
+    return Read(next_cursor, parquet.stream(engine, feed, query, done), sync_id, token)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def report_finished(*, engine: AsyncEngine, reads: list[tuple[int, str]]) -> list[int]:
+    """Mark finished the reads whose reader reports its destination committed them:
+    those of `reads` (sync id, the read's token) sent whole, whose token is the one the
+    read answered with, not finished yet."""
+    ids = [sync_id for sync_id, _ in reads]
+    digests = [_digest(token) for _, token in reads]
+    async with engine.begin() as sa_conn:
+        conn = await driver_connection(sa_conn)
+        rows = await conn.fetch(feeds.REPORT_FINISHED, ids, digests)
+    return sorted(r["sync_id"] for r in rows)
 
 
 async def reads(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +41,18 @@ def counts(path: Path) -> dict[str, int]:
 
 
 def run(base: str, dest: str) -> dict[str, int]:
-    return sync.sync(sync.Service(base), dest).rows
+    outcome = sync.sync(sync.Service(base), dest)
+    assert outcome.unreported is None
+    return outcome.rows
+
+
+def statuses(base: str) -> dict[str, str]:
+    """The status of each feed's newest read in /syncs."""
+    items = httpx.get(f"{base}/syncs", timeout=30).json()["items"]
+    newest: dict[str, str] = {}
+    for item in items:  # newest first
+        newest.setdefault(item["feed"], item["status"])
+    return newest
 
 
 class TestSyncToDuckDB:
@@ -99,7 +116,7 @@ class TestSyncToDuckDB:
         post(served, "orders", b"id,product_id,quantity,created_date\n9001,1,2,2024-12-01\n")
         real = sync.fetch
 
-        def dies_at_rejects(*args: object) -> tuple[Path, str]:
+        def dies_at_rejects(*args: object) -> sync.Fetched:
             if args[1] is FeedName.REJECTS:
                 raise sync.SyncError("killed")
             return real(*args)  # type: ignore[arg-type]
@@ -107,10 +124,14 @@ class TestSyncToDuckDB:
         monkeypatch.setattr(sync, "fetch", dies_at_rejects)
         with pytest.raises(sync.SyncError):
             await asyncio.to_thread(run, served, dest)
+        # The feeds it read were sent, never committed: /syncs says so, not "finished".
+        died = statuses(served)
+        assert {died[f] for f in ("orders", "products", "product_prices")} == {"sent"}
         monkeypatch.setattr(sync, "fetch", real)
         rerun = await asyncio.to_thread(run, served, dest)
         assert rerun["orders"] == 1
         assert counts(path)["orders"] == 301
+        assert set(statuses(served).values()) == {"finished"}  # the newest read of each
 
     async def test_an_unreachable_destination_fails_in_one_line_and_reads_nothing(
         self, served: str
@@ -351,3 +372,91 @@ class TestSyncToFiles:
         rows = prices.to_pyarrow_table().to_pylist()
         assert len(rows) == 21 == len({(r["product_id"], r["valid_from"]) for r in rows})
         assert sum(r["valid_to"] is None for r in rows) == 20
+
+
+class TestReadsFinishWhenCommitted:
+    """A sync's reads are `finished` in /syncs once the destination committed them (the
+    sync reports back); a reader that does not report is finished when sent, as before."""
+
+    async def test_reported_after_the_load(self, served: str, tmp_path: Path) -> None:
+        await asyncio.to_thread(run, served, f"duckdb:///{tmp_path / 'w.duckdb'}")
+        async with httpx.AsyncClient() as client:
+            items = (await client.get(f"{served}/syncs", timeout=30)).json()["items"]
+        assert len(items) == len(FeedName)
+        for item in items:
+            assert (item["reports"], item["status"]) == (True, "finished")
+            assert item["read_at"] <= item["sent_at"] <= item["finished_at"]
+
+    async def test_only_the_reader_reports_its_read(self, served: str) -> None:
+        async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+            plain = await client.get("/exports/products.parquet")
+            asked = await client.get("/exports/products.parquet", params={"report": "true"})
+            assert "X-Sync-Token" not in plain.headers
+            ids = [int(r.headers["X-Sync-Id"]) for r in (plain, asked)]
+            by_id = {i["sync_id"]: i for i in (await client.get("/syncs")).json()["items"]}
+            assert [by_id[i]["status"] for i in ids] == ["finished", "sent"]
+            token = asked.headers["X-Sync-Token"]
+            # Another token, or a read that did not ask to report: nothing finishes.
+            for wrong in ({"sync_id": ids[1], "token": token + "x"},
+                          {"sync_id": ids[0], "token": token},
+                          {"sync_id": 999_999, "token": token}):  # fmt: skip
+                answer = await client.post("/syncs/finished", json={"reads": [wrong]})
+                assert answer.json() == {"finished": []}, wrong
+            # Its own token, once.
+            mine = {"reads": [{"sync_id": ids[1], "token": token}]}
+            first = await client.post("/syncs/finished", json=mine)
+            again = await client.post("/syncs/finished", json=mine)
+            assert (first.json(), again.json()) == ({"finished": [ids[1]]}, {"finished": []})
+            by_id = {i["sync_id"]: i for i in (await client.get("/syncs")).json()["items"]}
+            assert by_id[ids[1]]["status"] == "finished"
+            empty = await client.post("/syncs/finished", json={"reads": []})
+            assert empty.status_code == 422
+
+
+class TestStopping:
+    """SIGTERM stops a sync at once, its working folder removed; a folder a killed sync
+    left is removed by the next one, once its process is gone."""
+
+    def test_sigterm_while_reading(self, tmp_path: Path) -> None:
+        # A service that takes the request and never answers: the sync waits in a read.
+        with socket.socket() as stalled:
+            stalled.bind(("127.0.0.1", 0))
+            stalled.listen()
+            port = stalled.getsockname()[1]
+            temp = tmp_path / "tmp"
+            temp.mkdir()
+            command = [sys.executable, "-m", "app.cli", "sync", "--url"]
+            command += [f"http://127.0.0.1:{port}", "--to", f"duckdb:///{tmp_path / 'w.duckdb'}"]
+            env = {**os.environ, "TMPDIR": str(temp)}
+            process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+            try:
+                connection, _ = stalled.accept()  # the sync's first read has begun
+                with connection:
+                    assert next(p.name for p in temp.iterdir()).startswith(sync.WORK_PREFIX)
+                    started = time.monotonic()
+                    process.send_signal(signal.SIGTERM)
+                    _, err = process.communicate(timeout=30)
+                    stopped_in = time.monotonic() - started
+            finally:
+                process.kill()
+        assert process.returncode == 128 + signal.SIGTERM, err
+        assert "stopped by SIGTERM" in err
+        assert stopped_in < 5
+        assert list(temp.iterdir()) == []
+
+    def test_leftovers_of_a_killed_sync(self, tmp_path: Path) -> None:
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        folders = {}
+        for name, owner in (("killed", gone.stdout.strip()), ("running", str(os.getppid()))):
+            folders[name] = tmp_path / f"{sync.WORK_PREFIX}{name}"
+            (folders[name] / "pipelines").mkdir(parents=True)
+            (folders[name] / sync.OWNER_FILE).write_text(owner)
+        folders["no owner"] = tmp_path / f"{sync.WORK_PREFIX}being-made"
+        folders["no owner"].mkdir()
+        folders["not a sync's"] = tmp_path / "something-else"
+        folders["not a sync's"].mkdir()
+        assert sync.remove_leftovers(tmp_path) == [folders["killed"]]
+        assert {p.name for p in tmp_path.iterdir()} == {
+            folders[k].name for k in ("running", "no owner", "not a sync's")
+        }
