@@ -62,7 +62,7 @@ fmt: $(DEV_STAMP)
 ORDERLENS_WAREHOUSE ?= warehouse/orderlens.duckdb
 DBT_ARGS ?=
 DBT_DIRS := --project-dir warehouse --profiles-dir warehouse --target duckdb \
-  --target-path target --log-path logs
+  --target-path target --log-path warehouse/logs
 warehouse: $(RUNTIME_STAMP)
 	$(BIN)/orderlens sync --to duckdb:///$(ORDERLENS_WAREHOUSE)
 	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt build $(DBT_DIRS) $(DBT_ARGS)
