@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -338,8 +339,13 @@ def sync(
         outcome = syncing.sync(service, to)
     except syncing.SyncStopped as exc:
         # Stopped on purpose: nothing to alert; the exit status of a process a signal ended.
+        # Its working folder is gone; dlt's loader threads may still be inside a statement
+        # (seconds, at 10M rows): not waited for. The destination discards what they had
+        # not committed, as after a kill, and the next sync reads it again.
         _err().print(f"sync {exc}", style="yellow", markup=False, highlight=False)
-        raise typer.Exit(128 + exc.signum) from None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + exc.signum)
     except syncing.SyncError as exc:
         _err().print(
             f"sync failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True

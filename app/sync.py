@@ -69,6 +69,16 @@ WORK_PREFIX = "orderlens-sync-"
 OWNER_FILE = "owner.pid"
 
 
+# The signal that stopped the sync in progress, if one did (set by _stoppable's handler).
+_stop_signal: list[int] = []
+
+
+def _stopped() -> SyncStopped | None:
+    """The stop, if a signal came: an error that surfaced after it (an import it cut
+    short, a dlt step it broke) is that stop, whatever it says."""
+    return SyncStopped(_stop_signal[0]) if _stop_signal else None
+
+
 @contextlib.contextmanager
 def _stoppable() -> Iterator[None]:
     """SIGTERM and SIGINT raise SyncStopped where the sync is (the main thread), at
@@ -78,8 +88,10 @@ def _stoppable() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _stop_signal.clear()
 
     def stop(signum: int, _frame: object) -> None:
+        _stop_signal.append(signum)  # whatever error the raise below turns into in dlt
         raise SyncStopped(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -364,15 +376,17 @@ def sync(
             )
             pipeline.sync_destination()
         except Exception as exc:
-            if isinstance(cause := _root(exc), SyncStopped):
-                raise cause from None
-            raise SyncError(f"cannot reach {dest.describe()}: {_first_line(cause)}") from None
+            if stop := _stopped():
+                raise stop from None
+            raise SyncError(f"cannot reach {dest.describe()}: {_first_line(_root(exc))}") from None
         loaded_at = dt.datetime.now(dt.UTC)
         reads: list[tuple[int, str]] = []
         resources = [_resource(service, f, folder, dest, loaded_at, reads) for f in feeds]
         try:
             pipeline.run(resources)
         except Exception as exc:
+            if stop := _stopped():
+                raise stop from None
             cause = _root(exc)
             if isinstance(cause, SyncError):
                 raise cause from None
