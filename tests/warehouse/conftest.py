@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import API_KEY, DATA_TABLES
+from tests.conftest import API_KEY, DATA_TABLES, create_database, drop_database
 from tests.fx.fake import FakeFreeCurrencyApi
 from tests.helpers import fx_app, live_server
 
@@ -58,6 +58,14 @@ def serving(database_url: URL, data_dir: Path) -> Iterator[str]:
         for kind in ("products", "orders"):
             post(base, kind, (SAMPLE / f"{kind}.csv").read_bytes())
         yield base
+
+
+@pytest.fixture
+async def warehouse_db(pg_server: URL) -> AsyncIterator[URL]:
+    """An empty database of the test server, for a PostgreSQL warehouse."""
+    url = await create_database(pg_server, migrate=False)
+    yield url
+    await drop_database(pg_server, url)
 
 
 @pytest.fixture

@@ -18,11 +18,9 @@ import duckdb
 import httpx
 import psycopg
 import pyarrow.parquet as pq
-import pytest
 from sqlalchemy import URL
 
 from app import dbt_project, sync
-from tests.conftest import create_database, drop_database
 from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
 
 dbt = dbt_project.invoke
@@ -214,13 +212,6 @@ class TestDbtOnDuckDB:
         )
         assert refreshed.success
         await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
-
-
-@pytest.fixture
-async def warehouse_db(pg_server: URL) -> Any:
-    url = await create_database(pg_server, migrate=False)
-    yield url
-    await drop_database(pg_server, url)
 
 
 def libpq(url: URL) -> tuple[str, dict[str, str]]:

@@ -16,10 +16,13 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from sqlalchemy import URL
 from typer.testing import CliRunner
 
 from app import cli, pipeline
 from tests.conftest import API_KEY
+from tests.warehouse.conftest import post
+from tests.warehouse.test_dbt import assert_marts_equal_the_api, built_last, libpq, postgres_marts
 from tests.warehouse.test_sync import SERVICE_LOG
 
 
@@ -72,6 +75,20 @@ async def test_every_step_runs_and_says_what_it_did(served: str, tmp_path: Path)
         fresh = (await client.get(f"{served}/freshness")).json()
     assert runs["status"] == "succeeded"
     assert [c["consumer"] for c in fresh["consumers"]] == [cli.PIPELINE_CONSUMER]
+
+
+async def test_a_postgresql_warehouse_kept_current(served: str, warehouse_db: URL) -> None:
+    """`--steps sync,dbt` into PostgreSQL, twice with an upload between: the marts equal
+    the API each time, the second build writing only the new orders."""
+    dsn, _ = libpq(warehouse_db)
+    marts = postgres_marts(dsn)
+    for run in range(2):
+        if run:
+            post(served, "orders", b"id,product_id,quantity,created_date\n9001,2,5,2024-11-30\n")
+        code, out, err = await asyncio.to_thread(_run, served, dsn, "--steps", "sync,dbt")
+        assert code == 0, (out, err)
+        await asyncio.to_thread(assert_marts_equal_the_api, served, marts)
+    assert built_last(marts) == 1
 
 
 async def test_a_step_that_fails_stops_the_rest_and_is_told(served: str) -> None:
