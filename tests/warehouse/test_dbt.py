@@ -235,15 +235,8 @@ def libpq(url: URL) -> tuple[str, dict[str, str]]:
     return dsn, env
 
 
-class TestDbtOnPostgres:
-    async def test_build_and_figures_equal_the_api(
-        self, served_for_reads: str, tmp_path: Path, warehouse_db: URL
-    ) -> None:
-        served = served_for_reads
-        dsn, env = libpq(warehouse_db)
-        await asyncio.to_thread(sync.sync, sync.Service(served), dsn)
-        await asyncio.to_thread(dbt_build, "postgres", env, tmp_path)
-        await asyncio.to_thread(assert_marts_equal_the_api, served, postgres_marts(dsn))
+# On PostgreSQL, the sample's first build and its marts against the API are the first
+# step of TestIncrementalBuilds.test_on_postgres (and of the pipeline's PostgreSQL test).
 
 
 # Load: (base, destination) → None; check: (base, marts) → None, after the marts are
