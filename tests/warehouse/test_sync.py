@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -443,6 +444,32 @@ class TestStopping:
         assert "stopped by SIGTERM" in err
         assert stopped_in < 5
         assert list(temp.iterdir()) == []
+
+    def test_a_stop_that_surfaces_as_another_error_is_a_stop(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """SIGTERM inside dlt's work can surface as some other error (an import it cut
+        short); the sync says it was stopped all the same, and its folder is gone."""
+
+        def cut_short(*_args: object) -> sync.Fetched:
+            stopped = False
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)  # the sync's handler raises here
+                time.sleep(5)
+            except sync.SyncStopped:
+                stopped = True
+            assert stopped, "SIGTERM did not stop the sync"
+            # What a cut-short import says later, with no trace of the stop.
+            raise AttributeError("partially initialized module 'pandas'")
+
+        monkeypatch.setattr(sync, "fetch", cut_short)
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        before = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(sync.SyncStopped) as stopped:
+            sync.sync(sync.Service("http://127.0.0.1:9"), f"duckdb:///{tmp_path / 'w.duckdb'}")
+        assert stopped.value.signum == signal.SIGTERM
+        assert not list(tmp_path.glob(f"{sync.WORK_PREFIX}*"))
+        assert signal.getsignal(signal.SIGTERM) is before  # the sync's handler only while it ran
 
     def test_leftovers_of_a_killed_sync(self, tmp_path: Path) -> None:
         gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
