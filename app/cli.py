@@ -358,8 +358,9 @@ def sync(
             message=str(exc),
         )
         raise typer.Exit(1) from None
-    loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items())
-    _out().print(f"synced into {outcome.destination}: {loaded} rows", markup=False, highlight=False)
+    _out().print(
+        f"synced into {outcome.destination}: {outcome.loaded()}", markup=False, highlight=False
+    )
     if outcome.unreported:
         _err().print(
             f"loaded, but the service was not told (its /syncs shows the reads as sent):"

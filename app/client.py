@@ -160,22 +160,20 @@ def get_json(
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """GET a JSON answer; the service's errors as ClientError."""
-    try:
-        response = httpx.get(
-            f"{base_url.rstrip('/')}{path}", params=params, headers=headers, timeout=READ_TIMEOUT
-        )
-    except httpx.HTTPError as exc:
-        raise _no_answer(base_url, exc) from exc
-    return _checked(response)
+    return _request_json("GET", base_url, path, params=params, headers=headers)
 
 
 def post_json(
     *, base_url: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """POST a JSON body, a JSON answer; the service's errors as ClientError."""
+    return _request_json("POST", base_url, path, json=body, headers=headers)
+
+
+def _request_json(method: str, base_url: str, path: str, **request: Any) -> dict[str, Any]:
     try:
-        response = httpx.post(
-            f"{base_url.rstrip('/')}{path}", json=body, headers=headers, timeout=READ_TIMEOUT
+        response = httpx.request(
+            method, f"{base_url.rstrip('/')}{path}", timeout=READ_TIMEOUT, **request
         )
     except httpx.HTTPError as exc:
         raise _no_answer(base_url, exc) from exc

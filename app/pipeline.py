@@ -66,9 +66,6 @@ class Target:
         key = self.api_key or os.environ.get("API_KEY")
         return {"X-API-Key": key} if key else {}
 
-    def url(self, path: str) -> str:
-        return self.base_url.rstrip("/") + path
-
 
 @dataclass
 class Outcome:
@@ -105,7 +102,7 @@ def sync(target: Target) -> str:
         outcome = syncing.sync(service, target.to)
     except syncing.SyncError as exc:
         raise StepFailed(str(exc)) from None
-    loaded = ", ".join(f"{feed} {n:,}" for feed, n in outcome.rows.items()) + " rows"
+    loaded = outcome.loaded()
     if outcome.unreported:
         loaded += f" (the service was not told: {outcome.unreported})"
     return loaded

@@ -349,6 +349,10 @@ class Outcome:
     # Why the service could not be told the reads were committed (None: it was told).
     unreported: str | None = None
 
+    def loaded(self) -> str:
+        """The rows loaded per feed, as the command and the pipeline print them."""
+        return ", ".join(f"{feed} {n:,}" for feed, n in self.rows.items()) + " rows"
+
 
 def sync(
     service: Service, destination: str, feeds: tuple[FeedName, ...] = tuple(FeedName)
