@@ -53,11 +53,14 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set CHROMIUM)"
-    " to run the browser tests",
-)
+pytestmark = [
+    pytest.mark.one_server,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set CHROMIUM)"
+        " to run the browser tests",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

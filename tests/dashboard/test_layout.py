@@ -37,10 +37,13 @@ NEW_PRODUCTS = {"desktop": UNALLOCATED, "phone": UNALLOCATED_SHORT}
 # 10 px font); pygal's 14-unit text in a 600-unit chart shown 330 px wide was 9.
 MIN_TEXT_BOX_PX = 12.0
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set CHROMIUM)",
-)
+pytestmark = [
+    pytest.mark.one_server,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set CHROMIUM)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import duckdb
 import httpx
 import psycopg
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import URL
 
 from app import dbt_project, sync
@@ -162,6 +163,7 @@ def undescribed(manifest: dict[str, Any], built: dict[tuple[str, str], list[str]
     return missing
 
 
+@pytest.mark.one_server
 class TestDbtOnDuckDB:
     async def test_build_and_figures_equal_the_api(
         self, served_for_reads: str, tmp_path: Path
@@ -307,6 +309,7 @@ class TestDbtWithTextIds:
     """Coded products and lines through an incremental sync: the marts equal the API,
     which shows them by their codes, and carry the codes beside the keys."""
 
+    @pytest.mark.one_server
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
         await on_duckdb(served, tmp_path, sync_through_text_ids, assert_codes_come_through)
 
@@ -364,6 +367,7 @@ def assert_history_equals_the_feed(base: str, marts: Marts) -> None:
 class TestDbtWithPriceHistory:
     """Orders at the price they were sold at, through incremental syncs."""
 
+    @pytest.mark.one_server
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
         await on_duckdb(
             served, tmp_path, sync_through_price_changes, assert_history_equals_the_feed
@@ -408,6 +412,7 @@ class TestSourceFreshness:
             )
             assert await asyncio.to_thread(self._freshness, target, env, work) == expected
 
+    @pytest.mark.one_server
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
         path = tmp_path / "warehouse.duckdb"
 
@@ -558,6 +563,7 @@ class TestIncrementalBuilds:
     keeps the marts equal to the API, rebuilds only the orders that changed, and ends
     where a build from scratch does."""
 
+    @pytest.mark.one_server
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
         path = tmp_path / "warehouse.duckdb"
         env = {"ORDERLENS_WAREHOUSE": str(path)}

@@ -57,6 +57,7 @@ def _run(served: str, to: str, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.one_server  # its PostgreSQL warehouse: test_a_postgresql_warehouse_kept_current
 async def test_every_step_runs_and_says_what_it_did(served: str, tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     code, out, err = await asyncio.to_thread(_run, served, f"duckdb:///{path}")
