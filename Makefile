@@ -57,24 +57,31 @@ fmt: $(DEV_STAMP)
 ## one the command line finds (ORDERLENS_URL when set, else the one `orderlens serve`
 ## runs from this folder, else http://127.0.0.1:8000). API_KEY, when set, goes with
 ## the reads (a read key is enough).
+## The rows go to the dataset ORDERLENS_DATASET, by default the service's instance id;
+## the marts to schema ORDERLENS_MARTS (analytics).
 ## Builds are incremental; DBT_ARGS adds to dbt's command line, e.g.
 ## DBT_ARGS=--full-refresh (every mart from scratch, every row checked).
 ORDERLENS_WAREHOUSE ?= warehouse/orderlens.duckdb
 DBT_ARGS ?=
 DBT_DIRS := --project-dir warehouse --profiles-dir warehouse --target duckdb \
   --target-path target --log-path warehouse/logs
+SYNC_TO := --to duckdb:///$(ORDERLENS_WAREHOUSE)
 warehouse: $(RUNTIME_STAMP)
-	$(BIN)/orderlens sync --to duckdb:///$(ORDERLENS_WAREHOUSE)
-	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt build $(DBT_DIRS) $(DBT_ARGS)
+	$(BIN)/orderlens sync $(SYNC_TO)
+	dataset=$$($(BIN)/orderlens sync $(SYNC_TO) --show-dataset) && \
+	  ORDERLENS_DATASET=$$dataset ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) \
+	  $(BIN)/dbt build $(DBT_DIRS) $(DBT_ARGS)
 
 ## dbt's documentation site of the warehouse (models, columns, tests, lineage), built
 ## from the project and the DuckDB file ORDERLENS_WAREHOUSE (its catalog: types and
 ## sizes), served on http://$(HOST):$(DOCS_PORT) until Ctrl-C.
 DOCS_PORT ?= 8081
 warehouse-docs: $(RUNTIME_STAMP)
-	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt docs generate $(DBT_DIRS)
-	ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) $(BIN)/dbt docs serve $(DBT_DIRS) \
-	  --host $(HOST) --port $(DOCS_PORT) --no-browser
+	dataset=$$($(BIN)/orderlens sync $(SYNC_TO) --show-dataset) && \
+	  ORDERLENS_DATASET=$$dataset ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) \
+	  $(BIN)/dbt docs generate $(DBT_DIRS) && \
+	  ORDERLENS_DATASET=$$dataset ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) \
+	  $(BIN)/dbt docs serve $(DBT_DIRS) --host $(HOST) --port $(DOCS_PORT) --no-browser
 
 migrate: $(RUNTIME_STAMP)
 	$(BIN)/orderlens migrate

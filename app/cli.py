@@ -304,6 +304,17 @@ def export(
     _err().print(f"{out}: {written:,} bytes", markup=False, highlight=False, soft_wrap=True)
 
 
+DatasetOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="ORDERLENS_DATASET",
+        help="The warehouse dataset (schema) the service's rows go to. Default: the"
+        " service's instance id (GET /instance), so that services sharing a warehouse stay"
+        " apart.",
+    ),
+]
+
+
 @cli.command()
 def sync(
     to: Annotated[
@@ -328,6 +339,15 @@ def sync(
             " /freshness says how old its copy is. Default: sync@ and this machine's name.",
         ),
     ] = None,
+    dataset: DatasetOption = None,
+    show_dataset: Annotated[
+        bool,
+        typer.Option(
+            "--show-dataset",
+            help="Print the dataset the sync would load into (for dbt's ORDERLENS_DATASET)"
+            " and exit, syncing nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Copy what changed in the change feeds into a warehouse (dlt: merge on keys)."""
     from app import client
@@ -335,8 +355,15 @@ def sync(
 
     base, _ = _service_url(url)
     service = syncing.Service(base, api_key, consumer or syncing.default_consumer())
+    if show_dataset:
+        try:
+            _out().print(syncing.resolve_dataset(service, to, dataset), markup=False)
+        except syncing.SyncError as exc:
+            _err().print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        return
     try:
-        outcome = syncing.sync(service, to)
+        outcome = syncing.sync(service, to, dataset=dataset)
     except syncing.SyncStopped as exc:
         # Stopped on purpose: nothing to alert; the exit status of a process a signal ended.
         # Its working folder is gone; dlt's loader threads may still be inside a statement
@@ -757,11 +784,13 @@ def _steps(value: str) -> tuple[str, ...]:
     return asked
 
 
-def _target(url: str | None, to: str, api_key: str | None, horizon: int) -> Any:
+def _target(
+    url: str | None, to: str, api_key: str | None, horizon: int, dataset: str | None
+) -> Any:
     from app.pipeline import Target
 
     base, _ = _service_url(url)
-    return Target(base, api_key or _local_key(), to, PIPELINE_CONSUMER, horizon)
+    return Target(base, api_key or _local_key(), to, PIPELINE_CONSUMER, horizon, dataset)
 
 
 @pipeline_cli.command("run")
@@ -771,13 +800,14 @@ def pipeline_run(
     to: ToOption = "duckdb:///warehouse/orderlens.duckdb",
     api_key: KeyOption = None,
     horizon: HorizonOption = 28,
+    dataset: DatasetOption = None,
 ) -> None:
     """Run the pipeline once; print each step's result. Exit 1 if a step failed (it is
     told to the service's /alerts, and the steps after it do not run)."""
     chosen = _steps(steps)
     from app import pipeline
 
-    outcome = pipeline.run(_target(url, to, api_key, horizon), chosen)
+    outcome = pipeline.run(_target(url, to, api_key, horizon, dataset), chosen)
     for step, result in outcome.results.items():
         failed = result.startswith("failed: ")
         text = result.removeprefix("failed: ")
@@ -804,6 +834,7 @@ def pipeline_serve(
     to: ToOption = "duckdb:///warehouse/orderlens.duckdb",
     api_key: KeyOption = None,
     horizon: HorizonOption = 28,
+    dataset: DatasetOption = None,
 ) -> None:
     """Run the pipeline on a schedule until stopped (Ctrl-C). With PREFECT_API_URL set,
     that Prefect server schedules the runs and shows them in its UI; without, this
@@ -814,4 +845,4 @@ def pipeline_serve(
     if not pipeline.valid_cron(cron):
         raise typer.BadParameter(f"{cron!r} is not a cron expression", param_hint="--cron")
 
-    pipeline.serve(_target(url, to, api_key, horizon), chosen, cron)
+    pipeline.serve(_target(url, to, api_key, horizon, dataset), chosen, cron)

@@ -58,6 +58,9 @@ class Target:
     to: str
     consumer: str
     horizon: int = 28
+    # The warehouse dataset the sync loads and dbt builds from; None: the service's
+    # instance id (asked by each step that needs it)
+    dataset: str | None = None
     # dbt's target and log folders; None: the warehouse's own under the user's cache
     # (never the project's), kept so that dbt parses again only what changed
     work: str | None = None
@@ -99,7 +102,7 @@ def sync(target: Target) -> str:
 
     service = syncing.Service(target.base_url, target.api_key, target.consumer)
     try:
-        outcome = syncing.sync(service, target.to)
+        outcome = syncing.sync(service, target.to, dataset=target.dataset)
     except syncing.SyncError as exc:
         raise StepFailed(str(exc)) from None
     loaded = outcome.loaded()
@@ -141,8 +144,14 @@ def dbt_work(destination: str) -> Path:
 def dbt(target: Target) -> str:
     """`dbt build` of the warehouse project on the synced tables."""
     from app import dbt_project
+    from app import sync as syncing
 
     name, env = dbt_target(target.to)
+    service = syncing.Service(target.base_url, target.api_key)
+    try:
+        env["ORDERLENS_DATASET"] = syncing.resolve_dataset(service, target.to, target.dataset)
+    except syncing.SyncError as exc:
+        raise StepFailed(str(exc)) from None
     result = dbt_project.invoke(["build"], name, env, Path(target.work or dbt_work(target.to)))
     nodes: Any = result.result or []
     bad = [f"{r.node.name}: {r.status}" for r in nodes if str(r.status) not in ("success", "pass")]

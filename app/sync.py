@@ -16,6 +16,10 @@ it once that process is gone. Readers of the marts never see half a sync: a tabl
 killed sync committed fails the dbt project's check of completed syncs until the next
 sync completes (warehouse/macros/loads.sql).
 
+Each service's rows go to a dataset of their own (a schema; a BigQuery dataset): the one
+given (`--dataset`), else the service's instance id (GET /instance), so that two services
+syncing into one warehouse stay apart.
+
 A column a feed gains (the text ids' `order_code`, `product_code`) is added by dlt's
 schema evolution on the next sync, even one that loads no row: an empty read is handed
 over as an empty table of the feed's schema.
@@ -33,7 +37,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -46,7 +50,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_DESTINATION = "duckdb:///warehouse/orderlens.duckdb"
-DATASET = "orderlens_raw"
+# A dataset's name: a schema in DuckDB and PostgreSQL as written, a BigQuery dataset.
+DATASET_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PIPELINE = "orderlens"
 FEED_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
 DOWNLOAD_CHUNK = 1 << 20
@@ -134,7 +139,8 @@ class Destination:
 
     kind: str  # duckdb, postgres, filesystem, bigquery
     target: str  # a file path, a connection URL, a bucket URL, or a project id
-    dataset: str = DATASET
+    # The dataset (schema) the rows go to; None until resolved (a bigquery:// URL names it).
+    dataset: str | None = None
 
     def describe(self) -> str:
         if self.kind == "postgres":
@@ -143,7 +149,7 @@ class Destination:
             return f"postgres {where}, schema {self.dataset}"
         if self.kind == "bigquery":
             return f"bigquery project {self.target}, dataset {self.dataset}"
-        return f"{self.kind} {self.target}"
+        return f"{self.kind} {self.target}, dataset {self.dataset}"
 
 
 def parse_destination(url: str) -> Destination:
@@ -283,6 +289,31 @@ def default_consumer() -> str:
     return f"sync@{host}"[:64]
 
 
+def resolve_dataset(service: Service, destination: str, dataset: str | None = None) -> str:
+    """The dataset a sync of `service` into `destination` loads: `dataset`, else the one a
+    bigquery:// URL names, else the service's instance id (GET /instance)."""
+    from app import client
+
+    named = parse_destination(destination).dataset
+    if dataset and named and dataset != named:
+        raise SyncError(f"the destination names dataset {named}, and --dataset {dataset}")
+    name = dataset or named
+    if name is None:
+        try:
+            answer = client.get_json(
+                base_url=service.base_url, path="/instance", headers=service.headers()
+            )
+        except client.ClientError as exc:
+            raise SyncError(f"cannot ask the service its instance id: {exc}") from None
+        name = str(answer["instance_id"])
+    if not DATASET_NAME.match(name):
+        raise SyncError(
+            f"{name!r} cannot name a dataset: lower-case letters, digits and _, at most 63,"
+            " not starting with a digit"
+        )
+    return name
+
+
 def _error(response: httpx.Response) -> str:
     with contextlib.suppress(ValueError, KeyError, TypeError):
         error = response.json()["error"]
@@ -346,6 +377,7 @@ def _resource(
 class Outcome:
     destination: str
     rows: dict[str, int]
+    dataset: str
     # Why the service could not be told the reads were committed (None: it was told).
     unreported: str | None = None
 
@@ -355,9 +387,13 @@ class Outcome:
 
 
 def sync(
-    service: Service, destination: str, feeds: tuple[FeedName, ...] = tuple(FeedName)
+    service: Service,
+    destination: str,
+    feeds: tuple[FeedName, ...] = tuple(FeedName),
+    dataset: str | None = None,
 ) -> Outcome:
-    """Copy what changed in each feed since the last sync into `destination`."""
+    """Copy what changed in each feed since the last sync into `destination`, in
+    `dataset` (default: resolve_dataset's)."""
     dest = parse_destination(destination)
     # dlt reports anonymous usage to its servers unless told not to; its handling of
     # signals would hold SIGTERM until the load ends.
@@ -367,6 +403,8 @@ def sync(
 
     remove_leftovers()
     with _stoppable(), tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as work:
+        name = resolve_dataset(service, destination, dataset)
+        dest = replace(dest, dataset=name)
         folder = Path(work)
         (folder / OWNER_FILE).write_text(str(os.getpid()))
         try:
@@ -375,7 +413,7 @@ def sync(
             pipeline = dlt.pipeline(
                 pipeline_name=PIPELINE,
                 destination=_dlt_destination(dest),
-                dataset_name=dest.dataset,
+                dataset_name=name,
                 pipelines_dir=str(folder / "pipelines"),
             )
             pipeline.sync_destination()
@@ -404,7 +442,7 @@ def sync(
         counts = trace.last_normalize_info if trace is not None else None
         loaded = counts.row_counts if counts is not None else {}
         rows = {f.value: int(loaded.get(f.value, 0)) for f in feeds}
-        return Outcome(dest.describe(), rows, unreported)
+        return Outcome(dest.describe(), rows, name, unreported)
 
 
 def _root(exc: BaseException) -> BaseException:

@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "data_version",
     "growth_leaders",
     "syncs",
+    "instance",
     "forecast_runs",
     "forecast_products",
     "predicted_product_demand",

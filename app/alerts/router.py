@@ -60,16 +60,27 @@ async def alerts(engine: EngineDep, query: Annotated[AlertsQuery, Query()]) -> A
     return AlertPage(items=items, next_cursor=str(items[-1].alert_id) if more else None)
 
 
+# PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (a 500
+# Schemathesis found).
+NO_NUL = "^[^\x00]*$"
+
+
 class StepFailure(BaseModel):
     """A step of work outside the service that failed (a sync, a pipeline step)."""
 
     subject: str = Field(
-        min_length=1, max_length=service.MAX_SUBJECT, description="What failed: `sync`, `dbt`"
+        min_length=1,
+        max_length=service.MAX_SUBJECT,
+        pattern=NO_NUL,
+        description="What failed: `sync`, `dbt`",
     )
-    message: str = Field(min_length=1, max_length=4000, description="Why, in a line or a few")
+    message: str = Field(
+        min_length=1, max_length=4000, pattern=NO_NUL, description="Why, in a line or a few"
+    )
     key: str | None = Field(
         None,
         max_length=200,
+        pattern=NO_NUL,
         description="What makes it the same failure when told again (a run's id); absent:"
         " the subject and message",
     )

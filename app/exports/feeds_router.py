@@ -209,6 +209,24 @@ async def syncs(session: SessionDep, query: Annotated[SyncsQuery, Query()]) -> S
     return SyncPage(items=items, next_cursor=str(items[-1].sync_id) if more else None)
 
 
+class InstanceAnswer(BaseModel):
+    instance_id: str = Field(
+        description="This service's id, made when its database was: the warehouse dataset"
+        " (schema) `orderlens sync` loads into unless given `--dataset`, so that two"
+        " services syncing into one warehouse stay apart",
+        examples=["orderlens_3f9a2c1b7e"],
+    )
+
+
+@router.get(
+    "/instance",
+    summary="This service's id: the dataset a warehouse sync loads into by default",
+    response_model=InstanceAnswer,
+)
+async def instance(session: SessionDep) -> InstanceAnswer:
+    return InstanceAnswer(instance_id=await service.instance_id(session=session))
+
+
 @router.post(
     "/syncs/finished",
     summary="A reader's destination committed these reads: they are finished",

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Identity,
@@ -12,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -53,3 +56,21 @@ class Sync(SQLModel, table=True):
         default=None, sa_column=Column(String(MAX_CONSUMER), nullable=True)
     )
     dataset: str | None = Field(default=None, sa_column=Column(String(MAX_CONSUMER), nullable=True))
+
+
+class Instance(SQLModel, table=True):
+    """This service's id, one row made by its migration: the warehouse dataset a sync
+    loads into unless told another (GET /instance), so that two services syncing into
+    one warehouse stay apart."""
+
+    __tablename__ = "instance"
+    __table_args__ = (CheckConstraint("one", name="one_row"),)
+
+    one: bool = Field(
+        default=True, sa_column=Column(Boolean, primary_key=True, server_default=text("true"))
+    )
+    instance_id: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )

@@ -122,6 +122,12 @@ async def report_finished(*, engine: AsyncEngine, reads: list[tuple[int, str]]) 
     return sorted(r["sync_id"] for r in rows)
 
 
+async def instance_id(*, session: AsyncSession) -> str:
+    """This service's id (its migration made it): a sync's default dataset."""
+    found = await session.scalar(text("SELECT instance_id FROM instance"))
+    return str(found)
+
+
 async def reads(
     *,
     session: AsyncSession,

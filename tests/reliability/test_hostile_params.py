@@ -182,6 +182,7 @@ ROUTES: dict[str, Route] = {
     "/exports/{feed}.parquet": Route(params=("since", *PERIOD, "consumer", "dataset")),
     "/syncs": Route(params=("limit", "cursor", "feed", "consumer")),
     "/freshness": Route(),
+    "/instance": Route(),
     "/alerts": Route(params=("event", "limit", "cursor")),
     "/exports/predicted_product_demand.csv": Route(csv_only=True),
     "/exports/predicted_level_demand.csv": Route(csv_only=True),

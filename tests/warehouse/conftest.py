@@ -18,6 +18,10 @@ from tests.helpers import fx_app, live_server
 
 SAMPLE = Path(__file__).parents[2] / "data"
 RATE = "0.184965"
+# The dataset of the tests whose SQL names the raw tables (orderlens_raw.orders): given
+# to the sync and to dbt (ORDERLENS_DATASET). Without it a sync loads into the service's
+# instance id (TestDatasets, the pipeline's tests, TestDbtOnDuckDB).
+RAW = "orderlens_raw"
 
 
 # Text ids (issue 27, item 4): coded products and lines beside integer ones, uploaded with
@@ -66,6 +70,21 @@ async def warehouse_db(pg_server: URL) -> AsyncIterator[URL]:
     url = await create_database(pg_server, migrate=False)
     yield url
     await drop_database(pg_server, url)
+
+
+@pytest.fixture
+async def another_service(pg_server: URL, tmp_path: Path) -> AsyncIterator[str]:
+    """A second service, on a database of its own, holding only the coded products and
+    lines (a different instance id, different figures)."""
+    url = await create_database(pg_server)
+    try:
+        app = fx_app(url, tmp_path / "another", FakeFreeCurrencyApi(latest_rate=RATE))
+        with live_server(app) as base:
+            post(base, "products", CODED_PRODUCTS, params=TEXT)
+            post(base, "orders", CODED_ORDERS, params=TEXT)
+            yield base
+    finally:
+        await drop_database(pg_server, url)
 
 
 @pytest.fixture

@@ -22,9 +22,12 @@ import pytest
 from sqlalchemy import URL
 
 from app import dbt_project, sync
-from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
+from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
-dbt = dbt_project.invoke
+
+def dbt(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:
+    """dbt on the project, the raw tables in RAW unless `env` names another dataset."""
+    return dbt_project.invoke(command, target, {"ORDERLENS_DATASET": RAW, **env}, work)
 
 
 def dbt_build(target: str, env: dict[str, str], work: Path) -> None:
@@ -42,15 +45,16 @@ Rows = list[dict[str, Any]]
 class Marts:
     """Reads the built marts, whatever the warehouse."""
 
-    def __init__(self, query: Any) -> None:
+    def __init__(self, query: Any, schema: str = "analytics") -> None:
         self.query = query
+        self.schema = schema
 
     def table(self, name: str, order: str) -> Rows:
-        rows: Rows = self.query(f"SELECT * FROM analytics.{name} ORDER BY {order}")
+        rows: Rows = self.query(f"SELECT * FROM {self.schema}.{name} ORDER BY {order}")
         return rows
 
 
-def duckdb_marts(path: Path) -> Marts:
+def duckdb_marts(path: Path, schema: str = "analytics") -> Marts:
     def query(sql: str) -> Rows:
         # Not read-only: dbt-duckdb keeps its connection to the file open in this process,
         # and DuckDB refuses a second one with another configuration.
@@ -59,7 +63,7 @@ def duckdb_marts(path: Path) -> Marts:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    return Marts(query)
+    return Marts(query, schema)
 
 
 def postgres_marts(dsn: str) -> Marts:
@@ -170,8 +174,10 @@ class TestDbtOnDuckDB:
     ) -> None:
         served = served_for_reads
         path = tmp_path / "warehouse.duckdb"
-        await asyncio.to_thread(sync.sync, sync.Service(served), f"duckdb:///{path}")
-        env = {"ORDERLENS_WAREHOUSE": str(path)}
+        # Into the service's instance id, its default dataset, which dbt is told.
+        outcome = await asyncio.to_thread(sync.sync, sync.Service(served), f"duckdb:///{path}")
+        dataset = outcome.dataset
+        env = {"ORDERLENS_WAREHOUSE": str(path), "ORDERLENS_DATASET": dataset}
         await asyncio.to_thread(dbt_build, "duckdb", env, tmp_path)
         await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
 
@@ -185,7 +191,7 @@ class TestDbtOnDuckDB:
             built.setdefault((row["table_schema"], row["table_name"]), []).append(
                 row["column_name"]
             )
-        assert ("analytics", "fct_orders") in built and ("orderlens_raw", "orders") in built
+        assert ("analytics", "fct_orders") in built and (dataset, "orders") in built
         assert undescribed(manifest, built) == []
         # The check sees a column nobody wrote down.
         built["analytics", "fct_orders"].append("an_undescribed_column")
@@ -213,6 +219,46 @@ class TestDbtOnDuckDB:
             dbt, ["build", "--full-refresh"], "duckdb", env, tmp_path
         )
         assert refreshed.success
+        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
+
+
+@pytest.mark.one_server
+class TestTwoServicesOneWarehouse:
+    """Two services syncing into one warehouse (issue 28, item 5): each into a dataset of
+    its own, its instance id; marts built from one are never merged with the other's."""
+
+    async def test_apart(self, served: str, another_service: str, tmp_path: Path) -> None:
+        path = tmp_path / "shared.duckdb"
+        dest = f"duckdb:///{path}"
+        a = await asyncio.to_thread(sync.sync, sync.Service(served), dest)
+        b = await asyncio.to_thread(sync.sync, sync.Service(another_service), dest)
+        assert a.dataset != b.dataset
+        assert (a.rows["orders"], b.rows["orders"]) == (300, 3)
+        with duckdb.connect(str(path), read_only=True) as conn:
+            for outcome in (a, b):
+                [(n,)] = conn.execute(f"SELECT count(*) FROM {outcome.dataset}.orders").fetchall()
+                assert n == outcome.rows["orders"]
+
+        warehouse = {"ORDERLENS_WAREHOUSE": str(path)}
+        env_a = {**warehouse, "ORDERLENS_DATASET": a.dataset}
+        await asyncio.to_thread(dbt_build, "duckdb", env_a, tmp_path)
+        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
+
+        # B's build into A's marts is stopped before anything runs; A's marts stay.
+        env_b = {**warehouse, "ORDERLENS_DATASET": b.dataset}
+        mixed = await asyncio.to_thread(dbt, ["build"], "duckdb", env_b, tmp_path)
+        assert not mixed.success
+        said = [str(r.message) for r in mixed.result or []] + [str(mixed.exception)]
+        expected = f"built from dataset {a.dataset}, not {b.dataset}"
+        assert any(expected in m and "ORDERLENS_MARTS" in m for m in said), said
+        assert not [r for r in mixed.result or [] if r.node.resource_type in ("model", "test")]
+        await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
+
+        # In a schema of their own, B's marts are B's figures.
+        env_b["ORDERLENS_MARTS"] = "analytics_b"
+        await asyncio.to_thread(dbt_build, "duckdb", env_b, tmp_path)
+        marts_b = duckdb_marts(path, "analytics_b")
+        await asyncio.to_thread(assert_marts_equal_the_api, another_service, marts_b)
         await asyncio.to_thread(assert_marts_equal_the_api, served, duckdb_marts(path))
 
 
@@ -271,10 +317,10 @@ async def on_postgres(
 def sync_through_text_ids(base: str, destination: str) -> None:
     """The sample, then coded products and lines in a later, incremental sync."""
     run = sync.Service(base)
-    sync.sync(run, destination)
+    sync.sync(run, destination, dataset=RAW)
     post(base, "products", CODED_PRODUCTS, params=TEXT)
     post(base, "orders", CODED_ORDERS, params=TEXT)
-    sync.sync(run, destination)
+    sync.sync(run, destination, dataset=RAW)
 
 
 def assert_codes_come_through(base: str, marts: Marts) -> None:
@@ -335,12 +381,12 @@ CHARGED = (
 
 def sync_through_price_changes(base: str, destination: str) -> None:
     run = sync.Service(base)
-    sync.sync(run, destination)
+    sync.sync(run, destination, dataset=RAW)
     post(base, "products", DATED_PRICES[0], "update")
-    sync.sync(run, destination)
+    sync.sync(run, destination, dataset=RAW)
     post(base, "products", DATED_PRICES[1], "update")
     post(base, "orders", CHARGED)
-    sync.sync(run, destination)
+    sync.sync(run, destination, dataset=RAW)
 
 
 def assert_history_equals_the_feed(base: str, marts: Marts) -> None:
@@ -397,7 +443,7 @@ class TestSourceFreshness:
         query: Callable[[str], list[tuple[Any, ...]]],
     ) -> None:  # fmt: skip
         before = dt.datetime.now(dt.UTC)
-        await asyncio.to_thread(sync.sync, sync.Service(served), destination)
+        await asyncio.to_thread(sync.sync, sync.Service(served), destination, dataset=RAW)
         stamps = query(
             "SELECT DISTINCT _loaded_at FROM orderlens_raw.orders"
             " UNION SELECT DISTINCT _loaded_at FROM orderlens_raw.products"
@@ -491,7 +537,7 @@ async def build_as_it_goes(
     run = sync.Service(served)
 
     async def sync_and_build() -> None:
-        await asyncio.to_thread(sync.sync, run, destination)
+        await asyncio.to_thread(sync.sync, run, destination, dataset=RAW)
         await asyncio.to_thread(dbt_build, target, env, work)
         await asyncio.to_thread(assert_marts_equal_the_api, served, marts)
 
@@ -536,7 +582,7 @@ async def build_as_it_goes(
     # a view with the view it reads). The next sync completes; all is built.
     before = await asyncio.to_thread(snapshot, marts)
     await asyncio.to_thread(post, served, "orders", ONE_MORE)
-    await asyncio.to_thread(sync.sync, run, destination)
+    await asyncio.to_thread(sync.sync, run, destination, dataset=RAW)
     marts.query(
         "DELETE FROM orderlens_raw._dlt_loads"
         " WHERE load_id = (SELECT max(load_id) FROM orderlens_raw._dlt_loads) RETURNING load_id"

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from app import cli, sync
 from app.exports.feeds import FeedName
 from tests.conftest import API_KEY
-from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, TEXT, post
+from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
 SERVICE_LOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ app\.")
 
@@ -35,14 +35,14 @@ def counts(path: Path) -> dict[str, int]:
     with duckdb.connect(str(path), read_only=True) as conn:
         tallies = {}
         for feed in FeedName:
-            row = conn.execute(f"SELECT count(*) FROM orderlens_raw.{feed.value}").fetchone()
+            row = conn.execute(f"SELECT count(*) FROM {RAW}.{feed.value}").fetchone()
             assert row is not None
             tallies[feed.value] = int(row[0])
         return tallies
 
 
 def run(base: str, dest: str) -> dict[str, int]:
-    outcome = sync.sync(sync.Service(base), dest)
+    outcome = sync.sync(sync.Service(base), dest, dataset=RAW)
     assert outcome.unreported is None
     return outcome.rows
 
@@ -286,13 +286,61 @@ class TestConsumers:
         async with httpx.AsyncClient() as client:
             items = (await client.get(f"{served}/syncs", params={"limit": 1000})).json()["items"]
             freshness = (await client.get(f"{served}/freshness")).json()
+            # Each into the service's instance id, its dataset unless given another.
+            dataset = (await client.get(f"{served}/instance")).json()["instance_id"]
+        assert re.fullmatch(r"orderlens_[0-9a-f]{10}", dataset)
         named = {(i["consumer"], i["dataset"]) for i in items}
-        assert named == {("warehouse-a", sync.DATASET), (sync.default_consumer(), sync.DATASET)}
+        assert named == {("warehouse-a", dataset), (sync.default_consumer(), dataset)}
         assert len(items) == 2 * len(FeedName)
         assert sync.default_consumer().startswith("sync@")
         consumers = {c["consumer"]: c for c in freshness["consumers"]}
         assert set(consumers) == {"warehouse-a", sync.default_consumer()}
         assert not any(c["stale"] for c in consumers.values())
+
+
+class TestDatasets:
+    """Where a sync loads: `--dataset` (ORDERLENS_DATASET), the one a bigquery:// URL
+    names, else the service's instance id; a name no warehouse takes is refused before
+    anything is read."""
+
+    async def test_the_dataset_a_sync_would_load_into(
+        self, served: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async with httpx.AsyncClient() as client:
+            instance = (await client.get(f"{served}/instance")).json()["instance_id"]
+
+        def show(*args: str) -> tuple[int, str]:
+            command = ["sync", "--url", served, "--show-dataset", *args]
+            result = CliRunner().invoke(cli.cli, command)
+            # The service runs in this process: its log lines share the captured stderr.
+            said = [x for x in result.stderr.splitlines() if not SERVICE_LOG.match(x)]
+            return result.exit_code, (result.stdout + "\n".join(said)).strip()
+
+        assert await asyncio.to_thread(show) == (0, instance)
+        assert await asyncio.to_thread(show, "--dataset", "shop_eu") == (0, "shop_eu")
+        monkeypatch.setenv("ORDERLENS_DATASET", "from_env")
+        assert await asyncio.to_thread(show) == (0, "from_env")
+        assert await asyncio.to_thread(show, "--to", "bigquery://p/raw") == (1, (
+            "the destination names dataset raw, and --dataset from_env"
+        ))  # fmt: skip
+        monkeypatch.delenv("ORDERLENS_DATASET")
+        assert await asyncio.to_thread(show, "--to", "bigquery://p/raw") == (0, "raw")
+        code, said = await asyncio.to_thread(show, "--dataset", "Shop-EU")
+        assert code == 1 and said.startswith("'Shop-EU' cannot name a dataset"), said
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{served}/syncs")).json()["items"] == []
+
+    async def test_a_name_no_warehouse_takes_reads_nothing(
+        self, served: str, tmp_path: Path
+    ) -> None:
+        for bad in ("1st", "a" * 64, "raw; drop table x", "Raw"):
+            with pytest.raises(sync.SyncError, match="cannot name a dataset"):
+                await asyncio.to_thread(
+                    sync.sync, sync.Service(served), f"duckdb:///{tmp_path / 'w'}", dataset=bad
+                )
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{served}/syncs")).json()["items"] == []
+        assert not (tmp_path / "w").exists()
 
 
 class TestUnreachable:
@@ -428,6 +476,7 @@ class TestStopping:
             temp.mkdir()
             command = [sys.executable, "-m", "app.cli", "sync", "--url"]
             command += [f"http://127.0.0.1:{port}", "--to", f"duckdb:///{tmp_path / 'w.duckdb'}"]
+            command += ["--dataset", RAW]
             env = {**os.environ, "TMPDIR": str(temp)}
             process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
             try:
@@ -466,7 +515,11 @@ class TestStopping:
         monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
         before = signal.getsignal(signal.SIGTERM)
         with pytest.raises(sync.SyncStopped) as stopped:
-            sync.sync(sync.Service("http://127.0.0.1:9"), f"duckdb:///{tmp_path / 'w.duckdb'}")
+            sync.sync(
+                sync.Service("http://127.0.0.1:9"),
+                f"duckdb:///{tmp_path / 'w.duckdb'}",
+                dataset=RAW,
+            )
         assert stopped.value.signum == signal.SIGTERM
         assert not list(tmp_path.glob(f"{sync.WORK_PREFIX}*"))
         assert signal.getsignal(signal.SIGTERM) is before  # the sync's handler only while it ran

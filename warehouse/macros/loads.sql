@@ -36,6 +36,27 @@ from {{ relation }} where {{ condition }}
 {{ return(flags.FULL_REFRESH or var('checks', 'changed') == 'all') }}
 {%- endmacro %}
 
+{# The marts hold one service's figures: those of the dataset `built_from` names. A build
+   from another dataset (a second service syncing into the same warehouse) would merge
+   its orders into them: stopped, unless it replaces them all (--full-refresh). #}
+{% macro require_one_dataset() -%}
+{%- if execute and not flags.FULL_REFRESH -%}
+    {%- set relation = orderlens.marts_relation('built_from') -%}
+    {%- set found = adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier=relation.identifier) -%}
+    {%- if found is not none -%}
+        {%- set rows = run_query('select dataset from ' ~ found).columns[0].values() -%}
+        {%- set dataset = env_var('ORDERLENS_DATASET') -%}
+        {%- if rows | length > 0 and rows[0] != dataset -%}
+            {{ exceptions.raise_compiler_error(
+                "the marts in " ~ relation.schema ~ " are built from dataset " ~ rows[0]
+                ~ ", not " ~ dataset ~ ": build " ~ dataset ~ "'s in a schema of their own"
+                ~ " (ORDERLENS_MARTS=name), or replace these with --full-refresh") }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endif -%}
+{%- endmacro %}
+
 {# A mart's relation, wherever the marts are built. #}
 {% macro marts_relation(name) -%}
 {{ return(api.Relation.create(
