@@ -160,6 +160,26 @@ UrlOption = Annotated[
         " data directory, else http://127.0.0.1:8000).",
     ),
 ]
+# Every command that calls the service sends a key the same way: the one given, else the
+# local service's (what `orderlens serve` printed), so that read keys and write keys work.
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="API_KEY",
+        help="X-API-Key to send. Default: the local service's key (API_KEY, else the one"
+        " `orderlens serve` printed and keeps in ORDERLENS_DATA_DIR/api-key).",
+    ),
+]
+
+
+def _headers(key: str | None) -> dict[str, str]:
+    return {"X-API-Key": key} if key else {}
+
+
+def _key(api_key: str | None) -> str | None:
+    """The key a client command sends: --api-key (API_KEY), else the local service's."""
+    return api_key or _local_key()
 
 
 @cli.command()
@@ -169,12 +189,7 @@ def ingest(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
     ],
     url: UrlOption = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar="API_KEY", help="X-API-Key (default: API_KEY or the local generated key)."
-        ),
-    ] = None,
+    api_key: ApiKeyOption = None,
     on_conflict: Annotated[
         OnConflict, typer.Option(help="Stored ids with other values: reject or update.")
     ] = OnConflict.REJECT,
@@ -194,7 +209,7 @@ def ingest(
     from app import client
 
     base, source = _service_url(url)
-    key = api_key or _local_key()
+    key = _key(api_key)
     if not key:
         _err().print("[red]No API key: pass --api-key or set API_KEY.[/red]")
         raise typer.Exit(2)
@@ -255,13 +270,7 @@ def export(
         ),
     ] = None,
     url: UrlOption = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar="API_KEY",
-            help="X-API-Key to send (reads need none; for a gateway that wants one).",
-        ),
-    ] = None,
+    api_key: ApiKeyOption = None,
     fx_mode: Annotated[
         FxMode | None,
         typer.Option(help="USD at the latest rate or at each order's date (default: FX_MODE)."),
@@ -271,6 +280,7 @@ def export(
     from app import client
 
     base, source = _service_url(url)
+    api_key = _key(api_key)
     params = {"fx_mode": fx_mode.value} if fx_mode else None
     path = f"/exports/{name.value}.csv"
     try:
@@ -327,10 +337,7 @@ def sync(
         ),
     ] = "duckdb:///warehouse/orderlens.duckdb",
     url: UrlOption = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(envvar="API_KEY", help="X-API-Key for the reads (a read key is enough)."),
-    ] = None,
+    api_key: ApiKeyOption = None,
     consumer: Annotated[
         str | None,
         typer.Option(
@@ -354,6 +361,7 @@ def sync(
     from app import sync as syncing
 
     base, _ = _service_url(url)
+    api_key = _key(api_key)  # a read key is enough; the write key also tells a failure
     service = syncing.Service(base, api_key, consumer or syncing.default_consumer())
     if show_dataset:
         try:
@@ -380,7 +388,7 @@ def sync(
         # Told to the service's alerts when the key may write (a read key may not: 403).
         client.tell_failure(
             base_url=base,
-            api_key=api_key or _local_key(),
+            api_key=api_key,
             subject=f"sync {service.consumer}",
             message=str(exc),
         )
@@ -402,6 +410,7 @@ def sync(
 @cli.command()
 def uploads(
     url: UrlOption = None,
+    api_key: ApiKeyOption = None,
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="How many uploads to show, newest first.")
     ] = 20,
@@ -415,7 +424,9 @@ def uploads(
     if kind is not None:
         params["kind"] = kind.value
     try:
-        page = client.get_json(base_url=base, path="/uploads", params=params)
+        page = client.get_json(
+            base_url=base, path="/uploads", params=params, headers=_headers(_key(api_key))
+        )
     except client.ClientError as exc:
         _fail("uploads", exc, base, source)
     out = _out()
@@ -790,7 +801,7 @@ def _target(
     from app.pipeline import Target
 
     base, _ = _service_url(url)
-    return Target(base, api_key or _local_key(), to, PIPELINE_CONSUMER, horizon, dataset)
+    return Target(base, _key(api_key), to, PIPELINE_CONSUMER, horizon, dataset)
 
 
 @pipeline_cli.command("run")

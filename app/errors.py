@@ -136,8 +136,14 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Keep where and why; drop the echoed input, which may be large or sensitive.
+    # pydantic begins the message of a validator's ValueError with "Value error, ": ours are
+    # written to be read as they are.
     details = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        {
+            "loc": list(err.get("loc", ())),
+            "msg": str(err.get("msg", "")).removeprefix("Value error, "),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
     return error_response(422, "validation_error", "The request is not valid.", details)

@@ -94,7 +94,11 @@ def _matches(supplied: str | None, keys: Iterable[SecretStr]) -> bool:
 
 def _unauthorized() -> Unauthorized:
     return Unauthorized(
-        f"A valid {API_KEY_HEADER} header is required.",
+        f"A valid {API_KEY_HEADER} header is required: the service's API_KEY, or else the key"
+        " printed by `orderlens serve` at start and kept in its data folder"
+        " (ORDERLENS_DATA_DIR/api-key, .orderlens/api-key by default); a read key of"
+        " READ_API_KEYS for reads. The command-line tools on that machine find it"
+        " themselves.",
         headers={"WWW-Authenticate": API_KEY_HEADER},
     )
 

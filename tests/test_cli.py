@@ -321,3 +321,42 @@ class TestFindingTheService:
     )
     def test_a_bound_address_becomes_a_url_to_reach(self, host: str, url: str) -> None:
         assert cli.client_url(host, 8000) == url
+
+
+class TestTheLocalKey:
+    """Every client command finds the local service's key as `ingest` does, and takes
+    `--api-key`; a wrong key's 401 says where the right one is."""
+
+    def test_each_command_finds_it(
+        self, database_url: URL, tmp_path: Path, clean_db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from tests.conftest import make_settings
+
+        # Reads need a key too; the key is only in the data folder, as `serve` leaves it.
+        folder = tmp_path / "data-dir"
+        folder.mkdir()
+        (folder / "api-key").write_text(API_KEY + "\n")
+        monkeypatch.setenv("ORDERLENS_DATA_DIR", str(folder))
+        monkeypatch.delenv("API_KEY", raising=False)
+        monkeypatch.delenv("ORDERLENS_URL", raising=False)
+        get_settings.cache_clear()
+        settings = make_settings(database_url, tmp_path, read_access="key")
+        runner = CliRunner()
+        try:
+            with live_server(create_app(settings)) as base:
+                (folder / "url").write_text(base + "\n")
+                for args in (
+                    ["ingest", "products", str(ROOT / "data" / "products.csv")],
+                    ["uploads"],
+                    ["export", "kpi_product_orders"],
+                    ["sync", "--show-dataset"],
+                ):
+                    result = runner.invoke(cli.cli, args)
+                    assert result.exit_code == 0, (args, result.output)
+                for args in (["uploads"], ["export", "kpi_product_orders"]):
+                    result = runner.invoke(cli.cli, [*args, "--api-key", "wrong"])
+                    assert result.exit_code == 1, (args, result.output)
+                    assert "401" in result.stderr or "unauthorized" in result.stderr
+                    assert "orderlens serve" in result.stderr, result.stderr
+        finally:
+            get_settings.cache_clear()

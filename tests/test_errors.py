@@ -154,6 +154,23 @@ class TestErrorShape:
 
     async def test_wrong_method_is_405(self, probed: httpx.AsyncClient) -> None:
         assert_error(await probed.delete("/healthz"), 405, "method_not_allowed")
+        # A path that is an upload's for POST: not read as an upload id (it was a 422,
+        # "unable to parse string as an integer").
+        for path in ("/uploads/orders", "/uploads/products"):
+            response = await probed.get(path)
+            assert_error(response, 405, "method_not_allowed")
+            assert response.headers["allow"] == "POST"
+
+    async def test_messages_are_ours_as_written(self, probed: httpx.AsyncClient) -> None:
+        """A validator's own message, without pydantic's "Value error, " before it."""
+        response = await probed.post(
+            "/uploads/orders",
+            params={"columns": "id"},
+            files={"file": ("o.csv", b"id\n", "text/csv")},
+            headers={"X-API-Key": API_KEY},
+        )
+        error = assert_error(response, 422, "validation_error")
+        assert [d["msg"] for d in error["details"]] == ["columns: 'id' is not column=Name"]
 
     async def test_request_validation_is_422(self, probed: httpx.AsyncClient) -> None:
         error = assert_error(
@@ -179,8 +196,11 @@ class TestErrorShape:
 class TestApiKey:
     async def test_missing_key_is_401(self, probed: httpx.AsyncClient) -> None:
         response = await probed.post("/_probe/write")
-        assert_error(response, 401, "unauthorized")
+        error = assert_error(response, 401, "unauthorized")
         assert response.headers["www-authenticate"] == "X-API-Key"
+        # Where the key is, and nothing of it.
+        assert "printed by `orderlens serve`" in error["message"]
+        assert ".orderlens/api-key" in error["message"] and API_KEY not in response.text
 
     async def test_wrong_key_is_401(self, probed: httpx.AsyncClient) -> None:
         response = await probed.post("/_probe/write", headers={"X-API-Key": API_KEY + "x"})

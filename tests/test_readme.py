@@ -99,8 +99,15 @@ def test_the_readme_has_examples_to_run() -> None:
     assert len(RUN) >= 4
     assert {b.skipped for b in BLOCKS if b.skipped}  # and says why it skips the rest
     texts = "".join(b.text for b in RUN)
-    for command in ("KEY=$(cat .orderlens/api-key)", ".venv/bin/orderlens", "curl -fsS"):
+    for command in (
+        "KEY=$(cat .orderlens/api-key)",
+        ".venv/bin/orderlens",
+        "curl --fail-with-body",
+    ):
         assert command in texts
+    # `curl -f` hides the service's JSON error behind "The requested URL returned error".
+    everywhere = "".join(b.text for b in ALL_RUN)
+    assert not re.search(r"curl (-[a-zA-Z]*f|--fail)\b(?!-with-body)", everywhere)
 
 
 @dataclass

@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.alerts import service as alerts
 from app.alerts.service import Alerter
@@ -87,6 +88,26 @@ def renamed(value: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+# The CSV delimiters and decimal separators by name (as Swagger lists them); the
+# characters themselves are taken too (`?delimiter=;`, `?decimal=,`).
+DELIMITERS = {"comma": ",", "semicolon": ";", "tab": "\t", "pipe": "|"}
+DECIMALS = {"point": ".", "comma": ","}
+
+
+def _named(names: dict[str, str]) -> Any:
+    """A validator that reads a choice's character as its name."""
+    by_char = {char: name for name, char in names.items()}
+
+    def name_of(value: object) -> object:
+        return by_char.get(value, value) if isinstance(value, str) else value
+
+    return BeforeValidator(name_of)
+
+
+Delimiter = Annotated[Literal["comma", "semicolon", "tab", "pipe"], _named(DELIMITERS)]
+Decimal = Annotated[Literal["point", "comma"], _named(DECIMALS)]
+
+
 class UploadQuery(BaseModel):
     """The query parameters of an upload. The dialect ones fix what is otherwise detected
     (docs/UPLOADS.md, "File formats and dialects")."""
@@ -94,13 +115,15 @@ class UploadQuery(BaseModel):
     on_conflict: OnConflict = Field(
         OnConflict.REJECT, description="What to do with stored ids that have other values"
     )
-    delimiter: Literal[",", ";", "|", "tab", "\t"] | None = Field(
-        None, description="The CSV delimiter (`tab` or the character); default: the header's"
-    )
-    decimal: Literal[".", ","] | None = Field(
+    delimiter: Delimiter | None = Field(
         None,
-        description="The prices' decimal separator; default: `,` or `.` when the delimiter is"
-        " not a comma, `.` when it is",
+        description="The CSV delimiter, by name (or the character itself: `,` `;` `|`);"
+        " default: the header's",
+    )
+    decimal: Decimal | None = Field(
+        None,
+        description="The prices' decimal separator, by name (or `.`, `,`); default: either"
+        " when the delimiter is not a comma, `point` when it is",
     )
     encoding: str | None = Field(
         None,
@@ -173,8 +196,8 @@ class UploadQuery(BaseModel):
     def options(self) -> Options:
         return Options(
             on_conflict=self.on_conflict,
-            delimiter="\t" if self.delimiter == "tab" else self.delimiter,
-            decimal=self.decimal,
+            delimiter=DELIMITERS[self.delimiter] if self.delimiter else None,
+            decimal=DECIMALS[self.decimal] if self.decimal else None,
             encoding=self.encoding,
             date_format=parse_date_format(self.date_format) if self.date_format else None,
             sheet=self.sheet,
@@ -386,6 +409,13 @@ async def list_uploads(
     rows = rows[:limit]
     next_cursor = encode_cursor([rows[-1]["upload_id"]]) if more else None
     return UploadPage(items=[report(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/products", include_in_schema=False)
+@router.get("/orders", include_in_schema=False)
+async def not_an_upload_id() -> None:
+    """`GET /uploads/orders`: the path is the upload's (POST), not an upload id."""
+    raise StarletteHTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
 
 
 @router.get(

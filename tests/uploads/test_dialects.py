@@ -119,6 +119,34 @@ class TestCsvDialects:
         report = (await upload(client, "products", tabbed, params={"delimiter": "tab"})).json()
         assert report["dialect"]["delimiter"] == "\t", report
 
+    async def test_choices_by_name(self, client: httpx.AsyncClient, db: Db) -> None:
+        """Swagger lists the delimiters and decimal separators by name; each name is its
+        character (which is taken too)."""
+        schema = (await client.get("/openapi.json")).json()
+        listed = {
+            p["name"]: p["schema"]["anyOf"][0]["enum"]
+            for p in schema["paths"]["/uploads/products"]["post"]["parameters"]
+            if p["name"] in ("delimiter", "decimal")
+        }
+        assert listed == {
+            "delimiter": ["comma", "semicolon", "tab", "pipe"],
+            "decimal": ["point", "comma"],
+        }
+        for delimiter, char in (("semicolon", ";"), ("pipe", "|"), ("comma", ",")):
+            line = char.join(["3", "e", "f", "1,5" if char != "," else '"1,5"'])
+            content = char.join(["id", "name", "category", "price"]).encode() + b"\n"
+            params = {"delimiter": delimiter, "decimal": "comma"}
+            response = await upload(client, "products", content + line.encode(), params=params)
+            report = response.json()
+            assert report["dialect"]["delimiter"] == char, report
+            assert report["dialect"]["decimal"] == ","
+        assert await _products(db) == [(3, "e", "f", D("1.50"))]
+        point = {"decimal": "point"}
+        report = (
+            await upload(client, "products", b"id,name,category,price\n4,g,h,2.5\n", params=point)
+        ).json()
+        assert report["dialect"]["decimal"] == "."
+
     async def test_an_ambiguous_file_follows_its_header_line(
         self, client: httpx.AsyncClient, db: Db
     ) -> None:
