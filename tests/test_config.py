@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,17 @@ from app.config import FxMode, FxProvider, Settings
 
 def settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)
+
+
+# Read by the command line, make or the dbt project, not by the service's settings.
+CLIENT_VARIABLES = {
+    "ORDERLENS_URL",
+    "ORDERLENS_SYNC_TO",
+    "ORDERLENS_SYNC_CONSUMER",
+    "ORDERLENS_WAREHOUSE",
+    "ORDERLENS_DATASET",
+    "ORDERLENS_MARTS",
+}
 
 
 class TestSettings:
@@ -96,6 +108,17 @@ class TestSettings:
         example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
         for field in Settings.model_fields:
             assert field.upper() in example, field
+
+    def test_the_configuration_page_names_every_setting_and_no_other(self) -> None:
+        """docs/CONFIGURATION.md's tables cannot drift from the settings class: each
+        setting has a row, and each row names a setting or one of the variables only the
+        command line, make or dbt read."""
+        page = (Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md").read_text()
+        rows = re.findall(r"^\| ([^|]+) \|", page, re.MULTILINE)
+        documented = {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+        settings_names = {field.upper() for field in Settings.model_fields}
+        assert settings_names - documented == set()
+        assert documented - settings_names == CLIENT_VARIABLES
 
     def test_env_example_as_is_is_valid(self, tmp_path: Path) -> None:
         example = Path(__file__).resolve().parents[1] / ".env.example"
