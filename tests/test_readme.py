@@ -163,6 +163,11 @@ def clone(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
                 service.kill()
             log.close()
     assert not (folder / ".orderlens" / "url").exists(), "serve left its URL file behind"
+    # Following the docs leaves nothing a user would find untracked in their clone (what
+    # `make run` makes is ignored by .gitignore: .orderlens/, the warehouse's files).
+    ignored = {".orderlens", "data", ".venv", "serve.log", "warehouse"}
+    left = sorted(p.name for p in folder.iterdir() if p.name not in ignored)
+    assert left == [], f"the documentation's examples left {left} in the clone"
 
 
 def wait_for_sample(url: str, service: subprocess.Popen[bytes], log: Path) -> None:
