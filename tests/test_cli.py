@@ -360,3 +360,62 @@ class TestTheLocalKey:
                     assert "orderlens serve" in result.stderr, result.stderr
         finally:
             get_settings.cache_clear()
+
+
+async def test_a_first_start_is_quiet_and_ends_with_where_and_the_key(
+    pg_server: URL, tmp_path: Path
+) -> None:
+    """`orderlens serve --sample data` on a new database, as `make run` meets it: one
+    line for the database (no migration narrated, no uvicorn start-up lines), the
+    sample's reports, then last the URL, the docs and the key (issue 29)."""
+    import asyncio
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import create_database, drop_database
+    from tests.helpers import free_port
+
+    url = await create_database(pg_server, migrate=False)
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "ORDERLENS_DATA_DIR": str(tmp_path / "data-dir"),
+        "FX_PROVIDER": "ecb",
+        "COLUMNS": "100",
+    }
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    command += ["--sample", str(ROOT / "data")]
+
+    def serve_until_the_key() -> list[str]:
+        """Its lines up to the key's (pytest-timeout bounds the wait), then SIGTERM."""
+        lines: list[str] = []
+        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            assert process.stderr is not None
+            for line in process.stderr:
+                lines.append(line.rstrip("\n"))
+                if line.startswith("API key"):
+                    break
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        return lines
+
+    try:
+        lines = await asyncio.to_thread(serve_until_the_key)
+    finally:
+        await drop_database(pg_server, url)
+    said = "\n".join(lines)
+    assert lines[0] == f"database ready, schema at {db.head_revision()}", said
+    assert "alembic" not in said and "Running upgrade" not in said
+    assert "Uvicorn running" not in said and "Application startup" not in said
+    assert lines[-2] == f"Orderlens on http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs"
+    key = (tmp_path / "data-dir" / "api-key").read_text().strip()
+    assert re.fullmatch(r"API key \(X-API-Key, generated, kept in .*api-key\): " + key, lines[-1])
+    # Between them, the sample's two reports (and the service's log of them).
+    assert said.count("succeeded") == 2, said
