@@ -150,14 +150,15 @@ async def execute(
         return result
     except BaseException as exc:
         handle.error = failure(exc)
+        # Logged before the run reads failed: whoever sees it failed finds the log line.
+        if isinstance(exc, Exception) and database_gone(exc):
+            log.warning("forecast run %s failed: database unavailable (%s)", handle.run_id,
+                        type(exc).__name__)  # fmt: skip
+        elif isinstance(exc, Exception):
+            log.exception("forecast run %s failed", handle.run_id)
         await _fail(url, handle.run_id, handle.error)
         if not isinstance(exc, Exception):
             raise
-        if database_gone(exc):
-            log.warning("forecast run %s failed: database unavailable (%s)", handle.run_id,
-                        type(exc).__name__)  # fmt: skip
-        else:
-            log.exception("forecast run %s failed", handle.run_id)
         return None
     finally:
         handle.done.set()
