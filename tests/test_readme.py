@@ -30,6 +30,9 @@ from sqlalchemy import URL
 from tests.conftest import create_database, drop_database
 from tests.helpers import free_port
 
+# The documentation's examples: what they show does not depend on the server's version.
+pytestmark = pytest.mark.one_server
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 # In the order a reader meets them (a block may use what an earlier one uploaded).

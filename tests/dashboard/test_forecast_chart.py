@@ -80,6 +80,7 @@ async def units_from_orders(
         return {r.created_date: float(r.quantity) for r in rows}
 
 
+@pytest.mark.one_server
 class TestLevelCharts:
     async def test_the_total_draws_its_history_forecast_band_and_new_products(
         self, forecast: Forecast

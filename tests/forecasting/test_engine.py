@@ -351,6 +351,7 @@ class TestCalendar:
         assert calendar.is_weekend(pd.to_datetime(["2024-06-01", "2024-06-03"])).tolist() == [1, 0]
 
 
+@pytest.mark.one_server
 class TestDask:
     def test_dask_engine_forecasts_as_the_local_one(self) -> None:
         distributed = pytest.importorskip("distributed")

@@ -122,6 +122,7 @@ def _keep_failure(up: Upload) -> None:
         json.dump(meta, out)
 
 
+@pytest.mark.one_server
 @FUZZ
 @given(up=workbooks())
 async def test_workbooks(
@@ -130,6 +131,7 @@ async def test_workbooks(
     await _post(client, engine, up, tallies["xlsx"])
 
 
+@pytest.mark.one_server
 @FUZZ
 @given(up=parquet_files())
 async def test_parquet(

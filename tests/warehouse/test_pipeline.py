@@ -92,6 +92,7 @@ async def test_a_postgresql_warehouse_kept_current(served: str, warehouse_db: UR
     assert built_last(marts) == 1
 
 
+@pytest.mark.one_server
 async def test_a_step_that_fails_stops_the_rest_and_is_told(served: str) -> None:
     """A warehouse that cannot be made: the sync fails (after its retries), dbt and the
     rest do not run, the exit code is 1 and the service records a `step_failed` alert."""
@@ -130,6 +131,7 @@ def _serve(*args: str) -> object:
     )  # fmt: skip
 
 
+@pytest.mark.one_server
 def test_serve_with_a_prefect_server_leaves_the_schedule_to_it_and_the_key_out(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -150,6 +152,7 @@ def test_serve_with_a_prefect_server_leaves_the_schedule_to_it_and_the_key_out(
     assert os.environ["API_KEY"] == "secret-key"
 
 
+@pytest.mark.one_server
 def test_serve_without_a_server_runs_the_flow_at_each_time_of_the_cron(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

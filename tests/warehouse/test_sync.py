@@ -56,6 +56,7 @@ def statuses(base: str) -> dict[str, str]:
     return newest
 
 
+@pytest.mark.one_server
 class TestSyncToDuckDB:
     async def test_incremental_and_once_per_key(self, served: str, tmp_path: Path) -> None:
         path = tmp_path / "w.duckdb"
@@ -159,6 +160,7 @@ def raw(path: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
+@pytest.mark.one_server
 class TestTextIds:
     async def test_codes_come_through_beside_the_keys(self, served: str, tmp_path: Path) -> None:
         path = tmp_path / "w.duckdb"
@@ -401,6 +403,7 @@ class TestDestinations:
             sync.parse_destination(bad)
 
 
+@pytest.mark.one_server
 class TestSyncToFiles:
     async def test_delta_tables_keep_one_row_per_key(self, served: str, tmp_path: Path) -> None:
         from deltalake import DeltaTable
@@ -462,6 +465,7 @@ class TestReadsFinishWhenCommitted:
             assert empty.status_code == 422
 
 
+@pytest.mark.one_server
 class TestStopping:
     """SIGTERM stops a sync at once, its working folder removed; a folder a killed sync
     left is removed by the next one, once its process is gone."""
