@@ -53,6 +53,10 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
+# The assessment's rate as the page shows it: 4 significant digits in the browser's
+# locale (en-US here), the exact one in the element's title.
+SHOWN_RATE = "0.1850"
+
 pytestmark = [
     pytest.mark.one_server,
     pytest.mark.skipif(
@@ -102,6 +106,7 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
             headless=True,
             args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 900},
+            locale="en-US",
         )
         yield context
         await context.close()
@@ -200,7 +205,10 @@ class TestDashboardInChromium:
         await expect(tab.locator("#kpi-categories li")).to_have_count(3)
         await expect(tab.locator("#kpi-categories li").first).to_contain_text("Shirts")
         await expect(tab.locator("#kpi-ticket-brl")).to_have_text("R$ 154.69")
-        await expect(tab.locator("#fx-note")).to_contain_text(f"1 BRL = {ASSESSMENT_RATE} USD")
+        await expect(tab.locator("#fx-note")).to_contain_text(f"1 BRL = {SHOWN_RATE} USD")
+        await expect(tab.locator("#fx-note span").first).to_have_attribute(
+            "title", f"{ASSESSMENT_RATE} exactly"
+        )
         await expect(tab.locator("#fx-note")).to_contain_text("freecurrencyapi.com rate of")
         await expect(tab.locator("#fx-note")).not_to_contain_text("stale")
         await expect(tab.locator("#period-status")).to_have_text(
@@ -223,6 +231,32 @@ class TestDashboardInChromium:
         )
         assert overflow <= 0, "the page scrolls sideways on a phone"
         watch.assert_clean()
+
+    async def test_numbers_in_the_browsers_locale_and_money_exact(self, service: str) -> None:
+        """Money and counts grouped as the reader's locale writes them (pt-BR here), each
+        cent as the API wrote it; the rate to 4 significant digits; dates with a year."""
+        # (the module's browser is en-US, fixed at its launch: a Chromium of its own)
+        async with async_playwright() as playwright:
+            chromium = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                context = await chromium.new_context(locale="pt-BR")
+                tab = await context.new_page()
+                await tab.goto(f"{service}/")
+                await expect(tab.locator("#kpi-product-brl")).to_have_text("R$ 891,80")
+                await expect(tab.locator("#kpi-ticket-brl")).to_have_text("R$ 154,69")
+                async with httpx.AsyncClient() as client:
+                    answer = await client.get(f"{service}/insights/average-ticket")
+                api = answer.json()
+                whole, cents = api["revenue_brl"].split(".")
+                grouped = f"{int(whole):,}".replace(",", ".")
+                await expect(tab.locator("#kpi-revenue")).to_have_text(f"R$ {grouped},{cents}")
+                assert int(whole) >= 1000  # so that the grouping is seen
+                await expect(tab.locator("#fx-note")).to_contain_text("1 BRL = 0,1850 USD")
+                await expect(tab.locator("#fx-note")).to_contain_text(re.compile(r"20\d\d"))
+            finally:
+                await chromium.close()
 
     async def test_the_period_drives_every_panel(
         self, page: tuple[Page, Watch], service: str
@@ -376,7 +410,7 @@ class TestDashboardInChromium:
             await tab.goto(f"{service}/")
             note = tab.locator("#fx-note")
             await expect(note).to_contain_text("could not be reached")
-            await expect(note).to_contain_text(f"1 BRL = {ASSESSMENT_RATE} USD")
+            await expect(note).to_contain_text(f"1 BRL = {SHOWN_RATE} USD")
             await expect(note.locator(".badge")).to_have_text("stale")
             await expect(note).to_have_class(re.compile(r"\bstale\b"))
             await expect(tab.locator("#kpi-product-usd")).to_have_text("US$ 164.95")

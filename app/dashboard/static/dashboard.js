@@ -185,18 +185,33 @@
     }
   }
 
-  const count = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "—");
-  const brl = (s) => (s === null || s === undefined ? "—" : `R$ ${s}`);
-  const usd = (s) => (s === null || s === undefined ? "—" : `US$ ${s}`);
+  // Numbers in the browser's locale (its grouping and decimal signs). Money stays exact:
+  // the API's decimal string is grouped digit by digit (a BigInt), never made a float.
+  const NUMBERS = new Intl.NumberFormat();
+  const DECIMAL_SIGN = (NUMBERS.formatToParts(1.5).find((p) => p.type === "decimal") || { value: "." }).value;
+  const count = (n) => (typeof n === "number" ? NUMBERS.format(n) : "—");
+  /** "13544735.59" as "13,544,735.59" (en-US), "13.544.735,59" (pt-BR), exactly. */
+  function decimal(s) {
+    if (s === null || s === undefined) return "—";
+    const text = String(s);
+    const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+    if (!match) return text;
+    const [, sign, whole, fraction] = match;
+    return sign + NUMBERS.format(BigInt(whole)) + (fraction === undefined ? "" : DECIMAL_SIGN + fraction);
+  }
+  const brl = (s) => (s === null || s === undefined ? "—" : `R$ ${decimal(s)}`);
+  const usd = (s) => (s === null || s === undefined ? "—" : `US$ ${decimal(s)}`);
+  /** An exchange rate to 4 significant digits (the exact one is the element's title). */
+  const RATES = new Intl.NumberFormat(undefined, { minimumSignificantDigits: 4, maximumSignificantDigits: 4 });
+  const rate = (s) => RATES.format(Number(s));
   const utc = (iso) => (iso ? `${iso.replace("T", " ").slice(0, 16)}` : "—");
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-  /** "30 Oct" for a YYYY-MM-DD of this year, "30 Oct 2025" otherwise. */
+  /** "30 Oct 2025" for a YYYY-MM-DD: always with its year. */
   function day(iso) {
     if (!iso) return "—";
     const [year, month, date] = iso.split("-").map(Number);
-    const text = `${date} ${MONTHS[month - 1]}`;
-    return year === new Date().getUTCFullYear() ? text : `${text} ${year}`;
+    return `${date} ${MONTHS[month - 1]} ${year}`;
   }
 
   function bytes(n) {
@@ -280,7 +295,9 @@
     const strong = make("strong", "Exchange rate: ");
     line.append(strong);
     if (fx.rate !== null) {
-      line.append(`1 ${fx.base} = ${fx.rate} ${fx.quote}: `);
+      const shown = make("span", rate(fx.rate));
+      shown.title = `${fx.rate} exactly`;
+      line.append(`1 ${fx.base} = `, shown, ` ${fx.quote}: `);
       // The offline ECB data ends on the day the package was made: say so, not an age.
       if (fx.source === "ecb") line.append(`ECB reference rate of ${day(fx.as_of)}, the latest the offline data holds`);
       else line.append(`${source} rate of ${day(fx.as_of)}`);
@@ -377,9 +394,9 @@
           row.append(make("td", item.date));
           row.append(make("td", count(item.orders), "num"));
           row.append(make("td", count(item.quantity), "num"));
-          row.append(make("td", item.revenue_brl, "num"));
-          row.append(make("td", item.revenue_usd, "num"));
-          row.append(make("td", item.revenue_brl_7d_avg, "num"));
+          row.append(make("td", decimal(item.revenue_brl), "num"));
+          row.append(make("td", decimal(item.revenue_usd), "num"));
+          row.append(make("td", decimal(item.revenue_brl_7d_avg), "num"));
           return row;
         }),
       );
@@ -895,7 +912,7 @@
     const select = $("forecast-product");
     const keep = select.value;
     select.replaceChildren(...page.items.map((p) => {
-      const option = make("option", `${p.name} (${p.category}) · ${p.units_sold.toLocaleString("en-US")} sold`);
+      const option = make("option", `${p.name} (${p.category}) · ${count(p.units_sold)} sold`);
       option.value = String(p.product_id);
       return option;
     }));
