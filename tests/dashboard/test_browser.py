@@ -606,7 +606,7 @@ class TestDashboardWithTextIds:
             values = await picker.evaluate_all("(os) => os.map((o) => o.value)")
             assert values == ["85123A", "71053", "BANK CHARGES"]
             await expect(chart).to_have_attribute("data-src", re.compile(r"\?product_id=85123A$"))
-            await expect(model).to_contain_text("Model: category_profile")
+            await expect(model).to_contain_text("Too little history to test a model")
             await forecast_drawn(tab, before=before)
 
             before = await chart.evaluate("(i) => i.src")
@@ -614,7 +614,7 @@ class TestDashboardWithTextIds:
             await expect(chart).to_have_attribute(
                 "data-src", re.compile(r"\?product_id=BANK\+CHARGES$")
             )
-            await expect(model).to_contain_text("Model: category_profile")
+            await expect(model).to_contain_text("Too little history to test a model")
             await forecast_drawn(tab, before=before)
 
             # Found by its integer id; its chart asked by the integer.
@@ -623,7 +623,7 @@ class TestDashboardWithTextIds:
             await expect(picker).to_have_count(1)
             await expect(chart).to_have_attribute("data-src", re.compile(r"\?product_id=71053$"))
             await forecast_drawn(tab, before=before)
-            await expect(model).to_contain_text("Model: category_profile")
+            await expect(model).to_contain_text("Too little history to test a model")
 
             reads = [urlsplit(u).path for u in watch.requests]
             assert "/forecasts/products/BANK%20CHARGES" in reads

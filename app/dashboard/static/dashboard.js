@@ -763,14 +763,14 @@
     SeasonalNaive: "seasonal naive (each day as the same weekday a week before)",
     WindowAverage: "the average of the recent days",
     SeasonalWindowAverage: "the average of the same weekday over the recent weeks",
-    AutoETS: "exponential smoothing (AutoETS)",
-    Ensemble: "the mean of AutoETS and the two window averages",
+    AutoETS: "exponential smoothing",
+    Ensemble: "the mean of exponential smoothing and the two window averages",
   };
   const RECONCILERS = {
     BottomUp: "bottom-up: the total is the sum of the categories",
     TopDown: "top-down: the total's forecast is shared among the categories in proportion to theirs",
-    "MinTrace(ols)": "by MinTrace (ols): the total and the categories are moved as little as possible until they add up",
-    "MinTrace(wls_struct)": "by MinTrace (wls_struct): the total and the categories are moved as little as possible until they add up, the total (the sum of them all) the most",
+    "MinTrace(ols)": "by moving the total and the categories as little as possible until they add up",
+    "MinTrace(wls_struct)": "by moving the total and the categories as little as possible until they add up, the total (the sum of them all) the most",
   };
 
   function forecastView() {
@@ -792,16 +792,40 @@
     const agreed = reconciler
       ? `, made to agree with the other levels ${RECONCILERS[reconciler] || `by ${reconciler}`}`
       : "";
-    return `Model for ${whose}: ${forecast.model} — ${LEVEL_MODELS[model] || model}${agreed}. ${owned}`;
+    return `Model for ${whose}: ${LEVEL_MODELS[model] || "a statistical model"}${agreed}. ${owned}`;
   }
 
+  // A product's served model in plain words (no internal names on screen).
+  const PRODUCT_MODELS = {
+    LightGBM: "a model learnt from every product's history at once",
+    WindowAverage: "the average of its recent days",
+    SeasonalWindowAverage: "the average of the same weekday over its recent weeks",
+    AutoETS: "exponential smoothing of its history",
+    Ensemble: "the mean of several models",
+    CrostonOptimized: "a method for items that sell now and then",
+    ADIDA: "a method for items that sell now and then (sales summed over weeks)",
+    IMAPA: "a method for items that sell now and then (several week lengths)",
+    TSB: "a method for items that sell now and then, and may stop selling",
+  };
+
+  /** How this product's forecast is made and how it did on the days held back. */
   function productModel(chosen) {
-    const accuracy = chosen.accuracy;
-    const vsNaive = chosen.model === "category_profile"
-      ? "too little history for a backtest: its category's profile at its own level"
-      : `MASE ${figure(accuracy.mase)} against seasonal naive's ${figure(accuracy.seasonal_naive_mase)}`
-        + (chosen.model === "SeasonalNaive" ? " (no model beat seasonal naive here)" : "");
-    return `Model: ${chosen.model}; ${vsNaive}`;
+    if (chosen.model === "category_profile") {
+      return "Too little history to test a model on this product: its forecast follows its"
+        + " category's weekly pattern, at the product's own level of sales.";
+    }
+    if (chosen.model === "SeasonalNaive") {
+      return "Forecast: each day as the same weekday a week before; no model did better on"
+        + " the days of this product's history held back to test them.";
+    }
+    const accuracy = chosen.accuracy || {};
+    const how = `Forecast by ${PRODUCT_MODELS[chosen.model] || "a statistical model"}.`;
+    if (accuracy.mase === null || accuracy.mase === undefined || !accuracy.seasonal_naive_mase) return how;
+    const gain = Math.round((1 - accuracy.mase / accuracy.seasonal_naive_mase) * 100);
+    return gain > 0
+      ? `${how} On the days held back to test it, its errors were ${gain}% smaller than seasonal`
+        + " naive's (each day as the same weekday a week before)."
+      : `${how} On the days held back to test it, it did as well as seasonal naive.`;
   }
 
   // Bumped at each ask: an answer for a view or choice left meanwhile is dropped.
