@@ -32,6 +32,9 @@ from tests.helpers import free_port
 
 SECONDS = 60  # bound on each start, stop or wait below; they take 1-5 s
 
+# The embedded server is these tests' subject, whatever server the run uses: run once.
+pytestmark = pytest.mark.one_server
+
 
 def postmaster_pid(pgdata: Path) -> int | None:
     pidfile = pgdata / "postmaster.pid"

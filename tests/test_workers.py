@@ -366,6 +366,7 @@ async def _true(value: bool) -> bool:
     return value
 
 
+@pytest.mark.one_server  # the embedded server, whatever server the run uses
 class TestEmbeddedServerWithWorkers:
     async def test_the_parent_starts_it_once_and_stops_it_at_exit(self, tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

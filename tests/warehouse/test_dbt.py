@@ -359,6 +359,7 @@ class TestDbtWithTextIds:
     async def test_on_duckdb(self, served: str, tmp_path: Path) -> None:
         await on_duckdb(served, tmp_path, sync_through_text_ids, assert_codes_come_through)
 
+    @pytest.mark.one_server  # a PostgreSQL warehouse on every version: TestIncrementalBuilds
     async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
         await on_postgres(
             served, tmp_path, warehouse_db, sync_through_text_ids, assert_codes_come_through
@@ -419,6 +420,7 @@ class TestDbtWithPriceHistory:
             served, tmp_path, sync_through_price_changes, assert_history_equals_the_feed
         )
 
+    @pytest.mark.one_server  # a PostgreSQL warehouse on every version: TestIncrementalBuilds
     async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
         await on_postgres(
             served, tmp_path, warehouse_db, sync_through_price_changes,
@@ -470,6 +472,7 @@ class TestSourceFreshness:
         env = {"ORDERLENS_WAREHOUSE": str(path)}
         await self._check(served, tmp_path, f"duckdb:///{path}", "duckdb", env, query)
 
+    @pytest.mark.one_server  # a PostgreSQL warehouse on every version: TestIncrementalBuilds
     async def test_on_postgres(self, served: str, tmp_path: Path, warehouse_db: URL) -> None:
         dsn, env = libpq(warehouse_db)
 
