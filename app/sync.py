@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DESTINATION = "duckdb:///warehouse/orderlens.duckdb"
 # A dataset's name: a schema in DuckDB and PostgreSQL as written, a BigQuery dataset.
-DATASET_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DATASET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 PIPELINE = "orderlens"
 FEED_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
 DOWNLOAD_CHUNK = 1 << 20
@@ -306,7 +306,7 @@ def resolve_dataset(service: Service, destination: str, dataset: str | None = No
         except client.ClientError as exc:
             raise SyncError(f"cannot ask the service its instance id: {exc}") from None
         name = str(answer["instance_id"])
-    if not DATASET_NAME.match(name):
+    if not DATASET_NAME.fullmatch(name):
         raise SyncError(
             f"{name!r} cannot name a dataset: lower-case letters, digits and _, at most 63,"
             " not starting with a digit"

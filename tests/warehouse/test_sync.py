@@ -335,7 +335,7 @@ class TestDatasets:
     async def test_a_name_no_warehouse_takes_reads_nothing(
         self, served: str, tmp_path: Path
     ) -> None:
-        for bad in ("1st", "a" * 64, "raw; drop table x", "Raw"):
+        for bad in ("1st", "a" * 64, "raw; drop table x", "Raw", "raw\n"):
             with pytest.raises(sync.SyncError, match="cannot name a dataset"):
                 await asyncio.to_thread(
                     sync.sync, sync.Service(served), f"duckdb:///{tmp_path / 'w'}", dataset=bad
