@@ -173,10 +173,6 @@ ApiKeyOption = Annotated[
 ]
 
 
-def _headers(key: str | None) -> dict[str, str]:
-    return {"X-API-Key": key} if key else {}
-
-
 def _key(api_key: str | None) -> str | None:
     """The key a client command sends: --api-key (API_KEY), else the local service's."""
     return api_key or _local_key()
@@ -425,7 +421,7 @@ def uploads(
         params["kind"] = kind.value
     try:
         page = client.get_json(
-            base_url=base, path="/uploads", params=params, headers=_headers(_key(api_key))
+            base_url=base, path="/uploads", params=params, headers=client.key_header(_key(api_key))
         )
     except client.ClientError as exc:
         _fail("uploads", exc, base, source)

@@ -108,6 +108,11 @@ def upload(
     return body
 
 
+def key_header(api_key: str | None) -> dict[str, str]:
+    """The X-API-Key header for `api_key`; none without one."""
+    return {"X-API-Key": api_key} if api_key else {}
+
+
 def download(
     *,
     base_url: str,
@@ -119,7 +124,7 @@ def download(
 ) -> int:
     """GET `path` and stream its body into `out` as it arrives, with a progress bar of
     bytes (the total is unknown when the service streams); returns the bytes written."""
-    headers = {"X-API-Key": api_key} if api_key else {}
+    headers = key_header(api_key)
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

@@ -67,7 +67,7 @@ class Target:
 
     def headers(self) -> dict[str, str]:
         key = self.api_key or os.environ.get("API_KEY")
-        return {"X-API-Key": key} if key else {}
+        return client.key_header(key)
 
 
 @dataclass

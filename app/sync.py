@@ -222,7 +222,9 @@ class Service:
     consumer: str | None = None
 
     def headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.api_key} if self.api_key else {}
+        from app import client
+
+        return client.key_header(self.api_key)
 
 
 @dataclass(frozen=True)
