@@ -86,17 +86,28 @@ PRODUCT_FIGURES = {
     True: _PRODUCT_FIGURES.format(source=_ALL_TIME, revenue=_REVENUE_ALL_TIME),
 }
 
-# The three categories with the most units; ties: category name ascending.
-_TOP_CATEGORIES = """
-SELECT p.category, sum(s.quantity) AS quantity
-FROM ({source}) s JOIN products p ON p.product_id = s.product_id
-GROUP BY p.category
-ORDER BY quantity DESC, p.category
-LIMIT 3
+# Units per category, the most first (ties: category name ascending): the first :limit
+# categories a row each, then every other category summed in one row (category NULL,
+# `categories` how many), which is absent when none is left.
+_CATEGORY_UNITS = """
+WITH per AS (
+    SELECT p.category, sum(s.quantity)::bigint AS quantity,
+        row_number() OVER (ORDER BY sum(s.quantity) DESC, p.category) AS rank
+    FROM ({source}) s JOIN products p ON p.product_id = s.product_id
+    GROUP BY p.category
+    HAVING sum(s.quantity) > 0
+)
+SELECT rank, category, quantity, 1 AS categories FROM per
+WHERE rank <= CAST(:limit AS integer)
+UNION ALL
+SELECT CAST(:limit AS integer) + 1, NULL, sum(quantity)::bigint, count(*) FROM per
+WHERE rank > CAST(:limit AS integer)
+HAVING count(*) > 0
+ORDER BY rank
 """
-TOP_CATEGORIES = {
-    False: _TOP_CATEGORIES.format(source=_IN_PERIOD),
-    True: _TOP_CATEGORIES.format(source=_ALL_TIME),
+CATEGORY_UNITS = {
+    False: _CATEGORY_UNITS.format(source=_IN_PERIOD),
+    True: _CATEGORY_UNITS.format(source=_ALL_TIME),
 }
 
 # One product's revenue per day (its USD sales in order_date mode).

@@ -11,7 +11,14 @@ from fastapi.responses import Response
 from pydantic import Field
 
 from app.analytics import service
-from app.analytics.schemas import AverageTicket, DailyRevenuePage, Growth, GrowthPage, Kpis
+from app.analytics.schemas import (
+    AverageTicket,
+    DailyRevenuePage,
+    Growth,
+    GrowthPage,
+    Kpis,
+    TopCategories,
+)
 from app.analytics.service import GrowthBasis
 from app.answers.route import CachedRead
 from app.db import SessionDep
@@ -144,6 +151,32 @@ async def average_ticket(
         csv_rows(columns, [[getattr(result, c) for c in columns]]),
         filename="average_ticket.csv",
         headers=fx_headers(result.fx),
+    )
+
+
+@router.get(
+    "/insights/top-categories",
+    summary="Units per category: the top `limit`, and every other category summed",
+    response_model=TopCategories,
+    responses=READ_ERRORS,
+)
+async def top_categories(
+    session: SessionDep,
+    fmt: FormatDep,
+    period: PeriodDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Categories listed (ties: name ascending)")
+    ] = 10,
+) -> TopCategories | Response:
+    result = await service.top_categories(session=session, period=period, limit=limit)
+    if fmt is Format.JSON:
+        return result
+    # The others' row: no category, how many categories it sums.
+    rows = [(c.category, c.quantity, 1) for c in result.items]
+    if result.other:
+        rows.append(("", result.other.quantity, result.other.categories))
+    return csv_response(
+        csv_rows(("category", "quantity", "categories"), rows), filename="top_categories.csv"
     )
 
 

@@ -34,6 +34,21 @@ class CategoryUnits(BaseModel):
     quantity: int
 
 
+class OtherCategories(BaseModel):
+    categories: int = Field(description="How many categories are summed here")
+    quantity: int
+
+
+class TopCategories(BaseModel):
+    items: list[CategoryUnits] = Field(
+        description="The `limit` categories with the most units, the most first"
+        " (ties: name ascending)"
+    )
+    other: OtherCategories | None = Field(
+        description="Every other category with units in the period, summed; null when none"
+    )
+
+
 class Kpis(BaseModel):
     max_order_date: MaxOrderDate | None
     most_demanded_product: MostDemandedProduct | None

@@ -21,7 +21,9 @@ from app.analytics.schemas import (
     Kpis,
     MaxOrderDate,
     MostDemandedProduct,
+    OtherCategories,
     PeriodOut,
+    TopCategories,
 )
 from app.config import FxMode
 from app.filters import Period
@@ -95,10 +97,23 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
     )
 
 
-async def top_categories(*, session: AsyncSession, period: Period) -> list[CategoryUnits]:
-    """The three categories with the most units in `period` (ties: name ascending)."""
-    rows = await _rows(session, queries.TOP_CATEGORIES[period.unbounded], **period.params())
-    return [CategoryUnits(category=r.category, quantity=r.quantity) for r in rows]
+async def top_categories(*, session: AsyncSession, period: Period, limit: int) -> TopCategories:
+    """The `limit` categories with the most units in `period` (ties: name ascending) and
+    the others' units summed."""
+    rows = await _rows(
+        session, queries.CATEGORY_UNITS[period.unbounded], limit=limit, **period.params()
+    )
+    rest = [r for r in rows if r.category is None]
+    return TopCategories(
+        items=[
+            CategoryUnits(category=r.category, quantity=r.quantity)
+            for r in rows
+            if r.category is not None
+        ],
+        other=OtherCategories(categories=rest[0].categories, quantity=rest[0].quantity)
+        if rest
+        else None,
+    )
 
 
 @dataclass

@@ -6,7 +6,7 @@ import re
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from app.alerts import service as alerts
@@ -27,6 +27,7 @@ from app.forecasting.schemas import (
     ProductForecast,
     Run,
     RunRequest,
+    SalesHistory,
 )
 from app.formats import Format, FormatDep, csv_response, csv_rows
 from app.responses import CSV_ALSO, READ_ERRORS
@@ -48,6 +49,11 @@ NO_FORECAST: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "`no_forecast`: unknown product, or no run"}
 }
 DAY_COLUMNS = ("date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95")
+# How many days of sales before a forecast its history answers (a year and a day at most).
+HistoryDays = Annotated[
+    int,
+    Query(ge=1, le=366, description="Days of sales up to the run's `data_until` (≤ 366)"),
+]
 ACCURACY_COLUMNS = (
     "level", "model", "scope", "series", "products", "mae", "rmse", "rmsse", "mase", "bias",
     "coverage_80", "coverage_95", "coverage_80_sales_days",
@@ -200,6 +206,27 @@ async def product_forecast(
     return _days_csv(result.items, filename, (result.model,))
 
 
+def _history_answer(history: SalesHistory, fmt: Format, filename: str) -> SalesHistory | Response:
+    if fmt is Format.JSON:
+        return history
+    rows = [(d.date, d.quantity) for d in history.items]
+    return csv_response(csv_rows(("date", "quantity"), rows), filename=filename)
+
+
+@router.get(
+    "/products/{product_id}/history",
+    summary="A product's units sold per day up to the served run's data_until",
+    response_model=SalesHistory,
+    responses={**READ_ERRORS, **NO_FORECAST},
+)
+async def product_history(
+    session: SessionDep, fmt: FormatDep, product_id: ProductIdPath, days: HistoryDays = 90
+) -> SalesHistory | Response:
+    ref = await service.product_ref(session=session, product_id=product_id)
+    history = await service.product_history(session=session, ref=ref, days=days)
+    return _history_answer(history, fmt, f"history_product_{_file_part(ref.product_id)}.csv")
+
+
 def _level_csv(result: LevelForecast, filename: str) -> Response:
     columns = ("model", *DAY_COLUMNS, "unallocated")
     rows = [(result.model, *(getattr(d, c) for c in columns[1:])) for d in result.items]
@@ -243,6 +270,22 @@ async def category_forecast(
 
 
 @router.get(
+    "/categories/{category}/history",
+    summary="A category's units sold per day up to the served run's data_until",
+    response_model=SalesHistory,
+    responses={**READ_ERRORS, **NO_FORECAST},
+)
+async def category_history(
+    session: SessionDep,
+    fmt: FormatDep,
+    category: Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")],
+    days: HistoryDays = 90,
+) -> SalesHistory | Response:
+    history = await service.level_history(session=session, category=category, days=days)
+    return _history_answer(history, fmt, "history_category.csv")
+
+
+@router.get(
     "/total",
     summary="The whole shop's forecast: from its own series, reconciled with the categories",
     response_model=LevelForecast,
@@ -253,6 +296,19 @@ async def total_forecast(session: SessionDep, fmt: FormatDep) -> LevelForecast |
     if fmt is Format.JSON:
         return result
     return _level_csv(result, "forecast_total.csv")
+
+
+@router.get(
+    "/total/history",
+    summary="The whole shop's units sold per day up to the served run's data_until",
+    response_model=SalesHistory,
+    responses={**READ_ERRORS, **NO_FORECAST},
+)
+async def total_history(
+    session: SessionDep, fmt: FormatDep, days: HistoryDays = 90
+) -> SalesHistory | Response:
+    history = await service.level_history(session=session, category=None, days=days)
+    return _history_answer(history, fmt, "history_total.csv")
 
 
 @router.get(

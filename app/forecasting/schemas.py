@@ -142,6 +142,22 @@ class LevelForecast(BaseModel):
     items: list[LevelDay]
 
 
+class SoldDay(BaseModel):
+    date: dt.date
+    quantity: float
+
+
+class SalesHistory(BaseModel):
+    """Units sold per day before a forecast: the series it continues."""
+
+    run_id: int
+    data_until: dt.date | None = Field(description="The last day the run read")
+    items: list[SoldDay] = Field(
+        description="Each of the last `days` days up to `data_until`, zero-filled, from the"
+        " first sale on"
+    )
+
+
 # The name it had when categories were the sum of their products.
 CategoryForecast = LevelForecast
 

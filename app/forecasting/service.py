@@ -30,6 +30,8 @@ from app.forecasting.schemas import (
     ProductAccuracy,
     ProductForecast,
     Run,
+    SalesHistory,
+    SoldDay,
 )
 
 DIGITS = 3
@@ -279,6 +281,44 @@ async def level_units(
         params = {"category": category, "until": until, "days": days}
     rows = (await session.execute(text(statement), params)).all()
     return _zero_filled(rows, until=until, days=days)
+
+
+async def product_history(*, session: AsyncSession, ref: ProductRef, days: int) -> SalesHistory:
+    """A product's units sold on each of the last `days` days the served run read; 404
+    `no_forecast` as its forecast."""
+    found = await product(session=session, product=ref)
+    sold = (
+        await recent_units(session=session, product_id=ref.key, until=found.data_until, days=days)
+        if found.data_until
+        else []
+    )
+    return _history(found.run_id, found.data_until, sold)
+
+
+async def level_history(*, session: AsyncSession, category: str | None, days: int) -> SalesHistory:
+    """The total's (`category` None) or a category's units sold on each of the last
+    `days` days the served run read; 404 `no_forecast` as its forecast."""
+    found = await level(
+        session=session,
+        level="total" if category is None else "category",
+        key=category or "",
+    )
+    sold = (
+        await level_units(session=session, category=category, until=found.data_until, days=days)
+        if found.data_until
+        else []
+    )
+    return _history(found.run_id, found.data_until, sold)
+
+
+def _history(
+    run_id: int, data_until: dt.date | None, sold: list[tuple[dt.date, float]]
+) -> SalesHistory:
+    return SalesHistory(
+        run_id=run_id,
+        data_until=data_until,
+        items=[SoldDay(date=day, quantity=quantity) for day, quantity in sold],
+    )
 
 
 def _zero_filled(

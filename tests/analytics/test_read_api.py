@@ -71,6 +71,8 @@ class TestKpisCorners:
         ticket = (await api.get("/insights/average-ticket")).json()
         assert (ticket["orders"], ticket["average_ticket_brl"]) == (0, None)
         assert (await api.get("/insights/top-growth")).json()["items"] == []
+        categories = (await api.get("/insights/top-categories")).json()
+        assert categories == {"items": [], "other": None}
         assert (await api.get("/orders")).json() == {"items": [], "next_cursor": None, "fx": None}
         export = (await api.get("/exports/order_full_information.csv")).text
         assert export == "order_created_date,order_id,product_name,quantity,total_price\n"
@@ -111,6 +113,29 @@ class TestInsightsCorners:
         ]
         assert len(rows) == 6
         assert response.headers["x-fx-rate"]
+
+    async def test_top_categories_and_the_others_summed(self, shop: httpx.AsyncClient) -> None:
+        """The dashboard's category chart: the top `limit`, the rest as one figure."""
+        one = (await shop.get("/insights/top-categories", params={"limit": 1})).json()
+        # Bags 8, then Coats 1 and Hats 1 tied: by name, summed in `other`.
+        assert one == {
+            "items": [{"category": "Bags", "quantity": 8}],
+            "other": {"categories": 2, "quantity": 2},
+        }
+        two = (await shop.get("/insights/top-categories", params={"limit": 2})).json()
+        assert [c["category"] for c in two["items"]] == ["Bags", "Coats"]
+        assert two["other"] == {"categories": 1, "quantity": 1}
+        every = (await shop.get("/insights/top-categories")).json()  # ten by default
+        assert [c["quantity"] for c in every["items"]] == [8, 1, 1]
+        assert every["other"] is None
+        period = {"start": "2024-03-05", "end": "2024-03-05", "limit": 1}
+        day = (await shop.get("/insights/top-categories", params=period)).json()
+        assert day == {
+            "items": [{"category": "Bags", "quantity": 1}],
+            "other": {"categories": 1, "quantity": 1},
+        }
+        response = await shop.get("/insights/top-categories", params={"limit": 1, "format": "csv"})
+        assert response.text.splitlines() == ["category,quantity,categories", "Bags,8,1", ",2,2"]
 
     async def test_top_growth_ties_and_limit(self, shop: httpx.AsyncClient) -> None:
         items = (await shop.get("/insights/top-growth", params={"limit": 3})).json()["items"]
