@@ -15,13 +15,18 @@ RUN groupadd --gid 10001 orderlens \
     && useradd --uid 10001 --gid 10001 --create-home orderlens
 WORKDIR /app
 
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml uv.lock README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
 COPY data ./data
-# Editable, so that migrations/ and data/ are found beside the package. The files stay
+# The versions of uv.lock, as `make run` and CI install them, into /app/.venv; the project
+# editable, so that migrations/ and data/ are found beside the package. The files stay
 # root's: the service only reads them, and writes nothing but its data directory.
-RUN pip install -e .
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1 \
+    PATH=/app/.venv/bin:$PATH
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && uv sync --locked --python /usr/local/bin/python
 
 USER 10001:10001
 EXPOSE 8000

@@ -1,26 +1,41 @@
-# Two commands on a fresh machine: `make run` and `make test`. Both build .venv themselves.
+# Two commands on a fresh machine: `make run` and `make test`. Both build .venv themselves,
+# with uv from the committed lock file (uv.lock): the same versions on every machine.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
+# uv from PATH; where there is none, it is installed once from the package index into .uv/.
+UV ?= $(or $(shell command -v uv 2>/dev/null),.uv/bin/uv)
+# The interpreter is the machine's ($(PYTHON)); uv never downloads one.
+export UV_PYTHON_DOWNLOADS := never
+
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP     := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint audit fmt migrate bench clean warehouse warehouse-docs
+.PHONY: install install-dev run demo test lint audit fmt docs migrate bench clean warehouse warehouse-docs lock
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+.uv/bin/uv:
+	@echo "== uv not found on PATH: installing it into .uv/ (once)"
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check 'uv>=0.9'
 
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# --locked: the lock must match pyproject.toml (`make lock` after changing a dependency).
+# --inexact: the runtime install leaves the test tools of an earlier `make test` in place.
+$(RUNTIME_STAMP): pyproject.toml uv.lock | $(UV)
+	@echo "== installing the locked dependencies into $(VENV) (uv sync)"
+	$(UV) sync --locked --inexact --python $(PYTHON)
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml uv.lock | $(UV)
+	@echo "== installing the locked dependencies and the test tools into $(VENV) (uv sync)"
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	touch $@ $(RUNTIME_STAMP)
+
+## After changing a dependency in pyproject.toml: resolve again and write uv.lock.
+lock: | $(UV)
+	$(UV) lock
 
 install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)
@@ -28,6 +43,19 @@ install-dev: $(DEV_STAMP)
 ## Serve on http://$(HOST):$(PORT), on the embedded PostgreSQL unless DATABASE_URL is set.
 run: $(RUNTIME_STAMP)
 	$(BIN)/orderlens serve --host $(HOST) --port $(PORT) --sample data
+
+## A demo worth looking at: two years of a marketplace's long tail (10,000 products in 74
+## categories, generated here, the same every time) served on http://$(HOST):$(PORT) from
+## a data directory of its own ($(DEMO_DIR), its own embedded PostgreSQL and key), with a
+## forecast run started once it is loaded. `make run`'s sample and data are left alone.
+DEMO_DIR    ?= .orderlens-demo
+DEMO_SAMPLE := $(DEMO_DIR)/sample
+$(DEMO_SAMPLE)/orders.csv: data/generate.py | $(RUNTIME_STAMP)
+	$(BIN)/python data/generate.py --demand marketplace --products 10000 --days 730 \
+	  --out $(DEMO_SAMPLE)
+demo: $(DEMO_SAMPLE)/orders.csv
+	ORDERLENS_DATA_DIR=$(DEMO_DIR) \
+	  $(BIN)/orderlens serve --host $(HOST) --port $(PORT) --sample $(DEMO_SAMPLE) --forecast
 
 ## Lint, type-check, audit the dependencies, then the whole suite on a real PostgreSQL,
 ## in one pytest-xdist worker per core (each with a server or database of its own).
@@ -83,6 +111,10 @@ warehouse-docs: $(RUNTIME_STAMP)
 	  ORDERLENS_DATASET=$$dataset ORDERLENS_WAREHOUSE=$(ORDERLENS_WAREHOUSE) \
 	  $(BIN)/dbt docs serve $(DBT_DIRS) --host $(HOST) --port $(DOCS_PORT) --no-browser
 
+## docs/CONFIGURATION.md's table of settings, written from app/config.py's fields.
+docs: $(RUNTIME_STAMP)
+	$(BIN)/python -m app.config docs/CONFIGURATION.md
+
 migrate: $(RUNTIME_STAMP)
 	$(BIN)/orderlens migrate
 
@@ -93,4 +125,4 @@ bench: $(DEV_STAMP)
 	done; [ $$found = 1 ] || echo "no benchmarks yet"
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .uv .mypy_cache .ruff_cache .pytest_cache
