@@ -446,6 +446,14 @@ def serve(
             " when the database is empty."
         ),
     ] = None,
+    forecast: Annotated[
+        bool,
+        typer.Option(
+            "--forecast",
+            help="Once the sample is loaded, start a forecast run, so that the forecast"
+            " panel has something to show (`make demo`).",
+        ),
+    ] = False,
 ) -> None:
     """Apply migrations, then serve the API, the docs and the dashboard."""
     import asyncio
@@ -481,7 +489,9 @@ def serve(
     )
     load = sample if sample is not None and asyncio.run(_is_empty(database)) else None
     threading.Thread(
-        target=_greet, args=(base, api_key.get_secret_value(), load, key_line), daemon=True
+        target=_greet,
+        args=(base, api_key.get_secret_value(), load, key_line, forecast and load is not None),
+        daemon=True,
     ).start()
     # A quiet start in a terminal: uvicorn's four lines of it (and of its end) say no
     # more than the lines _greet prints last; its warnings and errors still show.
@@ -551,9 +561,12 @@ async def _is_empty(database: db.Database) -> bool:
         await engine.dispose()
 
 
-def _greet(base: str, api_key: str, sample: Path | None, key_line: str | None) -> None:
-    """Once the service answers: the sample, if any, uploaded; then, last, where the
-    service is, its docs and its key (so that they are not buried in what came before)."""
+def _greet(
+    base: str, api_key: str, sample: Path | None, key_line: str | None, forecast: bool
+) -> None:
+    """Once the service answers: the sample, if any, uploaded (and a forecast run
+    started on it); then, last, where the service is, its docs and its key (so that they
+    are not buried in what came before). A forecast run says when it ends."""
     import httpx
 
     for _ in range(600):
@@ -565,16 +578,67 @@ def _greet(base: str, api_key: str, sample: Path | None, key_line: str | None) -
         time.sleep(0.2)
     else:
         return  # never ready: the service's own errors say why
-    if sample is not None:
-        _load_sample(base, api_key, sample)
+    loaded = sample is not None and _load_sample(base, api_key, sample)
+    run = _start_forecast(base, api_key) if forecast and loaded else None
     console = _err()
     console.print(f"Orderlens on [bold]{base}[/bold]   docs: [bold]{base}/docs[/bold]")
     if key_line is not None:
         console.print(key_line, soft_wrap=True)  # one line: the key copies whole
+    if run is not None:
+        _tell_forecast_end(base, api_key, run)
 
 
-def _load_sample(base: str, api_key: str, folder: Path) -> None:
-    """Upload the sample through the same path as `ingest`."""
+def _start_forecast(base: str, api_key: str) -> int | None:
+    from app import client
+
+    console = _err()
+    try:
+        run = client.post_json(
+            base_url=base, path="/forecasts/runs", body={}, headers=client.key_header(api_key)
+        )
+    except client.ClientError as exc:
+        console.print(f"[red]forecast not started: {exc}[/red]")
+        return None
+    console.print(
+        f"forecast run {run['run_id']} started on {run['products']:,} products:"
+        " the dashboard's forecast panel fills in when it ends"
+    )
+    return int(run["run_id"])
+
+
+FORECAST_WAIT_SECONDS = 3600
+FORECAST_POLL_SECONDS = 5  # each poll is an access line in the log
+
+
+def _tell_forecast_end(base: str, api_key: str, run_id: int) -> None:
+    """One line when the run ends: how long it took, or why it failed."""
+    from app import client
+
+    started = time.monotonic()
+    while time.monotonic() - started < FORECAST_WAIT_SECONDS:
+        time.sleep(FORECAST_POLL_SECONDS)
+        try:
+            run = client.get_json(
+                base_url=base,
+                path=f"/forecasts/runs/{run_id}",
+                headers=client.key_header(api_key),
+            )
+        except client.ClientError:
+            return  # the service is stopping, or gone: its own lines say why
+        if run["status"] == "succeeded":
+            _err().print(
+                f"forecast run {run_id} done in {time.monotonic() - started:.0f} s:"
+                f" {base}/#forecast"
+            )
+            return
+        if run["status"] == "failed":
+            why = (run.get("error") or {}).get("message", "see the log")
+            _err().print(f"[red]forecast run {run_id} failed[/red]: {why}", markup=True)
+            return
+
+
+def _load_sample(base: str, api_key: str, folder: Path) -> bool:
+    """Upload the sample through the same path as `ingest`; False if a file was not."""
     from app import client
 
     console = _err()
@@ -586,8 +650,9 @@ def _load_sample(base: str, api_key: str, folder: Path) -> None:
             )
         except client.ClientError as exc:
             console.print(f"[red]sample {kind} not loaded: {exc}[/red]")
-            return
+            return False
         console.print(client.report_table(report, base))
+    return True
 
 
 fx_cli = typer.Typer(help="BRL→USD rates.", no_args_is_help=True)
@@ -712,7 +777,48 @@ async def _forecast(settings: Settings, database: db.Database, *, horizon: int, 
     for row in [*result.level_accuracy, *result.accuracy]:
         table.add_row(*(_cell(row.get(c)) for c in ACCURACY_COLUMNS))
     _out().print(table)
+    for line in accuracy_in_words([*result.level_accuracy, *result.accuracy], horizon):
+        _out().print(line, highlight=False)
     return 0
+
+
+LEVEL_WORDS = {"total": "the whole shop", "category": "categories", "product": "products"}
+
+
+def accuracy_in_words(rows: list[dict[str, Any]], horizon: int) -> list[str]:
+    """Per level, the served forecast's backtest error against seasonal naive's, in one
+    sentence (the table above holds the figures)."""
+    from app.forecasting.engine import MAX_WINDOWS
+
+    lines = []
+    for level, words in LEVEL_WORDS.items():
+        served = next(
+            (r for r in rows if r["level"] == level and "served" in {r["scope"], r["model"]}),
+            None,
+        )
+        naive = next(
+            (
+                r
+                for r in rows
+                if r["level"] == level and r["model"] == "SeasonalNaive" and r["scope"] == "all"
+            ),
+            None,
+        )
+        if served is None or naive is None or not served["mae"] or not naive["mae"]:
+            continue
+        gain = round((1 - served["mae"] / naive["mae"]) * 100)
+        than = (
+            f"errors {gain}% smaller than seasonal naive's"
+            if gain > 0
+            else f"errors {-gain}% larger than seasonal naive's"
+            if gain < 0
+            else "errors as large as seasonal naive's"
+        )
+        lines.append(
+            f"{words}: {than} on the days held back to test it"
+            f" (up to {MAX_WINDOWS} × {horizon} days)"
+        )
+    return lines
 
 
 # The accuracy table `orderlens forecast` prints: per level, as `/forecasts/accuracy`.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -362,15 +363,17 @@ class TestTheLocalKey:
             get_settings.cache_clear()
 
 
-async def test_a_first_start_is_quiet_and_ends_with_where_and_the_key(
-    pg_server: URL, tmp_path: Path
-) -> None:
-    """`orderlens serve --sample data` on a new database, as `make run` meets it: one
-    line for the database (no migration narrated, no uvicorn start-up lines), the
-    sample's reports, then last the URL, the docs and the key (issue 29)."""
+async def _first_start(
+    pg_server: URL,
+    tmp_path: Path,
+    extra: list[str],
+    *,
+    until: Callable[[str], bool],
+) -> tuple[list[str], int]:
+    """`orderlens serve --sample data` (and `extra`) on a new database: what it says on
+    stderr up to the line `until` accepts, and its port."""
     import asyncio
     import os
-    import re
     import signal
     import subprocess
     import sys
@@ -389,17 +392,17 @@ async def test_a_first_start_is_quiet_and_ends_with_where_and_the_key(
         "COLUMNS": "100",
     }
     command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
-    command += ["--sample", str(ROOT / "data")]
+    command += ["--sample", str(ROOT / "data"), *extra]
 
-    def serve_until_the_key() -> list[str]:
-        """Its lines up to the key's (pytest-timeout bounds the wait), then SIGTERM."""
+    def serve_until(last: Callable[[str], bool]) -> list[str]:
+        """Its lines up to the `last` one (pytest-timeout bounds the wait), then SIGTERM."""
         lines: list[str] = []
         process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
         try:
             assert process.stderr is not None
             for line in process.stderr:
                 lines.append(line.rstrip("\n"))
-                if line.startswith("API key"):
+                if last(line):
                     break
         finally:
             process.send_signal(signal.SIGTERM)
@@ -407,9 +410,22 @@ async def test_a_first_start_is_quiet_and_ends_with_where_and_the_key(
         return lines
 
     try:
-        lines = await asyncio.to_thread(serve_until_the_key)
+        return await asyncio.to_thread(serve_until, until), port
     finally:
         await drop_database(pg_server, url)
+
+
+async def test_a_first_start_is_quiet_and_ends_with_where_and_the_key(
+    pg_server: URL, tmp_path: Path
+) -> None:
+    """`orderlens serve --sample data` on a new database, as `make run` meets it: one
+    line for the database (no migration narrated, no uvicorn start-up lines), the
+    sample's reports, then last the URL, the docs and the key (issue 29)."""
+    import re
+
+    lines, port = await _first_start(
+        pg_server, tmp_path, [], until=lambda line: line.startswith("API key")
+    )
     said = "\n".join(lines)
     assert lines[0] == f"database ready, schema at {db.head_revision()}", said
     assert "alembic" not in said and "Running upgrade" not in said
@@ -419,3 +435,24 @@ async def test_a_first_start_is_quiet_and_ends_with_where_and_the_key(
     assert re.fullmatch(r"API key \(X-API-Key, generated, kept in .*api-key\): " + key, lines[-1])
     # Between them, the sample's two reports (and the service's log of them).
     assert said.count("succeeded") == 2, said
+
+
+async def test_a_demo_start_runs_a_forecast_and_says_when_it_is_done(
+    pg_server: URL, tmp_path: Path
+) -> None:
+    """`serve --sample … --forecast` (`make demo`): once the sample is in, a forecast run
+    starts, said before the URL and key; one more line when it ends."""
+    lines, port = await _first_start(
+        pg_server,
+        tmp_path,
+        ["--forecast"],
+        until=lambda line: "forecast run 1 " in line and (" done " in line or "failed" in line),
+    )
+    said = "\n".join(lines)
+    started = [i for i, line in enumerate(lines) if line.startswith("forecast run 1 started on")]
+    where = [i for i, line in enumerate(lines) if line.startswith("Orderlens on")]
+    assert started and where and started[0] < where[0], said
+    assert re.fullmatch(
+        rf"forecast run 1 done in \d+ s: http://127\.0\.0\.1:{port}/#forecast", lines[-1]
+    ), said
+    assert "UserWarning" not in said, said

@@ -48,6 +48,22 @@ async def test_forecast_command_runs_and_prints_accuracy(
     assert "coverage_80" in result.output
     for level in ("total", "category", "product"):
         assert f"│ {level} " in result.output  # a row of each level
+    # Then each level in words, from the same rows: the served model's MAE against
+    # seasonal naive's.
+    rows = (await client.get("/forecasts/accuracy")).json()["items"]
+    for level, words in cli.LEVEL_WORDS.items():
+        served = next(
+            r for r in rows if r["level"] == level and "served" in (r["scope"], r["model"])
+        )
+        naive = next(
+            r
+            for r in rows
+            if r["level"] == level and r["model"] == "SeasonalNaive" and r["scope"] == "all"
+        )
+        gain = round((1 - served["mae"] / naive["mae"]) * 100)
+        said = f"{abs(gain)}% {'smaller' if gain > 0 else 'larger'}" if gain else "as large as"
+        assert f"{words}: errors {said}" in result.output, result.output
+    assert "(up to 3 × 7 days)" in result.output
     latest = (await client.get("/forecasts/runs/latest")).json()
     assert latest["status"] == "succeeded"
     assert latest["products"] == 12
