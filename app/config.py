@@ -51,90 +51,222 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
+    # Each field's description is its row in docs/CONFIGURATION.md (`make docs` writes the
+    # table from them; a test keeps the page equal to it), with `shown` for a default that
+    # its value alone does not say.
     database_url: SecretStr | None = Field(
-        default=None, description="postgresql://… of an existing server; unset: embedded"
+        default=None,
+        description="`postgresql://…` of an existing server",
+        json_schema_extra={"shown": "unset: embedded server"},
     )
     orderlens_data_dir: Path = Field(
-        default=Path(".orderlens"), description="where the embedded server keeps its data"
+        default=Path(".orderlens"),
+        description="where the embedded server and a generated API key live",
     )
     api_key: SecretStr | None = Field(
-        default=None, description="key for X-API-Key; unset: generated and printed"
+        default=None,
+        description="key required in `X-API-Key` for every write (it also reads)",
+        json_schema_extra={
+            "shown": "unset: generated once, kept in `ORDERLENS_DATA_DIR/api-key` (mode"
+            " 0600), printed by `orderlens serve`"
+        },
     )
-    # Unset means public; `orderlens serve` then warns when bound beyond loopback.
-    read_access: Access | None = None
-    # Comma-separated keys that may read but not write (READ_ACCESS=key).
-    read_api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    metrics_access: Access = Access.PUBLIC
-    fx_provider: FxProvider | None = None
-    fx_api_key: SecretStr | None = None
-    fx_api_url: HttpUrl = HttpUrl("https://api.freecurrencyapi.com/v1")
-    fx_cache_ttl_seconds: Annotated[int, Field(ge=0)] = 3600
-    fx_mode: FxMode = FxMode.LATEST
-    max_upload_bytes: Annotated[int, Field(gt=0)] = GiB
-    # Orders uploads of at least this many new rows are summed on a second connection
-    # while the first inserts them (uploads/summarizer.py). Below 100,000 rows the
-    # summarizer's own staging and connection cost about what they save.
-    summarizer_min_rows: Annotated[int, Field(ge=1)] = 100_000
-    # PostgreSQL's work_mem for an upload's transaction: sorts and hashes over a million
-    # staged rows then stay in memory.
-    upload_work_mem: Annotated[str, Field(pattern=r"^[1-9][0-9]*(kB|MB|GB)$")] = "256MB"
-    # A workbook (.xlsx) is a zip: what all its members may unpack to, and the cells a
-    # sheet may span from A1 to its last cell (calamine holds them all, ~32 bytes each).
-    xlsx_max_unpacked_bytes: Annotated[int, Field(gt=0)] = GiB
-    xlsx_max_cells: Annotated[int, Field(gt=0)] = 20_000_000
-    # Workbooks and Parquet files are read by a process of their own (uploads/tabular/):
-    # its address space, CPU seconds, and the wall seconds the upload waits for it. Past
-    # any of them the upload is 413 `too_large`; the service is not affected.
-    parser_max_memory_bytes: Annotated[int, Field(ge=512 * 2**20)] = 4 * GiB
-    parser_max_cpu_seconds: Annotated[int, Field(ge=1)] = 300
-    parser_max_seconds: Annotated[float, Field(gt=0)] = 600.0
-    # Connections kept open to the database (as many again are opened under load), and
-    # how long a request waits for one before it is 503 `busy`.
-    db_pool_size: Annotated[int, Field(ge=2, le=1000)] = 10
-    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 10.0
-    # The FX service's own pool: requests waiting for a rate must not starve its fetch.
-    fx_pool_size: Annotated[int, Field(ge=1, le=100)] = 4
-    # Memory for read answers kept per data version (app/answers), per process; 0 keeps
-    # none. One answer takes at most an eighth of it; bigger ones stream every time.
-    answer_cache_bytes: Annotated[int, Field(ge=0, le=64 * GiB)] = 64 * 2**20
-    # Forecast runs kept (with their predictions); older ones are deleted after a run.
-    forecast_keep_runs: Annotated[int, Field(ge=1, le=1000)] = 10
-    forecast_engine: ForecastEngine = ForecastEngine.LOCAL
-    # Days of history a run's series hold, ending at data_until; older orders are left out
-    # (and counted in the run). Three years by default: two seasons of a year, and a bound
-    # on what a single stray date (an order in 1900) could make a run zero-fill.
-    forecast_history_days: Annotated[int, Field(ge=56, le=3660)] = 1096
-    # Seconds the global LightGBM model's fits may take in a run, all windows together: it
-    # trains on the best sellers, as many as fit (the long tail gets the statistical models).
-    forecast_time_budget_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
-    # tcp://host:8786 of an existing Dask scheduler (FORECAST_ENGINE=dask).
-    dask_scheduler_address: str | None = None
-    # The shop's time zone (IANA name): an order's date-time becomes its date there
-    # (2024-11-06T01:30:00Z is 2024-11-05 in America/Sao_Paulo); a time without an offset
-    # is read as this zone's local time. docs/UPLOADS.md, "Dates and date-times".
-    business_timezone: str = "America/Sao_Paulo"
-    # GET /freshness and its gauges: the data is stale when no upload succeeded for this
-    # long, a warehouse consumer when its last finished sync is older (docs/OPERATIONS.md,
-    # "Freshness"). A day: a shop that uploads daily, a pipeline that runs hourly.
-    freshness_sla_seconds: Annotated[int, Field(ge=1)] = 86_400
-    # Alerts (docs/OPERATIONS.md, "Alerts"): comma-separated Apprise URLs (slack://…,
-    # mailto://…, json://host/path, ~100 services); unset: alerts are only recorded
-    # (GET /alerts). Secret: they hold tokens.
-    alert_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    # How long one alert's delivery may take, every URL together.
-    alert_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
-    # A demand spike: a product's units on a day at least this many times its mean over
-    # the 28 days before, and at least ALERT_SPIKE_MIN_UNITS units.
-    alert_spike_factor: Annotated[Decimal, Field(gt=1, max_digits=6, decimal_places=2)] = Decimal(3)
-    alert_spike_min_units: Annotated[int, Field(ge=1)] = 10
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 8000
-    # Worker processes of `orderlens serve`; they share the database, the FX cache and
-    # the metrics (docs/OPERATIONS.md, "Several workers").
-    workers: Annotated[int, Field(ge=1, le=64)] = 1
-    log_level: str = "INFO"
-    log_format: LogFormat = LogFormat.TEXT
-    cors_origins: list[str] = Field(default_factory=list)
+    read_access: Access | None = Field(
+        default=None,
+        description="`public` (anyone who reaches the port reads) or `key` (every data read"
+        " needs `X-API-Key`: a read key or the write key)",
+        json_schema_extra={
+            "shown": "unset: `public`, with a warning line at start when `HOST` is not a"
+            " loopback address"
+        },
+    )
+    read_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="comma-separated keys that may read but not write"
+    )
+    metrics_access: Access = Field(
+        default=Access.PUBLIC, description="`/metrics`: `public` or `key`, as `READ_ACCESS`"
+    )
+    fx_provider: FxProvider | None = Field(
+        default=None,
+        description="`freecurrencyapi` or `ecb`",
+        json_schema_extra={"shown": "`freecurrencyapi` when `FX_API_KEY` is set, else `ecb`"},
+    )
+    fx_api_key: SecretStr | None = Field(default=None, description="freecurrencyapi key")
+    fx_api_url: HttpUrl = Field(
+        default=HttpUrl("https://api.freecurrencyapi.com/v1"),
+        description="freecurrencyapi base URL",
+        json_schema_extra={"shown": "`https://api.freecurrencyapi.com/v1`"},
+    )
+    fx_cache_ttl_seconds: int = Field(
+        default=3600, ge=0, description="how long a latest rate is fresh"
+    )
+    fx_mode: FxMode = Field(default=FxMode.LATEST, description="`latest` or `order_date`")
+    max_upload_bytes: int = Field(
+        default=GiB,
+        gt=0,
+        description="largest accepted upload (and the most text a Parquet file's rows may come to)",
+    )
+    # Below 100,000 rows the summarizer's own staging and connection cost about what they
+    # save (uploads/summarizer.py).
+    summarizer_min_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="orders uploads of at least this many new rows sum their rollups on a"
+        " second connection ([why](UPLOADS.md#uploading-csv-files-workbooks-and-parquet))",
+    )
+    upload_work_mem: str = Field(
+        default="256MB",
+        pattern=r"^[1-9][0-9]*(kB|MB|GB)$",
+        description="PostgreSQL's `work_mem` inside an upload's transaction (sorts and"
+        " hashes of a million staged rows stay in memory)",
+    )
+    xlsx_max_unpacked_bytes: int = Field(
+        default=GiB,
+        gt=0,
+        description="what an `.xlsx` upload's zip may unpack to in all (beyond: 413"
+        " `too_large`; a zip bomb)",
+    )
+    xlsx_max_cells: int = Field(
+        default=20_000_000,
+        gt=0,
+        description="cells a workbook's sheet may span from A1 to its last cell (the reader"
+        " holds them all, ~32 bytes each; beyond: 413 `too_large`)",
+    )
+    # Workbooks and Parquet files are read by a process of their own (uploads/tabular/).
+    parser_max_memory_bytes: int = Field(
+        default=4 * GiB,
+        ge=512 * 2**20,
+        description="address space of the process that reads a workbook or Parquet file (at"
+        " least 512 MiB; beyond: 413 `too_large`, the service unaffected)",
+    )
+    parser_max_cpu_seconds: int = Field(
+        default=300, ge=1, description="CPU seconds that process may use"
+    )
+    parser_max_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="seconds an upload waits for that process (time its rows wait for the"
+        " database not counted)",
+    )
+    db_pool_size: int = Field(
+        default=10,
+        ge=2,
+        le=1000,
+        description="database connections kept open per process (as many again open under load)",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="how long a request waits for a database connection before 503 `busy`",
+    )
+    fx_pool_size: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="the FX service's own connections, so that requests waiting for a rate"
+        " never starve its fetch",
+    )
+    answer_cache_bytes: int = Field(
+        default=64 * 2**20,
+        ge=0,
+        le=64 * GiB,
+        description="memory per process for read answers kept until the data changes"
+        " ([Kept answers](API.md#kept-answers-etags-and-freshness)); one answer takes at"
+        " most an eighth of it, bigger ones are streamed each time; `0` keeps none",
+    )
+    forecast_keep_runs: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="forecast runs kept with their predictions; older ones are deleted"
+        " after each run",
+    )
+    forecast_engine: ForecastEngine = Field(
+        default=ForecastEngine.LOCAL,
+        description="where a forecast run fits the statistical models: `local` (in the"
+        " process) or `dask`",
+    )
+    # Three years by default: two seasons of a year, and a bound on what a single stray
+    # date (an order in 1900) could make a run zero-fill.
+    forecast_history_days: int = Field(
+        default=1096,
+        ge=56,
+        le=3660,
+        description="days of history a forecast run reads, ending at its `data_until`"
+        " (56–3660); older orders are left out and counted in the run's `left_out`",
+    )
+    forecast_time_budget_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="seconds the global LightGBM model's fits may take in a run, all"
+        " backtest windows and the final fit together: it trains on the best sellers, as"
+        " many as a timed fit on the first of them says the budget holds; the rest get the"
+        " statistical models",
+    )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        description="`tcp://host:8786` of an existing Dask scheduler (needed by"
+        " `FORECAST_ENGINE=dask`)",
+    )
+    business_timezone: str = Field(
+        default="America/Sao_Paulo",
+        description="the shop's IANA time zone: an order's date-time with an offset becomes"
+        ' its date there, one without is a local time there (docs/UPLOADS.md, "Dates and'
+        ' date-times"); a name that is not a known zone stops the service at start',
+    )
+    # A day: a shop that uploads daily, a pipeline that runs hourly.
+    freshness_sla_seconds: int = Field(
+        default=86_400,
+        ge=1,
+        description="`GET /freshness` and its gauges: the data is stale when no upload"
+        " succeeded for this long, a warehouse consumer when its last finished feed read is"
+        ' older (docs/OPERATIONS.md, "Freshness")',
+        json_schema_extra={"shown": "`86400` (a day)"},
+    )
+    alert_urls: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated [Apprise](https://github.com/caronc/apprise) URLs the"
+        " alerts go to (`slack://…`, `mailto://…`, `json://host/path`, ~100 services);"
+        " unset: alerts are only recorded at `GET /alerts` (docs/OPERATIONS.md,"
+        ' "Alerts"). Secret: they hold tokens',
+        json_schema_extra={"shown": "unset"},
+    )
+    alert_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="how long one alert's delivery may take, every URL together; past it"
+        " the alert is recorded as not delivered",
+    )
+    alert_spike_factor: Decimal = Field(
+        default=Decimal(3),
+        gt=1,
+        max_digits=6,
+        decimal_places=2,
+        description="a demand spike: a product's units on a day at least this many times"
+        " its mean over the 28 days before",
+    )
+    alert_spike_min_units: int = Field(
+        default=10, ge=1, description="…and at least this many units"
+    )
+    host: str = Field(default="127.0.0.1", description="where `orderlens serve` listens")
+    port: int = Field(default=8000, ge=1, le=65535, description="…on this port")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="worker processes of `orderlens serve` (`--workers N` wins), 1–64; they"
+        " share the database, the FX cache and the metrics",
+    )
+    log_level: str = Field(default="INFO", description="logging level")
+    log_format: LogFormat = Field(default=LogFormat.TEXT, description="`text` or `json`")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="JSON list of browser origins allowed; empty: CORS off",
+        json_schema_extra={"shown": "`[]`"},
+    )
 
     @field_validator("fx_provider", mode="before")
     @classmethod
@@ -214,3 +346,52 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (tests build their own `Settings` instead)."""
     return Settings()
+
+
+# docs/CONFIGURATION.md's table of settings is written from the fields (`make docs`).
+TABLE_START = "<!-- settings: written by `make docs` from app/config.py; edit the fields there -->"
+TABLE_END = "<!-- end of settings -->"
+
+
+def settings_table() -> str:
+    """The markdown table of every setting: its variable, description and default."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        shown = extra.get("shown") or _shown(field.get_default(call_default_factory=True))
+        rows.append(f"| `{name.upper()}` | {field.description} | {shown} |")
+    return "\n".join(rows)
+
+
+def _shown(default: object) -> str:
+    if default is None:
+        return "unset"
+    if default == []:
+        return "empty"
+    if isinstance(default, StrEnum):
+        return f"`{default.value}`"
+    if isinstance(default, float | Decimal) and default == int(default):
+        default = int(default)
+    if isinstance(default, int) and default >= 2**20 and default % 2**20 == 0:
+        size = f"{default // GiB} GiB" if default % GiB == 0 else f"{default // 2**20} MiB"
+        return f"`{default}` ({size})"
+    return f"`{default}`"
+
+
+def write_table(page: Path) -> bool:
+    """Put the settings table between the page's markers; True if the page changed."""
+    text = page.read_text(encoding="utf-8")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    new = f"{head}{TABLE_START}\n{settings_table()}\n{TABLE_END}{tail}"
+    if new == text:
+        return False
+    page.write_text(new, encoding="utf-8")
+    return True
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/CONFIGURATION.md")
+    print(f"{target}: {'written' if write_table(target) else 'unchanged'}")

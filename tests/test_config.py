@@ -120,6 +120,16 @@ class TestSettings:
         assert settings_names - documented == set()
         assert documented - settings_names == CLIENT_VARIABLES
 
+    def test_the_configuration_page_holds_the_table_the_fields_give(self) -> None:
+        """The settings' table is written from the fields' descriptions (`make docs`):
+        a field added, removed or described anew without it fails here."""
+        from app.config import TABLE_END, TABLE_START, settings_table
+
+        page = (Path(__file__).resolve().parents[1] / "docs" / "CONFIGURATION.md").read_text()
+        written = page.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
+        assert written == settings_table(), "docs/CONFIGURATION.md is stale: run `make docs`"
+        assert all(field.description for field in Settings.model_fields.values())
+
     def test_env_example_as_is_is_valid(self, tmp_path: Path) -> None:
         example = Path(__file__).resolve().parents[1] / ".env.example"
         s = Settings(_env_file=example)
