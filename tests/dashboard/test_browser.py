@@ -159,36 +159,26 @@ async def page(browser: BrowserContext, service: str) -> AsyncIterator[tuple[Pag
 
 
 async def chart_points(page: Page, selector: str) -> int:
-    """Data points drawn in a chart image: the image loaded (from the blob: URL the page
-    made of its fetch), then the dots of the SVG at the chart's address (`data-src`),
-    asked with the key the page holds, if any (the CSP lets no script fetch blob:)."""
+    """Points (or bars) of a chart's first series as ECharts holds them, once drawn."""
+    await expect(page.locator(selector)).to_have_attribute("data-drawn", re.compile(r"\d"))
     return int(
         await page.eval_on_selector(
-            selector,
-            """async (img) => {
-                if (!img.complete || img.naturalWidth === 0) return -1;
-                if (!img.src.startsWith("blob:")) return -2;
-                const key = sessionStorage.getItem("orderlens.apiKey");
-                const headers = key ? { "X-API-Key": key } : {};
-                // Counted in the text: parsing it here would apply the page's CSP to
-                // pygal's inline styles.
-                // The wide drawing only: the SVG also holds one for a phone's box.
-                const text = (await (await fetch(img.dataset.src, { headers })).text()).split('class="pygal-chart layout-narrow"')[0];
-                return (text.match(/<circle [^>]*class="dot[ "]/g) || []).length;
-            }""",
+            selector, "(el) => echarts.getInstanceByDom(el).getOption().series[0].data.length"
         )
     )
 
 
 async def forecast_drawn(page: Page, *, before: str) -> None:
-    """The forecast chart shown anew: fetched, put in a new blob: URL, decoded."""
+    """The forecast chart drawn anew (its `data-drawn` count moved on from `before`)."""
     await page.wait_for_function(
-        "(before) => { const i = document.querySelector('#chart-forecast');"
-        " return !i.hidden && i.src.startsWith('blob:') && i.src !== before"
-        " && i.complete && i.naturalWidth > 0; }",
+        "(before) => { const el = document.querySelector('#chart-forecast');"
+        " return !el.hidden && el.dataset.drawn && el.dataset.drawn !== before; }",
         arg=before,
         timeout=10_000,
     )
+
+
+DRAWN = "(el) => el.dataset.drawn || ''"
 
 
 class TestDashboardInChromium:
@@ -197,7 +187,7 @@ class TestDashboardInChromium:
     ) -> None:
         tab, watch = page
         await tab.goto(f"{service}/")
-        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day")).to_have_text("12/06/2024")
         await expect(tab.locator("#kpi-day-orders")).to_contain_text("10 orders")
         await expect(tab.locator("#kpi-product")).to_have_text("Product_5")
         await expect(tab.locator("#kpi-product-brl")).to_have_text("R$ 891.80")
@@ -212,15 +202,14 @@ class TestDashboardInChromium:
         await expect(tab.locator("#fx-note")).to_contain_text("freecurrencyapi.com rate of")
         await expect(tab.locator("#fx-note")).not_to_contain_text("stale")
         await expect(tab.locator("#period-status")).to_have_text(
-            "All orders: 2024-12-01 to 2024-12-10."
+            "All orders: 12/01/2024 to 12/10/2024."
         )
         await expect(tab.locator("#daily-rows tr")).to_have_count(10)
         await expect(tab.locator("#uploads-rows tr")).to_have_count(2)
         await tab.wait_for_load_state("networkidle")
         assert await chart_points(tab, "#chart-brl") == 10
         assert await chart_points(tab, "#chart-usd") == 10
-        assert await chart_points(tab, "#chart-categories") == 0  # bars, no dots
-        assert await tab.eval_on_selector("#chart-categories", "i => i.naturalWidth") > 0
+        assert await chart_points(tab, "#chart-categories") == 5  # a bar per category
 
         ARTIFACTS.mkdir(exist_ok=True)
         await tab.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
@@ -246,6 +235,8 @@ class TestDashboardInChromium:
                 await tab.goto(f"{service}/")
                 await expect(tab.locator("#kpi-product-brl")).to_have_text("R$ 891,80")
                 await expect(tab.locator("#kpi-ticket-brl")).to_have_text("R$ 154,69")
+                # Dates as this locale writes them, as its date pickers show them.
+                await expect(tab.locator("#kpi-day")).to_have_text("06/12/2024")
                 async with httpx.AsyncClient() as client:
                     answer = await client.get(f"{service}/insights/average-ticket")
                 api = answer.json()
@@ -263,20 +254,19 @@ class TestDashboardInChromium:
     ) -> None:
         tab, watch = page
         await tab.goto(f"{service}/")
-        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day")).to_have_text("12/06/2024")
         await tab.fill("#start", "2024-12-07")
         await tab.fill("#end", "2024-12-09")
         await tab.click("button[type=submit] >> text=Apply")
         await expect(tab.locator("#period-status")).to_have_text(
-            "Orders in the chosen period: 2024-12-07 to 2024-12-09."
+            "Orders in the chosen period: 12/07/2024 to 12/09/2024."
         )
         await expect(tab.locator("#daily-rows tr")).to_have_count(3)
-        await expect(tab.locator("#kpi-day")).not_to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day")).not_to_have_text("12/06/2024")
         assert "start=2024-12-07&end=2024-12-09" in tab.url
-        for chart in ("#chart-brl", "#chart-usd", "#chart-categories"):
-            src = await tab.get_attribute(chart, "data-src")
-            assert src is not None and "start=2024-12-07&end=2024-12-09" in src
         await tab.wait_for_load_state("networkidle")
+        asked = [urlsplit(u).query for u in watch.requests if "/insights/top-categories" in u]
+        assert asked[-1] == "limit=10&start=2024-12-07&end=2024-12-09"
         assert await chart_points(tab, "#chart-brl") == 3
         href = await tab.get_attribute("#dl-orders", "href")
         assert href == "/orders?format=csv&start=2024-12-07&end=2024-12-09"
@@ -287,7 +277,7 @@ class TestDashboardInChromium:
         await expect(tab.locator("#daily-rows tr")).to_have_count(3)
         await tab.click("#period-reset")
         await expect(tab.locator("#daily-rows tr")).to_have_count(10)
-        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day")).to_have_text("12/06/2024")
         watch.assert_clean()
 
     async def test_upload_form_shows_the_report(
@@ -299,6 +289,9 @@ class TestDashboardInChromium:
         products = REFERENCE / "data" / "products.csv"
 
         await tab.set_input_files("#upload-file", str(products))
+        drawn = {
+            c: await tab.eval_on_selector(c, DRAWN) for c in ("#chart-brl", "#chart-categories")
+        }
         await tab.fill("#upload-key", "not-the-key")
         await tab.click("#upload-submit")
         await expect(tab.locator("#upload-error")).to_contain_text("unauthorized")
@@ -319,7 +312,8 @@ class TestDashboardInChromium:
         await expect(tab.locator("#uploads-rows tr")).to_have_count(3)
         await expect(tab.locator("#uploads-rows tr").first).to_contain_text("products.csv")
         # The figures are read again, the charts drawn anew.
-        await expect(tab.locator("#chart-brl")).to_have_attribute("data-src", re.compile(r"rev=1"))
+        for chart in ("#chart-brl", "#chart-categories"):
+            await expect(tab.locator(chart)).not_to_have_attribute("data-drawn", drawn[chart])
         await expect(tab.locator("#kpi-product")).to_have_text("Product_5")
         # The browser logs the refused upload itself.
         watch.assert_clean(expected=("status of 401 (Unauthorized)",))
@@ -370,31 +364,35 @@ class TestDashboardInChromium:
         await tab.goto(f"{service}/")
         chart = tab.locator("#chart-forecast")
         model = tab.locator("#forecast-model")
-        await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total$"))
+        await expect(chart).to_have_attribute("data-subject", re.compile(r"^/forecasts/total$"))
         await expect(model).to_contain_text("Model for the whole shop: the sum of its products'")
         await expect(tab.locator("#forecast-product-controls")).to_be_hidden()
         await forecast_drawn(tab, before="")
 
-        before = await chart.evaluate("(i) => i.src")
+        before = await chart.evaluate(DRAWN)
         await tab.get_by_label("A category").check()
         await expect(tab.locator("#forecast-category-controls")).to_be_visible()
         # The reference categories, by name; the first is shown at once.
         options = tab.locator("#forecast-category option")
         await expect(options).to_have_text(["Dresses", "Jackets", "Pants", "Shirts", "Shoes"])
-        await expect(chart).to_have_attribute("data-src", re.compile(r"\?category=Dresses$"))
+        await expect(chart).to_have_attribute(
+            "data-subject", re.compile(r"^/forecasts/categories/Dresses$")
+        )
         await forecast_drawn(tab, before=before)
-        before = await chart.evaluate("(i) => i.src")
+        before = await chart.evaluate(DRAWN)
         await tab.locator("#forecast-category").select_option("Shirts")
-        await expect(chart).to_have_attribute("data-src", re.compile(r"\?category=Shirts$"))
+        await expect(chart).to_have_attribute(
+            "data-subject", re.compile(r"^/forecasts/categories/Shirts$")
+        )
         await expect(model).to_contain_text("Model for Shirts: the sum of its products'")
         await forecast_drawn(tab, before=before)
         # A summed level has no part beyond its products: no dotted line is named.
         await expect(tab.locator("#chart-forecast-caption")).not_to_contain_text("dotted")
 
         # Back to the total: drawn again.
-        before = await chart.evaluate("(i) => i.src")
+        before = await chart.evaluate(DRAWN)
         await tab.get_by_label("Total").check()
-        await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total$"))
+        await expect(chart).to_have_attribute("data-subject", re.compile(r"^/forecasts/total$"))
         await forecast_drawn(tab, before=before)
         ARTIFACTS.mkdir(exist_ok=True)
         await tab.locator("#forecast").screenshot(path=ARTIFACTS / "forecast-total.png")
@@ -484,7 +482,7 @@ class TestDashboardWithReadKeys:
         await expect(tab.locator("#key-dialog-error")).to_contain_text("refused")
         await tab.fill("#key-input", READ_KEY)
         await tab.click("#key-submit")
-        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day")).to_have_text("12/06/2024")
         await expect(tab.locator("#kpi-product-usd")).to_have_text("US$ 164.95")
         await expect(tab.locator("#daily-rows tr")).to_have_count(10)
         await expect(tab.locator("#uploads-rows tr")).to_have_count(2)
@@ -497,11 +495,10 @@ class TestDashboardWithReadKeys:
 
         # The tab keeps its key: a reload asks nothing.
         await tab.reload()
-        await expect(tab.locator("#kpi-day")).to_have_text("2024-12-06")
+        await expect(tab.locator("#kpi-day")).to_have_text("12/06/2024")
         await tab.wait_for_load_state("networkidle")
         await expect(tab.locator("#key-dialog")).to_have_count(0)
-        assert await chart_points(tab, "#chart-categories") == 0  # bars, no dots
-        assert await tab.eval_on_selector("#chart-categories", "i => i.naturalWidth") > 0
+        assert await chart_points(tab, "#chart-categories") == 5  # a bar per category
 
         # A CSV download is fetched with the key and saved from a blob: URL.
         async with tab.expect_download() as info:
@@ -595,33 +592,37 @@ class TestDashboardWithTextIds:
             await expect(tab.locator("#kpi-product-units")).to_have_text("#85123A · 50 units")
             chart = tab.locator("#chart-forecast")
             model = tab.locator("#forecast-model")
-            await expect(chart).to_have_attribute("data-src", re.compile(r"\?level=total$"))
+            await expect(chart).to_have_attribute("data-subject", re.compile(r"^/forecasts/total$"))
             await forecast_drawn(tab, before="")
 
-            before = await chart.evaluate("(i) => i.src")
+            before = await chart.evaluate(DRAWN)
             await tab.get_by_role("radio", name="A product").check()
             picker = tab.locator("#forecast-product option")
             # Best sellers first, each by its id as written.
             await expect(picker).to_have_count(3)
             values = await picker.evaluate_all("(os) => os.map((o) => o.value)")
             assert values == ["85123A", "71053", "BANK CHARGES"]
-            await expect(chart).to_have_attribute("data-src", re.compile(r"\?product_id=85123A$"))
+            await expect(chart).to_have_attribute(
+                "data-subject", re.compile(r"^/forecasts/products/85123A$")
+            )
             await expect(model).to_contain_text("Too little history to test a model")
             await forecast_drawn(tab, before=before)
 
-            before = await chart.evaluate("(i) => i.src")
+            before = await chart.evaluate(DRAWN)
             await tab.locator("#forecast-product").select_option("BANK CHARGES")
             await expect(chart).to_have_attribute(
-                "data-src", re.compile(r"\?product_id=BANK\+CHARGES$")
+                "data-subject", re.compile(r"^/forecasts/products/BANK%20CHARGES$")
             )
             await expect(model).to_contain_text("Too little history to test a model")
             await forecast_drawn(tab, before=before)
 
             # Found by its integer id; its chart asked by the integer.
-            before = await chart.evaluate("(i) => i.src")
+            before = await chart.evaluate(DRAWN)
             await tab.fill("#forecast-search", "71053")
             await expect(picker).to_have_count(1)
-            await expect(chart).to_have_attribute("data-src", re.compile(r"\?product_id=71053$"))
+            await expect(chart).to_have_attribute(
+                "data-subject", re.compile(r"^/forecasts/products/71053$")
+            )
             await forecast_drawn(tab, before=before)
             await expect(model).to_contain_text("Too little history to test a model")
 

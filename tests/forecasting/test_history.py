@@ -1,7 +1,9 @@
-"""The forecast chart of the total and of a category (`/dashboard/charts/forecast.svg`
-with `level=total` or `category=`), over the app in process, on a database of this
-module's own: the generator's realistic demand (12 products, 120 days) and one forecast
-run, so the levels have a model of their own and an `unallocated` part."""
+"""The sales history a forecast continues (`GET /forecasts/total/history`,
+`/forecasts/categories/{category}/history`, `/forecasts/products/{product_id}/history`),
+which the dashboard's forecast chart draws before the forecast and its 80% and 95%
+intervals; over the app in process, on a database of this module's own: the generator's
+realistic demand (12 products, 120 days) and one forecast run, so the levels have a model
+of their own and an `unallocated` part."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -16,17 +20,13 @@ from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import db
-from app.dashboard import charts
-from app.dashboard.router import FORECAST_HISTORY_DAYS
 from app.forecasting import service as forecasts
 from tests.conftest import create_database, drop_database, open_client
-from tests.dashboard.test_page import assert_self_contained, svg_tree, texts
 from tests.forecasting.conftest import load, run_forecast
 from tests.helpers import app_for, assert_error, upload
 from tests.reliability.test_hostile_params import INJECTIONS
 
-CHART = "/dashboard/charts/forecast.svg"
-LEGEND = ("Sold", "Forecast", "80% low", "80% high")
+HISTORY_DAYS = 90  # what the dashboard asks for, and the default
 
 
 @dataclass
@@ -80,73 +80,76 @@ async def units_from_orders(
         return {r.created_date: float(r.quantity) for r in rows}
 
 
+def units(answer: dict[str, Any]) -> list[tuple[date, float]]:
+    return [(date.fromisoformat(d["date"]), d["quantity"]) for d in answer["items"]]
+
+
 @pytest.mark.one_server
-class TestLevelCharts:
-    async def test_the_total_draws_its_history_forecast_band_and_new_products(
-        self, forecast: Forecast
-    ) -> None:
-        response = await forecast.client.get(CHART, params={"level": "total"})
-        tree = svg_tree(response)
-        assert_self_contained(tree)
-        wide, narrow = texts(tree, "wide"), texts(tree, "narrow")
-        assert {*LEGEND, charts.UNALLOCATED} <= set(wide), wide
-        # On a phone, one entry for the band and a short name: two legend rows.
-        assert {"Sold", "Forecast", "80% band", charts.UNALLOCATED_SHORT} <= set(narrow)
-        assert "80% high" not in narrow
-        assert "No forecast" not in wide + narrow
+class TestHistoryReads:
+    async def test_the_total_is_its_units_up_to_the_run(self, forecast: Forecast) -> None:
+        """90 days by default, the last the run read, each the orders' units; the
+        forecast's first day is the next."""
+        response = await forecast.client.get("/forecasts/total/history")
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        until = date.fromisoformat(str(forecast.run["data_until"]))
+        assert answer["run_id"] == forecast.run["run_id"]
+        assert answer["data_until"] == until.isoformat()
+        sold = await units_from_orders(forecast.engine, None, until)
+        days = [until - timedelta(days=HISTORY_DAYS - 1 - i) for i in range(HISTORY_DAYS)]
+        assert units(answer) == [(d, sold.get(d, 0.0)) for d in days]
+        ahead = (await forecast.client.get("/forecasts/total")).json()["items"]
+        assert ahead[0]["date"] == (until + timedelta(days=1)).isoformat()
+        # Each day carries both intervals the chart shades.
+        assert {"lo_80", "hi_80", "lo_95", "hi_95", "unallocated"} <= set(ahead[0])
 
-    async def test_each_category_draws_its_chart(self, forecast: Forecast) -> None:
+    async def test_each_category_and_a_shorter_window(self, forecast: Forecast) -> None:
+        until = date.fromisoformat(str(forecast.run["data_until"]))
         for category in forecast.categories:
-            response = await forecast.client.get(CHART, params={"category": category})
-            labels = texts(svg_tree(response))
-            assert {*LEGEND, charts.UNALLOCATED} <= set(labels), (category, labels)
+            response = await forecast.client.get(
+                f"/forecasts/categories/{category}/history", params={"days": 7}
+            )
+            assert response.status_code == 200, response.text
+            sold = await units_from_orders(forecast.engine, category, until)
+            days = [until - timedelta(days=6 - i) for i in range(7)]
+            assert units(response.json()) == [(d, sold.get(d, 0.0)) for d in days]
 
-    async def test_an_unknown_category_is_no_forecast(self, forecast: Forecast) -> None:
-        for name in ("No such category", forecast.categories[0].upper() + "x", " "):
-            response = await forecast.client.get(CHART, params={"category": name})
-            assert_error(response, 404, "no_forecast")
-
-    @pytest.mark.parametrize(
-        "params",
-        [
-            {"level": "category"},
-            {"level": "TOTAL"},
-            {"level": ""},
-            {"category": ""},
-            {"category": "a\x00b"},
-            {"category": "x" * 101},
-        ],
-    )
-    async def test_bad_parameters_are_422(self, forecast: Forecast, params: dict[str, str]) -> None:
-        assert_error(await forecast.client.get(CHART, params=params), 422, "validation_error")
-
-    @pytest.mark.parametrize(
-        "params",
-        [
-            {},
-            {"level": "total", "category": "Shoes"},
-            {"product_id": "1", "level": "total"},
-            {"product_id": "1", "category": "Shoes"},
-        ],
-    )
-    async def test_one_forecast_per_chart(self, forecast: Forecast, params: dict[str, str]) -> None:
-        error = assert_error(
-            await forecast.client.get(CHART, params=params), 422, "invalid_forecast_subject"
+    async def test_a_product_and_its_csv(self, forecast: Forecast) -> None:
+        answer = (await forecast.client.get("/forecasts/products/1/history")).json()
+        # Zero-filled from its first sale, as its series is: 90 days at most.
+        assert 0 < len(answer["items"]) <= HISTORY_DAYS
+        assert answer["items"][-1]["date"] == forecast.run["data_until"]
+        response = await forecast.client.get(
+            "/forecasts/products/1/history", params={"format": "csv", "days": 3}
         )
-        assert error["details"] == {"given": list(params)}
+        assert response.status_code == 200
+        assert 'filename="history_product_1.csv"' in response.headers["content-disposition"]
+        lines = response.text.splitlines()
+        assert lines[0] == "date,quantity" and len(lines) == 4
+        assert lines[-1].startswith(str(forecast.run["data_until"]))
+
+    async def test_unknown_subjects_are_no_forecast(self, forecast: Forecast) -> None:
+        for path in (
+            "/forecasts/categories/No such category/history",
+            f"/forecasts/categories/{forecast.categories[0].upper()}x/history",
+            "/forecasts/products/999999/history",
+            "/forecasts/products/NOPE/history",
+        ):
+            assert_error(await forecast.client.get(path), 404, "no_forecast")
+
+    @pytest.mark.parametrize("days", ["0", "367", "-1", "x", "1.5"])
+    async def test_bad_windows_are_422(self, forecast: Forecast, days: str) -> None:
+        response = await forecast.client.get("/forecasts/total/history", params={"days": days})
+        assert_error(response, 422, "validation_error")
 
     async def test_hostile_categories_are_4xx(self, forecast: Forecast) -> None:
         for value in INJECTIONS:
-            response = await forecast.client.get(CHART, params={"category": value})
+            if not value.strip():
+                continue  # no category: another route
+            segment = quote(value, safe="")
+            response = await forecast.client.get(f"/forecasts/categories/{segment}/history")
             assert response.status_code in (404, 422), (value[:40], response.text[:200])
             assert set(response.json()["error"]) == {"code", "message", "details"}
-
-    async def test_a_product_chart_is_as_before(self, forecast: Forecast) -> None:
-        tree = svg_tree(await forecast.client.get(CHART, params={"product_id": 1}))
-        for layout in ("wide", "narrow"):
-            labels = texts(tree, layout)
-            assert set(LEGEND) <= set(labels)
-            assert charts.UNALLOCATED not in labels and charts.UNALLOCATED_SHORT not in labels
 
 
 class TestLevelHistory:
@@ -158,18 +161,18 @@ class TestLevelHistory:
         until = date.fromisoformat(str(forecast.run["data_until"]))
         async with AsyncSession(forecast.engine) as session:
             history = await forecasts.level_units(
-                session=session, category=category, until=until, days=FORECAST_HISTORY_DAYS
+                session=session, category=category, until=until, days=HISTORY_DAYS
             )
         days = [d for d, _ in history]
-        assert len(days) == FORECAST_HISTORY_DAYS  # 120 days of data: the window is full
-        assert days == [until - timedelta(days=FORECAST_HISTORY_DAYS - 1 - i) for i in range(90)]
+        assert len(days) == HISTORY_DAYS  # 120 days of data: the window is full
+        assert days == [until - timedelta(days=HISTORY_DAYS - 1 - i) for i in range(90)]
         sold = await units_from_orders(forecast.engine, category, until)
         assert history == [(d, sold.get(d, 0.0)) for d in days]
         assert sum(q for _, q in history) > 0
 
 
 class TestSummedLevels:
-    async def test_a_level_summed_from_its_products_draws_no_new_products_line(
+    async def test_a_level_summed_from_its_products_has_no_new_products_part(
         self, client: httpx.AsyncClient, engine: AsyncEngine
     ) -> None:
         """Ten days are too short to backtest a level: it is its products' sum, whose
@@ -182,16 +185,11 @@ class TestSummedLevels:
         ]
         assert (await upload(client, "orders", "\n".join(rows) + "\n")).status_code == 201
         assert (await run_forecast(client, horizon=7))["status"] == "succeeded"
-        for params in ({"level": "total"}, {"category": "Hats"}):
-            tree = svg_tree(await client.get(CHART, params=params))
-            for layout in ("wide", "narrow"):
-                labels = texts(tree, layout)
-                assert set(LEGEND) <= set(labels), (params, labels)
-                assert charts.UNALLOCATED_SHORT not in labels and charts.UNALLOCATED not in labels
-        async with AsyncSession(engine) as session:
-            history = await forecasts.level_units(
-                session=session, category="Hats", until=date(2025, 3, 10), days=90
-            )
-        # From the first sale of any product, as the level's series (not 90 days of zeros).
-        assert history[0] == (date(2025, 3, 1), 1.0)
-        assert len(history) == 10
+        # Their history: from the first sale (not 90 days of zeros), their unallocated 0.
+        for path in ("/forecasts/total", "/forecasts/categories/Hats"):
+            level = (await client.get(path)).json()
+            assert level["model"] == forecasts.SUM_OF_PRODUCTS
+            assert {d["unallocated"] for d in level["items"]} == {0.0}
+            history = (await client.get(f"{path}/history")).json()
+            assert history["items"][0] == {"date": "2025-03-01", "quantity": 1.0}
+            assert len(history["items"]) == 10

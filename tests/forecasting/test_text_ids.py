@@ -8,6 +8,7 @@ import csv
 import io
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -128,8 +129,9 @@ class TestCodedProducts:
     ) -> None:
         error = assert_error(await client.get(f"/forecasts/products/{written}"), 404, "no_forecast")
         assert error["details"] == {"product_id": shown}
-        chart = await client.get("/dashboard/charts/forecast.svg", params={"product_id": written})
-        assert_error(chart, 404, "no_forecast")
+        history = await client.get(f"/forecasts/products/{written}/history")
+        error = assert_error(history, 404, "no_forecast")
+        assert error["details"] == {"product_id": shown}
 
     async def test_a_key_is_never_an_id(
         self, client: httpx.AsyncClient, engine: AsyncEngine, forecast: dict[str, Any]
@@ -140,8 +142,8 @@ class TestCodedProducts:
             ).scalar_one()
         assert key < 0
         assert_error(await client.get(f"/forecasts/products/{key}"), 404, "no_forecast")
-        chart = await client.get("/dashboard/charts/forecast.svg", params={"product_id": key})
-        assert_error(chart, 404, "no_forecast")
+        history = await client.get(f"/forecasts/products/{key}/history")
+        assert_error(history, 404, "no_forecast")
 
     async def test_a_coded_product_csv_is_named_safely(
         self, client: httpx.AsyncClient, forecast: dict[str, Any]
@@ -176,16 +178,14 @@ class TestCodedProducts:
         ]
         assert {r["product_name"] for r in by_id["85123A"]} == {"Product_8"}
 
-    async def test_the_chart_draws_a_coded_product(
+    async def test_a_coded_products_history_is_read_by_its_code(
         self, client: httpx.AsyncClient, forecast: dict[str, Any]
     ) -> None:
+        """What the dashboard's chart draws before a coded product's forecast."""
         for code in CODES.values():
-            response = await client.get(
-                "/dashboard/charts/forecast.svg", params={"product_id": code}
-            )
+            response = await client.get(f"/forecasts/products/{quote(code, safe='')}/history")
             assert response.status_code == 200, (code, response.text[:200])
-            assert response.headers["content-type"].startswith("image/svg+xml")
-            assert b"80% high" in response.content
+            assert response.json()["items"], code
 
     async def test_accuracy_lists_no_product(
         self, client: httpx.AsyncClient, forecast: dict[str, Any]

@@ -204,15 +204,17 @@
   /** An exchange rate to 4 significant digits (the exact one is the element's title). */
   const RATES = new Intl.NumberFormat(undefined, { minimumSignificantDigits: 4, maximumSignificantDigits: 4 });
   const rate = (s) => RATES.format(Number(s));
-  const utc = (iso) => (iso ? `${iso.replace("T", " ").slice(0, 16)}` : "—");
-  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-  /** "30 Oct 2025" for a YYYY-MM-DD: always with its year. */
-  function day(iso) {
-    if (!iso) return "—";
-    const [year, month, date] = iso.split("-").map(Number);
-    return `${date} ${MONTHS[month - 1]} ${year}`;
-  }
+  // One date format on the whole page, the browser's own numeric one: the one its date
+  // pickers show (en-US 12/06/2024, pt-BR and en-GB 06/12/2024), always with the year.
+  const DATES = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC",
+  });
+  /** A timestamp's day, in the page's one date format. */
+  const dayOf = (time) => DATES.format(new Date(time));
+  /** A YYYY-MM-DD in the page's one date format. */
+  const day = (iso) => (iso ? dayOf(stamp(iso)) : "—");
+  /** An ISO timestamp in UTC as its day and hh:mm. */
+  const utc = (iso) => (iso ? `${day(iso.slice(0, 10))} ${iso.slice(11, 16)}` : "—");
 
   function bytes(n) {
     if (n < 1024) return `${n} B`;
@@ -236,7 +238,7 @@
     const start = $("start").value;
     const end = $("end").value;
     if (start && end && start > end) {
-      setText("period-status", `“From” (${start}) is after “To” (${end}).`);
+      setText("period-status", `“From” (${day(start)}) is after “To” (${day(end)}).`);
       $("period-status").classList.add("error");
       return;
     }
@@ -264,7 +266,7 @@
       return;
     }
     const scope = state.start || state.end ? "Orders in the chosen period" : "All orders";
-    setText("period-status", `${scope}: ${period.start} to ${period.end}.`);
+    setText("period-status", `${scope}: ${day(period.start)} to ${day(period.end)}.`);
     if (!state.start && !state.end) {
       // The whole span bounds the pickers.
       for (const id of ["start", "end"]) {
@@ -346,9 +348,9 @@
   }
 
   function renderKpis(kpis, ticket) {
-    const day = kpis.max_order_date;
-    setText("kpi-day", day ? day.date : "—");
-    setText("kpi-day-orders", day ? `${count(day.orders)} orders, the most of any day` : "No orders");
+    const busiest = kpis.max_order_date;
+    setText("kpi-day", busiest ? day(busiest.date) : "—");
+    setText("kpi-day-orders", busiest ? `${count(busiest.orders)} orders, the most of any day` : "No orders");
 
     const product = kpis.most_demanded_product;
     setText("kpi-product", product ? product.product_name : "—");
@@ -388,10 +390,16 @@
         if (!cursor) break;
       }
       showError("daily-error", null);
+      for (const id of ["chart-brl", "chart-usd"]) showError(`${id}-error`, null);
+      try {
+        drawRevenue(items);
+      } catch (error) {
+        for (const id of ["chart-brl", "chart-usd"]) showError(`${id}-error`, `The chart could not be drawn: ${error.message}`);
+      }
       body.replaceChildren(
         ...items.map((item) => {
           const row = make("tr");
-          row.append(make("td", item.date));
+          row.append(make("td", day(item.date)));
           row.append(make("td", count(item.orders), "num"));
           row.append(make("td", count(item.quantity), "num"));
           row.append(make("td", decimal(item.revenue_brl), "num"));
@@ -418,45 +426,386 @@
     } catch (error) {
       body.replaceChildren();
       showError("daily-error", error);
+      for (const id of ["chart-brl", "chart-usd"]) {
+        hideChart(id);
+        showError(`${id}-error`, `The chart could not be drawn: ${error.message}`);
+      }
     }
   }
 
-  const CHARTS = [
-    { id: "chart-brl", path: "/dashboard/charts/daily-revenue.svg", extra: { currency: "BRL" } },
-    { id: "chart-usd", path: "/dashboard/charts/daily-revenue.svg", extra: { currency: "USD" } },
-    { id: "chart-categories", path: "/dashboard/charts/top-categories.svg", extra: {}, keys: ["start", "end"] },
-  ];
+  // ---------- charts ----------
+  // Drawn in the browser by the vendored Apache ECharts (static/echarts.min.js) with its
+  // SVG renderer, from the same JSON the tables show. Money is plotted as a Number (a
+  // point's height needs no cent), but every figure a tooltip shows is the API's exact
+  // text, formatted by `decimal`. Tooltips are built as elements (`textContent`): an HTML
+  // string's style attributes would be refused by the page's CSP.
 
-  // Bumped after each upload: the charts are asked for anew (and no cache can answer).
-  let revision = 0;
-  const chartUrls = {};
+  const INK = "#1b1f24";
+  const MUTED = "#4b5563";
+  const GRID = "#e5e7eb";
+  const BLUE = "#1d4ed8";
+  const AMBER = "#b45309";
+  const GREEN = "#047857";
+  const GREY = "#6b7280";
+  const FONT = getComputedStyle(document.documentElement).fontFamily;
+  const PHONE_PX = 480; // a chart box narrower than this gets the phone's layout
+  const charts = {}; // id -> {chart, build, width}
 
-  // Charts are fetched (with the key when one is held) and shown from blob: URLs: an
-  // <img src> could not send the X-API-Key header.
-  async function loadChart(chart) {
-    const img = $(chart.id);
-    const extra = revision ? { ...chart.extra, rev: String(revision) } : chart.extra;
-    const path = withPeriod(chart.path, extra, chart.keys);
-    img.dataset.src = path;
-    showError(`${chart.id}-error`, null);
+  const COMPACT = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+  const UNITS = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
+  /** A day's timestamp (UTC midnight) from a YYYY-MM-DD; any year, 1 to 9999. */
+  function stamp(iso) {
+    const [year, month, date] = iso.split("-").map(Number);
+    const d = new Date(0);
+    d.setUTCFullYear(year, month - 1, date);
+    return d.getTime();
+  }
+  const ONE_DAY = 86400000;
+
+  /** A tooltip: a title and rows of [key, value, swatch class], as elements. */
+  function tip(title, rows) {
+    const box = make("div", null, "tip");
+    box.append(make("strong", title));
+    for (const [key, value, swatch] of rows) {
+      const line = make("div", null, "tip-row");
+      if (swatch) line.append(make("span", "", `swatch ${swatch}`));
+      line.append(make("span", `${key}: `), make("span", value, "tip-value"));
+      box.append(line);
+    }
+    return box;
+  }
+
+  function baseOption(width) {
+    const phone = width < PHONE_PX;
+    const size = phone ? 12 : 13;
+    return {
+      phone,
+      size,
+      option: {
+        animation: false,
+        useUTC: true,
+        textStyle: { fontFamily: FONT, fontSize: size, color: INK },
+        tooltip: {
+          confine: true,
+          className: "chart-tip",
+          backgroundColor: "#ffffff",
+          borderColor: "#9ca3af",
+          textStyle: { color: INK, fontSize: size },
+          // No show/hide transition: the tooltip follows at once.
+          transitionDuration: 0,
+        },
+      },
+    };
+  }
+
+  const axisLabel = (size) => ({ fontSize: size, color: MUTED, hideOverlap: true });
+
+  /** Draw (or redraw) chart `id` from `build(width)`; it is built anew when its box's
+   * width changes, keeping the part of the time axis the reader zoomed to. */
+  function draw(id, build, after) {
+    const box = $(id);
+    box.hidden = false;
+    let entry = charts[id];
+    if (!entry) {
+      const chart = echarts.init(box, null, { renderer: "svg" });
+      entry = { chart, build, width: 0, after: null };
+      charts[id] = entry;
+      chart.on("dataZoom", () => entry.after && entry.after(chart));
+      new ResizeObserver(() => {
+        const width = box.clientWidth;
+        if (!width || width === entry.width) return;
+        const zoom = entry.chart.getOption().dataZoom;
+        const kept = zoom && zoom.length ? { start: zoom[0].start, end: zoom[0].end } : null;
+        render(entry, width, kept);
+      }).observe(box);
+    }
+    entry.build = build;
+    entry.after = after || null;
+    render(entry, box.clientWidth, null);
+  }
+
+  function render(entry, width, kept) {
+    if (!width) return;
+    entry.width = width;
+    const option = entry.build(width);
+    if (kept && option.dataZoom) {
+      for (const zoom of option.dataZoom) {
+        delete zoom.startValue;
+        delete zoom.endValue;
+        Object.assign(zoom, kept);
+      }
+    }
+    entry.chart.resize();
+    entry.chart.setOption(option, { notMerge: true });
+    if (entry.after) entry.after(entry.chart);
+    const box = entry.chart.getDom();
+    box.dataset.drawn = String(Number(box.dataset.drawn || 0) + 1);
+  }
+
+  function hideChart(id) {
+    if (charts[id]) charts[id].chart.clear();
+    $(id).hidden = true;
+  }
+
+  /** A time axis and its zoom (the wheel or a pinch, and a slider under the plot). */
+  function timeAxis(width, size, first, last, view) {
+    const days = Math.max(1, (last - first) / ONE_DAY);
+    return {
+      xAxis: {
+        type: "time",
+        min: first,
+        max: last,
+        // At least a day between ticks: a short period is labelled a day at a time.
+        minInterval: ONE_DAY,
+        splitNumber: Math.max(2, Math.floor(width / 150)),
+        // The end labels inside the plot's width: the first clear of the value axis'
+        // "0", the last clear of the chart's right edge; and all of them below the "0".
+        axisLabel: {
+          ...axisLabel(size), formatter: (value) => dayOf(value), alignMinLabel: "left", alignMaxLabel: "right", margin: 12,
+        },
+        axisLine: { lineStyle: { color: GREY } },
+        splitLine: { show: false },
+      },
+      dataZoom: [
+        { type: "inside", xAxisIndex: 0, startValue: view[0], endValue: view[1], minValueSpan: Math.min(days, 3) * ONE_DAY },
+        {
+          type: "slider",
+          xAxisIndex: 0,
+          startValue: view[0],
+          endValue: view[1],
+          height: 22,
+          bottom: 6,
+          // The handles' labels would run off the chart at its edges: the caption says
+          // which days are shown instead.
+          showDetail: false,
+          brushSelect: false,
+          borderColor: "#d1d5db",
+        },
+      ],
+    };
+  }
+
+  /** The days before and after the bulk of the orders, left out of the first view: a
+   * few stray order days (at most 2% of the orders on each side) separated from the
+   * rest by 30 or more days without an order. [first shown, last shown, left out]. */
+  function bulkOfDays(items) {
+    const sold = items.filter((i) => i.orders > 0);
+    const all = sold.reduce((n, i) => n + i.orders, 0);
+    const GAP = 30 * ONE_DAY;
+    const SHARE = 0.02;
+    let from = 0;
+    let to = sold.length - 1;
+    let share = 0;
+    for (let i = 0; i < sold.length - 1; i += 1) {
+      share += sold[i].orders;
+      if (share > SHARE * all) break;
+      if (stamp(sold[i + 1].date) - stamp(sold[i].date) >= GAP) from = i + 1;
+    }
+    share = 0;
+    for (let i = sold.length - 1; i > from; i -= 1) {
+      share += sold[i].orders;
+      if (share > SHARE * all) break;
+      if (stamp(sold[i].date) - stamp(sold[i - 1].date) >= GAP) to = i - 1;
+    }
+    if (!sold.length) return null;
+    const before = sold.slice(0, from);
+    const after = sold.slice(to + 1);
+    return { first: sold[from].date, last: sold[to].date, before, after };
+  }
+
+  const plural = (n, one, many) => `${count(n)} ${n === 1 ? one : many}`;
+
+  /** What a revenue chart's caption says of the days outside its first view. */
+  function strayNote(bulk) {
+    const parts = [];
+    const say = (days, where) => {
+      const orders = days.reduce((n, i) => n + i.orders, 0);
+      parts.push(`${plural(days.length, "day", "days")} with orders (${plural(orders, "order", "orders")}) ${where}`);
+    };
+    if (bulk.before.length) say(bulk.before, `before ${day(bulk.first)}`);
+    if (bulk.after.length) say(bulk.after, `after ${day(bulk.last)}`);
+    if (!parts.length) return "";
+    return `Outside the first view, far from the other orders: ${parts.join(" and ")}.`
+      + " Drag the slider's handles, or zoom out, to see them.";
+  }
+
+  /** A time chart's caption: "Shown: from … to …", kept as it is zoomed. */
+  const sayShown = (noteId) => (chart) => {
+    const [zoom] = chart.getOption().dataZoom || [];
+    if (zoom && zoom.startValue !== undefined) {
+      setText(noteId, `Shown: ${dayOf(zoom.startValue)} to ${dayOf(zoom.endValue)}.`);
+    }
+  };
+
+  /** Exact mean of money strings, to the cent, half away from zero (as the API's). */
+  function meanMoney(values) {
+    const cents = values.map((v) => BigInt(String(v).replace(".", "")));
+    const sum = cents.reduce((a, b) => a + b, 0n);
+    const n = BigInt(values.length);
+    const negative = sum < 0n;
+    const abs = negative ? -sum : sum;
+    const rounded = (2n * abs + n) / (2n * n);
+    const text = rounded.toString().padStart(3, "0");
+    return `${negative ? "-" : ""}${text.slice(0, -2)}.${text.slice(-2)}`;
+  }
+
+  /** The USD 7-day average: the mean of the day's and the six days before's USD revenue
+   * (the API's definition for BRL; the API has no USD one). */
+  function usdAverages(items) {
+    return items.map((_, i) => {
+      const window = items.slice(Math.max(0, i - 6), i + 1).map((w) => w.revenue_usd);
+      return window.some((v) => v === null || v === undefined) ? null : meanMoney(window);
+    });
+  }
+
+  function drawRevenue(items) {
+    const bulk = bulkOfDays(items);
+    for (const currency of ["BRL", "USD"]) {
+      const id = `chart-${currency.toLowerCase()}`;
+      if (!items.length || !bulk) {
+        hideChart(id);
+        setText(`${id}-note`, "No orders in this period.");
+        setText(`${id}-stray`, "");
+        continue;
+      }
+      const money = currency === "BRL" ? brl : usd;
+      const amounts = items.map((i) => (currency === "BRL" ? i.revenue_brl : i.revenue_usd));
+      const averages = currency === "BRL" ? items.map((i) => i.revenue_brl_7d_avg) : usdAverages(items);
+      const points = (values) => values.map((v, i) => [stamp(items[i].date), v === null ? null : Number(v)]);
+      const first = stamp(items[0].date);
+      const last = stamp(items[items.length - 1].date);
+      const view = [stamp(bulk.first), stamp(bulk.last)];
+      const build = (width) => {
+        const { size, phone, option } = baseOption(width);
+        // Dots while there are few enough days to tell apart.
+        const dots = (view[1] - view[0]) / ONE_DAY < (phone ? 31 : 62);
+        return {
+          ...option,
+          grid: { left: 4, right: phone ? 10 : 16, top: 12, bottom: 36, outerBoundsMode: "same" },
+          ...timeAxis(width, size, first, last, view),
+          yAxis: {
+            type: "value",
+            min: 0,
+            splitNumber: phone ? 3 : 5,
+            axisLabel: { ...axisLabel(size), formatter: (v) => COMPACT.format(v) },
+            splitLine: { lineStyle: { color: GRID } },
+          },
+          tooltip: {
+            ...option.tooltip,
+            trigger: "axis",
+            formatter: (params) => {
+              const i = params[0].dataIndex;
+              const item = items[i];
+              return tip(day(item.date), [
+                ["Revenue", money(amounts[i]), "swatch-line blue"],
+                ["7-day average", money(averages[i]), "swatch-dash amber"],
+                ["Orders", count(item.orders)],
+              ]);
+            },
+          },
+          series: [
+            {
+              name: "Revenue",
+              type: "line",
+              data: points(amounts),
+              color: BLUE,
+              lineStyle: { width: 2 },
+              showSymbol: dots,
+              symbolSize: 5,
+              sampling: "lttb",
+            },
+            {
+              name: "7-day average",
+              type: "line",
+              data: points(averages),
+              color: AMBER,
+              lineStyle: { width: 2, type: "dashed" },
+              showSymbol: false,
+              sampling: "lttb",
+            },
+          ],
+        };
+      };
+      draw(id, build, sayShown(`${id}-note`));
+      setText(`${id}-stray`, strayNote(bulk));
+    }
+  }
+
+  // The category chart lists this many, then every other category as one bar.
+  const TOP_CATEGORIES = 10;
+
+  async function loadCategoryChart() {
+    const id = "chart-categories";
     try {
-      const response = await api(path);
-      if (!response.ok) throw new ApiError(response.status, await errorBody(response));
-      const blob = await response.blob();
-      if (img.dataset.src !== path) return; // a newer period asked meanwhile
-      if (chartUrls[chart.id]) URL.revokeObjectURL(chartUrls[chart.id]);
-      chartUrls[chart.id] = URL.createObjectURL(blob);
-      img.src = chartUrls[chart.id];
-      img.hidden = false;
+      const answer = await getJson(withPeriod("/insights/top-categories", { limit: String(TOP_CATEGORIES) }, ["start", "end"]));
+      showError(`${id}-error`, null);
+      drawCategories(answer);
     } catch (error) {
-      if (img.dataset.src !== path) return;
-      img.hidden = true;
-      showError(`${chart.id}-error`, `The chart could not be drawn: ${error.message}`);
+      hideChart(id);
+      showError(`${id}-error`, `The chart could not be drawn: ${error.message}`);
     }
   }
 
-  function loadCharts() {
-    return Promise.all(CHARTS.map(loadChart));
+  function drawCategories(answer) {
+    const id = "chart-categories";
+    const bars = answer.items.map((c) => ({ name: c.category, full: c.category, value: c.quantity }));
+    if (answer.other) {
+      const name = `Other (${plural(answer.other.categories, "category", "categories")})`;
+      bars.push({ name, full: `${name}, summed`, value: answer.other.quantity, other: true });
+    }
+    const listed = answer.items.length;
+    const others = answer.other ? answer.other.categories : 0;
+    setText(`${id}-caption`, others
+      ? `Units sold in the period: the ${listed} categories that sold the most, then the other ${plural(others, "category", "categories")} together`
+      : `Units sold in the period, per category (${plural(listed, "category", "categories")})`);
+    if (!bars.length) {
+      hideChart(id);
+      setText(`${id}-caption`, "No orders in this period.");
+      return;
+    }
+    // Each bar a row of its own: the box grows with the bars (through the CSSOM).
+    $(id).style.height = `${Math.max(160, 48 + bars.length * 30)}px`;
+    draw(id, (width) => {
+      const { size, phone, option } = baseOption(width);
+      // Names beyond the room are cut with "…"; the tooltip has them whole.
+      const nameRoom = Math.round(Math.min(phone ? 0.42 : 0.34, 280 / width) * width);
+      const widest = Math.max(...bars.map((b) => count(b.value).length));
+      return {
+        ...option,
+        grid: { left: 4, right: Math.ceil(widest * size * 0.62) + 12, top: 8, bottom: 6, outerBoundsMode: "same" },
+        xAxis: {
+          type: "value",
+          splitNumber: phone ? 3 : 5,
+          axisLabel: { ...axisLabel(size), formatter: (v) => COMPACT.format(v) },
+          splitLine: { lineStyle: { color: GRID } },
+        },
+        yAxis: {
+          type: "category",
+          inverse: true,
+          data: bars.map((b) => b.name),
+          axisTick: { show: false },
+          axisLine: { lineStyle: { color: GREY } },
+          axisLabel: { fontSize: size, color: INK, width: nameRoom, overflow: "truncate", interval: 0 },
+        },
+        tooltip: {
+          ...option.tooltip,
+          trigger: "axis",
+          axisPointer: { type: "shadow" },
+          formatter: (params) => {
+            const bar = bars[params[0].dataIndex];
+            return tip(bar.full, [["Units sold", count(bar.value)]]);
+          },
+        },
+        series: [
+          {
+            type: "bar",
+            data: bars.map((b) => ({ value: b.value, itemStyle: { color: b.other ? GREY : BLUE } })),
+            barMaxWidth: 22,
+            label: { show: true, position: "right", fontSize: size, color: INK, formatter: (p) => count(p.value) },
+          },
+        ],
+      };
+    });
   }
 
   // ---------- CSV downloads ----------
@@ -507,8 +856,7 @@
 
   function loadAnalytics() {
     updateDownloads();
-    loadCharts();
-    return Promise.all([loadKpis(), loadDaily()]);
+    return Promise.all([loadKpis(), loadDaily(), loadCategoryChart()]);
   }
 
   // ---------- uploads ----------
@@ -699,7 +1047,6 @@
         bar.value = 1;
         setPhase("Done", `Upload #${body.upload_id} finished in ${((Date.now() - sentAt) / 1000).toFixed(1)} s.`);
         renderReport(body);
-        revision += 1;
         loadUploads();
         loadAnalytics();
         return;
@@ -754,7 +1101,7 @@
   // The three views of the panel: the whole shop (first: what a planner looks at), one
   // category, one product.
   const WHOSE = { total: "the whole shop's", category: "the category's", product: "the product's" };
-  const BAND = "Units per day; dashed lines: the 80% interval";
+  const BAND = "Units per day; shaded: the forecast's 80% interval (darker) and 95% interval";
   // A level's `unallocated`: of its forecast, what no product's own forecast holds.
   const NOT_YET = "products not yet selling";
 
@@ -832,55 +1179,154 @@
   let forecastAsked = 0;
 
   function hideForecastChart() {
-    const img = $("chart-forecast");
-    img.hidden = true;
-    delete img.dataset.src;
+    hideChart("chart-forecast");
+    delete $("chart-forecast").dataset.subject;
+    $("chart-forecast-legend").replaceChildren();
     showError("chart-forecast-error", null);
   }
+
+  // Days of sales shown before the forecast.
+  const HISTORY_DAYS = 90;
 
   async function loadForecastChart() {
     const view = forecastView();
     const asked = ++forecastAsked;
     let read;
-    let extra;
     let none;
     if (view === "product") {
       const id = $("forecast-product").value;
       if (!id) return;
       read = `/forecasts/products/${encodeURIComponent(id)}`;
-      extra = { product_id: id };
       none = "No forecast for this product in the latest run (no sale in its history).";
     } else if (view === "category") {
       const category = $("forecast-category").value;
       if (!category) return;
       read = `/forecasts/categories/${encodeURIComponent(category)}`;
-      extra = { category };
       none = "No forecast for this category in the latest run (none of its products sold in its history).";
     } else {
       read = "/forecasts/total";
-      extra = { level: "total" };
       none = "No forecast of the total in the latest run.";
     }
-    // The chart draws the level's part beyond its products unless the level is their sum.
-    let beyond = view !== "product";
+    let forecast;
+    let history;
     try {
-      const answer = await getJson(read);
-      if (asked !== forecastAsked) return;
-      setText("forecast-model", view === "product" ? productModel(answer) : levelModel(answer));
-      beyond = beyond && answer.model !== "sum_of_products";
+      [forecast, history] = await Promise.all([
+        getJson(read),
+        getJson(`${read}/history?days=${HISTORY_DAYS}`),
+      ]);
     } catch (error) {
       if (asked !== forecastAsked) return;
       const missing = error instanceof ApiError && error.status === 404;
       setText("forecast-model", missing ? none : `The forecast could not be read: ${error.message}`);
-      if (missing) {
-        hideForecastChart();
-        return;
-      }
+      hideForecastChart();
+      if (!missing) showError("chart-forecast-error", `The chart could not be drawn: ${error.message}`);
+      return;
     }
-    $("chart-forecast").alt = `Chart of ${WHOSE[view]} units sold over the last 90 days, its`
-      + ` forecast and the forecast's 80% band${beyond ? `, and the part expected from ${NOT_YET}` : ""}.`;
+    if (asked !== forecastAsked) return;
+    setText("forecast-model", view === "product" ? productModel(forecast) : levelModel(forecast));
+    // The level's part beyond its products, unless the level is their sum.
+    const beyond = view !== "product" && forecast.model !== "sum_of_products";
+    showError("chart-forecast-error", null);
+    $("chart-forecast").setAttribute("aria-label", `Chart of ${WHOSE[view]} units sold over the last`
+      + ` ${HISTORY_DAYS} days, its forecast and the forecast's 80% and 95% intervals`
+      + `${beyond ? `, and the part expected from ${NOT_YET}` : ""}.`);
     setText("chart-forecast-caption", beyond ? `${BAND}; dotted: ${NOT_YET}` : BAND);
-    await loadChart({ id: "chart-forecast", path: "/dashboard/charts/forecast.svg", extra, keys: [] });
+    forecastLegend(beyond);
+    drawForecast(history.items, forecast.items, beyond);
+    $("chart-forecast").dataset.subject = read;
+  }
+
+  function forecastLegend(beyond) {
+    const keys = [
+      ["swatch-line blue", "Sold"],
+      ["swatch-line amber", "Forecast"],
+      ["swatch-band band-80", "80% interval"],
+      ["swatch-band band-95", "95% interval"],
+    ];
+    if (beyond) keys.push(["swatch-dot green", NOT_YET[0].toUpperCase() + NOT_YET.slice(1)]);
+    $("chart-forecast-legend").replaceChildren(...keys.map(([swatch, name]) => {
+      const item = make("li");
+      item.append(make("span", "", `swatch ${swatch}`), name);
+      return item;
+    }));
+  }
+
+  /** Units sold, then the forecast in its 80% and 95% bands: each band a transparent
+   * line at its low bound with its width stacked on it as a shaded area. */
+  function drawForecast(sold, days, beyond) {
+    const at = (d) => stamp(d.date);
+    const times = [...sold.map(at), ...days.map(at)];
+    if (!times.length) {
+      hideForecastChart();
+      return;
+    }
+    const first = Math.min(...times);
+    const last = Math.max(...times);
+    const soldOn = new Map(sold.map((d) => [at(d), d]));
+    const forecastOn = new Map(days.map((d) => [at(d), d]));
+    // The forecast's line starts at the last day sold, so that the two lines meet.
+    const joined = sold.length ? [[at(sold[sold.length - 1]), sold[sold.length - 1].quantity]] : [];
+    const band = (low, high, stack, color) => [
+      {
+        type: "line", stack, data: days.map((d) => [at(d), d[low]]), silent: true,
+        lineStyle: { opacity: 0 }, showSymbol: false, tooltip: { show: false },
+      },
+      {
+        type: "line", stack, data: days.map((d) => [at(d), Math.max(0, d[high] - d[low])]), silent: true,
+        lineStyle: { opacity: 0 }, showSymbol: false, areaStyle: { color, opacity: 1 }, tooltip: { show: false },
+      },
+    ];
+    draw("chart-forecast", (width) => {
+      const { size, phone, option } = baseOption(width);
+      return {
+        ...option,
+        grid: { left: 4, right: phone ? 10 : 16, top: 12, bottom: 36, outerBoundsMode: "same" },
+        ...timeAxis(width, size, first, last, [first, last]),
+        yAxis: {
+          type: "value",
+          min: 0,
+          splitNumber: phone ? 3 : 5,
+          axisLabel: { ...axisLabel(size), formatter: (v) => COMPACT.format(v) },
+          splitLine: { lineStyle: { color: GRID } },
+        },
+        tooltip: {
+          ...option.tooltip,
+          trigger: "axis",
+          formatter: (params) => {
+            const time = params[0].value[0];
+            const had = soldOn.get(time);
+            const ahead = forecastOn.get(time);
+            const rows = [];
+            if (had) rows.push(["Sold", UNITS.format(had.quantity), "swatch-line blue"]);
+            if (ahead) {
+              rows.push(["Forecast", UNITS.format(ahead.quantity), "swatch-line amber"]);
+              rows.push(["80% interval", `${UNITS.format(ahead.lo_80)} to ${UNITS.format(ahead.hi_80)}`, "swatch-band band-80"]);
+              rows.push(["95% interval", `${UNITS.format(ahead.lo_95)} to ${UNITS.format(ahead.hi_95)}`, "swatch-band band-95"]);
+              if (beyond) rows.push(["Of it, from products not yet selling", UNITS.format(ahead.unallocated), "swatch-dot green"]);
+            }
+            return tip(`${dayOf(time)}, units`, rows);
+          },
+        },
+        series: [
+          ...band("lo_95", "hi_95", "band95", "#fde7c7"),
+          ...band("lo_80", "hi_80", "band80", "#f8c98f"),
+          {
+            name: "Sold", type: "line", data: sold.map((d) => [at(d), d.quantity]), color: BLUE,
+            lineStyle: { width: 2 }, showSymbol: false,
+          },
+          {
+            name: "Forecast", type: "line", data: [...joined, ...days.map((d) => [at(d), d.quantity])],
+            color: AMBER, lineStyle: { width: 2.5 }, showSymbol: false,
+          },
+          ...(beyond
+            ? [{
+              name: NOT_YET, type: "line", data: days.map((d) => [at(d), d.unallocated]), color: GREEN,
+              lineStyle: { width: 2, type: "dotted" }, showSymbol: false,
+            }]
+            : []),
+        ],
+      };
+    });
   }
 
   /** The category picker: every category of the served forecast run, by name (read
