@@ -128,7 +128,7 @@ class TestInsightsCorners:
         every = (await shop.get("/insights/top-categories")).json()  # ten by default
         assert [c["quantity"] for c in every["items"]] == [8, 1, 1]
         assert every["other"] is None
-        period = {"start": "2024-03-05", "end": "2024-03-05", "limit": 1}
+        period = {"start": "2024-03-05", "end": "2024-03-05", "limit": "1"}
         day = (await shop.get("/insights/top-categories", params=period)).json()
         assert day == {
             "items": [{"category": "Bags", "quantity": 1}],

@@ -15,7 +15,6 @@ import re
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
@@ -141,7 +140,7 @@ async def open_dashboard(browser: Browser, service: str, width: int) -> tuple[Pa
     return page, watch
 
 
-def overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     """Whether two boxes share more than a hair (half a pixel) of area."""
     slack = 0.5
     return (
