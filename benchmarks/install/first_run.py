@@ -13,6 +13,7 @@ embedded PostgreSQL and the caches are removed after each run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -67,14 +68,31 @@ def first_run(ref: str, port: int) -> dict[str, float | str]:
                     break
                 time.sleep(0.2)
         finally:
-            os.killpg(make.pid, signal.SIGTERM)
-            make.wait(timeout=60)
+            _stop(make)
             reader.join(timeout=10)
         installed = next((t for t, line in lines if line.startswith("touch .venv")), None)
         if ready is None or key is None:
             tail = "\n".join(line for _, line in lines[-20:])
             raise SystemExit(f"{ref}: make run did not get to its key:\n{tail}")
         return {"ref": ref, "installed": installed or float("nan"), "ready": ready, "key": key}
+
+
+def _stop(make: subprocess.Popen[str]) -> None:
+    """SIGTERM to make and what it started; back once every one of them has exited (the
+    embedded PostgreSQL stopped, the port free for the next run)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(make.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        make.poll()  # reaped, or make itself would stay in its group as a zombie
+        try:
+            os.killpg(make.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(make.pid, signal.SIGKILL)
+    make.wait(timeout=10)
 
 
 def _read(make: subprocess.Popen[str], started: float, lines: list[tuple[float, str]]) -> None:

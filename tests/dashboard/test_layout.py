@@ -201,6 +201,19 @@ async def test_the_forecast_panel_opens_on_the_total_and_lists_the_categories(
         await expect(model).to_contain_text(
             re.compile(r"\. \d+ of its products have a forecast of their own\.$")
         )
+        # Its backtest in words, from the run's accuracy: served MAE against seasonal naive's.
+        rows = (await http_json(service, "/forecasts/accuracy"))["items"]
+        served = next(r for r in rows if r["level"] == "total" and r["scope"] == "served")
+        naive = next(
+            r
+            for r in rows
+            if r["level"] == "total" and r["model"] == "SeasonalNaive" and r["scope"] == "all"
+        )
+        gain = round((1 - served["mae"] / naive["mae"]) * 100)
+        than = f"{abs(gain)}% {'smaller' if gain > 0 else 'larger'} than" if gain else "as large as"
+        await expect(model).to_contain_text(
+            f"On the days held back to test it, its errors were {than} seasonal naive's"
+        )
         await expect(model).not_to_contain_text("undefined")
         caption = page.locator("#chart-forecast-caption")
         await expect(caption).to_contain_text("dotted: products not yet selling")

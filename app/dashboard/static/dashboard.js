@@ -1139,7 +1139,25 @@
     const agreed = reconciler
       ? `, made to agree with the other levels ${RECONCILERS[reconciler] || `by ${reconciler}`}`
       : "";
-    return `Model for ${whose}: ${LEVEL_MODELS[model] || "a statistical model"}${agreed}. ${owned}`;
+    return `Model for ${whose}: ${LEVEL_MODELS[model] || "a statistical model"}${agreed}.`
+      + `${levelGain(forecast.level)} ${owned}`;
+  }
+
+  // The latest run's pooled backtest accuracy (`/forecasts/accuracy`), per level and model.
+  let accuracyRows = [];
+
+  /** The level's backtest in words: its served forecast's errors against seasonal
+   * naive's, over the days held back to test them (all categories together). */
+  function levelGain(level) {
+    const served = accuracyRows.find((a) => a.level === level && a.scope === "served");
+    const naive = accuracyRows.find(
+      (a) => a.level === level && a.model === "SeasonalNaive" && a.scope === "all");
+    if (!served || !naive || !served.mae || !naive.mae) return "";
+    const gain = Math.round((1 - served.mae / naive.mae) * 100);
+    const whose = level === "total" ? "its" : "the categories' (all together)";
+    const than = gain > 0 ? `${gain}% smaller than` : gain < 0 ? `${-gain}% larger than` : "as large as";
+    return ` On the days held back to test it, ${whose} errors were ${than} seasonal naive's`
+      + " (each day as the same weekday a week before).";
   }
 
   // A product's served model in plain words (no internal names on screen).
@@ -1419,6 +1437,7 @@
         return;
       }
       forecastRun = true;
+      accuracyRows = run.items;
       await fillProducts($("forecast-search").value.trim());
       $("accuracy-rows").replaceChildren(...run.items.map((a) => {
         const row = make("tr");
