@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 # Explicit constraint names, so migrations and error details can refer to them.
 NAMING_CONVENTION = {
