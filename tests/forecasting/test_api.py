@@ -422,16 +422,18 @@ class TestReads:
         assert response.headers["content-type"].startswith("text/csv")
         assert response.text.splitlines()[0] == "model,date,quantity,lo_80,hi_80,lo_95,hi_95"
 
-    async def test_dashboard_forecast_chart(
+    async def test_dashboard_forecast_chart_reads(
         self, client: httpx.AsyncClient, forecast: dict[str, object]
     ) -> None:
-        response = await client.get("/dashboard/charts/forecast.svg?product_id=1")
+        """What the dashboard's forecast chart draws: the product's forecast with its
+        intervals and the sales before it (the chart itself: tests/dashboard)."""
+        response = await client.get("/forecasts/products/1")
         assert response.status_code == 200
-        assert response.headers["content-type"].startswith("image/svg+xml")
-        assert b"80% high" in response.content
-        assert (
-            await client.get("/dashboard/charts/forecast.svg?product_id=424242")
-        ).status_code == 404
+        assert {"lo_80", "hi_80", "lo_95", "hi_95"} <= set(response.json()["items"][0])
+        history = await client.get("/forecasts/products/1/history")
+        assert history.status_code == 200 and history.json()["items"]
+        assert (await client.get("/forecasts/products/424242/history")).status_code == 404
+        assert (await client.get("/dashboard/charts/forecast.svg?product_id=1")).status_code == 404
         page = (await client.get("/")).text
         assert 'id="forecast-product"' in page
 
