@@ -280,6 +280,32 @@ class TestDashboardInChromium:
         await expect(tab.locator("#kpi-day")).to_have_text("12/06/2024")
         watch.assert_clean()
 
+    async def test_a_period_too_long_to_read_whole_says_what_is_drawn(
+        self, page: tuple[Page, Watch], service: str
+    ) -> None:
+        """The page reads at most 20 pages of daily revenue: past them (here every page
+        says there is another: its cursor kept back from the service, which is asked
+        for the first page each time), the charts and the table say what they show."""
+        tab, watch = page
+
+        async def endless(route: Route) -> None:
+            url = urlsplit(route.request.url)
+            query = "&".join(p for p in url.query.split("&") if not p.startswith("cursor="))
+            response = await route.fetch(url=url._replace(query=query).geturl())
+            body = await response.json()
+            await route.fulfill(response=response, json={**body, "next_cursor": "more"})
+
+        await tab.route("**/insights/daily-revenue?*", endless)
+        await tab.goto(f"{service}/")
+        days = 20 * 10  # the reference data's 10 days, read 20 times
+        await expect(tab.locator("#chart-brl-stray")).to_have_text(
+            f"Only the period's first {days} days are drawn; the CSV has them all."
+        )
+        await expect(tab.locator("#daily-rows")).to_contain_text(
+            f"The first {days} days of the period; the CSV has them all."
+        )
+        watch.assert_clean()
+
     async def test_upload_form_shows_the_report(
         self, page: tuple[Page, Watch], service: str
     ) -> None:

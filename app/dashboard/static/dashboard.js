@@ -392,7 +392,7 @@
       showError("daily-error", null);
       for (const id of ["chart-brl", "chart-usd"]) showError(`${id}-error`, null);
       try {
-        drawRevenue(items);
+        drawRevenue(items, Boolean(cursor));
       } catch (error) {
         for (const id of ["chart-brl", "chart-usd"]) showError(`${id}-error`, `The chart could not be drawn: ${error.message}`);
       }
@@ -658,14 +658,20 @@
     });
   }
 
-  function drawRevenue(items) {
+  /** The revenue charts; `cut`: the period has more days than were read (20,000). */
+  function drawRevenue(items, cut) {
     const bulk = bulkOfDays(items);
+    const unread = cut
+      ? ` Only the period's first ${count(items.length)} days are drawn; the CSV has them all.`
+      : "";
     for (const currency of ["BRL", "USD"]) {
       const id = `chart-${currency.toLowerCase()}`;
       if (!items.length || !bulk) {
         hideChart(id);
-        setText(`${id}-note`, "No orders in this period.");
-        setText(`${id}-stray`, "");
+        setText(`${id}-note`, cut
+          ? `No orders in the period's first ${count(items.length)} days.`
+          : "No orders in this period.");
+        setText(`${id}-stray`, unread.trim());
         continue;
       }
       const money = currency === "BRL" ? brl : usd;
@@ -727,7 +733,7 @@
         };
       };
       draw(id, build, sayShown(`${id}-note`));
-      setText(`${id}-stray`, strayNote(bulk));
+      setText(`${id}-stray`, (strayNote(bulk) + unread).trim());
     }
   }
 
