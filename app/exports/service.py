@@ -52,12 +52,6 @@ class Reader:
     reports: bool = False
 
 
-async def _fetchval(engine: AsyncEngine, sql: str, *args: Any) -> Any:
-    async with engine.connect() as sa_conn:
-        conn = await driver_connection(sa_conn)
-        return await conn.fetchval(sql, *args)
-
-
 async def read(
     *,
     engine: AsyncEngine,
