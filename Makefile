@@ -19,7 +19,7 @@ DEV_STAMP     := $(VENV)/.installed-dev
 .uv/bin/uv:
 	@echo "== uv not found on PATH: installing it into .uv/ (once)"
 	$(PYTHON) -m venv .uv
-	.uv/bin/python -m pip install --quiet --disable-pip-version-check 'uv>=0.9'
+	.uv/bin/python -m pip install --quiet --quiet --disable-pip-version-check 'uv>=0.9'
 
 # --locked: the lock must match pyproject.toml (`make lock` after changing a dependency).
 # --inexact: the runtime install leaves the test tools of an earlier `make test` in place.
