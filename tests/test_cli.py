@@ -13,6 +13,8 @@ from sqlalchemy import URL
 from typer.testing import CliRunner
 
 from app import cli, db
+from app.cli import common
+from app.cli import serve as serve_command
 from app.config import Settings, get_settings
 from app.main import create_app
 from tests.conftest import API_KEY
@@ -102,7 +104,7 @@ def test_ingest_fails_loudly(live: str, tmp_path: Path) -> None:
 
 
 def test_sample_loads_through_the_api(live: str) -> None:
-    cli._load_sample(live, API_KEY, ROOT / "data")
+    serve_command.load_sample(live, API_KEY, ROOT / "data")
     uploads = httpx.get(f"{live}/uploads").json()["items"]
     assert [(u["kind"], u["rows_inserted"], u["rows_rejected"]) for u in uploads] == [
         ("orders", 300, 0),
@@ -151,7 +153,7 @@ def test_help_reads_well() -> None:
     "name", ["order_full_information", "fixed_order_full_information", "kpi_product_orders"]
 )
 def test_export_writes_the_exact_bytes(live: str, tmp_path: Path, name: str) -> None:
-    cli._load_sample(live, API_KEY, ROOT / "data")
+    serve_command.load_sample(live, API_KEY, ROOT / "data")
     expected = httpx.get(f"{live}/exports/{name}.csv").content
     assert expected.count(b"\n") > 2
 
@@ -196,7 +198,7 @@ def test_uploads_prints_the_history(live: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "no uploads yet" in result.output
 
-    cli._load_sample(live, API_KEY, ROOT / "data")
+    serve_command.load_sample(live, API_KEY, ROOT / "data")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     runner.invoke(cli.cli, ["ingest", "orders", str(empty), "--url", live, "--api-key", API_KEY])
@@ -235,7 +237,7 @@ def test_serve_leaves_access_lines_and_log_format_to_the_app(
         calls.append(kwargs)
         seen_url_file.append((tmp_path / "url").read_text())
 
-    monkeypatch.setattr(cli, "_prepare", lambda: db.Database(database_url))
+    monkeypatch.setattr(common, "prepare", lambda: db.Database(database_url))
     monkeypatch.setattr("uvicorn.run", run)
     monkeypatch.setattr("signal.signal", lambda *_: None)
     get_settings.cache_clear()
@@ -308,8 +310,8 @@ class TestFindingTheService:
             assert "Traceback" not in result.output
 
     def test_without_a_running_service_the_default_is_port_8000(self, data_dir: Path) -> None:
-        assert cli._service_url(None) == ("http://127.0.0.1:8000", "the default")
-        assert cli._service_url("http://h:1") == ("http://h:1", "--url or ORDERLENS_URL")
+        assert common.service_url(None) == ("http://127.0.0.1:8000", "the default")
+        assert common.service_url("http://h:1") == ("http://h:1", "--url or ORDERLENS_URL")
 
     @pytest.mark.parametrize(
         ("host", "url"),
@@ -321,7 +323,7 @@ class TestFindingTheService:
         ],
     )
     def test_a_bound_address_becomes_a_url_to_reach(self, host: str, url: str) -> None:
-        assert cli.client_url(host, 8000) == url
+        assert common.client_url(host, 8000) == url
 
 
 class TestTheLocalKey:

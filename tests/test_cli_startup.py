@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app import cli, config
+from app import config
+from app.cli import common
 from app.uploads import models as upload_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,9 +68,9 @@ def test_help_answers_within_half_a_second() -> None:
 
 def test_the_cli_choices_are_the_services() -> None:
     pairs = [
-        (cli.UploadKind, upload_models.UploadKind),
-        (cli.OnConflict, upload_models.OnConflict),
-        (cli.FxMode, config.FxMode),
+        (common.UploadKind, upload_models.UploadKind),
+        (common.OnConflict, upload_models.OnConflict),
+        (common.FxMode, config.FxMode),
     ]
     for mine, theirs in pairs:
         assert [m.value for m in mine] == [t.value for t in theirs]

@@ -11,6 +11,7 @@ from sqlalchemy import URL
 from typer.testing import CliRunner, Result
 
 from app import cli
+from app.cli import forecast as forecast_cli
 from app.config import get_settings
 from tests.forecasting.conftest import load
 from tests.helpers import upload
@@ -51,7 +52,7 @@ async def test_forecast_command_runs_and_prints_accuracy(
     # Then each level in words, from the same rows: the served model's MAE against
     # seasonal naive's.
     rows = (await client.get("/forecasts/accuracy")).json()["items"]
-    for level, words in cli.LEVEL_WORDS.items():
+    for level, words in forecast_cli.LEVEL_WORDS.items():
         served = next(
             r for r in rows if r["level"] == level and "served" in (r["scope"], r["model"])
         )

@@ -20,6 +20,7 @@ from sqlalchemy import URL
 from typer.testing import CliRunner
 
 from app import cli, pipeline
+from app.cli import pipeline as pipeline_command
 from tests.conftest import API_KEY
 from tests.warehouse.conftest import post
 from tests.warehouse.test_dbt import assert_marts_equal_the_api, built_last, libpq, postgres_marts
@@ -75,7 +76,7 @@ async def test_every_step_runs_and_says_what_it_did(served: str, tmp_path: Path)
         runs = (await client.get(f"{served}/forecasts/runs/latest")).json()
         fresh = (await client.get(f"{served}/freshness")).json()
     assert runs["status"] == "succeeded"
-    assert [c["consumer"] for c in fresh["consumers"]] == [cli.PIPELINE_CONSUMER]
+    assert [c["consumer"] for c in fresh["consumers"]] == [pipeline_command.PIPELINE_CONSUMER]
 
 
 async def test_a_postgresql_warehouse_kept_current(served: str, warehouse_db: URL) -> None:
