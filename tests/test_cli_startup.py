@@ -71,6 +71,7 @@ def test_the_cli_choices_are_the_services() -> None:
         (common.UploadKind, upload_models.UploadKind),
         (common.OnConflict, upload_models.OnConflict),
         (common.FxMode, config.FxMode),
+        (common.ForecastEngine, config.ForecastEngine),
     ]
     for mine, theirs in pairs:
         assert [m.value for m in mine] == [t.value for t in theirs]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from app.cli import common
+from app.cli.common import ForecastEngine
 
 if TYPE_CHECKING:
     from app import db
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 def forecast(
     horizon: Annotated[int, typer.Option(min=1, max=365, help="Days after data_until")] = 28,
     engine: Annotated[
-        str | None, typer.Option(help="local or dask (default: FORECAST_ENGINE)")
+        ForecastEngine | None,
+        typer.Option(help="Where the models are fitted (default: FORECAST_ENGINE)."),
     ] = None,
 ) -> None:
     """Run a forecast in this process against the configured database (the API's lock:
@@ -31,14 +33,12 @@ def forecast(
 
     settings = common.settings()
     logs.configure(settings)
-    chosen = engine or settings.forecast_engine.value
-    if chosen not in {"local", "dask"}:
-        raise typer.BadParameter("--engine is local or dask")
-    if chosen == "dask" and not settings.dask_scheduler_address:
+    chosen = engine or ForecastEngine(settings.forecast_engine.value)
+    if chosen is ForecastEngine.DASK and not settings.dask_scheduler_address:
         raise typer.BadParameter("--engine dask needs DASK_SCHEDULER_ADDRESS")
     database = common.prepare()
     try:
-        code = asyncio.run(_forecast(settings, database, horizon=horizon, engine=chosen))
+        code = asyncio.run(_forecast(settings, database, horizon=horizon, engine=chosen.value))
     finally:
         database.release()
     if code:
@@ -96,14 +96,17 @@ def _print_outcome(handle: runs.Handle, result: Result, horizon: int) -> None:
     in words."""
     from rich.table import Table
 
+    from app.forecasting.schemas import ACCURACY_COLUMNS
+
+    columns = [c for c in ACCURACY_COLUMNS if c not in LEFT_OUT_OF_THE_TABLE]
     if handle.left_out is not None:
         for line in left_out_lines(handle.left_out):
             common.err().print(f"[yellow]{line}[/yellow]")
     table = Table(title=f"forecast run {handle.run_id}: {len(result.products)} products")
-    for name in ACCURACY_COLUMNS:
+    for name in columns:
         table.add_column(name, justify="left" if name in {"level", "model", "scope"} else "right")
     for row in [*result.level_accuracy, *result.accuracy]:
-        table.add_row(*(_cell(row.get(c)) for c in ACCURACY_COLUMNS))
+        table.add_row(*(_cell(row.get(c)) for c in columns))
     common.out().print(table)
     for line in accuracy_in_words([*result.level_accuracy, *result.accuracy], horizon):
         common.out().print(line, highlight=False)
@@ -148,11 +151,9 @@ def accuracy_in_words(rows: list[dict[str, Any]], horizon: int) -> list[str]:
     return lines
 
 
-# The accuracy table `orderlens forecast` prints: per level, as `/forecasts/accuracy`.
-ACCURACY_COLUMNS = (
-    "level", "model", "scope", "series", "mae", "rmsse", "mase", "bias", "coverage_80",
-    "coverage_95", "coverage_80_sales_days",
-)  # fmt: skip
+# The accuracy table `orderlens forecast` prints, per level: `/forecasts/accuracy`'s
+# columns but these two, so that it fits a terminal.
+LEFT_OUT_OF_THE_TABLE = frozenset({"products", "rmse"})
 
 
 def left_out_lines(left_out: dict[str, Any]) -> list[str]:

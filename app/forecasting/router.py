@@ -19,6 +19,7 @@ from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.forecasting import runs, service
 from app.forecasting.options import Options
 from app.forecasting.schemas import (
+    ACCURACY_COLUMNS,
     AccuracyPage,
     ForecastCategoryPage,
     ForecastDay,
@@ -54,10 +55,6 @@ HistoryDays = Annotated[
     int,
     Query(ge=1, le=366, description="Days of sales up to the run's `data_until` (≤ 366)"),
 ]
-ACCURACY_COLUMNS = (
-    "level", "model", "scope", "series", "products", "mae", "rmse", "rmsse", "mase", "bias",
-    "coverage_80", "coverage_95", "coverage_80_sales_days",
-)  # fmt: skip
 RUN_COLUMNS = (
     "run_id", "status", "started_at", "finished_at", "data_until", "horizon", "engine",
     "products", "progress",

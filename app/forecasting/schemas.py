@@ -39,6 +39,11 @@ class Accuracy(BaseModel):
     )
 
 
+# An accuracy row's columns, in the model's order: `/forecasts/accuracy` as CSV, and the
+# table `orderlens forecast` prints.
+ACCURACY_COLUMNS = tuple(Accuracy.model_fields)
+
+
 class AfterToday(BaseModel):
     """Orders dated after the day the run read its data: not demand yet (or a typo)."""
 

@@ -35,6 +35,25 @@ async def forecast_command(
         get_settings.cache_clear()
 
 
+def test_forecast_engine_is_a_choice_and_dask_needs_a_scheduler(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ORDERLENS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("FORECAST_ENGINE", raising=False)
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner(env={"COLUMNS": "200"})
+        result = runner.invoke(cli.cli, ["forecast", "--engine", "spark"])
+        assert result.exit_code == 2
+        assert "'spark' is not one of 'local', 'dask'" in result.output
+        result = runner.invoke(cli.cli, ["forecast", "--engine", "dask"])
+        assert result.exit_code == 2
+        assert "--engine dask needs DASK_SCHEDULER_ADDRESS" in result.output
+    finally:
+        get_settings.cache_clear()
+
+
 async def test_forecast_command_runs_and_prints_accuracy(
     client: httpx.AsyncClient,
     realistic: Path,
