@@ -49,7 +49,6 @@ from app.exports.feeds import KEYS, FeedName
 if TYPE_CHECKING:
     import pyarrow as pa
 
-DEFAULT_DESTINATION = "duckdb:///warehouse/orderlens.duckdb"
 # A dataset's name: a schema in DuckDB and PostgreSQL as written, a BigQuery dataset.
 DATASET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 PIPELINE = "orderlens"

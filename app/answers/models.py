@@ -11,8 +11,6 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, text
 from sqlmodel import Field, SQLModel
 
-SEQUENCE = "data_version_seq"
-
 
 class DataVersion(SQLModel, table=True):
     __tablename__ = "data_version"

@@ -156,17 +156,6 @@ SELECT date, quantity, lo_80, hi_80, lo_95, hi_95 FROM predicted_product_demand
 WHERE run_id = :run_id AND product_id = :product_id ORDER BY date
 """
 
-CATEGORY_RUN = f"""
-WITH r AS (
-    SELECT run_id, data_until, seen_upload_id, running_uploads FROM forecast_runs
-    WHERE status = 'succeeded' ORDER BY run_id DESC LIMIT 1
-)
-SELECT r.run_id, r.data_until, {STALE} AS stale,
-    (SELECT count(*) FROM forecast_products f JOIN products p USING (product_id)
-     WHERE f.run_id = r.run_id AND p.category = :category) AS products
-FROM r
-"""
-
 # A category's day: the sum of its products' forecasts; each bound is the sum minus (or
 # plus) the root of the summed squares of the products' half-widths, as if the products'
 # errors were independent (summed bounds would claim every product misses at once).
