@@ -98,7 +98,7 @@ def fx(target: Target) -> str:
 
 
 def sync(target: Target) -> str:
-    from app import sync as syncing
+    from app.exports import sync as syncing
 
     service = syncing.Service(target.base_url, target.api_key, target.consumer)
     try:
@@ -113,7 +113,7 @@ def sync(target: Target) -> str:
 
 def dbt_target(destination: str) -> tuple[str, dict[str, str]]:
     """dbt's target (warehouse/profiles.yml) and environment for a sync destination."""
-    from app import sync as syncing
+    from app.exports import sync as syncing
 
     dest = syncing.parse_destination(destination)
     if dest.kind == "duckdb":
@@ -144,7 +144,7 @@ def dbt_work(destination: str) -> Path:
 def dbt(target: Target) -> str:
     """`dbt build` of the warehouse project on the synced tables."""
     from app import dbt_project
-    from app import sync as syncing
+    from app.exports import sync as syncing
 
     name, env = dbt_target(target.to)
     service = syncing.Service(target.base_url, target.api_key)

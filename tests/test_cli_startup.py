@@ -98,7 +98,7 @@ def test_the_embedded_server_import_does_not_warn_about_xdg_runtime_dir() -> Non
             "-W",
             "error::UserWarning",
             "-c",
-            "from app import db; db._embedded_postgres()",
+            "from app.db import database; database._embedded_postgres()",
         ],
         cwd=ROOT,
         env=env,

@@ -49,8 +49,8 @@ class TestReadiness:
         self, client: httpx.AsyncClient, database_url: URL, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         shown, major, _ = await server_state(database_url)
-        monkeypatch.setattr(db, "OLDEST_SUPPORTED_MAJOR", major + 1)
-        monkeypatch.setattr(db, "NEWEST_SUPPORTED_MAJOR", major + 3)
+        monkeypatch.setattr(db.versions, "OLDEST_SUPPORTED_MAJOR", major + 1)
+        monkeypatch.setattr(db.versions, "NEWEST_SUPPORTED_MAJOR", major + 3)
         error = assert_error(await client.get("/readyz"), 503, "unsupported_server")
         assert error["message"] == sentence(shown, major + 1, major + 3)
         assert error["details"] == {
@@ -64,8 +64,8 @@ class TestReadiness:
         self, client: httpx.AsyncClient, database_url: URL, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         _, major, _ = await server_state(database_url)
-        monkeypatch.setattr(db, "OLDEST_SUPPORTED_MAJOR", major)
-        monkeypatch.setattr(db, "NEWEST_SUPPORTED_MAJOR", major)
+        monkeypatch.setattr(db.versions, "OLDEST_SUPPORTED_MAJOR", major)
+        monkeypatch.setattr(db.versions, "NEWEST_SUPPORTED_MAJOR", major)
         assert (await client.get("/readyz")).status_code == 200
 
     async def test_unsupported_comes_before_the_schema(
@@ -75,8 +75,8 @@ class TestReadiness:
         url = await create_database(pg_server, migrate=False)
         try:
             _, major, _ = await server_state(url)
-            monkeypatch.setattr(db, "OLDEST_SUPPORTED_MAJOR", major + 1)
-            monkeypatch.setattr(db, "NEWEST_SUPPORTED_MAJOR", major + 1)
+            monkeypatch.setattr(db.versions, "OLDEST_SUPPORTED_MAJOR", major + 1)
+            monkeypatch.setattr(db.versions, "NEWEST_SUPPORTED_MAJOR", major + 1)
             async for client in open_client(app_for(url, tmp_path)):
                 assert_error(await client.get("/readyz"), 503, "unsupported_server")
         finally:
@@ -94,8 +94,8 @@ def test_the_test_server_is_supported(database_url: URL) -> None:
 REFUSING_CLI = """
 import sys
 from app import cli, db
-db.OLDEST_SUPPORTED_MAJOR = int(sys.argv[1])
-db.NEWEST_SUPPORTED_MAJOR = int(sys.argv[1]) + 1
+db.versions.OLDEST_SUPPORTED_MAJOR = int(sys.argv[1])
+db.versions.NEWEST_SUPPORTED_MAJOR = int(sys.argv[1]) + 1
 sys.argv = ["orderlens", *sys.argv[2:]]
 cli.main()
 """
@@ -136,8 +136,8 @@ def test_a_newer_server_is_used_with_a_warning(
     database_url: URL, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     shown, major, _ = asyncio.run(server_state(database_url))
-    monkeypatch.setattr(db, "OLDEST_SUPPORTED_MAJOR", major - 2)
-    monkeypatch.setattr(db, "NEWEST_SUPPORTED_MAJOR", major - 1)
+    monkeypatch.setattr(db.versions, "OLDEST_SUPPORTED_MAJOR", major - 2)
+    monkeypatch.setattr(db.versions, "NEWEST_SUPPORTED_MAJOR", major - 1)
     with caplog.at_level(logging.WARNING, logger="app.db"):
         db.require_supported_server(database_url)
     assert caplog.messages == [

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import driver_connection
@@ -78,7 +79,7 @@ LOCK_TIMEOUT = "200ms"
 
 
 @contextlib.asynccontextmanager
-async def _connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+async def _connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """A connection in a transaction whose lock waits are cut at LOCK_TIMEOUT."""
     async with engine.connect() as sa_conn:
         conn = await driver_connection(sa_conn)

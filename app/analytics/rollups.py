@@ -15,7 +15,7 @@ summarizer's (uploads/summarizer.py), which then `ship`s its sums to the upload'
 
 from __future__ import annotations
 
-from typing import Any
+import asyncpg
 
 from app.db import copy_between
 
@@ -649,20 +649,20 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
 SUMMED = "SELECT coalesce(sum(orders), 0), coalesce(sum(quantity), 0) FROM product_deltas"
 
 
-async def summarize(conn: Any) -> None:
+async def summarize(conn: asyncpg.Connection) -> None:
     """Turn `order_deltas` into the sums each rollup gets (asyncpg connection, inside a
     transaction)."""
     for statement in (*CREATE_SUMS, *SUMMARIZE):
         await conn.execute(statement)
 
 
-async def write(conn: Any) -> None:
+async def write(conn: asyncpg.Connection) -> None:
     """Merge the sums into the rollups."""
     for statement in WRITE:
         await conn.execute(statement)
 
 
-async def ship(source: Any, target: Any) -> None:
+async def ship(source: asyncpg.Connection, target: asyncpg.Connection) -> None:
     """Send the sums `summarize` made on `source` into `target`'s transaction; `write`
     on `target` then completes the fold."""
     for statement in CREATE_SUMS:
@@ -671,13 +671,13 @@ async def ship(source: Any, target: Any) -> None:
         await copy_between(source, query, target, table, columns)
 
 
-async def open_deltas(conn: Any) -> None:
+async def open_deltas(conn: asyncpg.Connection) -> None:
     """Start this transaction's deltas (empty)."""
     await conn.execute(CREATE_DELTAS)
     await conn.execute(CREATE_BASKET_DELTAS)
 
 
-async def fold(conn: Any) -> None:
+async def fold(conn: asyncpg.Connection) -> None:
     """Fold the deltas into the rollups, on this connection."""
     await summarize(conn)
     await write(conn)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 import asyncpg
+
+from app import db
 
 # An empty table reads as 0 (nothing written since the schema was made).
 READ = "SELECT coalesce((SELECT version FROM data_version), 0)"
@@ -28,7 +29,7 @@ class DataVersions:
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
-        self._conn: Any = None
+        self._conn: asyncpg.Connection | None = None
         self._next: asyncio.Future[int] | None = None
         self._task: asyncio.Task[None] | None = None
         self.reads = 0
@@ -60,10 +61,10 @@ class DataVersions:
 
     async def _read(self) -> int:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(
+            self._conn = await db.connect(
                 self._dsn,
-                timeout=CONNECT_TIMEOUT_SECONDS,
-                server_settings={"application_name": "orderlens data version"},
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name="orderlens data version",
             )
         try:
             self.reads += 1

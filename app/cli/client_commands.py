@@ -15,7 +15,7 @@ from app.cli import common
 from app.cli.common import ApiKeyOption, DatasetOption, OnConflict, UploadKind, UrlOption
 
 if TYPE_CHECKING:
-    from app import sync as syncing
+    from app.exports import sync as syncing
 
 
 def ingest(
@@ -230,7 +230,7 @@ def sync(
     show_dataset: ShowDatasetOption = False,
 ) -> None:
     """Copy what changed in the change feeds into a warehouse (dlt: merge on keys)."""
-    from app import sync as syncing
+    from app.exports import sync as syncing
 
     base, _ = common.service_url(url)
     key = common.key(api_key)  # a read key is enough; the write key also tells a failure
@@ -261,7 +261,7 @@ def _sync(service: syncing.Service, to: str, dataset: str | None) -> syncing.Out
     """The sync's outcome; a failure said on stderr and to the service's alerts, exit 1;
     a stop on a signal, the exit status of a process that signal ended."""
     from app import client
-    from app import sync as syncing
+    from app.exports import sync as syncing
 
     try:
         return syncing.sync(service, to, dataset=dataset)

@@ -16,8 +16,9 @@ import typer
 from app.cli import common
 
 if TYPE_CHECKING:
-    from app import db, embedded
+    from app import db
     from app.config import Settings
+    from app.db import embedded
 
 
 def migrate() -> None:
@@ -138,7 +139,8 @@ def _own_embedded(settings: Settings, base: str) -> embedded.Claim | None:
     is set). One that belongs to another live serve is refused, exit 1, naming it: two
     services on one data directory would share its server unknowingly, and its URL file
     and metrics folder too."""
-    from app import db, embedded
+    from app import db
+    from app.db import embedded
 
     try:
         return db.own_embedded(settings, base)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import reading_connection, stop_reading
@@ -256,7 +257,7 @@ async def stream(
             await asyncio.to_thread(hand_in, chunk)
 
     worker = threading.Thread(target=work, name=f"parquet-{feed.value}", daemon=True)
-    reading: Any = None  # the COPY's connection, once had
+    reading: asyncpg.Connection | None = None  # the COPY's connection, once had
 
     async def produce() -> None:
         nonlocal reading
@@ -293,7 +294,7 @@ async def stream(
         await stop_reading(task, reading)
 
 
-async def _copy_all(conn: Any, source: feeds.Source) -> bytes:
+async def _copy_all(conn: asyncpg.Connection, source: feeds.Source) -> bytes:
     """A small COPY's CSV, whole (a lookup: one row per product or upload)."""
     parts: list[bytes] = []
 

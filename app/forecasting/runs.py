@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from sqlalchemy.engine import URL
 
-from app.db import JIT, asyncpg_dsn
+from app import db
 from app.errors import AppError, database_gone
 from app.forecasting import queries
 from app.forecasting.options import Options
@@ -53,7 +53,7 @@ class Handle:
 
     run_id: int
     row: dict[str, Any]
-    conn: Any
+    conn: asyncpg.Connection
     horizon: int
     progress: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -96,10 +96,8 @@ class Runner:
 async def start(*, url: URL, horizon: int, engine_name: str) -> Handle:
     """Take the run lock and record a new `running` run; 409 `run_in_progress` (with the
     running run's id) when another run holds it."""
-    conn = await asyncpg.connect(
-        asyncpg_dsn(url),
-        timeout=CONNECT_TIMEOUT_SECONDS,
-        server_settings={"application_name": "orderlens forecast", "jit": JIT},
+    conn = await db.connect(
+        url, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="orderlens forecast"
     )
     try:
         if not await conn.fetchval(queries.TRY_LOCK, queries.FORECAST_LOCK_KEY):
@@ -165,7 +163,7 @@ async def execute(
         await _let_go(conn)
 
 
-async def _let_go(conn: Any) -> None:
+async def _let_go(conn: asyncpg.Connection) -> None:
     """Release the run lock and close the run's connection; a connection that broke is
     ended instead, which lets the lock go all the same (nothing is raised: the run's
     outcome is already decided)."""
@@ -179,7 +177,7 @@ async def _let_go(conn: Any) -> None:
 
 
 async def _read_history(
-    conn: Any, run_id: int, history_days: int
+    conn: asyncpg.Connection, run_id: int, history_days: int
 ) -> tuple[core.History, dict[str, Any]]:
     """The sale cells and products, and what the run saw, in one snapshot: the series end
     at the latest order date up to today and hold `history_days` days at most; the
@@ -244,7 +242,9 @@ def left_out_of(snap: Any, history_days: int) -> dict[str, Any]:
     }
 
 
-async def _frame(conn: Any, query: str, names: list[str], *args: Any) -> pd.DataFrame:
+async def _frame(
+    conn: asyncpg.Connection, query: str, names: list[str], *args: Any
+) -> pd.DataFrame:
     """A query's rows as a DataFrame, through COPY (far quicker than records)."""
     import pandas as pd
 
@@ -281,7 +281,9 @@ async def _report_progress(handle: Handle, stop: asyncio.Event) -> None:
             return
 
 
-async def _store(conn: Any, run_id: int, result: core.Result, keep_runs: int) -> None:
+async def _store(
+    conn: asyncpg.Connection, run_id: int, result: core.Result, keep_runs: int
+) -> None:
     """Predictions, per-product figures and the run's success, in one transaction."""
     preds = result.predictions
     records = zip(
@@ -393,7 +395,7 @@ def failure(exc: BaseException) -> dict[str, str]:
 async def _fail(url: URL, run_id: int, error: dict[str, str]) -> None:
     """Mark the run failed, on a fresh connection (the run's may be what died)."""
     try:
-        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=CONNECT_TIMEOUT_SECONDS)
+        conn = await db.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         try:
             await conn.execute(queries.FAIL, run_id, json.dumps(error))
         finally:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.uploads.dialect import Dialect
@@ -160,7 +161,7 @@ class Run:
     transaction), id, progress, counts and clock."""
 
     engine: AsyncEngine
-    conn: Any
+    conn: asyncpg.Connection
     upload_id: int
     kind: UploadKind
     on_conflict: OnConflict

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import logs
@@ -93,7 +94,7 @@ async def ingest(
 
 
 async def _create_upload(
-    conn: Any, kind: UploadKind, on_conflict: OnConflict, filename: str | None
+    conn: asyncpg.Connection, kind: UploadKind, on_conflict: OnConflict, filename: str | None
 ) -> int:
     """Record the upload as running, holding a session lock that says it is alive."""
     async with conn.transaction():
@@ -406,7 +407,7 @@ async def _judge(run: Run, plan: Plan, effective_from: date) -> Counts:
     return counts
 
 
-async def load_whole(conn: Any, plan: Plan) -> tuple[int, int] | None:
+async def load_whole(conn: asyncpg.Connection, plan: Plan) -> tuple[int, int] | None:
     """Insert every staged order, without a judged copy of each row, if every row passes
     its own checks and every date is good (`orders.verdict`): rows and units inserted,
     with their deltas unless summed aside; None, and nothing inserted, if one does not.

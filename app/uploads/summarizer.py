@@ -30,6 +30,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import IO, Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import rollups
@@ -62,7 +63,7 @@ class Summarizer:
         self._ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._conn: Any = None
+        self._conn: asyncpg.Connection | None = None
         # For the upload's log: its own seconds (start to sums ready), and how long the
         # upload waited for them after its insert (0 when they were ready first).
         self.seconds: float | None = None
@@ -99,7 +100,7 @@ class Summarizer:
                 if not self._ready.done():
                     self._ready.set_exception(RuntimeError("the summarizer was abandoned"))
 
-    async def _summarize(self, conn: Any) -> None:
+    async def _summarize(self, conn: asyncpg.Connection) -> None:
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, self._work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_LOCK_TIMEOUT, LOCK_TIMEOUT)
         await conn.execute(staging.create(self._plan))
@@ -130,7 +131,7 @@ class Summarizer:
         while chunk := await asyncio.to_thread(spooled.read, SPOOL_READ_BYTES):
             yield chunk
 
-    async def ship(self, conn: Any, *, orders: int, units: int) -> bool:
+    async def ship(self, conn: asyncpg.Connection, *, orders: int, units: int) -> bool:
         """Send the sums into `conn`'s transaction, ready for `rollups.write`; False if
         there are none to send (the summarizer failed, or its sums do not add up to the
         `orders` and `units` inserted) and the caller must sum for itself. Its

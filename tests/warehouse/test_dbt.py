@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import URL
 
-from app import dbt_project, sync
+from app import dbt_project
+from app.exports import sync
 from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
 

@@ -23,7 +23,8 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from app import cli, sync
+from app import cli
+from app.exports import sync
 from app.exports.feeds import FeedName
 from tests.conftest import API_KEY
 from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post

@@ -40,10 +40,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from app.exports.destinations import Destination, dlt_destination
+
+# Part of the sync's surface: what it raises, and how it reads a destination URL.
+from app.exports.destinations import SyncError as SyncError
+from app.exports.destinations import parse_destination as parse_destination
 from app.exports.feeds import KEYS, FeedName
 
 if TYPE_CHECKING:
@@ -54,10 +58,6 @@ DATASET_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 PIPELINE = "orderlens"
 FEED_TIMEOUT = httpx.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0)
 DOWNLOAD_CHUNK = 1 << 20
-
-
-class SyncError(Exception):
-    """A sync that could not run: one line for the user."""
 
 
 class SyncStopped(SyncError):
@@ -130,84 +130,6 @@ def remove_leftovers(folder: Path | None = None) -> list[Path]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Where a sync writes: dlt's destination kind and what it needs."""
-
-    kind: str  # duckdb, postgres, filesystem, bigquery
-    target: str  # a file path, a connection URL, a bucket URL, or a project id
-    # The dataset (schema) the rows go to; None until resolved (a bigquery:// URL names it).
-    dataset: str | None = None
-
-    def describe(self) -> str:
-        if self.kind == "postgres":
-            parts = urlsplit(self.target)
-            where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-            return f"postgres {where}, schema {self.dataset}"
-        if self.kind == "bigquery":
-            return f"bigquery project {self.target}, dataset {self.dataset}"
-        return f"{self.kind} {self.target}, dataset {self.dataset}"
-
-
-def parse_destination(url: str) -> Destination:
-    """`duckdb:///relative/path`, `duckdb:////absolute/path`, `postgresql://…`,
-    `file:///dir` (Delta tables of Parquet files) or `bigquery://project/dataset`."""
-    scheme, _, rest = url.partition("://")
-    scheme = scheme.lower()
-    if scheme == "duckdb":
-        if not rest.startswith("/") or rest == "/":
-            raise SyncError(f"{url}: write duckdb:///relative/path or duckdb:////absolute/path")
-        return Destination("duckdb", rest[1:])
-    if scheme in {"postgresql", "postgres"}:
-        parts = urlsplit(url)
-        if not parts.path.strip("/"):
-            raise SyncError(f"{_safe(url)}: name the database: postgresql://user@host/db")
-        return Destination("postgres", url)
-    if scheme == "file":
-        if not rest.startswith("/") or rest == "/":
-            raise SyncError(f"{url}: write file:///absolute/folder")
-        return Destination("filesystem", url)
-    if scheme == "bigquery":
-        project, _, dataset = rest.partition("/")
-        if not project or not dataset or "/" in dataset:
-            raise SyncError(f"{url}: write bigquery://project/dataset")
-        return Destination("bigquery", project, dataset)
-    raise SyncError(
-        f"{_safe(url)}: unknown destination; use duckdb:///path, postgresql://…, file:///dir"
-        " or bigquery://project/dataset"
-    )
-
-
-def _safe(url: str) -> str:
-    """A URL without its password."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
-
-
-def _dlt_destination(dest: Destination) -> Any:
-    from dlt import destinations
-
-    if dest.kind == "duckdb":
-        Path(dest.target).parent.mkdir(parents=True, exist_ok=True)
-        return destinations.duckdb(credentials=dest.target)
-    if dest.kind == "postgres":
-        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
-
-        credentials = PostgresCredentials()
-        credentials.parse_native_representation(dest.target)
-        if credentials.password is None:  # trust or peer authentication: dlt wants one
-            credentials.password = ""
-        credentials.resolve()
-        return destinations.postgres(credentials=credentials)
-    if dest.kind == "filesystem":
-        return destinations.filesystem(bucket_url=dest.target)
-    project: Any = {"project_id": dest.target}  # the rest from Google's default auth
-    return destinations.bigquery(credentials=project)
 
 
 @dataclass(frozen=True)
@@ -413,7 +335,7 @@ def sync(
             # fails here, before any feed is read.
             pipeline = dlt.pipeline(
                 pipeline_name=PIPELINE,
-                destination=_dlt_destination(dest),
+                destination=dlt_destination(dest),
                 dataset_name=name,
                 pipelines_dir=str(folder / "pipelines"),
             )
