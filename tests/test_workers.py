@@ -3,12 +3,18 @@ a fake freecurrencyapi on another loopback port. The two workers behave as one s
 one provider call for a burst of cold requests, `/metrics` summing both, uploads sent to
 both still serial-equivalent.
 
-Which worker answers a connection is the kernel's choice, so each check runs in rounds
-until both workers took part (prometheus_client's per-process files say which did)."""
+Which worker accepts a connection is the kernel's choice; the tests make it theirs
+(`only`): every other worker is stopped (SIGSTOP) until the chosen one shows it took the
+connection (its answer, its upload's row, its wait on a lock the test holds), then
+continued (SIGCONT). A stop lasts that long only, well within the 5 s in which uvicorn's
+supervisor expects each worker to answer its health check. Waits are for conditions sure
+to come true, with no deadline of their own: pytest-timeout bounds a bug."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import os
 import signal
 import subprocess
@@ -27,6 +33,7 @@ from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
+from app.fx.cache import FX_LOCK_NAMESPACE, LOCK
 from tests.conftest import API_KEY, create_database, drop_database
 from tests.fx.fake import FX_KEY
 from tests.fx.fake_http import FakeFxServer, fake_fx_server
@@ -34,23 +41,34 @@ from tests.helpers import free_port
 from tests.oracles import RECOMPUTED, STORED
 
 WORKERS = 2
-TTL = 4  # seconds a rate stays fresh: a round after it expires is cold again
-ROUNDS = 5  # rounds to wait for the kernel to hand connections to both workers
-BURST = 24
-UPLOADS = 3  # concurrent uploads per round
-STARTUP_SECONDS = 60
+# Seconds a rate stays fresh: far longer than the moment between one worker's fetch and
+# the other's re-read of the table.
+TTL = 30
+BURST = 24  # cold /kpis requests, half of them sent to each worker
+HEALTHZ = 12  # /healthz requests per worker
+UPLOADS = 3  # overlapping uploads, taken by the workers in turn
 SEED = {
     "products": b"id,name,category,price\n1001,Seed,Seeds,10.00\n",
     "orders": b"id,product_id,quantity,created_date\n900001,1001,3,2024-11-30\n",
 }
+# The fetch of the latest rate: the transaction-level advisory lock one process holds
+# while it asks the provider (app/fx/cache.py), on (namespace, hashtext(name)).
+FX_LATEST = {"namespace": FX_LOCK_NAMESPACE, "name": "freecurrencyapi:latest"}
+FX_LOCK_WAITERS = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND NOT granted AND classid = :namespace AND objsubid = 2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
 
 
 @dataclass
 class Service:
-    base: str
     metrics_dir: Path
     engine: AsyncEngine
     log: Path
+    process: subprocess.Popen[bytes]
+    workers: tuple[int, ...]  # the worker processes' pids
+    http: httpx.AsyncClient  # see `client`
 
 
 def served_by_worker(folder: Path, route: str, method: str = "GET") -> dict[int, float]:
@@ -73,10 +91,9 @@ def grew(before: dict[int, float], after: dict[int, float]) -> set[int]:
     return {pid for pid, n in after.items() if n > before.get(pid, 0)}
 
 
-async def scraped_total(base: str, route: str, method: str = "GET") -> float:
+async def scraped_total(http: httpx.AsyncClient, route: str, method: str = "GET") -> float:
     """`orderlens_http_requests_total` for `route`, as one scrape of /metrics says."""
-    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        body = (await http.get("/metrics")).text
+    body = (await http.get("/metrics")).text
     total = 0.0
     for family in text_string_to_metric_families(body):
         for sample in family.samples:
@@ -89,48 +106,176 @@ async def scraped_total(base: str, route: str, method: str = "GET") -> float:
     return total
 
 
-async def settled(check: Callable[[], Awaitable[bool]], seconds: float = 5) -> bool:
-    """Poll `check` until true (a worker counts a request just after answering it)."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
+async def until(check: Callable[[], bool | Awaitable[bool]]) -> None:
+    """Poll `check` until it holds. Only for conditions sure to come true: no deadline
+    (a machine may be slow), pytest-timeout bounds a bug."""
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.02)
 
 
-async def fresh_get(base: str, path: str, **kwargs: Any) -> httpx.Response:
-    """GET on a connection of its own, so that the kernel picks a worker for it."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        return await http.get(path, **kwargs)
+def process_state(pid: int) -> str:
+    """The state letter of /proc/<pid>/stat: T when stopped."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-async def fresh_post(base: str, path: str, **kwargs: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        return await http.post(path, headers={"X-API-Key": API_KEY}, **kwargs)
+@contextlib.asynccontextmanager
+async def only(service: Service, worker: int) -> AsyncIterator[None]:
+    """Every worker but `worker` stopped for the block: a connection made in it can only
+    be accepted by `worker`. The block waits for a sign that `worker` took it, and no
+    longer: uvicorn's supervisor replaces a worker that misses its 5 s health check."""
+    running = set(worker_pids(service.process.pid))
+    assert running == set(service.workers), (
+        f"the supervisor replaced a worker ({sorted(service.workers)} now {sorted(running)}):"
+        f" was one stopped too long?\n{service.log.read_text()}"
+    )
+    others = [pid for pid in service.workers if pid != worker]
+    for pid in others:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # The signal is asynchronous: stopped for sure before any connection is made.
+        await until(lambda: all(process_state(pid) == "T" for pid in others))
+        yield
+    finally:
+        for pid in others:
+            os.kill(pid, signal.SIGCONT)
+
+
+def client(base: str) -> httpx.AsyncClient:
+    """A client whose every request makes a connection of its own (none is kept or
+    reused), accepted by whichever worker may take it. Made once: a client is slow to
+    make, and a worker is stopped while another takes a connection."""
+    return httpx.AsyncClient(
+        base_url=base,
+        headers={"X-API-Key": API_KEY, "Connection": "close"},
+        timeout=None,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
+async def get_from(service: Service, worker: int, path: str) -> httpx.Response:
+    """GET `path`, answered by `worker`."""
+    async with only(service, worker):
+        return await service.http.get(path)
+
+
+async def count(service: Service, sql: str, **params: Any) -> int:
+    async with service.engine.connect() as conn:
+        return int((await conn.execute(text(sql), params)).scalar_one())
+
+
+async def held_post(
+    http: httpx.AsyncClient, filename: str, content: bytes, gate: asyncio.Event
+) -> httpx.Response:
+    """An orders upload (on_conflict=update) whose body pauses after its first half until
+    `gate` is set: the upload starts, and cannot end before."""
+    boundary = "orderlens-workers-test"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
+        "\r\nContent-Type: text/csv\r\n\r\n"
+    ).encode()
+    half = len(content) // 2
+
+    async def body() -> AsyncIterator[bytes]:
+        yield head + content[:half]
+        await gate.wait()
+        yield content[half:] + f"\r\n--{boundary}--\r\n".encode()
+
+    return await http.post(
+        "/uploads/orders",
+        params={"on_conflict": "update"},
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+async def upload_in(
+    service: Service, worker: int, filename: str, content: bytes, gate: asyncio.Event
+) -> asyncio.Task[httpx.Response]:
+    """An orders upload taken by `worker`: back once its row is written (the upload runs
+    there, see `held_post` for `gate`); the task gives its answer."""
+    async with only(service, worker):
+        task = asyncio.create_task(held_post(service.http, filename, content, gate))
+
+        async def started() -> bool:
+            sql = "SELECT count(*) FROM uploads WHERE filename = :filename"
+            return task.done() or await count(service, sql, filename=filename) > 0
+
+        await until(started)
+    return task
+
+
+def upload_posts(service: Service) -> dict[int, float]:
+    """Upload requests per worker (one route per kind)."""
+    counts: dict[int, float] = {}
+    for route in ("/uploads/products", "/uploads/orders"):
+        for pid, n in served_by_worker(service.metrics_dir, route, "POST").items():
+            counts[pid] = counts.get(pid, 0) + n
+    return counts
+
+
+async def uploads_counted(service: Service) -> bool:
+    """Every upload request counted by its worker (each one wrote an upload row)."""
+    posts = sum(upload_posts(service).values())
+    return posts == await count(service, "SELECT count(*) FROM uploads")
+
+
+async def rate_expired(service: Service) -> None:
+    """Until no worker can hold a fresh latest rate: the newest in the table (a worker
+    keeps in memory what it read or wrote there) is older than TTL."""
+    sql = (
+        "SELECT count(*) FROM fx_rates WHERE kind = 'latest'"
+        " AND fetched_at > clock_timestamp() - make_interval(secs => :ttl)"
+    )
+
+    async def expired() -> bool:
+        return await count(service, sql, ttl=float(TTL)) == 0
+
+    await until(expired)
+
+
+async def queued_for_the_rate(service: Service, worker: int) -> list[asyncio.Task[httpx.Response]]:
+    """Half the burst sent while only `worker` runs; back once `worker` waits with them
+    for the rate's fetch (the lock, which the test holds, has one more waiter)."""
+    async with only(service, worker):
+        waiting = await count(service, FX_LOCK_WAITERS, namespace=FX_LOCK_NAMESPACE)
+        batch = [asyncio.create_task(service.http.get("/kpis")) for _ in range(BURST // WORKERS)]
+
+        async def queued() -> bool:
+            return (
+                any(task.done() for task in batch)
+                or await count(service, FX_LOCK_WAITERS, namespace=FX_LOCK_NAMESPACE) > waiting
+            )
+
+        await until(queued)
+    answered = [task.result().text for task in batch if task.done()]
+    assert not answered, f"a /kpis request did not wait for the rate: {answered[0]}"
+    return batch
 
 
 @pytest.fixture(scope="module")
 def fx_server() -> Iterator[FakeFxServer]:
-    # Slow enough that a burst of requests all arrive while the first call is under way.
-    with fake_fx_server(delay=0.5) as fake:
+    with fake_fx_server() as fake:
         yield fake
 
 
 def _wait_for_workers(process: subprocess.Popen[bytes], log: Path, base: str) -> None:
-    """Until every worker has started its app and the port answers (bounded)."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
+    """Until every worker has started its app and the port answers (an exit fails at
+    once, with the log; pytest-timeout bounds a hang)."""
+    while True:
         if process.poll() is not None:
             pytest.fail(f"orderlens serve exited {process.returncode}:\n{log.read_text()}")
         if log.read_text().count("Application startup complete") >= WORKERS:
             try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/readyz", timeout=10).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
         time.sleep(0.1)
-    pytest.fail(f"the workers did not start in {STARTUP_SECONDS}s:\n{log.read_text()}")
 
 
 def start_serve(data_dir: Path, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes], Path]:
@@ -151,14 +296,14 @@ def start_serve(data_dir: Path, env: dict[str, str]) -> tuple[str, subprocess.Po
 
 
 async def stop(process: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, as a supervisor would; the exit status (killed after 20 s)."""
+    """SIGTERM, as a supervisor would; the exit status. No deadline (pytest-timeout
+    bounds a hang); a wait cut short kills the whole group."""
     process.send_signal(signal.SIGTERM)
     try:
-        return await asyncio.to_thread(process.wait, 20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        await asyncio.to_thread(process.wait, 5)
-        raise
+        return await asyncio.to_thread(process.wait)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -196,16 +341,24 @@ async def service(
     (data_dir / "prometheus" / "counter_999999.db").write_bytes(b"stale")
     base, process, log = start_serve(data_dir, env)
     engine = db.create_engine(url, pool_size=2)
+    workers: tuple[int, ...] = ()
+    http = client(base)
     try:
         await asyncio.to_thread(_wait_for_workers, process, log, base)
         assert not (data_dir / "prometheus" / "counter_999999.db").exists()
+        workers = tuple(sorted(worker_pids(process.pid)))
+        assert len(workers) == WORKERS, workers
         # A few orders, so that /kpis has USD figures and needs the rate.
         for kind, content in SEED.items():
-            seeded = await fresh_post(base, f"/uploads/{kind}", files={"file": ("s.csv", content)})
+            seeded = await http.post(f"/uploads/{kind}", files={"file": ("s.csv", content)})
             assert seeded.status_code == 201, seeded.text
-        yield Service(base, data_dir / "prometheus", engine, log)
+        yield Service(data_dir / "prometheus", engine, log, process, workers, http)
     finally:
+        for pid in workers:  # none left stopped by a test cut short
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
         await stop(process)
+        await http.aclose()
         await engine.dispose()
         await drop_database(pg_server, url)
 
@@ -214,45 +367,45 @@ class TestSeveralWorkers:
     async def test_a_cold_burst_makes_one_provider_call_across_workers(
         self, service: Service, fx_server: FakeFxServer
     ) -> None:
-        for _ in range(ROUNDS):
-            calls = fx_server.count("/v1/latest")
-            before = served_by_worker(service.metrics_dir, "/kpis")
-            answers = await asyncio.gather(
-                *(fresh_get(service.base, "/kpis") for _ in range(BURST))
-            )
-            assert {a.status_code for a in answers} == {200}, answers[0].text
-            assert {a.json()["fx"]["rate"] for a in answers} == {"0.184965"}
-            assert fx_server.count("/v1/latest") == calls + 1
+        await rate_expired(service)
+        calls = fx_server.count("/v1/latest")
+        before = served_by_worker(service.metrics_dir, "/kpis")
+        burst: list[asyncio.Task[httpx.Response]] = []
+        # The test holds the fetch's lock while half the burst goes to each worker: both
+        # workers are then waiting for the rate, cold, when it lets go.
+        async with service.engine.connect() as conn, conn.begin():
+            await conn.execute(text(LOCK), FX_LATEST)
+            for worker in service.workers:
+                burst += await queued_for_the_rate(service, worker)
+        answers = await asyncio.gather(*burst)
+        assert {a.status_code for a in answers} == {200}, answers[0].text
+        assert {a.json()["fx"]["rate"] for a in answers} == {"0.184965"}
+        assert fx_server.count("/v1/latest") == calls + 1
 
-            async def counted(before: dict[int, float] = before) -> bool:
-                after = served_by_worker(service.metrics_dir, "/kpis")
-                return sum(after.values()) - sum(before.values()) == BURST
+        def counted() -> bool:
+            after = served_by_worker(service.metrics_dir, "/kpis")
+            return sum(after.values()) - sum(before.values()) == BURST
 
-            assert await settled(counted)
-            if len(grew(before, served_by_worker(service.metrics_dir, "/kpis"))) == WORKERS:
-                return
-            await asyncio.sleep(TTL + 0.2)  # the rate expires: the next burst is cold too
-        pytest.fail(f"in {ROUNDS} bursts the kernel never gave both workers a /kpis request")
+        await until(counted)  # a worker counts a request just after answering it
+        assert grew(before, served_by_worker(service.metrics_dir, "/kpis")) == set(service.workers)
 
     async def test_metrics_sum_every_worker(self, service: Service) -> None:
-        sent = 0
-        for _ in range(ROUNDS):
-            before = served_by_worker(service.metrics_dir, "/healthz")
-            answers = await asyncio.gather(
-                *(fresh_get(service.base, "/healthz") for _ in range(BURST))
-            )
+        before = served_by_worker(service.metrics_dir, "/healthz")
+        for worker in service.workers:
+            async with only(service, worker):
+                answers = await asyncio.gather(
+                    *(service.http.get("/healthz") for _ in range(HEALTHZ))
+                )
             assert {a.status_code for a in answers} == {200}
-            sent += BURST
-
-            async def all_counted(expected: int = sent) -> bool:
-                return await scraped_total(service.base, "/healthz") == expected
-
-            # Whichever worker answers the scrape, it counts the other's requests too.
-            assert await settled(all_counted), await scraped_total(service.base, "/healthz")
-            assert await scraped_total(service.base, "/healthz") == sent
-            if len(grew(before, served_by_worker(service.metrics_dir, "/healthz"))) == WORKERS:
-                return
-        pytest.fail(f"in {ROUNDS} bursts the kernel never gave both workers a /healthz request")
+        sent = sum(before.values()) + HEALTHZ * WORKERS
+        await until(lambda: sum(served_by_worker(service.metrics_dir, "/healthz").values()) == sent)
+        after = served_by_worker(service.metrics_dir, "/healthz")
+        each = {pid: after.get(pid, 0) - before.get(pid, 0) for pid in service.workers}
+        assert each == dict.fromkeys(service.workers, HEALTHZ), (before, after)
+        # Whichever worker answers the scrape, it counts the other's requests too.
+        for worker in service.workers:
+            async with only(service, worker):
+                assert await scraped_total(service.http, "/healthz") == sent, worker
 
     async def test_uploads_to_both_workers_are_serial_equivalent(self, service: Service) -> None:
         products = 200
@@ -260,8 +413,8 @@ class TestSeveralWorkers:
         catalog = "id,name,category,price\n" + "".join(
             f"{i},Product {i},Category {i % 7},{i % 50}.25\n" for i in range(1, products + 1)
         )
-        created = await fresh_post(
-            service.base, "/uploads/products", files={"file": ("p.csv", catalog.encode())}
+        created = await service.http.post(
+            "/uploads/products", files={"file": ("p.csv", catalog.encode())}
         )
         assert created.status_code == 201, created.text
 
@@ -272,98 +425,81 @@ class TestSeveralWorkers:
             )
             return ("id,product_id,quantity,created_date\n" + "".join(rows)).encode()
 
-        def posts() -> dict[int, float]:
-            """Upload requests per worker (one route per kind)."""
-            counts: dict[int, float] = {}
-            for route in ("/uploads/products", "/uploads/orders"):
-                for pid, n in served_by_worker(service.metrics_dir, route, "POST").items():
-                    counts[pid] = counts.get(pid, 0) + n
-            return counts
-
-        def counted(expected: float) -> Callable[[], Awaitable[bool]]:
-            async def check() -> bool:
-                return sum(posts().values()) == expected
-
-            return check
-
-        # The seed and the catalog, counted before the rounds start.
-        total = len(SEED) + 1
-        assert await settled(counted(total)), posts()
-        for round_ in range(ROUNDS):
-            quantities = tuple(UPLOADS * round_ + n for n in range(1, UPLOADS + 1))
-            before = posts()
-
-            async def send(n: int, quantity: int) -> httpx.Response:
-                # Staggered: a worker busy with one upload leaves the next connection
-                # to the other, while the uploads still overlap.
-                await asyncio.sleep(0.05 * n)
-                return await fresh_post(
-                    service.base,
-                    "/uploads/orders",
-                    params={"on_conflict": "update"},
-                    files={"file": (f"orders-{quantity}.csv", orders_file(quantity))},
+        await until(lambda: uploads_counted(service))
+        before = upload_posts(service)
+        quantities = tuple(range(1, UPLOADS + 1))
+        names = [f"orders-{q}.csv" for q in quantities]
+        # Each upload starts in its worker (the workers in turn) and holds back half its
+        # file: all of them run at once, in both workers, until the gate opens.
+        gate = asyncio.Event()
+        uploads = [
+            await upload_in(service, service.workers[n % WORKERS], name, orders_file(q), gate)
+            for n, (name, q) in enumerate(zip(names, quantities, strict=True))
+        ]
+        running = "SELECT count(*) FROM uploads WHERE status = 'running' AND filename = ANY(:names)"
+        assert await count(service, running, names=names) == UPLOADS
+        gate.set()
+        answers = await asyncio.gather(*uploads)
+        reports = [a.json() for a in answers]
+        assert [a.status_code for a in answers] == [201] * UPLOADS, reports
+        # Run in sequence, each upload changes every stored order (the first inserts
+        # them): its quantity differs from all.
+        changed = [r["rows_inserted"] + r["rows_updated"] for r in reports]
+        assert changed == [orders] * UPLOADS, reports
+        async with service.engine.connect() as conn:
+            stored: Any = (
+                await conn.execute(
+                    text("SELECT DISTINCT quantity FROM orders WHERE order_id <= :n"),
+                    {"n": orders},
                 )
-
-            answers = await asyncio.gather(*(send(n, q) for n, q in enumerate(quantities)))
-            reports = [a.json() for a in answers]
-            assert [a.status_code for a in answers] == [201] * UPLOADS, reports
-            # Run in sequence, each upload of a round changes every stored order (the
-            # first inserts them, in the first round): its quantity differs from all.
-            changed = [r["rows_inserted"] + r["rows_updated"] for r in reports]
-            assert changed == [orders] * UPLOADS, reports
-            async with service.engine.connect() as conn:
-                stored: Any = (
-                    await conn.execute(
-                        text("SELECT DISTINCT quantity FROM orders WHERE order_id <= :n"),
-                        {"n": orders},
-                    )
-                ).scalars()
-                kept = set(stored)
-                for name, sql in STORED.items():
-                    rows = (await conn.execute(text(sql))).all()
-                    assert rows == (await conn.execute(text(RECOMPUTED[name]))).all(), name
-            assert len(kept) == 1 and kept <= set(quantities), kept  # one file won, whole
-
-            total += UPLOADS
-            assert await settled(counted(total)), (before, posts())
-            if len(grew(before, posts())) == WORKERS:
-                return
-        pytest.fail(f"in {ROUNDS} rounds the kernel never sent the uploads to both workers")
+            ).scalars()
+            kept = set(stored)
+            for name, sql in STORED.items():
+                rows = (await conn.execute(text(sql))).all()
+                assert rows == (await conn.execute(text(RECOMPUTED[name]))).all(), name
+        assert len(kept) == 1 and kept <= set(quantities), kept  # one file won, whole
+        await until(lambda: uploads_counted(service))
+        assert grew(before, upload_posts(service)) == set(service.workers)
 
     async def test_a_read_after_an_upload_sees_it_in_every_worker(self, service: Service) -> None:
         # Each worker keeps answers in memory; an upload committed in one must reach the
-        # other's next read. Reads are warmed before each upload (so the old answer is
-        # kept), then, once its 201 is back, read again on new connections.
+        # other's next read. Each round reads in every worker (so the old answer is
+        # kept), uploads in one (in turn), then reads in every worker again.
         path = "/insights/average-ticket"
 
-        async def orders_seen() -> set[int]:
-            answers = await asyncio.gather(*(fresh_get(service.base, path) for _ in range(6)))
-            assert all(a.status_code == 200 for a in answers)
-            return {a.json()["orders"] for a in answers}
+        async def orders_seen(worker: int) -> int:
+            answer = await get_from(service, worker, path)
+            assert answer.status_code == 200, answer.text
+            return int(answer.json()["orders"])
 
-        start = await orders_seen()
-        assert len(start) == 1
-        expected = start.pop()
         before = served_by_worker(service.metrics_dir, path)
-        for round_ in range(ROUNDS * 2):
-            await orders_seen()
+        expected = await orders_seen(service.workers[0])
+        reads = 1
+        unheld = asyncio.Event()
+        unheld.set()  # the whole body at once
+        for round_ in range(2 * WORKERS):
+            for worker in service.workers:
+                assert await orders_seen(worker) == expected, (round_, worker)
             order = (
                 "id,product_id,quantity,created_date\n"
                 f"{5_000_000 + round_},1001,{round_ + 1},2024-11-{round_ % 28 + 1:02d}\n"
             )
-            posted = await fresh_post(
-                service.base, "/uploads/orders", files={"file": ("o.csv", order.encode())}
+            uploader = service.workers[round_ % WORKERS]
+            posted = await (
+                await upload_in(service, uploader, f"read-{round_}.csv", order.encode(), unheld)
             )
             assert posted.status_code == 201, posted.text
             expected += 1
-            assert await orders_seen() == {expected}, round_
-        assert await settled(
-            lambda: _true(len(grew(before, served_by_worker(service.metrics_dir, path))) == 2)
-        ), "the kernel never sent the reads to both workers"
+            for worker in service.workers:
+                assert await orders_seen(worker) == expected, (round_, worker, uploader)
+            reads += 2 * WORKERS
 
+        def counted() -> bool:
+            after = served_by_worker(service.metrics_dir, path)
+            return sum(after.values()) - sum(before.values()) == reads
 
-async def _true(value: bool) -> bool:
-    return value
+        await until(counted)
+        assert grew(before, served_by_worker(service.metrics_dir, path)) == set(service.workers)
 
 
 @pytest.mark.one_server  # the embedded server, whatever server the run uses
@@ -384,7 +520,8 @@ class TestEmbeddedServerWithWorkers:
                 [url] = [e for e in environ if e.startswith(b"DATABASE_URL=")]
                 assert str(pgdata).encode() in url.replace(b"%2F", b"/")
             assert (pgdata / "postmaster.pid").exists()
-            ready = await fresh_get(base, "/readyz")
+            async with client(base) as http:
+                ready = await http.get("/readyz")
             assert ready.status_code == 200, ready.text
         finally:
             assert await stop(process) == 0, log.read_text()
