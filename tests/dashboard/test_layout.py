@@ -17,11 +17,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy import URL
 
 from tests.conftest import API_KEY, create_database, drop_database
-from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch
+from tests.dashboard.test_browser import ARTIFACTS, CHROMIUM, Watch
 from tests.forecasting.conftest import run_forecast
 from tests.helpers import app_for, live_server
 
@@ -66,16 +66,6 @@ async def service(pg_server: URL, tmp_path_factory: pytest.TempPathFactory) -> A
             yield base
     finally:
         await drop_database(pg_server, url)
-
-
-@pytest.fixture(scope="module")
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 async def open_dashboard(browser: Browser, service: str, viewport: str) -> tuple[Page, Watch]:

@@ -548,6 +548,24 @@
   }
 
   /** A time axis and its zoom (the wheel or a pinch, and a slider under the plot). */
+  /** A time chart's frame (the daily revenue and the forecast): the base option, the
+   * grid, the time axis opened on `view`, and a value axis from 0 in compact numbers. */
+  function timeFrame(width, first, last, view) {
+    const { size, phone, option } = baseOption(width);
+    return {
+      ...option,
+      grid: { left: 4, right: phone ? 10 : 16, top: 12, bottom: 36, outerBoundsMode: "same" },
+      ...timeAxis(width, size, first, last, view),
+      yAxis: {
+        type: "value",
+        min: 0,
+        splitNumber: phone ? 3 : 5,
+        axisLabel: { ...axisLabel(size), formatter: (v) => COMPACT.format(v) },
+        splitLine: { lineStyle: { color: GRID } },
+      },
+    };
+  }
+
   function timeAxis(width, size, first, last, view) {
     const days = Math.max(1, (last - first) / ONE_DAY);
     return {
@@ -682,20 +700,11 @@
       const last = stamp(items[items.length - 1].date);
       const view = [stamp(bulk.first), stamp(bulk.last)];
       const build = (width) => {
-        const { size, phone, option } = baseOption(width);
+        const { phone, option } = baseOption(width);
         // Dots while there are few enough days to tell apart.
         const dots = (view[1] - view[0]) / ONE_DAY < (phone ? 31 : 62);
         return {
-          ...option,
-          grid: { left: 4, right: phone ? 10 : 16, top: 12, bottom: 36, outerBoundsMode: "same" },
-          ...timeAxis(width, size, first, last, view),
-          yAxis: {
-            type: "value",
-            min: 0,
-            splitNumber: phone ? 3 : 5,
-            axisLabel: { ...axisLabel(size), formatter: (v) => COMPACT.format(v) },
-            splitLine: { lineStyle: { color: GRID } },
-          },
+          ...timeFrame(width, first, last, view),
           tooltip: {
             ...option.tooltip,
             trigger: "axis",
@@ -1301,18 +1310,9 @@
       },
     ];
     draw("chart-forecast", (width) => {
-      const { size, phone, option } = baseOption(width);
+      const { option } = baseOption(width);
       return {
-        ...option,
-        grid: { left: 4, right: phone ? 10 : 16, top: 12, bottom: 36, outerBoundsMode: "same" },
-        ...timeAxis(width, size, first, last, [first, last]),
-        yAxis: {
-          type: "value",
-          min: 0,
-          splitNumber: phone ? 3 : 5,
-          axisLabel: { ...axisLabel(size), formatter: (v) => COMPACT.format(v) },
-          splitLine: { lineStyle: { color: GRID } },
-        },
+        ...timeFrame(width, first, last, [first, last]),
         tooltip: {
           ...option.tooltip,
           trigger: "axis",
