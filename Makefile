@@ -53,7 +53,7 @@ DEMO_SAMPLE := $(DEMO_DIR)/sample
 $(DEMO_SAMPLE)/orders.csv: data/generate.py | $(RUNTIME_STAMP)
 	$(BIN)/python data/generate.py --demand marketplace --products 10000 --days 730 \
 	  --out $(DEMO_SAMPLE)
-demo: $(DEMO_SAMPLE)/orders.csv
+demo: $(RUNTIME_STAMP) $(DEMO_SAMPLE)/orders.csv
 	ORDERLENS_DATA_DIR=$(DEMO_DIR) \
 	  $(BIN)/orderlens serve --host $(HOST) --port $(PORT) --sample $(DEMO_SAMPLE) --forecast
 
