@@ -13,15 +13,13 @@ from typing import Annotated
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.choices import ForecastEngine as ForecastEngine
+from app.choices import FxMode as FxMode
+
 
 class FxProvider(StrEnum):
     FREECURRENCYAPI = "freecurrencyapi"
     ECB = "ecb"
-
-
-class FxMode(StrEnum):
-    LATEST = "latest"
-    ORDER_DATE = "order_date"
 
 
 class Access(StrEnum):
@@ -29,13 +27,6 @@ class Access(StrEnum):
 
     PUBLIC = "public"
     KEY = "key"
-
-
-class ForecastEngine(StrEnum):
-    """Where a forecast run fits the statistical models: in the process, or on Dask."""
-
-    LOCAL = "local"
-    DASK = "dask"
 
 
 class LogFormat(StrEnum):

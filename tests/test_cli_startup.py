@@ -75,6 +75,7 @@ def test_the_cli_choices_are_the_services() -> None:
     ]
     for mine, theirs in pairs:
         assert [m.value for m in mine] == [t.value for t in theirs]
+        assert mine is theirs  # one definition, in app.choices
 
 
 def test_models_get_the_naming_convention_however_they_are_imported() -> None:

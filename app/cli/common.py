@@ -5,11 +5,16 @@ key."""
 from __future__ import annotations
 
 import contextlib
-from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+
+# The choices the commands take, as the service spells them (standard library only).
+from app.choices import ForecastEngine as ForecastEngine
+from app.choices import FxMode as FxMode
+from app.choices import OnConflict as OnConflict
+from app.choices import UploadKind as UploadKind
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,28 +27,6 @@ URL_FILE = "url"
 UNREACHABLE_HINT = "Is the service running? If it runs elsewhere, pass --url or set ORDERLENS_URL."
 # Where `orderlens sync` and the pipeline load unless told otherwise (--to).
 DEFAULT_WAREHOUSE = "duckdb:///warehouse/orderlens.duckdb"
-
-
-# The commands' choices, as the service spells them. Imported from app.uploads.models
-# and app.config they would cost --help SQLAlchemy and pydantic; tests pin them equal.
-class UploadKind(StrEnum):
-    PRODUCTS = "products"
-    ORDERS = "orders"
-
-
-class OnConflict(StrEnum):
-    REJECT = "reject"
-    UPDATE = "update"
-
-
-class FxMode(StrEnum):
-    LATEST = "latest"
-    ORDER_DATE = "order_date"
-
-
-class ForecastEngine(StrEnum):
-    LOCAL = "local"
-    DASK = "dask"
 
 
 @cache

@@ -20,21 +20,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
-
-class UploadKind(StrEnum):
-    PRODUCTS = "products"
-    ORDERS = "orders"
+# Re-exported: the uploads' choices, defined with the command line's in app.choices.
+from app.choices import OnConflict as OnConflict
+from app.choices import UploadKind as UploadKind
 
 
 class UploadStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
-
-
-class OnConflict(StrEnum):
-    REJECT = "reject"
-    UPDATE = "update"
 
 
 class RejectCode(StrEnum):

@@ -1,0 +1,29 @@
+"""The choices the service and its command line share, in the standard library only:
+the command line imports them without pydantic or SQLAlchemy (`orderlens --help` stays
+fast), the settings and the upload models from here too."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UploadKind(StrEnum):
+    PRODUCTS = "products"
+    ORDERS = "orders"
+
+
+class OnConflict(StrEnum):
+    REJECT = "reject"
+    UPDATE = "update"
+
+
+class FxMode(StrEnum):
+    LATEST = "latest"
+    ORDER_DATE = "order_date"
+
+
+class ForecastEngine(StrEnum):
+    """Where a forecast run fits the statistical models: in the process, or on Dask."""
+
+    LOCAL = "local"
+    DASK = "dask"
