@@ -16,10 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
     *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "docs" / "decisions").glob("*.md")),
     ROOT / "benchmarks" / "RESULTS.md",
 ]
-# What a reader of a clone gets: README.md and docs/ (ARCHITECTURE.md is the code's).
-USER_DOCS = [p for p in DOCS if p.name not in {"ARCHITECTURE.md", "RESULTS.md"}]
+# What a reader of a clone gets: README.md and docs/ (ARCHITECTURE.md and the decisions
+# are the code's).
+USER_DOCS = [
+    p
+    for p in DOCS
+    if p.name not in {"ARCHITECTURE.md", "RESULTS.md"} and p.parent.name != "decisions"
+]
 
 FENCE = re.compile(r"^(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
