@@ -99,14 +99,14 @@ class ForecastProduct(Base):
 
 
 # The interval columns of a forecast day: each bound inside the next wider one.
-INTERVALS_ORDERED = (
+_INTERVALS_ORDERED = (
     "0 <= lo_95 AND lo_95 <= lo_80 AND lo_80 <= quantity AND quantity <= hi_80 AND hi_80 <= hi_95"
 )
 
 
 class _Intervals:
-    """A forecast day's units and its 80 % and 95 % intervals, placed after the columns of
-    the table's own (its columns with `sort_order=1` come after them)."""
+    """A forecast day's units and their 80 % and 95 % intervals. Declarative places a
+    mixin's columns after the table's own; those marked `sort_order=1` come after these."""
 
     quantity: Mapped[float]
     lo_80: Mapped[float]
@@ -121,7 +121,7 @@ class PredictedProductDemand(_Intervals, Base):
     __tablename__ = "predicted_product_demand"
     __table_args__ = (
         PrimaryKeyConstraint("run_id", "product_id", "date"),
-        CheckConstraint(INTERVALS_ORDERED, name="intervals_ordered"),
+        CheckConstraint(_INTERVALS_ORDERED, name="intervals_ordered"),
     )
 
     run_id: Mapped[int] = _run_id()
@@ -140,7 +140,7 @@ class PredictedLevelDemand(_Intervals, Base):
         PrimaryKeyConstraint("run_id", "level", "key", "date"),
         CheckConstraint("level IN ('total', 'category')", name="level_known"),
         CheckConstraint(
-            f"{INTERVALS_ORDERED} AND 0 <= unallocated AND unallocated <= quantity + 1e-9",
+            f"{_INTERVALS_ORDERED} AND 0 <= unallocated AND unallocated <= quantity + 1e-9",
             name="intervals_ordered",
         ),
     )
