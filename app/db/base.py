@@ -1,7 +1,9 @@
 """The models' base: one metadata for every table, with explicit constraint names.
 
 The models describe the schema for Alembic (migrations compare with them); the code reads
-and writes with SQL of its own, never through them.
+and writes with SQL of its own, never through them. A column is NULL when its annotation
+says so (`Mapped[int | None]`); its SQL type is the one `mapped_column` names or, for dates,
+timestamps, booleans, floats and bytes, the annotation's (`type_annotation_map`).
 """
 
 from __future__ import annotations
