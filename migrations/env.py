@@ -11,15 +11,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app import models
 from app.config import Settings
-from app.db import open_database
+from app.db import open_database, tables
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = models.metadata
+target_metadata = tables.metadata
 
 
 def _url() -> URL:

@@ -24,8 +24,9 @@ from fastapi import FastAPI
 from sqlalchemy import URL, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db, models
+from app import db
 from app.config import Settings
+from app.db import tables
 from app.main import create_app
 
 API_KEY = "test-api-key"
@@ -58,7 +59,7 @@ def require_reference() -> Path:
 # Data tables, emptied before each test; the schema itself is built once per run.
 DATA_TABLES = ", ".join(
     table.name
-    for table in models.metadata.sorted_tables
+    for table in tables.metadata.sorted_tables
     # The service's identity, not its data: kept as a service keeps it.
     if table.name not in {"alembic_version", "instance"}
 )

@@ -22,7 +22,7 @@ HEAVY = (
     "fastapi",
     "starlette",
     "sqlalchemy",
-    "sqlmodel",
+    "sqlalchemy.orm",
     "pydantic",
     "pydantic_settings",
     "pandas",
@@ -78,17 +78,37 @@ def test_the_cli_choices_are_the_services() -> None:
         assert mine is theirs  # one definition, in app.choices
 
 
-def test_models_get_the_naming_convention_however_they_are_imported() -> None:
-    """The convention is set when sqlmodel is first imported, even by a model module
-    imported on its own (app/__init__.py no longer imports sqlmodel itself)."""
+def test_importing_the_package_loads_nothing_else() -> None:
+    """`import app` runs no code beyond its version: no import hook, no module of its own."""
     code = (
-        "import app.uploads.models as m;"
-        " print(sorted(c.name for c in m.Upload.__table__.constraints if c.name))"
+        "import json, sys; before = set(sys.modules); hooks = list(sys.meta_path); import app;"
+        " print(json.dumps([sorted(set(sys.modules) - before), sys.meta_path == hooks]))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert "pk_uploads" in result.stdout
+    assert json.loads(result.stdout) == [["app"], True]
+
+
+def test_models_get_the_naming_convention_however_they_are_imported() -> None:
+    """The convention is on the models' base metadata (app/db/base.py), so a model module
+    imported on its own, before anything else, names its constraints."""
+    code = (
+        "import json; import app.uploads.models as m;"
+        " print(json.dumps(sorted("
+        "c.name for t in (m.Upload.__table__, m.Reject.__table__) for c in t.constraints)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    names = json.loads(result.stdout)
+    assert {
+        "pk_uploads",
+        "ck_uploads_kind_known",
+        "pk_rejects",
+        "fk_rejects_upload_id_uploads",
+    } <= set(names)
+    assert None not in names
 
 
 def test_the_embedded_server_import_does_not_warn_about_xdg_runtime_dir() -> None:

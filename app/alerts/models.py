@@ -2,30 +2,23 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Identity, String, Text, func, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, identity_key, set_on_insert
 
 
-class Alert(SQLModel, table=True):
+class Alert(Base):
     __tablename__ = "alerts"
 
-    alert_id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
-    )
-    event: str = Field(sa_column=Column(String(32), nullable=False))
-    subject: str = Field(sa_column=Column(String(200), nullable=False))
+    alert_id: Mapped[int] = identity_key()
+    event: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
     # What makes two alerts the same one: raised again, an event is not sent again.
-    dedupe_key: str = Field(sa_column=Column(Text, nullable=False, unique=True))
-    message: str = Field(sa_column=Column(Text, nullable=False))
-    raised_at: datetime | None = Field(
-        default=None,
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
+    dedupe_key: Mapped[str] = mapped_column(Text, unique=True)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = set_on_insert()
     # When delivery was tried (null: not yet, or no ALERT_URLS), and whether every URL took it.
-    sent_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
-    delivered: bool = Field(
-        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
-    )
-    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sent_at: Mapped[datetime | None]
+    delivered: Mapped[bool] = mapped_column(server_default=text("false"))
+    error: Mapped[str | None] = mapped_column(Text)

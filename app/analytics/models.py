@@ -17,9 +17,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     CheckConstraint,
-    Column,
     Computed,
-    Date,
     Index,
     Integer,
     Numeric,
@@ -28,10 +26,12 @@ from sqlalchemy import (
     String,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
 
 
-class DailySales(SQLModel, table=True):
+class DailySales(Base):
     """Per calendar day with orders: order count, units and BRL revenue."""
 
     __tablename__ = "daily_sales"
@@ -39,13 +39,13 @@ class DailySales(SQLModel, table=True):
         CheckConstraint("orders > 0 AND quantity > 0 AND revenue_brl >= 0", name="positive"),
     )
 
-    created_date: date = Field(sa_column=Column(Date, primary_key=True))
-    orders: int = Field(sa_column=Column(BigInteger, nullable=False))
-    quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
-    revenue_brl: Decimal = Field(sa_column=Column(Numeric, nullable=False))
+    created_date: Mapped[date] = mapped_column(primary_key=True)
+    orders: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    revenue_brl: Mapped[Decimal] = mapped_column(Numeric)
 
 
-class ProductDailySales(SQLModel, table=True):
+class ProductDailySales(Base):
     """Per product and day with sales: order count and units, and the units it grew by,
     against the calendar day before (0 when it had no sales) and against the product's
     previous sale day. Kept at ingest, so that top growth is one scan of this table with
@@ -61,38 +61,32 @@ class ProductDailySales(SQLModel, table=True):
         CheckConstraint("list_quantity BETWEEN 0 AND quantity", name="list_units_within"),
     )
 
-    product_id: int = Field(sa_column=Column(Integer, nullable=False))
-    created_date: date = Field(sa_column=Column(Date, nullable=False))
-    orders: int = Field(sa_column=Column(BigInteger, nullable=False))
-    quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    product_id: Mapped[int] = mapped_column(Integer)
+    created_date: Mapped[date]
+    orders: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
     # Units of the calendar day before (0 without sales that day).
-    prev_quantity: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
-    )
+    prev_quantity: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # The product's previous sale day and its units (NULL for its first).
-    prev_sale_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
-    prev_sale_quantity: int | None = Field(
-        default=None, sa_column=Column(BigInteger, nullable=True)
-    )
+    prev_sale_date: Mapped[date | None]
+    prev_sale_quantity: Mapped[int | None] = mapped_column(BigInteger)
     # The product's units from its first sale day up to and including this one: the
     # units of any period are the difference of two cells (the last on or before its
     # end, the last before its start), two index probes per product however long it is.
-    cum_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    cum_quantity: Mapped[int] = mapped_column(BigInteger)
     # Of `quantity`, the units of orders without a unit price of their own (valued at the
     # product's price in effect that day); and the cell's revenue, exact.
-    list_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
-    revenue_brl: Decimal = Field(sa_column=Column(Numeric, nullable=False))
-    calendar_growth: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger, Computed("quantity - prev_quantity", persisted=True)),
+    list_quantity: Mapped[int] = mapped_column(BigInteger)
+    revenue_brl: Mapped[Decimal] = mapped_column(Numeric)
+    calendar_growth: Mapped[int | None] = mapped_column(
+        BigInteger, Computed("quantity - prev_quantity", persisted=True)
     )
-    sale_growth: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger, Computed("quantity - prev_sale_quantity", persisted=True)),
+    sale_growth: Mapped[int | None] = mapped_column(
+        BigInteger, Computed("quantity - prev_sale_quantity", persisted=True)
     )
 
 
-class GrowthLeader(SQLModel, table=True):
+class GrowthLeader(Base):
     """Per day and basis (`calendar`, `previous_sale`), the cells with the highest growth
     that day, ranked 1 … LEADERS_PER_DAY (growth descending, then product_id): the top
     growths of any period are among its days' leaders (for a limit up to that many), so
@@ -109,29 +103,29 @@ class GrowthLeader(SQLModel, table=True):
         ),
     )
 
-    basis: str = Field(sa_column=Column(String(16), nullable=False))
-    created_date: date = Field(sa_column=Column(Date, nullable=False))
-    rank: int = Field(sa_column=Column(SmallInteger, nullable=False))
-    product_id: int = Field(sa_column=Column(Integer, nullable=False))
-    quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
-    previous_date: date = Field(sa_column=Column(Date, nullable=False))
-    previous_quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
-    growth: int = Field(sa_column=Column(BigInteger, nullable=False))
+    basis: Mapped[str] = mapped_column(String(16))
+    created_date: Mapped[date]
+    rank: Mapped[int] = mapped_column(SmallInteger)
+    product_id: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    previous_date: Mapped[date]
+    previous_quantity: Mapped[int] = mapped_column(BigInteger)
+    growth: Mapped[int] = mapped_column(BigInteger)
 
 
-class ProductSales(SQLModel, table=True):
+class ProductSales(Base):
     """Per product over all time: what the unfiltered KPIs read."""
 
     __tablename__ = "product_sales"
     __table_args__ = (CheckConstraint("orders > 0 AND quantity > 0", name="positive"),)
 
-    product_id: int = Field(sa_column=Column(Integer, primary_key=True))
-    orders: int = Field(sa_column=Column(BigInteger, nullable=False))
-    quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
-    revenue_brl: Decimal = Field(sa_column=Column(Numeric, nullable=False))
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    orders: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    revenue_brl: Mapped[Decimal] = mapped_column(Numeric)
 
 
-class UnitsThroughMonth(SQLModel, table=True):
+class UnitsThroughMonth(Base):
     """Per month with orders (its first day): every product's units from its first sale
     through the month's last day, as two aligned arrays (products without any left out).
 
@@ -151,12 +145,12 @@ class UnitsThroughMonth(SQLModel, table=True):
         ),
     )
 
-    month: date = Field(sa_column=Column(Date, primary_key=True))
-    product_ids: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
-    quantities: list[int] = Field(sa_column=Column(ARRAY(BigInteger), nullable=False))
+    month: Mapped[date] = mapped_column(primary_key=True)
+    product_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    quantities: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
 
-class UnitsMonthToDate(SQLModel, table=True):
+class UnitsMonthToDate(Base):
     """Per order day: every product's units from the first day of the day's month through
     the day, as two aligned arrays (products without any that month left out). See
     `UnitsThroughMonth`."""
@@ -168,9 +162,9 @@ class UnitsMonthToDate(SQLModel, table=True):
         ),
     )
 
-    created_date: date = Field(sa_column=Column(Date, primary_key=True))
-    product_ids: list[int] = Field(sa_column=Column(ARRAY(Integer), nullable=False))
-    quantities: list[int] = Field(sa_column=Column(ARRAY(BigInteger), nullable=False))
+    created_date: Mapped[date] = mapped_column(primary_key=True)
+    product_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    quantities: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
 
 # Every table kept from the orders at ingest: emptied with them, or they would disagree.

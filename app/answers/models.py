@@ -8,18 +8,16 @@ sees one reused (the sequence is not restarted by TRUNCATE; an empty table reads
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, CheckConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
 
 
-class DataVersion(SQLModel, table=True):
+class DataVersion(Base):
     __tablename__ = "data_version"
     __table_args__ = (CheckConstraint("id", name="one_row"),)
 
-    id: bool = Field(
-        default=True, sa_column=Column(Boolean, primary_key=True, server_default=text("true"))
-    )
-    version: int = Field(sa_column=Column(BigInteger, nullable=False))
-    changed_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()"))
-    )
+    id: Mapped[bool] = mapped_column(primary_key=True, server_default=text("true"))
+    version: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(server_default=text("now()"))

@@ -3,19 +3,10 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    DateTime,
-    Integer,
-    Numeric,
-    PrimaryKeyConstraint,
-    String,
-    func,
-)
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, CheckConstraint, Integer, Numeric, PrimaryKeyConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, set_on_insert
 
 MAX_INT4 = 2**31 - 1
 MAX_CODE = 64  # characters of a text id (issue 27: SKU codes, hex digests, UUIDs)
@@ -25,7 +16,7 @@ MAX_CATEGORY = 100
 PRICE_PRECISION, PRICE_SCALE = 12, 2
 
 
-class Product(SQLModel, table=True):
+class Product(Base):
     __tablename__ = "products"
     __table_args__ = (
         # A text id (`code`) has a negative surrogate key; an integer id is its own key.
@@ -39,27 +30,21 @@ class Product(SQLModel, table=True):
         CheckConstraint("price >= 0", name="price_not_negative"),
     )
 
-    product_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    product_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     # The id as the file wrote it, when it is not an integer (uploads with ?ids=text).
-    code: str | None = Field(
-        default=None, sa_column=Column(String(MAX_CODE), nullable=True, unique=True)
-    )
-    name: str = Field(sa_column=Column(String(MAX_NAME), nullable=False))
-    category: str = Field(sa_column=Column(String(MAX_CATEGORY), nullable=False, index=True))
+    code: Mapped[str | None] = mapped_column(String(MAX_CODE), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME))
+    category: Mapped[str] = mapped_column(String(MAX_CATEGORY), index=True)
     # The latest price set (the one of the latest `valid_from` in `product_prices`, which
     # may lie in the future); orders are valued at the price in effect on their date.
-    price: Decimal = Field(sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=False))
-    updated_at: datetime = Field(
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
-    )
+    price: Mapped[Decimal] = mapped_column(Numeric(PRICE_PRECISION, PRICE_SCALE))
+    updated_at: Mapped[datetime] = set_on_insert()
     # The upload that last inserted or changed the row (change tracking); `unchanged`
     # rows keep theirs.
-    upload_id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, nullable=True, index=True)
-    )
+    upload_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
 
-class ProductPrice(SQLModel, table=True):
+class ProductPrice(Base):
     """Every price a product has had (issue 27, item 1): in effect from `valid_from` until
     the next one's (`valid_to`, exclusive; infinity for the latest). The first price holds
     for every earlier date as well: `applies_from` is -infinity for it and `valid_from`
@@ -75,9 +60,9 @@ class ProductPrice(SQLModel, table=True):
         CheckConstraint("applies_from <= valid_from", name="applies_before"),
     )
 
-    product_id: int = Field(sa_column=Column(Integer, nullable=False))
-    valid_from: date = Field(sa_column=Column(Date, nullable=False))
-    valid_to: date = Field(sa_column=Column(Date, nullable=False))
-    applies_from: date = Field(sa_column=Column(Date, nullable=False))
-    price: Decimal = Field(sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=False))
-    upload_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    product_id: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date]
+    valid_to: Mapped[date]
+    applies_from: Mapped[date]
+    price: Mapped[Decimal] = mapped_column(Numeric(PRICE_PRECISION, PRICE_SCALE))
+    upload_id: Mapped[int | None] = mapped_column(BigInteger)

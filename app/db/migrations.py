@@ -10,9 +10,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import URL, MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
 
-metadata: MetaData = SQLModel.metadata  # names follow app/__init__.py
+from app.db.base import Base
+
+metadata: MetaData = Base.metadata  # every table once app.db.tables is imported
 
 # The checkout (or installed tree) the top-level alembic.ini and migrations/ are in.
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,22 +10,18 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     CheckConstraint,
-    Column,
-    Date,
-    DateTime,
-    Double,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     PrimaryKeyConstraint,
     String,
     Text,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
+
+from app.db.base import Base, identity_key, set_on_insert
 
 
 class RunStatus(StrEnum):
@@ -34,7 +30,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
-class ForecastRun(SQLModel, table=True):
+class ForecastRun(Base):
     """One forecast run: what it read (`data_until`, the uploads it saw), how far it got."""
 
     __tablename__ = "forecast_runs"
@@ -50,109 +46,91 @@ class ForecastRun(SQLModel, table=True):
         ),
     )
 
-    run_id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
-    )
-    status: str = Field(
-        default=RunStatus.RUNNING,
-        sa_column=Column(String(16), nullable=False, server_default=RunStatus.RUNNING.value),
-    )
-    started_at: dt.datetime | None = Field(
-        default=None,
-        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
-    finished_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
-    data_until: dt.date | None = Field(default=None, sa_column=Column(Date, nullable=True))
-    horizon: int = Field(sa_column=Column(Integer, nullable=False))
-    engine: str = Field(
-        default="local", sa_column=Column(String(16), nullable=False, server_default="local")
-    )
-    products: int = Field(
-        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
-    )
-    progress: float = Field(
-        default=0.0, sa_column=Column(Double, nullable=False, server_default=text("0"))
-    )
+    run_id: Mapped[int] = identity_key()
+    status: Mapped[str] = mapped_column(String(16), server_default=RunStatus.RUNNING.value)
+    started_at: Mapped[dt.datetime] = set_on_insert()
+    finished_at: Mapped[dt.datetime | None]
+    data_until: Mapped[dt.date | None]
+    horizon: Mapped[int] = mapped_column(Integer)
+    engine: Mapped[str] = mapped_column(String(16), server_default="local")
+    products: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    progress: Mapped[float] = mapped_column(server_default=text("0"))
     # Seconds per model and step, and how many products each model serves.
-    models: dict[str, Any] = Field(
-        default_factory=dict,
-        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    models: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    accuracy: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
     )
-    accuracy: list[dict[str, Any]] = Field(
-        default_factory=list,
-        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
-    )
-    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # What the run is doing, in words ("backtest window 2 of 3: 812 products"); `done` at
     # the end, the last one reached when it failed.
-    stage: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    stage: Mapped[str | None] = mapped_column(Text)
     # Orders the run's series left out: dated after the day it ran, or before its history.
-    left_out: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
+    left_out: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The uploads the run's snapshot saw: the highest id, and those still running then
     # (an orders upload that changed rows and is not among what it saw makes it stale).
-    seen_upload_id: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
-    )
-    running_uploads: list[int] = Field(
-        default_factory=list,
-        sa_column=Column(ARRAY(BigInteger), nullable=False, server_default=text("'{}'::bigint[]")),
+    seen_upload_id: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    running_uploads: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
     )
 
 
-class ForecastProduct(SQLModel, table=True):
+def _run_id() -> MappedColumn[int]:
+    """The run a row belongs to, deleted with it."""
+    return mapped_column(BigInteger, ForeignKey("forecast_runs.run_id", ondelete="CASCADE"))
+
+
+class ForecastProduct(Base):
     """Per run and product: the model served and its backtest figures."""
 
     __tablename__ = "forecast_products"
     __table_args__ = (PrimaryKeyConstraint("run_id", "product_id"),)
 
-    run_id: int = Field(
-        sa_column=Column(
-            BigInteger, ForeignKey("forecast_runs.run_id", ondelete="CASCADE"), nullable=False
-        )
-    )
-    product_id: int = Field(sa_column=Column(Integer, nullable=False))
-    model: str = Field(sa_column=Column(String(32), nullable=False))
-    history_days: int = Field(sa_column=Column(Integer, nullable=False))
-    windows: int = Field(sa_column=Column(Integer, nullable=False))
-    mae: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
-    rmse: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
-    mase: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
-    seasonal_naive_mase: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
-    coverage_80: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
-    coverage_95: float | None = Field(default=None, sa_column=Column(Double, nullable=True))
+    run_id: Mapped[int] = _run_id()
+    product_id: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(32))
+    history_days: Mapped[int] = mapped_column(Integer)
+    windows: Mapped[int] = mapped_column(Integer)
+    mae: Mapped[float | None]
+    rmse: Mapped[float | None]
+    mase: Mapped[float | None]
+    seasonal_naive_mase: Mapped[float | None]
+    coverage_80: Mapped[float | None]
+    coverage_95: Mapped[float | None]
 
 
-class PredictedProductDemand(SQLModel, table=True):
+# The interval columns of a forecast day: each bound inside the next wider one.
+_INTERVALS_ORDERED = (
+    "0 <= lo_95 AND lo_95 <= lo_80 AND lo_80 <= quantity AND quantity <= hi_80 AND hi_80 <= hi_95"
+)
+
+
+class _Intervals:
+    """A forecast day's units and their 80 % and 95 % intervals. Declarative places a
+    mixin's columns after the table's own; those marked `sort_order=1` come after these."""
+
+    quantity: Mapped[float]
+    lo_80: Mapped[float]
+    hi_80: Mapped[float]
+    lo_95: Mapped[float]
+    hi_95: Mapped[float]
+
+
+class PredictedProductDemand(_Intervals, Base):
     """The assessment's table: per run, product and forecast day, units and intervals."""
 
     __tablename__ = "predicted_product_demand"
     __table_args__ = (
         PrimaryKeyConstraint("run_id", "product_id", "date"),
-        CheckConstraint(
-            "0 <= lo_95 AND lo_95 <= lo_80 AND lo_80 <= quantity AND quantity <= hi_80"
-            " AND hi_80 <= hi_95",
-            name="intervals_ordered",
-        ),
+        CheckConstraint(_INTERVALS_ORDERED, name="intervals_ordered"),
     )
 
-    run_id: int = Field(
-        sa_column=Column(
-            BigInteger, ForeignKey("forecast_runs.run_id", ondelete="CASCADE"), nullable=False
-        )
-    )
-    product_id: int = Field(sa_column=Column(Integer, nullable=False))
-    date: dt.date = Field(sa_column=Column(Date, nullable=False))
-    quantity: float = Field(sa_column=Column(Double, nullable=False))
-    lo_80: float = Field(sa_column=Column(Double, nullable=False))
-    hi_80: float = Field(sa_column=Column(Double, nullable=False))
-    lo_95: float = Field(sa_column=Column(Double, nullable=False))
-    hi_95: float = Field(sa_column=Column(Double, nullable=False))
-    model: str = Field(sa_column=Column(String(32), nullable=False))
+    run_id: Mapped[int] = _run_id()
+    product_id: Mapped[int] = mapped_column(Integer)
+    date: Mapped[dt.date]
+    model: Mapped[str] = mapped_column(String(32), sort_order=1)
 
 
-class PredictedLevelDemand(SQLModel, table=True):
+class PredictedLevelDemand(_Intervals, Base):
     """Per run, level (`total`, `category`), key (the category; '' for the total) and
     forecast day: the level's own forecast, reconciled, and what of it no product's
     forecast holds (`unallocated`)."""
@@ -162,24 +140,14 @@ class PredictedLevelDemand(SQLModel, table=True):
         PrimaryKeyConstraint("run_id", "level", "key", "date"),
         CheckConstraint("level IN ('total', 'category')", name="level_known"),
         CheckConstraint(
-            "0 <= lo_95 AND lo_95 <= lo_80 AND lo_80 <= quantity AND quantity <= hi_80"
-            " AND hi_80 <= hi_95 AND 0 <= unallocated AND unallocated <= quantity + 1e-9",
+            f"{_INTERVALS_ORDERED} AND 0 <= unallocated AND unallocated <= quantity + 1e-9",
             name="intervals_ordered",
         ),
     )
 
-    run_id: int = Field(
-        sa_column=Column(
-            BigInteger, ForeignKey("forecast_runs.run_id", ondelete="CASCADE"), nullable=False
-        )
-    )
-    level: str = Field(sa_column=Column(String(16), nullable=False))
-    key: str = Field(sa_column=Column(Text, nullable=False))
-    date: dt.date = Field(sa_column=Column(Date, nullable=False))
-    quantity: float = Field(sa_column=Column(Double, nullable=False))
-    lo_80: float = Field(sa_column=Column(Double, nullable=False))
-    hi_80: float = Field(sa_column=Column(Double, nullable=False))
-    lo_95: float = Field(sa_column=Column(Double, nullable=False))
-    hi_95: float = Field(sa_column=Column(Double, nullable=False))
-    unallocated: float = Field(sa_column=Column(Double, nullable=False))
-    model: str = Field(sa_column=Column(String(64), nullable=False))
+    run_id: Mapped[int] = _run_id()
+    level: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(Text)
+    date: Mapped[dt.date]
+    unallocated: Mapped[float] = mapped_column(sort_order=1)
+    model: Mapped[str] = mapped_column(String(64), sort_order=1)

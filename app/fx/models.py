@@ -4,18 +4,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    Column,
-    Date,
-    DateTime,
-    Numeric,
-    PrimaryKeyConstraint,
-    String,
-    text,
-)
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, CheckConstraint, Numeric, PrimaryKeyConstraint, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
 
 
 class RateKind(StrEnum):
@@ -23,7 +15,7 @@ class RateKind(StrEnum):
     HISTORICAL = "historical"  # the published rate of a past day: never changes
 
 
-class FxRate(SQLModel, table=True):
+class FxRate(Base):
     __tablename__ = "fx_rates"
     __table_args__ = (
         PrimaryKeyConstraint("source", "base", "quote", "kind", "rate_date"),
@@ -33,21 +25,18 @@ class FxRate(SQLModel, table=True):
         CheckConstraint("as_of <= rate_date", name="as_of_not_after"),
     )
 
-    source: str = Field(sa_column=Column(String(32), nullable=False))
-    base: str = Field(sa_column=Column(String(3), nullable=False))
-    quote: str = Field(sa_column=Column(String(3), nullable=False))
-    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    source: Mapped[str] = mapped_column(String(32))
+    base: Mapped[str] = mapped_column(String(3))
+    quote: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(16))
     # Historical: the day asked about; latest: the day it was fetched.
-    rate_date: date = Field(sa_column=Column(Date, nullable=False))
+    rate_date: Mapped[date]
     # The day the rate was published for: rate_date, or the latest earlier published day.
-    as_of: date = Field(sa_column=Column(Date, nullable=False))
-    rate: Decimal = Field(sa_column=Column(Numeric(24, 12), nullable=False))
-    fetched_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    as_of: Mapped[date]
+    rate: Mapped[Decimal] = mapped_column(Numeric(24, 12))
+    fetched_at: Mapped[datetime]
     # The transaction that last wrote the row, for the fx_rates feed's cursor (rates are
     # written outside the uploads' merge lock, so their order is the transactions').
-    changed_xid: int | None = Field(
-        default=None,
-        sa_column=Column(
-            BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text::bigint)")
-        ),
+    changed_xid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text::bigint)")
     )

@@ -11,8 +11,6 @@ from decimal import Decimal
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Column,
-    Date,
     ForeignKey,
     Index,
     Integer,
@@ -21,14 +19,15 @@ from sqlalchemy import (
     String,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.catalog.models import MAX_CODE, MAX_INT4, PRICE_PRECISION, PRICE_SCALE
+from app.db.base import Base
 
 MAX_BASKET = 64  # characters of an order's id (a basket): UUIDs, hex digests, invoice numbers
 
 
-class Order(SQLModel, table=True):
+class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(
@@ -49,31 +48,26 @@ class Order(SQLModel, table=True):
         ),
     )
 
-    order_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     # The line's id as the file wrote it when it is not an integer, or the key the service
     # made for a line without one (uploads with ?ids=text); its `order_id` is then a
     # negative surrogate.
-    code: str | None = Field(default=None, sa_column=Column(String(MAX_CODE), nullable=True))
-    product_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("products.product_id"), nullable=False, index=True)
-    )
-    quantity: int = Field(sa_column=Column(Integer, nullable=False))
-    created_date: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    code: Mapped[str | None] = mapped_column(String(MAX_CODE))
+    product_id: Mapped[int] = mapped_column(Integer, ForeignKey("products.product_id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_date: Mapped[date] = mapped_column(index=True)
     # The upload that last wrote the row (change tracking, the warehouse feeds); integer
     # fills padding the tuple already has. Rows loaded before tracking have none.
-    upload_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    upload_id: Mapped[int | None] = mapped_column(Integer)
     # The unit price charged, when the file said (orders' `unit_price`); NULL: the order is
     # valued at its product's price in effect on `created_date` (`product_prices`).
-    unit_price: Decimal | None = Field(
-        default=None,
-        sa_column=Column(Numeric(PRICE_PRECISION, PRICE_SCALE), nullable=True),
-    )
+    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(PRICE_PRECISION, PRICE_SCALE))
     # The order this row is a line of (the file's `order_id`, as written); NULL: the line
     # is an order of its own. Orders are counted once per basket and day (`BasketDay`).
-    basket: str | None = Field(default=None, sa_column=Column(String(MAX_BASKET), nullable=True))
+    basket: Mapped[str | None] = mapped_column(String(MAX_BASKET))
 
 
-class BasketDay(SQLModel, table=True):
+class BasketDay(Base):
     """Per basket (an order of several lines) and day: its lines stored. A day's orders
     (`daily_sales.orders`) are its baskets plus its lines without one; kept at ingest
     with the other rollups, so that a basket whose lines arrive in several uploads, or
@@ -85,6 +79,6 @@ class BasketDay(SQLModel, table=True):
         CheckConstraint("lines > 0", name="lines_positive"),
     )
 
-    basket: str = Field(sa_column=Column(String(MAX_BASKET), nullable=False))
-    created_date: date = Field(sa_column=Column(Date, nullable=False))
-    lines: int = Field(sa_column=Column(BigInteger, nullable=False))
+    basket: Mapped[str] = mapped_column(String(MAX_BASKET))
+    created_date: Mapped[date]
+    lines: Mapped[int] = mapped_column(BigInteger)

@@ -7,22 +7,19 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    Column,
-    DateTime,
     ForeignKey,
-    Identity,
     PrimaryKeyConstraint,
     String,
     Text,
-    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
 # Re-exported: the uploads' choices, defined with the command line's in app.choices.
 from app.choices import OnConflict as OnConflict
 from app.choices import UploadKind as UploadKind
+from app.db.base import Base, identity_key, set_on_insert
 
 
 class UploadStatus(StrEnum):
@@ -51,11 +48,11 @@ def _one_of(column: str, enum: type[StrEnum]) -> str:
     return f"{column} IN ({values})"
 
 
-def _counter() -> Column[int]:
-    return Column(BigInteger, nullable=False, server_default=text("0"))
+def _counter() -> MappedColumn[int]:
+    return mapped_column(BigInteger, server_default=text("0"))
 
 
-class Upload(SQLModel, table=True):
+class Upload(Base):
     __tablename__ = "uploads"
     __table_args__ = (
         CheckConstraint(_one_of("kind", UploadKind), name="kind_known"),
@@ -69,56 +66,34 @@ class Upload(SQLModel, table=True):
         CheckConstraint("(status = 'running') = (finished_at IS NULL)", name="finished_when_done"),
     )
 
-    upload_id: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger, Identity(always=False), primary_key=True),
+    upload_id: Mapped[int] = identity_key()
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), server_default=UploadStatus.RUNNING.value)
+    on_conflict: Mapped[str] = mapped_column(String(16), server_default=OnConflict.REJECT.value)
+    rows_total: Mapped[int] = _counter()
+    rows_inserted: Mapped[int] = _counter()
+    rows_updated: Mapped[int] = _counter()
+    rows_unchanged: Mapped[int] = _counter()
+    rows_rejected: Mapped[int] = _counter()
+    bytes_received: Mapped[int] = _counter()
+    rejects_by_code: Mapped[dict[str, int]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
     )
-    kind: str = Field(sa_column=Column(String(16), nullable=False))
-    filename: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    status: str = Field(
-        default=UploadStatus.RUNNING,
-        sa_column=Column(String(16), nullable=False, server_default=UploadStatus.RUNNING.value),
-    )
-    on_conflict: str = Field(
-        default=OnConflict.REJECT,
-        sa_column=Column(String(16), nullable=False, server_default=OnConflict.REJECT.value),
-    )
-    rows_total: int = Field(default=0, sa_column=_counter())
-    rows_inserted: int = Field(default=0, sa_column=_counter())
-    rows_updated: int = Field(default=0, sa_column=_counter())
-    rows_unchanged: int = Field(default=0, sa_column=_counter())
-    rows_rejected: int = Field(default=0, sa_column=_counter())
-    bytes_received: int = Field(default=0, sa_column=_counter())
-    rejects_by_code: dict[str, int] = Field(
-        default_factory=dict,
-        sa_column=Column(JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    )
-    warnings: list[str] = Field(
-        default_factory=list,
-        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
-    )
-    columns: list[str] | None = Field(default=None, sa_column=Column(ARRAY(Text), nullable=True))
+    warnings: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    columns: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     # format, encoding, delimiter, decimal, date_format (uploads/dialect.py)
-    dialect: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
-    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB, nullable=True))
-    started_at: datetime | None = Field(
-        default=None,
-        sa_column=Column(
-            DateTime(timezone=True), nullable=False, server_default=func.now(), index=True
-        ),
-    )
-    finished_at: datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    dialect: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    started_at: Mapped[datetime] = set_on_insert(index=True)
+    finished_at: Mapped[datetime | None]
     # Taken from the `change_seq` sequence under the merge lock: uploads commit in this
     # order, so it is the feeds' cursor (upload ids are in the order uploads started).
-    change_seq: int | None = Field(
-        default=None, sa_column=Column(BigInteger, nullable=True, unique=True, index=True)
-    )
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
 
 
-class Reject(SQLModel, table=True):
+class Reject(Base):
     """One quarantined row: its fields as received, where it was and why."""
 
     __tablename__ = "rejects"
@@ -127,12 +102,10 @@ class Reject(SQLModel, table=True):
         CheckConstraint(_one_of("error_code", RejectCode), name="error_code_known"),
     )
 
-    upload_id: int = Field(
-        sa_column=Column(
-            BigInteger, ForeignKey("uploads.upload_id", ondelete="CASCADE"), nullable=False
-        )
+    upload_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("uploads.upload_id", ondelete="CASCADE")
     )
-    row_number: int = Field(sa_column=Column(BigInteger, nullable=False))
-    error_code: str = Field(sa_column=Column(String(32), nullable=False))
-    error_message: str = Field(sa_column=Column(Text, nullable=False))
-    fields: list[str] = Field(sa_column=Column(ARRAY(Text), nullable=False))
+    row_number: Mapped[int] = mapped_column(BigInteger)
+    error_code: Mapped[str] = mapped_column(String(32))
+    error_message: Mapped[str] = mapped_column(Text)
+    fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
