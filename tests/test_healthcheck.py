@@ -1,4 +1,4 @@
-"""`python -m app.healthcheck`, the container's health check: 0 when /readyz answers
+"""`python -m app.health.check`, the container's health check: 0 when /readyz answers
 200 on the configured port, 1 otherwise."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.config import Settings
-from app.healthcheck import ready_url
+from app.health.check import ready_url
 from app.main import create_app
 from tests.helpers import live_server
 
@@ -29,7 +29,7 @@ def live(settings: Settings, clean_db: None) -> Iterator[str]:
 def check(port: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PORT": port}
     return subprocess.run(
-        [sys.executable, "-m", "app.healthcheck"],
+        [sys.executable, "-m", "app.health.check"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -56,6 +56,6 @@ def test_the_port_defaults_to_8000() -> None:
 
 def test_the_image_checks_readyz_in_exec_form_as_a_numeric_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert 'CMD ["python", "-m", "app.healthcheck"]' in dockerfile
+    assert 'CMD ["python", "-m", "app.health.check"]' in dockerfile
     assert "\nUSER 10001:10001\n" in dockerfile
     assert 'CMD ["orderlens", "serve"]' in dockerfile  # serve migrates before it serves

@@ -21,8 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import URL
 
-from app import dbt_project
-from app.exports import sync
+from app.exports import dbt_project, sync
 from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
 
