@@ -6,24 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
-from app.config import Settings
 from app.health.check import ready_url
-from app.main import create_app
-from tests.helpers import live_server
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def live(settings: Settings, clean_db: None) -> Iterator[str]:
-    with live_server(create_app(settings)) as base:
-        yield base
 
 
 def check(port: str) -> subprocess.CompletedProcess[str]:

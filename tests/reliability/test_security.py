@@ -13,9 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import URL
 
 from app.main import create_app
-from tests.conftest import API_KEY, make_settings, open_client
+from tests.conftest import API_KEY, PRODUCTS, make_settings, open_client
 from tests.helpers import assert_error, upload
-from tests.uploads.conftest import PRODUCTS
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 ORDERS = "id,product_id,quantity,created_date\n1,1,2,2024-12-01\n2,999,1,2024-12-01\n"

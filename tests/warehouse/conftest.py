@@ -9,15 +9,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import URL, text
+from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import API_KEY, DATA_TABLES, create_database, drop_database
-from tests.fx.fake import FakeFreeCurrencyApi
+from tests.conftest import API_KEY, create_database, drop_database, empty_data_tables
+from tests.fx.fake import ASSESSMENT_RATE, FakeFreeCurrencyApi
 from tests.helpers import fx_app, live_server
 
 SAMPLE = Path(__file__).parents[2] / "data"
-RATE = "0.184965"
 # The dataset of the tests whose SQL names the raw tables (orderlens_raw.orders): given
 # to the sync and to dbt (ORDERLENS_DATASET). Without it a sync loads into the service's
 # instance id (TestDatasets, the pipeline's tests, TestDbtOnDuckDB).
@@ -57,7 +56,7 @@ def post(
 @contextmanager
 def serving(database_url: URL, data_dir: Path) -> Iterator[str]:
     """The service's base URL, with the sample loaded."""
-    app = fx_app(database_url, data_dir, FakeFreeCurrencyApi(latest_rate=RATE))
+    app = fx_app(database_url, data_dir, FakeFreeCurrencyApi(latest_rate=ASSESSMENT_RATE))
     with live_server(app) as base:
         for kind in ("products", "orders"):
             post(base, kind, (SAMPLE / f"{kind}.csv").read_bytes())
@@ -78,7 +77,7 @@ async def another_service(pg_server: URL, tmp_path: Path) -> AsyncIterator[str]:
     lines (a different instance id, different figures)."""
     url = await create_database(pg_server)
     try:
-        app = fx_app(url, tmp_path / "another", FakeFreeCurrencyApi(latest_rate=RATE))
+        app = fx_app(url, tmp_path / "another", FakeFreeCurrencyApi(latest_rate=ASSESSMENT_RATE))
         with live_server(app) as base:
             post(base, "products", CODED_PRODUCTS, params=TEXT)
             post(base, "orders", CODED_ORDERS, params=TEXT)
@@ -99,7 +98,6 @@ async def served_for_reads(
     database_url: URL, engine: AsyncEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[str]:
     """One service for the tests of a module that only read it (the dbt builds)."""
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    await empty_data_tables(engine)
     with serving(database_url, tmp_path_factory.mktemp("served")) as base:
         yield base
