@@ -27,7 +27,7 @@ INTERNALS = re.compile(
 
 # Writes a per-request secret authorizes instead of the write key: a sync reports its
 # own reads finished with the token each read answered with (X-Sync-Token), which works
-# with a read key and for nobody else's reads (tests/warehouse/test_sync.py).
+# with a read key and for nobody else's reads (tests/exports/test_sync.py).
 TOKEN_AUTHORIZED = {("POST", "/syncs/finished")}
 
 

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import URL
 
 from app.exports import dbt_project, sync
-from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
+from tests.exports.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
 
 def dbt(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from app.health.check import ready_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def check(port: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from app.main import create_app
 from tests.conftest import API_KEY
 from tests.helpers import live_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_lists_the_commands() -> None:
