@@ -30,10 +30,10 @@ RUN pip install --no-cache-dir uv==0.13.9 \
 
 USER 10001:10001
 EXPOSE 8000
-# Exec form, no shell: app.healthcheck reads PORT itself and asks /readyz (database
+# Exec form, no shell: app.health.check reads PORT itself and asks /readyz (database
 # reachable, schema migrated), not just whether the process answers.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-m", "app.healthcheck"]
+  CMD ["python", "-m", "app.health.check"]
 
 # `orderlens serve` waits for the database, applies migrations, then serves.
 CMD ["orderlens", "serve"]

@@ -233,7 +233,7 @@ class Metrics:
         self.freshness = FreshnessCollector()
         r.register(self.freshness)
         self._scraped = r
-        # Several workers (app/workers.py): every process writes its counts to files in
+        # Several workers (app/cli/workers.py): every process writes its counts to files in
         # this folder, and a scrape answered by any of them sums them all. The pool
         # gauges are those of the worker that answers.
         if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

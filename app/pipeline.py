@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app import client
+from app.cli import client
 
 # No telemetry from a machine that may have no internet (set before Prefect is imported);
 # with no PREFECT_API_URL, Prefect runs a temporary local server for the run.
@@ -143,7 +143,7 @@ def dbt_work(destination: str) -> Path:
 
 def dbt(target: Target) -> str:
     """`dbt build` of the warehouse project on the synced tables."""
-    from app import dbt_project
+    from app.exports import dbt_project
     from app.exports import sync as syncing
 
     name, env = dbt_target(target.to)

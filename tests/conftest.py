@@ -1,5 +1,7 @@
 """Test fixtures: a real PostgreSQL with migrations applied once per run, a clean
-database for every test, and an HTTP client over the app with its lifespan running.
+database for every test, and an HTTP client over the app with its lifespan running;
+and what several test folders share: the database reader (`db`), the service with a
+fake FX provider (`api`), the service on a real port (`live`), the test products.
 
 The server is DATABASE_URL's when set (tests then work in a database of their own on it,
 dropped at the end), otherwise a throwaway embedded one.
@@ -28,6 +30,8 @@ from app import db
 from app.config import Settings
 from app.db import tables
 from app.main import create_app
+from tests.fx.fake import ASSESSMENT_RATE, FakeFreeCurrencyApi
+from tests.oracles import RECOMPUTED, STORED
 
 API_KEY = "test-api-key"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -153,6 +157,11 @@ async def clean_db(engine: AsyncEngine) -> None:
     Not one rolled-back outer transaction: uploads commit through their own
     transactions and COPY on raw connections, which such a wrapper would hide.
     """
+    await empty_data_tables(engine)
+
+
+async def empty_data_tables(engine: AsyncEngine) -> None:
+    """Every data table emptied, identities restarted (the schema and `instance` kept)."""
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
 
@@ -193,3 +202,70 @@ async def open_client(
 async def client(app: FastAPI, clean_db: None) -> AsyncIterator[httpx.AsyncClient]:
     async for c in open_client(app):
         yield c
+
+
+@pytest.fixture
+def live(settings: Settings, clean_db: None) -> Iterator[str]:
+    """The app under uvicorn on a real 127.0.0.1 port (its base URL), for what only real
+    sockets show: the command line, disconnects, the health check."""
+    from tests.helpers import live_server  # tests.helpers imports this module
+
+    with live_server(create_app(settings)) as base:
+        yield base
+
+
+@pytest.fixture
+def fake_fx() -> FakeFreeCurrencyApi:
+    return FakeFreeCurrencyApi(latest_rate=ASSESSMENT_RATE)
+
+
+@pytest.fixture
+async def api(
+    database_url: URL, tmp_path: Path, fake_fx: FakeFreeCurrencyApi, clean_db: None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the service with freecurrencyapi as its provider, answered by `fake_fx`."""
+    from tests.helpers import fx_app  # tests.helpers imports this module
+
+    async for client in open_client(fx_app(database_url, tmp_path, fake_fx)):
+        yield client
+
+
+# Three products: what most upload tests start from.
+PRODUCTS = "id,name,category,price\n1,Shirt,Shirts,10.00\n2,Pants,Pants,20.50\n3,Hat,Hats,5\n"
+# Tables that an upload writes to, besides `uploads` itself.
+LOADED_TABLES = (
+    "products",
+    "orders",
+    "rejects",
+    "daily_sales",
+    "product_sales",
+    "product_daily_sales",
+)
+
+
+class Db:
+    """Reads back what the service stored."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        async with self.engine.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(text(sql), params)).all()]
+
+    async def count(self, table: str) -> int:
+        return (await self.rows(f"SELECT count(*) FROM {table}"))[0][0]  # type: ignore[no-any-return]
+
+    async def assert_rollups_exact(self) -> None:
+        """Every rollup equals its recomputation from orders and products."""
+        for name, stored in STORED.items():
+            assert await self.rows(stored) == await self.rows(RECOMPUTED[name]), name
+
+
+@pytest.fixture(name="db")  # named apart from app.db, which this module uses
+def db_reader(engine: AsyncEngine, clean_db: None) -> Db:
+    return Db(engine)
+
+
+async def table_counts(db: Db) -> dict[str, int]:
+    return {table: await db.count(table) for table in LOADED_TABLES}

@@ -3,7 +3,7 @@ forecast, pipeline.
 
 Only typer at import time: `orderlens --help` must answer at once, so each command
 imports what it needs (SQLAlchemy, pydantic, httpx, uvicorn, the app) when it runs.
-tests/test_cli_startup.py fails if a heavy module is imported here again.
+tests/cli/test_startup.py fails if a heavy module is imported here again.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Upload a CSV to a running service with a progress bar, then print its report."""
-    from app import client
+    from app.cli import client
 
     base, source = common.service_url(url)
     key = common.key(api_key)
@@ -113,7 +113,7 @@ def export(
     ] = None,
 ) -> None:
     """Download one of the CSV exports, streamed to a file or standard output."""
-    from app import client
+    from app.cli import client
 
     base, source = common.service_url(url)
     key = common.key(api_key)
@@ -133,7 +133,7 @@ def _download(
 ) -> int | None:
     """`path` streamed to standard output (None), or to `out`, replaced only once the
     download is complete (its size)."""
-    from app import client
+    from app.cli import client
 
     if out is None or str(out) == "-":
         client.download(
@@ -172,7 +172,7 @@ def uploads(
     kind: Annotated[UploadKind | None, typer.Option(help="Only uploads of this kind.")] = None,
 ) -> None:
     """Print the upload history (GET /uploads) as a table."""
-    from app import client
+    from app.cli import client
 
     base, source = common.service_url(url)
     params: dict[str, str | int] = {"limit": limit}
@@ -260,7 +260,7 @@ def sync(
 def _sync(service: syncing.Service, to: str, dataset: str | None) -> syncing.Outcome:
     """The sync's outcome; a failure said on stderr and to the service's alerts, exit 1;
     a stop on a signal, the exit status of a process that signal ended."""
-    from app import client
+    from app.cli import client
     from app.exports import sync as syncing
 
     try:

@@ -109,7 +109,7 @@ def key(api_key: str | None) -> str | None:
 def fail(what: str, exc: Exception, base: str, source: str) -> NoReturn:
     """One red line, as is (the service's message is not markup), then exit 1. When
     nothing answered, the line names the URL tried, where it came from, and the way out."""
-    from app import client
+    from app.cli import client
 
     message = f"{what} failed: {exc}"
     if isinstance(exc, client.ClientError) and exc.unreachable:

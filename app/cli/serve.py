@@ -115,7 +115,7 @@ def _run(settings: Settings, database: db.Database, processes: int) -> None:
 
     if processes > 1:
         # Imported here: the single-process path needs none of it.
-        from app import workers as multi
+        from app.cli import workers as multi
 
         multi.run(settings, database, host=settings.host, port=settings.port, workers=processes)
         return
@@ -200,7 +200,7 @@ def _greet(
 
 
 def _start_forecast(base: str, api_key: str) -> int | None:
-    from app import client
+    from app.cli import client
 
     console = common.err()
     try:
@@ -223,7 +223,7 @@ FORECAST_POLL_SECONDS = 5  # each poll is an access line in the log
 
 def _tell_forecast_end(base: str, api_key: str, run_id: int) -> None:
     """One line when the run ends: how long it took, or why it failed."""
-    from app import client
+    from app.cli import client
 
     started = time.monotonic()
     while time.monotonic() - started < FORECAST_WAIT_SECONDS:
@@ -250,7 +250,7 @@ def _tell_forecast_end(base: str, api_key: str, run_id: int) -> None:
 
 def load_sample(base: str, api_key: str, folder: Path) -> bool:
     """Upload the sample through the same path as `ingest`; False if a file was not."""
-    from app import client
+    from app.cli import client
 
     console = common.err()
     for kind in ("products", "orders"):

@@ -143,7 +143,7 @@ class Service:
     consumer: str | None = None
 
     def headers(self) -> dict[str, str]:
-        from app import client
+        from app.cli import client
 
         return client.key_header(self.api_key)
 
@@ -189,7 +189,7 @@ def report_finished(service: Service, reads: list[tuple[int, str]]) -> str | Non
     """Tell the service the destination committed these reads (`POST /syncs/finished`,
     each with its own token); None, or why it could not be told (the rows are loaded all
     the same: the reads stay `sent` in `/syncs`)."""
-    from app import client
+    from app.cli import client
 
     if not reads:
         return None
@@ -215,7 +215,7 @@ def default_consumer() -> str:
 def resolve_dataset(service: Service, destination: str, dataset: str | None = None) -> str:
     """The dataset a sync of `service` into `destination` loads: `dataset`, else the one a
     bigquery:// URL names, else the service's instance id (GET /instance)."""
-    from app import client
+    from app.cli import client
 
     named = parse_destination(destination).dataset
     if dataset and named and dataset != named:

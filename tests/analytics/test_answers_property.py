@@ -20,9 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics.rollups import LEADERS_PER_DAY
 from app.main import create_app
-from tests.conftest import DATA_TABLES, make_settings, open_client
+from tests.conftest import Db, empty_data_tables, make_settings, open_client
 from tests.helpers import upload
-from tests.uploads.conftest import Db
 
 FIRST = date(2024, 4, 29)  # the days straddle a month: periods read two months' units
 DAYS = 6
@@ -86,8 +85,7 @@ async def test_kept_answers_are_the_answers(
     spans: list[list[int]],
 ) -> None:
     kept, none = both
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    await empty_data_tables(engine)
     body = "".join(f"{i},P{i},{c},{p}\n" for i, (c, p) in enumerate(catalog, 1))
     assert (await upload(kept, "products", "id,name,category,price\n" + body)).status_code == 201
     for batch, rows in enumerate((first, second)):
@@ -169,8 +167,7 @@ async def test_growth_leaders_stay_exact(
     spans: list[list[int]],
     limit: int,
 ) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    await empty_data_tables(engine)
     catalog = "".join(f"{i},P{i},C{i % 3},1.00\n" for i in range(1, CROWD + 1))
     assert (
         await upload(client, "products", "id,name,category,price\n" + catalog)

@@ -9,8 +9,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 
-from tests.analytics.conftest import ASSESSMENT_RATE
 from tests.conftest import REFERENCE
+from tests.fx.fake import ASSESSMENT_RATE
 from tests.helpers import assert_error
 
 CENT = Decimal("0.01")

@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 
-from tests.analytics.conftest import ASSESSMENT_RATE
+from tests.fx.fake import ASSESSMENT_RATE
 
 
 class TestKpis:

@@ -12,10 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import DATA_TABLES, REFERENCE, require_reference
+from tests.conftest import REFERENCE, empty_data_tables, require_reference
 from tests.helpers import upload
 from tests.uploads.files import csv_text, parquet, xlsx
 
@@ -100,8 +99,7 @@ async def test_same_figures_in_every_dialect_and_format(
     for kind in ("products", "orders"):
         assert (await upload(api, kind, _reference(kind))).status_code == 201
     plain = await _figures(api)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    await empty_data_tables(engine)
     build = VARIANTS[variant]
     for kind in ("products", "orders"):
         response = await upload(api, kind, build(kind))

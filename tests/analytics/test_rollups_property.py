@@ -13,13 +13,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import URL, text
+from sqlalchemy import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
-from tests.conftest import DATA_TABLES, make_settings
+from tests.conftest import Db, empty_data_tables, make_settings
 from tests.helpers import upload
-from tests.uploads.conftest import Db
 
 # Days in three months, with gaps (the running units are kept per month and month-to-date).
 DAYS = ["2024-04-30", "2024-05-01", "2024-05-02", "2024-05-04", "2024-05-05", "2024-07-01"]
@@ -98,8 +97,7 @@ async def test_rollups_equal_a_recomputation(
     engine: AsyncEngine,
     sequence: list[tuple[str, list[tuple[object, ...]], str]],
 ) -> None:
-    async with engine.begin() as conn:  # every example starts empty
-        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    await empty_data_tables(engine)  # every example starts empty
     db = Db(engine)
     for step, (kind, rows, on_conflict) in enumerate(sequence):
         # "fresh": ids no upload used, on the days and products others did (the case a

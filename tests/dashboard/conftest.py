@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.analytics.conftest import api, fake_fx, reference
+from tests.analytics.conftest import reference
 from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.forecasting.conftest import realistic
 
-__all__ = ["api", "fake_fx", "realistic", "reference"]
+__all__ = ["realistic", "reference"]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ from playwright.async_api import (
 )
 from sqlalchemy import URL
 
-from tests.analytics.conftest import ASSESSMENT_RATE
 from tests.conftest import (
     API_KEY,
     REFERENCE,
@@ -36,7 +35,7 @@ from tests.conftest import (
     require_reference,
 )
 from tests.forecasting.conftest import run_forecast
-from tests.fx.fake import FakeFreeCurrencyApi
+from tests.fx.fake import ASSESSMENT_RATE, FakeFreeCurrencyApi
 from tests.helpers import fx_app, live_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, LOADED_TABLES, PRODUCTS, Db, table_counts
 from tests.fuzz.generators import (
     RawRequest,
     Upload,
@@ -39,8 +39,6 @@ from tests.fuzz.generators import (
     workbooks,
 )
 from tests.helpers import reading_processes, upload
-from tests.reliability.conftest import LOADED_TABLES, table_counts
-from tests.uploads.conftest import PRODUCTS, Db
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 SEED = os.environ.get("FUZZ_SEED")

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.formats import csv_lines
+from tests.conftest import table_counts
 from tests.fuzz.generators import Upload
 from tests.fuzz.test_fuzz import Tally, _fresh, _judge
 from tests.helpers import reading_processes, upload
-from tests.reliability.conftest import table_counts
 from tests.uploads.files import xlsx
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -10,6 +10,8 @@ from datetime import date
 import httpx
 
 FX_KEY = "fx-secret-key-123"
+# BRL→USD at the rate the assessment's converted file used: what the fakes answer unless told.
+ASSESSMENT_RATE = "0.184965"
 
 
 @dataclass
@@ -17,7 +19,7 @@ class FakeFreeCurrencyApi:
     """`mode`: ok | fail500 | fail429 | fail401 | hang | garbage. `rates` by ISO date for
     /historical (missing days have no data, as on weekends)."""
 
-    latest_rate: str = "0.184965"
+    latest_rate: str = ASSESSMENT_RATE
     rates: dict[str, str] = field(default_factory=dict)
     mode: str = "ok"
     delay: float = 0.0

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fx.fake import FX_KEY
+from tests.fx.fake import ASSESSMENT_RATE, FX_KEY
 
 
 @dataclass
 class FakeFxServer:
     """Answers `GET /v1/latest` with `rate` after `delay` seconds; counts every call."""
 
-    rate: str = "0.184965"
+    rate: str = ASSESSMENT_RATE
     delay: float = 0.0
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -15,16 +15,13 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
-from app.config import Settings
-from app.main import create_app
-from tests.helpers import live_server, upload
-from tests.uploads.conftest import PRODUCTS
+from tests.conftest import PRODUCTS
+from tests.helpers import upload
 
 SOAK = os.environ.get("ORDERLENS_SOAK") == "1"
 ORDERS = 1_000_000 if SOAK else 100_000
@@ -90,12 +87,6 @@ def _orders_file(first_id: int, n: int) -> bytes:
             for i in range(first_id, first_id + n)
         )
     ).encode()
-
-
-@pytest.fixture
-def live(settings: Settings, clean_db: None) -> Iterator[str]:
-    with live_server(create_app(settings)) as base:
-        yield base
 
 
 @pytest.mark.timeout(900)

@@ -22,7 +22,7 @@ from app import db
 from app.config import Settings
 from app.exports import parquet
 from app.main import create_app
-from tests.conftest import API_KEY, make_settings, open_client
+from tests.conftest import API_KEY, PRODUCTS, Db, make_settings, open_client
 from tests.helpers import (
     app_for,
     assert_error,
@@ -31,7 +31,6 @@ from tests.helpers import (
     post_multipart,
     upload,
 )
-from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.test_history import order_pieces
 
 
@@ -172,11 +171,6 @@ class TestFxUpstream:
 
 class TestClientGoesAway:
     """Real sockets: a client that closes its connection half-way."""
-
-    @pytest.fixture
-    def live(self, settings: Settings, clean_db: None) -> Iterator[str]:
-        with live_server(create_app(settings)) as base:
-            yield base
 
     async def test_mid_upload_loads_nothing_and_frees_the_connection(
         self, live: str, db_: Db

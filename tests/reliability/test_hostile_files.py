@@ -31,9 +31,8 @@ import pytest
 
 from app.formats import FORMULA_STARTS
 from app.uploads.parsing import MAX_EXTRA_FIELDS_KEPT
+from tests.conftest import PRODUCTS, Db, table_counts
 from tests.helpers import assert_error, upload
-from tests.reliability.conftest import table_counts
-from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import ods, parquet, xlsx, xlsx_sheet_elsewhere, zip_bomb
 from tests.uploads.test_both_paths import fast_path_tried, judged_alike, snapshot
 

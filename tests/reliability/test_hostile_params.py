@@ -23,9 +23,8 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from app.analytics import service as analytics_service
+from tests.conftest import PRODUCTS, Db, table_counts
 from tests.helpers import upload
-from tests.reliability.conftest import table_counts
-from tests.uploads.conftest import PRODUCTS, Db
 
 INJECTIONS = (
     "' OR 1=1 --",

@@ -20,9 +20,8 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, PRODUCTS, Db
 from tests.helpers import assert_error, live_server, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 WRITE = {"X-API-Key": API_KEY}
 PART_HEAD = (

@@ -15,10 +15,9 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import URL
 
 from app.main import create_app
-from tests.conftest import API_KEY, make_settings, open_client
+from tests.conftest import API_KEY, PRODUCTS, make_settings, open_client
 from tests.helpers import assert_error, upload
 from tests.reliability.test_security import TOKEN_AUTHORIZED
-from tests.uploads.conftest import PRODUCTS
 
 READ_KEYS = ("reader-one-key", "reader-two-key")
 # Open without a key whatever READ_ACCESS says (/metrics by METRICS_ACCESS, public here).

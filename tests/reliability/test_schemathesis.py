@@ -46,10 +46,9 @@ from sqlalchemy import URL
 
 from app.main import app as documented_app
 from app.main import create_app
-from tests.conftest import API_KEY, make_settings
+from tests.conftest import API_KEY, PRODUCTS, make_settings
 from tests.helpers import upload
 from tests.reliability.test_hostile_params import SAMPLE_ORDERS
-from tests.uploads.conftest import PRODUCTS
 
 MAX_EXAMPLES = 30
 CHECKS = [

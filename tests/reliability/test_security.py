@@ -13,9 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import URL
 
 from app.main import create_app
-from tests.conftest import API_KEY, make_settings, open_client
+from tests.conftest import API_KEY, PRODUCTS, make_settings, open_client
 from tests.helpers import assert_error, upload
-from tests.uploads.conftest import PRODUCTS
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 ORDERS = "id,product_id,quantity,created_date\n1,1,2,2024-12-01\n2,999,1,2024-12-01\n"
@@ -28,7 +27,7 @@ INTERNALS = re.compile(
 
 # Writes a per-request secret authorizes instead of the write key: a sync reports its
 # own reads finished with the token each read answered with (X-Sync-Token), which works
-# with a read key and for nobody else's reads (tests/warehouse/test_sync.py).
+# with a read key and for nobody else's reads (tests/exports/test_sync.py).
 TOKEN_AUTHORIZED = {("POST", "/syncs/finished")}
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.conftest import PRODUCTS, Db
 from tests.helpers import counts, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 HEADER = "id,product_id,quantity,created_date,order_id\n"
 # Two baskets on 2024-12-01 (A: three lines, B: one) and a line of its own; on

@@ -13,12 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from app.uploads import staging
-from tests.conftest import DATA_TABLES
+from tests.conftest import PRODUCTS, Db, empty_data_tables
 from tests.helpers import upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 TABLES = ("products", "orders", "daily_sales", "product_daily_sales", "product_sales")
 REPORT = ("status", "rows_total", "rows_inserted", "rows_updated", "rows_unchanged",
@@ -53,8 +51,7 @@ async def post_alone(
     client: httpx.AsyncClient, db: Db, kind: str, content: bytes
 ) -> httpx.Response:
     """Post one file into an empty database (orders after the test products)."""
-    async with db.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {DATA_TABLES} RESTART IDENTITY CASCADE"))
+    await empty_data_tables(db.engine)
     if kind == "orders":
         assert (await upload(client, "products", PRODUCTS)).status_code == 201
     return await upload(client, kind, content)

@@ -9,8 +9,8 @@ import logging
 import httpx
 import pytest
 
+from tests.conftest import PRODUCTS, Db
 from tests.helpers import assert_error, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 EXPORT = (
     "LineNo,Item,Qty,InvoiceDate\n"

@@ -15,9 +15,8 @@ import pytest
 from sqlalchemy import URL
 
 from app.main import create_app
-from tests.conftest import make_settings, open_client, require_online_retail
+from tests.conftest import PRODUCTS, Db, make_settings, open_client, require_online_retail
 from tests.helpers import upload
-from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import parquet, xlsx
 
 D = datetime.date

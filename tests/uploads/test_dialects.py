@@ -19,9 +19,8 @@ from sqlalchemy import URL
 from app.main import create_app
 from app.uploads import staging, tabular
 from app.uploads.tabular import parquet as tabular_parquet
-from tests.conftest import make_settings, open_client
+from tests.conftest import PRODUCTS, Db, make_settings, open_client
 from tests.helpers import assert_error, upload
-from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import ods, parquet, xlsx, xlsx_sheet_elsewhere
 
 D = decimal.Decimal

@@ -8,9 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import API_KEY, make_settings, open_client
+from tests.conftest import API_KEY, PRODUCTS, Db, make_settings, open_client
 from tests.helpers import assert_error, multipart_body, post_multipart, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 ORDERS_HEADER = "id,product_id,quantity,created_date\n"
 

@@ -11,9 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, PRODUCTS, Db
 from tests.helpers import assert_error, multipart_body, post_multipart, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 
 class TestReport:

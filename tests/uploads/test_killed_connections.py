@@ -26,9 +26,8 @@ from sqlalchemy import URL
 
 from app import db as app_db
 from app.main import create_app
-from tests.conftest import API_KEY, make_settings
+from tests.conftest import API_KEY, Db, make_settings
 from tests.helpers import live_server
-from tests.uploads.conftest import Db
 
 ROWS = 400_000
 PRODUCTS = "id,name,category,price\n" + "".join(f"{i},P{i},C{i % 5},{i}.50\n" for i in range(1, 51))

@@ -22,9 +22,8 @@ from app.analytics.models import ROLLUP_TABLES
 from app.main import create_app
 from app.uploads import staging
 from app.uploads.models import UploadKind
-from tests.conftest import make_settings, open_client
+from tests.conftest import PRODUCTS, Db, make_settings, open_client
 from tests.helpers import upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 ROWS = [
     "1,1,2,'2024-12-01'",

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from app.uploads.service import business_date
+from tests.conftest import Db
 from tests.helpers import assert_error, counts, upload
-from tests.uploads.conftest import Db
 
 PRODUCTS = "id,name,category,price,effective_from\n1,Shirt,Shirts,10.00,2024-01-01\n"
 ORDERS = (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.conftest import PRODUCTS, Db
 from tests.helpers import assert_error, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 HEADER = "id,product_id,quantity,created_date\n"
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from app.uploads import staging
+from tests.conftest import PRODUCTS, Db
 from tests.helpers import upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 ORDERS_HEADER = "id,product_id,quantity,created_date"
 

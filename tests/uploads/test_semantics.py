@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from app.analytics import rollups
-from tests.conftest import REFERENCE, require_reference
+from tests.conftest import PRODUCTS, REFERENCE, Db, require_reference
 from tests.helpers import assert_error, counts, upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 ORDERS = (
     "id,product_id,quantity,created_date\n"

@@ -17,9 +17,8 @@ from sqlalchemy import URL, text
 from app.analytics import rollups
 from app.config import Settings
 from app.uploads import summarizer
-from tests.conftest import make_settings
+from tests.conftest import PRODUCTS, Db, make_settings
 from tests.helpers import upload
-from tests.uploads.conftest import PRODUCTS, Db
 
 FIRST = (
     "id,product_id,quantity,created_date\n"

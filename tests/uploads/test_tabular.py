@@ -22,10 +22,8 @@ from sqlalchemy import URL
 
 from app.main import create_app
 from app.uploads.tabular import process
-from tests.conftest import API_KEY, make_settings, open_client
+from tests.conftest import API_KEY, PRODUCTS, Db, make_settings, open_client, table_counts
 from tests.helpers import assert_error, live_server, reading_processes, upload
-from tests.reliability.conftest import table_counts
-from tests.uploads.conftest import PRODUCTS, Db
 from tests.uploads.files import parquet, xlsx, xlsx_shared_string_bomb, xlsx_with_row
 
 HEADER = ["id", "name", "category", "price"]

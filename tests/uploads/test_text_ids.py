@@ -10,9 +10,8 @@ from decimal import Decimal
 
 import httpx
 
-from tests.conftest import require_online_retail
+from tests.conftest import Db, require_online_retail
 from tests.helpers import assert_error, counts, upload
-from tests.uploads.conftest import Db
 
 TEXT = {"ids": "text"}
 UUID = "3f2b8c1e-9d4a-4e6b-8f0a-1c2d3e4f5a6b"

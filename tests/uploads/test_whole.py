@@ -17,8 +17,7 @@ from app.config import Settings
 from app.uploads import staging
 from app.uploads.sql import orders as orders_sql
 from app.uploads.sql import staging as sql_staging
-from tests.conftest import make_settings
-from tests.uploads.conftest import Db
+from tests.conftest import Db, make_settings
 from tests.uploads.test_both_paths import post_alone, snapshot
 
 HEADER = "id,product_id,quantity,created_date\n"

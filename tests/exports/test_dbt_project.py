@@ -21,9 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import URL
 
-from app import dbt_project
-from app.exports import sync
-from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
+from app.exports import dbt_project, sync
+from tests.exports.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
 
 def dbt(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:

@@ -1,4 +1,4 @@
-"""`python -m app.healthcheck`, the container's health check: 0 when /readyz answers
+"""`python -m app.health.check`, the container's health check: 0 when /readyz answers
 200 on the configured port, 1 otherwise."""
 
 from __future__ import annotations
@@ -6,30 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
+from app.health.check import ready_url
 
-from app.config import Settings
-from app.healthcheck import ready_url
-from app.main import create_app
-from tests.helpers import live_server
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def live(settings: Settings, clean_db: None) -> Iterator[str]:
-    with live_server(create_app(settings)) as base:
-        yield base
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def check(port: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PORT": port}
     return subprocess.run(
-        [sys.executable, "-m", "app.healthcheck"],
+        [sys.executable, "-m", "app.health.check"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -56,6 +44,6 @@ def test_the_port_defaults_to_8000() -> None:
 
 def test_the_image_checks_readyz_in_exec_form_as_a_numeric_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert 'CMD ["python", "-m", "app.healthcheck"]' in dockerfile
+    assert 'CMD ["python", "-m", "app.health.check"]' in dockerfile
     assert "\nUSER 10001:10001\n" in dockerfile
     assert 'CMD ["orderlens", "serve"]' in dockerfile  # serve migrates before it serves

@@ -22,9 +22,14 @@ from typer.testing import CliRunner
 from app import cli, pipeline
 from app.cli import pipeline as pipeline_command
 from tests.conftest import API_KEY
-from tests.warehouse.conftest import post
-from tests.warehouse.test_dbt import assert_marts_equal_the_api, built_last, libpq, postgres_marts
-from tests.warehouse.test_sync import SERVICE_LOG
+from tests.exports.conftest import post
+from tests.exports.test_dbt_project import (
+    assert_marts_equal_the_api,
+    built_last,
+    libpq,
+    postgres_marts,
+)
+from tests.exports.test_sync import SERVICE_LOG
 
 
 @pytest.fixture(autouse=True)

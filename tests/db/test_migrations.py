@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
 from app.main import create_app
-from tests.conftest import create_database, drop_database, make_settings, open_client
+from tests.conftest import Db, create_database, drop_database, make_settings, open_client
 from tests.helpers import upload
 from tests.oracles import RECOMPUTED, STORED
-from tests.uploads.conftest import Db
 
 EXPECTED_TABLES = {
     "products",

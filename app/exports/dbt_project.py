@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-PROJECT = Path(__file__).resolve().parents[1] / "warehouse"
+PROJECT = Path(__file__).resolve().parents[2] / "warehouse"
 
 
 def invoke(command: list[str], target: str, env: dict[str, str], work: Path) -> Any:

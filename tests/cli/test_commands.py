@@ -15,19 +15,12 @@ from typer.testing import CliRunner
 from app import cli, db
 from app.cli import common
 from app.cli import serve as serve_command
-from app.config import Settings, get_settings
+from app.config import get_settings
 from app.main import create_app
 from tests.conftest import API_KEY
 from tests.helpers import live_server
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def live(settings: Settings, clean_db: None) -> Iterator[str]:
-    """The service on a real port, as the CLI would meet it."""
-    with live_server(create_app(settings)) as base:
-        yield base
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_help_lists_the_commands() -> None:

@@ -27,7 +27,7 @@ from app import cli
 from app.exports import sync
 from app.exports.feeds import FeedName
 from tests.conftest import API_KEY
-from tests.warehouse.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
+from tests.exports.conftest import CODED_ORDERS, CODED_PRODUCTS, RAW, TEXT, post
 
 SERVICE_LOG = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ app\.")
 

@@ -1,4 +1,4 @@
-"""`python -m app.healthcheck`: exit 0 when the service on this machine answers
+"""`python -m app.health.check`: exit 0 when the service on this machine answers
 `/readyz` with 200 (database reachable, schema at head), else 1. For container health
 checks: the standard library only, so it starts in a few milliseconds, and the port is
 the configured one (PORT), which an exec-form HEALTHCHECK cannot expand itself."""

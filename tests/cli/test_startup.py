@@ -15,7 +15,7 @@ from app import config
 from app.cli import common
 from app.uploads import models as upload_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ORDERLENS = Path(sys.executable).with_name("orderlens")
 # What made `orderlens --help` take 2.5 s: each costs 0.1-0.8 s to import.
 HEAVY = (

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from app.client import uploads_table
+from app.cli.client import uploads_table
 
 LONG_NAME = "orders-from-the-erp-export-of-november-2024-final-v2.csv"
 LONG_ERROR = (
