@@ -28,11 +28,18 @@ from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError, database_gone
 from app.uploads import parsing, sources, staging
-from app.uploads.dialect import Dialect, Options, decimal_for
+from app.uploads.dialect import Dialect, UploadOptions, decimal_for
 from app.uploads.errors import EmptyFile, MissingColumns, TooManyRejects, UploadError
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
-from app.uploads.plan import Counts, Limits, Path, Plan, Progress, Run
+from app.uploads.plan import (
+    Counts,
+    Plan,
+    StagingPath,
+    UploadLimits,
+    UploadProgress,
+    UploadRun,
+)
 from app.uploads.rules import RULES
 from app.uploads.schemas import WARN_REJECTED_SHARE
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
@@ -50,9 +57,9 @@ DRAIN_SECONDS = 8.0
 async def ingest(
     *,
     engine: AsyncEngine,
-    limits: Limits,
+    limits: UploadLimits,
     kind: UploadKind,
-    options: Options,
+    options: UploadOptions,
     content_type: str | None,
     body: AsyncIterator[bytes],
 ) -> int:
@@ -70,7 +77,7 @@ async def ingest(
         logs.bind(upload_id=upload_id)  # on every record of the request from here on
         log.info("upload %s: %s %r started", upload_id, kind.value, reader.filename)
         with tempfile.TemporaryFile(prefix="orderlens-upload-") as spool:
-            run = Run(engine, conn, upload_id, kind, on_conflict, limits, spool)
+            run = UploadRun(engine, conn, upload_id, kind, on_conflict, limits, spool)
             reporter = asyncio.create_task(_report_progress(run))
             try:
                 await _load(run, _tap(first, chunks, run.progress), reporter, options)
@@ -106,7 +113,7 @@ async def _create_upload(
 
 
 async def _tap(
-    first: bytes, rest: AsyncIterator[bytes], progress: Progress
+    first: bytes, rest: AsyncIterator[bytes], progress: UploadProgress
 ) -> AsyncIterator[bytes]:
     """The file's bytes, counted and hashed on the way."""
     if first:
@@ -127,7 +134,7 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
 
 
-async def _report_progress(run: Run) -> None:
+async def _report_progress(run: UploadRun) -> None:
     """Write bytes and records read so far to the upload's row, every second."""
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
@@ -144,7 +151,10 @@ async def _report_progress(run: Run) -> None:
 
 
 async def _load(
-    run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[None], options: Options
+    run: UploadRun,
+    stream: AsyncIterator[bytes],
+    reporter: asyncio.Task[None],
+    options: UploadOptions,
 ) -> None:
     conn = run.conn
     async with conn.transaction():
@@ -153,7 +163,7 @@ async def _load(
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, run.limits.work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
         await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, str(run.upload_id))
-        source = await sources.open_source(stream, options, run.limits.workbook)
+        source = await sources.open_source(stream, options, run.limits.tabular)
         try:
             plan, rows_total = await _load_source(run, source, reporter, options)
         finally:
@@ -173,7 +183,7 @@ async def _load(
 
 
 async def _load_source(
-    run: Run, source: sources.Source, reporter: asyncio.Task[None], options: Options
+    run: UploadRun, source: sources.TextSource, reporter: asyncio.Task[None], options: UploadOptions
 ) -> tuple[Plan, int]:
     """Stage, judge and write the file read from `source`, in the upload's transaction;
     the plan it ran and its rows."""
@@ -208,7 +218,7 @@ async def _load_source(
     first = Plan(
         kind=run.kind,
         on_conflict=run.on_conflict,
-        path=Path.FAST,
+        path=StagingPath.FAST,
         order=header.order,
         # A header cell's line breaks count as lines in a CSV, not in a sheet.
         header_lines=(1 if run.dialect.numbered_by_records else header.lines) + source.line_offset,
@@ -329,7 +339,7 @@ def _parameters(plan: Plan) -> list[Any]:
     return [] if checks.via_typed(plan) else [plan.header_lines]
 
 
-async def _settle(run: Run, plan: Plan, rows_total: int) -> Plan:
+async def _settle(run: UploadRun, plan: Plan, rows_total: int) -> Plan:
     """Check the staged rows, and settle the plan on what they proved; start the
     summarizer if the plan says so."""
     conn = run.conn
@@ -371,7 +381,7 @@ def business_date(timezone: str) -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
-async def _judge(run: Run, plan: Plan, effective_from: date) -> Counts:
+async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     """Judge every row; orders are loaded here too, in the same statement. A products
     row without an `effective_from` of its own takes effect from `effective_from`."""
     conn, counts = run.conn, Counts()
@@ -429,7 +439,7 @@ async def load_whole(conn: asyncpg.Connection, plan: Plan) -> tuple[int, int] | 
     return rows, units
 
 
-async def _write(run: Run, plan: Plan) -> None:
+async def _write(run: UploadRun, plan: Plan) -> None:
     """Quarantine the rejects, write what the judging left to write, keep the rollups
     exact."""
     conn, counts = run.conn, run.counts
@@ -469,7 +479,7 @@ async def _write(run: Run, plan: Plan) -> None:
     run.clock.lap("rollups")
 
 
-async def _fail(run: Run, exc: BaseException) -> None:
+async def _fail(run: UploadRun, exc: BaseException) -> None:
     """Mark the upload failed, with why, in a transaction of its own."""
     upload_id = run.upload_id
     if isinstance(exc, UploadError):

@@ -38,7 +38,7 @@ from app.db import copy_in
 from app.uploads import parsing
 from app.uploads.errors import Undecodable
 from app.uploads.models import UploadKind
-from app.uploads.plan import Path, Plan, Run
+from app.uploads.plan import Plan, StagingPath, UploadRun
 from app.uploads.sql import staging
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class FastBytes:
 
 
 async def stage(
-    run: Run, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
+    run: UploadRun, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
 ) -> tuple[Plan, int]:
     """COPY the data rows into staging; the plan with the path they took, and the records
     staged (as COPY counted them)."""
@@ -179,13 +179,13 @@ async def stage(
             log.debug("fast path declined; parsing the file carefully")
     else:
         run.spool.write(rest)
-    careful = replace(plan, path=Path.CAREFUL)
+    careful = replace(plan, path=StagingPath.CAREFUL)
     # With what the fast path did not read.
     return careful, await _careful(run, careful, header, stream)
 
 
 async def _fast(
-    run: Run, plan: Plan, checker: FastBytes, rest: bytes, stream: AsyncIterator[bytes]
+    run: UploadRun, plan: Plan, checker: FastBytes, rest: bytes, stream: AsyncIterator[bytes]
 ) -> int:
     declined = False
 
@@ -233,7 +233,7 @@ def _copied(status: str) -> int:
 
 
 async def _careful(
-    run: Run, plan: Plan, header: parsing.Header, stream: AsyncIterator[bytes]
+    run: UploadRun, plan: Plan, header: parsing.Header, stream: AsyncIterator[bytes]
 ) -> int:
     """Parse the spool from its start while the rest of the stream is appended to it."""
     run.spool.flush()

@@ -507,7 +507,7 @@ class TestParquetBounds:
     def test_each_piece_converted_is_bounded(self) -> None:
         content = self._repeated(60_000, 1000)  # about 120 MB as text
         assert len(content) < 2**20
-        table = tabular_parquet.open_parquet(io.BytesIO(content), tabular.Limits(), ())
+        table = tabular_parquet.open_parquet(io.BytesIO(content), tabular.TabularLimits(), ())
         sizes = [len(chunk) for chunk in table.rows]
         assert sum(sizes) > 100 * 2**20
         assert max(sizes) <= tabular_parquet.PIECE_BYTES * 1.1

@@ -14,8 +14,7 @@ import pytest
 from app.uploads import sql
 from app.uploads.dialect import DateFormat, Dialect, FileFormat
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.plan import Path as RowPath
-from app.uploads.plan import Plan
+from app.uploads.plan import Plan, StagingPath
 from app.uploads.rules import reject_code_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,30 +26,30 @@ NAMES = ("id", "name", "category", "price")
 CASES = {
     # A big new-orders file on the fast path, its rollups summed aside.
     "orders-fast-new-unique-aside": Plan(
-        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+        UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ORDER, 1, 4,
         stored_in_range=False, unique_ids=True, sum_aside=True, keys_by_set=True,
     ),
     # An orders file that meets stored ids and replaces them, parsed carefully.
     "orders-careful-stored-update": Plan(
-        UploadKind.ORDERS, OnConflict.UPDATE, RowPath.CAREFUL, ORDER[::-1], 1, 5,
+        UploadKind.ORDERS, OnConflict.UPDATE, StagingPath.CAREFUL, ORDER[::-1], 1, 5,
         stored_in_range=True, unique_ids=False,
     ),
     "products-fast-new": Plan(
-        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.FAST, NAMES, 1, 4,
+        UploadKind.PRODUCTS, OnConflict.REJECT, StagingPath.FAST, NAMES, 1, 4,
         stored_in_range=False, unique_ids=True,
     ),
     "products-careful-stored-reject": Plan(
-        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.CAREFUL, NAMES, 2, 4,
+        UploadKind.PRODUCTS, OnConflict.REJECT, StagingPath.CAREFUL, NAMES, 2, 4,
         stored_in_range=True,
     ),
     # Issue 14: a `;` file from Excel: prices with a decimal comma.
     "products-fast-decimal-comma": Plan(
-        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.FAST, NAMES, 1, 4,
+        UploadKind.PRODUCTS, OnConflict.REJECT, StagingPath.FAST, NAMES, 1, 4,
         dialect=Dialect(FileFormat.CSV, "cp1252", ";", ","), stored_in_range=False,
     ),
     # Orders with `?date_format=%d/%m/%Y`.
     "orders-fast-date-format": Plan(
-        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+        UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ORDER, 1, 4,
         dialect=Dialect(date_format=DateFormat(("d", "m", "Y"), "/")), stored_in_range=False,
     ),
 }  # fmt: skip
