@@ -139,7 +139,7 @@ async def _report_progress(run: UploadRun) -> None:
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
         try:
-            await _apart(
+            await _in_own_transaction(
                 run.engine,
                 bookkeeping.WRITE_PROGRESS,
                 run.upload_id,
@@ -503,7 +503,7 @@ async def _fail(run: UploadRun, exc: BaseException) -> None:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(5):
-            await _apart(
+            await _in_own_transaction(
                 run.engine,
                 bookkeeping.MARK_FAILED,
                 upload_id,
@@ -520,7 +520,7 @@ async def _fail(run: UploadRun, exc: BaseException) -> None:
         )
 
 
-async def _apart(engine: AsyncEngine, statement: str, *args: Any) -> None:
+async def _in_own_transaction(engine: AsyncEngine, statement: str, *args: Any) -> None:
     """Run one statement in a transaction of its own, beside the upload's."""
     async with engine.begin() as sa_conn:
         conn = await driver_connection(sa_conn)
