@@ -5,8 +5,10 @@ and the limits on parameters and imports that keep the code readable."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from app.uploads.dialect import DateFormat, Dialect, FileFormat
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Plan, StagingPath
 from app.uploads.rules import reject_code_table
+from app.uploads.sql import bookkeeping
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
@@ -80,6 +83,21 @@ def test_no_statement_names_a_temporary_table_it_does_not_own() -> None:
     # constants, which resolve to listed names).
     unlisted = {name for name in created if name.islower() and name not in sql.TEMP_TABLES}
     assert not unlisted, unlisted
+
+
+def test_the_finished_upload_record_names_the_parameters_of_its_statement() -> None:
+    """`FinishedUpload`'s fields are `FINISH_UPLOAD`'s parameters, by name and in order."""
+    statement = bookkeeping.FINISH_UPLOAD
+    named = {int(n): name for name, n in re.findall(r"(\w+) = \$(\d+)", statement)}
+    assert [named[n] for n in sorted(named)] == [f.name for f in fields(bookkeeping.FinishedUpload)]
+    warnings, by_code, dialect = ["a warning"], {"conflict": 2}, {"decimal": "."}
+    finished = bookkeeping.FinishedUpload(
+        7, "ab", ["id"], warnings, 10, 3, 1, 0, 0, 2, by_code, dialect
+    )
+    assert finished.args() == (
+        7, "ab", ["id"], json.dumps(warnings), 10, 3, 1, 0, 0, 2, json.dumps(by_code),
+        json.dumps(dialect),
+    )  # fmt: skip
 
 
 def test_the_upload_docs_list_the_reject_codes_of_the_rule_table() -> None:
