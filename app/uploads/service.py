@@ -30,7 +30,7 @@ from app.uploads.dialect import Dialect, UploadOptions, decimal_for
 from app.uploads.errors import EmptyFile, MissingColumns
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
-from app.uploads.plan import Counts, Plan, StagingPath, UploadLimits, UploadProgress, UploadRun
+from app.uploads.plan import Counts, Plan, UploadLimits, UploadProgress, UploadRun
 from app.uploads.rules import RULES
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
 from app.uploads.sql import staging as staged
@@ -233,8 +233,8 @@ def _plan_by_header(
     run: UploadRun, source: sources.TextSource, header: parsing.Header, options: UploadOptions
 ) -> Plan:
     """The plan as far as the header settles it (staging and the checks settle the rest),
-    setting out on the fast path. The run keeps the dialect, for the report of a failed
-    upload too."""
+    setting out on the fast path unless `staging.careful_path_only` is in force. The run
+    keeps the dialect, for the report of a failed upload too."""
     delimiter = header.delimiter
     run.dialect = Dialect(
         format=source.format,
@@ -247,7 +247,7 @@ def _plan_by_header(
     return Plan(
         kind=run.kind,
         on_conflict=run.on_conflict,
-        path=StagingPath.FAST,
+        path=staging.first_path(),
         order=header.order,
         # A header cell's line breaks count as lines in a CSV, not in a sheet.
         header_lines=(1 if run.dialect.numbered_by_records else header.lines) + source.line_offset,

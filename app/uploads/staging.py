@@ -28,6 +28,7 @@ import os
 import re
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import IO, Any
@@ -161,15 +162,36 @@ class FastBytes:
         return self.breaks + (1 if self.last not in (b"", b"\n", b"\r") else 0)
 
 
+_CAREFUL_ONLY: ContextVar[bool] = ContextVar("orderlens_careful_path_only", default=False)
+
+
+@contextlib.contextmanager
+def careful_path_only() -> Iterator[None]:
+    """Uploads started inside this block take the careful path, whatever their bytes:
+    how tests judge one file both ways. An internal hook, not a request's to ask for: it
+    reaches the uploads served in this context (an in-process client's), no other."""
+    token = _CAREFUL_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _CAREFUL_ONLY.reset(token)
+
+
+def first_path() -> StagingPath:
+    """The path an upload's plan sets out on: fast (`stage` leaves it for the careful one
+    when the bytes need it), or careful inside `careful_path_only`."""
+    return StagingPath.CAREFUL if _CAREFUL_ONLY.get() else StagingPath.FAST
+
+
 async def stage(
     run: UploadRun, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
 ) -> tuple[Plan, int]:
     """COPY the data rows into staging; the plan with the path they took, and the records
-    staged (as COPY counted them)."""
+    staged (as COPY counted them). A plan that sets out on the careful path keeps to it."""
     checker = FastBytes(plan.kind, plan.dialect.staged_delimiter)
     # Text ids are never COPY-typed integers: such orders take the careful path.
     typed = not (plan.text_ids and plan.kind is UploadKind.ORDERS)
-    if header.exact and typed and checker.take(rest):
+    if plan.fast and header.exact and typed and checker.take(rest):
         try:
             async with run.conn.transaction():  # a savepoint: a failed attempt leaves nothing
                 return plan, await _fast(run, plan, checker, rest, stream)
