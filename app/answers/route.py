@@ -13,19 +13,20 @@ What it does to each GET of the route:
    runs before FastAPI solves anything;
 2. the data version is read fresh (`DataVersions.fresh`: a read begun after the request
    arrived, so an upload committed before it, in any worker, is never missed);
-3. the answer is looked up under (path, raw query string, Accept, FX state), where the
-   FX state is what the answer's rates hang on (`FxService.current`: the latest rate held
-   and today), for routes whose dependencies include the FX service;
+3. the answer is looked up under (path, raw query string, Accept, key parts), where the
+   key parts are what else the answer hangs on, for routes whose dependencies include
+   one registered in `keys.py` (`KeyPart.current`; FX registers its service: the latest
+   rate held, and today);
 4. found: sent as kept (or 304 when `If-None-Match` names its ETag), without the
    endpoint, its other dependencies (the session, the FX service …), its parameters'
    validation or the database;
 5. not found: the endpoint answers as ever; a 200 whose body fits is kept, but only if
-   the version and the FX state read again afterwards are unchanged and the FX service
-   handed out no rate but the fresh one it held (`FxService.unsettled`: otherwise the
-   answer may mix two states, or hold a stale or just-loaded rate: it is sent, not
-   kept, and the next request keeps its own). Bigger bodies stream on untouched, and so
-   does an answer its endpoint marked `Cache-Control: no-store` (one that changes without
-   the data version moving, such as a forecast run's progress).
+   the version and the key parts read again afterwards are unchanged and no part handed
+   out anything but what it held (`KeyPart.unsettled`; for FX, a stale or just-loaded
+   rate): otherwise the answer may mix two states, and it is sent, not kept (the next
+   request keeps its own). Bigger bodies stream on untouched, and so does an answer its
+   endpoint marked `Cache-Control: no-store` (one that changes without the data version
+   moving, such as a forecast run's progress).
 
 Every answer of such a route carries a strong `ETag` (a digest of its bytes),
 `Cache-Control: no-cache` (`private, no-cache` behind a read key): clients and proxies
@@ -45,14 +46,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request, Response
-from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.responses import StreamingResponse
 
+from app.answers import keys
+from app.answers.keys import KeyPart
 from app.answers.store import Answer, AnswerStore
 from app.answers.version import DataVersions
-from app.fx.deps import get_fx
-from app.fx.service import FxService
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -153,12 +153,12 @@ class CachedRead(APIRoute):
         compute = super().get_route_handler()
         if not self._reads:
             return compute
-        uses_fx = _depends_on(self.dependant, get_fx)
+        parts = keys.parts_of(self.dependant)
         # Guards of the route's own (beyond the lookup) must run first, inside FastAPI.
         own_guards = len(self.dependencies) > 1
 
         async def handler(request: Request) -> Response:
-            request.scope[_USES_FX] = uses_fx
+            request.scope[_PARTS] = parts
             try:
                 return await answer(request)
             finally:
@@ -188,7 +188,7 @@ class CachedRead(APIRoute):
         return handler
 
 
-_USES_FX = "orderlens.answers.uses_fx"
+_PARTS = "orderlens.answers.key_parts"
 _PENDING = "orderlens.answers.pending"
 _LOOKED = "orderlens.answers.looked_up"
 _STREAMED = "orderlens.answers.streamed"
@@ -201,8 +201,8 @@ class _Pending:
     answers: Answers
     key: Hashable
     version: int
-    fx: FxService | None
-    unsettled: int
+    parts: tuple[KeyPart, ...]
+    unsettled: tuple[int, ...]
     flight: _Flight | None  # the flight this request leads, if any
 
 
@@ -218,8 +218,8 @@ async def _look_up(request: Request) -> None:
     if answers is None or request.scope.get(_LOOKED):
         return
     request.scope[_LOOKED] = True
-    fx: FxService | None = request.state.fx if request.scope.get(_USES_FX) else None
-    key = _key(request, fx)
+    parts = tuple(part(request) for part in request.scope.get(_PARTS, ()))
+    key = _key(request, parts)
     started = time.perf_counter()
     try:
         version = await answers.versions.fresh()
@@ -239,13 +239,13 @@ async def _look_up(request: Request) -> None:
         leading = answers.flights.lead(key, version) if kept is None else None
     if kept is not None:
         raise _Kept(_send(request, answers, kept))
-    unsettled = fx.unsettled if fx is not None else 0
-    request.scope[_PENDING] = _Pending(answers, key, version, fx, unsettled, leading)
+    unsettled = _unsettled(parts)
+    request.scope[_PENDING] = _Pending(answers, key, version, parts, unsettled, leading)
 
 
 async def _keep(request: Request, pending: _Pending, response: Response) -> Response:
     """Keep a computed 200 if it holds (module docstring, 5) and send it marked."""
-    answers, fx = pending.answers, pending.fx
+    answers, parts = pending.answers, pending.parts
     body = await _body(response, answers.store.max_entry)
     if body is None:
         request.scope[_STREAMED] = True
@@ -256,11 +256,7 @@ async def _keep(request: Request, pending: _Pending, response: Response) -> Resp
         unchanged = await answers.versions.fresh() == pending.version
     except Exception:
         unchanged = False
-    if (
-        unchanged
-        and _key(request, fx) == pending.key
-        and (fx is None or fx.unsettled == pending.unsettled)
-    ):
+    if unchanged and _key(request, parts) == pending.key and _unsettled(parts) == pending.unsettled:
         answers.store.put(pending.key, answer)
     return _send(request, answers, answer)
 
@@ -269,14 +265,14 @@ def _no_store(response: Response) -> bool:
     return "no-store" in response.headers.get("cache-control", "").lower()
 
 
-def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
-
-
-def _key(request: Request, fx: FxService | None) -> Hashable:
+def _key(request: Request, parts: tuple[KeyPart, ...]) -> Hashable:
     scope = request.scope
     accept = request.headers.get("accept", "")
-    return (scope["path"], scope["query_string"], accept, fx.current() if fx else None)
+    return (scope["path"], scope["query_string"], accept, tuple(p.current() for p in parts))
+
+
+def _unsettled(parts: tuple[KeyPart, ...]) -> tuple[int, ...]:
+    return tuple(p.unsettled for p in parts)
 
 
 def _etag(body: bytes) -> str:

@@ -1,7 +1,7 @@
 """The dialect of an uploaded file: its format (CSV, workbook or Parquet, by its magic
 bytes), its text encoding, its delimiter, its decimal separator and its date format.
 
-What is asked (`Options`, from the upload's query) wins; what is not asked is detected:
+What is asked (`UploadOptions`, from the upload's query) wins; what is not asked is detected:
 the format from the first bytes, the encoding from a BOM, then from whether the first
 `SAMPLE_BYTES` are UTF-8, then by charset-normalizer among Windows-1252 and Latin-1
 (`sources.py`); the delimiter from the header line (`parsing.parse_header`). A date format
@@ -90,7 +90,7 @@ def parse_date_format(text: str) -> DateFormat:
 
 
 @dataclass(frozen=True)
-class Options:
+class UploadOptions:
     """What the upload's query asked: the conflict policy and any dialect it fixes."""
 
     on_conflict: OnConflict = OnConflict.REJECT
@@ -156,7 +156,7 @@ class Dialect:
         return out
 
 
-def decimal_for(options: Options, delimiter: str) -> str:
+def decimal_for(options: UploadOptions, delimiter: str) -> str:
     """Prices may use a decimal comma when asked, or when commas do not separate fields."""
     if options.decimal is not None:
         return options.decimal

@@ -4,7 +4,7 @@ object passed along.
 `Plan` is settled when the file's rows are staged: by then the path they took, the
 header's layout and what the file's ids proved are known, and every statement that
 judges, loads and books the upload is a function of the plan alone
-(`app.uploads.sql.statements(plan)` prints them). `Run` carries the connection, the
+(`app.uploads.sql.statements(plan)` prints them). `UploadRun` carries the connection, the
 upload's id, its progress and its counts.
 """
 
@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.uploads.dialect import Dialect
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.rules import RULES, TEXT_ID_RULES, Rules
-from app.uploads.tabular import Limits as WorkbookLimits
+from app.uploads.tabular import TabularLimits
 
 if TYPE_CHECKING:
     from app.uploads.summarizer import Summarizer
 
 
-class Path(StrEnum):
+class StagingPath(StrEnum):
     """How the data rows reached staging."""
 
     FAST = "fast"  # PostgreSQL's COPY parsed the CSV itself
@@ -39,7 +39,7 @@ class Path(StrEnum):
 class Plan:
     kind: UploadKind
     on_conflict: OnConflict
-    path: Path
+    path: StagingPath
     # The kind's columns the file has (required and optional) in the order the file has
     # them, and the lines the header spans.
     order: tuple[str, ...]
@@ -82,7 +82,7 @@ class Plan:
 
     @property
     def fast(self) -> bool:
-        return self.path is Path.FAST
+        return self.path is StagingPath.FAST
 
     @property
     def sort_occurrences(self) -> bool:
@@ -92,7 +92,7 @@ class Plan:
 
 
 @dataclass
-class Progress:
+class UploadProgress:
     """What an upload has read so far; written to its row while it runs."""
 
     bytes_received: int = 0
@@ -128,7 +128,7 @@ class Counts:
             self.unchanged = rows
 
 
-class Clock:
+class PhaseClock:
     """Seconds spent in each phase of an upload, for the log."""
 
     def __init__(self) -> None:
@@ -145,18 +145,18 @@ class Clock:
 
 
 @dataclass(frozen=True)
-class Limits:
+class UploadLimits:
     """The settings an upload runs under (see app/config.py)."""
 
     max_bytes: int
     work_mem: str
     summarizer_min_rows: int
-    workbook: WorkbookLimits = field(default_factory=WorkbookLimits)
+    tabular: TabularLimits = field(default_factory=TabularLimits)
     timezone: str = "America/Sao_Paulo"  # BUSINESS_TIMEZONE
 
 
 @dataclass
-class Run:
+class UploadRun:
     """One upload while it runs: its connection (asyncpg, inside the upload's
     transaction), id, progress, counts and clock."""
 
@@ -165,10 +165,10 @@ class Run:
     upload_id: int
     kind: UploadKind
     on_conflict: OnConflict
-    limits: Limits
+    limits: UploadLimits
     spool: IO[bytes]
     dialect: Dialect | None = None  # once known, for the report of a failed upload too
-    progress: Progress = field(default_factory=Progress)
+    progress: UploadProgress = field(default_factory=UploadProgress)
     counts: Counts = field(default_factory=Counts)
-    clock: Clock = field(default_factory=Clock)
+    clock: PhaseClock = field(default_factory=PhaseClock)
     summarizer: Summarizer | None = None

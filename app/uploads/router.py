@@ -33,12 +33,12 @@ from app.formats import (
 from app.metrics import Metrics, MetricsDep
 from app.security import ApiKeyDep
 from app.uploads import repository, service
-from app.uploads.dialect import Options, codec_name, parse_date_format
+from app.uploads.dialect import UploadOptions, codec_name, parse_date_format
 from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.plan import Limits
+from app.uploads.plan import UploadLimits
 from app.uploads.schemas import RejectPage, UploadPage, UploadReport
-from app.uploads.tabular import Limits as WorkbookLimits
+from app.uploads.tabular import TabularLimits
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
 
@@ -193,8 +193,8 @@ class UploadQuery(BaseModel):
             parse_date_format(value)
         return value
 
-    def options(self) -> Options:
-        return Options(
+    def options(self) -> UploadOptions:
+        return UploadOptions(
             on_conflict=self.on_conflict,
             delimiter=DELIMITERS[self.delimiter] if self.delimiter else None,
             decimal=DECIMALS[self.decimal] if self.decimal else None,
@@ -286,12 +286,12 @@ async def _ingest(
             ]
         )
     started = time.perf_counter()
-    limits = Limits(
+    limits = UploadLimits(
         max_bytes=settings.max_upload_bytes,
         work_mem=settings.upload_work_mem,
         summarizer_min_rows=settings.summarizer_min_rows,
         timezone=settings.business_timezone,
-        workbook=WorkbookLimits(
+        tabular=TabularLimits(
             max_unpacked_bytes=settings.xlsx_max_unpacked_bytes,
             max_cells=settings.xlsx_max_cells,
             max_text_bytes=settings.max_upload_bytes,

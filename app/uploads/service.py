@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, datetime
@@ -27,14 +25,13 @@ from app import logs
 from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError, database_gone
-from app.uploads import parsing, sources, staging
-from app.uploads.dialect import Dialect, Options, decimal_for
-from app.uploads.errors import EmptyFile, MissingColumns, TooManyRejects, UploadError
+from app.uploads import outcome, parsing, sources, staging
+from app.uploads.dialect import Dialect, UploadOptions, decimal_for
+from app.uploads.errors import EmptyFile, MissingColumns
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
-from app.uploads.plan import Counts, Limits, Path, Plan, Progress, Run
+from app.uploads.plan import Counts, Plan, UploadLimits, UploadProgress, UploadRun
 from app.uploads.rules import RULES
-from app.uploads.schemas import WARN_REJECTED_SHARE
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
 from app.uploads.sql import staging as staged
 from app.uploads.summarizer import Summarizer
@@ -50,9 +47,9 @@ DRAIN_SECONDS = 8.0
 async def ingest(
     *,
     engine: AsyncEngine,
-    limits: Limits,
+    limits: UploadLimits,
     kind: UploadKind,
-    options: Options,
+    options: UploadOptions,
     content_type: str | None,
     body: AsyncIterator[bytes],
 ) -> int:
@@ -70,7 +67,7 @@ async def ingest(
         logs.bind(upload_id=upload_id)  # on every record of the request from here on
         log.info("upload %s: %s %r started", upload_id, kind.value, reader.filename)
         with tempfile.TemporaryFile(prefix="orderlens-upload-") as spool:
-            run = Run(engine, conn, upload_id, kind, on_conflict, limits, spool)
+            run = UploadRun(engine, conn, upload_id, kind, on_conflict, limits, spool)
             reporter = asyncio.create_task(_report_progress(run))
             try:
                 await _load(run, _tap(first, chunks, run.progress), reporter, options)
@@ -80,7 +77,7 @@ async def ingest(
                     await run.summarizer.abandon()
                 if database_gone(exc):
                     await _drain(chunks)
-                await _fail(run, exc)
+                await outcome.mark_failed(run, exc)
                 if isinstance(exc, AppError):
                     exc.details = {**(exc.details or {}), "upload_id": upload_id}
                 raise
@@ -106,7 +103,7 @@ async def _create_upload(
 
 
 async def _tap(
-    first: bytes, rest: AsyncIterator[bytes], progress: Progress
+    first: bytes, rest: AsyncIterator[bytes], progress: UploadProgress
 ) -> AsyncIterator[bytes]:
     """The file's bytes, counted and hashed on the way."""
     if first:
@@ -127,12 +124,12 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
                 pass
 
 
-async def _report_progress(run: Run) -> None:
+async def _report_progress(run: UploadRun) -> None:
     """Write bytes and records read so far to the upload's row, every second."""
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_SECONDS)
         try:
-            await _apart(
+            await outcome.in_own_transaction(
                 run.engine,
                 bookkeeping.WRITE_PROGRESS,
                 run.upload_id,
@@ -144,7 +141,10 @@ async def _report_progress(run: Run) -> None:
 
 
 async def _load(
-    run: Run, stream: AsyncIterator[bytes], reporter: asyncio.Task[None], options: Options
+    run: UploadRun,
+    stream: AsyncIterator[bytes],
+    reporter: asyncio.Task[None],
+    options: UploadOptions,
 ) -> None:
     conn = run.conn
     async with conn.transaction():
@@ -153,7 +153,7 @@ async def _load(
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, run.limits.work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
         await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, str(run.upload_id))
-        source = await sources.open_source(stream, options, run.limits.workbook)
+        source = await sources.open_source(stream, options, run.limits.tabular)
         try:
             plan, rows_total = await _load_source(run, source, reporter, options)
         finally:
@@ -173,15 +173,45 @@ async def _load(
 
 
 async def _load_source(
-    run: Run, source: sources.Source, reporter: asyncio.Task[None], options: Options
+    run: UploadRun, source: sources.TextSource, reporter: asyncio.Task[None], options: UploadOptions
 ) -> tuple[Plan, int]:
     """Stage, judge and write the file read from `source`, in the upload's transaction;
     the plan it ran and its rows."""
-    conn = run.conn
+    header, rest = await _read_header(run.kind, source, options)
+    first = _plan_by_header(run, source, header, options)
+    run.clock.lap("header")
+    plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
+    run.clock.lap("stage")
+    if rows_total == 0:
+        raise EmptyFile("The file has a header but no rows.")
+    run.progress.records_seen = rows_total
+    reporter.cancel()  # the row is written once more below, with the outcome
+
+    await run.conn.execute(bookkeeping.TAKE_MERGE_LOCK, bookkeeping.MERGE_LOCK_KEY)
+    run.clock.lap("wait")
+    plan = await _settle(run, plan, rows_total)
+    run.counts = await _judge(
+        run, plan, options.effective_from or business_date(run.limits.timezone)
+    )
+    assert run.counts.total == rows_total
+    outcome.hold_rejects(run.counts, options.max_rejected_share)
+    header.warnings += outcome.rejection_warnings(run.counts)
+    await _write(run, plan)
+    if run.summarizer is not None:  # shipped, not needed, or failed: let it go
+        await run.summarizer.close()
+    await _finish(run, plan, header, rows_total, decimal_asked=options.decimal)
+    return plan, rows_total
+
+
+async def _read_header(
+    kind: UploadKind, source: sources.TextSource, options: UploadOptions
+) -> tuple[parsing.Header, bytes]:
+    """The file's header, with the kind's columns found in it (MissingColumns if one is
+    not), and the bytes read past it."""
     header_text, rest = await parsing.split_header(source.chunks)
-    rules = RULES[run.kind]
+    rules = RULES[kind]
     # With text ids, an orders file may leave out `id` when it has `order_id`.
-    keyed_by_order = options.text_ids and run.kind is UploadKind.ORDERS
+    keyed_by_order = options.text_ids and kind is UploadKind.ORDERS
     header = parsing.parse_header(
         header_text,
         tuple(c for c in rules.required if not (keyed_by_order and c == "id")),
@@ -196,6 +226,15 @@ async def _load_source(
             details={"missing": ["id"], "required": list(rules.required), "found": header.columns},
         )
     header.warnings += source.warnings
+    return header, rest
+
+
+def _plan_by_header(
+    run: UploadRun, source: sources.TextSource, header: parsing.Header, options: UploadOptions
+) -> Plan:
+    """The plan as far as the header settles it (staging and the checks settle the rest),
+    setting out on the fast path unless `staging.careful_path_only` is in force. The run
+    keeps the dialect, for the report of a failed upload too."""
     delimiter = header.delimiter
     run.dialect = Dialect(
         format=source.format,
@@ -205,10 +244,10 @@ async def _load_source(
         date_format=options.date_format,
         timezone=run.limits.timezone,
     )
-    first = Plan(
+    return Plan(
         kind=run.kind,
         on_conflict=run.on_conflict,
-        path=Path.FAST,
+        path=staging.first_path(),
         order=header.order,
         # A header cell's line breaks count as lines in a CSV, not in a sheet.
         header_lines=(1 if run.dialect.numbered_by_records else header.lines) + source.line_offset,
@@ -216,28 +255,15 @@ async def _load_source(
         dialect=run.dialect,
         text_ids=options.text_ids,
     )
-    run.clock.lap("header")
-    plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
-    run.clock.lap("stage")
-    if rows_total == 0:
-        raise EmptyFile("The file has a header but no rows.")
-    run.progress.records_seen = rows_total
-    reporter.cancel()  # the row is written once more below, with the outcome
 
-    await conn.execute(bookkeeping.TAKE_MERGE_LOCK, bookkeeping.MERGE_LOCK_KEY)
-    run.clock.lap("wait")
-    plan = await _settle(run, plan, rows_total)
-    run.counts = await _judge(
-        run, plan, options.effective_from or business_date(run.limits.timezone)
-    )
-    assert run.counts.total == rows_total
-    _hold_rejects(run.counts, options.max_rejected_share)
-    header.warnings += rejection_warnings(run.counts)
-    await _write(run, plan)
-    if run.summarizer is not None:  # shipped, not needed, or failed: let it go
-        await run.summarizer.close()
+
+async def _finish(
+    run: UploadRun, plan: Plan, header: parsing.Header, rows_total: int, decimal_asked: str | None
+) -> None:
+    """Mark the upload succeeded, with its report, in the upload's transaction."""
+    conn = run.conn
     decimal_seen = None
-    if options.decimal is None and plan.dialect.decimal == ",":
+    if decimal_asked is None and plan.dialect.decimal == ",":
         decimal_seen = bool(await conn.fetchval(staged.decimal_commas(plan)))
     date_times = None
     if plan.kind is UploadKind.ORDERS:
@@ -246,82 +272,21 @@ async def _load_source(
         column = header.positions["created_date"] + 1
         refused = await conn.fetchval(rejects.INVALID_DATE_TIMES, run.upload_id, column)
         date_times = written - int(refused)
-    await conn.execute(
-        bookkeeping.FINISH_UPLOAD,
-        run.upload_id,
-        run.progress.sha256.hexdigest(),
-        header.columns,
-        json.dumps(header.warnings),
-        run.progress.bytes_received,
-        rows_total,
-        run.counts.inserted,
-        run.counts.updated,
-        run.counts.unchanged,
-        run.counts.rejected,
-        json.dumps(run.counts.by_code),
-        json.dumps(plan.dialect.report(decimal_seen=decimal_seen, timestamps=date_times)),
+    finished = bookkeeping.FinishedUpload(
+        upload_id=run.upload_id,
+        sha256=run.progress.sha256.hexdigest(),
+        columns=header.columns,
+        warnings=header.warnings,
+        bytes_received=run.progress.bytes_received,
+        rows_total=rows_total,
+        rows_inserted=run.counts.inserted,
+        rows_updated=run.counts.updated,
+        rows_unchanged=run.counts.unchanged,
+        rows_rejected=run.counts.rejected,
+        rejects_by_code=run.counts.by_code,
+        dialect=plan.dialect.report(decimal_seen=decimal_seen, timestamps=date_times),
     )
-    return plan, rows_total
-
-
-# What a reject code most likely means when it rejected most of a file.
-REJECT_HINTS = {
-    "invalid_date": "created_date must be a date YYYY-MM-DD or an ISO 8601 date-time"
-    " (2024-11-06T14:03:00-03:00); dates written in another order need ?date_format="
-    " (e.g. %d/%m/%Y)",
-    "invalid_integer": "ids, product ids and quantities must be whole numbers; for text"
-    " ids (SKU codes, hex digests, UUIDs) upload with ?ids=text",
-    "unknown_product": "the orders name products that are not stored: upload the products"
-    " file first",
-    "wrong_field_count": "rows have more or fewer fields than the header: check the"
-    " delimiter (?delimiter=) and commas inside unquoted fields",
-    "invalid_decimal": "prices must be plain decimals (179.34, or 179,34 where the"
-    " delimiter is not a comma), without thousands separators",
-    "conflict": "these ids are stored with other values: ?on_conflict=update replaces them",
-    "duplicate_in_file": "ids repeat within the file: each row needs an id of its own",
-    "missing_value": "required fields are empty",
-}
-
-
-def _top_codes(counts: Counts) -> list[tuple[str, int]]:
-    return sorted(counts.by_code.items(), key=lambda item: (-item[1], item[0]))
-
-
-def rejection_warnings(counts: Counts) -> list[str]:
-    """A warning when half or more of the rows were rejected: how many, the most common
-    reason and what it most likely means."""
-    total, rejected = counts.total, counts.rejected
-    if not total or rejected / total < WARN_REJECTED_SHARE:
-        return []
-    code, rows = _top_codes(counts)[0]
-    how_many = (
-        f"Every row was rejected ({rejected:,})"
-        if rejected == total
-        else f"{rejected / total:.0%} of the rows were rejected ({rejected:,} of {total:,})"
-    )
-    hint = REJECT_HINTS.get(code)
-    return [f"{how_many}, most as {code} ({rows:,}){f': {hint}' if hint else ''}."]
-
-
-def _hold_rejects(counts: Counts, max_share: float) -> None:
-    """Fail the upload whole when more of its rows were rejected than it allows."""
-    total, rejected = counts.total, counts.rejected
-    if not total or rejected / total <= max_share:
-        return
-    top = _top_codes(counts)[:3]
-    hint = REJECT_HINTS.get(top[0][0])
-    raise TooManyRejects(
-        f"{rejected:,} of {total:,} rows were rejected ({rejected / total:.1%}), more than"
-        f" max_rejected_share={max_share:g} allows; nothing was loaded."
-        + (f" Most as {top[0][0]}: {hint}." if hint else ""),
-        details={
-            "rows_total": total,
-            "rows_rejected": rejected,
-            "rejected_share": round(rejected / total, 6),
-            "max_rejected_share": max_share,
-            "top_codes": [{"code": code, "rows": rows} for code, rows in top],
-        },
-    )
+    await conn.execute(bookkeeping.FINISH_UPLOAD, *finished.args())
 
 
 def _parameters(plan: Plan) -> list[Any]:
@@ -329,7 +294,7 @@ def _parameters(plan: Plan) -> list[Any]:
     return [] if checks.via_typed(plan) else [plan.header_lines]
 
 
-async def _settle(run: Run, plan: Plan, rows_total: int) -> Plan:
+async def _settle(run: UploadRun, plan: Plan, rows_total: int) -> Plan:
     """Check the staged rows, and settle the plan on what they proved; start the
     summarizer if the plan says so."""
     conn = run.conn
@@ -371,7 +336,7 @@ def business_date(timezone: str) -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
-async def _judge(run: Run, plan: Plan, effective_from: date) -> Counts:
+async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     """Judge every row; orders are loaded here too, in the same statement. A products
     row without an `effective_from` of its own takes effect from `effective_from`."""
     conn, counts = run.conn, Counts()
@@ -429,7 +394,7 @@ async def load_whole(conn: asyncpg.Connection, plan: Plan) -> tuple[int, int] | 
     return rows, units
 
 
-async def _write(run: Run, plan: Plan) -> None:
+async def _write(run: UploadRun, plan: Plan) -> None:
     """Quarantine the rejects, write what the judging left to write, keep the rollups
     exact."""
     conn, counts = run.conn, run.counts
@@ -467,51 +432,3 @@ async def _write(run: Run, plan: Plan) -> None:
             await conn.execute(orders.sum_new(plan), *_parameters(plan))
         await rollups.fold(conn)
     run.clock.lap("rollups")
-
-
-async def _fail(run: Run, exc: BaseException) -> None:
-    """Mark the upload failed, with why, in a transaction of its own."""
-    upload_id = run.upload_id
-    if isinstance(exc, UploadError):
-        error = {"code": exc.code, "message": exc.message}
-        if isinstance(exc, TooManyRejects):
-            error["details"] = exc.details
-        log.info("upload %s failed: %s", upload_id, exc.code)
-    elif isinstance(exc, asyncio.CancelledError):
-        error = {"code": "cancelled", "message": "The upload was interrupted."}
-        log.warning("upload %s cancelled", upload_id)
-    elif database_gone(exc):
-        error = {
-            "code": "database_unavailable",
-            "message": "The database connection was lost; nothing of the upload was loaded.",
-        }
-        log.warning("upload %s failed: database unavailable (%s)", upload_id, type(exc).__name__)
-    else:
-        if not isinstance(exc, AppError):
-            log.error("upload %s failed: %s", upload_id, type(exc).__name__, exc_info=exc)
-        error = {"code": "failed", "message": "The upload failed; nothing of it was loaded."}
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(5):
-            await _apart(
-                run.engine,
-                bookkeeping.MARK_FAILED,
-                upload_id,
-                json.dumps(error),
-                run.progress.bytes_received,
-                json.dumps(run.dialect.report()) if run.dialect else None,
-            )
-    except Exception as db_exc:  # the database may be the thing that failed
-        log.warning(
-            "upload %s: could not be marked failed after %.1fs (%s); readers will sweep it",
-            upload_id,
-            time.perf_counter() - started,
-            type(db_exc).__name__,
-        )
-
-
-async def _apart(engine: AsyncEngine, statement: str, *args: Any) -> None:
-    """Run one statement in a transaction of its own, beside the upload's."""
-    async with engine.begin() as sa_conn:
-        conn = await driver_connection(sa_conn)
-        await conn.execute(statement, *args)

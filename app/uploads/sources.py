@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.uploads import tabular
-from app.uploads.dialect import SAMPLE_BYTES, FileFormat, Options, codec_name, sniff_format
+from app.uploads.dialect import SAMPLE_BYTES, FileFormat, UploadOptions, codec_name, sniff_format
 from app.uploads.errors import Undecodable
 from app.uploads.rules import RULES
 from app.uploads.tabular import process
@@ -41,7 +41,7 @@ async def _nothing_to_close() -> None:
 
 
 @dataclass
-class Source:
+class TextSource:
     """The file as UTF-8 text: its format and encoding (None for workbooks and Parquet),
     the lines before its header (a sheet's empty rows; -1 for Parquet, whose first row
     is row 1), and warnings for the report. Whoever reads it calls `close()` when the
@@ -58,8 +58,8 @@ class Source:
 
 
 async def open_source(
-    stream: AsyncIterator[bytes], options: Options, limits: tabular.Limits
-) -> Source:
+    stream: AsyncIterator[bytes], options: UploadOptions, limits: tabular.TabularLimits
+) -> TextSource:
     """Judge the format and encoding from the first bytes; the file as UTF-8 text."""
     sample, ended = await _sample(stream)
     kind = sniff_format(sample)
@@ -69,8 +69,8 @@ async def open_source(
         sample[:SAMPLE_BYTES], ended=ended and len(sample) <= SAMPLE_BYTES
     )
     if encoding == "utf-8":
-        return Source(_checked_utf8(sample, stream), kind, encoding)
-    return Source(_transcoded(sample, stream, encoding), kind, encoding)
+        return TextSource(_checked_utf8(sample, stream), kind, encoding)
+    return TextSource(_transcoded(sample, stream, encoding), kind, encoding)
 
 
 async def _sample(stream: AsyncIterator[bytes]) -> tuple[bytes, bool]:
@@ -156,9 +156,9 @@ async def _tabular(
     kind: FileFormat,
     sample: bytes,
     stream: AsyncIterator[bytes],
-    options: Options,
-    limits: tabular.Limits,
-) -> Source:
+    options: UploadOptions,
+    limits: tabular.TabularLimits,
+) -> TextSource:
     """Spool the whole file (a workbook's directory and Parquet's footer are at its end),
     then read it as comma-separated UTF-8 text in a process of its own."""
     spool = tempfile.TemporaryFile(prefix="orderlens-tabular-")  # noqa: SIM115 (closed by rows)
@@ -182,7 +182,7 @@ async def _tabular(
         finally:
             spool.close()
 
-    return Source(
+    return TextSource(
         reading.chunks,
         kind,
         None,

@@ -16,7 +16,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.uploads.errors import UploadError
-from app.uploads.tabular import Limits, process
+from app.uploads.tabular import TabularLimits, process
 from tests.uploads.files import xlsx_shared_string_bomb, xlsx_with_row
 
 ROWS: list[list[Any]] = [["id", "name", "category", "price"], [1, "Shirt", "Shirts", 10.5]]
@@ -41,7 +41,7 @@ async def main() -> None:
                 spool.write(content)
                 started = time.perf_counter()
                 try:
-                    reading = await process.read_file("xlsx", spool, Limits())
+                    reading = await process.read_file("xlsx", spool, TabularLimits())
                     await reading.close()
                     codes.add("read")
                 except UploadError as exc:

@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app import db
 from app.analytics import rollups
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.plan import Path as RowPath
-from app.uploads.plan import Plan
+from app.uploads.plan import Plan, StagingPath
 from app.uploads.sql import orders, staging
 from benchmarks.common import WORK, app_server, clean_work, embedded_server, upload
 
@@ -40,7 +39,7 @@ def _plan(path: Path) -> Plan:
     with path.open() as fh:
         order = tuple(fh.readline().strip().split(","))
     return Plan(
-        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, order, 1, len(order),
+        UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, order, 1, len(order),
         stored_in_range=False, unique_ids=True, sum_aside=True, keys_by_set=True,
     )  # fmt: skip
 

@@ -28,14 +28,13 @@ from app import db
 from app.analytics import rollups
 from app.uploads import service
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.plan import Path as RowPath
-from app.uploads.plan import Plan
+from app.uploads.plan import Plan, StagingPath
 from app.uploads.sql import bookkeeping, orders, staging
 from benchmarks.common import data_options, data_rows, dataset
 
 ORDER = ("id", "product_id", "quantity", "created_date")
 PLAN = Plan(
-    UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+    UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ORDER, 1, 4,
     stored_in_range=False, unique_ids=True, sum_aside=True, keys_by_set=True,
 )  # fmt: skip
 

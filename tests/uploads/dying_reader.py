@@ -11,13 +11,13 @@ import os
 import sys
 import time
 
-from app.uploads.tabular import Limits
+from app.uploads.tabular import TabularLimits
 from app.uploads.tabular.child import DATA, META, limit_self, send
 
 
 def main() -> None:
     request = json.loads(sys.argv[1])
-    limit_self(Limits(**request["limits"]))
+    limit_self(TabularLimits(**request["limits"]))
     how = os.environ["ORDERLENS_TEST_DEATH"]
     out = sys.stdout.buffer
     if how == "abort":

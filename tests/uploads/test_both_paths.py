@@ -15,12 +15,14 @@ import httpx
 import pytest
 
 from app.uploads import staging
+from app.uploads.plan import StagingPath
 from tests.conftest import PRODUCTS, Db, empty_data_tables
 from tests.helpers import upload
 
 TABLES = ("products", "orders", "daily_sales", "product_daily_sales", "product_sales")
 REPORT = ("status", "rows_total", "rows_inserted", "rows_updated", "rows_unchanged",
           "rows_rejected", "rejects_by_code", "warnings", "columns", "error")  # fmt: skip
+LOGGER = "app.uploads.service"  # its line per upload says the path the rows took
 
 
 async def snapshot(client: httpx.AsyncClient, db: Db, response: httpx.Response) -> Any:
@@ -73,17 +75,11 @@ def fast_path_tried(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
 
 
 async def judged_alike(
-    client: httpx.AsyncClient,
-    db: Db,
-    monkeypatch: pytest.MonkeyPatch,
-    first: Any,
-    kind: str,
-    content: bytes,
+    client: httpx.AsyncClient, db: Db, first: Any, kind: str, content: bytes
 ) -> None:
     """`first` (a snapshot of the file as it came) equals the file posted again with the
     fast path refused."""
-    with monkeypatch.context() as patched:
-        patched.setattr(staging.FastBytes, "take", lambda self, chunk: False)
+    with staging.careful_path_only():
         careful = await snapshot(client, db, await post_alone(client, db, kind, content))
     assert first == careful, kind
 
@@ -160,4 +156,40 @@ async def test_dialects_load_on_the_fast_path_and_judge_alike(
     paths = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
     assert "by the fast path" in paths[-1], paths  # the upload of `kind`, the last one
     assert first[0] == 201
-    await judged_alike(client, db, monkeypatch, first, kind, content)
+    await judged_alike(client, db, first, kind, content)
+
+
+class TestCarefulPathOnly:
+    """`staging.careful_path_only`: the one way to send a file the careful way that the
+    fast path would take (as `judged_alike` does), and only inside its block."""
+
+    def test_the_plan_sets_out_on_the_careful_path_inside_the_block_only(self) -> None:
+        assert staging.first_path() is StagingPath.FAST
+        with staging.careful_path_only():
+            assert staging.first_path() is StagingPath.CAREFUL
+            with staging.careful_path_only():
+                assert staging.first_path() is StagingPath.CAREFUL
+            assert staging.first_path() is StagingPath.CAREFUL
+        assert staging.first_path() is StagingPath.FAST
+
+    async def test_a_fast_file_is_parsed_carefully_when_forced_and_fast_otherwise(
+        self,
+        client: httpx.AsyncClient,
+        db: Db,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        kind, content = DIALECTS["orders-every-field-quoted-crlf"]
+
+        async def path_taken() -> tuple[str, bool]:
+            caplog.clear()
+            with fast_path_tried(monkeypatch) as tried, caplog.at_level(logging.INFO, LOGGER):
+                assert (await post_alone(client, db, kind, content)).status_code == 201
+            lines = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
+            return lines[-1], bool(tried)  # the orders' line (the test products' before it)
+
+        with staging.careful_path_only():
+            line, tried = await path_taken()
+        assert "by the careful path" in line and not tried, line
+        line, tried = await path_taken()
+        assert "by the fast path" in line and tried, line

@@ -4,6 +4,7 @@ Parquet, read by the same rules into the same tables, with the dialect in the re
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime
 import decimal
 import io
@@ -298,7 +299,6 @@ class TestWorkbooks:
     async def test_cells_with_line_breaks_keep_the_sheet_rows(
         self,
         client: httpx.AsyncClient,
-        monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture,
         fast: bool,
         variant: str,
@@ -318,9 +318,8 @@ class TestWorkbooks:
             rows.insert(2, [])
         if variant == "header-cell-breaks":
             rows = [[*row, "Note\n(internal)" if i == 0 else "n\no"] for i, row in enumerate(rows)]
-        if not fast:
-            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
-        with caplog.at_level(logging.INFO, "app.uploads.service"):
+        taken = contextlib.nullcontext() if fast else staging.careful_path_only()
+        with taken, caplog.at_level(logging.INFO, "app.uploads.service"):
             report = (await upload(client, "products", xlsx(rows))).json()
         path = "fast" if fast and variant == "exact" else "careful"
         assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
@@ -467,7 +466,6 @@ class TestParquet:
     async def test_strings_with_line_breaks_keep_the_parquet_rows(
         self,
         client: httpx.AsyncClient,
-        monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture,
         fast: bool,
         note: bool,
@@ -480,9 +478,8 @@ class TestParquet:
         }
         if note:
             columns["Note\nfor us"] = ["", "", "", ""]
-        if not fast:
-            monkeypatch.setattr(staging.FastBytes, "take", lambda self, chunk: False)
-        with caplog.at_level(logging.INFO, "app.uploads.service"):
+        taken = contextlib.nullcontext() if fast else staging.careful_path_only()
+        with taken, caplog.at_level(logging.INFO, "app.uploads.service"):
             report = (await upload(client, "products", parquet(columns, row_group_size=2))).json()
         path = "fast" if fast and not note else "careful"
         assert any(f"rows by the {path} path" in r.getMessage() for r in caplog.records)
@@ -506,7 +503,7 @@ class TestParquetBounds:
     def test_each_piece_converted_is_bounded(self) -> None:
         content = self._repeated(60_000, 1000)  # about 120 MB as text
         assert len(content) < 2**20
-        table = tabular_parquet.open_parquet(io.BytesIO(content), tabular.Limits(), ())
+        table = tabular_parquet.open_parquet(io.BytesIO(content), tabular.TabularLimits(), ())
         sizes = [len(chunk) for chunk in table.rows]
         assert sum(sizes) > 100 * 2**20
         assert max(sizes) <= tabular_parquet.PIECE_BYTES * 1.1

@@ -4,7 +4,7 @@ import tempfile
 
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.parsing import careful_rows, parse_header
-from app.uploads.plan import Path, Plan
+from app.uploads.plan import Plan, StagingPath
 
 
 def test_careful_rows_counts_records_for_progress() -> None:
@@ -16,7 +16,7 @@ def test_careful_rows_counts_records_for_progress() -> None:
         plan = Plan(
             kind=UploadKind.PRODUCTS,
             on_conflict=OnConflict.REJECT,
-            path=Path.CAREFUL,
+            path=StagingPath.CAREFUL,
             order=header.order,
             header_lines=1,
             width=4,

@@ -5,8 +5,10 @@ and the limits on parameters and imports that keep the code readable."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,9 @@ import pytest
 from app.uploads import sql
 from app.uploads.dialect import DateFormat, Dialect, FileFormat
 from app.uploads.models import OnConflict, UploadKind
-from app.uploads.plan import Path as RowPath
-from app.uploads.plan import Plan
+from app.uploads.plan import Plan, StagingPath
 from app.uploads.rules import reject_code_table
+from app.uploads.sql import bookkeeping
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
@@ -27,30 +29,30 @@ NAMES = ("id", "name", "category", "price")
 CASES = {
     # A big new-orders file on the fast path, its rollups summed aside.
     "orders-fast-new-unique-aside": Plan(
-        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+        UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ORDER, 1, 4,
         stored_in_range=False, unique_ids=True, sum_aside=True, keys_by_set=True,
     ),
     # An orders file that meets stored ids and replaces them, parsed carefully.
     "orders-careful-stored-update": Plan(
-        UploadKind.ORDERS, OnConflict.UPDATE, RowPath.CAREFUL, ORDER[::-1], 1, 5,
+        UploadKind.ORDERS, OnConflict.UPDATE, StagingPath.CAREFUL, ORDER[::-1], 1, 5,
         stored_in_range=True, unique_ids=False,
     ),
     "products-fast-new": Plan(
-        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.FAST, NAMES, 1, 4,
+        UploadKind.PRODUCTS, OnConflict.REJECT, StagingPath.FAST, NAMES, 1, 4,
         stored_in_range=False, unique_ids=True,
     ),
     "products-careful-stored-reject": Plan(
-        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.CAREFUL, NAMES, 2, 4,
+        UploadKind.PRODUCTS, OnConflict.REJECT, StagingPath.CAREFUL, NAMES, 2, 4,
         stored_in_range=True,
     ),
     # Issue 14: a `;` file from Excel: prices with a decimal comma.
     "products-fast-decimal-comma": Plan(
-        UploadKind.PRODUCTS, OnConflict.REJECT, RowPath.FAST, NAMES, 1, 4,
+        UploadKind.PRODUCTS, OnConflict.REJECT, StagingPath.FAST, NAMES, 1, 4,
         dialect=Dialect(FileFormat.CSV, "cp1252", ";", ","), stored_in_range=False,
     ),
     # Orders with `?date_format=%d/%m/%Y`.
     "orders-fast-date-format": Plan(
-        UploadKind.ORDERS, OnConflict.REJECT, RowPath.FAST, ORDER, 1, 4,
+        UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ORDER, 1, 4,
         dialect=Dialect(date_format=DateFormat(("d", "m", "Y"), "/")), stored_in_range=False,
     ),
 }  # fmt: skip
@@ -81,6 +83,21 @@ def test_no_statement_names_a_temporary_table_it_does_not_own() -> None:
     # constants, which resolve to listed names).
     unlisted = {name for name in created if name.islower() and name not in sql.TEMP_TABLES}
     assert not unlisted, unlisted
+
+
+def test_the_finished_upload_record_names_the_parameters_of_its_statement() -> None:
+    """`FinishedUpload`'s fields are `FINISH_UPLOAD`'s parameters, by name and in order."""
+    statement = bookkeeping.FINISH_UPLOAD
+    named = {int(n): name for name, n in re.findall(r"(\w+) = \$(\d+)", statement)}
+    assert [named[n] for n in sorted(named)] == [f.name for f in fields(bookkeeping.FinishedUpload)]
+    warnings, by_code, dialect = ["a warning"], {"conflict": 2}, {"decimal": "."}
+    finished = bookkeeping.FinishedUpload(
+        7, "ab", ["id"], warnings, 10, 3, 1, 0, 0, 2, by_code, dialect
+    )
+    assert finished.args() == (
+        7, "ab", ["id"], json.dumps(warnings), 10, 3, 1, 0, 0, 2, json.dumps(by_code),
+        json.dumps(dialect),
+    )  # fmt: skip
 
 
 def test_the_upload_docs_list_the_reject_codes_of_the_rule_table() -> None:

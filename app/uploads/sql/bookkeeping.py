@@ -3,6 +3,10 @@ upload's transaction runs under."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
 from app.uploads.models import UploadKind
 
 # Keys of advisory locks. One (transaction-level) for all merges, so that uploads that
@@ -35,6 +39,33 @@ UPDATE uploads SET status = 'succeeded', finished_at = clock_timestamp(),
     rows_rejected = $10, rejects_by_code = $11, dialect = $12
 WHERE upload_id = $1
 """
+
+
+@dataclass(frozen=True)
+class FinishedUpload:
+    """The parameters of `FINISH_UPLOAD`, by name: each field is the column it sets, in
+    the order of the statement's parameters ($1 the upload, $2 `sha256` … $12 `dialect`)."""
+
+    upload_id: int
+    sha256: str
+    columns: list[str]
+    warnings: list[str]
+    bytes_received: int
+    rows_total: int
+    rows_inserted: int
+    rows_updated: int
+    rows_unchanged: int
+    rows_rejected: int
+    rejects_by_code: dict[str, int]
+    dialect: dict[str, Any]
+
+    def args(self) -> tuple[Any, ...]:
+        """The statement's positional parameters; the jsonb columns as JSON text."""
+        values = ((field.name, getattr(self, field.name)) for field in fields(self))
+        return tuple(json.dumps(v) if name in _JSON_COLUMNS else v for name, v in values)
+
+
+_JSON_COLUMNS = frozenset({"warnings", "rejects_by_code", "dialect"})
 
 MARK_FAILED = """
 UPDATE uploads SET status = 'failed', finished_at = clock_timestamp(),

@@ -21,7 +21,7 @@ GiB = 1 << 30
 
 
 @dataclass(frozen=True)
-class Limits:
+class TabularLimits:
     """What a binary file may cost. Workbooks: what all zip members may unpack to
     (XLSX_MAX_UNPACKED_BYTES) and the cells a sheet may span from A1 (XLSX_MAX_CELLS).
     Both formats: the text the rows may come to (MAX_UPLOAD_BYTES, as for a CSV). The

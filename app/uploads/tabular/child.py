@@ -18,7 +18,7 @@ import struct
 import sys
 from typing import IO, Any
 
-from app.uploads.tabular import Limits, Refused, Table
+from app.uploads.tabular import Refused, Table, TabularLimits
 
 HEADER = struct.Struct(">cI")
 META, DATA, END, ERROR = b"M", b"D", b"Z", b"E"
@@ -30,7 +30,7 @@ MEMORY_EXIT = 75
 MIN_MEMORY_BYTES = 512 << 20
 
 
-def limit_self(limits: Limits) -> None:
+def limit_self(limits: TabularLimits) -> None:
     """Hard limits on this process: what a native reader may allocate, the CPU time it
     may take (SIGXCPU at the limit, SIGKILL a second later), and no core file."""
     memory = max(limits.max_memory_bytes, MIN_MEMORY_BYTES)
@@ -56,7 +56,7 @@ def peaks() -> dict[str, int]:
     return found
 
 
-def read(request: dict[str, Any], spool: IO[bytes], limits: Limits) -> Table:
+def read(request: dict[str, Any], spool: IO[bytes], limits: TabularLimits) -> Table:
     if request["format"] == "xlsx":
         from app.uploads.tabular import xlsx
 
@@ -68,7 +68,7 @@ def read(request: dict[str, Any], spool: IO[bytes], limits: Limits) -> Table:
 
 def main() -> int:
     request = json.loads(sys.argv[1])
-    limits = Limits(**request["limits"])
+    limits = TabularLimits(**request["limits"])
     limit_self(limits)
     out = sys.stdout.buffer
     spool = os.fdopen(0, "rb", closefd=False)

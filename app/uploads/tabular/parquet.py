@@ -15,12 +15,12 @@ import io
 from collections.abc import Collection, Iterator
 from typing import IO, Any
 
-from app.uploads.tabular import Limits, Table, too_large, undecodable
+from app.uploads.tabular import Table, TabularLimits, too_large, undecodable
 
 CSV_BATCH_ROWS = 64 * 1024
 
 
-def open_parquet(spool: IO[bytes], limits: Limits, required: Collection[str]) -> Table:
+def open_parquet(spool: IO[bytes], limits: TabularLimits, required: Collection[str]) -> Table:
     """The Parquet file's rows as CSV buffers, a piece of a row group at a time;
     `required` are the column names (folded) that must hold single values."""
     import pyarrow as pa  # lazily: only Parquet uploads need it

@@ -31,7 +31,7 @@ from typing import IO
 
 from app.errors import ServiceUnavailable
 from app.uploads.errors import TooLarge, UnreadableFile, UploadError
-from app.uploads.tabular import Limits
+from app.uploads.tabular import TabularLimits
 from app.uploads.tabular.child import DATA, END, ERROR, HEADER, MEMORY_EXIT, META
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class _Child:
     # The process itself, whatever reuses its pid once it is reaped; -1 when it had ended
     # and been reaped before the pidfd could be opened (nothing left to signal).
     pidfd: int
-    limits: Limits
+    limits: TabularLimits
     stderr: bytearray = field(default_factory=bytearray)
     waited: float = 0.0  # seconds the upload spent waiting for it
     killed_for_time: bool = False
@@ -166,7 +166,7 @@ def reader_environment() -> dict[str, str]:
 async def read_file(
     kind: str,
     spool: IO[bytes],
-    limits: Limits,
+    limits: TabularLimits,
     *,
     sheet: str | None = None,
     required: Collection[str] = (),
@@ -197,7 +197,7 @@ async def read_file(
     return Reading(meta["line_offset"], meta["warnings"], _rows(child), child)
 
 
-async def _start(request: Mapping[str, object], spool: IO[bytes], limits: Limits) -> _Child:
+async def _start(request: Mapping[str, object], spool: IO[bytes], limits: TabularLimits) -> _Child:
     """The reading process, started; 503 `unavailable` when the machine cannot start one
     (no process or file left to spare): the service's trouble, not the file's."""
     try:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from app.uploads.tabular import Limits, Refused, Table, too_large, undecodable
+from app.uploads.tabular import Refused, Table, TabularLimits, too_large, undecodable
 
 BUFFER_BYTES = 1 << 20
 READ_BYTES = 1 << 20
@@ -274,7 +274,7 @@ def _is_shared_strings(name: str) -> bool:
 
 
 def _chunks(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, unpacked: list[int], limits: Limits
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, unpacked: list[int], limits: TabularLimits
 ) -> Iterator[bytes]:
     """A member's XML as chunks of whole tags with single-spaced whitespace, counting
     every byte unpacked against the limit."""
@@ -292,7 +292,7 @@ def _chunks(
         yield tail.translate(_WHITESPACE)
 
 
-def _unpacked_too_large(limits: Limits) -> Refused:
+def _unpacked_too_large(limits: TabularLimits) -> Refused:
     return too_large(
         limits.max_unpacked_bytes,
         what="The workbook unpacks to more than",
@@ -300,7 +300,7 @@ def _unpacked_too_large(limits: Limits) -> Refused:
     )
 
 
-def measure(spool: IO[bytes], limits: Limits) -> None:
+def measure(spool: IO[bytes], limits: TabularLimits) -> None:
     """Refuse a workbook that calamine would read as another format, or that would
     unpack, spread or expand past the limits (the module's docstring says how)."""
     try:
@@ -339,7 +339,7 @@ def _measure_text(
     members: list[zipfile.ZipInfo],
     extents: dict[str, _Extent],
     strings: _Strings,
-    limits: Limits,
+    limits: TabularLimits,
 ) -> None:
     """Refuse a workbook whose cells' text comes to more than a CSV may hold: each
     member's own bytes (inline strings, numbers) plus the shared strings its cells name.
@@ -368,7 +368,7 @@ def _measure_text(
             )
 
 
-def open_sheet(spool: IO[bytes], sheet: str | None, limits: Limits) -> Table:
+def open_sheet(spool: IO[bytes], sheet: str | None, limits: TabularLimits) -> Table:
     """The workbook's sheet (the first, or the one named) as CSV buffers."""
     measure(spool, limits)
     import python_calamine  # lazily: only workbooks need it

@@ -1,4 +1,4 @@
--- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.UPDATE: 'update'>, path=<Path.CAREFUL: 'careful'>, order=('created_date', 'quantity', 'product_id', 'id'), header_lines=1, width=5, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=True, unique_ids=False, sum_aside=False, text_ids=False, keys_by_set=False)
+-- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.UPDATE: 'update'>, path=<StagingPath.CAREFUL: 'careful'>, order=('created_date', 'quantity', 'product_id', 'id'), header_lines=1, width=5, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=True, unique_ids=False, sum_aside=False, text_ids=False, keys_by_set=False)
 
 -- checks.create_typed
 CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], order_id bigint, product_id integer, quantity integer, created_date date, unit_price numeric(12, 2), basket text, order_code text, product_code text) ON COMMIT DROP;

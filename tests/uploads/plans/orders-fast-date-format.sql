@@ -1,4 +1,4 @@
--- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'product_id', 'quantity', 'created_date'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=DateFormat(order=('d', 'm', 'Y'), separator='/', time=''), timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=False, sum_aside=False, text_ids=False, keys_by_set=False)
+-- Plan(kind=<UploadKind.ORDERS: 'orders'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<StagingPath.FAST: 'fast'>, order=('id', 'product_id', 'quantity', 'created_date'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=DateFormat(order=('d', 'm', 'Y'), separator='/', time=''), timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=False, sum_aside=False, text_ids=False, keys_by_set=False)
 
 -- checks.id_range
 SELECT min(id), max(id), count(id) = count(DISTINCT id) FROM staged_orders WHERE id >= 1;

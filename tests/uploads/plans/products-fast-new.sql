@@ -1,4 +1,4 @@
--- Plan(kind=<UploadKind.PRODUCTS: 'products'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<Path.FAST: 'fast'>, order=('id', 'name', 'category', 'price'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=True, sum_aside=False, text_ids=False, keys_by_set=False)
+-- Plan(kind=<UploadKind.PRODUCTS: 'products'>, on_conflict=<OnConflict.REJECT: 'reject'>, path=<StagingPath.FAST: 'fast'>, order=('id', 'name', 'category', 'price'), header_lines=1, width=4, dialect=Dialect(format=<FileFormat.CSV: 'csv'>, encoding='utf-8', delimiter=',', decimal='.', date_format=None, timezone='America/Sao_Paulo'), stored_in_range=False, unique_ids=True, sum_aside=False, text_ids=False, keys_by_set=False)
 
 -- checks.create_typed
 CREATE TEMP TABLE checked_rows (ord bigint, line bigint, problem text[], product_id integer, name text, category text, price numeric(12, 2), effective_from date, product_code text) ON COMMIT DROP;
