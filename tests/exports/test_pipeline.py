@@ -53,6 +53,9 @@ def prefect_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     # (its INFO lines, the temporary server's stop among them, would go to a closed stream)
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Its temporary server starts in seconds, but in over its default 20 s on a busy
+    # machine (the suite run twice at once): the test waits, it does not race.
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _run(served: str, to: str, *args: str) -> tuple[int, str, str]:
