@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from app.alerts import service
-from app.deps import AlerterDep, EngineDep
+from app.alerts.deps import AlerterDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
-from app.formats import MAX_LIMIT
+from app.kit.deps import EngineDep
+from app.kit.pagination import MAX_LIMIT
 from app.security import ApiKeyDep
 
 router = APIRouter(tags=["health"], responses=DATABASE_ERRORS)

@@ -22,25 +22,16 @@ from app.analytics.schemas import (
 from app.analytics.service import GrowthBasis
 from app.answers.route import CachedRead
 from app.db import SessionDep
-from app.deps import SessionmakerDep
 from app.errors import DATABASE_ERRORS
-from app.filters import FxModeDep, PeriodDep, ViewDep
-from app.formats import (
-    MAX_LIMIT,
-    Format,
-    FormatDep,
-    PageQuery,
-    csv_line,
-    csv_lines,
-    csv_response,
-    csv_rows,
-    decode_cursor,
-    encode_cursor,
-    json_answer,
-)
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
-from app.responses import READ_ERRORS, USD_ERRORS
+from app.kit.csv import csv_line, csv_lines, csv_response, csv_rows
+from app.kit.deps import SessionmakerDep
+from app.kit.json import json_answer
+from app.kit.negotiation import Format, FormatDep
+from app.kit.openapi import READ_ERRORS, USD_ERRORS
+from app.kit.pagination import MAX_LIMIT, PageQuery, decode_cursor, encode_cursor
+from app.kit.params import FxModeDep, PeriodDep, ViewDep
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 

@@ -17,8 +17,10 @@ from app.answers.route import CachedRead
 from app.catalog import keys
 from app.db import SessionDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
-from app.formats import Format, FormatDep, csv_response, csv_rows, money
-from app.responses import READ_ERRORS
+from app.kit.csv import csv_response, csv_rows
+from app.kit.money import money
+from app.kit.negotiation import Format, FormatDep
+from app.kit.openapi import READ_ERRORS
 
 router = APIRouter(tags=["products"], responses=DATABASE_ERRORS, route_class=CachedRead)
 

@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import FxMode
 from app.db import SessionDep
-from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.exports import feeds, parquet, service
 from app.exports.models import MAX_CONSUMER
-from app.filters import IsoDate, Period, period
-from app.formats import MAX_LIMIT, CsvResponse
 from app.fx.deps import FxDep
-from app.responses import FX_ERRORS
+from app.kit.csv import CsvResponse
+from app.kit.deps import EngineDep
+from app.kit.openapi import FX_ERRORS
+from app.kit.pagination import MAX_LIMIT
+from app.kit.params import IsoDate, Period, period
 
 router = APIRouter(tags=["warehouse"], responses=DATABASE_ERRORS)
 

@@ -10,15 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import service as analytics
 from app.db import SessionDep
-from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotAcceptable
-from app.filters import FxModeDep, Period
 from app.forecasting import queries as forecast_queries
-from app.formats import csv_response, csv_rows
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
+from app.kit.csv import csv_response, csv_rows
+from app.kit.deps import EngineDep
+from app.kit.openapi import FX_ERRORS
+from app.kit.params import FxModeDep, Period
 from app.orders import queries, service
-from app.responses import FX_ERRORS
 
 CSV_ONLY: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},

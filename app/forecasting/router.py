@@ -10,13 +10,14 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from app.alerts import service as alerts
+from app.alerts.deps import AlerterDep
 from app.alerts.service import Alerter
 from app.answers.route import CachedRead
 from app.catalog.keys import ProductIdPath
 from app.db import SessionDep
-from app.deps import AlerterDep, EngineDep, ForecastRunnerDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.forecasting import runs, service
+from app.forecasting.deps import ForecastRunnerDep
 from app.forecasting.options import Options
 from app.forecasting.schemas import (
     ACCURACY_COLUMNS,
@@ -30,8 +31,10 @@ from app.forecasting.schemas import (
     RunRequest,
     SalesHistory,
 )
-from app.formats import Format, FormatDep, csv_response, csv_rows
-from app.responses import CSV_ALSO, READ_ERRORS
+from app.kit.csv import csv_response, csv_rows
+from app.kit.deps import EngineDep, SettingsDep
+from app.kit.negotiation import Format, FormatDep
+from app.kit.openapi import CSV_ALSO, READ_ERRORS
 from app.security import ApiKeyDep
 
 if TYPE_CHECKING:  # the engine imports pandas and the models: only when a run computes

@@ -13,22 +13,17 @@ from app.analytics import service as analytics
 from app.answers.route import CachedRead
 from app.catalog.models import MAX_CATEGORY, MAX_CODE
 from app.db import SessionDep
-from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS
-from app.filters import ViewDep
-from app.formats import (
-    Format,
-    FormatDep,
-    PageQuery,
-    csv_response,
-    decode_cursor,
-    encode_cursor,
-    json_answer,
-)
 from app.fx.deps import FxDep
+from app.kit.csv import csv_response
+from app.kit.deps import EngineDep
+from app.kit.json import json_answer
+from app.kit.negotiation import Format, FormatDep
+from app.kit.openapi import USD_ERRORS
+from app.kit.pagination import PageQuery, decode_cursor, encode_cursor
+from app.kit.params import ViewDep
 from app.orders import queries, service
 from app.orders.schemas import OrderPage
-from app.responses import USD_ERRORS
 
 router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS, route_class=CachedRead)
 

@@ -12,9 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.catalog import keys
 from app.config import FxMode
-from app.filters import Period
-from app.formats import copy_csv, csv_line, money
 from app.fx.service import Conversion, FxService
+from app.kit.csv import csv_line
+from app.kit.money import money
+from app.kit.params import Period
+from app.kit.streaming import copy_csv
 from app.orders import queries
 from app.orders.schemas import OrderLine
 

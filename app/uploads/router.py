@@ -16,20 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.alerts import service as alerts
+from app.alerts.deps import AlerterDep
 from app.alerts.service import Alerter
 from app.config import Settings
 from app.db import SessionDep
-from app.deps import AlerterDep, EngineDep, SettingsDep
 from app.errors import DATABASE_ERRORS, AppError, ErrorResponse
-from app.formats import (
-    CursorQuery,
-    Format,
-    FormatDep,
-    LimitQuery,
-    csv_response,
-    decode_cursor,
-    encode_cursor,
-)
+from app.kit.csv import csv_response
+from app.kit.deps import EngineDep, SettingsDep
+from app.kit.negotiation import Format, FormatDep
+from app.kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
 from app.metrics import Metrics, MetricsDep
 from app.security import ApiKeyDep
 from app.uploads import repository, service
