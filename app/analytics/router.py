@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import Field
 
 from app.analytics import service
 from app.analytics.schemas import (
     AverageTicket,
+    DailyRevenue,
     DailyRevenuePage,
     Growth,
     GrowthPage,
@@ -30,14 +30,13 @@ from app.kit.deps import SessionmakerDep
 from app.kit.json import json_answer
 from app.kit.negotiation import Format, FormatDep
 from app.kit.openapi import READ_ERRORS, USD_ERRORS
-from app.kit.pagination import MAX_LIMIT, PageQuery, decode_cursor, encode_cursor
+from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, limit_query
 from app.kit.params import FxModeDep, PeriodDep, ViewDep
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
-class DaysQuery(PageQuery):
-    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT, description="Days per page (≤ 1000).")
+DAYS = Keyset[DailyRevenue]((date,), key=lambda day: (day.date,))
 
 
 @router.get(
@@ -95,10 +94,10 @@ async def daily_revenue(
     fx: FxDep,
     fmt: FormatDep,
     view: ViewDep,
-    page_query: Annotated[DaysQuery, Query()],
+    limit: Annotated[int, limit_query("Days")] = MAX_LIMIT,
+    cursor: CursorQuery = None,
 ) -> DailyRevenuePage | Response:
     period, mode = view.period, view.mode
-    limit, cursor = page_query.limit, page_query.cursor
     if fmt is Format.CSV:
         # Streamed a page of days at a time: the series may span thousands of years.
         conv = await service.daily_revenue_conversion(
@@ -110,16 +109,15 @@ async def daily_revenue(
             filename="daily_revenue.csv",
             headers=conv.headers() if conv else {},
         )
-    after = decode_cursor(cursor, [date])[0] if cursor else None
+    after = DAYS.after(cursor)
     page = await service.daily_revenue(
         session=session, fx=fx, mode=mode, period=period, after=after, limit=limit + 1
     )
-    items = page.items[:limit]
-    more = len(page.items) > limit
+    items, next_cursor = DAYS.cut(page.items, limit)
     return json_answer(
         {
             "items": [vars(item) for item in items],
-            "next_cursor": encode_cursor([items[-1].date.isoformat()]) if more else None,
+            "next_cursor": next_cursor,
             "fx": page.conversion.info().model_dump(mode="json") if page.conversion else None,
         }
     )

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import Field
 
 from app.analytics import service as analytics
 from app.answers.route import CachedRead
@@ -20,7 +18,7 @@ from app.kit.deps import EngineDep
 from app.kit.json import json_answer
 from app.kit.negotiation import Format, FormatDep
 from app.kit.openapi import USD_ERRORS
-from app.kit.pagination import PageQuery, decode_cursor, encode_cursor
+from app.kit.pagination import CursorQuery, LimitQuery
 from app.kit.params import ViewDep
 from app.orders import queries, service
 from app.orders.schemas import OrderPage
@@ -28,18 +26,19 @@ from app.orders.schemas import OrderPage
 router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
-class OrderQuery(PageQuery):
-    """Which orders, and which page of them."""
-
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
-    product_id: str | None = Field(
-        None,
+# PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
+ProductIdQuery = Annotated[
+    str | None,
+    Query(
         min_length=1,
         max_length=MAX_CODE,
         pattern="^[^\x00]+$",
         description="An integer id, or a text id as the file wrote it",
-    )
-    category: str | None = Field(None, min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$")
+    ),
+]
+CategoryQuery = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$")
+]
 
 
 @router.get(
@@ -54,19 +53,21 @@ async def orders(
     fx: FxDep,
     fmt: FormatDep,
     view: ViewDep,
-    query: Annotated[OrderQuery, Query()],
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+    product_id: ProductIdQuery = None,
+    category: CategoryQuery = None,
 ) -> OrderPage | Response:
     period, mode = view.period, view.mode
-    category, cursor = query.category, query.cursor
-    product_id = (
+    product_key = (
         None
-        if query.product_id is None
-        else await service.product_key(session=session, product_id=query.product_id)
+        if product_id is None
+        else await service.product_key(session=session, product_id=product_id)
     )
     if fmt is Format.CSV:
         everything = await analytics.conversion(session=session, fx=fx, mode=mode, period=period)
         bounds = period.params()
-        args: list[Any] = [bounds["start"], bounds["end"], product_id, category]
+        args: list[Any] = [bounds["start"], bounds["end"], product_key, category]
         body = service.stream(
             engine=engine,
             header=queries.ORDERS_HEADER,
@@ -74,24 +75,18 @@ async def orders(
             args=args + service.rate_args(everything),
         )
         return csv_response(body, filename="orders.csv", headers=everything.headers())
-    after = None
-    if cursor:
-        day, order_id = decode_cursor(cursor, [date, int])
-        after = (day, order_id)
     found = await service.page(
         session=session,
         fx=fx,
         mode=mode,
         period=period,
-        which=service.Which(product_id, category, after, query.limit),
+        which=service.Which(product_key, category, cursor, limit),
     )
-    after_last = found.next_after
-    next_cursor = encode_cursor([after_last[0].isoformat(), after_last[1]]) if after_last else None
     conv = found.conversion
     return json_answer(
         {
             "items": [vars(item) for item in found.items],
-            "next_cursor": next_cursor,
+            "next_cursor": found.next_cursor,
             "fx": conv.info().model_dump(mode="json") if conv else None,
         }
     )

@@ -24,7 +24,7 @@ from app.errors import DATABASE_ERRORS, AppError, ErrorResponse
 from app.kit.csv import csv_response
 from app.kit.deps import EngineDep, SettingsDep
 from app.kit.negotiation import Format, FormatDep
-from app.kit.pagination import CursorQuery, LimitQuery, decode_cursor, encode_cursor
+from app.kit.pagination import CursorQuery, Keyset, LimitQuery, Page
 from app.metrics import Metrics, MetricsDep
 from app.security import ApiKeyDep
 from app.uploads import repository, service
@@ -32,10 +32,14 @@ from app.uploads.dialect import Options, codec_name, parse_date_format
 from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Limits
-from app.uploads.schemas import RejectPage, UploadPage, UploadReport
+from app.uploads.schemas import RejectPage, UploadReport
 from app.uploads.tabular import Limits as WorkbookLimits
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
+
+# Newest upload first; a reject's rows in the file's order.
+UPLOADS = Keyset[dict[str, Any]]((int,), key=lambda row: (row["upload_id"],))
+REJECTS = Keyset[dict[str, Any]]((int,), key=lambda row: (row["row_number"],))
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong X-API-Key"},
@@ -394,16 +398,16 @@ async def list_uploads(
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
     kind: UploadKind | None = None,
-) -> UploadPage:
+) -> Page[UploadReport]:
     await repository.sweep_dead(session)
-    before = decode_cursor(cursor, [int])[0] if cursor else None
     rows = await repository.page(
-        session=session, limit=limit + 1, before=before, kind=kind.value if kind else None
+        session=session,
+        limit=limit + 1,
+        before=UPLOADS.after(cursor),
+        kind=kind.value if kind else None,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1]["upload_id"]]) if more else None
-    return UploadPage(items=[report(r) for r in rows], next_cursor=next_cursor)
+    rows, next_cursor = UPLOADS.cut(rows, limit)
+    return Page[UploadReport](items=[report(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/products", include_in_schema=False)
@@ -450,12 +454,10 @@ async def get_rejects(
             ),
             filename=f"upload-{upload_id}-rejects.csv",
         )
-    after = decode_cursor(cursor, [int])[0] if cursor else None
     rows = await repository.rejects_page(
-        session=session, upload_id=upload_id, limit=limit + 1, after=after
+        session=session, upload_id=upload_id, limit=limit + 1, after=REJECTS.after(cursor)
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = REJECTS.cut(rows, limit)
     keys = [name if name.strip() else f"_column_{i + 1}" for i, name in enumerate(columns)]
     items = []
     for r in rows:
@@ -468,5 +470,4 @@ async def get_rejects(
         if len(fields) > len(keys):
             item["_extra_fields"] = fields[len(keys) :]
         items.append(item)
-    next_cursor = encode_cursor([rows[-1]["row_number"]]) if more else None
     return RejectPage(columns=columns, items=items, next_cursor=next_cursor)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.kit.pagination import Page
+
 
 class UploadDialect(BaseModel):
     """How an upload's bytes were read: detected, or as the query said."""
@@ -76,15 +78,8 @@ class UploadReport(BaseModel):
     finished_at: datetime | None
 
 
-class UploadPage(BaseModel):
-    items: list[UploadReport]
-    next_cursor: str | None
-
-
-class RejectPage(BaseModel):
+class RejectPage(Page[dict[str, Any]]):
     """Quarantined rows: the original fields keyed by the file's header, then
     `_row_number` (the header is line 1), `_error_code` and `_error_message`."""
 
     columns: list[str]
-    items: list[dict[str, Any]]
-    next_cursor: str | None
