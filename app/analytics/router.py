@@ -25,13 +25,13 @@ from app.db import SessionDep
 from app.errors import DATABASE_ERRORS
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
-from app.kit.csv import csv_line, csv_lines, csv_response, csv_rows
+from app.kit.csv import csv_line, csv_lines, csv_response
 from app.kit.deps import SessionmakerDep
 from app.kit.json import json_answer
-from app.kit.negotiation import Format, FormatDep
+from app.kit.negotiation import Format, FormatDep, answer_as
 from app.kit.openapi import READ_ERRORS, USD_ERRORS
 from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, limit_query
-from app.kit.params import FxModeDep, PeriodDep, ViewDep
+from app.kit.params import PeriodDep, ViewDep
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
@@ -45,12 +45,8 @@ DAYS = Keyset[DailyRevenue]((date,), key=lambda day: (day.date,))
     response_model=Kpis,
     responses=USD_ERRORS,
 )
-async def kpis(
-    session: SessionDep, fx: FxDep, fmt: FormatDep, period: PeriodDep, mode: FxModeDep
-) -> Kpis | Response:
-    result = await service.kpis(session=session, fx=fx, mode=mode, period=period)
-    if fmt is Format.JSON:
-        return result
+async def kpis(session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep) -> Kpis | Response:
+    result = await service.kpis(session=session, fx=fx, mode=view.mode, period=view.period)
     day, product = result.max_order_date, result.most_demanded_product
     rows = [
         ("max_order_date", day.date if day else ""),
@@ -62,8 +58,8 @@ async def kpis(
         ("most_demanded_product_sales_usd", product.sales_usd if product else ""),
         ("top_categories", " > ".join(c.category for c in result.top_categories)),
     ]
-    return csv_response(
-        csv_rows(("kpi_name", "value"), rows), filename="kpis.csv", headers=fx_headers(result.fx)
+    return answer_as(
+        fmt, result, ("kpi_name", "value"), rows, filename="kpis.csv", headers=fx_headers(result.fx)
     )
 
 
@@ -130,16 +126,15 @@ async def daily_revenue(
     responses=USD_ERRORS,
 )
 async def average_ticket(
-    session: SessionDep, fx: FxDep, fmt: FormatDep, period: PeriodDep, mode: FxModeDep
+    session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep
 ) -> AverageTicket | Response:
-    result = await service.average_ticket(session=session, fx=fx, mode=mode, period=period)
-    if fmt is Format.JSON:
-        return result
+    result = await service.average_ticket(
+        session=session, fx=fx, mode=view.mode, period=view.period
+    )
     columns = ("orders", "revenue_brl", "average_ticket_brl", "average_ticket_usd")
-    return csv_response(
-        csv_rows(columns, [[getattr(result, c) for c in columns]]),
-        filename="average_ticket.csv",
-        headers=fx_headers(result.fx),
+    rows = [[getattr(result, c) for c in columns]]
+    return answer_as(
+        fmt, result, columns, rows, filename="average_ticket.csv", headers=fx_headers(result.fx)
     )
 
 
@@ -158,15 +153,12 @@ async def top_categories(
     ] = 10,
 ) -> TopCategories | Response:
     result = await service.top_categories(session=session, period=period, limit=limit)
-    if fmt is Format.JSON:
-        return result
     # The others' row: no category, how many categories it sums.
     rows = [(c.category, c.quantity, 1) for c in result.items]
     if result.other:
         rows.append(("", result.other.quantity, result.other.categories))
-    return csv_response(
-        csv_rows(("category", "quantity", "categories"), rows), filename="top_categories.csv"
-    )
+    columns = ("category", "quantity", "categories")
+    return answer_as(fmt, result, columns, rows, filename="top_categories.csv")
 
 
 @router.get(
@@ -191,8 +183,7 @@ async def top_growth(
     ] = 1,
 ) -> GrowthPage | Response:
     items = await service.top_growth(session=session, period=period, basis=basis, limit=limit)
-    if fmt is Format.JSON:
-        return GrowthPage(items=items, basis=basis.value)
     columns = tuple(Growth.model_fields)
     rows = ([getattr(i, c) for c in columns] for i in items)
-    return csv_response(csv_rows(columns, rows), filename="top_growth.csv")
+    page = GrowthPage(items=items, basis=basis.value)
+    return answer_as(fmt, page, columns, rows, filename="top_growth.csv")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
+from fastapi.responses import Response
 
 from app.errors import NotAcceptable
+from app.kit.csv import csv_response, csv_rows
+
+A = TypeVar("A")
 
 
 class Format(StrEnum):
@@ -41,3 +46,19 @@ def negotiate(
 
 
 FormatDep = Annotated[Format, Depends(negotiate)]
+
+
+def answer_as(
+    fmt: Format,
+    answer: A,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    filename: str,
+    headers: dict[str, str] | None = None,
+) -> A | Response:
+    """A small answer in the negotiated format: `answer` itself as JSON, or its table
+    (`columns`, then `rows`, read only for CSV) as a CSV download."""
+    if fmt is Format.JSON:
+        return answer
+    return csv_response(csv_rows(columns, rows), filename=filename, headers=headers)
