@@ -49,6 +49,7 @@ from app.security import (
     public_reads_warning,
     resolve_api_key,
 )
+from app.uploads.history_router import router as uploads_history_router
 from app.uploads.router import router as uploads_router
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ def create_app(
     reads = _guard(settings.read_access or Access.PUBLIC)
     for data_router in (
         uploads_router,
+        uploads_history_router,
         fx_router,
         analytics_router,
         forecasts_router,

@@ -77,6 +77,16 @@ class UploadReport(BaseModel):
     started_at: datetime
     finished_at: datetime | None
 
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> UploadReport:
+        """The report of an upload as `repository.get` reads it."""
+        total, rejected = row["rows_total"] or 0, row["rows_rejected"] or 0
+        return cls(
+            **row,
+            rejected_share=round(rejected / total, 6) if total else 0.0,
+            rejects_url=f"/uploads/{row['upload_id']}/rejects",
+        )
+
 
 class RejectPage(Page[dict[str, Any]]):
     """Quarantined rows: the original fields keyed by the file's header, then
