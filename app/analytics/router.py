@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.analytics import service
@@ -30,13 +30,19 @@ from app.kit.deps import SessionmakerDep
 from app.kit.json import json_answer
 from app.kit.negotiation import Format, FormatDep, answer_as
 from app.kit.openapi import READ_ERRORS, USD_ERRORS
-from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, limit_query
+from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, Paging, limit_query
 from app.kit.params import PeriodDep, ViewDep
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
 DAYS = Keyset[DailyRevenue]((date,), key=lambda day: (day.date,))
+
+
+def days_page(
+    limit: Annotated[int, limit_query("Days")] = MAX_LIMIT, cursor: CursorQuery = None
+) -> Paging:
+    return Paging(limit, cursor)
 
 
 @router.get(
@@ -90,8 +96,7 @@ async def daily_revenue(
     fx: FxDep,
     fmt: FormatDep,
     view: ViewDep,
-    limit: Annotated[int, limit_query("Days")] = MAX_LIMIT,
-    cursor: CursorQuery = None,
+    page_asked: Annotated[Paging, Depends(days_page)],
 ) -> DailyRevenuePage | Response:
     period, mode = view.period, view.mode
     if fmt is Format.CSV:
@@ -105,9 +110,14 @@ async def daily_revenue(
             filename="daily_revenue.csv",
             headers=conv.headers() if conv else {},
         )
-    after = DAYS.after(cursor)
+    limit = page_asked.limit
     page = await service.daily_revenue(
-        session=session, fx=fx, mode=mode, period=period, after=after, limit=limit + 1
+        session=session,
+        fx=fx,
+        mode=mode,
+        period=period,
+        after=DAYS.after(page_asked.cursor),
+        limit=limit + 1,
     )
     items, next_cursor = DAYS.cut(page.items, limit)
     return json_answer(

@@ -78,6 +78,15 @@ IdCursorQuery = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class Paging:
+    """The page a request asks for, where an endpoint reads `limit` and `cursor` in a
+    dependency of its own (to keep to six parameters)."""
+
+    limit: int
+    cursor: str | None
+
+
 class Page(BaseModel, Generic[T]):
     """A page of a listing; `next_cursor` is null on the last page."""
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.analytics import service as analytics
@@ -41,6 +42,25 @@ CategoryQuery = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class OrderQuery:
+    """Which orders (a product id as written, a category), and which page of them."""
+
+    product_id: str | None
+    category: str | None
+    cursor: str | None
+    limit: int
+
+
+def order_query(
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+    product_id: ProductIdQuery = None,
+    category: CategoryQuery = None,
+) -> OrderQuery:
+    return OrderQuery(product_id, category, cursor, limit)
+
+
 @router.get(
     "/orders",
     summary="Orders with their product, totals in BRL and USD",
@@ -53,21 +73,18 @@ async def orders(
     fx: FxDep,
     fmt: FormatDep,
     view: ViewDep,
-    limit: LimitQuery = 100,
-    cursor: CursorQuery = None,
-    product_id: ProductIdQuery = None,
-    category: CategoryQuery = None,
+    query: Annotated[OrderQuery, Depends(order_query)],
 ) -> OrderPage | Response:
     period, mode = view.period, view.mode
     product_key = (
         None
-        if product_id is None
-        else await service.product_key(session=session, product_id=product_id)
+        if query.product_id is None
+        else await service.product_key(session=session, product_id=query.product_id)
     )
     if fmt is Format.CSV:
         everything = await analytics.conversion(session=session, fx=fx, mode=mode, period=period)
         bounds = period.params()
-        args: list[Any] = [bounds["start"], bounds["end"], product_key, category]
+        args: list[Any] = [bounds["start"], bounds["end"], product_key, query.category]
         body = service.stream(
             engine=engine,
             header=queries.ORDERS_HEADER,
@@ -80,7 +97,7 @@ async def orders(
         fx=fx,
         mode=mode,
         period=period,
-        which=service.Which(product_key, category, cursor, limit),
+        which=service.Which(product_key, query.category, query.cursor, query.limit),
     )
     conv = found.conversion
     return json_answer(
