@@ -18,7 +18,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import __version__, db, docs, logs, middleware
+from app import __version__, db, logs, middleware
 from app.alerts.router import router as alerts_router
 from app.alerts.service import Alerter
 from app.analytics.router import router as analytics_router
@@ -38,6 +38,7 @@ from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
 from app.health.router import router as health_router
+from app.kit import redoc
 from app.metrics import Metrics
 from app.metrics import router as metrics_router
 from app.orders.router import router as orders_router
@@ -48,6 +49,7 @@ from app.security import (
     public_reads_warning,
     resolve_api_key,
 )
+from app.uploads.history_router import router as uploads_history_router
 from app.uploads.router import router as uploads_router
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,7 @@ def create_app(
                 await asyncio.to_thread(database.release)
 
     # Swagger UI and ReDoc served from the installed package: /docs works with no internet.
-    # ReDoc's page is app/docs.py's, which keeps its bundle from calling a CDN.
+    # ReDoc's page is app/kit/redoc.py's, which keeps its bundle from calling a CDN.
     app = FastAPIOffline(
         title="Orderlens",
         version=__version__,
@@ -187,12 +189,13 @@ def create_app(
             expose_headers=[middleware.REQUEST_ID_HEADER],
         )
     app.include_router(health_router)
-    app.include_router(docs.router)
+    app.include_router(redoc.router)
     app.include_router(metrics_router, **_guard(settings.metrics_access))
     # Data reads: open, or behind a read key (docs/API.md, "Access"); writes check their own key.
     reads = _guard(settings.read_access or Access.PUBLIC)
     for data_router in (
         uploads_router,
+        uploads_history_router,
         fx_router,
         analytics_router,
         forecasts_router,

@@ -26,10 +26,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
+from app.alerts.deps import AlerterDep
 from app.alerts.service import freshness_events
-from app.deps import AlerterDep, EngineDep, SettingsDep
 from app.freshness import service as freshness
 from app.freshness.service import Freshness
+from app.kit.deps import EngineDep, SettingsDep
 
 log = logging.getLogger(__name__)
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from app.alerts import service
-from app.deps import AlerterDep, EngineDep
+from app.alerts.deps import AlerterDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
-from app.formats import MAX_LIMIT
+from app.kit.deps import EngineDep
+from app.kit.pagination import IdCursorQuery, IdKeyset, LimitQuery, Page
 from app.security import ApiKeyDep
 
 router = APIRouter(tags=["health"], responses=DATABASE_ERRORS)
@@ -38,26 +39,22 @@ class AlertRead(BaseModel):
     error: str | None = Field(description="Why it was not delivered")
 
 
-class AlertPage(BaseModel):
-    items: list[AlertRead]
-    next_cursor: str | None
-
-
-class AlertsQuery(BaseModel):
-    event: str | None = Field(None, pattern=r"^[a-z_]{1,32}$", description="Only this event")
-    limit: int = Field(100, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(
-        None, pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page"
-    )
+# Newest first: a page's cursor is its last alert's id.
+ALERTS = IdKeyset[dict[str, Any]]((int,), key=lambda row: (row["alert_id"],))
 
 
 @router.get("/alerts", summary="Every alert raised, newest first, and whether it was delivered")
-async def alerts(engine: EngineDep, query: Annotated[AlertsQuery, Query()]) -> AlertPage:
-    before = int(query.cursor) if query.cursor is not None else None
-    rows = await service.listed(engine, query.event, before, query.limit + 1)
-    items = [AlertRead(**r) for r in rows[: query.limit]]
-    more = len(rows) > query.limit
-    return AlertPage(items=items, next_cursor=str(items[-1].alert_id) if more else None)
+async def alerts(
+    engine: EngineDep,
+    event: Annotated[
+        str | None, Query(pattern=r"^[a-z_]{1,32}$", description="Only this event")
+    ] = None,
+    limit: LimitQuery = 100,
+    cursor: IdCursorQuery = None,
+) -> Page[AlertRead]:
+    rows = await service.listed(engine, event, ALERTS.after(cursor), limit + 1)
+    rows, next_cursor = ALERTS.cut(rows, limit)
+    return Page[AlertRead](items=[AlertRead(**r) for r in rows], next_cursor=next_cursor)
 
 
 # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (a 500

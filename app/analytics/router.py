@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import Field
 
 from app.analytics import service
 from app.analytics.schemas import (
     AverageTicket,
+    DailyRevenue,
     DailyRevenuePage,
     Growth,
     GrowthPage,
@@ -22,31 +22,27 @@ from app.analytics.schemas import (
 from app.analytics.service import GrowthBasis
 from app.answers.route import CachedRead
 from app.db import SessionDep
-from app.deps import SessionmakerDep
 from app.errors import DATABASE_ERRORS
-from app.filters import FxModeDep, PeriodDep, ViewDep
-from app.formats import (
-    MAX_LIMIT,
-    Format,
-    FormatDep,
-    PageQuery,
-    csv_line,
-    csv_lines,
-    csv_response,
-    csv_rows,
-    decode_cursor,
-    encode_cursor,
-    json_answer,
-)
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
-from app.responses import READ_ERRORS, USD_ERRORS
+from app.kit.csv import csv_line, csv_lines, csv_response
+from app.kit.deps import SessionmakerDep
+from app.kit.json import json_answer
+from app.kit.negotiation import Format, FormatDep, answer_as
+from app.kit.openapi import READ_ERRORS, USD_ERRORS
+from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, Paging, limit_query
+from app.kit.params import PeriodDep, ViewDep
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
-class DaysQuery(PageQuery):
-    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT, description="Days per page (≤ 1000).")
+DAYS = Keyset[DailyRevenue]((date,), key=lambda day: (day.date,))
+
+
+def days_page(
+    limit: Annotated[int, limit_query("Days")] = MAX_LIMIT, cursor: CursorQuery = None
+) -> Paging:
+    return Paging(limit, cursor)
 
 
 @router.get(
@@ -55,12 +51,8 @@ class DaysQuery(PageQuery):
     response_model=Kpis,
     responses=USD_ERRORS,
 )
-async def kpis(
-    session: SessionDep, fx: FxDep, fmt: FormatDep, period: PeriodDep, mode: FxModeDep
-) -> Kpis | Response:
-    result = await service.kpis(session=session, fx=fx, mode=mode, period=period)
-    if fmt is Format.JSON:
-        return result
+async def kpis(session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep) -> Kpis | Response:
+    result = await service.kpis(session=session, fx=fx, mode=view.mode, period=view.period)
     day, product = result.max_order_date, result.most_demanded_product
     rows = [
         ("max_order_date", day.date if day else ""),
@@ -72,8 +64,8 @@ async def kpis(
         ("most_demanded_product_sales_usd", product.sales_usd if product else ""),
         ("top_categories", " > ".join(c.category for c in result.top_categories)),
     ]
-    return csv_response(
-        csv_rows(("kpi_name", "value"), rows), filename="kpis.csv", headers=fx_headers(result.fx)
+    return answer_as(
+        fmt, result, ("kpi_name", "value"), rows, filename="kpis.csv", headers=fx_headers(result.fx)
     )
 
 
@@ -104,10 +96,9 @@ async def daily_revenue(
     fx: FxDep,
     fmt: FormatDep,
     view: ViewDep,
-    page_query: Annotated[DaysQuery, Query()],
+    page_asked: Annotated[Paging, Depends(days_page)],
 ) -> DailyRevenuePage | Response:
     period, mode = view.period, view.mode
-    limit, cursor = page_query.limit, page_query.cursor
     if fmt is Format.CSV:
         # Streamed a page of days at a time: the series may span thousands of years.
         conv = await service.daily_revenue_conversion(
@@ -119,16 +110,20 @@ async def daily_revenue(
             filename="daily_revenue.csv",
             headers=conv.headers() if conv else {},
         )
-    after = decode_cursor(cursor, [date])[0] if cursor else None
+    limit = page_asked.limit
     page = await service.daily_revenue(
-        session=session, fx=fx, mode=mode, period=period, after=after, limit=limit + 1
+        session=session,
+        fx=fx,
+        mode=mode,
+        period=period,
+        after=DAYS.after(page_asked.cursor),
+        limit=limit + 1,
     )
-    items = page.items[:limit]
-    more = len(page.items) > limit
+    items, next_cursor = DAYS.cut(page.items, limit)
     return json_answer(
         {
             "items": [vars(item) for item in items],
-            "next_cursor": encode_cursor([items[-1].date.isoformat()]) if more else None,
+            "next_cursor": next_cursor,
             "fx": page.conversion.info().model_dump(mode="json") if page.conversion else None,
         }
     )
@@ -141,16 +136,15 @@ async def daily_revenue(
     responses=USD_ERRORS,
 )
 async def average_ticket(
-    session: SessionDep, fx: FxDep, fmt: FormatDep, period: PeriodDep, mode: FxModeDep
+    session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep
 ) -> AverageTicket | Response:
-    result = await service.average_ticket(session=session, fx=fx, mode=mode, period=period)
-    if fmt is Format.JSON:
-        return result
+    result = await service.average_ticket(
+        session=session, fx=fx, mode=view.mode, period=view.period
+    )
     columns = ("orders", "revenue_brl", "average_ticket_brl", "average_ticket_usd")
-    return csv_response(
-        csv_rows(columns, [[getattr(result, c) for c in columns]]),
-        filename="average_ticket.csv",
-        headers=fx_headers(result.fx),
+    rows = [[getattr(result, c) for c in columns]]
+    return answer_as(
+        fmt, result, columns, rows, filename="average_ticket.csv", headers=fx_headers(result.fx)
     )
 
 
@@ -169,15 +163,12 @@ async def top_categories(
     ] = 10,
 ) -> TopCategories | Response:
     result = await service.top_categories(session=session, period=period, limit=limit)
-    if fmt is Format.JSON:
-        return result
     # The others' row: no category, how many categories it sums.
     rows = [(c.category, c.quantity, 1) for c in result.items]
     if result.other:
         rows.append(("", result.other.quantity, result.other.categories))
-    return csv_response(
-        csv_rows(("category", "quantity", "categories"), rows), filename="top_categories.csv"
-    )
+    columns = ("category", "quantity", "categories")
+    return answer_as(fmt, result, columns, rows, filename="top_categories.csv")
 
 
 @router.get(
@@ -202,8 +193,7 @@ async def top_growth(
     ] = 1,
 ) -> GrowthPage | Response:
     items = await service.top_growth(session=session, period=period, basis=basis, limit=limit)
-    if fmt is Format.JSON:
-        return GrowthPage(items=items, basis=basis.value)
     columns = tuple(Growth.model_fields)
     rows = ([getattr(i, c) for c in columns] for i in items)
-    return csv_response(csv_rows(columns, rows), filename="top_growth.csv")
+    page = GrowthPage(items=items, basis=basis.value)
+    return answer_as(fmt, page, columns, rows, filename="top_growth.csv")

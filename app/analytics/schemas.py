@@ -7,6 +7,7 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from app.fx.schemas import FxInfo
+from app.kit.pagination import Page
 
 Money = str
 
@@ -66,9 +67,7 @@ class DailyRevenue(BaseModel):
     revenue_brl_7d_avg: Money
 
 
-class DailyRevenuePage(BaseModel):
-    items: list[DailyRevenue]
-    next_cursor: str | None
+class DailyRevenuePage(Page[DailyRevenue]):
     fx: FxInfo | None
 
 

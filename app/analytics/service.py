@@ -26,9 +26,9 @@ from app.analytics.schemas import (
     TopCategories,
 )
 from app.config import FxMode
-from app.filters import Period
-from app.formats import money
 from app.fx.service import Conversion, FxService
+from app.kit.money import money
+from app.kit.params import Period
 
 
 class GrowthBasis(StrEnum):

@@ -17,8 +17,9 @@ from app.answers.route import CachedRead
 from app.catalog import keys
 from app.db import SessionDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
-from app.formats import Format, FormatDep, csv_response, csv_rows, money
-from app.responses import READ_ERRORS
+from app.kit.money import money
+from app.kit.negotiation import FormatDep, answer_as
+from app.kit.openapi import READ_ERRORS
 
 router = APIRouter(tags=["products"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
@@ -90,10 +91,8 @@ async def products(
             for r in rows
         ]
     )
-    if fmt is Format.JSON:
-        return page
-    data = [tuple(getattr(i, c) for c in COLUMNS) for i in page.items]
-    return csv_response(csv_rows(COLUMNS, data), filename="products.csv")
+    data = (tuple(getattr(i, c) for c in COLUMNS) for i in page.items)
+    return answer_as(fmt, page, COLUMNS, data, filename="products.csv")
 
 
 PRODUCT = """

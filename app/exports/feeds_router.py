@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import FxMode
 from app.db import SessionDep
-from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.exports import feeds, parquet, service
 from app.exports.models import MAX_CONSUMER
-from app.filters import IsoDate, Period, period
-from app.formats import MAX_LIMIT, CsvResponse
 from app.fx.deps import FxDep
-from app.responses import FX_ERRORS
+from app.kit.csv import CsvResponse
+from app.kit.deps import EngineDep
+from app.kit.openapi import FX_ERRORS
+from app.kit.pagination import IdCursorQuery, IdKeyset, LimitQuery, Page
+from app.kit.params import IsoDate, Period, period
 
 router = APIRouter(tags=["warehouse"], responses=DATABASE_ERRORS)
 
@@ -176,37 +177,31 @@ class FinishedAnswer(BaseModel):
     )
 
 
-class SyncPage(BaseModel):
-    items: list[SyncRead]
-    next_cursor: str | None
-
-
-class SyncsQuery(BaseModel):
-    feed: feeds.FeedName | None = None
-    consumer: Name | None = Field(None, description="Only this consumer's reads")
-    limit: int = Field(100, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(
-        None, pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page"
-    )
+# Newest first: a page's cursor is its last read's id.
+SYNCS = IdKeyset[dict[str, Any]]((int,), key=lambda row: (row["sync_id"],))
 
 
 @router.get(
     "/syncs",
     summary="Every read of a feed: feed, cursors from and to, rows, when (newest first)",
-    response_model=SyncPage,
+    response_model=Page[SyncRead],
 )
-async def syncs(session: SessionDep, query: Annotated[SyncsQuery, Query()]) -> SyncPage:
-    before = int(query.cursor) if query.cursor is not None else None
+async def syncs(
+    session: SessionDep,
+    feed: feeds.FeedName | None = None,
+    consumer: Annotated[Name | None, Query(description="Only this consumer's reads")] = None,
+    limit: LimitQuery = 100,
+    cursor: IdCursorQuery = None,
+) -> Page[SyncRead]:
     rows = await service.reads(
         session=session,
-        feed=query.feed.value if query.feed else None,
-        before=before,
-        limit=query.limit + 1,
-        consumer=query.consumer,
+        feed=feed.value if feed else None,
+        before=SYNCS.after(cursor),
+        limit=limit + 1,
+        consumer=consumer,
     )
-    more = len(rows) > query.limit
-    items = [SyncRead.of(r) for r in rows[: query.limit]]
-    return SyncPage(items=items, next_cursor=str(items[-1].sync_id) if more else None)
+    rows, next_cursor = SYNCS.cut(rows, limit)
+    return Page[SyncRead](items=[SyncRead.of(r) for r in rows], next_cursor=next_cursor)
 
 
 class InstanceAnswer(BaseModel):

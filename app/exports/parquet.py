@@ -215,7 +215,7 @@ async def stream(
     done: Callable[[int], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The feed's rows as one Parquet file, streamed. Nothing comes out before the COPY's
-    connection is had (see formats.CsvResponse); `done(rows)` is awaited at the end. The
+    connection is had (see kit.csv.CsvResponse); `done(rows)` is awaited at the end. The
     lookups and the rows are copied in one read-only repeatable-read transaction: one
     snapshot, as one statement would see."""
     loop = asyncio.get_running_loop()

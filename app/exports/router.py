@@ -10,15 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import service as analytics
 from app.db import SessionDep
-from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotAcceptable
-from app.filters import FxModeDep, Period
 from app.forecasting import queries as forecast_queries
-from app.formats import csv_response, csv_rows
 from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
+from app.kit.csv import csv_response, csv_rows
+from app.kit.deps import EngineDep
+from app.kit.openapi import FX_ERRORS
+from app.kit.params import FxModeDep, Period
 from app.orders import queries, service
-from app.responses import FX_ERRORS
 
 CSV_ONLY: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -37,19 +37,19 @@ def accepts_csv(request: Request) -> None:
     raise NotAcceptable("This export is text/csv only.", details={"accept": accept[:200]})
 
 
+# Every export is a CSV file, streamed.
 router = APIRouter(
     prefix="/exports",
     tags=["exports"],
     dependencies=[Depends(accepts_csv)],
-    responses=DATABASE_ERRORS,
+    responses={**DATABASE_ERRORS, **CSV_ONLY},
+    default_response_class=StreamingResponse,
 )
 
 
 @router.get(
     "/order_full_information.csv",
     summary="order_created_date, order_id, product_name, quantity, total_price (BRL)",
-    response_class=StreamingResponse,
-    responses=CSV_ONLY,
 )
 async def order_full_information(engine: EngineDep) -> StreamingResponse:
     body = service.stream(
@@ -64,8 +64,7 @@ async def order_full_information(engine: EngineDep) -> StreamingResponse:
 @router.get(
     "/fixed_order_full_information.csv",
     summary="The same, with total_price_br and total_price_us = round(total_price_br × rate, 2)",
-    response_class=StreamingResponse,
-    responses={**CSV_ONLY, **FX_ERRORS},
+    responses=FX_ERRORS,
 )
 async def fixed_order_full_information(
     engine: EngineDep, session: SessionDep, fx: FxDep, mode: FxModeDep
@@ -84,8 +83,7 @@ async def fixed_order_full_information(
     "/kpi_product_orders.csv",
     summary="kpi_name,value: max_order_date, most_demanded_product,"
     " most_demanded_product_sales (USD), top_categories",
-    response_class=StreamingResponse,
-    responses={**CSV_ONLY, **FX_ERRORS},
+    responses=FX_ERRORS,
 )
 async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) -> StreamingResponse:
     kpis = await analytics.kpis(session=session, fx=fx, mode=mode, period=Period())
@@ -107,8 +105,6 @@ async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) ->
     "/predicted_product_demand.csv",
     summary="The latest succeeded forecast run: run_id, product_id, product_name, date,"
     " quantity, lo_80, hi_80, lo_95, hi_95, model",
-    response_class=StreamingResponse,
-    responses=CSV_ONLY,
 )
 async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
     return _forecast_csv(
@@ -120,8 +116,6 @@ async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
     "/predicted_level_demand.csv",
     summary="The latest succeeded forecast run's total and categories: run_id, level,"
     " category, date, quantity, lo_80, hi_80, lo_95, hi_95, unallocated, model",
-    response_class=StreamingResponse,
-    responses=CSV_ONLY,
 )
 async def predicted_level_demand(engine: EngineDep) -> StreamingResponse:
     return _forecast_csv(

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import driver_connection
 from app.exports import feeds, parquet
-from app.filters import Period
-from app.formats import InvalidCursor, decode_cursor, encode_cursor
+from app.kit.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.kit.params import Period
 
 MAX_CURSOR_CHARS = 512  # the cursors given out are about 40
 

@@ -5,7 +5,7 @@ SQLAlchemy sessions (the read endpoints)."""
 
 from __future__ import annotations
 
-from app.formats import safe_text_sql
+from app.kit.csv import safe_text_sql
 
 # One run at a time across every worker and the CLI: a session advisory lock held by the
 # run's own connection for as long as it computes (so a dead process frees it).

@@ -10,19 +10,19 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from app.alerts import service as alerts
+from app.alerts.deps import AlerterDep
 from app.alerts.service import Alerter
 from app.answers.route import CachedRead
 from app.catalog.keys import ProductIdPath
 from app.db import SessionDep
-from app.deps import AlerterDep, EngineDep, ForecastRunnerDep, SettingsDep
 from app.errors import DATABASE_ERRORS, ErrorResponse
 from app.forecasting import runs, service
+from app.forecasting.deps import ForecastRunnerDep
 from app.forecasting.options import Options
 from app.forecasting.schemas import (
     ACCURACY_COLUMNS,
     AccuracyPage,
     ForecastCategoryPage,
-    ForecastDay,
     ForecastProductPage,
     LevelForecast,
     ProductForecast,
@@ -30,8 +30,10 @@ from app.forecasting.schemas import (
     RunRequest,
     SalesHistory,
 )
-from app.formats import Format, FormatDep, csv_response, csv_rows
-from app.responses import CSV_ALSO, READ_ERRORS
+from app.kit.csv import csv_response, csv_rows
+from app.kit.deps import EngineDep, SettingsDep
+from app.kit.negotiation import Format, FormatDep, answer_as
+from app.kit.openapi import CSV_ALSO, READ_ERRORS
 from app.security import ApiKeyDep
 
 if TYPE_CHECKING:  # the engine imports pandas and the models: only when a run computes
@@ -65,13 +67,6 @@ def _file_part(product_id: int | str) -> str:
     """An id as a file name may hold it: a code's characters other than letters, digits,
     `.`, `_` and `-` as `_` (a header is Latin-1, and a quote would end the name)."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", str(product_id))
-
-
-def _days_csv(items: list[ForecastDay], filename: str, extra: tuple[Any, ...] = ()) -> Response:
-    rows = [(*extra, *(getattr(d, c) for c in DAY_COLUMNS)) for d in items]
-    return csv_response(
-        csv_rows(DAY_COLUMNS if not extra else ("model", *DAY_COLUMNS), rows), filename=filename
-    )
 
 
 def _run_answer(
@@ -177,11 +172,9 @@ async def get_run(
 )
 async def forecast_products(session: SessionDep, fmt: FormatDep) -> ForecastProductPage | Response:
     page = await service.products(session=session)
-    if fmt is Format.JSON:
-        return page
     cols = ("product_id", "product_name", "category", "model", "mase", "seasonal_naive_mase")
-    rows = [tuple(getattr(i, c) for c in cols) for i in page.items]
-    return csv_response(csv_rows(cols, rows), filename="forecast_products.csv")
+    rows = (tuple(getattr(i, c) for c in cols) for i in page.items)
+    return answer_as(fmt, page, cols, rows, filename="forecast_products.csv")
 
 
 @router.get(
@@ -197,17 +190,14 @@ async def product_forecast(
 ) -> ProductForecast | Response:
     product = await service.product_ref(session=session, product_id=product_id)
     result = await service.product(session=session, product=product)
-    if fmt is Format.JSON:
-        return result
+    rows = ((result.model, *(getattr(d, c) for c in DAY_COLUMNS)) for d in result.items)
     filename = f"forecast_product_{_file_part(product.product_id)}.csv"
-    return _days_csv(result.items, filename, (result.model,))
+    return answer_as(fmt, result, ("model", *DAY_COLUMNS), rows, filename=filename)
 
 
 def _history_answer(history: SalesHistory, fmt: Format, filename: str) -> SalesHistory | Response:
-    if fmt is Format.JSON:
-        return history
-    rows = [(d.date, d.quantity) for d in history.items]
-    return csv_response(csv_rows(("date", "quantity"), rows), filename=filename)
+    rows = ((d.date, d.quantity) for d in history.items)
+    return answer_as(fmt, history, ("date", "quantity"), rows, filename=filename)
 
 
 @router.get(
@@ -224,10 +214,10 @@ async def product_history(
     return _history_answer(history, fmt, f"history_product_{_file_part(ref.product_id)}.csv")
 
 
-def _level_csv(result: LevelForecast, filename: str) -> Response:
+def _level_answer(result: LevelForecast, fmt: Format, filename: str) -> LevelForecast | Response:
     columns = ("model", *DAY_COLUMNS, "unallocated")
-    rows = [(result.model, *(getattr(d, c) for c in columns[1:])) for d in result.items]
-    return csv_response(csv_rows(columns, rows), filename=filename)
+    rows = ((result.model, *(getattr(d, c) for c in columns[1:])) for d in result.items)
+    return answer_as(fmt, result, columns, rows, filename=filename)
 
 
 @router.get(
@@ -240,11 +230,9 @@ async def forecast_categories(
     session: SessionDep, fmt: FormatDep
 ) -> ForecastCategoryPage | Response:
     page = await service.categories(session=session)
-    if fmt is Format.JSON:
-        return page
     cols = ("category", "model", "quantity", "unallocated", "products")
-    rows = [tuple(getattr(i, c) for c in cols) for i in page.items]
-    return csv_response(csv_rows(cols, rows), filename="forecast_categories.csv")
+    rows = (tuple(getattr(i, c) for c in cols) for i in page.items)
+    return answer_as(fmt, page, cols, rows, filename="forecast_categories.csv")
 
 
 @router.get(
@@ -261,9 +249,7 @@ async def category_forecast(
     category: Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")],
 ) -> LevelForecast | Response:
     result = await service.level(session=session, level="category", key=category)
-    if fmt is Format.JSON:
-        return result
-    return _level_csv(result, "forecast_category.csv")
+    return _level_answer(result, fmt, "forecast_category.csv")
 
 
 @router.get(
@@ -290,9 +276,7 @@ async def category_history(
 )
 async def total_forecast(session: SessionDep, fmt: FormatDep) -> LevelForecast | Response:
     result = await service.level(session=session, level="total", key="")
-    if fmt is Format.JSON:
-        return result
-    return _level_csv(result, "forecast_total.csv")
+    return _level_answer(result, fmt, "forecast_total.csv")
 
 
 @router.get(
@@ -316,7 +300,5 @@ async def total_history(
 )
 async def accuracy(session: SessionDep, fmt: FormatDep) -> AccuracyPage | Response:
     page = await service.accuracy(session=session)
-    if fmt is Format.JSON:
-        return page
-    rows = [tuple(getattr(i, c) for c in ACCURACY_COLUMNS) for i in page.items]
-    return csv_response(csv_rows(ACCURACY_COLUMNS, rows), filename="forecast_accuracy.csv")
+    rows = (tuple(getattr(i, c) for c in ACCURACY_COLUMNS) for i in page.items)
+    return answer_as(fmt, page, ACCURACY_COLUMNS, rows, filename="forecast_accuracy.csv")

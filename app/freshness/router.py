@@ -7,10 +7,11 @@ import datetime as dt
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from app.alerts.deps import AlerterDep
 from app.alerts.service import freshness_events
-from app.deps import AlerterDep, EngineDep, SettingsDep
 from app.errors import DATABASE_ERRORS
 from app.freshness import service
+from app.kit.deps import EngineDep, SettingsDep
 
 router = APIRouter(tags=["health"], responses=DATABASE_ERRORS)
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.errors import DATABASE_DOWN, AppError, ErrorResponse
-from app.filters import IsoDate
 from app.fx.deps import FxDep
 from app.fx.schemas import FxRate
+from app.kit.params import IsoDate
 
 router = APIRouter(prefix="/fx", tags=["fx"])  # rates are stored: see UNAVAILABLE
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
-from app.deps import EngineDep, HeadRevisionDep
 from app.errors import ErrorResponse, ServiceUnavailable
+from app.kit.deps import EngineDep, HeadRevisionDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])

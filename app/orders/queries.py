@@ -8,7 +8,7 @@ order: round(total_brl × rate, 2), half away from zero (PostgreSQL's numeric ro
 
 from app.analytics.rollups import IN_EFFECT
 from app.config import FxMode
-from app.formats import safe_text_sql
+from app.kit.csv import safe_text_sql
 
 # The orders with their products and the price each was sold at (`PRICE`).
 _SOLD = f"""orders o JOIN products p ON p.product_id = o.product_id

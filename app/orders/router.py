@@ -2,49 +2,63 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import Field
 
 from app.analytics import service as analytics
 from app.answers.route import CachedRead
 from app.catalog.models import MAX_CATEGORY, MAX_CODE
 from app.db import SessionDep
-from app.deps import EngineDep
 from app.errors import DATABASE_ERRORS
-from app.filters import ViewDep
-from app.formats import (
-    Format,
-    FormatDep,
-    PageQuery,
-    csv_response,
-    decode_cursor,
-    encode_cursor,
-    json_answer,
-)
 from app.fx.deps import FxDep
+from app.kit.csv import csv_response
+from app.kit.deps import EngineDep
+from app.kit.json import json_answer
+from app.kit.negotiation import Format, FormatDep
+from app.kit.openapi import USD_ERRORS
+from app.kit.pagination import CursorQuery, LimitQuery
+from app.kit.params import ViewDep
 from app.orders import queries, service
 from app.orders.schemas import OrderPage
-from app.responses import USD_ERRORS
 
 router = APIRouter(tags=["orders"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
 
-class OrderQuery(PageQuery):
-    """Which orders, and which page of them."""
-
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
-    product_id: str | None = Field(
-        None,
+# PostgreSQL text cannot hold NUL: refuse it here rather than fail on it there.
+ProductIdQuery = Annotated[
+    str | None,
+    Query(
         min_length=1,
         max_length=MAX_CODE,
         pattern="^[^\x00]+$",
         description="An integer id, or a text id as the file wrote it",
-    )
-    category: str | None = Field(None, min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$")
+    ),
+]
+CategoryQuery = Annotated[
+    str | None, Query(min_length=1, max_length=MAX_CATEGORY, pattern="^[^\x00]+$")
+]
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """Which orders (a product id as written, a category), and which page of them."""
+
+    product_id: str | None
+    category: str | None
+    cursor: str | None
+    limit: int
+
+
+def order_query(
+    limit: LimitQuery = 100,
+    cursor: CursorQuery = None,
+    product_id: ProductIdQuery = None,
+    category: CategoryQuery = None,
+) -> OrderQuery:
+    return OrderQuery(product_id, category, cursor, limit)
 
 
 @router.get(
@@ -59,11 +73,10 @@ async def orders(
     fx: FxDep,
     fmt: FormatDep,
     view: ViewDep,
-    query: Annotated[OrderQuery, Query()],
+    query: Annotated[OrderQuery, Depends(order_query)],
 ) -> OrderPage | Response:
     period, mode = view.period, view.mode
-    category, cursor = query.category, query.cursor
-    product_id = (
+    product_key = (
         None
         if query.product_id is None
         else await service.product_key(session=session, product_id=query.product_id)
@@ -71,7 +84,7 @@ async def orders(
     if fmt is Format.CSV:
         everything = await analytics.conversion(session=session, fx=fx, mode=mode, period=period)
         bounds = period.params()
-        args: list[Any] = [bounds["start"], bounds["end"], product_id, category]
+        args: list[Any] = [bounds["start"], bounds["end"], product_key, query.category]
         body = service.stream(
             engine=engine,
             header=queries.ORDERS_HEADER,
@@ -79,24 +92,18 @@ async def orders(
             args=args + service.rate_args(everything),
         )
         return csv_response(body, filename="orders.csv", headers=everything.headers())
-    after = None
-    if cursor:
-        day, order_id = decode_cursor(cursor, [date, int])
-        after = (day, order_id)
     found = await service.page(
         session=session,
         fx=fx,
         mode=mode,
         period=period,
-        which=service.Which(product_id, category, after, query.limit),
+        which=service.Which(product_key, query.category, query.cursor, query.limit),
     )
-    after_last = found.next_after
-    next_cursor = encode_cursor([after_last[0].isoformat(), after_last[1]]) if after_last else None
     conv = found.conversion
     return json_answer(
         {
             "items": [vars(item) for item in found.items],
-            "next_cursor": next_cursor,
+            "next_cursor": found.next_cursor,
             "fx": conv.info().model_dump(mode="json") if conv else None,
         }
     )

@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from app.fx.schemas import FxInfo
+from app.kit.pagination import Page
 
 
 class OrderLine(BaseModel):
@@ -23,7 +24,5 @@ class OrderLine(BaseModel):
     total_price_usd: str = Field(examples=["25.55"])
 
 
-class OrderPage(BaseModel):
-    items: list[OrderLine]
-    next_cursor: str | None
+class OrderPage(Page[OrderLine]):
     fx: FxInfo | None

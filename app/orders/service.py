@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.catalog import keys
 from app.config import FxMode
-from app.filters import Period
-from app.formats import copy_csv, csv_line, money
 from app.fx.service import Conversion, FxService
+from app.kit.csv import csv_line
+from app.kit.money import money
+from app.kit.pagination import Keyset
+from app.kit.params import Period
+from app.kit.streaming import copy_csv
 from app.orders import queries
 from app.orders.schemas import OrderLine
 
@@ -30,14 +33,18 @@ async def product_key(*, session: AsyncSession, product_id: str) -> int:
     return NO_PRODUCT if key is None else key
 
 
+# Pages in (date, order key) order: a coded line's key is not its id as shown.
+PAGES = Keyset[Any]((date, int), key=lambda row: (row.order_created_date, row.order_id))
+
+
 @dataclass
-class Page:
-    """A page of orders: its lines, the conversion they used, and the key of its last line
-    (date and order key: a coded line's key is not its id as shown) when more follow."""
+class OrderRows:
+    """A page of orders: its lines, the conversion they used, and the next page's cursor
+    when more follow."""
 
     items: list[OrderLine]
     conversion: Conversion | None
-    next_after: tuple[date, int] | None
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -47,17 +54,17 @@ class Which:
 
     product_id: int | None
     category: str | None
-    after: tuple[date, int] | None
+    cursor: str | None
     limit: int
 
 
 async def page(
     *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period, which: Which
-) -> Page:
+) -> OrderRows:
     """Up to `limit` orders after the cursor, in (date, key) order, and where the next
     page starts if more follow."""
-    product_id, category, after, limit = which.product_id, which.category, which.after, which.limit
-    after_date, after_id = after or (date(1, 1, 1), 0)
+    product_id, category, limit = which.product_id, which.category, which.limit
+    after_date, after_id = PAGES.after(which.cursor) or (date(1, 1, 1), 0)
     rows = (
         await session.execute(
             text(queries.PAGE),
@@ -71,10 +78,9 @@ async def page(
             },
         )
     ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = PAGES.cut(rows, limit)
     if not rows:
-        return Page([], None, None)
+        return OrderRows([], None, None)
     conv = await fx.conversion(mode, {r.order_created_date for r in rows})
     items = [
         OrderLine(
@@ -90,8 +96,7 @@ async def page(
         )
         for r in rows
     ]
-    last = rows[-1]
-    return Page(items, conv, (last.order_created_date, last.order_id) if more else None)
+    return OrderRows(items, conv, next_cursor)
 
 
 def rate_args(conv: Conversion) -> list[Any]:

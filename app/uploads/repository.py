@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.formats import csv_line, csv_lines
+from app.kit.csv import csv_line, csv_lines
 from app.uploads.sql import bookkeeping, reads
 
 

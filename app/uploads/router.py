@@ -1,43 +1,34 @@
-"""POST /uploads/products and /uploads/orders, the upload history, and the rejects."""
+"""POST /uploads/products and /uploads/orders (the history and rejects: history_router.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.alerts import service as alerts
+from app.alerts.deps import AlerterDep
 from app.alerts.service import Alerter
 from app.config import Settings
 from app.db import SessionDep
-from app.deps import AlerterDep, EngineDep, SettingsDep
 from app.errors import DATABASE_ERRORS, AppError, ErrorResponse
-from app.formats import (
-    CursorQuery,
-    Format,
-    FormatDep,
-    LimitQuery,
-    csv_response,
-    decode_cursor,
-    encode_cursor,
-)
+from app.kit.deps import EngineDep, SettingsDep
 from app.metrics import Metrics, MetricsDep
 from app.security import ApiKeyDep
 from app.uploads import repository, service
 from app.uploads.dialect import UploadOptions, codec_name, parse_date_format
-from app.uploads.errors import UploadNotFound
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import UploadLimits
-from app.uploads.schemas import RejectPage, UploadPage, UploadReport
+from app.uploads.schemas import UploadReport
 from app.uploads.tabular import TabularLimits
 
 router = APIRouter(prefix="/uploads", tags=["uploads"], responses=DATABASE_ERRORS)
@@ -58,15 +49,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         " or invalid parameters. Nothing is loaded.",
     },
 }
-
-
-def report(row: dict[str, Any]) -> UploadReport:
-    total, rejected = row["rows_total"] or 0, row["rows_rejected"] or 0
-    return UploadReport(
-        **row,
-        rejected_share=round(rejected / total, 6) if total else 0.0,
-        rejects_url=f"/uploads/{row['upload_id']}/rejects",
-    )
 
 
 def renamed(value: str) -> tuple[tuple[str, str], ...]:
@@ -258,7 +240,7 @@ class Uploading:
     alerter: Alerter
 
 
-def uploading(
+def get_uploading(
     engine: EngineDep,
     session: SessionDep,
     settings: SettingsDep,
@@ -268,25 +250,12 @@ def uploading(
     return Uploading(engine, session, settings, metrics, alerter)
 
 
-UploadingDep = Annotated[Uploading, Depends(uploading)]
+UploadingDep = Annotated[Uploading, Depends(get_uploading)]
 
 
-async def _ingest(
-    kind: UploadKind, request: Request, with_: Uploading, query: UploadQuery
-) -> UploadReport:
-    engine, session, settings, metrics = with_.engine, with_.session, with_.settings, with_.metrics
-    if query.effective_from is not None and kind is not UploadKind.PRODUCTS:
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", "effective_from"),
-                    "msg": "effective_from applies to products uploads only",
-                    "type": "value_error",
-                }
-            ]
-        )
-    started = time.perf_counter()
-    limits = UploadLimits(
+def _limits(settings: Settings) -> UploadLimits:
+    """What an upload may take, from the settings."""
+    return UploadLimits(
         max_bytes=settings.max_upload_bytes,
         work_mem=settings.upload_work_mem,
         summarizer_min_rows=settings.summarizer_min_rows,
@@ -300,10 +269,28 @@ async def _ingest(
             max_seconds=settings.parser_max_seconds,
         ),
     )
+
+
+async def _ingest(
+    kind: UploadKind, request: Request, uploading: Uploading, query: UploadQuery
+) -> UploadReport:
+    engine, session = uploading.engine, uploading.session
+    settings, metrics = uploading.settings, uploading.metrics
+    if query.effective_from is not None and kind is not UploadKind.PRODUCTS:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", "effective_from"),
+                    "msg": "effective_from applies to products uploads only",
+                    "type": "value_error",
+                }
+            ]
+        )
+    started = time.perf_counter()
     try:
         upload_id = await service.ingest(
             engine=engine,
-            limits=limits,
+            limits=_limits(settings),
             kind=kind,
             options=query.options(),
             content_type=request.headers.get("content-type"),
@@ -315,51 +302,63 @@ async def _ingest(
         metrics.ingest_done(kind.value, result, time.perf_counter() - started)
         failed = (exc.details or {}).get("upload_id") if isinstance(exc, AppError) else None
         if isinstance(exc, AppError) and isinstance(failed, int):  # an upload in the history
-            with_.alerter.soon([alerts.upload_failed(kind.value, failed, exc.code, exc.message)])
+            uploading.alerter.soon(
+                [alerts.upload_failed(kind.value, failed, exc.code, exc.message)]
+            )
         raise
     row = await repository.get(session=session, upload_id=upload_id)
     assert row is not None
     metrics.ingest_done(kind.value, "succeeded", time.perf_counter() - started, row)
     if kind is UploadKind.ORDERS and row["rows_inserted"] + row["rows_updated"]:
-        with_.alerter.soon(
+        uploading.alerter.soon(
             alerts.demand_spikes(
                 engine, upload_id, settings.alert_spike_factor, settings.alert_spike_min_units
             )
         )
-    return report(row)
+    return UploadReport.of(row)
 
 
-@router.post(
-    "/products",
-    status_code=status.HTTP_201_CREATED,
-    summary="Upload a products CSV",
-    description="Products: `id,name,category,price` (price in BRL), optionally"
-    " `effective_from` (the date the price takes effect from)." + _SEMANTICS,
-    dependencies=[ApiKeyDep],
-    responses=ERRORS,
-    openapi_extra=_body("id,name,category,price", "1,Shirt,Shirts,179.34"),
+def _upload_route(
+    kind: UploadKind, summary: str, description: str, columns: str, example: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The POST route of an upload of one kind, documented."""
+    return router.post(
+        f"/{kind.value}",
+        status_code=status.HTTP_201_CREATED,
+        summary=summary,
+        description=description + _SEMANTICS,
+        dependencies=[ApiKeyDep],
+        responses=ERRORS,
+        openapi_extra=_body(columns, example),
+    )
+
+
+@_upload_route(
+    UploadKind.PRODUCTS,
+    "Upload a products CSV",
+    "Products: `id,name,category,price` (price in BRL), optionally `effective_from` (the"
+    " date the price takes effect from).",
+    "id,name,category,price",
+    "1,Shirt,Shirts,179.34",
 )
 async def upload_products(
-    request: Request, with_: UploadingDep, query: UploadQueryDep
+    request: Request, uploading: UploadingDep, query: UploadQueryDep
 ) -> UploadReport:
-    return await _ingest(UploadKind.PRODUCTS, request, with_, query)
+    return await _ingest(UploadKind.PRODUCTS, request, uploading, query)
 
 
-@router.post(
-    "/orders",
-    status_code=status.HTTP_201_CREATED,
-    summary="Upload an orders CSV",
-    description="Orders: `id,product_id,quantity,created_date`, optionally `unit_price` (the"
-    " BRL price charged per unit; else the product's price in effect on the order's date)."
-    + _SEMANTICS,
-    dependencies=[ApiKeyDep],
-    responses=ERRORS,
-    openapi_extra=_body("id,product_id,quantity,created_date", "1,1,2,2024-12-01"),
+@_upload_route(
+    UploadKind.ORDERS,
+    "Upload an orders CSV",
+    "Orders: `id,product_id,quantity,created_date`, optionally `unit_price` (the BRL price"
+    " charged per unit; else the product's price in effect on the order's date).",
+    "id,product_id,quantity,created_date",
+    "1,1,2,2024-12-01",
 )
 async def upload_orders(
-    request: Request, with_: UploadingDep, query: UploadQueryDep
+    request: Request, uploading: UploadingDep, query: UploadQueryDep
 ) -> UploadReport:
-    return await _ingest(UploadKind.ORDERS, request, with_, query)
+    return await _ingest(UploadKind.ORDERS, request, uploading, query)
 
 
 @router.post(
@@ -370,108 +369,10 @@ async def upload_orders(
 )
 async def upload_unknown_kind(
     request: Request,
-    with_: UploadingDep,
+    uploading: UploadingDep,
     query: UploadQueryDep,
     kind: Annotated[UploadKind, Path(description="`products` or `orders`")],
 ) -> UploadReport:
     """Any other kind is 422 (FastAPI refuses the path parameter); the two kinds have
     operations of their own above, which match first."""
-    return await _ingest(kind, request, with_, query)
-
-
-async def valid_upload(
-    session: SessionDep, upload_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
-) -> dict[str, Any]:
-    """The upload, or 404 `upload_not_found`."""
-    await repository.sweep_dead(session)
-    row = await repository.get(session=session, upload_id=upload_id)
-    if row is None:
-        raise UploadNotFound(f"There is no upload {upload_id}.")
-    return row
-
-
-UploadDep = Annotated[dict[str, Any], Depends(valid_upload)]
-
-
-@router.get("", summary="Upload history, newest first")
-async def list_uploads(
-    session: SessionDep,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    kind: UploadKind | None = None,
-) -> UploadPage:
-    await repository.sweep_dead(session)
-    before = decode_cursor(cursor, [int])[0] if cursor else None
-    rows = await repository.page(
-        session=session, limit=limit + 1, before=before, kind=kind.value if kind else None
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1]["upload_id"]]) if more else None
-    return UploadPage(items=[report(r) for r in rows], next_cursor=next_cursor)
-
-
-@router.get("/products", include_in_schema=False)
-@router.get("/orders", include_in_schema=False)
-async def not_an_upload_id() -> None:
-    """`GET /uploads/orders`: the path is the upload's (POST), not an upload id."""
-    raise StarletteHTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": "POST"})
-
-
-@router.get(
-    "/{upload_id}",
-    summary="One upload's report (with bytes and rows read while it runs)",
-    responses={404: {"model": ErrorResponse, "description": "No such upload"}},
-)
-async def get_upload(upload: UploadDep) -> UploadReport:
-    return report(upload)
-
-
-@router.get(
-    "/{upload_id}/rejects",
-    summary="The rows an upload quarantined, as JSON or CSV",
-    response_model=RejectPage,
-    responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        404: {"model": ErrorResponse, "description": "No such upload"},
-        406: {"model": ErrorResponse, "description": "Unsupported Accept"},
-    },
-)
-async def get_rejects(
-    engine: EngineDep,
-    session: SessionDep,
-    upload: UploadDep,
-    fmt: FormatDep,
-    limit: LimitQuery = 100,
-    cursor: CursorQuery = None,
-) -> Response | RejectPage:
-    upload_id = upload["upload_id"]
-    columns: list[str] = upload["columns"] or []
-    width = await repository.widest_reject(session=session, upload_id=upload_id)
-    if fmt is Format.CSV:
-        return csv_response(
-            repository.stream_rejects_csv(
-                engine=engine, upload_id=upload_id, columns=columns, width=width
-            ),
-            filename=f"upload-{upload_id}-rejects.csv",
-        )
-    after = decode_cursor(cursor, [int])[0] if cursor else None
-    rows = await repository.rejects_page(
-        session=session, upload_id=upload_id, limit=limit + 1, after=after
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    keys = [name if name.strip() else f"_column_{i + 1}" for i, name in enumerate(columns)]
-    items = []
-    for r in rows:
-        fields = r["fields"]
-        item: dict[str, Any] = dict(zip(keys, fields, strict=False))
-        item.update(dict.fromkeys(keys[len(fields) :]))
-        item["_row_number"] = r["row_number"]
-        item["_error_code"] = r["error_code"]
-        item["_error_message"] = r["error_message"]
-        if len(fields) > len(keys):
-            item["_extra_fields"] = fields[len(keys) :]
-        items.append(item)
-    next_cursor = encode_cursor([rows[-1]["row_number"]]) if more else None
-    return RejectPage(columns=columns, items=items, next_cursor=next_cursor)
+    return await _ingest(kind, request, uploading, query)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.kit.pagination import Page
+
 
 class UploadDialect(BaseModel):
     """How an upload's bytes were read: detected, or as the query said."""
@@ -75,16 +77,19 @@ class UploadReport(BaseModel):
     started_at: datetime
     finished_at: datetime | None
 
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> UploadReport:
+        """The report of an upload as `repository.get` reads it."""
+        total, rejected = row["rows_total"] or 0, row["rows_rejected"] or 0
+        return cls(
+            **row,
+            rejected_share=round(rejected / total, 6) if total else 0.0,
+            rejects_url=f"/uploads/{row['upload_id']}/rejects",
+        )
 
-class UploadPage(BaseModel):
-    items: list[UploadReport]
-    next_cursor: str | None
 
-
-class RejectPage(BaseModel):
+class RejectPage(Page[dict[str, Any]]):
     """Quarantined rows: the original fields keyed by the file's header, then
     `_row_number` (the header is line 1), `_error_code` and `_error_message`."""
 
     columns: list[str]
-    items: list[dict[str, Any]]
-    next_cursor: str | None

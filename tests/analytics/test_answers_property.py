@@ -215,8 +215,8 @@ def test_json_answers_are_the_bytes_pydantic_writes() -> None:
     from datetime import UTC, datetime
 
     from app.analytics.schemas import DailyRevenue, DailyRevenuePage
-    from app.formats import json_answer
     from app.fx.schemas import FxInfo
+    from app.kit.json import json_answer
 
     items = [
         DailyRevenue(

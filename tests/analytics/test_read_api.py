@@ -316,7 +316,7 @@ class TestBadParameters:
 
 
 def test_money_examples() -> None:
-    from app.formats import money
+    from app.kit.money import money
 
     assert money(Decimal("222.95000000000002")) == "222.95"
     assert money(Decimal("0.005")) == "0.01"

@@ -14,7 +14,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.formats import encode_cursor
+from app.kit.pagination import encode_cursor
 from tests.conftest import require_online_retail
 from tests.helpers import assert_error, post_multipart, upload
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.formats import csv_lines
+from app.kit.csv import csv_lines
 from tests.conftest import table_counts
 from tests.fuzz.generators import Upload
 from tests.fuzz.test_fuzz import Tally, _fresh, _judge

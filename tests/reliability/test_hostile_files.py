@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.formats import FORMULA_STARTS
+from app.kit.csv import FORMULA_STARTS
 from app.uploads.parsing import MAX_EXTRA_FIELDS_KEPT
 from tests.conftest import PRODUCTS, Db, table_counts
 from tests.helpers import assert_error, upload

@@ -29,7 +29,7 @@ OPEN = {
     "/docs",
     "/docs/oauth2-redirect",
     "/redoc",
-    "/docs-static/redoc.standalone.js",  # ReDoc's bundle, served by the app (app/docs.py)
+    "/docs-static/redoc.standalone.js",  # ReDoc's bundle, served by the app (app/kit/redoc.py)
     "/openapi.json",
 }
 OPEN_EXTRA = (

@@ -147,7 +147,7 @@ def test_no_router_imports_a_router() -> None:
 
 
 def test_handlers_never_read_request_state() -> None:
-    """Request-scoped values reach handlers through dependencies (app/deps.py)."""
+    """Request-scoped values reach handlers through dependencies (app/kit/deps.py)."""
     readers = []
     for name, node in _functions():
         if not name.split(":")[0].endswith("router.py"):

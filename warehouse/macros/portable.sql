@@ -39,7 +39,7 @@ cast(round(cast({{ amount_brl }} as {{ orderlens.money_type() }}) * {{ rate }}, 
 {% macro bigquery__money_text(amount) %}format('%.2f', cast({{ amount }} as numeric)){% endmacro %}
 
 {# Text as the CSV exports write it: a cell a spreadsheet would run as a formula gets a
-   leading quote (OWASP), as app/formats.py does. #}
+   leading quote (OWASP), as app/kit/csv.py does. #}
 {% macro csv_safe(text) -%}
 case when substr({{ text }}, 1, 1) in ('=', '+', '-', '@', {{ orderlens.tab() }}, {{ orderlens.cr() }})
     then {{ dbt.concat(["''''", text]) }} else {{ text }} end

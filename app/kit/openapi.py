@@ -1,4 +1,4 @@
-"""OpenAPI declarations of the answers that several read endpoints share."""
+"""OpenAPI declarations of the answers that several endpoints share."""
 
 from __future__ import annotations
 

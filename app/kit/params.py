@@ -11,8 +11,8 @@ from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
 from app.config import FxMode
-from app.deps import SettingsDep
 from app.errors import AppError
+from app.kit.deps import SettingsDep
 
 EARLIEST = date(1, 1, 1)
 LATEST = date(9999, 12, 31)
