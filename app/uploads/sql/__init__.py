@@ -20,7 +20,7 @@ TEMP_TABLES: dict[str, str] = {
     **dict.fromkeys(checks.TABLES, "app.uploads.sql.checks"),
     **dict.fromkeys(orders.TABLES, "app.uploads.sql.orders"),
     **dict.fromkeys(products.TABLES, "app.uploads.sql.products"),
-    **dict.fromkeys(rollups.TABLES, "app.analytics.rollups"),
+    **rollups.TEMP_TABLES,
 }
 
 
