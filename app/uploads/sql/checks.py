@@ -34,26 +34,26 @@ from app.uploads.sql import staging
 TYPED = "checked_rows"
 TABLES = (TYPED,)
 
-# Typed values per kind: the column, its SQL type, the cast of the checked text, and the
-# file's column it comes from (an optional one the file lacks gives NULL).
+# Typed values per kind: the column, its SQL type, and the file's column it comes from
+# (an optional one the file lacks gives NULL), cast to the type (`_cast`).
 _TYPES = {
     UploadKind.ORDERS: (
-        ("order_id", "bigint", "id::bigint", "id"),
-        ("product_id", "integer", "product_id::integer", "product_id"),
-        ("quantity", "integer", "quantity::integer", "quantity"),
-        ("created_date", "date", "created_date::date", "created_date"),
-        ("unit_price", "numeric(12, 2)", "unit_price::numeric(12, 2)", "unit_price"),
-        ("basket", "text", "order_id", "order_id"),
-        ("order_code", "text", "NULL::text", "id"),
-        ("product_code", "text", "NULL::text", "product_id"),
+        ("order_id", "bigint", "id"),
+        ("product_id", "integer", "product_id"),
+        ("quantity", "integer", "quantity"),
+        ("created_date", "date", "created_date"),
+        ("unit_price", "numeric(12, 2)", "unit_price"),
+        ("basket", "text", "order_id"),
+        ("order_code", "text", "id"),
+        ("product_code", "text", "product_id"),
     ),
     UploadKind.PRODUCTS: (
-        ("product_id", "integer", "id::integer", "id"),
-        ("name", "text", "name", "name"),
-        ("category", "text", "category", "category"),
-        ("price", "numeric(12, 2)", "price::numeric(12, 2)", "price"),
-        ("effective_from", "date", "effective_from::date", "effective_from"),
-        ("product_code", "text", "NULL::text", "id"),
+        ("product_id", "integer", "id"),
+        ("name", "text", "name"),
+        ("category", "text", "category"),
+        ("price", "numeric(12, 2)", "price"),
+        ("effective_from", "date", "effective_from"),
+        ("product_code", "text", "id"),
     ),
 }
 
@@ -69,12 +69,16 @@ def _text_id_cast(name: str, source: str) -> str:
     return f"CASE WHEN {is_integer} THEN {source}::bigint END"
 
 
-def _cast(plan: Plan, name: str, sql_type: str, cast: str, source: str) -> str:
+def _cast(plan: Plan, name: str, sql_type: str, source: str) -> str:
+    """A typed value from its checked text: text as it is, anything else cast; a code
+    (`*_code`: the id as written, when it is not an integer) NULL unless ids are text."""
     if source not in plan.columns:
         return f"NULL::{sql_type}"
     if plan.text_ids and name in _ID_HIGHS:
         return _text_id_cast(name, source)
-    return cast
+    if name.endswith("_code"):
+        return "NULL::text"
+    return source if sql_type == "text" else f"{source}::{sql_type}"
 
 
 def _branch(rule: FieldRule, column: str, *, typed: bool) -> str | None:
@@ -102,6 +106,18 @@ def first_problem(rules: Iterable[FieldRule], *, before: str = "") -> str:
     return f"CASE {before} " + " ".join(_branches(rules)) + " END"
 
 
+def conflict(plan: Plan, stored: str, values: str) -> str:
+    """The judging's last branch, for a valid row that meets a stored one with other
+    values: an update (`on_conflict=update`), or a `conflict` that says what is stored
+    (`stored`: a format() pattern; `values`: its arguments)."""
+    if plan.update:
+        return "ELSE NULL"
+    return f"""ELSE ARRAY['conflict', format(
+                '{stored};'
+                ' upload with on_conflict=update to replace it',
+                {values})]"""
+
+
 def _normalized(plan: Plan, name: str) -> str:
     return RULES[plan.kind].normalized(name, plan.dialect, name)
 
@@ -111,7 +127,7 @@ def _normalized(plan: Plan, name: str) -> str:
 
 @cache
 def create_typed(plan: Plan) -> str:
-    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _, _ in _TYPES[plan.kind])
+    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in _TYPES[plan.kind])
     return (
         f"CREATE TEMP TABLE {TYPED} (ord bigint, line bigint, problem text[], {cols})"
         " ON COMMIT DROP"
@@ -132,7 +148,7 @@ def fill_typed(plan: Plan) -> str:
         "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
         " format('expected %s fields, found %s', $2::integer, bad_count)]"
     )
-    names = ", ".join(name for name, _, _, _ in _TYPES[plan.kind])
+    names = ", ".join(name for name, _, _ in _TYPES[plan.kind])
     typed = ", ".join(
         f"CASE WHEN problem IS NULL THEN {_cast(plan, *spec)} END" for spec in _TYPES[plan.kind]
     )
