@@ -14,7 +14,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import bookkeeping, checks
+from app.uploads.sql import bookkeeping, checks, problems
 
 CHECKED = "checked_products"
 
@@ -39,7 +39,7 @@ def _stored(plan: Plan) -> str:
     )
 
 
-# What a `conflict` says of the stored product (checks.conflict's pattern and values).
+# What a `conflict` says of the stored product (problems.conflict's pattern and values).
 _STORED = (
     "product %s is stored as name %s, category %s, price %s on %s",
     """coalesce(m.product_code, m.product_id::text), quote_literal(m.old_name),
@@ -139,7 +139,7 @@ judged AS (
                 || CASE WHEN m.valid_from <> CAST($1 AS date)
                     THEN format(' for effective_from %s', m.valid_from) ELSE '' END]
             WHEN NOT m.stored OR NOT {_CHANGES} THEN NULL
-            {checks.conflict(plan, *_STORED)}
+            {problems.conflict(plan, *_STORED)}
         END AS verdict
     FROM met m
 )
