@@ -259,14 +259,9 @@ class Settings(BaseSettings):
         json_schema_extra={"shown": "`[]`"},
     )
 
-    @field_validator("fx_provider", mode="before")
+    @field_validator("fx_provider", "read_access", mode="before")
     @classmethod
-    def _blank_provider_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("read_access", mode="before")
-    @classmethod
-    def _blank_access_is_unset(cls, value: object) -> object:
+    def _blank_choice_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("read_api_keys", "alert_urls", mode="before")

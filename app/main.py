@@ -106,75 +106,13 @@ def create_app(
     logs.configure(settings)
     metrics = Metrics()  # per app: tests build many, the default registry is global
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        database = await db.open_database_async(settings)
-        engine = db.create_engine(
-            database.url,
-            pool_size=settings.db_pool_size,
-            pool_timeout=settings.db_pool_timeout_seconds,
-        )
-        # FX reads and writes its rates on a pool of its own: requests that hold a
-        # connection while they wait for a rate must not starve the one fetching it.
-        fx_engine = db.create_engine(database.url, pool_size=settings.fx_pool_size)
-        metrics.pools.watch("main", engine)
-        metrics.pools.watch("fx", fx_engine)
-        key_existed = api_key_file(settings).exists()
-        api_key, generated = resolve_api_key(settings)
-        if generated and not key_existed:  # `generated` is also true for a reused key
-            log.info("API key generated; it is kept in %s", api_key_file(settings))
-        if warning := public_reads_warning(settings):
-            log.warning(warning)
-        answers = None
-        if settings.answer_cache_bytes:
-            answers = Answers(
-                store=AnswerStore(settings.answer_cache_bytes),
-                versions=DataVersions(db.asyncpg_dsn(database.url)),
-                private=settings.read_access is Access.KEY,
-            )
-        forecasts = Runner()
-        alerter = Alerter(
-            engine,
-            tuple(url.get_secret_value() for url in settings.alert_urls),
-            settings.alert_timeout_seconds,
-        )
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
-            try:
-                with frozen_heap():
-                    async with metrics.watching_stalls():
-                        yield State(
-                            settings=settings,
-                            engine=engine,
-                            sessionmaker=db.create_sessionmaker(engine),
-                            http=http,
-                            fx=fx_service.build(
-                                settings, http=http, engine=fx_engine, metrics=metrics
-                            ),
-                            api_key=api_key,
-                            head_revision=db.head_revision(),
-                            metrics=metrics,
-                            answers=answers,
-                            forecasts=forecasts,
-                            alerts=alerter,
-                        )
-            finally:
-                await forecasts.close()
-                await alerter.close()
-                if answers is not None:
-                    await answers.versions.close()
-                metrics.pools.forget("main")
-                metrics.pools.forget("fx")
-                await engine.dispose()
-                await fx_engine.dispose()
-                await asyncio.to_thread(database.release)
-
     # Swagger UI and ReDoc served from the installed package: /docs works with no internet.
     # ReDoc's page is app/kit/redoc.py's, which keeps its bundle from calling a CDN.
     app = FastAPIOffline(
         title="Orderlens",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=lambda _app: _serving(settings, metrics, http_transport),
         redoc_url=None,
         responses={422: {"model": ErrorResponse, "description": "Invalid request"}},
     )
@@ -211,6 +149,84 @@ def create_app(
     app.mount(dashboard.STATIC_URL, StaticFiles(directory=dashboard.STATIC_DIR), name="dashboard")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+@asynccontextmanager
+async def _serving(
+    settings: Settings, metrics: Metrics, http_transport: httpx.AsyncBaseTransport | None
+) -> AsyncIterator[State]:
+    """The app's lifespan: the database and its engines, the API key, the kept answers,
+    the forecast runner, the alerter and the HTTP client, handed to every request as
+    `State`; all let go at shutdown."""
+    database = await db.open_database_async(settings)
+    engine = db.create_engine(
+        database.url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+    # FX reads and writes its rates on a pool of its own: requests that hold a
+    # connection while they wait for a rate must not starve the one fetching it.
+    fx_engine = db.create_engine(database.url, pool_size=settings.fx_pool_size)
+    metrics.pools.watch("main", engine)
+    metrics.pools.watch("fx", fx_engine)
+    api_key = _api_key(settings)
+    answers = _answers(settings, database)
+    forecasts = Runner()
+    alerter = Alerter(
+        engine,
+        tuple(url.get_secret_value() for url in settings.alert_urls),
+        settings.alert_timeout_seconds,
+    )
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=http_transport) as http:
+        try:
+            with frozen_heap():
+                async with metrics.watching_stalls():
+                    yield State(
+                        settings=settings,
+                        engine=engine,
+                        sessionmaker=db.create_sessionmaker(engine),
+                        http=http,
+                        fx=fx_service.build(settings, http=http, engine=fx_engine, metrics=metrics),
+                        api_key=api_key,
+                        head_revision=db.head_revision(),
+                        metrics=metrics,
+                        answers=answers,
+                        forecasts=forecasts,
+                        alerts=alerter,
+                    )
+        finally:
+            await forecasts.close()
+            await alerter.close()
+            if answers is not None:
+                await answers.versions.close()
+            metrics.pools.forget("main")
+            metrics.pools.forget("fx")
+            await engine.dispose()
+            await fx_engine.dispose()
+            await asyncio.to_thread(database.release)
+
+
+def _api_key(settings: Settings) -> SecretStr:
+    """The write key (generated and kept the first time), said in the log when it is
+    new; and a warning when reads are public on an address others reach."""
+    key_existed = api_key_file(settings).exists()
+    api_key, generated = resolve_api_key(settings)
+    if generated and not key_existed:  # `generated` is also true for a reused key
+        log.info("API key generated; it is kept in %s", api_key_file(settings))
+    if warning := public_reads_warning(settings):
+        log.warning(warning)
+    return api_key
+
+
+def _answers(settings: Settings, database: db.Database) -> Answers | None:
+    """The kept read answers (none when ANSWER_CACHE_BYTES is 0)."""
+    if not settings.answer_cache_bytes:
+        return None
+    return Answers(
+        store=AnswerStore(settings.answer_cache_bytes),
+        versions=DataVersions(db.asyncpg_dsn(database.url)),
+        private=settings.read_access is Access.KEY,
+    )
 
 
 def _guard(access: Access) -> dict[str, Any]:

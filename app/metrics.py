@@ -137,103 +137,17 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.http_requests = Counter(
-            "orderlens_http_requests",
-            "HTTP requests answered, by method, route template and status.",
-            ["method", "route", "status"],
-            registry=r,
-        )
-        self.http_duration = Histogram(
-            "orderlens_http_request_duration_seconds",
-            "Time from the request's arrival to the last byte of its answer.",
-            ["method", "route", "status"],
-            buckets=HTTP_BUCKETS,
-            registry=r,
-        )
-        self.upload_rows = Counter(
-            "orderlens_upload_rows",
-            "Rows of succeeded uploads by outcome (the outcomes add up to the rows read).",
-            ["kind", "outcome"],
-            registry=r,
-        )
-        self.upload_rejects = Counter(
-            "orderlens_upload_rejects",
-            "Rejected rows of succeeded uploads by reject code.",
-            ["kind", "code"],
-            registry=r,
-        )
-        self.ingest_duration = Histogram(
-            "orderlens_ingest_duration_seconds",
-            "Time to receive, check and load one upload, by kind and result.",
-            ["kind", "result"],
-            buckets=INGEST_BUCKETS,
-            registry=r,
-        )
-        self.fx_upstream = Counter(
-            "orderlens_fx_upstream_calls",
-            "Calls to the FX provider (retries included in one call), by outcome.",
-            ["provider", "call", "outcome"],
-            registry=r,
-        )
-        self.fx_upstream_duration = Histogram(
-            "orderlens_fx_upstream_duration_seconds",
-            "Time of one call to the FX provider, retries included.",
-            ["provider", "call"],
-            buckets=FX_BUCKETS,
-            registry=r,
-        )
-        self.fx_errors = Counter(
-            "orderlens_fx_errors",
-            "FX provider failures by kind: transient, configuration, invalid_response, unexpected.",
-            ["provider", "error"],
-            registry=r,
-        )
-        self.fx_fallbacks = Counter(
-            "orderlens_fx_fallbacks",
-            "Answers without a fresh rate: the last known rate served stale, or none known.",
-            ["provider", "result"],
-            registry=r,
-        )
-        self.fx_cache_hits = Counter(
-            "orderlens_fx_cache_hits",
-            "Rates found in the cache, by kind (latest, historical) and layer (memory, table).",
-            ["kind", "layer"],
-            registry=r,
-        )
-        self.fx_cache_misses = Counter(
-            "orderlens_fx_cache_misses",
-            "Rate loads that found no usable rate cached (one per single-flight load).",
-            ["kind"],
-            registry=r,
-        )
-        self.loop_lag = Histogram(
-            "orderlens_event_loop_lag_seconds",
-            "How late the event loop ran a callback due now (sampled every 0.1 s): the"
-            " time every request in flight waited for whatever held the loop.",
-            buckets=STALL_BUCKETS,
-            registry=r,
-        )
-        self.gc_pause = Histogram(
-            "orderlens_gc_pause_seconds",
-            "Garbage collections of this process, by generation: each one stops the loop.",
-            ["generation"],
-            buckets=STALL_BUCKETS,
-            registry=r,
-        )
-        self.version_wait = Histogram(
-            "orderlens_answer_version_wait_seconds",
-            "How long a read waited for a fresh read of the data version (the round trip"
-            " that makes a kept answer never older than a committed upload).",
-            buckets=STALL_BUCKETS,
-            registry=r,
-        )
+        # Each section below declares its families beside the methods that record them.
+        self._http_families()
+        self._upload_families()
+        self._fx_families()
+        self._stall_families()
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.pools = PoolCollector()
-        r.register(self.pools)
+        self.registry.register(self.pools)
         self.freshness = FreshnessCollector()
-        r.register(self.freshness)
-        self._scraped = r
+        self.registry.register(self.freshness)
+        self._scraped = self.registry
         # Several workers (app/cli/workers.py): every process writes its counts to files in
         # this folder, and a scrape answered by any of them sums them all. The pool
         # gauges are those of the worker that answers.
@@ -243,7 +157,28 @@ class Metrics:
             self._scraped.register(self.pools)
             self._scraped.register(self.freshness)
 
+    def _counter(self, name: str, documentation: str, labels: tuple[str, ...]) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, documentation: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
     # --- HTTP ------------------------------------------------------------------------------
+
+    def _http_families(self) -> None:
+        self.http_requests = self._counter(
+            "orderlens_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ("method", "route", "status"),
+        )
+        self.http_duration = self._histogram(
+            "orderlens_http_request_duration_seconds",
+            "Time from the request's arrival to the last byte of its answer.",
+            ("method", "route", "status"),
+            HTTP_BUCKETS,
+        )
 
     def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method if method in METHODS else "other", route, status)
@@ -259,6 +194,24 @@ class Metrics:
 
     # --- uploads ---------------------------------------------------------------------------
 
+    def _upload_families(self) -> None:
+        self.upload_rows = self._counter(
+            "orderlens_upload_rows",
+            "Rows of succeeded uploads by outcome (the outcomes add up to the rows read).",
+            ("kind", "outcome"),
+        )
+        self.upload_rejects = self._counter(
+            "orderlens_upload_rejects",
+            "Rejected rows of succeeded uploads by reject code.",
+            ("kind", "code"),
+        )
+        self.ingest_duration = self._histogram(
+            "orderlens_ingest_duration_seconds",
+            "Time to receive, check and load one upload, by kind and result.",
+            ("kind", "result"),
+            INGEST_BUCKETS,
+        )
+
     def ingest_done(
         self, kind: str, result: str, seconds: float, report: Mapping[str, Any] | None = None
     ) -> None:
@@ -272,6 +225,39 @@ class Metrics:
             self.upload_rejects.labels(kind, code).inc(n)
 
     # --- FX --------------------------------------------------------------------------------
+
+    def _fx_families(self) -> None:
+        self.fx_upstream = self._counter(
+            "orderlens_fx_upstream_calls",
+            "Calls to the FX provider (retries included in one call), by outcome.",
+            ("provider", "call", "outcome"),
+        )
+        self.fx_upstream_duration = self._histogram(
+            "orderlens_fx_upstream_duration_seconds",
+            "Time of one call to the FX provider, retries included.",
+            ("provider", "call"),
+            FX_BUCKETS,
+        )
+        self.fx_errors = self._counter(
+            "orderlens_fx_errors",
+            "FX provider failures by kind: transient, configuration, invalid_response, unexpected.",
+            ("provider", "error"),
+        )
+        self.fx_fallbacks = self._counter(
+            "orderlens_fx_fallbacks",
+            "Answers without a fresh rate: the last known rate served stale, or none known.",
+            ("provider", "result"),
+        )
+        self.fx_cache_hits = self._counter(
+            "orderlens_fx_cache_hits",
+            "Rates found in the cache, by kind (latest, historical) and layer (memory, table).",
+            ("kind", "layer"),
+        )
+        self.fx_cache_misses = self._counter(
+            "orderlens_fx_cache_misses",
+            "Rate loads that found no usable rate cached (one per single-flight load).",
+            ("kind",),
+        )
 
     def fx_cache(self, kind: str, layer: str | None) -> None:
         """A rate lookup: found in `layer`, or a miss when None."""
@@ -292,6 +278,28 @@ class Metrics:
         self.fx_fallbacks.labels(provider, result).inc()
 
     # --- stalls ------------------------------------------------------------------------------
+
+    def _stall_families(self) -> None:
+        self.loop_lag = self._histogram(
+            "orderlens_event_loop_lag_seconds",
+            "How late the event loop ran a callback due now (sampled every 0.1 s): the"
+            " time every request in flight waited for whatever held the loop.",
+            (),
+            STALL_BUCKETS,
+        )
+        self.gc_pause = self._histogram(
+            "orderlens_gc_pause_seconds",
+            "Garbage collections of this process, by generation: each one stops the loop.",
+            ("generation",),
+            STALL_BUCKETS,
+        )
+        self.version_wait = self._histogram(
+            "orderlens_answer_version_wait_seconds",
+            "How long a read waited for a fresh read of the data version (the round trip"
+            " that makes a kept answer never older than a committed upload).",
+            (),
+            STALL_BUCKETS,
+        )
 
     @contextlib.asynccontextmanager
     async def watching_stalls(self) -> AsyncIterator[None]:

@@ -118,7 +118,7 @@ LEVEL_WORDS = {"total": "the whole shop", "category": "categories", "product": "
 def accuracy_in_words(rows: list[dict[str, Any]], horizon: int) -> list[str]:
     """Per level, the served forecast's backtest error against seasonal naive's, in one
     sentence (the table above holds the figures)."""
-    from app.forecasting.engine import MAX_WINDOWS
+    from app.forecasting.series import MAX_WINDOWS
 
     lines = []
     for level, words in LEVEL_WORDS.items():

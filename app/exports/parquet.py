@@ -218,80 +218,98 @@ async def stream(
     connection is had (see kit.csv.CsvResponse); `done(rows)` is awaited at the end. The
     lookups and the rows are copied in one read-only repeatable-read transaction: one
     snapshot, as one statement would see."""
-    loop = asyncio.get_running_loop()
-    stop = threading.Event()  # the answer is abandoned, or one side failed
-    inbox = _Inbox(stop)
-    out: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-    room = threading.Semaphore(QUEUE_CHUNKS)
-    counted = [0]
-
-    def deliver(data: bytes) -> None:
-        while not room.acquire(timeout=0.2):
-            if stop.is_set():
-                raise _Cancelled
-        loop.call_soon_threadsafe(out.put_nowait, data)
-
-    lookups: dict[str, bytes] = {}
-
-    def work() -> None:
-        try:
-            _encode(feed, query, lookups, inbox, _Outbox(deliver), counted)
-            loop.call_soon_threadsafe(out.put_nowait, _DONE)
-        except BaseException as exc:  # handed to the response, which raises it
-            stop.set()
-            loop.call_soon_threadsafe(out.put_nowait, exc)
-
-    def hand_in(chunk: bytes | None) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                inbox.chunks.put(chunk, timeout=0.2)
-                return
-
-    async def put(data: bytes | bytearray | memoryview) -> None:
-        if stop.is_set():
-            return  # dropped: the COPY's connection is being closed (db.stop_reading)
-        chunk = bytes(data)
-        try:
-            inbox.chunks.put_nowait(chunk)
-        except queue.Full:
-            await asyncio.to_thread(hand_in, chunk)
-
-    worker = threading.Thread(target=work, name=f"parquet-{feed.value}", daemon=True)
-    reading: asyncpg.Connection | None = None  # the COPY's connection, once had
-
-    async def produce() -> None:
-        nonlocal reading
-        try:
-            async with reading_connection(engine) as conn:
-                reading = conn
-                async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    for name, source in query.lookups:
-                        lookups[name] = await _copy_all(conn, source)
-                    worker.start()
-                    rows = query.rows
-                    await conn.copy_from_query(rows.sql, *rows.args, output=put, format="csv")
-            await asyncio.to_thread(hand_in, _DONE)
-        except BaseException as exc:
-            stop.set()
-            out.put_nowait(exc)
-            raise
-
-    task = asyncio.create_task(produce())
+    transfer = _Transfer(feed, query)
+    task = asyncio.create_task(transfer.produce(engine))
     try:
         while True:
-            item = await out.get()
+            item = await transfer.out.get()
             if item is _DONE:
                 break
             if isinstance(item, BaseException):
                 raise item
-            room.release()
+            transfer.room.release()
             yield item
         await task
         if done is not None:
-            await done(counted[0])
+            await done(transfer.counted[0])
     finally:
-        stop.set()
-        await stop_reading(task, reading)
+        transfer.stop.set()
+        await stop_reading(task, transfer.reading)
+
+
+class _Transfer:
+    """One stream's two sides and what they share. The event loop runs the COPY
+    (`produce`) and hands its chunks to the worker thread (`put`, `hand_in`); the thread
+    encodes (`work`) and hands the file's chunks back (`deliver`) into `out`, `room`
+    bounding how many wait there. `stop`: the answer is abandoned, or one side failed."""
+
+    def __init__(self, feed: feeds.FeedName, query: feeds.Query) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.stop = threading.Event()
+        self.inbox = _Inbox(self.stop)
+        self.out: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        self.room = threading.Semaphore(QUEUE_CHUNKS)
+        self.counted = [0]
+        self.lookups: dict[str, bytes] = {}
+        self.reading: asyncpg.Connection | None = None  # the COPY's connection, once had
+        self._feed, self._query = feed, query
+        self._worker = threading.Thread(target=self.work, name=f"parquet-{feed.value}", daemon=True)
+
+    # --- the worker thread -------------------------------------------------------------
+
+    def work(self) -> None:
+        try:
+            _encode(
+                self._feed,
+                self._query,
+                self.lookups,
+                self.inbox,
+                _Outbox(self.deliver),
+                self.counted,
+            )
+            self.loop.call_soon_threadsafe(self.out.put_nowait, _DONE)
+        except BaseException as exc:  # handed to the response, which raises it
+            self.stop.set()
+            self.loop.call_soon_threadsafe(self.out.put_nowait, exc)
+
+    def deliver(self, data: bytes) -> None:
+        while not self.room.acquire(timeout=0.2):
+            if self.stop.is_set():
+                raise _Cancelled
+        self.loop.call_soon_threadsafe(self.out.put_nowait, data)
+
+    # --- the event loop -----------------------------------------------------------------
+
+    async def produce(self, engine: AsyncEngine) -> None:
+        try:
+            async with reading_connection(engine) as conn:
+                self.reading = conn
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    for name, source in self._query.lookups:
+                        self.lookups[name] = await _copy_all(conn, source)
+                    self._worker.start()
+                    rows = self._query.rows
+                    await conn.copy_from_query(rows.sql, *rows.args, output=self.put, format="csv")
+            await asyncio.to_thread(self.hand_in, _DONE)
+        except BaseException as exc:
+            self.stop.set()
+            self.out.put_nowait(exc)
+            raise
+
+    async def put(self, data: bytes | bytearray | memoryview) -> None:
+        if self.stop.is_set():
+            return  # dropped: the COPY's connection is being closed (db.stop_reading)
+        chunk = bytes(data)
+        try:
+            self.inbox.chunks.put_nowait(chunk)
+        except queue.Full:
+            await asyncio.to_thread(self.hand_in, chunk)
+
+    def hand_in(self, chunk: bytes | None) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self.inbox.chunks.put(chunk, timeout=0.2)
+                return
 
 
 async def _copy_all(conn: asyncpg.Connection, source: feeds.Source) -> bytes:

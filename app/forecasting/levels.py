@@ -173,16 +173,59 @@ def forecast_levels(
     windows: int,
     timed: Callable[[str], Any],
 ) -> Levels:
-    """The module docstring's steps, on the run's `history` (engine.History: its cells,
+    """The module docstring's steps, on the run's `history` (series.History: its cells,
     products and data_until). `windows` backtest origins (0: the levels are the sums of
     the products, with no figures); `timed(name)` is the run's clock."""
     cells, products = history.cells, history.products
     data_until: date = history.data_until
     series = level_series(cells, products, data_until)
     ids = sorted(series["unique_id"].unique(), key=lambda i: (i != TOTAL, i))
-    until = pd.Timestamp(data_until)
     if windows == 0:
         return _summed(product_predictions, products)
+    backtest = _backtest(series, pd.Timestamp(data_until), horizon, windows, timed)
+    # Each reconciler on the backtest; the lowest mean RMSSE over every series wins.
+    with timed("levels: reconciliation"):
+        reconciled = pd.concat(
+            [
+                actual.merge(_reconcile(base, backtest.chosen, ids), on=["unique_id", "ds"]).assign(
+                    window=k
+                )
+                for k, actual, base in backtest.windows
+            ]
+        )
+    score = {name: float(_rmsse(reconciled, name, backtest.scale).mean()) for name in RECONCILERS}
+    method = min(RECONCILERS, key=lambda n: math.inf if math.isnan(score[n]) else score[n])
+    with timed("levels: models"):
+        final = _base(series, horizon)
+    with timed("levels: reconciliation"):
+        served = _reconcile(final, backtest.chosen, ids)[["unique_id", "ds", method]]
+    served = _with_intervals(served.rename(columns={method: "quantity"}), reconciled, method)
+    served["model"] = backtest.chosen.reindex(served["unique_id"]).astype(str).to_numpy()
+    served["model"] = served["model"] + "+" + method
+    fitted, predictions = _fit_products(served, product_predictions, products)
+    accuracy = _accuracy(backtest.frame, reconciled, backtest.chosen, method, backtest.scale)
+    return Levels(predictions, fitted, accuracy)
+
+
+@dataclass(frozen=True)
+class _Backtest:
+    """The level series' backtest: each window's (k, actual units, base forecasts), all
+    of them as one frame, seasonal naive's in-sample scale, and the model per series."""
+
+    windows: list[tuple[int, pd.DataFrame, pd.DataFrame]]
+    frame: pd.DataFrame
+    scale: pd.DataFrame
+    chosen: pd.Series
+
+
+def _backtest(
+    series: pd.DataFrame,
+    until: pd.Timestamp,
+    horizon: int,
+    windows: int,
+    timed: Callable[[str], Any],
+) -> _Backtest:
+    """Every level model on `windows` rolling origins, and the model chosen per series."""
     parts = []
     for k in range(1, windows + 1):
         cutoff = until - pd.Timedelta(days=k * horizon)
@@ -192,36 +235,23 @@ def forecast_levels(
         ]
         with timed("levels: models"):
             base = _base(train, horizon)
-        parts.append((k, train, actual, base))
+        parts.append((k, actual, base))
     scale = _scale(series[series["ds"] <= until - pd.Timedelta(days=windows * horizon)])
     # Per series, the model with the lowest backtest RMSSE if it beats seasonal naive's.
     # (Chosen per level instead, by the mean over its series, the categories' MAE on the
     # marketplace benchmark was 0.7% worse: benchmarks/RESULTS.md, issue 26.)
     backtest = pd.concat(
-        [
-            actual.merge(base, on=["unique_id", "ds"]).assign(window=k)
-            for k, _, actual, base in parts
-        ]
+        [actual.merge(base, on=["unique_id", "ds"]).assign(window=k) for k, actual, base in parts]
     )
     rmsse = pd.DataFrame({m: _rmsse(backtest, m, scale) for m in LEVEL_MODELS}).fillna(np.inf)
     best = rmsse.idxmin(axis=1)
     beats = rmsse.min(axis=1) < rmsse[SEASONAL_NAIVE]
-    chosen = best.where(beats, SEASONAL_NAIVE)
-    # Each reconciler on the backtest; the lowest mean RMSSE over every series wins.
-    with timed("levels: reconciliation"):
-        reconciled = pd.concat(
-            [
-                actual.merge(_reconcile(base, chosen, ids), on=["unique_id", "ds"]).assign(window=k)
-                for k, _, actual, base in parts
-            ]
-        )
-    score = {name: float(_rmsse(reconciled, name, scale).mean()) for name in RECONCILERS}
-    method = min(RECONCILERS, key=lambda n: math.inf if math.isnan(score[n]) else score[n])
-    with timed("levels: models"):
-        final = _base(series, horizon)
-    with timed("levels: reconciliation"):
-        served = _reconcile(final, chosen, ids)[["unique_id", "ds", method]]
-    served = served.rename(columns={method: "quantity"})
+    return _Backtest(parts, backtest, scale, best.where(beats, SEASONAL_NAIVE))
+
+
+def _with_intervals(served: pd.DataFrame, reconciled: pd.DataFrame, method: str) -> pd.DataFrame:
+    """`served` with conformal intervals: the quantiles of each series' absolute errors
+    in the backtest reconciled by `method`, around its forecast, floored at 0."""
     errors = reconciled.assign(err=(reconciled["y"] - reconciled[method]).abs())
     widths = conformal.widths(errors)
     q = served["quantity"].to_numpy()
@@ -229,11 +259,7 @@ def forecast_levels(
     w95 = np.maximum(widths[95].reindex(served["unique_id"]).fillna(0).to_numpy(), w80)
     served["lo_80"], served["hi_80"] = np.maximum(q - w80, 0), q + w80
     served["lo_95"], served["hi_95"] = np.maximum(q - w95, 0), q + w95
-    served["model"] = chosen.reindex(served["unique_id"]).astype(str).to_numpy()
-    served["model"] = served["model"] + "+" + method
-    fitted, predictions = _fit_products(served, product_predictions, products)
-    accuracy = _accuracy(backtest, reconciled, chosen, method, scale)
-    return Levels(predictions, fitted, accuracy)
+    return served
 
 
 def _fit_products(

@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from app.forecasting import engine as core
+    from app.forecasting.series import History
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +179,13 @@ async def _let_go(conn: asyncpg.Connection) -> None:
 
 async def _read_history(
     conn: asyncpg.Connection, run_id: int, history_days: int
-) -> tuple[core.History, dict[str, Any]]:
+) -> tuple[History, dict[str, Any]]:
     """The sale cells and products, and what the run saw, in one snapshot: the series end
     at the latest order date up to today and hold `history_days` days at most; the
     orders outside are counted in the run's `left_out`."""
     import pandas as pd
 
-    from app.forecasting import engine as core
+    from app.forecasting.series import History
 
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         snap = await conn.fetchrow(queries.SNAPSHOT, history_days)
@@ -215,7 +216,7 @@ async def _read_history(
     )
     cells["date"] = pd.to_datetime(cells["date"]).dt.date
     products["category"] = products["category"].astype(str)
-    history = core.History(data_until=snap["data_until"], cells=cells, products=products)
+    history = History(data_until=snap["data_until"], cells=cells, products=products)
     return history, left_out
 
 
@@ -285,55 +286,30 @@ async def _store(
     conn: asyncpg.Connection, run_id: int, result: core.Result, keep_runs: int
 ) -> None:
     """Predictions, per-product figures and the run's success, in one transaction."""
-    preds = result.predictions
-    records = zip(
-        [run_id] * len(preds),
+    preds, table, levels = result.predictions, result.products, result.levels
+    records = _rows(
+        run_id,
         preds["product_id"].astype(int).tolist(),
         preds["date"].tolist(),
-        *(
-            preds[c].astype(float).tolist()
-            for c in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")
-        ),
+        *_floats(preds, DAY_NUMBERS),
         preds["model"].astype(str).tolist(),
-        strict=True,
     )
-    table = result.products
-    product_records = [
-        (
-            run_id,
-            int(row.product_id),  # type: ignore[arg-type]
-            str(row.model),
-            int(row.history_days),  # type: ignore[arg-type]
-            int(row.windows),  # type: ignore[arg-type]
-            *(_number(getattr(row, c)) for c in queries.PRODUCT_COLUMNS[5:]),
-        )
-        for row in table.itertuples(index=False)
-    ]
-    served = table["model"].value_counts().to_dict() if len(table) else {}
-    models = {
-        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
-        "served": served,
-        "lightgbm_products": result.lightgbm_products,
-    }
-    levels = result.levels
     level_records = (
         []
         if levels is None
         else list(
-            zip(
-                [run_id] * len(levels),
+            _rows(
+                run_id,
                 levels["level"].astype(str).tolist(),
                 levels["key"].astype(str).tolist(),
                 levels["date"].tolist(),
-                *(
-                    levels[c].astype(float).tolist()
-                    for c in ("quantity", "lo_80", "hi_80", "lo_95", "hi_95", "unallocated")
-                ),
+                *_floats(levels, (*DAY_NUMBERS, "unallocated")),
                 levels["model"].astype(str).tolist(),
-                strict=True,
             )
         )
     )
+    product_records = _product_records(run_id, table)
+    models = _models(result)
     accuracy = [*result.level_accuracy, *result.accuracy]
     async with conn.transaction():
         await conn.copy_records_to_table(
@@ -353,6 +329,45 @@ async def _store(
             json.dumps(accuracy, default=_number),
         )
         await conn.execute(queries.PRUNE, keep_runs)
+
+
+# A forecast day's figures, as stored.
+DAY_NUMBERS = ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")
+
+
+def _rows(run_id: int, *columns: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """The run's rows for COPY: its id, then a value of each column (equal lengths)."""
+    return zip([run_id] * len(columns[0]), *columns, strict=True)
+
+
+def _floats(frame: pd.DataFrame, names: tuple[str, ...]) -> list[list[float]]:
+    return [frame[name].astype(float).tolist() for name in names]
+
+
+def _product_records(run_id: int, table: pd.DataFrame) -> list[tuple[Any, ...]]:
+    """forecast_products' rows: each product's model, history and backtest figures."""
+    return [
+        (
+            run_id,
+            int(row.product_id),  # type: ignore[arg-type]
+            str(row.model),
+            int(row.history_days),  # type: ignore[arg-type]
+            int(row.windows),  # type: ignore[arg-type]
+            *(_number(getattr(row, c)) for c in queries.PRODUCT_COLUMNS[5:]),
+        )
+        for row in table.itertuples(index=False)
+    ]
+
+
+def _models(result: core.Result) -> dict[str, Any]:
+    """The run's `models`: seconds per model (or step), products each model serves, and
+    the products LightGBM trained on."""
+    table = result.products
+    return {
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "served": table["model"].value_counts().to_dict() if len(table) else {},
+        "lightgbm_products": result.lightgbm_products,
+    }
 
 
 def _number(value: Any) -> float | None:

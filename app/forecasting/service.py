@@ -9,8 +9,9 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import Row, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +35,7 @@ from app.forecasting.schemas import (
     SoldDay,
 )
 
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 DIGITS = 3
 DAY_NUMBERS = ("quantity", "lo_80", "hi_80", "lo_95", "hi_95")
 SUM_OF_PRODUCTS = "sum_of_products"  # levels.SUM_OF_PRODUCTS (not imported: pandas)
@@ -65,20 +67,20 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def _answer(schema: type[AnswerT], m: Any, **computed: Any) -> AnswerT:
+    """`schema` from a row's mapping `m` whose columns carry its fields' names, but for
+    the fields `computed` from them."""
+    copied = {name: m[name] for name in schema.model_fields if name not in computed}
+    return schema(**copied, **computed)
+
+
 def run_of(row: Any) -> Run:
     """A run's answer from its row (a SQLAlchemy row or an asyncpg record)."""
     m = row._mapping if hasattr(row, "_mapping") else row
-    return Run(
-        run_id=m["run_id"],
-        status=m["status"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        data_until=m["data_until"],
-        horizon=m["horizon"],
-        engine=m["engine"],
-        products=m["products"],
+    return _answer(
+        Run,
+        m,
         progress=round(float(m["progress"]), 4),
-        stage=m["stage"],
         accuracy=[Accuracy(**a) for a in (_json(m["accuracy"]) or [])],
         models=_json(m["models"]) or {},
         error=_json(m["error"]),
@@ -147,27 +149,11 @@ async def product(*, session: AsyncSession, product: ProductRef) -> ProductForec
     items = await session.execute(
         text(queries.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product.key}
     )
-    return ProductForecast(
+    return _answer(
+        ProductForecast,
+        m,
         product_id=m["code"] or m["product_id"],
-        product_name=m["product_name"],
-        category=m["category"],
-        run_id=m["run_id"],
-        model=m["model"],
-        data_until=m["data_until"],
-        stale=m["stale"],
-        accuracy=ProductAccuracy(
-            **{
-                k: m[k]
-                for k in (
-                    "mae",
-                    "rmse",
-                    "mase",
-                    "seasonal_naive_mase",
-                    "coverage_80",
-                    "coverage_95",
-                )
-            }
-        ),
+        accuracy=_answer(ProductAccuracy, m),
         items=[_day(r._mapping) for r in items],
     )
 
@@ -197,13 +183,11 @@ async def level(*, session: AsyncSession, level: str, key: str) -> LevelForecast
     else:
         what = "this category" if level == "category" else "the total"
         raise NoForecast(f"The served run has no forecast of {what}.", details=details)
-    return LevelForecast(
+    return _answer(
+        LevelForecast,
+        m,
         level=level,
         category=key if level == "category" else None,
-        run_id=m["run_id"],
-        data_until=m["data_until"],
-        stale=m["stale"],
-        products=m["products"],
         model=model,
         intervals=intervals,
         items=items,

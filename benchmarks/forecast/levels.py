@@ -41,6 +41,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.forecasting import engine as core
+from app.forecasting.series import History
+from app.forecasting.serving import CATEGORY_PROFILE
 from benchmarks.common import ROOT, WORK
 
 TOP_PRODUCTS = 200
@@ -216,7 +218,7 @@ def main() -> None:
 
     from app.forecasting.options import Options
 
-    history = core.History(data_until=cutoff.date(), cells=seen, products=products)
+    history = History(data_until=cutoff.date(), cells=seen, products=products)
     began = time.perf_counter()
     result = core.run(history, horizon=args.horizon, options=Options(lightgbm=not args.no_lightgbm))
     engine_seconds = time.perf_counter() - began
@@ -282,7 +284,7 @@ def main() -> None:
     held = cells[pd.to_datetime(cells["date"]) > cutoff]
     sold = held.groupby("product_id")["quantity"].sum()
     preds = result.predictions
-    short = preds[preds["model"] == core.CATEGORY_PROFILE]
+    short = preds[preds["model"] == CATEGORY_PROFILE]
     short_ids = short["product_id"].unique()
     unseen = sold[~sold.index.isin(seen["product_id"].unique())]
     unallocated = 0.0

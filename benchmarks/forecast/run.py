@@ -31,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from app.forecasting import candidates, series
 from app.forecasting import engine as core
 from benchmarks.common import (
     API_KEY,
@@ -67,22 +68,22 @@ def generate(out: Path, products: int, days: int) -> None:
     )
 
 
-def read_history(folder: Path) -> core.History:
+def read_history(folder: Path) -> series.History:
     orders = pd.read_csv(folder / "orders.csv", usecols=["product_id", "quantity", "created_date"])
     orders["date"] = pd.to_datetime(orders["created_date"].str.strip("'")).dt.date
     cells = pd.DataFrame(orders.groupby(["product_id", "date"], as_index=False)["quantity"].sum())
     products = pd.read_csv(folder / "products.csv").rename(columns={"id": "product_id"})
-    return core.History(data_until=max(cells["date"]), cells=cells, products=products)
+    return series.History(data_until=max(cells["date"]), cells=cells, products=products)
 
 
-def holdout(history: core.History, horizon: int) -> dict[str, float]:
+def holdout(history: series.History, horizon: int) -> dict[str, float]:
     """Fit up to data_until - horizon, score the next horizon days."""
     assert history.data_until is not None
     cutoff = history.data_until - timedelta(days=horizon)
     train_cells = history.cells[history.cells["date"] <= cutoff]
-    train = core.History(data_until=cutoff, cells=train_cells, products=history.products)
+    train = series.History(data_until=cutoff, cells=train_cells, products=history.products)
     result = core.run(train, horizon=horizon)
-    full = core.daily_series(history)
+    full = series.daily_series(history)
     full["date"] = full["ds"].dt.date
     truth = full[full["date"] > cutoff][["unique_id", "date", "y"]]
     preds = result.predictions.merge(
@@ -138,7 +139,7 @@ def baseline(folder: Path, horizon: int) -> float:
                 pd.DataFrame({"unique_id": pid, "ds": full.index, "y": full.to_numpy(dtype=float)})
             )
     df = pd.concat(parts, ignore_index=True)
-    sf = StatsForecast(models=core.stat_models(), freq="D", n_jobs=1)
+    sf = StatsForecast(models=candidates.stat_models(), freq="D", n_jobs=1)
     sf.cross_validation(df=df, h=horizon, n_windows=3, step_size=horizon)
     sf.forecast(df=df, h=horizon)
     return time.perf_counter() - started

@@ -39,11 +39,12 @@ def hold_run(
     """The next run's computation calls `first(progress)`, sets `reached`, then waits for
     `release` before computing as usual: (reached, release)."""
     from app.forecasting import engine as core
+    from app.forecasting.series import History
 
     reached, release = threading.Event(), threading.Event()
     real = core.run
 
-    def held(history: core.History, **kwargs: Any) -> core.Result:
+    def held(history: History, **kwargs: Any) -> core.Result:
         first(kwargs["progress"])
         reached.set()
         release.wait(30)
@@ -220,10 +221,11 @@ class TestRuns:
         """The run's connection is ended while it computes: the computation is stopped at
         its next step (it would otherwise compute on for minutes to store nothing)."""
         from app.forecasting import engine as core
+        from app.forecasting.series import History
 
         computing, steps = threading.Event(), []
 
-        def long(history: core.History, **kwargs: Any) -> core.Result:
+        def long(history: History, **kwargs: Any) -> core.Result:
             progress = kwargs["progress"]
             computing.set()
             for step in range(600):  # a minute of steps, 0.1 s each

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.forecasting import calendar, levels
+from app.forecasting import calendar, candidates, levels, selection, serving
 from app.forecasting import engine as core
 from app.forecasting.options import Options
+from app.forecasting.series import History, daily_series, windows_for
 
 UNTIL = date(2025, 6, 30)
 
 
-def history(products: int = 6, days: int = 90, seed: int = 3) -> core.History:
+def history(products: int = 6, days: int = 90, seed: int = 3) -> History:
     rng = np.random.default_rng(seed)
     rows = []
     for p in range(1, products + 1):
@@ -33,7 +34,7 @@ def history(products: int = 6, days: int = 90, seed: int = 3) -> core.History:
             "price": 10.0,
         }
     )
-    return core.History(data_until=UNTIL, cells=cells, products=products_frame)
+    return History(data_until=UNTIL, cells=cells, products=products_frame)
 
 
 class TestSeries:
@@ -45,15 +46,15 @@ class TestSeries:
                 "quantity": [3, 2],
             }
         )
-        h = core.History(data_until=UNTIL, cells=cells, products=pd.DataFrame())
-        s = core.daily_series(h)
+        h = History(data_until=UNTIL, cells=cells, products=pd.DataFrame())
+        s = daily_series(h)
         assert s["y"].tolist() == [3, 0, 0, 2, 0, 0]
         assert s["ds"].iloc[-1] == pd.Timestamp(UNTIL)
 
     def test_windows_fewer_when_short(self) -> None:
-        assert core.windows_for(730, 28) == 3
-        assert core.windows_for(90, 28) == 2
-        assert core.windows_for(55, 28) == 0
+        assert windows_for(730, 28) == 3
+        assert windows_for(90, 28) == 2
+        assert windows_for(55, 28) == 0
 
 
 class TestRun:
@@ -61,9 +62,9 @@ class TestRun:
         result = core.run(history(), horizon=7, options=Options(lightgbm=False))
         table = result.products.set_index("product_id")
         for pid, row in table.iterrows():
-            if row["model"] not in {core.SEASONAL_NAIVE, core.CATEGORY_PROFILE}:
+            if row["model"] not in {candidates.SEASONAL_NAIVE, serving.CATEGORY_PROFILE}:
                 assert row["mase"] < row["seasonal_naive_mase"], pid
-        assert table.loc[6, "model"] == core.CATEGORY_PROFILE
+        assert table.loc[6, "model"] == serving.CATEGORY_PROFILE
         p = result.predictions
         assert len(p) == 6 * 7
         assert (p["lo_95"] >= 0).all()
@@ -80,13 +81,13 @@ class TestRun:
         result = core.run(history(products=8, days=30), horizon=7)
         table = result.products.set_index("product_id")
         assert len(result.predictions) == 8 * 7
-        assert set(table["model"]) <= {*core.STAT_MODELS, core.CATEGORY_PROFILE}
+        assert set(table["model"]) <= {*candidates.STAT_MODELS, serving.CATEGORY_PROFILE}
         accuracy = {(a["model"], a["scope"]): a for a in result.accuracy}
-        assert accuracy[(core.LIGHTGBM, "all")]["products"] == 0
-        assert accuracy[(core.ENSEMBLE, "all")]["products"] == 0
+        assert accuracy[(candidates.LIGHTGBM, "all")]["products"] == 0
+        assert accuracy[(candidates.ENSEMBLE, "all")]["products"] == 0
 
     def test_empty_history_gives_nothing(self) -> None:
-        empty = core.History(
+        empty = History(
             data_until=None,
             cells=pd.DataFrame(columns=["product_id", "date", "quantity"]),
             products=pd.DataFrame(columns=["product_id", "category", "price"]),
@@ -120,12 +121,12 @@ class TestLightGbmBudget:
         long = pd.concat(frames, ignore_index=True)
         statics = pd.DataFrame({"unique_id": range(1, 301), "category": "A", "price": 1.0})
         statics["category"] = statics["category"].astype("category")
-        head = core._lightgbm_head(long, statics, 14, budget=1e-6)
+        head = candidates.lightgbm_head(long, statics, 14, budget=1e-6)
         assert head is not None
         assert 0 < len(head) < 300
         units = long.groupby("unique_id")["y"].sum()
         assert units.loc[head].min() >= units.drop(head).max()  # the best sellers
-        assert core._lightgbm_head(long, statics, 14, budget=1e6) is None
+        assert candidates.lightgbm_head(long, statics, 14, budget=1e6) is None
 
 
 class TestNeverNothing:
@@ -141,7 +142,7 @@ class TestNeverNothing:
                 d = UNTIL - timedelta(days=149 - t)
                 if rng.random() < 1 / every:
                     rows.append((p, d, 1))
-        h = core.History(
+        h = History(
             data_until=UNTIL,
             cells=pd.DataFrame(rows, columns=["product_id", "date", "quantity"]),
             products=pd.DataFrame({"product_id": range(1, 9), "category": "A", "price": 1.0}),
@@ -173,13 +174,13 @@ class TestNeverNothing:
             }
         )
         chosen = pd.Series(["SeasonalNaive"] * 3, index=[1, 2, 3])
-        out = core._never_nothing(chosen, per_model, final, recent=[1, 3])
+        out = selection.never_nothing(chosen, per_model, final, recent=[1, 3])
         assert out.to_dict() == {1: "TSB", 2: "SeasonalNaive", 3: "SeasonalNaive"}
 
 
 class TestNewProducts:
     @staticmethod
-    def launches(fade_days: float, products: int = 60, days: int = 400) -> core.History:
+    def launches(fade_days: float, products: int = 60, days: int = 400) -> History:
         """A product launched every few days, selling 2 a day at launch, fading by e over
         `fade_days` (the marketplace generator's shape)."""
         rng = np.random.default_rng(8)
@@ -190,7 +191,7 @@ class TestNewProducts:
                 q = rng.poisson(2.0 * np.exp(-t / fade_days))
                 if q:
                     rows.append((p, UNTIL - timedelta(days=launch - t), q))
-        return core.History(
+        return History(
             data_until=UNTIL,
             cells=pd.DataFrame(rows, columns=["product_id", "date", "quantity"]),
             products=pd.DataFrame(
@@ -202,22 +203,22 @@ class TestNewProducts:
         """Launches that fade over a week keep little of their first days' pace; products
         that never fade keep all of it (the prior pulls toward 1, no further)."""
         fading = self.launches(fade_days=7)
-        kept = core.keep_ratios(core.daily_series(fading), UNTIL, 28)
+        kept = serving.keep_ratios(daily_series(fading), UNTIL, 28)
         assert len(kept) == 8 and (kept[:4] < 0.5).all(), kept
         steady = self.launches(fade_days=1e9)
-        kept = core.keep_ratios(core.daily_series(steady), UNTIL, 28)
+        kept = serving.keep_ratios(daily_series(steady), UNTIL, 28)
         assert (np.abs(kept - 1) < 0.2).all(), kept
 
     def test_a_new_product_is_forecast_what_its_age_keeps_not_its_launch_pace(self) -> None:
         """Before its category's cap (the run's next step), a short product's forecast is
         its pace so far times what products of its age kept of theirs."""
         h = self.launches(fade_days=7)
-        series = core.daily_series(h)
+        series = daily_series(h)
         days = series.groupby("unique_id").size()
         short = days.index[days < 56]
         assert len(short) >= 5
-        new = core._category_profile(series, short, core._empty_predictions(), h, 28)
-        assert set(new["model"]) == {core.CATEGORY_PROFILE}
+        new = serving.category_profile(series, short, serving.empty_predictions(), h, 28)
+        assert set(new["model"]) == {serving.CATEGORY_PROFILE}
         pace = series.groupby("unique_id")["y"].mean()
         launch_pace = (pace.reindex(short) * 28).sum()
         assert 0 < new["quantity"].sum() < 0.5 * launch_pace
@@ -243,8 +244,8 @@ class TestRegressionToTheMean:
             }
         )
         chosen = pd.Series(["WindowAverage", "WindowAverage"], index=[1, 2])
-        factors = core.regression_factors(backtest, chosen, series, UNTIL, 28)
-        top = len(core.RECENT_EDGES)
+        factors = serving.regression_factors(backtest, chosen, series, UNTIL, 28)
+        top = len(serving.RECENT_EDGES)
         assert factors[top] == pytest.approx((28 + 10) / (56 + 10))
         assert factors[0] == 1.0  # nothing sold lately: no ratio over forecasts of ~0
         assert (factors[1:top] == 1.0).all()  # no evidence: the prior
@@ -271,7 +272,7 @@ class TestLevels:
             if (launch, "Launches") not in products:
                 products.append((launch, "Launches"))
             rows.append((launch, d, int(rng.poisson(11)) + 1))
-        h = core.History(
+        h = History(
             data_until=UNTIL,
             cells=pd.DataFrame(rows, columns=["product_id", "date", "quantity"]),
             products=pd.DataFrame(products, columns=["product_id", "category"]).assign(price=10.0),

@@ -40,6 +40,7 @@ from sqlalchemy import URL, text
 
 from app import db
 from app.forecasting import engine as forecast_engine
+from app.forecasting.series import History
 from tests.conftest import API_KEY
 from tests.helpers import app_for, assert_error, live_server, upload
 
@@ -253,7 +254,7 @@ class HeldRun:
         self.released = threading.Event()
         self._real = forecast_engine.run
 
-    def __call__(self, history: forecast_engine.History, **kwargs: Any) -> forecast_engine.Result:
+    def __call__(self, history: History, **kwargs: Any) -> forecast_engine.Result:
         self.entered.set()
         if (progress := kwargs.get("progress")) is not None:
             progress(0.5)  # written by the run while the server is away

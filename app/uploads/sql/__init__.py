@@ -1,7 +1,8 @@
 """The SQL of an upload, by purpose: `staging` (the file's rows as COPY left them),
-`checks` (each row's first problem, from the rule table), `orders` and `products`
-(judging and loading), `rejects`, `bookkeeping` (the upload's row, locks, settings) and
-`reads` (reports, history, rejects). Statements are built from a `Plan` and the modules'
+`checks` (each row's first problem, from the rule table), `problems` (a rule's SQL, and
+the conflict verdict), `orders` and `products` (judging and loading), `rejects`,
+`bookkeeping` (the upload's row, locks, settings) and `reads` (reports, history,
+rejects). Statements are built from a `Plan` and the modules'
 own constants; every value from a file travels as data, through COPY or a parameter.
 
 Each temporary table has one owner, which creates it and is the only module whose SQL
@@ -20,7 +21,7 @@ TEMP_TABLES: dict[str, str] = {
     **dict.fromkeys(checks.TABLES, "app.uploads.sql.checks"),
     **dict.fromkeys(orders.TABLES, "app.uploads.sql.orders"),
     **dict.fromkeys(products.TABLES, "app.uploads.sql.products"),
-    **dict.fromkeys(rollups.TABLES, "app.analytics.rollups"),
+    **rollups.TEMP_TABLES,
 }
 
 

@@ -8,7 +8,6 @@ their rules' typed forms, the date by its text rules once per distinct value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import cache
 
 from app.catalog.models import MAX_CODE, MAX_INT4
@@ -19,41 +18,39 @@ from app.uploads.rules import (
     HAS_OFFSET,
     MAX_INT8,
     RULES,
-    SHOWN,
     TIME_HEAD_OK,
     TIME_PART_OK,
     TIME_TAIL_OK,
     WHITESPACE,
-    FieldRule,
     in_zone,
     integer_id,
     zone_date,
 )
-from app.uploads.sql import staging
+from app.uploads.sql import problems, staging
 
 TYPED = "checked_rows"
 TABLES = (TYPED,)
 
-# Typed values per kind: the column, its SQL type, the cast of the checked text, and the
-# file's column it comes from (an optional one the file lacks gives NULL).
+# Typed values per kind: the column, its SQL type, and the file's column it comes from
+# (an optional one the file lacks gives NULL), cast to the type (`_cast`).
 _TYPES = {
     UploadKind.ORDERS: (
-        ("order_id", "bigint", "id::bigint", "id"),
-        ("product_id", "integer", "product_id::integer", "product_id"),
-        ("quantity", "integer", "quantity::integer", "quantity"),
-        ("created_date", "date", "created_date::date", "created_date"),
-        ("unit_price", "numeric(12, 2)", "unit_price::numeric(12, 2)", "unit_price"),
-        ("basket", "text", "order_id", "order_id"),
-        ("order_code", "text", "NULL::text", "id"),
-        ("product_code", "text", "NULL::text", "product_id"),
+        ("order_id", "bigint", "id"),
+        ("product_id", "integer", "product_id"),
+        ("quantity", "integer", "quantity"),
+        ("created_date", "date", "created_date"),
+        ("unit_price", "numeric(12, 2)", "unit_price"),
+        ("basket", "text", "order_id"),
+        ("order_code", "text", "id"),
+        ("product_code", "text", "product_id"),
     ),
     UploadKind.PRODUCTS: (
-        ("product_id", "integer", "id::integer", "id"),
-        ("name", "text", "name", "name"),
-        ("category", "text", "category", "category"),
-        ("price", "numeric(12, 2)", "price::numeric(12, 2)", "price"),
-        ("effective_from", "date", "effective_from::date", "effective_from"),
-        ("product_code", "text", "NULL::text", "id"),
+        ("product_id", "integer", "id"),
+        ("name", "text", "name"),
+        ("category", "text", "category"),
+        ("price", "numeric(12, 2)", "price"),
+        ("effective_from", "date", "effective_from"),
+        ("product_code", "text", "id"),
     ),
 }
 
@@ -69,37 +66,16 @@ def _text_id_cast(name: str, source: str) -> str:
     return f"CASE WHEN {is_integer} THEN {source}::bigint END"
 
 
-def _cast(plan: Plan, name: str, sql_type: str, cast: str, source: str) -> str:
+def _cast(plan: Plan, name: str, sql_type: str, source: str) -> str:
+    """A typed value from its checked text: text as it is, anything else cast; a code
+    (`*_code`: the id as written, when it is not an integer) NULL unless ids are text."""
     if source not in plan.columns:
         return f"NULL::{sql_type}"
     if plan.text_ids and name in _ID_HIGHS:
         return _text_id_cast(name, source)
-    return cast
-
-
-def _branch(rule: FieldRule, column: str, *, typed: bool) -> str | None:
-    """`WHEN bad THEN ARRAY[code, message]` for one rule over `column`, in the text or
-    the typed form (None where the typed form has nothing left to check)."""
-    if typed:
-        if rule.typed is None:
-            return None
-        condition = rule.typed.format(v=column)
-        shown = f"quote_literal({column}::text)"
-    else:
-        condition = rule.text.format(v=column)
-        shown = f"quote_literal(left({column}, {SHOWN}))"
-    message = rule.message.format(v=column, shown=shown)
-    return f"WHEN {condition} THEN ARRAY['{rule.code.value}', {message}]"
-
-
-def _branches(rules: Iterable[FieldRule], alias: str = "", *, typed: bool = False) -> list[str]:
-    found = (_branch(r, f"{alias}{r.field}", typed=typed) for r in rules)
-    return [b for b in found if b is not None]
-
-
-def first_problem(rules: Iterable[FieldRule], *, before: str = "") -> str:
-    """CASE giving `ARRAY[code, message]` for the first failing rule, or NULL."""
-    return f"CASE {before} " + " ".join(_branches(rules)) + " END"
+    if name.endswith("_code"):
+        return "NULL::text"
+    return source if sql_type == "text" else f"{source}::{sql_type}"
 
 
 def _normalized(plan: Plan, name: str) -> str:
@@ -111,7 +87,7 @@ def _normalized(plan: Plan, name: str) -> str:
 
 @cache
 def create_typed(plan: Plan) -> str:
-    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _, _ in _TYPES[plan.kind])
+    cols = ", ".join(f"{name} {sql_type}" for name, sql_type, _ in _TYPES[plan.kind])
     return (
         f"CREATE TEMP TABLE {TYPED} (ord bigint, line bigint, problem text[], {cols})"
         " ON COMMIT DROP"
@@ -132,7 +108,7 @@ def fill_typed(plan: Plan) -> str:
         "WHEN bad_count IS NOT NULL THEN ARRAY['wrong_field_count',"
         " format('expected %s fields, found %s', $2::integer, bad_count)]"
     )
-    names = ", ".join(name for name, _, _, _ in _TYPES[plan.kind])
+    names = ", ".join(name for name, _, _ in _TYPES[plan.kind])
     typed = ", ".join(
         f"CASE WHEN problem IS NULL THEN {_cast(plan, *spec)} END" for spec in _TYPES[plan.kind]
     )
@@ -140,7 +116,7 @@ def fill_typed(plan: Plan) -> str:
 INSERT INTO {TYPED} (ord, line, problem, {names})
 SELECT ord, line, problem, {typed}
 FROM (
-    SELECT v.*, {first_problem(rules.checked(plan.columns), before=wrong_count)} AS problem
+    SELECT v.*, {problems.first_problem(rules.checked(plan.columns), before=wrong_count)} AS problem
     FROM (
         SELECT ord, line, bad_count, {values}
         FROM ({staging.text_rows(plan)} OFFSET 0) t OFFSET 0
@@ -248,7 +224,7 @@ def fast_dates(plan: Plan) -> str:
     )
     SELECT raw, problem, CASE WHEN problem IS NULL THEN {date}::date END AS day
     FROM (
-        SELECT raw, {date}, {first_problem(date_rules)} AS problem
+        SELECT raw, {date}, {problems.first_problem(date_rules)} AS problem
         FROM (
             SELECT x.raw, {read} AS {date}
             FROM vals x
@@ -283,10 +259,10 @@ def fast_row_problem(plan: Plan, otherwise: str = "NULL") -> str:
     typed_branches = [
         branch
         for name in rules.typed_on_fast_path
-        for branch in _branches(rules.of(name), "s.", typed=True)
+        for branch in problems.branches(rules.of(name), "s.", typed=True)
     ]
     missing, *_ = rules.of(_fast_date(plan))
-    raw_missing = _branch(missing, f"s.{_fast_date(plan)}", typed=True)
+    raw_missing = problems.branch(missing, f"s.{_fast_date(plan)}", typed=True)
     return f"CASE {' '.join(typed_branches)} {raw_missing} ELSE {otherwise} END"
 
 
@@ -304,7 +280,7 @@ def fast_prices(plan: Plan) -> str:
     return f"""
     SELECT raw, problem, CASE WHEN problem IS NULL THEN unit_price::numeric(12, 2) END AS value
     FROM (
-        SELECT raw, unit_price, {first_problem(rules.of("unit_price"))} AS problem
+        SELECT raw, unit_price, {problems.first_problem(rules.of("unit_price"))} AS problem
         FROM (
             SELECT raw, {price} AS unit_price
             FROM ({staging.distinct_values("unit_price")}) r OFFSET 0
@@ -316,7 +292,8 @@ def fast_prices(plan: Plan) -> str:
 def basket_problem(basket: str) -> str:
     """A basket's (`order_id`'s) first problem, over its trimmed text `basket`."""
     rules = RULES[UploadKind.ORDERS].of("order_id")
-    return f"CASE {' '.join(b for b in (_branch(r, basket, typed=False) for r in rules) if b)} END"
+    found = (problems.branch(r, basket, typed=False) for r in rules)
+    return f"CASE {' '.join(b for b in found if b)} END"
 
 
 @cache

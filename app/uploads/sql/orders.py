@@ -16,7 +16,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import bookkeeping, checks, staging
+from app.uploads.sql import bookkeeping, checks, problems, staging
 
 CHECKED = "checked_orders"
 WHOLE_DATES = "whole_dates"
@@ -91,15 +91,12 @@ def _met(plan: Plan) -> str:
     LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1"""
 
 
-def _conflict(plan: Plan) -> str:
-    """What a stored order with other values is: an update, or a `conflict`."""
-    if plan.update:
-        return "ELSE NULL"
-    return """ELSE ARRAY['conflict', format(
-                'order %s is stored with product_id %s, quantity %s, created_date %s%s;'
-                ' upload with on_conflict=update to replace it',
-                m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date,
-                ', unit_price ' || m.old_unit_price)]"""
+# What a `conflict` says of the stored order (problems.conflict's pattern and values).
+_STORED = (
+    "order %s is stored with product_id %s, quantity %s, created_date %s%s",
+    """m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date,
+                ', unit_price ' || m.old_unit_price""",
+)
 
 
 def _kept(plan: Plan, name: str, source: str) -> str:
@@ -140,7 +137,7 @@ problems AS (
                     coalesce(m.order_code, m.order_id::text), m.first_line)]
             WHEN m.old_order_id IS NULL OR {_OLD_VALUES} IS NOT DISTINCT FROM
                 (m.product_id, m.quantity, m.created_date, {_optional(plan)}) THEN NULL
-            {_conflict(plan)}
+            {problems.conflict(plan, *_STORED)}
         END AS problem
     FROM met m
 )

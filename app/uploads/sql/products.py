@@ -14,7 +14,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import bookkeeping, checks
+from app.uploads.sql import bookkeeping, checks, problems
 
 CHECKED = "checked_products"
 
@@ -39,15 +39,12 @@ def _stored(plan: Plan) -> str:
     )
 
 
-def _conflict(plan: Plan) -> str:
-    """What a stored product with other values is: an update, or a `conflict`."""
-    if plan.update:
-        return "ELSE NULL"
-    return """ELSE ARRAY['conflict', format(
-                'product %s is stored as name %s, category %s, price %s on %s;'
-                ' upload with on_conflict=update to replace it',
-                coalesce(m.product_code, m.product_id::text), quote_literal(m.old_name),
-                quote_literal(m.old_category), m.old_price, m.valid_from)]"""
+# What a `conflict` says of the stored product (problems.conflict's pattern and values).
+_STORED = (
+    "product %s is stored as name %s, category %s, price %s on %s",
+    """coalesce(m.product_code, m.product_id::text), quote_literal(m.old_name),
+                quote_literal(m.old_category), m.old_price, m.valid_from""",
+)
 
 
 # What a valid row changes of a stored product: its price from its date on (the price in
@@ -57,6 +54,48 @@ _CHANGES = (
     "(m.price IS DISTINCT FROM m.old_price"
     " OR (m.names AND (m.name, m.category) IS DISTINCT FROM (m.old_name, m.old_category)))"
 )
+
+
+# Each dated row's occurrence of its id and date among the rows as valid as it, and the
+# line of the first (`ranked`); the first valid occurrences, `names` on a product's
+# latest-dated one (`valid`).
+_OCCURRENCES = """ranked AS (
+    SELECT t.*, row_number() OVER w AS occurrence, first_value(t.line) OVER w AS first_line
+    FROM dated t
+    WINDOW w AS (PARTITION BY t.problem IS NULL, t.product_id, t.valid_from ORDER BY t.line)
+),
+valid AS MATERIALIZED (
+    SELECT r.ord, r.product_id, r.valid_from, r.price,
+        row_number() OVER (PARTITION BY r.product_id ORDER BY r.valid_from DESC) = 1 AS names
+    FROM ranked r WHERE r.problem IS NULL AND r.occurrence = 1
+),"""
+
+# Each valid row's price before it (`prior`): the stored prices and the file's valid
+# rows of its product, by date (a stored price before a row of the same date).
+_PRIOR_PRICES = """events AS (
+    SELECT pp.product_id, pp.valid_from, pp.price, 1 AS stored, NULL::bigint AS ord
+    FROM product_prices pp WHERE pp.product_id IN (SELECT product_id FROM valid)
+    UNION ALL
+    SELECT product_id, valid_from, price, 0, ord FROM valid
+),
+prior AS (
+    SELECT ord, lag(price) OVER (
+        PARTITION BY product_id ORDER BY valid_from, stored DESC) AS price
+    FROM events
+),"""
+
+# Each judged row as `checked_products` keeps it, with its action.
+_ACTIONS = f"""SELECT m.ord, m.line, m.product_id, m.name, m.category, m.price, m.valid_from,
+    m.product_code, m.old_name,
+    m.old_category, m.old_price, m.names, m.verdict,
+    CASE
+        WHEN m.verdict IS NOT NULL THEN 'reject'
+        WHEN NOT m.stored THEN 'insert'
+        WHEN NOT {_CHANGES} THEN 'unchanged'
+        ELSE 'update'
+    END
+FROM judged m
+"""
 
 
 @cache
@@ -74,27 +113,8 @@ WITH dated AS (
     SELECT t.*, coalesce(t.effective_from, CAST($1 AS date)) AS valid_from
     FROM {checks.rows(plan)} t
 ),
-ranked AS (
-    SELECT t.*, row_number() OVER w AS occurrence, first_value(t.line) OVER w AS first_line
-    FROM dated t
-    WINDOW w AS (PARTITION BY t.problem IS NULL, t.product_id, t.valid_from ORDER BY t.line)
-),
-valid AS MATERIALIZED (
-    SELECT r.ord, r.product_id, r.valid_from, r.price,
-        row_number() OVER (PARTITION BY r.product_id ORDER BY r.valid_from DESC) = 1 AS names
-    FROM ranked r WHERE r.problem IS NULL AND r.occurrence = 1
-),
-events AS (
-    SELECT pp.product_id, pp.valid_from, pp.price, 1 AS stored, NULL::bigint AS ord
-    FROM product_prices pp WHERE pp.product_id IN (SELECT product_id FROM valid)
-    UNION ALL
-    SELECT product_id, valid_from, price, 0, ord FROM valid
-),
-prior AS (
-    SELECT ord, lag(price) OVER (
-        PARTITION BY product_id ORDER BY valid_from, stored DESC) AS price
-    FROM events
-),
+{_OCCURRENCES}
+{_PRIOR_PRICES}
 met AS (
     SELECT r.ord, r.line, r.product_id, r.name, r.category, r.price, r.valid_from,
         r.product_code, p.name::text AS old_name, p.category::text AS old_category,
@@ -119,21 +139,11 @@ judged AS (
                 || CASE WHEN m.valid_from <> CAST($1 AS date)
                     THEN format(' for effective_from %s', m.valid_from) ELSE '' END]
             WHEN NOT m.stored OR NOT {_CHANGES} THEN NULL
-            {_conflict(plan)}
+            {problems.conflict(plan, *_STORED)}
         END AS verdict
     FROM met m
 )
-SELECT m.ord, m.line, m.product_id, m.name, m.category, m.price, m.valid_from,
-    m.product_code, m.old_name,
-    m.old_category, m.old_price, m.names, m.verdict,
-    CASE
-        WHEN m.verdict IS NOT NULL THEN 'reject'
-        WHEN NOT m.stored THEN 'insert'
-        WHEN NOT {_CHANGES} THEN 'unchanged'
-        ELSE 'update'
-    END
-FROM judged m
-"""
+{_ACTIONS}"""
 
 
 COUNT_ACTIONS = f"SELECT action, problem[1] AS code, count(*) AS n FROM {CHECKED} GROUP BY 1, 2"

@@ -1,0 +1,86 @@
+"""Keep the sales rollups exact inside the upload's own transaction: never a refresh.
+
+An upload adds its deltas (`deltas`: `open_deltas`, `add_deltas`, `add_basket_deltas`,
+`price_change_deltas`); `fold` then writes the rollups, family by family: the sales per
+product and day, product, day and basket (`sales`), the growth leaders (`leaders`) and
+the running units (`running`). Each module owns the temporary tables of its family.
+
+Folding the deltas in takes two steps: `summarize` turns them into what each rollup gets
+(temporary tables), `write` merges those into the rollups. Both run on the upload's
+connection, or the first on a summarizer's (uploads/summarizer.py), which then `ship`s
+its sums to the upload's.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.analytics.rollups import deltas, leaders, running, sales
+from app.analytics.rollups.deltas import (
+    CREATE_BASKET_DELTAS,
+    CREATE_DELTAS,
+    IN_EFFECT,
+    add_basket_deltas,
+    add_deltas,
+    open_deltas,
+    price_change_deltas,
+)
+from app.analytics.rollups.leaders import LEADERS_PER_DAY
+from app.analytics.rollups.sales import SUMMED
+from app.db import copy_between
+
+__all__ = [
+    "CREATE_BASKET_DELTAS",
+    "CREATE_DELTAS",
+    "IN_EFFECT",
+    "LEADERS_PER_DAY",
+    "SUMMED",
+    "TEMP_TABLES",
+    "add_basket_deltas",
+    "add_deltas",
+    "fold",
+    "open_deltas",
+    "price_change_deltas",
+    "ship",
+    "summarize",
+    "write",
+]
+
+_FAMILIES = (sales, leaders, running)
+# Each temporary table of the fold, with the module that owns it.
+TEMP_TABLES = {table: module.__name__ for module in (deltas, *_FAMILIES) for table in module.TABLES}
+
+CREATE_SUMS = tuple(statement for family in _FAMILIES for statement in family.CREATE)
+SUMMARIZE = tuple(statement for family in _FAMILIES for statement in family.SUMMARIZE)
+# The leaders last: they rank the product-day cells as written.
+WRITE = (*sales.WRITE, *running.WRITE, *leaders.WRITE)
+# What a summarizer sends: (query on its connection, table on the upload's, columns).
+SHIPPED = tuple(shipped for family in _FAMILIES for shipped in family.SHIPPED)
+
+
+async def summarize(conn: asyncpg.Connection) -> None:
+    """Turn the deltas into the sums each rollup gets (asyncpg connection, inside a
+    transaction)."""
+    for statement in (*CREATE_SUMS, *SUMMARIZE):
+        await conn.execute(statement)
+
+
+async def write(conn: asyncpg.Connection) -> None:
+    """Merge the sums into the rollups."""
+    for statement in WRITE:
+        await conn.execute(statement)
+
+
+async def ship(source: asyncpg.Connection, target: asyncpg.Connection) -> None:
+    """Send the sums `summarize` made on `source` into `target`'s transaction; `write`
+    on `target` then completes the fold."""
+    for statement in CREATE_SUMS:
+        await target.execute(statement)
+    for query, table, columns in SHIPPED:
+        await copy_between(source, query, target, table, columns)
+
+
+async def fold(conn: asyncpg.Connection) -> None:
+    """Fold the deltas into the rollups, on this connection."""
+    await summarize(conn)
+    await write(conn)
