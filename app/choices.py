@@ -1,6 +1,6 @@
 """The choices the service and its command line share, in the standard library only:
 the command line imports them without pydantic or SQLAlchemy (`orderlens --help` stays
-fast), the settings and the upload models from here too."""
+fast), the settings and the upload and forecast models from here too."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ class OnConflict(StrEnum):
 class FxMode(StrEnum):
     LATEST = "latest"
     ORDER_DATE = "order_date"
+
+
+class JobStatus(StrEnum):
+    """Where an upload or a forecast run stands."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 class ForecastEngine(StrEnum):

@@ -413,13 +413,3 @@ WHERE s.sync_id = r.sync_id AND s.report_digest = r.digest
     AND s.sent_at IS NOT NULL AND s.finished_at IS NULL
 RETURNING s.sync_id
 """
-LIST_READS = """
-SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, sent_at, finished_at,
-    report_digest IS NOT NULL AS reports, consumer, dataset
-FROM syncs
-WHERE (CAST(:feed AS text) IS NULL OR feed = :feed)
-    AND (CAST(:consumer AS text) IS NULL OR consumer = :consumer)
-    AND (CAST(:before AS bigint) IS NULL OR sync_id < :before)
-ORDER BY sync_id DESC
-LIMIT :limit
-"""

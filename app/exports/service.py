@@ -122,6 +122,20 @@ async def instance_id(*, session: AsyncSession) -> str:
     return str(found)
 
 
+# The log of reads, read through a session in `:name` style (feeds.py holds the `$n`
+# statements that reads run on asyncpg).
+LIST_READS = """
+SELECT sync_id, feed, cursor_from, cursor_to, rows, read_at, sent_at, finished_at,
+    report_digest IS NOT NULL AS reports, consumer, dataset
+FROM syncs
+WHERE (CAST(:feed AS text) IS NULL OR feed = :feed)
+    AND (CAST(:consumer AS text) IS NULL OR consumer = :consumer)
+    AND (CAST(:before AS bigint) IS NULL OR sync_id < :before)
+ORDER BY sync_id DESC
+LIMIT :limit
+"""
+
+
 async def reads(
     *,
     session: AsyncSession,
@@ -132,7 +146,7 @@ async def reads(
 ) -> list[dict[str, Any]]:
     """The log of feed reads, newest first (of one consumer's, if given)."""
     result = await session.execute(
-        text(feeds.LIST_READS),
+        text(LIST_READS),
         {"feed": feed, "before": before, "limit": limit, "consumer": consumer},
     )
     return [dict(row._mapping) for row in result]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,13 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
+from app.choices import JobStatus
 from app.db.base import Base, identity_key, set_on_insert
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
 
 
 class ForecastRun(Base):
@@ -47,7 +41,7 @@ class ForecastRun(Base):
     )
 
     run_id: Mapped[int] = identity_key()
-    status: Mapped[str] = mapped_column(String(16), server_default=RunStatus.RUNNING.value)
+    status: Mapped[str] = mapped_column(String(16), server_default=JobStatus.RUNNING.value)
     started_at: Mapped[dt.datetime] = set_on_insert()
     finished_at: Mapped[dt.datetime | None]
     data_until: Mapped[dt.date | None]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import keys
 from app.errors import NotFound
-from app.forecasting import queries
+from app.forecasting import queries, reads
 from app.forecasting.schemas import (
     Accuracy,
     AccuracyPage,
@@ -59,7 +59,7 @@ class RunNotFound(NotFound):
 
 async def sweep_dead(*, session: AsyncSession) -> None:
     """Fail runs whose process died (their lock is free), as dead uploads are."""
-    await session.execute(text(queries.SWEEP_DEAD), {"key": queries.FORECAST_LOCK_KEY})
+    await session.execute(text(reads.SWEEP_DEAD), {"key": queries.FORECAST_LOCK_KEY})
 
 
 def _json(value: Any) -> Any:
@@ -92,9 +92,9 @@ async def get_run(*, session: AsyncSession, run_id: int | None) -> Run:
     """One run by id, or the newest (`None`); 404 `run_not_found`."""
     await sweep_dead(session=session)
     if run_id is None:
-        row = (await session.execute(text(queries.LATEST_RUN))).first()
+        row = (await session.execute(text(reads.LATEST_RUN))).first()
     else:
-        row = (await session.execute(text(queries.GET_RUN), {"run_id": run_id})).first()
+        row = (await session.execute(text(reads.GET_RUN), {"run_id": run_id})).first()
     if row is None:
         raise RunNotFound("No such forecast run.", details={"run_id": run_id})
     return run_of(row)
@@ -141,13 +141,13 @@ async def product_ref(*, session: AsyncSession, product_id: str) -> ProductRef:
 async def product(*, session: AsyncSession, product: ProductRef) -> ProductForecast:
     """The latest succeeded run's forecast of a product; 404 `no_forecast`."""
     found = (
-        await session.execute(text(queries.PRODUCT_FORECAST), {"product_id": product.key})
+        await session.execute(text(reads.PRODUCT_FORECAST), {"product_id": product.key})
     ).first()
     if found is None:
         raise NoForecast(NO_PRODUCT_FORECAST, details={"product_id": product.product_id})
     m = found._mapping
     items = await session.execute(
-        text(queries.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product.key}
+        text(reads.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product.key}
     )
     return _answer(
         ProductForecast,
@@ -163,20 +163,20 @@ async def level(*, session: AsyncSession, level: str, key: str) -> LevelForecast
     the level's own series (LEVEL_INTERVALS); a run from before the levels serves a
     category as its products' sum. 404 `no_forecast`."""
     params = {"level": level, "key": key}
-    found = (await session.execute(text(queries.LEVEL_RUN), params)).first()
+    found = (await session.execute(text(reads.LEVEL_RUN), params)).first()
     details = {"category": key} if level == "category" else {"level": level}
     if found is None:
         raise NoForecast("No forecast run has succeeded yet.", details=details)
     m = found._mapping
     model, intervals = m["model"], LEVEL_INTERVALS
     if model is not None:
-        rows = await session.execute(text(queries.LEVEL_ITEMS), {**params, "run_id": m["run_id"]})
+        rows = await session.execute(text(reads.LEVEL_ITEMS), {**params, "run_id": m["run_id"]})
         items = [_level_day(r._mapping) for r in rows]
         if model == SUM_OF_PRODUCTS:
             intervals = CATEGORY_INTERVALS
     elif level == "category" and m["products"]:
         rows = await session.execute(
-            text(queries.CATEGORY_ITEMS), {"run_id": m["run_id"], "category": key}
+            text(reads.CATEGORY_ITEMS), {"run_id": m["run_id"], "category": key}
         )
         items = [_level_day({**r._mapping, "unallocated": 0.0}) for r in rows]
         model, intervals = SUM_OF_PRODUCTS, CATEGORY_INTERVALS
@@ -196,7 +196,7 @@ async def level(*, session: AsyncSession, level: str, key: str) -> LevelForecast
 
 async def accuracy(*, session: AsyncSession) -> AccuracyPage:
     """The served run's pooled backtest figures per model."""
-    row = (await session.execute(text(queries.SERVED_RUN))).first()
+    row = (await session.execute(text(reads.SERVED_RUN))).first()
     if row is None:
         return AccuracyPage(run_id=None, items=[])
     run = run_of(row)
@@ -205,11 +205,11 @@ async def accuracy(*, session: AsyncSession) -> AccuracyPage:
 
 async def products(*, session: AsyncSession) -> ForecastProductPage:
     """The products the served run forecast, with their model (the dashboard's picker)."""
-    row = (await session.execute(text(queries.SERVED_RUN))).first()
+    row = (await session.execute(text(reads.SERVED_RUN))).first()
     if row is None:
         return ForecastProductPage(run_id=None, items=[])
     run_id = row._mapping["run_id"]
-    rows = await session.execute(text(queries.RUN_PRODUCTS), {"run_id": run_id})
+    rows = await session.execute(text(reads.RUN_PRODUCTS), {"run_id": run_id})
     items = [
         ForecastProductItem(
             product_id=r.code or r.product_id,
@@ -227,10 +227,10 @@ async def products(*, session: AsyncSession) -> ForecastProductPage:
 async def categories(*, session: AsyncSession) -> ForecastCategoryPage:
     """The served run's categories, the most units expected first (the dashboard's
     category view)."""
-    row = (await session.execute(text(queries.SERVED_RUN))).first()
+    row = (await session.execute(text(reads.SERVED_RUN))).first()
     if row is None:
         return ForecastCategoryPage(run_id=None, items=[])
-    rows = await session.execute(text(queries.RUN_CATEGORIES))
+    rows = await session.execute(text(reads.RUN_CATEGORIES))
     return ForecastCategoryPage(
         run_id=row._mapping["run_id"],
         items=[ForecastCategoryItem(**r._mapping) for r in rows],
@@ -245,7 +245,7 @@ async def recent_units(
     chart)."""
     rows = (
         await session.execute(
-            text(queries.PRODUCT_HISTORY),
+            text(reads.PRODUCT_HISTORY),
             {"product_id": product_id, "until": until, "days": days},
         )
     ).all()
@@ -259,9 +259,9 @@ async def level_units(
     to `until`, zero-filled from the first sale of any product as the level's series is
     (the dashboard's forecast chart)."""
     if category is None:
-        statement, params = queries.TOTAL_HISTORY, {"until": until, "days": days}
+        statement, params = reads.TOTAL_HISTORY, {"until": until, "days": days}
     else:
-        statement = queries.CATEGORY_HISTORY
+        statement = reads.CATEGORY_HISTORY
         params = {"category": category, "until": until, "days": days}
     rows = (await session.execute(text(statement), params)).all()
     return _zero_filled(rows, until=until, days=days)

@@ -16,16 +16,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
+from app.choices import JobStatus
+
 # Re-exported: the uploads' choices, defined with the command line's in app.choices.
 from app.choices import OnConflict as OnConflict
 from app.choices import UploadKind as UploadKind
 from app.db.base import Base, identity_key, set_on_insert
-
-
-class UploadStatus(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
 
 
 class RejectCode(StrEnum):
@@ -56,7 +52,7 @@ class Upload(Base):
     __tablename__ = "uploads"
     __table_args__ = (
         CheckConstraint(_one_of("kind", UploadKind), name="kind_known"),
-        CheckConstraint(_one_of("status", UploadStatus), name="status_known"),
+        CheckConstraint(_one_of("status", JobStatus), name="status_known"),
         CheckConstraint(_one_of("on_conflict", OnConflict), name="on_conflict_known"),
         CheckConstraint(
             "rows_total >= 0 AND rows_inserted >= 0 AND rows_updated >= 0"
@@ -70,7 +66,7 @@ class Upload(Base):
     kind: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), server_default=UploadStatus.RUNNING.value)
+    status: Mapped[str] = mapped_column(String(16), server_default=JobStatus.RUNNING.value)
     on_conflict: Mapped[str] = mapped_column(String(16), server_default=OnConflict.REJECT.value)
     rows_total: Mapped[int] = _counter()
     rows_inserted: Mapped[int] = _counter()
