@@ -10,6 +10,7 @@ dropped at the end), otherwise a throwaway embedded one.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import shutil
 import tempfile
@@ -32,6 +33,15 @@ from app.db import tables
 from app.main import create_app
 from tests.fx.fake import ASSESSMENT_RATE, FakeFreeCurrencyApi
 from tests.oracles import RECOMPUTED, STORED
+
+# Prefect reads its settings once, when first imported (at collection, by the pipeline
+# tests): so here, before that. Its home (its temporary server's database) is this test
+# process's own, and that server may take its time to start on a busy machine (the
+# default is 20 s; the suite run twice at once under a CPU hog took longer).
+_PREFECT_HOME = tempfile.mkdtemp(prefix="orderlens-test-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 API_KEY = "test-api-key"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 import os
 import re
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,6 @@ def prefect_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     # (its INFO lines, the temporary server's stop among them, would go to a closed stream)
     monkeypatch.setenv("PREFECT_LOGGING_LEVEL", "WARNING")
-    # Its temporary server starts in seconds, but in over its default 20 s on a busy
-    # machine (the suite run twice at once): the test waits, it does not race.
-    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _run(served: str, to: str, *args: str) -> tuple[int, str, str]:
@@ -63,7 +61,10 @@ def _run(served: str, to: str, *args: str) -> tuple[int, str, str]:
         cli.cli,
         ["pipeline", "run", "--url", served, "--to", to, "--api-key", API_KEY, *args],
     )
-    return result.exit_code, result.stdout, result.stderr
+    error = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        error += "".join(traceback.format_exception(result.exception))  # what stopped it
+    return result.exit_code, result.stdout, error
 
 
 @pytest.mark.one_server  # its PostgreSQL warehouse: test_a_postgresql_warehouse_kept_current
