@@ -1,1 +1,1 @@
-"""GET /: the dashboard page, its assets and its server-drawn charts."""
+"""GET /: the dashboard page and its assets (its charts are drawn in the browser)."""
