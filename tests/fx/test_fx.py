@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,17 +22,16 @@ from tests.fx.fake import FX_KEY, FakeFreeCurrencyApi
 from tests.helpers import assert_error, fx_app, upload
 
 
+# The shared service with a fake freecurrencyapi (tests/conftest.py), under this file's
+# short names.
 @pytest.fixture
-def fake() -> FakeFreeCurrencyApi:
-    return FakeFreeCurrencyApi()
+def fake(fake_fx: FakeFreeCurrencyApi) -> FakeFreeCurrencyApi:
+    return fake_fx
 
 
 @pytest.fixture
-async def fx(
-    database_url: URL, tmp_path: Path, fake: FakeFreeCurrencyApi, clean_db: None
-) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in open_client(fx_app(database_url, tmp_path, fake)):
-        yield c
+def fx(api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return api
 
 
 class TestLatest:
