@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.analytics import service
+from app.analytics.deps import UsdReadDep
 from app.analytics.schemas import (
     AverageTicket,
     DailyRevenue,
@@ -23,15 +24,15 @@ from app.analytics.service import GrowthBasis
 from app.answers.route import CachedRead
 from app.db import SessionDep
 from app.errors import DATABASE_ERRORS
-from app.fx.deps import FxDep
 from app.fx.schemas import fx_headers
 from app.kit.csv import csv_line, csv_lines, csv_response
 from app.kit.deps import SessionmakerDep
 from app.kit.json import json_answer
 from app.kit.negotiation import Format, FormatDep, answer_as
-from app.kit.openapi import READ_ERRORS, USD_ERRORS
+from app.kit.openapi import USD_ERRORS
 from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, Paging, limit_query
-from app.kit.params import PeriodDep, ViewDep
+from app.kit.params import PeriodDep
+from app.kit.routes import read
 
 router = APIRouter(tags=["analytics"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
@@ -45,14 +46,10 @@ def days_page(
     return Paging(limit, cursor)
 
 
-@router.get(
-    "/kpis",
-    summary="The three KPIs: busiest day, most demanded product, top categories",
-    response_model=Kpis,
-    responses=USD_ERRORS,
-)
-async def kpis(session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep) -> Kpis | Response:
-    result = await service.kpis(session=session, fx=fx, mode=view.mode, period=view.period)
+@read(router, "/kpis", Kpis, USD_ERRORS)
+async def kpis(asked: UsdReadDep) -> Kpis | Response:
+    """The three KPIs: busiest day, most demanded product, top categories"""
+    result = await service.kpis(asked.query)
     day, product = result.max_order_date, result.most_demanded_product
     rows = [
         ("max_order_date", day.date if day else ""),
@@ -65,7 +62,12 @@ async def kpis(session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep) ->
         ("top_categories", " > ".join(c.category for c in result.top_categories)),
     ]
     return answer_as(
-        fmt, result, ("kpi_name", "value"), rows, filename="kpis.csv", headers=fx_headers(result.fx)
+        asked.fmt,
+        result,
+        ("kpi_name", "value"),
+        rows,
+        filename="kpis.csv",
+        headers=fx_headers(result.fx),
     )
 
 
@@ -84,41 +86,25 @@ async def _csv_pages(
         yield head
 
 
-@router.get(
-    "/insights/daily-revenue",
-    summary="Revenue per calendar day, zero-filled, with a 7-day moving average",
-    response_model=DailyRevenuePage,
-    responses=USD_ERRORS,
-)
+@read(router, "/insights/daily-revenue", DailyRevenuePage, USD_ERRORS)
 async def daily_revenue(
-    session: SessionDep,
+    asked: UsdReadDep,
     sessionmaker: SessionmakerDep,
-    fx: FxDep,
-    fmt: FormatDep,
-    view: ViewDep,
     page_asked: Annotated[Paging, Depends(days_page)],
 ) -> DailyRevenuePage | Response:
-    period, mode = view.period, view.mode
-    if fmt is Format.CSV:
+    """Revenue per calendar day, zero-filled, with a 7-day moving average"""
+    q = asked.query
+    if asked.fmt is Format.CSV:
         # Streamed a page of days at a time: the series may span thousands of years.
-        conv = await service.daily_revenue_conversion(
-            session=session, fx=fx, mode=mode, period=period
-        )
-        pages = service.daily_revenue_pages(sessionmaker=sessionmaker, conv=conv, period=period)
+        conv = await service.daily_revenue_conversion(q)
+        pages = service.daily_revenue_pages(sessionmaker=sessionmaker, conv=conv, period=q.period)
         return csv_response(
             _csv_pages(DAILY_COLUMNS, pages),
             filename="daily_revenue.csv",
             headers=conv.headers() if conv else {},
         )
     limit = page_asked.limit
-    page = await service.daily_revenue(
-        session=session,
-        fx=fx,
-        mode=mode,
-        period=period,
-        after=DAYS.after(page_asked.cursor),
-        limit=limit + 1,
-    )
+    page = await service.daily_revenue(q, after=DAYS.after(page_asked.cursor), limit=limit + 1)
     items, next_cursor = DAYS.cut(page.items, limit)
     return json_answer(
         {
@@ -129,31 +115,23 @@ async def daily_revenue(
     )
 
 
-@router.get(
-    "/insights/average-ticket",
-    summary="Orders, revenue and the average ticket in BRL and USD",
-    response_model=AverageTicket,
-    responses=USD_ERRORS,
-)
-async def average_ticket(
-    session: SessionDep, fx: FxDep, fmt: FormatDep, view: ViewDep
-) -> AverageTicket | Response:
-    result = await service.average_ticket(
-        session=session, fx=fx, mode=view.mode, period=view.period
-    )
+@read(router, "/insights/average-ticket", AverageTicket, USD_ERRORS)
+async def average_ticket(asked: UsdReadDep) -> AverageTicket | Response:
+    """Orders, revenue and the average ticket in BRL and USD"""
+    result = await service.average_ticket(asked.query)
     columns = ("orders", "revenue_brl", "average_ticket_brl", "average_ticket_usd")
     rows = [[getattr(result, c) for c in columns]]
     return answer_as(
-        fmt, result, columns, rows, filename="average_ticket.csv", headers=fx_headers(result.fx)
+        asked.fmt,
+        result,
+        columns,
+        rows,
+        filename="average_ticket.csv",
+        headers=fx_headers(result.fx),
     )
 
 
-@router.get(
-    "/insights/top-categories",
-    summary="Units per category: the top `limit`, and every other category summed",
-    response_model=TopCategories,
-    responses=READ_ERRORS,
-)
+@read(router, "/insights/top-categories", TopCategories)
 async def top_categories(
     session: SessionDep,
     fmt: FormatDep,
@@ -162,6 +140,7 @@ async def top_categories(
         int, Query(ge=1, le=MAX_LIMIT, description="Categories listed (ties: name ascending)")
     ] = 10,
 ) -> TopCategories | Response:
+    """Units per category: the top `limit`, and every other category summed"""
     result = await service.top_categories(session=session, period=period, limit=limit)
     # The others' row: no category, how many categories it sums.
     rows = [(c.category, c.quantity, 1) for c in result.items]
@@ -171,12 +150,7 @@ async def top_categories(
     return answer_as(fmt, result, columns, rows, filename="top_categories.csv")
 
 
-@router.get(
-    "/insights/top-growth",
-    summary="The products with the highest day-over-day growth in units",
-    response_model=GrowthPage,
-    responses=READ_ERRORS,
-)
+@read(router, "/insights/top-growth", GrowthPage)
 async def top_growth(
     session: SessionDep,
     fmt: FormatDep,
@@ -192,6 +166,7 @@ async def top_growth(
         int, Query(ge=1, le=MAX_LIMIT, description="How many (ties: earliest date, then product)")
     ] = 1,
 ) -> GrowthPage | Response:
+    """The products with the highest day-over-day growth in units"""
     items = await service.top_growth(session=session, period=period, basis=basis, limit=limit)
     columns = tuple(Growth.model_fields)
     rows = ([getattr(i, c) for c in columns] for i in items)

@@ -44,13 +44,35 @@ async def _days(session: AsyncSession, period: Period) -> list[date]:
     return [r.created_date for r in await _rows(session, queries.ORDER_DAYS, **period.params())]
 
 
-async def conversion(
-    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
-) -> Conversion:
-    """The rate(s) for a streamed answer about `period` (order_date: every order day in
+@dataclass(frozen=True)
+class UsdQuery:
+    """A question about the orders in BRL and USD: the session it reads in, the FX
+    service and mode that convert, the days it covers."""
+
+    session: AsyncSession
+    fx: FxService
+    mode: FxMode
+    period: Period
+
+
+async def conversion(q: UsdQuery) -> Conversion:
+    """The rate(s) for a streamed answer about `q.period` (order_date: every order day in
     it; a day that lands meanwhile gets an empty USD cell, see orders.queries)."""
-    days = await _days(session, period) if mode is FxMode.ORDER_DATE else []
-    return await fx.conversion(mode, days)
+    days = await _days(q.session, q.period) if q.mode is FxMode.ORDER_DATE else []
+    return await q.fx.conversion(q.mode, days)
+
+
+async def _in_usd(
+    q: UsdQuery, brl: Decimal, days_sql: str, **params: Any
+) -> tuple[Decimal, Conversion]:
+    """`brl` in USD and the conversion that made it: at the one rate of `latest`, or as
+    each day's revenue (`days_sql`'s rows) at its day's rate."""
+    if q.mode is FxMode.LATEST:
+        conv = await q.fx.conversion(q.mode)
+        return brl * conv.rate_on(), conv
+    days = await _rows(q.session, days_sql, **params)
+    conv = await q.fx.conversion(q.mode, [d.created_date for d in days])
+    return sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0)), conv
 
 
 async def period_out(*, session: AsyncSession, period: Period) -> PeriodOut:
@@ -58,7 +80,8 @@ async def period_out(*, session: AsyncSession, period: Period) -> PeriodOut:
     return PeriodOut(start=row.first, end=row.last)
 
 
-async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Period) -> Kpis:
+async def kpis(q: UsdQuery) -> Kpis:
+    session, period = q.session, q.period
     params = period.params()
     top_day = await _rows(session, queries.MAX_ORDER_DATE, **params)
     figures = await _rows(session, queries.PRODUCT_FIGURES[period.unbounded], **params)
@@ -67,13 +90,9 @@ async def kpis(*, session: AsyncSession, fx: FxService, mode: FxMode, period: Pe
     info = None
     if demanded:
         row = demanded[0]
-        if mode is FxMode.LATEST:
-            conv = await fx.conversion(mode)
-            usd = row.sales_brl * conv.rate_on()
-        else:
-            days = await _rows(session, queries.PRODUCT_DAYS, product_id=row.product_id, **params)
-            conv = await fx.conversion(mode, [d.created_date for d in days])
-            usd = sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0))
+        usd, conv = await _in_usd(
+            q, row.sales_brl, queries.PRODUCT_DAYS, product_id=row.product_id, **params
+        )
         product = MostDemandedProduct(
             product_id=row.code or row.product_id,
             product_name=row.name,
@@ -122,25 +141,17 @@ class DailyRevenueRows:
     conversion: Conversion | None
 
 
-async def daily_revenue(
-    *,
-    session: AsyncSession,
-    fx: FxService,
-    mode: FxMode,
-    period: Period,
-    after: date | None,
-    limit: int | None,
-) -> DailyRevenueRows:
+async def daily_revenue(q: UsdQuery, *, after: date | None, limit: int | None) -> DailyRevenueRows:
     rows = await _rows(
-        session,
+        q.session,
         queries.DAILY_REVENUE,
         after=after.isoformat() if after else None,
         limit=limit,
-        **period.params(),
+        **q.period.params(),
     )
     if not rows:
         return DailyRevenueRows([], None)
-    conv = await fx.conversion(mode, [r.day for r in rows if r.orders])
+    conv = await q.fx.conversion(q.mode, [r.day for r in rows if r.orders])
     items = [
         DailyRevenue(
             date=r.day,
@@ -158,15 +169,13 @@ async def daily_revenue(
 DAILY_CSV_PAGE = 10_000  # days per query of a streamed daily revenue CSV
 
 
-async def daily_revenue_conversion(
-    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
-) -> Conversion | None:
+async def daily_revenue_conversion(q: UsdQuery) -> Conversion | None:
     """The conversion of a whole daily revenue series; None when the period has no orders
     (then no rate is needed)."""
-    days = await _days(session, period)
+    days = await _days(q.session, q.period)
     if not days:
         return None
-    return await fx.conversion(mode, days if mode is FxMode.ORDER_DATE else [])
+    return await q.fx.conversion(q.mode, days if q.mode is FxMode.ORDER_DATE else [])
 
 
 async def daily_revenue_pages(
@@ -219,21 +228,13 @@ def _day_rate(conv: Conversion, day: date, orders: int) -> Decimal:
     return conv.rate_on(day)
 
 
-async def average_ticket(
-    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period
-) -> AverageTicket:
-    [totals] = await _rows(session, queries.TOTALS, **period.params())
+async def average_ticket(q: UsdQuery) -> AverageTicket:
+    [totals] = await _rows(q.session, queries.TOTALS, **q.period.params())
     orders, revenue = totals.orders, totals.revenue_brl
     average_brl = average_usd = None
     info = None
     if orders:
-        if mode is FxMode.LATEST:
-            conv = await fx.conversion(mode)
-            usd = revenue * conv.rate_on()
-        else:
-            days = await _rows(session, queries.REVENUE_DAYS, **period.params())
-            conv = await fx.conversion(mode, [d.created_date for d in days])
-            usd = sum((d.revenue_brl * conv.rate_on(d.created_date) for d in days), Decimal(0))
+        usd, conv = await _in_usd(q, revenue, queries.REVENUE_DAYS, **q.period.params())
         average_brl, average_usd = money(revenue / orders), money(usd / orders)
         info = conv.info()
     return AverageTicket(
@@ -242,7 +243,7 @@ async def average_ticket(
         average_ticket_brl=average_brl,
         average_ticket_usd=average_usd,
         fx=info,
-        period=await period_out(session=session, period=period),
+        period=await period_out(session=q.session, period=q.period),
     )
 
 

@@ -20,6 +20,7 @@ from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.kit.money import money
 from app.kit.negotiation import FormatDep, answer_as
 from app.kit.openapi import READ_ERRORS
+from app.kit.routes import read
 
 router = APIRouter(tags=["products"], responses=DATABASE_ERRORS, route_class=CachedRead)
 
@@ -57,12 +58,7 @@ def like_pattern(search: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", search) + "%"
 
 
-@router.get(
-    "/products",
-    summary="Products, best sellers first; `search` finds them by id, name or category",
-    response_model=ProductPage,
-    responses=READ_ERRORS,
-)
+@read(router, "/products", ProductPage)
 async def products(
     session: SessionDep,
     fmt: FormatDep,
@@ -77,6 +73,7 @@ async def products(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="Products at most")] = 20,
 ) -> ProductPage | Response:
+    """Products, best sellers first; `search` finds them by id, name or category"""
     term = search.strip() if search else None
     params = {"search": term or None, "pattern": like_pattern(term or ""), "limit": limit}
     rows = (await session.execute(text(SEARCH), params)).all()
@@ -115,6 +112,9 @@ class ProductNotFound(NotFound):
     code = "product_not_found"
 
 
+NOT_FOUND = {"model": ErrorResponse, "description": "`product_not_found`"}
+
+
 class PriceItem(BaseModel):
     price: str = Field(description="BRL", examples=["179.34"])
     valid_from: date = Field(
@@ -135,19 +135,9 @@ class ProductDetail(BaseModel):
     prices: list[PriceItem] = Field(description="Every price it has had, newest first")
 
 
-@router.get(
-    "/products/{product_id}",
-    summary="One product, with its price history",
-    response_model=ProductDetail,
-    responses={
-        **READ_ERRORS,
-        404: {"model": ErrorResponse, "description": "`product_not_found`"},
-    },
-)
-async def product(
-    session: SessionDep,
-    product_id: keys.ProductIdPath,
-) -> ProductDetail:
+@read(router, "/products/{product_id}", ProductDetail, {**READ_ERRORS, 404: NOT_FOUND})
+async def product(session: SessionDep, product_id: keys.ProductIdPath) -> ProductDetail:
+    """One product, with its price history"""
     key = keys.integer_key(product_id)
     by_key = key is not None
     params: dict[str, int | str | None] = {"key": key} if by_key else {"code": product_id}

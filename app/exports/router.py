@@ -18,6 +18,7 @@ from app.kit.csv import csv_response, csv_rows
 from app.kit.deps import EngineDep
 from app.kit.openapi import FX_ERRORS
 from app.kit.params import FxModeDep, Period
+from app.kit.routes import read
 from app.orders import queries, service
 
 CSV_ONLY: dict[int | str, dict[str, Any]] = {
@@ -47,11 +48,9 @@ router = APIRouter(
 )
 
 
-@router.get(
-    "/order_full_information.csv",
-    summary="order_created_date, order_id, product_name, quantity, total_price (BRL)",
-)
+@read(router, "/order_full_information.csv", None, {})
 async def order_full_information(engine: EngineDep) -> StreamingResponse:
+    """order_created_date, order_id, product_name, quantity, total_price (BRL)"""
     body = service.stream(
         engine=engine,
         header=queries.ORDER_FULL_INFORMATION_HEADER,
@@ -61,15 +60,12 @@ async def order_full_information(engine: EngineDep) -> StreamingResponse:
     return csv_response(body, filename="order_full_information.csv")
 
 
-@router.get(
-    "/fixed_order_full_information.csv",
-    summary="The same, with total_price_br and total_price_us = round(total_price_br × rate, 2)",
-    responses=FX_ERRORS,
-)
+@read(router, "/fixed_order_full_information.csv", None, FX_ERRORS)
 async def fixed_order_full_information(
     engine: EngineDep, session: SessionDep, fx: FxDep, mode: FxModeDep
 ) -> StreamingResponse:
-    conv = await analytics.conversion(session=session, fx=fx, mode=mode, period=Period())
+    """The same, with total_price_br and total_price_us = round(total_price_br × rate, 2)"""
+    conv = await analytics.conversion(analytics.UsdQuery(session, fx, mode, Period()))
     body = service.stream(
         engine=engine,
         header=queries.FIXED_ORDER_FULL_INFORMATION_HEADER,
@@ -79,14 +75,11 @@ async def fixed_order_full_information(
     return csv_response(body, filename="fixed_order_full_information.csv", headers=conv.headers())
 
 
-@router.get(
-    "/kpi_product_orders.csv",
-    summary="kpi_name,value: max_order_date, most_demanded_product,"
-    " most_demanded_product_sales (USD), top_categories",
-    responses=FX_ERRORS,
-)
+@read(router, "/kpi_product_orders.csv", None, FX_ERRORS)
 async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) -> StreamingResponse:
-    kpis = await analytics.kpis(session=session, fx=fx, mode=mode, period=Period())
+    """kpi_name,value: max_order_date, most_demanded_product, most_demanded_product_sales
+    (USD), top_categories"""
+    kpis = await analytics.kpis(analytics.UsdQuery(session, fx, mode, Period()))
     day, product = kpis.max_order_date, kpis.most_demanded_product
     rows = [
         ("max_order_date", day.date if day else ""),
@@ -101,23 +94,19 @@ async def kpi_product_orders(session: SessionDep, fx: FxDep, mode: FxModeDep) ->
     )
 
 
-@router.get(
-    "/predicted_product_demand.csv",
-    summary="The latest succeeded forecast run: run_id, product_id, product_name, date,"
-    " quantity, lo_80, hi_80, lo_95, hi_95, model",
-)
+@read(router, "/predicted_product_demand.csv", None, {})
 async def predicted_product_demand(engine: EngineDep) -> StreamingResponse:
+    """The latest succeeded forecast run: run_id, product_id, product_name, date, quantity,
+    lo_80, hi_80, lo_95, hi_95, model"""
     return _forecast_csv(
         engine, forecast_queries.EXPORT_HEADER, forecast_queries.EXPORT_ROWS, "product"
     )
 
 
-@router.get(
-    "/predicted_level_demand.csv",
-    summary="The latest succeeded forecast run's total and categories: run_id, level,"
-    " category, date, quantity, lo_80, hi_80, lo_95, hi_95, unallocated, model",
-)
+@read(router, "/predicted_level_demand.csv", None, {})
 async def predicted_level_demand(engine: EngineDep) -> StreamingResponse:
+    """The latest succeeded forecast run's total and categories: run_id, level, category,
+    date, quantity, lo_80, hi_80, lo_95, hi_95, unallocated, model"""
     return _forecast_csv(
         engine, forecast_queries.LEVEL_EXPORT_HEADER, forecast_queries.LEVEL_EXPORT_ROWS, "level"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
@@ -34,6 +34,7 @@ from app.kit.csv import csv_response, csv_rows
 from app.kit.deps import EngineDep, SettingsDep
 from app.kit.negotiation import Format, FormatDep, answer_as
 from app.kit.openapi import CSV_ALSO, READ_ERRORS
+from app.kit.routes import read
 from app.security import ApiKeyDep
 
 if TYPE_CHECKING:  # the engine imports pandas and the models: only when a run computes
@@ -51,6 +52,11 @@ LIVE = {"Cache-Control": "no-store"}
 NO_FORECAST: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorResponse, "description": "`no_forecast`: unknown product, or no run"}
 }
+FORECAST_READ = {**READ_ERRORS, **NO_FORECAST}
+RUN_READ = {**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}}
+P = TypeVar("P", ForecastProductPage, ForecastCategoryPage)
+# PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (500).
+CategoryPath = Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")]
 DAY_COLUMNS = ("date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95")
 # How many days of sales before a forecast its history answers (a year and a day at most).
 HistoryDays = Annotated[
@@ -139,55 +145,42 @@ async def start_run(
     return _run_answer(service.run_of(handle.row), fmt, status_code=202)
 
 
-@router.get(
-    "/runs/latest",
-    summary="The newest run, whatever its status",
-    response_model=Run,
-    responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
-)
+@read(router, "/runs/latest", Run, RUN_READ)
 async def latest_run(session: SessionDep, fmt: FormatDep, response: Response) -> Run | Response:
+    """The newest run, whatever its status"""
     return _run_answer(await service.get_run(session=session, run_id=None), fmt, 200, response)
 
 
-@router.get(
-    "/runs/{run_id}",
-    summary="One run: status, progress, accuracy",
-    response_model=Run,
-    responses={**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}},
-)
+@read(router, "/runs/{run_id}", Run, RUN_READ)
 async def get_run(
     session: SessionDep,
     fmt: FormatDep,
     run_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     response: Response,
 ) -> Run | Response:
+    """One run: status, progress, accuracy"""
     return _run_answer(await service.get_run(session=session, run_id=run_id), fmt, 200, response)
 
 
-@router.get(
-    "/products",
-    summary="The products the served run forecast, with their model",
-    response_model=ForecastProductPage,
-    responses=READ_ERRORS,
-)
+def _page_answer(page: P, fmt: Format, cols: tuple[str, ...], filename: str) -> P | Response:
+    """A page of items, as JSON or as CSV with `cols` of each item."""
+    rows = (tuple(getattr(i, c) for c in cols) for i in page.items)
+    return answer_as(fmt, page, cols, rows, filename=filename)
+
+
+@read(router, "/products", ForecastProductPage)
 async def forecast_products(session: SessionDep, fmt: FormatDep) -> ForecastProductPage | Response:
+    """The products the served run forecast, with their model"""
     page = await service.products(session=session)
     cols = ("product_id", "product_name", "category", "model", "mase", "seasonal_naive_mase")
-    rows = (tuple(getattr(i, c) for c in cols) for i in page.items)
-    return answer_as(fmt, page, cols, rows, filename="forecast_products.csv")
+    return _page_answer(page, fmt, cols, "forecast_products.csv")
 
 
-@router.get(
-    "/products/{product_id}",
-    summary="A product's forecast from the latest succeeded run, with its backtest",
-    response_model=ProductForecast,
-    responses={**READ_ERRORS, **NO_FORECAST},
-)
+@read(router, "/products/{product_id}", ProductForecast, FORECAST_READ)
 async def product_forecast(
-    session: SessionDep,
-    fmt: FormatDep,
-    product_id: ProductIdPath,
+    session: SessionDep, fmt: FormatDep, product_id: ProductIdPath
 ) -> ProductForecast | Response:
+    """A product's forecast from the latest succeeded run, with its backtest"""
     product = await service.product_ref(session=session, product_id=product_id)
     result = await service.product(session=session, product=product)
     rows = ((result.model, *(getattr(d, c) for c in DAY_COLUMNS)) for d in result.items)
@@ -200,15 +193,11 @@ def _history_answer(history: SalesHistory, fmt: Format, filename: str) -> SalesH
     return answer_as(fmt, history, ("date", "quantity"), rows, filename=filename)
 
 
-@router.get(
-    "/products/{product_id}/history",
-    summary="A product's units sold per day up to the served run's data_until",
-    response_model=SalesHistory,
-    responses={**READ_ERRORS, **NO_FORECAST},
-)
+@read(router, "/products/{product_id}/history", SalesHistory, FORECAST_READ)
 async def product_history(
     session: SessionDep, fmt: FormatDep, product_id: ProductIdPath, days: HistoryDays = 90
 ) -> SalesHistory | Response:
+    """A product's units sold per day up to the served run's data_until"""
     ref = await service.product_ref(session=session, product_id=product_id)
     history = await service.product_history(session=session, ref=ref, days=days)
     return _history_answer(history, fmt, f"history_product_{_file_part(ref.product_id)}.csv")
@@ -220,85 +209,57 @@ def _level_answer(result: LevelForecast, fmt: Format, filename: str) -> LevelFor
     return answer_as(fmt, result, columns, rows, filename=filename)
 
 
-@router.get(
-    "/categories",
-    summary="The served run's categories, the most units expected first",
-    response_model=ForecastCategoryPage,
-    responses=READ_ERRORS,
-)
+@read(router, "/categories", ForecastCategoryPage)
 async def forecast_categories(
     session: SessionDep, fmt: FormatDep
 ) -> ForecastCategoryPage | Response:
+    """The served run's categories, the most units expected first"""
     page = await service.categories(session=session)
     cols = ("category", "model", "quantity", "unallocated", "products")
-    rows = (tuple(getattr(i, c) for c in cols) for i in page.items)
-    return answer_as(fmt, page, cols, rows, filename="forecast_categories.csv")
+    return _page_answer(page, fmt, cols, "forecast_categories.csv")
 
 
-@router.get(
-    "/categories/{category}",
-    summary="A category's forecast: from its own series (new products' sales included),"
-    " reconciled with the total; `unallocated`: what no product's forecast holds",
-    response_model=LevelForecast,
-    responses={**READ_ERRORS, **NO_FORECAST},
-)
+@read(router, "/categories/{category}", LevelForecast, FORECAST_READ)
 async def category_forecast(
-    session: SessionDep,
-    fmt: FormatDep,
-    # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (500).
-    category: Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")],
+    session: SessionDep, fmt: FormatDep, category: CategoryPath
 ) -> LevelForecast | Response:
+    """A category's forecast: from its own series (new products' sales included),
+    reconciled with the total; `unallocated`: what no product's forecast holds"""
     result = await service.level(session=session, level="category", key=category)
     return _level_answer(result, fmt, "forecast_category.csv")
 
 
-@router.get(
-    "/categories/{category}/history",
-    summary="A category's units sold per day up to the served run's data_until",
-    response_model=SalesHistory,
-    responses={**READ_ERRORS, **NO_FORECAST},
-)
+@read(router, "/categories/{category}/history", SalesHistory, FORECAST_READ)
 async def category_history(
     session: SessionDep,
     fmt: FormatDep,
-    category: Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")],
+    category: CategoryPath,
     days: HistoryDays = 90,
 ) -> SalesHistory | Response:
+    """A category's units sold per day up to the served run's data_until"""
     history = await service.level_history(session=session, category=category, days=days)
     return _history_answer(history, fmt, "history_category.csv")
 
 
-@router.get(
-    "/total",
-    summary="The whole shop's forecast: from its own series, reconciled with the categories",
-    response_model=LevelForecast,
-    responses={**READ_ERRORS, **NO_FORECAST},
-)
+@read(router, "/total", LevelForecast, FORECAST_READ)
 async def total_forecast(session: SessionDep, fmt: FormatDep) -> LevelForecast | Response:
+    """The whole shop's forecast: from its own series, reconciled with the categories"""
     result = await service.level(session=session, level="total", key="")
     return _level_answer(result, fmt, "forecast_total.csv")
 
 
-@router.get(
-    "/total/history",
-    summary="The whole shop's units sold per day up to the served run's data_until",
-    response_model=SalesHistory,
-    responses={**READ_ERRORS, **NO_FORECAST},
-)
+@read(router, "/total/history", SalesHistory, FORECAST_READ)
 async def total_history(
     session: SessionDep, fmt: FormatDep, days: HistoryDays = 90
 ) -> SalesHistory | Response:
+    """The whole shop's units sold per day up to the served run's data_until"""
     history = await service.level_history(session=session, category=None, days=days)
     return _history_answer(history, fmt, "history_total.csv")
 
 
-@router.get(
-    "/accuracy",
-    summary="Pooled backtest accuracy per model (chosen: where it serves; all: everywhere)",
-    response_model=AccuracyPage,
-    responses=READ_ERRORS,
-)
+@read(router, "/accuracy", AccuracyPage)
 async def accuracy(session: SessionDep, fmt: FormatDep) -> AccuracyPage | Response:
+    """Pooled backtest accuracy per model (chosen: where it serves; all: everywhere)"""
     page = await service.accuracy(session=session)
     rows = (tuple(getattr(i, c) for c in ACCURACY_COLUMNS) for i in page.items)
     return answer_as(fmt, page, ACCURACY_COLUMNS, rows, filename="forecast_accuracy.csv")

@@ -8,17 +8,7 @@ extra byte and constraint here is paid on each of tens of millions of rows at in
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import (
-    BigInteger,
-    CheckConstraint,
-    ForeignKey,
-    Index,
-    Integer,
-    Numeric,
-    PrimaryKeyConstraint,
-    String,
-    text,
-)
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.catalog.models import MAX_CODE, MAX_INT4, PRICE_PRECISION, PRICE_SCALE
@@ -30,17 +20,19 @@ MAX_BASKET = 64  # characters of an order's id (a basket): UUIDs, hex digests, i
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(
+        sa.CheckConstraint(
             "CASE WHEN code IS NULL THEN order_id >= 1 ELSE order_id < 0 END",
             name="order_id_positive",
         ),
-        CheckConstraint(f"quantity BETWEEN 1 AND {MAX_INT4}", name="quantity_range"),
-        CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
+        sa.CheckConstraint(f"quantity BETWEEN 1 AND {MAX_INT4}", name="quantity_range"),
+        sa.CheckConstraint("unit_price >= 0", name="unit_price_not_negative"),
         # Unique among the rows that have one: rows without a code (integer ids, nearly
         # every row of most shops) add no entry, which a million-row insert would pay.
-        Index("uq_orders_code", "code", unique=True, postgresql_where=text("code IS NOT NULL")),
+        sa.Index(
+            "uq_orders_code", "code", unique=True, postgresql_where=sa.text("code IS NOT NULL")
+        ),
         # BRIN: rows of one upload lie together, and it costs next to nothing at ingest.
-        Index(
+        sa.Index(
             "ix_orders_upload_id",
             "upload_id",
             postgresql_using="brin",
@@ -48,23 +40,25 @@ class Order(Base):
         ),
     )
 
-    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
     # The line's id as the file wrote it when it is not an integer, or the key the service
     # made for a line without one (uploads with ?ids=text); its `order_id` is then a
     # negative surrogate.
-    code: Mapped[str | None] = mapped_column(String(MAX_CODE))
-    product_id: Mapped[int] = mapped_column(Integer, ForeignKey("products.product_id"), index=True)
-    quantity: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(sa.String(MAX_CODE))
+    product_id: Mapped[int] = mapped_column(
+        sa.Integer, sa.ForeignKey("products.product_id"), index=True
+    )
+    quantity: Mapped[int] = mapped_column(sa.Integer)
     created_date: Mapped[date] = mapped_column(index=True)
     # The upload that last wrote the row (change tracking, the warehouse feeds); integer
     # fills padding the tuple already has. Rows loaded before tracking have none.
-    upload_id: Mapped[int | None] = mapped_column(Integer)
+    upload_id: Mapped[int | None] = mapped_column(sa.Integer)
     # The unit price charged, when the file said (orders' `unit_price`); NULL: the order is
     # valued at its product's price in effect on `created_date` (`product_prices`).
-    unit_price: Mapped[Decimal | None] = mapped_column(Numeric(PRICE_PRECISION, PRICE_SCALE))
+    unit_price: Mapped[Decimal | None] = mapped_column(sa.Numeric(PRICE_PRECISION, PRICE_SCALE))
     # The order this row is a line of (the file's `order_id`, as written); NULL: the line
     # is an order of its own. Orders are counted once per basket and day (`BasketDay`).
-    basket: Mapped[str | None] = mapped_column(String(MAX_BASKET))
+    basket: Mapped[str | None] = mapped_column(sa.String(MAX_BASKET))
 
 
 class BasketDay(Base):
@@ -75,10 +69,10 @@ class BasketDay(Base):
 
     __tablename__ = "basket_days"
     __table_args__ = (
-        PrimaryKeyConstraint("basket", "created_date"),
-        CheckConstraint("lines > 0", name="lines_positive"),
+        sa.PrimaryKeyConstraint("basket", "created_date"),
+        sa.CheckConstraint("lines > 0", name="lines_positive"),
     )
 
-    basket: Mapped[str] = mapped_column(String(MAX_BASKET))
+    basket: Mapped[str] = mapped_column(sa.String(MAX_BASKET))
     created_date: Mapped[date]
-    lines: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(sa.BigInteger)

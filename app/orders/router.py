@@ -9,18 +9,17 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from app.analytics import service as analytics
+from app.analytics.deps import UsdReadDep
 from app.answers.route import CachedRead
 from app.catalog.models import MAX_CATEGORY, MAX_CODE
-from app.db import SessionDep
 from app.errors import DATABASE_ERRORS
-from app.fx.deps import FxDep
 from app.kit.csv import csv_response
 from app.kit.deps import EngineDep
 from app.kit.json import json_answer
-from app.kit.negotiation import Format, FormatDep
+from app.kit.negotiation import Format
 from app.kit.openapi import USD_ERRORS
 from app.kit.pagination import CursorQuery, LimitQuery
-from app.kit.params import ViewDep
+from app.kit.routes import read
 from app.orders import queries, service
 from app.orders.schemas import OrderPage
 
@@ -61,44 +60,29 @@ def order_query(
     return OrderQuery(product_id, category, cursor, limit)
 
 
-@router.get(
-    "/orders",
-    summary="Orders with their product, totals in BRL and USD",
-    response_model=OrderPage,
-    responses=USD_ERRORS,
-)
+@read(router, "/orders", OrderPage, USD_ERRORS)
 async def orders(
-    engine: EngineDep,
-    session: SessionDep,
-    fx: FxDep,
-    fmt: FormatDep,
-    view: ViewDep,
-    query: Annotated[OrderQuery, Depends(order_query)],
+    engine: EngineDep, asked: UsdReadDep, query: Annotated[OrderQuery, Depends(order_query)]
 ) -> OrderPage | Response:
-    period, mode = view.period, view.mode
+    """Orders with their product, totals in BRL and USD"""
     product_key = (
         None
         if query.product_id is None
-        else await service.product_key(session=session, product_id=query.product_id)
+        else await service.product_key(session=asked.query.session, product_id=query.product_id)
     )
-    if fmt is Format.CSV:
-        everything = await analytics.conversion(session=session, fx=fx, mode=mode, period=period)
-        bounds = period.params()
+    if asked.fmt is Format.CSV:
+        everything = await analytics.conversion(asked.query)
+        bounds = asked.query.period.params()
         args: list[Any] = [bounds["start"], bounds["end"], product_key, query.category]
         body = service.stream(
             engine=engine,
             header=queries.ORDERS_HEADER,
-            query=queries.copy_orders(mode),
+            query=queries.copy_orders(asked.query.mode),
             args=args + service.rate_args(everything),
         )
         return csv_response(body, filename="orders.csv", headers=everything.headers())
-    found = await service.page(
-        session=session,
-        fx=fx,
-        mode=mode,
-        period=period,
-        which=service.Which(product_key, query.category, query.cursor, query.limit),
-    )
+    which = service.Which(product_key, query.category, query.cursor, query.limit)
+    found = await service.page(asked.query, which)
     conv = found.conversion
     return json_answer(
         {

@@ -10,13 +10,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.analytics.service import UsdQuery
 from app.catalog import keys
-from app.config import FxMode
-from app.fx.service import Conversion, FxService
+from app.fx.service import Conversion
 from app.kit.csv import csv_line
 from app.kit.money import money
 from app.kit.pagination import Keyset
-from app.kit.params import Period
 from app.kit.streaming import copy_csv
 from app.orders import queries
 from app.orders.schemas import OrderLine
@@ -58,18 +57,16 @@ class Which:
     limit: int
 
 
-async def page(
-    *, session: AsyncSession, fx: FxService, mode: FxMode, period: Period, which: Which
-) -> OrderRows:
+async def page(q: UsdQuery, which: Which) -> OrderRows:
     """Up to `limit` orders after the cursor, in (date, key) order, and where the next
     page starts if more follow."""
     product_id, category, limit = which.product_id, which.category, which.limit
     after_date, after_id = PAGES.after(which.cursor) or (date(1, 1, 1), 0)
     rows = (
-        await session.execute(
+        await q.session.execute(
             text(queries.PAGE),
             {
-                **period.params(),
+                **q.period.params(),
                 "product_id": product_id,
                 "category": category,
                 "after_date": after_date.isoformat(),
@@ -81,7 +78,7 @@ async def page(
     rows, next_cursor = PAGES.cut(rows, limit)
     if not rows:
         return OrderRows([], None, None)
-    conv = await fx.conversion(mode, {r.order_created_date for r in rows})
+    conv = await q.fx.conversion(q.mode, {r.order_created_date for r in rows})
     items = [
         OrderLine(
             order_id=r.order_code or r.order_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from app.uploads import repository, service
 from app.uploads.dialect import UploadOptions, codec_name, parse_date_format
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import UploadLimits
+from app.uploads.rules import RULES
 from app.uploads.schemas import UploadReport
 from app.uploads.tabular import TabularLimits
 
@@ -319,45 +321,45 @@ async def _ingest(
 
 
 def _upload_route(
-    kind: UploadKind, summary: str, description: str, columns: str, example: str
+    kind: UploadKind, example: str
 ) -> Callable[[DecoratedCallable], DecoratedCallable]:
-    """The POST route of an upload of one kind, documented."""
-    return router.post(
-        f"/{kind.value}",
-        status_code=status.HTTP_201_CREATED,
-        summary=summary,
-        description=description + _SEMANTICS,
-        dependencies=[ApiKeyDep],
-        responses=ERRORS,
-        openapi_extra=_body(columns, example),
-    )
+    """The POST route of an upload of one kind, documented: the handler's docstring is its
+    summary (first paragraph) and the start of its description."""
+
+    def declare(endpoint: DecoratedCallable) -> DecoratedCallable:
+        summary, _, description = inspect.cleandoc(endpoint.__doc__ or "").partition("\n\n")
+        return router.post(
+            f"/{kind.value}",
+            status_code=status.HTTP_201_CREATED,
+            summary=summary,
+            description=" ".join(description.split()) + _SEMANTICS,
+            dependencies=[ApiKeyDep],
+            responses=ERRORS,
+            openapi_extra=_body(",".join(RULES[kind].required), example),
+        )(endpoint)
+
+    return declare
 
 
-@_upload_route(
-    UploadKind.PRODUCTS,
-    "Upload a products CSV",
-    "Products: `id,name,category,price` (price in BRL), optionally `effective_from` (the"
-    " date the price takes effect from).",
-    "id,name,category,price",
-    "1,Shirt,Shirts,179.34",
-)
+@_upload_route(UploadKind.PRODUCTS, "1,Shirt,Shirts,179.34")
 async def upload_products(
     request: Request, uploading: UploadingDep, query: UploadQueryDep
 ) -> UploadReport:
+    """Upload a products CSV
+
+    Products: `id,name,category,price` (price in BRL), optionally `effective_from` (the
+    date the price takes effect from)."""
     return await _ingest(UploadKind.PRODUCTS, request, uploading, query)
 
 
-@_upload_route(
-    UploadKind.ORDERS,
-    "Upload an orders CSV",
-    "Orders: `id,product_id,quantity,created_date`, optionally `unit_price` (the BRL price"
-    " charged per unit; else the product's price in effect on the order's date).",
-    "id,product_id,quantity,created_date",
-    "1,1,2,2024-12-01",
-)
+@_upload_route(UploadKind.ORDERS, "1,1,2,2024-12-01")
 async def upload_orders(
     request: Request, uploading: UploadingDep, query: UploadQueryDep
 ) -> UploadReport:
+    """Upload an orders CSV
+
+    Orders: `id,product_id,quantity,created_date`, optionally `unit_price` (the BRL price
+    charged per unit; else the product's price in effect on the order's date)."""
     return await _ingest(UploadKind.ORDERS, request, uploading, query)
 
 
