@@ -35,3 +35,20 @@ class ForecastEngine(StrEnum):
 
     LOCAL = "local"
     DASK = "dask"
+
+
+class FxProvider(StrEnum):
+    FREECURRENCYAPI = "freecurrencyapi"
+    ECB = "ecb"
+
+
+class Access(StrEnum):
+    """Who may read: anyone who reaches the port, or holders of a key."""
+
+    PUBLIC = "public"
+    KEY = "key"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"

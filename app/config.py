@@ -13,26 +13,11 @@ from typing import Annotated
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.choices import Access as Access
 from app.choices import ForecastEngine as ForecastEngine
 from app.choices import FxMode as FxMode
-
-
-class FxProvider(StrEnum):
-    FREECURRENCYAPI = "freecurrencyapi"
-    ECB = "ecb"
-
-
-class Access(StrEnum):
-    """Who may read: anyone who reaches the port, or holders of a key."""
-
-    PUBLIC = "public"
-    KEY = "key"
-
-
-class LogFormat(StrEnum):
-    TEXT = "text"
-    JSON = "json"
-
+from app.choices import FxProvider as FxProvider
+from app.choices import LogFormat as LogFormat
 
 GiB = 1024**3
 
