@@ -13,19 +13,7 @@ and a key check per rollup row would cost as much as the rollup saves.
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import (
-    ARRAY,
-    BigInteger,
-    CheckConstraint,
-    Computed,
-    Index,
-    Integer,
-    Numeric,
-    PrimaryKeyConstraint,
-    SmallInteger,
-    String,
-    text,
-)
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -36,13 +24,13 @@ class DailySales(Base):
 
     __tablename__ = "daily_sales"
     __table_args__ = (
-        CheckConstraint("orders > 0 AND quantity > 0 AND revenue_brl >= 0", name="positive"),
+        sa.CheckConstraint("orders > 0 AND quantity > 0 AND revenue_brl >= 0", name="positive"),
     )
 
     created_date: Mapped[date] = mapped_column(primary_key=True)
-    orders: Mapped[int] = mapped_column(BigInteger)
-    quantity: Mapped[int] = mapped_column(BigInteger)
-    revenue_brl: Mapped[Decimal] = mapped_column(Numeric)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    quantity: Mapped[int] = mapped_column(sa.BigInteger)
+    revenue_brl: Mapped[Decimal] = mapped_column(sa.Numeric)
 
 
 class ProductDailySales(Base):
@@ -54,35 +42,35 @@ class ProductDailySales(Base):
 
     __tablename__ = "product_daily_sales"
     __table_args__ = (
-        PrimaryKeyConstraint("product_id", "created_date"),
-        CheckConstraint("orders > 0 AND quantity > 0", name="positive"),
-        CheckConstraint("prev_sale_date < created_date", name="previous_sale_before"),
-        CheckConstraint("cum_quantity >= quantity", name="running_total_covers_day"),
-        CheckConstraint("list_quantity BETWEEN 0 AND quantity", name="list_units_within"),
+        sa.PrimaryKeyConstraint("product_id", "created_date"),
+        sa.CheckConstraint("orders > 0 AND quantity > 0", name="positive"),
+        sa.CheckConstraint("prev_sale_date < created_date", name="previous_sale_before"),
+        sa.CheckConstraint("cum_quantity >= quantity", name="running_total_covers_day"),
+        sa.CheckConstraint("list_quantity BETWEEN 0 AND quantity", name="list_units_within"),
     )
 
-    product_id: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(sa.Integer)
     created_date: Mapped[date]
-    orders: Mapped[int] = mapped_column(BigInteger)
-    quantity: Mapped[int] = mapped_column(BigInteger)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    quantity: Mapped[int] = mapped_column(sa.BigInteger)
     # Units of the calendar day before (0 without sales that day).
-    prev_quantity: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    prev_quantity: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.text("0"))
     # The product's previous sale day and its units (NULL for its first).
     prev_sale_date: Mapped[date | None]
-    prev_sale_quantity: Mapped[int | None] = mapped_column(BigInteger)
+    prev_sale_quantity: Mapped[int | None] = mapped_column(sa.BigInteger)
     # The product's units from its first sale day up to and including this one: the
     # units of any period are the difference of two cells (the last on or before its
     # end, the last before its start), two index probes per product however long it is.
-    cum_quantity: Mapped[int] = mapped_column(BigInteger)
+    cum_quantity: Mapped[int] = mapped_column(sa.BigInteger)
     # Of `quantity`, the units of orders without a unit price of their own (valued at the
     # product's price in effect that day); and the cell's revenue, exact.
-    list_quantity: Mapped[int] = mapped_column(BigInteger)
-    revenue_brl: Mapped[Decimal] = mapped_column(Numeric)
+    list_quantity: Mapped[int] = mapped_column(sa.BigInteger)
+    revenue_brl: Mapped[Decimal] = mapped_column(sa.Numeric)
     calendar_growth: Mapped[int | None] = mapped_column(
-        BigInteger, Computed("quantity - prev_quantity", persisted=True)
+        sa.BigInteger, sa.Computed("quantity - prev_quantity", persisted=True)
     )
     sale_growth: Mapped[int | None] = mapped_column(
-        BigInteger, Computed("quantity - prev_sale_quantity", persisted=True)
+        sa.BigInteger, sa.Computed("quantity - prev_sale_quantity", persisted=True)
     )
 
 
@@ -95,34 +83,34 @@ class GrowthLeader(Base):
 
     __tablename__ = "growth_leaders"
     __table_args__ = (
-        PrimaryKeyConstraint("basis", "created_date", "rank"),
-        CheckConstraint("basis IN ('calendar', 'previous_sale')", name="basis_known"),
-        CheckConstraint("rank >= 1", name="rank_positive"),
-        Index(
-            "ix_growth_leaders_order", "basis", text("growth DESC"), "created_date", "product_id"
+        sa.PrimaryKeyConstraint("basis", "created_date", "rank"),
+        sa.CheckConstraint("basis IN ('calendar', 'previous_sale')", name="basis_known"),
+        sa.CheckConstraint("rank >= 1", name="rank_positive"),
+        sa.Index(
+            "ix_growth_leaders_order", "basis", sa.text("growth DESC"), "created_date", "product_id"
         ),
     )
 
-    basis: Mapped[str] = mapped_column(String(16))
+    basis: Mapped[str] = mapped_column(sa.String(16))
     created_date: Mapped[date]
-    rank: Mapped[int] = mapped_column(SmallInteger)
-    product_id: Mapped[int] = mapped_column(Integer)
-    quantity: Mapped[int] = mapped_column(BigInteger)
+    rank: Mapped[int] = mapped_column(sa.SmallInteger)
+    product_id: Mapped[int] = mapped_column(sa.Integer)
+    quantity: Mapped[int] = mapped_column(sa.BigInteger)
     previous_date: Mapped[date]
-    previous_quantity: Mapped[int] = mapped_column(BigInteger)
-    growth: Mapped[int] = mapped_column(BigInteger)
+    previous_quantity: Mapped[int] = mapped_column(sa.BigInteger)
+    growth: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class ProductSales(Base):
     """Per product over all time: what the unfiltered KPIs read."""
 
     __tablename__ = "product_sales"
-    __table_args__ = (CheckConstraint("orders > 0 AND quantity > 0", name="positive"),)
+    __table_args__ = (sa.CheckConstraint("orders > 0 AND quantity > 0", name="positive"),)
 
-    product_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    orders: Mapped[int] = mapped_column(BigInteger)
-    quantity: Mapped[int] = mapped_column(BigInteger)
-    revenue_brl: Mapped[Decimal] = mapped_column(Numeric)
+    product_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    orders: Mapped[int] = mapped_column(sa.BigInteger)
+    quantity: Mapped[int] = mapped_column(sa.BigInteger)
+    revenue_brl: Mapped[Decimal] = mapped_column(sa.Numeric)
 
 
 class UnitsThroughMonth(Base):
@@ -139,15 +127,15 @@ class UnitsThroughMonth(Base):
 
     __tablename__ = "units_through_month"
     __table_args__ = (
-        CheckConstraint("extract(day FROM month) = 1", name="first_of_month"),
-        CheckConstraint(
+        sa.CheckConstraint("extract(day FROM month) = 1", name="first_of_month"),
+        sa.CheckConstraint(
             "cardinality(product_ids) = cardinality(quantities)", name="arrays_aligned"
         ),
     )
 
     month: Mapped[date] = mapped_column(primary_key=True)
-    product_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
-    quantities: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    product_ids: Mapped[list[int]] = mapped_column(sa.ARRAY(sa.Integer))
+    quantities: Mapped[list[int]] = mapped_column(sa.ARRAY(sa.BigInteger))
 
 
 class UnitsMonthToDate(Base):
@@ -157,14 +145,14 @@ class UnitsMonthToDate(Base):
 
     __tablename__ = "units_month_to_date"
     __table_args__ = (
-        CheckConstraint(
+        sa.CheckConstraint(
             "cardinality(product_ids) = cardinality(quantities)", name="arrays_aligned"
         ),
     )
 
     created_date: Mapped[date] = mapped_column(primary_key=True)
-    product_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
-    quantities: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    product_ids: Mapped[list[int]] = mapped_column(sa.ARRAY(sa.Integer))
+    quantities: Mapped[list[int]] = mapped_column(sa.ARRAY(sa.BigInteger))
 
 
 # Every table kept from the orders at ingest: emptied with them, or they would disagree.

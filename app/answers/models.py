@@ -8,7 +8,7 @@ sees one reused (the sequence is not restarted by TRUNCATE; an empty table reads
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, text
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -16,8 +16,8 @@ from app.db.base import Base
 
 class DataVersion(Base):
     __tablename__ = "data_version"
-    __table_args__ = (CheckConstraint("id", name="one_row"),)
+    __table_args__ = (sa.CheckConstraint("id", name="one_row"),)
 
-    id: Mapped[bool] = mapped_column(primary_key=True, server_default=text("true"))
-    version: Mapped[int] = mapped_column(BigInteger)
-    changed_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    id: Mapped[bool] = mapped_column(primary_key=True, server_default=sa.text("true"))
+    version: Mapped[int] = mapped_column(sa.BigInteger)
+    changed_at: Mapped[datetime] = mapped_column(server_default=sa.text("now()"))

@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, Numeric, PrimaryKeyConstraint, String
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, set_on_insert
@@ -20,28 +20,28 @@ class Product(Base):
     __tablename__ = "products"
     __table_args__ = (
         # A text id (`code`) has a negative surrogate key; an integer id is its own key.
-        CheckConstraint(
+        sa.CheckConstraint(
             f"CASE WHEN code IS NULL THEN product_id BETWEEN 1 AND {MAX_INT4}"
             " ELSE product_id < 0 END",
             name="product_id_range",
         ),
-        CheckConstraint("btrim(name) <> ''", name="name_not_blank"),
-        CheckConstraint("btrim(category) <> ''", name="category_not_blank"),
-        CheckConstraint("price >= 0", name="price_not_negative"),
+        sa.CheckConstraint("btrim(name) <> ''", name="name_not_blank"),
+        sa.CheckConstraint("btrim(category) <> ''", name="category_not_blank"),
+        sa.CheckConstraint("price >= 0", name="price_not_negative"),
     )
 
-    product_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    product_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     # The id as the file wrote it, when it is not an integer (uploads with ?ids=text).
-    code: Mapped[str | None] = mapped_column(String(MAX_CODE), unique=True)
-    name: Mapped[str] = mapped_column(String(MAX_NAME))
-    category: Mapped[str] = mapped_column(String(MAX_CATEGORY), index=True)
+    code: Mapped[str | None] = mapped_column(sa.String(MAX_CODE), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(MAX_NAME))
+    category: Mapped[str] = mapped_column(sa.String(MAX_CATEGORY), index=True)
     # The latest price set (the one of the latest `valid_from` in `product_prices`, which
     # may lie in the future); orders are valued at the price in effect on their date.
-    price: Mapped[Decimal] = mapped_column(Numeric(PRICE_PRECISION, PRICE_SCALE))
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(PRICE_PRECISION, PRICE_SCALE))
     updated_at: Mapped[datetime] = set_on_insert()
     # The upload that last inserted or changed the row (change tracking); `unchanged`
     # rows keep theirs.
-    upload_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    upload_id: Mapped[int | None] = mapped_column(sa.BigInteger, index=True)
 
 
 class ProductPrice(Base):
@@ -54,15 +54,15 @@ class ProductPrice(Base):
 
     __tablename__ = "product_prices"
     __table_args__ = (
-        PrimaryKeyConstraint("product_id", "valid_from"),
-        CheckConstraint("price >= 0", name="price_not_negative"),
-        CheckConstraint("valid_from < valid_to", name="valid_range"),
-        CheckConstraint("applies_from <= valid_from", name="applies_before"),
+        sa.PrimaryKeyConstraint("product_id", "valid_from"),
+        sa.CheckConstraint("price >= 0", name="price_not_negative"),
+        sa.CheckConstraint("valid_from < valid_to", name="valid_range"),
+        sa.CheckConstraint("applies_from <= valid_from", name="applies_before"),
     )
 
-    product_id: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(sa.Integer)
     valid_from: Mapped[date]
     valid_to: Mapped[date]
     applies_from: Mapped[date]
-    price: Mapped[Decimal] = mapped_column(Numeric(PRICE_PRECISION, PRICE_SCALE))
-    upload_id: Mapped[int | None] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(sa.Numeric(PRICE_PRECISION, PRICE_SCALE))
+    upload_id: Mapped[int | None] = mapped_column(sa.BigInteger)

@@ -9,6 +9,7 @@ timestamps, booleans, floats and bytes, the annotation's (`type_annotation_map`)
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, DateTime, Double, Identity, MetaData, func
@@ -41,3 +42,9 @@ def identity_key() -> MappedColumn[int]:
 def set_on_insert(*, index: bool | None = None) -> MappedColumn[datetime]:
     """A timestamp the server sets to the inserting transaction's start."""
     return mapped_column(server_default=func.now(), index=index)
+
+
+def one_of(column: str, enum: type[StrEnum]) -> str:
+    """A CHECK's text: `column` holds one of `enum`'s values."""
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, text
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, identity_key, set_on_insert
@@ -14,13 +14,13 @@ MAX_CONSUMER = 64
 class Sync(Base):
     __tablename__ = "syncs"
     # GET /freshness: each consumer's last finished read.
-    __table_args__ = (Index("ix_syncs_consumer", "consumer", "dataset", "finished_at"),)
+    __table_args__ = (sa.Index("ix_syncs_consumer", "consumer", "dataset", "finished_at"),)
 
     sync_id: Mapped[int] = identity_key()
-    feed: Mapped[str] = mapped_column(String(32))
-    cursor_from: Mapped[str | None] = mapped_column(Text)
-    cursor_to: Mapped[str] = mapped_column(Text)
-    rows: Mapped[int | None] = mapped_column(BigInteger)
+    feed: Mapped[str] = mapped_column(sa.String(32))
+    cursor_from: Mapped[str | None] = mapped_column(sa.Text)
+    cursor_to: Mapped[str] = mapped_column(sa.Text)
+    rows: Mapped[int | None] = mapped_column(sa.BigInteger)
     read_at: Mapped[datetime] = set_on_insert(index=True)
     # When the file was sent whole (rows set).
     sent_at: Mapped[datetime | None]
@@ -30,8 +30,8 @@ class Sync(Base):
     # only that reader can mark the read finished.
     report_digest: Mapped[bytes | None]
     # Who read (GET /freshness lists each consumer): NULL for a read that gave no name.
-    consumer: Mapped[str | None] = mapped_column(String(MAX_CONSUMER))
-    dataset: Mapped[str | None] = mapped_column(String(MAX_CONSUMER))
+    consumer: Mapped[str | None] = mapped_column(sa.String(MAX_CONSUMER))
+    dataset: Mapped[str | None] = mapped_column(sa.String(MAX_CONSUMER))
 
 
 class Instance(Base):
@@ -40,8 +40,8 @@ class Instance(Base):
     one warehouse stay apart."""
 
     __tablename__ = "instance"
-    __table_args__ = (CheckConstraint("one", name="one_row"),)
+    __table_args__ = (sa.CheckConstraint("one", name="one_row"),)
 
-    one: Mapped[bool] = mapped_column(primary_key=True, server_default=text("true"))
-    instance_id: Mapped[str] = mapped_column(String(64))
+    one: Mapped[bool] = mapped_column(primary_key=True, server_default=sa.text("true"))
+    instance_id: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = set_on_insert()

@@ -5,23 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    ARRAY,
-    BigInteger,
-    CheckConstraint,
-    ForeignKey,
-    Index,
-    Integer,
-    PrimaryKeyConstraint,
-    String,
-    Text,
-    text,
-)
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, MappedColumn, mapped_column
 
 from app.choices import JobStatus
-from app.db.base import Base, identity_key, set_on_insert
+from app.db.base import Base, identity_key, one_of, set_on_insert
 
 
 class ForecastRun(Base):
@@ -29,61 +18,63 @@ class ForecastRun(Base):
 
     __tablename__ = "forecast_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status_known"),
-        CheckConstraint("horizon BETWEEN 1 AND 365", name="horizon_range"),
-        CheckConstraint("(status = 'running') = (finished_at IS NULL)", name="finished_when_done"),
+        sa.CheckConstraint(one_of("status", JobStatus), name="status_known"),
+        sa.CheckConstraint("horizon BETWEEN 1 AND 365", name="horizon_range"),
+        sa.CheckConstraint(
+            "(status = 'running') = (finished_at IS NULL)", name="finished_when_done"
+        ),
         # The latest succeeded run: what every read serves.
-        Index(
+        sa.Index(
             "ix_forecast_runs_succeeded",
             "run_id",
-            postgresql_where=text("status = 'succeeded'"),
+            postgresql_where=sa.text("status = 'succeeded'"),
         ),
     )
 
     run_id: Mapped[int] = identity_key()
-    status: Mapped[str] = mapped_column(String(16), server_default=JobStatus.RUNNING.value)
+    status: Mapped[str] = mapped_column(sa.String(16), server_default=JobStatus.RUNNING.value)
     started_at: Mapped[dt.datetime] = set_on_insert()
     finished_at: Mapped[dt.datetime | None]
     data_until: Mapped[dt.date | None]
-    horizon: Mapped[int] = mapped_column(Integer)
-    engine: Mapped[str] = mapped_column(String(16), server_default="local")
-    products: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    progress: Mapped[float] = mapped_column(server_default=text("0"))
+    horizon: Mapped[int] = mapped_column(sa.Integer)
+    engine: Mapped[str] = mapped_column(sa.String(16), server_default="local")
+    products: Mapped[int] = mapped_column(sa.Integer, server_default=sa.text("0"))
+    progress: Mapped[float] = mapped_column(server_default=sa.text("0"))
     # Seconds per model and step, and how many products each model serves.
-    models: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    models: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
     accuracy: Mapped[list[dict[str, Any]]] = mapped_column(
-        JSONB, server_default=text("'[]'::jsonb")
+        JSONB, server_default=sa.text("'[]'::jsonb")
     )
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # What the run is doing, in words ("backtest window 2 of 3: 812 products"); `done` at
     # the end, the last one reached when it failed.
-    stage: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str | None] = mapped_column(sa.Text)
     # Orders the run's series left out: dated after the day it ran, or before its history.
     left_out: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The uploads the run's snapshot saw: the highest id, and those still running then
     # (an orders upload that changed rows and is not among what it saw makes it stale).
-    seen_upload_id: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    seen_upload_id: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.text("0"))
     running_uploads: Mapped[list[int]] = mapped_column(
-        ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
+        sa.ARRAY(sa.BigInteger), server_default=sa.text("'{}'::bigint[]")
     )
 
 
 def _run_id() -> MappedColumn[int]:
     """The run a row belongs to, deleted with it."""
-    return mapped_column(BigInteger, ForeignKey("forecast_runs.run_id", ondelete="CASCADE"))
+    return mapped_column(sa.BigInteger, sa.ForeignKey("forecast_runs.run_id", ondelete="CASCADE"))
 
 
 class ForecastProduct(Base):
     """Per run and product: the model served and its backtest figures."""
 
     __tablename__ = "forecast_products"
-    __table_args__ = (PrimaryKeyConstraint("run_id", "product_id"),)
+    __table_args__ = (sa.PrimaryKeyConstraint("run_id", "product_id"),)
 
     run_id: Mapped[int] = _run_id()
-    product_id: Mapped[int] = mapped_column(Integer)
-    model: Mapped[str] = mapped_column(String(32))
-    history_days: Mapped[int] = mapped_column(Integer)
-    windows: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(sa.Integer)
+    model: Mapped[str] = mapped_column(sa.String(32))
+    history_days: Mapped[int] = mapped_column(sa.Integer)
+    windows: Mapped[int] = mapped_column(sa.Integer)
     mae: Mapped[float | None]
     rmse: Mapped[float | None]
     mase: Mapped[float | None]
@@ -114,14 +105,14 @@ class PredictedProductDemand(_Intervals, Base):
 
     __tablename__ = "predicted_product_demand"
     __table_args__ = (
-        PrimaryKeyConstraint("run_id", "product_id", "date"),
-        CheckConstraint(_INTERVALS_ORDERED, name="intervals_ordered"),
+        sa.PrimaryKeyConstraint("run_id", "product_id", "date"),
+        sa.CheckConstraint(_INTERVALS_ORDERED, name="intervals_ordered"),
     )
 
     run_id: Mapped[int] = _run_id()
-    product_id: Mapped[int] = mapped_column(Integer)
+    product_id: Mapped[int] = mapped_column(sa.Integer)
     date: Mapped[dt.date]
-    model: Mapped[str] = mapped_column(String(32), sort_order=1)
+    model: Mapped[str] = mapped_column(sa.String(32), sort_order=1)
 
 
 class PredictedLevelDemand(_Intervals, Base):
@@ -131,17 +122,17 @@ class PredictedLevelDemand(_Intervals, Base):
 
     __tablename__ = "predicted_level_demand"
     __table_args__ = (
-        PrimaryKeyConstraint("run_id", "level", "key", "date"),
-        CheckConstraint("level IN ('total', 'category')", name="level_known"),
-        CheckConstraint(
+        sa.PrimaryKeyConstraint("run_id", "level", "key", "date"),
+        sa.CheckConstraint("level IN ('total', 'category')", name="level_known"),
+        sa.CheckConstraint(
             f"{_INTERVALS_ORDERED} AND 0 <= unallocated AND unallocated <= quantity + 1e-9",
             name="intervals_ordered",
         ),
     )
 
     run_id: Mapped[int] = _run_id()
-    level: Mapped[str] = mapped_column(String(16))
-    key: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(sa.String(16))
+    key: Mapped[str] = mapped_column(sa.Text)
     date: Mapped[dt.date]
     unallocated: Mapped[float] = mapped_column(sort_order=1)
-    model: Mapped[str] = mapped_column(String(64), sort_order=1)
+    model: Mapped[str] = mapped_column(sa.String(64), sort_order=1)

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Numeric, PrimaryKeyConstraint, String, text
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -18,25 +18,25 @@ class RateKind(StrEnum):
 class FxRate(Base):
     __tablename__ = "fx_rates"
     __table_args__ = (
-        PrimaryKeyConstraint("source", "base", "quote", "kind", "rate_date"),
-        CheckConstraint("rate > 0", name="rate_positive"),
-        CheckConstraint("kind IN ('latest', 'historical')", name="kind_known"),
-        CheckConstraint("base ~ '^[A-Z]{3}$' AND quote ~ '^[A-Z]{3}$'", name="currency_codes"),
-        CheckConstraint("as_of <= rate_date", name="as_of_not_after"),
+        sa.PrimaryKeyConstraint("source", "base", "quote", "kind", "rate_date"),
+        sa.CheckConstraint("rate > 0", name="rate_positive"),
+        sa.CheckConstraint("kind IN ('latest', 'historical')", name="kind_known"),
+        sa.CheckConstraint("base ~ '^[A-Z]{3}$' AND quote ~ '^[A-Z]{3}$'", name="currency_codes"),
+        sa.CheckConstraint("as_of <= rate_date", name="as_of_not_after"),
     )
 
-    source: Mapped[str] = mapped_column(String(32))
-    base: Mapped[str] = mapped_column(String(3))
-    quote: Mapped[str] = mapped_column(String(3))
-    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(sa.String(32))
+    base: Mapped[str] = mapped_column(sa.String(3))
+    quote: Mapped[str] = mapped_column(sa.String(3))
+    kind: Mapped[str] = mapped_column(sa.String(16))
     # Historical: the day asked about; latest: the day it was fetched.
     rate_date: Mapped[date]
     # The day the rate was published for: rate_date, or the latest earlier published day.
     as_of: Mapped[date]
-    rate: Mapped[Decimal] = mapped_column(Numeric(24, 12))
+    rate: Mapped[Decimal] = mapped_column(sa.Numeric(24, 12))
     fetched_at: Mapped[datetime]
     # The transaction that last wrote the row, for the fx_rates feed's cursor (rates are
     # written outside the uploads' merge lock, so their order is the transactions').
     changed_xid: Mapped[int] = mapped_column(
-        BigInteger, server_default=text("(pg_current_xact_id()::text::bigint)")
+        sa.BigInteger, server_default=sa.text("(pg_current_xact_id()::text::bigint)")
     )
