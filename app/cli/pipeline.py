@@ -3,6 +3,9 @@ run → freshness check, once or on a schedule."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +21,7 @@ pipeline_cli = typer.Typer(
 
 # The pipeline's name in the service's log of feed reads, by which /freshness checks it.
 PIPELINE_CONSUMER = "orderlens-pipeline"
+Command = Callable[..., None]
 ALL_STEPS = "fx,sync,dbt,forecast,freshness"
 StepsOption = Annotated[
     str,
@@ -69,21 +73,48 @@ def _target(
     return Target(base, common.key(api_key), to, PIPELINE_CONSUMER, horizon, dataset)
 
 
-@pipeline_cli.command("run")
-def pipeline_run(
+def _pipeline_options(
     steps: StepsOption = ALL_STEPS,
     url: UrlOption = None,
     to: ToOption = common.DEFAULT_WAREHOUSE,
     api_key: KeyOption = None,
     horizon: HorizonOption = 28,
     dataset: DatasetOption = None,
-) -> None:
+) -> tuple[tuple[str, ...], Any]:
+    """What every pipeline command is told: the steps, and the `Target` (the service it
+    reads, the warehouse it writes)."""
+    return _steps(steps), _target(url, to, api_key, horizon, dataset)
+
+
+def _pipeline_command(name: str) -> Callable[[Command], Command]:
+    """Registers `command(steps, target, **its own options)` as `orderlens pipeline
+    <name>`: its own options first, then `_pipeline_options`'s, declared once for all."""
+
+    def register(command: Command) -> Command:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[2:]
+        shared = list(inspect.signature(_pipeline_options, eval_str=True).parameters.values())
+
+        @functools.wraps(command)
+        def with_options(**given: Any) -> None:
+            told = {p.name: given.pop(p.name) for p in shared}
+            command(*_pipeline_options(**told), **given)
+
+        # Typer reads the options from the signature (and their types from annotations).
+        with_options.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+        with_options.__annotations__ = {p.name: p.annotation for p in own + shared}
+        pipeline_cli.command(name)(with_options)
+        return command
+
+    return register
+
+
+@_pipeline_command("run")
+def pipeline_run(steps: tuple[str, ...], target: Any) -> None:
     """Run the pipeline once; print each step's result. Exit 1 if a step failed (it is
     told to the service's /alerts, and the steps after it do not run)."""
-    chosen = _steps(steps)
     from app import pipeline
 
-    outcome = pipeline.run(_target(url, to, api_key, horizon, dataset), chosen)
+    outcome = pipeline.run(target, steps)
     for step, result in outcome.results.items():
         failed = result.startswith("failed: ")
         text = result.removeprefix("failed: ")
@@ -100,25 +131,20 @@ def pipeline_run(
         raise typer.Exit(1)
 
 
-@pipeline_cli.command("serve")
+@_pipeline_command("serve")
 def pipeline_serve(
+    steps: tuple[str, ...],
+    target: Any,
     cron: Annotated[
         str, typer.Option(help="When to run, as cron: '0 * * * *' is every hour, on the hour.")
     ] = "0 * * * *",
-    steps: StepsOption = ALL_STEPS,
-    url: UrlOption = None,
-    to: ToOption = common.DEFAULT_WAREHOUSE,
-    api_key: KeyOption = None,
-    horizon: HorizonOption = 28,
-    dataset: DatasetOption = None,
 ) -> None:
     """Run the pipeline on a schedule until stopped (Ctrl-C). With PREFECT_API_URL set,
     that Prefect server schedules the runs and shows them in its UI; without, this
     process runs them at the times the cron names (UTC)."""
-    chosen = _steps(steps)
     from app import pipeline
 
     if not pipeline.valid_cron(cron):
         raise typer.BadParameter(f"{cron!r} is not a cron expression", param_hint="--cron")
 
-    pipeline.serve(_target(url, to, api_key, horizon, dataset), chosen, cron)
+    pipeline.serve(target, steps, cron)
