@@ -114,10 +114,10 @@ class TestOneComputationPerMiss:
         calls: list[int] = []
         compute = service.average_ticket
 
-        async def slow(**kwargs: Any) -> Any:
+        async def slow(*args: Any, **kwargs: Any) -> Any:
             calls.append(1)
             await asyncio.sleep(0.3)
-            return await compute(**kwargs)
+            return await compute(*args, **kwargs)
 
         monkeypatch.setattr(service, "average_ticket", slow)
         return calls
@@ -145,12 +145,12 @@ class TestOneComputationPerMiss:
         await loaded.get("/insights/average-ticket?format=csv")
         compute, calls = service.average_ticket, []
 
-        async def first_fails(**kwargs: Any) -> Any:
+        async def first_fails(*args: Any, **kwargs: Any) -> Any:
             calls.append(1)
             await asyncio.sleep(0.2)
             if len(calls) == 1:
                 raise RuntimeError("the leader's computation fails")
-            return await compute(**kwargs)
+            return await compute(*args, **kwargs)
 
         monkeypatch.setattr(service, "average_ticket", first_fails)
         answers = await asyncio.gather(*(loaded.get("/insights/average-ticket") for _ in range(8)))
@@ -166,13 +166,13 @@ class TestOneComputationPerMiss:
 
         compute, calls, running, overlap = service.average_ticket, [], [0], [0]
 
-        async def slow(**kwargs: Any) -> Any:
+        async def slow(*args: Any, **kwargs: Any) -> Any:
             calls.append(1)
             running[0] += 1
             overlap[0] = max(overlap[0], running[0])
             try:
                 await asyncio.sleep(0.5)
-                return await compute(**kwargs)
+                return await compute(*args, **kwargs)
             finally:
                 running[0] -= 1
 
