@@ -4,9 +4,9 @@
         --dir /tmp/reads-1m [--rounds 3] [--seconds 5] [--connections 32]
 
 `--dir` is a directory that `benchmarks/load/run.py` built and loaded (its embedded
-PostgreSQL). `--old` is another checkout with its own `.venv` (`git worktree add
-/work/wt/old <ref> && make -C /work/wt/old install-dev`). Both serve the same database
-at once, one `uvicorn app.main:app` process each, logging as `orderlens serve` does
+PostgreSQL). `--old` is another checkout (`git worktree add /work/wt/old <ref>`), whose
+code runs on this checkout's environment (`common.app_server`). Both serve the same
+database at once, one `uvicorn app.main:app` process each, logging as `orderlens serve` does
 (LOG_LEVEL INFO). For each endpoint, `wrk` runs against each service in turn (old first
 on even rounds, new first on odd ones): req/s and p99 per run, and new ÷ old of the
 medians. An endpoint written with ` ~` asks a new random period each request (run.py's
@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
 import re
 import statistics
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from app import db
-from benchmarks.common import API_KEY, free_port
+from benchmarks.common import ROOT, app_server
 from benchmarks.load.run import FIRST_DAY, RANDOM_PERIODS
 
-ROOT = Path(__file__).resolve().parents[2]
 PATHS = (
     "/healthz",
     "/kpis",
@@ -44,31 +42,6 @@ UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 # Each round draws other periods (a seed per round, the same for both services): else
 # every round would ask the periods of the first again, kept answers by then.
 SEEDED = "init = function(args) math.randomseed(tonumber(args[1])) end\n"
-
-
-def serve(name: str, root: Path, url: str, work: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "API_KEY": API_KEY,
-        "LOG_LEVEL": "INFO",
-        "ORDERLENS_DATA_DIR": str(work / f"side-{name}"),
-    }
-    log = (work / f"side-{name}.log").open("ab")
-    command = [str(root / ".venv/bin/python"), "-m", "uvicorn", "app.main:app"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, env=env, cwd=root, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    httpx.get(f"{base}/fx/rates/latest", timeout=60).raise_for_status()
-    return base, process
 
 
 def wrk(base: str, path: str, args: argparse.Namespace, seed: int) -> tuple[float, float]:
@@ -100,23 +73,22 @@ def main() -> None:
     (args.dir / "random-periods-seeded.lua").write_text(script)
     database = db.start_embedded(args.dir / "pg")
     url = asyncio.run(db.ensure_database(database.url, "orderlens_load"))
-    plain_url = url.render_as_string(hide_password=False)
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    processes = []
     try:
-        servers = {}
-        for name, root in (("old", args.old.resolve()), ("new", ROOT)):
-            servers[name], process = serve(name, root, plain_url, args.dir)
-            processes.append(process)
-        for round_ in range(args.rounds):
-            for path in PATHS:
-                for name in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
-                    rps, p99 = wrk(servers[name], path, args, seed=round_ + 1)
-                    results.setdefault((path, name), []).append((rps, p99))
-                    print(round_, path, name, round(rps), round(p99, 1), flush=True)
+        with contextlib.ExitStack() as services:
+            servers = {}
+            for name, root in (("old", args.old.resolve()), ("new", ROOT)):
+                log = args.dir / f"side-{name}.log"
+                service = app_server(url, root=root, env={"LOG_LEVEL": "INFO"}, log=log)
+                servers[name], _ = services.enter_context(service)
+                httpx.get(f"{servers[name]}/fx/rates/latest", timeout=60).raise_for_status()
+            for round_ in range(args.rounds):
+                for path in PATHS:
+                    for name in ("old", "new") if round_ % 2 == 0 else ("new", "old"):
+                        rps, p99 = wrk(servers[name], path, args, seed=round_ + 1)
+                        results.setdefault((path, name), []).append((rps, p99))
+                        print(round_, path, name, round(rps), round(p99, 1), flush=True)
     finally:
-        for process in processes:
-            process.terminate()
         database.release()
     print("\n| endpoint | old req/s | new req/s | new ÷ old (medians) | old p99 ms | new p99 ms |")
     print("|---|---|---|---|---|---|")
