@@ -28,7 +28,7 @@ from app.fx.schemas import fx_headers
 from app.kit.csv import csv_line, csv_lines, csv_response
 from app.kit.deps import SessionmakerDep
 from app.kit.json import json_answer
-from app.kit.negotiation import Format, FormatDep, answer_as
+from app.kit.negotiation import Format, FormatDep, answer_as, items_as
 from app.kit.openapi import USD_ERRORS
 from app.kit.pagination import MAX_LIMIT, CursorQuery, Keyset, Paging, limit_query
 from app.kit.params import PeriodDep
@@ -168,7 +168,5 @@ async def top_growth(
 ) -> GrowthPage | Response:
     """The products with the highest day-over-day growth in units"""
     items = await service.top_growth(session=session, period=period, basis=basis, limit=limit)
-    columns = tuple(Growth.model_fields)
-    rows = ([getattr(i, c) for c in columns] for i in items)
     page = GrowthPage(items=items, basis=basis.value)
-    return answer_as(fmt, page, columns, rows, filename="top_growth.csv")
+    return items_as(fmt, page, items, tuple(Growth.model_fields), filename="top_growth.csv")

@@ -18,7 +18,7 @@ from app.catalog import keys
 from app.db import SessionDep
 from app.errors import DATABASE_ERRORS, ErrorResponse, NotFound
 from app.kit.money import money
-from app.kit.negotiation import FormatDep, answer_as
+from app.kit.negotiation import FormatDep, items_as
 from app.kit.openapi import READ_ERRORS
 from app.kit.routes import read
 
@@ -88,8 +88,7 @@ async def products(
             for r in rows
         ]
     )
-    data = (tuple(getattr(i, c) for c in COLUMNS) for i in page.items)
-    return answer_as(fmt, page, COLUMNS, data, filename="products.csv")
+    return items_as(fmt, page, page.items, COLUMNS, filename="products.csv")
 
 
 PRODUCT = """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
@@ -32,7 +32,7 @@ from app.forecasting.schemas import (
 )
 from app.kit.csv import csv_response, csv_rows
 from app.kit.deps import EngineDep, SettingsDep
-from app.kit.negotiation import Format, FormatDep, answer_as
+from app.kit.negotiation import Format, FormatDep, answer_as, items_as
 from app.kit.openapi import CSV_ALSO, READ_ERRORS
 from app.kit.routes import read
 from app.security import ApiKeyDep
@@ -54,7 +54,6 @@ NO_FORECAST: dict[int | str, dict[str, Any]] = {
 }
 FORECAST_READ = {**READ_ERRORS, **NO_FORECAST}
 RUN_READ = {**READ_ERRORS, 404: {"model": ErrorResponse, "description": "`run_not_found`"}}
-P = TypeVar("P", ForecastProductPage, ForecastCategoryPage)
 # PostgreSQL text cannot hold NUL: refused here (422) rather than failing there (500).
 CategoryPath = Annotated[str, Path(min_length=1, max_length=100, pattern="^[^\x00]+$")]
 DAY_COLUMNS = ("date", "quantity", "lo_80", "hi_80", "lo_95", "hi_95")
@@ -162,18 +161,12 @@ async def get_run(
     return _run_answer(await service.get_run(session=session, run_id=run_id), fmt, 200, response)
 
 
-def _page_answer(page: P, fmt: Format, cols: tuple[str, ...], filename: str) -> P | Response:
-    """A page of items, as JSON or as CSV with `cols` of each item."""
-    rows = (tuple(getattr(i, c) for c in cols) for i in page.items)
-    return answer_as(fmt, page, cols, rows, filename=filename)
-
-
 @read(router, "/products", ForecastProductPage)
 async def forecast_products(session: SessionDep, fmt: FormatDep) -> ForecastProductPage | Response:
     """The products the served run forecast, with their model"""
     page = await service.products(session=session)
     cols = ("product_id", "product_name", "category", "model", "mase", "seasonal_naive_mase")
-    return _page_answer(page, fmt, cols, "forecast_products.csv")
+    return items_as(fmt, page, page.items, cols, filename="forecast_products.csv")
 
 
 @read(router, "/products/{product_id}", ProductForecast, FORECAST_READ)
@@ -216,7 +209,7 @@ async def forecast_categories(
     """The served run's categories, the most units expected first"""
     page = await service.categories(session=session)
     cols = ("category", "model", "quantity", "unallocated", "products")
-    return _page_answer(page, fmt, cols, "forecast_categories.csv")
+    return items_as(fmt, page, page.items, cols, filename="forecast_categories.csv")
 
 
 @read(router, "/categories/{category}", LevelForecast, FORECAST_READ)
@@ -261,5 +254,4 @@ async def total_history(
 async def accuracy(session: SessionDep, fmt: FormatDep) -> AccuracyPage | Response:
     """Pooled backtest accuracy per model (chosen: where it serves; all: everywhere)"""
     page = await service.accuracy(session=session)
-    rows = (tuple(getattr(i, c) for c in ACCURACY_COLUMNS) for i in page.items)
-    return answer_as(fmt, page, ACCURACY_COLUMNS, rows, filename="forecast_accuracy.csv")
+    return items_as(fmt, page, page.items, ACCURACY_COLUMNS, filename="forecast_accuracy.csv")

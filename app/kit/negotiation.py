@@ -62,3 +62,12 @@ def answer_as(
     if fmt is Format.JSON:
         return answer
     return csv_response(csv_rows(columns, rows), filename=filename, headers=headers)
+
+
+def items_as(
+    fmt: Format, answer: A, items: Iterable[Any], columns: Sequence[str], *, filename: str
+) -> A | Response:
+    """`answer_as` for an answer that lists `items`: its CSV has a row per item, of the
+    item's `columns` attributes."""
+    rows = (tuple(getattr(item, c) for c in columns) for item in items)
+    return answer_as(fmt, answer, columns, rows, filename=filename)
