@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         description="worker processes of `orderlens serve` (`--workers N` wins), 1–64; they"
         " share the database, the FX cache and the metrics",
     )
+    reuse_port: bool = Field(
+        default=True,
+        description="with several workers, each listens on a socket of its own"
+        " (SO_REUSEPORT, Linux) and the kernel spreads connections evenly over them;"
+        " `false`: one socket shared, whose waiting connections the first worker awake"
+        " accepts all",
+    )
     log_level: str = Field(default="INFO", description="logging level")
     log_format: LogFormat = Field(default=LogFormat.TEXT, description="`text` or `json`")
     cors_origins: list[str] = Field(

@@ -1,27 +1,47 @@
 """`orderlens serve --workers N`: N uvicorn worker processes that act as one service.
 
-The parent (uvicorn's own process manager) binds the port, has started the database
-and migrated it, and hands each worker what it needs through the environment: the
-database's URL (the embedded server is started once, by the parent), the bound address,
-and a folder where prometheus_client's multiprocess mode keeps every worker's metrics so
-that `/metrics` sums them. The FX rate and uploads are shared through PostgreSQL (an
-advisory lock each), never through process memory.
+The parent (uvicorn's own process manager) has started the database and migrated it,
+and hands each worker what it needs through the environment: the database's URL (the
+embedded server is started once, by the parent), the bound address, and a folder where
+prometheus_client's multiprocess mode keeps every worker's metrics so that `/metrics`
+sums them. The FX rate and uploads are shared through PostgreSQL (an advisory lock
+each), never through process memory.
+
+Each worker listens on a socket of its own (`REUSE_PORT`, on Linux): the kernel spreads
+new connections evenly over the workers' sockets. On one socket shared by all, whichever
+worker is awake first accepts every connection waiting (uvloop accepts until none is
+left), so 32 clients connecting at once met 26 / 2 / 2 / 2 connections per worker, and
+the 26 waited for one process while the others served two each (issue 25,
+docs/decisions/2026-12-07-a-socket-per-worker.md).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import socket
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from app import db
 from app.config import Settings
 
+log = logging.getLogger(__name__)
+
 # Read by prometheus_client when it is imported, so it must be set before a worker starts.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 ASGI_APP = "app.main:app"
+# Whether this platform spreads connections over sockets sharing a port (macOS and the
+# BSDs have SO_REUSEPORT too, but do not balance connections over the sockets).
+SPREADS_CONNECTIONS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
 def metrics_dir(settings: Settings) -> Path:
@@ -45,7 +65,7 @@ def run(settings: Settings, database: db.Database, *, host: str, port: int, work
     """Serve with `workers` processes until a signal stops them (blocking)."""
     prepare_environment(settings, database, host, port)
     # Our middleware writes the access lines and app.logs formats uvicorn's records.
-    uvicorn.run(
+    config = uvicorn.Config(
         ASGI_APP,
         host=host,
         port=port,
@@ -54,3 +74,65 @@ def run(settings: Settings, database: db.Database, *, host: str, port: int, work
         log_config=None,
         access_log=False,
     )
+    if not (settings.reuse_port and SPREADS_CONNECTIONS):
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    with reserved(host, port):
+        log.info("listening on %s:%s, a socket per worker", host, port)
+        own = OwnSocket(host, port, config.backlog)
+        Multiprocess(config, sockets=[cast(socket.socket, own)]).run()
+
+
+def _tcp_socket(host: str, *, share_port: bool) -> socket.socket:
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if share_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return sock
+
+
+def _bound(sock: socket.socket, host: str, port: int) -> socket.socket:
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        log.error("%s", exc)
+        sys.exit(STARTUP_FAILURE)
+    return sock
+
+
+@contextlib.contextmanager
+def reserved(host: str, port: int) -> Iterator[None]:
+    """The port bound, not listened on, by the parent while it runs, so that no other
+    program takes it from the workers (a socket that does not listen is handed no
+    connection). A port in use fails the start at once, as uvicorn's own bind would:
+    first bound without SO_REUSEPORT, which any listening socket refuses, so that another
+    service sharing its port among its workers is never joined by this one's."""
+    _bound(_tcp_socket(host, share_port=False), host, port).close()
+    sock = _bound(_tcp_socket(host, share_port=True), host, port)
+    try:
+        yield
+    finally:
+        sock.close()
+
+
+def listen_own(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket of this worker's own on the service's port."""
+    sock = _tcp_socket(host, share_port=True)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    return sock
+
+
+class OwnSocket:
+    """Stands in for a socket in the parent: the supervisor pickles its arguments into
+    each worker it starts (spawn), and this one unpickles there as `listen_own`'s socket.
+    A worker that dies takes its socket with it; its replacement opens another."""
+
+    def __init__(self, host: str, port: int, backlog: int) -> None:
+        self.host, self.port, self.backlog = host, port, backlog
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (listen_own, (self.host, self.port, self.backlog))

@@ -17,6 +17,7 @@ import contextlib
 import inspect
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -278,11 +279,14 @@ def _wait_for_workers(process: subprocess.Popen[bytes], log: Path, base: str) ->
         time.sleep(0.1)
 
 
-def start_serve(data_dir: Path, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes], Path]:
-    """`orderlens serve --workers 2` on a free port: its base URL, process and log."""
+def start_serve(
+    data_dir: Path, env: dict[str, str], port: int | None = None
+) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """`orderlens serve --workers 2` on `port` (a free one by default): its base URL,
+    process and log."""
     env = {**env, "ORDERLENS_DATA_DIR": str(data_dir), "LOG_LEVEL": "INFO"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    port = free_port()
+    port = port or free_port()
     log = data_dir / "serve.log"
     command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(WORKERS)]
@@ -335,6 +339,9 @@ async def service(
         "FX_API_URL": fx_server.url,
         "FX_CACHE_TTL_SECONDS": str(TTL),
         "READ_ACCESS": "public",
+        # `only` steers a connection by stopping the other workers: that needs the one
+        # socket they share (a socket of a stopped worker's own would hold it).
+        "REUSE_PORT": "false",
     }
     # Counts of an earlier run: cleaned at start, or they would add up.
     (data_dir / "prometheus").mkdir()
@@ -500,6 +507,100 @@ class TestSeveralWorkers:
 
         await until(counted)
         assert grew(before, served_by_worker(service.metrics_dir, path)) == set(service.workers)
+
+
+CONNECTIONS = 64  # made at once, each for one request
+
+
+def burst(port: int, workers: list[int]) -> None:
+    """CONNECTIONS connections made and each sent a request while every worker is
+    stopped, so that all of them wait to be accepted at once, as when many clients start
+    together; then the first worker is continued, the others a moment later (one awake
+    first, as some worker always is), and every answer read."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    connections = []
+    try:
+        while not all(process_state(pid) == "T" for pid in workers):
+            time.sleep(0.01)
+        for _ in range(CONNECTIONS):
+            # Loopback: the kernel completes the handshake, whoever accepts it later.
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall(request)
+            connections.append(connection)
+    finally:
+        os.kill(workers[0], signal.SIGCONT)
+        # Only the sharing of one socket depends on this moment: the first worker takes
+        # all there is in it, while from a socket per worker it takes its own share.
+        time.sleep(0.5)
+        for pid in workers[1:]:
+            os.kill(pid, signal.SIGCONT)
+    for connection in connections:
+        with connection:
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+async def spread(port: int, metrics: Path, workers: list[int]) -> dict[int, float]:
+    """How many connections of a `burst` each of `workers` answered (its metrics' count
+    of their requests)."""
+    before = served_by_worker(metrics, "/healthz")
+    await asyncio.to_thread(burst, port, workers)
+
+    def counted() -> bool:
+        after = served_by_worker(metrics, "/healthz")
+        return sum(after.values()) - sum(before.values()) == CONNECTIONS
+
+    await until(counted)  # a worker counts a request just after answering it
+    after = served_by_worker(metrics, "/healthz")
+    return {pid: after.get(pid, 0) - before.get(pid, 0) for pid in workers}
+
+
+class TestASocketPerWorker:
+    async def test_a_burst_of_connections_is_spread_over_the_workers(
+        self, pg_server: URL, tmp_path: Path
+    ) -> None:
+        # On one shared socket the first worker awake accepts every connection waiting.
+        # On a socket per worker the kernel spreads them evenly: of 64, the fewer one of
+        # two workers gets is 32 ± 4 (one standard deviation); under 16, a chance of
+        # about 1 in 20,000.
+        url = await create_database(pg_server)
+        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+        base, process, log = start_serve(tmp_path, {**env, "API_KEY": API_KEY})
+        metrics, port = tmp_path / "prometheus", int(base.rsplit(":", 1)[1])
+        try:
+            await asyncio.to_thread(_wait_for_workers, process, log, base)
+            workers = worker_pids(process.pid)
+            assert "a socket per worker" in log.read_text()
+            each = await spread(port, metrics, workers)
+            assert min(each.values()) >= CONNECTIONS // 4, each
+            # A worker that dies takes its socket along; its replacement opens its own.
+            os.kill(workers[0], signal.SIGKILL)
+
+            def replaced() -> bool:
+                now = set(worker_pids(process.pid))
+                return len(now) == WORKERS and workers[0] not in now
+
+            await until(replaced)
+            started = "Application startup complete"
+            await until(lambda: log.read_text().count(started) == WORKERS + 1)
+            now = worker_pids(process.pid)
+            each = await spread(port, metrics, now)
+            assert min(each.values()) >= CONNECTIONS // 4, each
+            # Another service on the same port: refused, never a share of its connections.
+            (tmp_path / "other").mkdir()
+            _, other, other_log = start_serve(tmp_path / "other", env, port)
+            assert await asyncio.to_thread(other.wait) == 3, other_log.read_text()
+            assert "Address already in use" in other_log.read_text()
+        finally:
+            for pid in worker_pids(process.pid):  # none left stopped by a failure
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
+            await stop(process)
+            await drop_database(pg_server, url)
 
 
 @pytest.mark.one_server  # the embedded server, whatever server the run uses
