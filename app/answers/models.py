@@ -16,7 +16,11 @@ from app.db.base import Base
 
 class DataVersion(Base):
     __tablename__ = "data_version"
-    __table_args__ = (sa.CheckConstraint("id", name="one_row"),)
+    __table_args__ = (
+        sa.CheckConstraint("id", name="one_row"),
+        # Never truncated by vacuum: its lock would hold every version read (migration 0022).
+        {"postgresql_with": {"vacuum_truncate": "false"}},
+    )
 
     id: Mapped[bool] = mapped_column(primary_key=True, server_default=sa.text("true"))
     version: Mapped[int] = mapped_column(sa.BigInteger)

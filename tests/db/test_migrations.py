@@ -123,6 +123,21 @@ class TestMigrations:
             "ck_uploads_status_known",
         } <= found["checks"]  # type: ignore[operator]
 
+    async def test_vacuum_never_truncates_the_data_version(self, database_url: URL) -> None:
+        """Every kept answer waits for a read of `data_version`; a vacuum's truncation
+        of it locks those reads out across a WAL flush (migration 0022)."""
+        engine = db.create_engine(database_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                options: list[str] = (
+                    await conn.execute(
+                        text("SELECT reloptions FROM pg_class WHERE oid = 'data_version'::regclass")
+                    )
+                ).scalar_one()
+        finally:
+            await engine.dispose()
+        assert options == ["vacuum_truncate=false"]
+
     async def test_the_running_units_are_built_from_the_stored_cells(
         self, blank_url: URL, tmp_path: Path
     ) -> None:
