@@ -168,9 +168,8 @@ def app_server(
 ) -> Iterator[tuple[str, psutil.Process]]:
     """The service as its own process (uvicorn), as users run it; `root` is the checkout
     whose code it runs (another one: the code before a change, side by side); `workers`
-    processes share the port (with their metrics summed, as `orderlens serve --workers`
-    sets up); `log` takes its standard output and error (a file, as a deployment's
-    journal would), else they are this process's."""
+    processes: `orderlens serve --workers` itself; `log` takes its standard output and
+    error (a file, as a deployment's journal would), else they are this process's."""
     port = port or free_port()
     env = {
         **os.environ,
@@ -180,14 +179,14 @@ def app_server(
         "LOG_LEVEL": (env or {}).get("LOG_LEVEL", os.environ.get("LOG_LEVEL", "WARNING")),
         "ORDERLENS_DATA_DIR": str(WORK / "data-dir"),
     }
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
-    command += ["--log-level", "warning", "--no-access-log"]
     if workers > 1:
-        metrics = WORK / f"prometheus-{port}"
-        shutil.rmtree(metrics, ignore_errors=True)
-        metrics.mkdir(parents=True)
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
-        command += ["--workers", str(workers)]
+        # As `orderlens serve --workers N` runs them: a socket per worker, their metrics
+        # summed (in ORDERLENS_DATA_DIR), the database the URL's.
+        command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--workers", str(workers)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)]
+        command += ["--log-level", "warning", "--no-access-log"]
     out = log.open("ab") if log is not None else None
     proc = subprocess.Popen(command, env=env, cwd=root, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"

@@ -149,6 +149,11 @@ end
 
 
 WRK_THREADS = 2
+# Unmeasured wrk seconds per endpoint and format before the measured runs, with several
+# workers: each worker's first request of an endpoint (its pool's connections opened,
+# their statements prepared, PostgreSQL's caches of the tables filled) is a start-up
+# cost, measured by the cold phase, not the load's.
+WARM_UP_SECONDS = 2
 # wrk's scheduling priority (`nice`): on a 2-core machine that runs the service, its
 # database and wrk, a starved wrk reads answers late and counts its own wait as theirs.
 WRK_NICE = 0
@@ -328,6 +333,14 @@ def main() -> None:
                     for target in (path, csv_path(path)):
                         kept += len(client.get(target).content)
             short = max(2, args.seconds // 2)
+            if args.workers > 1:
+                # The client above and the 1-connection runs below reach one worker (one
+                # connection is one worker's): with several, the others would meet each
+                # endpoint for the first time in its measured run, right after an upload.
+                # Every worker asks each once here, as one process did above.
+                for _, path in WARM:
+                    for target in (path, csv_path(path)):
+                        wrk(base, target, 32, WARM_UP_SECONDS)
             ceiling = {c: wrk(base, "/healthz", c, args.seconds) for c in (1, 32)}
             print(f"\n## Warm: wrk, {args.workers} process(es)\n")
             print(
