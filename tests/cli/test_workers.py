@@ -566,11 +566,12 @@ class TestASocketPerWorker:
         # On one shared socket the first worker awake accepts every connection waiting.
         # On a socket per worker the kernel spreads them evenly: of 64, the fewer one of
         # two workers gets is 32 ± 4 (one standard deviation); under 16, a chance of
-        # about 1 in 20,000.
+        # about 1 in 25,000.
         url = await create_database(pg_server)
         env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
         base, process, log = start_serve(tmp_path, {**env, "API_KEY": API_KEY})
         metrics, port = tmp_path / "prometheus", int(base.rsplit(":", 1)[1])
+        other: subprocess.Popen[bytes] | None = None
         try:
             await asyncio.to_thread(_wait_for_workers, process, log, base)
             workers = worker_pids(process.pid)
@@ -596,6 +597,8 @@ class TestASocketPerWorker:
             assert await asyncio.to_thread(other.wait) == 3, other_log.read_text()
             assert "Address already in use" in other_log.read_text()
         finally:
+            if other is not None and other.poll() is None:
+                await stop(other)
             for pid in worker_pids(process.pid):  # none left stopped by a failure
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
