@@ -4,7 +4,7 @@ Every kept answer is served after a read of this one-row table. Its row is rewri
 every upload (a statement-level trigger per table written), so autovacuum visits it
 about once a minute under uploads, and each visit ended by truncating the empty pages at
 its end: an ACCESS EXCLUSIVE lock held across the WAL flush of the truncation. Every
-version read waited for it, 60–250 ms on this machine's disk, and under 32 connections
+version read waited for it (60–250 ms in the benchmark), and under 32 connections
 that was the p99 of a run. Without the truncation a vacuum takes only a lock that reads
 pass; the few empty pages stay, and updates reuse them.
 
