@@ -1,5 +1,6 @@
 """Where a big fast-path orders upload spends its time, statement by statement: each
-statement of a file loaded whole, and the summarizer's sums, under EXPLAIN ANALYZE.
+statement of a file loaded whole, and the summarizer's sums and the rollup sums it makes
+of them (`rollups.SUMMARIZE`, numbered), under EXPLAIN ANALYZE.
 
     .venv/bin/python benchmarks/ingest/statements.py [--file orders-timestamps-unit-prices-baskets.csv]
 
@@ -79,6 +80,10 @@ async def _run(url: str, path: Path) -> None:
             await conn.execute("SET LOCAL session_replication_role = origin")
             await rollups.open_deltas(conn)
             await _explain(conn, "the summarizer's sums", orders.sum_new(plan), plan.header_lines)
+            for statement in rollups.CREATE_SUMS:
+                await conn.execute(statement)
+            for number, statement in enumerate(rollups.SUMMARIZE, 1):
+                await _explain(conn, f"the summarizer's cells, statement {number}", statement)
             raise _RolledBack
     except _RolledBack:
         pass

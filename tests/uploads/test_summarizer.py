@@ -97,11 +97,30 @@ def failing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(summarizer.Summarizer, "_summarize", broken)
 
 
+def failing_after_the_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It fails once the upload has its new cells: what was written of them goes."""
+    summarize = rollups.summarize
+
+    async def broken(conn: Any, *, cells_made: Any = None) -> None:
+        async def then_fail() -> None:
+            await cells_made()
+            await conn.execute("SELECT 1 / 0")
+
+        # The upload's own fold (no cells to send) sums as ever.
+        await summarize(conn, cells_made=then_fail if cells_made else None)
+
+    monkeypatch.setattr(rollups, "summarize", broken)
+
+
 @pytest.mark.parametrize("content", [FIRST, TWICE], ids=["ids unique", "an id twice"])
 @pytest.mark.parametrize(
     ("spoil", "logged"),
-    [(wrong_sums, "are not the upload's"), (failing, "DivisionByZeroError")],
-    ids=["sums that do not add up", "a failed summarizer"],
+    [
+        (wrong_sums, "are not the upload's"),
+        (failing, "DivisionByZeroError"),
+        (failing_after_the_cells, "DivisionByZeroError"),
+    ],
+    ids=["sums that do not add up", "a failed summarizer", "failed after the new cells"],
 )
 async def test_the_upload_sums_itself_when_it_cannot_use_them(
     client: httpx.AsyncClient,

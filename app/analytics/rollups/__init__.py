@@ -7,11 +7,14 @@ the running units (`running`). Each module owns the temporary tables of its fami
 
 Folding the deltas in takes two steps: `summarize` turns them into what each rollup gets
 (temporary tables), `write` merges those into the rollups. Both run on the upload's
-connection, or the first on a summarizer's (uploads/summarizer.py), which then `ship`s
-its sums to the upload's.
+connection, or the first on a summarizer's (uploads/summarizer.py), which sends the new
+product-day cells (`NEW_CELLS`) as soon as they are made and `ship`s the rest of its sums
+to the upload's at the end.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -26,7 +29,7 @@ from app.analytics.rollups.deltas import (
     price_change_deltas,
 )
 from app.analytics.rollups.leaders import LEADERS_PER_DAY
-from app.analytics.rollups.sales import SUMMED
+from app.analytics.rollups.sales import NEW_CELLS, SUMMED
 from app.db import copy_between
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "CREATE_DELTAS",
     "IN_EFFECT",
     "LEADERS_PER_DAY",
+    "NEW_CELLS",
     "SUMMED",
     "TEMP_TABLES",
     "add_basket_deltas",
@@ -52,16 +56,28 @@ TEMP_TABLES = {table: module.__name__ for module in (deltas, *_FAMILIES) for tab
 
 CREATE_SUMS = tuple(statement for family in _FAMILIES for statement in family.CREATE)
 SUMMARIZE = tuple(statement for family in _FAMILIES for statement in family.SUMMARIZE)
+# The product-day cells come first: the other sums read them, and a summarizer sends the
+# new ones while it makes the rest.
+assert SUMMARIZE[0] is sales.PRODUCT_DAY_CELLS
 # The leaders last: they rank the product-day cells as written.
 WRITE = (*sales.WRITE, *running.WRITE, *leaders.WRITE)
 # What a summarizer sends: (query on its connection, table on the upload's, columns).
 SHIPPED = tuple(shipped for family in _FAMILIES for shipped in family.SHIPPED)
 
 
-async def summarize(conn: asyncpg.Connection) -> None:
+async def summarize(
+    conn: asyncpg.Connection, *, cells_made: Callable[[], Awaitable[None]] | None = None
+) -> None:
     """Turn the deltas into the sums each rollup gets (asyncpg connection, inside a
-    transaction)."""
-    for statement in (*CREATE_SUMS, *SUMMARIZE):
+    transaction); `cells_made`, if given, is awaited once the product-day cells are, before
+    the other sums."""
+    for statement in CREATE_SUMS:
+        await conn.execute(statement)
+    cells, *rest = SUMMARIZE
+    await conn.execute(cells)
+    if cells_made is not None:
+        await cells_made()
+    for statement in rest:
         await conn.execute(statement)
 
 
@@ -72,8 +88,8 @@ async def write(conn: asyncpg.Connection) -> None:
 
 
 async def ship(source: asyncpg.Connection, target: asyncpg.Connection) -> None:
-    """Send the sums `summarize` made on `source` into `target`'s transaction; `write`
-    on `target` then completes the fold."""
+    """Send the sums `summarize` made on `source` into `target`'s transaction, all but the
+    new cells (`NEW_CELLS`, sent before); `write` on `target` then completes the fold."""
     for statement in CREATE_SUMS:
         await target.execute(statement)
     for query, table, columns in SHIPPED:

@@ -4,7 +4,8 @@
 Owns `product_day_cells` (the cells to write: a product's stored cells from the first day
 its deltas touch on, merged with them, with the growths and running totals computed over
 them), `product_deltas` and `day_deltas`. `SUMMARIZE` makes them from the deltas,
-`WRITE` merges them into the rollups, `SHIPPED` is what a summarizer sends of them. The
+`WRITE` merges them into the rollups, `NEW_CELLS` and `SHIPPED` are what a summarizer
+sends of them. The
 package's other modules name the cells `CELLS` and the day deltas `DAY_DELTAS`.
 """
 
@@ -189,19 +190,22 @@ _CELL = (
     "revenue_brl",
 )
 
-# What a summarizer sends of these (query on its connection, table on the upload's,
-# columns): cells not stored yet go straight into `product_daily_sales` by COPY (no MERGE
-# to pass through); the rest arrive in the upload's own tables, for `WRITE`.
-SHIPPED = (
-    (
-        """
+# The cells not stored yet, which a summarizer sends first, as soon as `PRODUCT_DAY_CELLS`
+# made them (query on its connection, table on the upload's, columns): they go straight
+# into `product_daily_sales` by COPY (no MERGE to pass through).
+NEW_CELLS = (
+    """
 SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
     prev_sale_quantity, cum_quantity, list_quantity, revenue_brl
 FROM product_day_cells WHERE NOT stored AND orders > 0
 """,
-        "product_daily_sales",
-        _CELL,
-    ),
+    "product_daily_sales",
+    _CELL,
+)
+
+# What it sends of the rest once all is summed (as `NEW_CELLS`): it arrives in the
+# upload's own tables, for `WRITE`.
+SHIPPED = (
     (
         "SELECT * FROM product_day_cells WHERE stored OR orders <= 0",
         "product_day_cells",
@@ -224,5 +228,6 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
     ),
 )
 
-# Orders and units the sums add up to (checked against what the upload inserted).
-SUMMED = "SELECT coalesce(sum(orders), 0), coalesce(sum(quantity), 0) FROM product_deltas"
+# Orders and units the sums add up to (checked against what the upload inserted, before
+# any of them is sent).
+SUMMED = f"SELECT coalesce(sum(orders), 0), coalesce(sum(quantity), 0) FROM {DELTAS}"
