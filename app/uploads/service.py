@@ -34,7 +34,7 @@ from app.uploads.plan import Counts, Plan, UploadLimits, UploadProgress, UploadR
 from app.uploads.rules import RULES
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
 from app.uploads.sql import staging as staged
-from app.uploads.summarizer import Summarizer
+from app.uploads.summarizer import EarlyStart, Summarizer
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,12 @@ async def _load_source(
     header, rest = await _read_header(run.kind, source, options)
     first = _plan_by_header(run, source, header, options)
     run.clock.lap("header")
-    plan, rows_total = await staging.stage(run, first, header, rest, source.chunks)
+    early = EarlyStart(run, first) if run.kind is UploadKind.ORDERS else None
+    plan, rows_total = await staging.stage(run, first, header, rest, source.chunks, early)
     run.clock.lap("stage")
+    if not plan.fast and run.summarizer is not None:  # it followed the fast path's spool
+        await run.summarizer.abandon()
+        run.summarizer = None
     if rows_total == 0:
         raise EmptyFile("The file has a header but no rows.")
     run.progress.records_seen = rows_total
@@ -296,7 +300,7 @@ def _parameters(plan: Plan) -> list[Any]:
 
 async def _settle(run: UploadRun, plan: Plan, rows_total: int) -> Plan:
     """Check the staged rows, and settle the plan on what they proved; start the
-    summarizer if the plan says so."""
+    summarizer if the plan says so (or let go of the one started while staging)."""
     conn = run.conn
     if checks.via_typed(plan):
         await conn.execute(checks.create_typed(plan))
@@ -320,14 +324,18 @@ async def _settle(run: UploadRun, plan: Plan, rows_total: int) -> Plan:
             and plan.fast
             and not stored
             and rows_total >= run.limits.summarizer_min_rows
-            and Summarizer.can_start(run.engine)
+            and (run.summarizer is not None or Summarizer.can_start(run.engine))
         ),
     )
     if stored:
         await conn.execute(checks.analyze(plan))
     if plan.sum_aside:
-        run.summarizer = Summarizer(run.engine, run.spool, plan, rows_total, run.limits.work_mem)
-        run.summarizer.start(run.upload_id)
+        if run.summarizer is None:
+            run.summarizer = Summarizer.on_the_whole_spool(run, plan)
+        run.summarizer.go(plan, rows_total)
+    elif run.summarizer is not None:  # started while staging, and not needed after all
+        run.summarizer.let_go()
+        run.summarizer = None
     return plan
 
 

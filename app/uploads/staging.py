@@ -31,7 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import asyncpg
 
@@ -183,18 +183,34 @@ def first_path() -> StagingPath:
     return StagingPath.CAREFUL if _CAREFUL_ONLY.get() else StagingPath.FAST
 
 
+class SpoolWatcher(Protocol):
+    """Told of the fast path's writes to the spool, and of their end (summarizer.py's
+    `EarlyStart`)."""
+
+    def grew(self, size: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 async def stage(
-    run: UploadRun, plan: Plan, header: parsing.Header, rest: bytes, stream: AsyncIterator[bytes]
+    run: UploadRun,
+    plan: Plan,
+    header: parsing.Header,
+    rest: bytes,
+    stream: AsyncIterator[bytes],
+    watcher: SpoolWatcher | None = None,
 ) -> tuple[Plan, int]:
     """COPY the data rows into staging; the plan with the path they took, and the records
-    staged (as COPY counted them). A plan that sets out on the careful path keeps to it."""
+    staged (as COPY counted them). A plan that sets out on the careful path keeps to it.
+    `watcher`, if given, is told of the spool's growth while the fast path stages
+    orders."""
     checker = FastBytes(plan.kind, plan.dialect.staged_delimiter)
     # Text ids are never COPY-typed integers: such orders take the careful path.
     typed = not (plan.text_ids and plan.kind is UploadKind.ORDERS)
     if plan.fast and header.exact and typed and checker.take(rest):
         try:
             async with run.conn.transaction():  # a savepoint: a failed attempt leaves nothing
-                return plan, await _fast(run, plan, checker, rest, stream)
+                return plan, await _fast(run, plan, checker, rest, stream, watcher)
         except _UNDECODABLE:
             raise Undecodable(parsing.NOT_UTF8) from None
         except (_Fallback, asyncpg.BadCopyFileFormatError, asyncpg.DataError):
@@ -207,35 +223,52 @@ async def stage(
 
 
 async def _fast(
-    run: UploadRun, plan: Plan, checker: FastBytes, rest: bytes, stream: AsyncIterator[bytes]
+    run: UploadRun,
+    plan: Plan,
+    checker: FastBytes,
+    rest: bytes,
+    stream: AsyncIterator[bytes],
+    watcher: SpoolWatcher | None,
 ) -> int:
     declined = False
+    if not staging.typed_orders(plan):
+        watcher = None
+
+    def spooled(data: bytes) -> None:
+        run.spool.write(data)
+        if watcher is not None:
+            watcher.grew(len(data))
 
     async def chunks() -> AsyncIterator[bytes]:
         nonlocal declined
-        run.spool.write(rest)
+        spooled(rest)
         run.progress.records_seen = checker.breaks
         yield rest
         async for chunk in stream:
-            run.spool.write(chunk)
             if not checker.take(chunk):
+                run.spool.write(chunk)  # the careful path's, not the watcher's
                 declined = True
                 return
+            spooled(chunk)
             run.progress.records_seen = checker.breaks
             yield chunk
 
-    await run.conn.execute(staging.create(plan))
-    ahead = read_ahead(chunks())
     try:
-        status = await copy_in(
-            run.conn,
-            staging.table(plan),
-            source=ahead,
-            columns=staging.copy_columns(plan),
-            delimiter=plan.dialect.staged_delimiter,
-        )
+        await run.conn.execute(staging.create(plan))
+        ahead = read_ahead(chunks())
+        try:
+            status = await copy_in(
+                run.conn,
+                staging.table(plan),
+                source=ahead,
+                columns=staging.copy_columns(plan),
+                delimiter=plan.dialect.staged_delimiter,
+            )
+        finally:
+            await ahead.aclose()  # the stream is the careful path's after this: none in flight
     finally:
-        await ahead.aclose()  # the stream is the careful path's after this: none in flight
+        if watcher is not None:
+            watcher.finish()
     if declined or not checker.finished():
         raise _Fallback
     records = _copied(status)

@@ -12,11 +12,15 @@ spooled to a temporary file as soon as they are made: the upload writes them onc
 insert is done while the summarizer still makes the other sums (the growth leaders,
 the running units), which it ships at the end (`rollups.ship`).
 
-It sees what the upload sees: it starts once the upload holds the merge lock, which
-every writer of products, orders and rollups takes, and it writes nothing but its own
-temporary tables, rolled back when it is done. Its sums are used only if they add up to
-the orders and units the upload inserted; otherwise, or if it fails, the upload sums
-for itself. A summarizer is started only when a pool connection is free.
+A big file's summarizer starts while the fast path still stages it (`EarlyStart`: once
+the spool is big enough that the upload may need one, and a pool connection is free),
+its own COPY following the spool as it grows; otherwise it starts once the upload is
+staged. Either way it sums only when the upload says `go`: it then sees what the upload
+sees, since the upload holds the merge lock, which every writer of products, orders and
+rollups takes. It writes nothing but its own temporary tables, rolled back when it is
+done. Its sums are used only if they add up to the orders and units the upload
+inserted; otherwise, or if it fails, the upload sums for itself. An upload that turns
+out not to need it (too few rows, ids already stored, the careful path) lets it go.
 
 It is never cancelled mid-statement. An upload that no longer needs it either lets it
 finish (`close`) or, when the upload failed, `abandon`s it: its connection is closed and
@@ -32,7 +36,7 @@ import logging
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from typing import IO, Any
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -40,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.analytics import rollups
 from app.db import copy_in, driver_connection
 from app.errors import database_gone
-from app.uploads.plan import Plan
+from app.uploads.plan import Plan, UploadRun
 from app.uploads.sql import bookkeeping, orders, staging
 from app.uploads.staging import SPOOL_READ_BYTES, GrowingSpool
 
@@ -56,17 +60,19 @@ LOCK_TIMEOUT = "1s"
 ABANDON_SECONDS = 5.0
 # Bytes of the new cells kept in memory; beyond, they are spooled to disk.
 CELLS_IN_MEMORY = 1 << 20
+# Summarizers let go, until they have rolled back.
+_LET_GO: set[asyncio.Task[None]] = set()
 
 
 class Summarizer:
-    """One upload's summarizer: `start`, then `ship` once; `abandon` on failure."""
+    """One upload's summarizer: `start`, `go`, then `ship` once; `close` if it is not
+    needed, `abandon` on failure."""
 
-    def __init__(
-        self, engine: AsyncEngine, spool: IO[bytes], plan: Plan, records: int, work_mem: str
-    ) -> None:
-        self._engine, self._spool, self._plan = engine, spool, plan
-        self._records, self._work_mem = records, work_mem
+    def __init__(self, engine: AsyncEngine, spool: GrowingSpool, plan: Plan, work_mem: str) -> None:
+        self._engine, self._spool, self._plan, self._work_mem = engine, spool, plan, work_mem
         loop = asyncio.get_running_loop()
+        # The upload's settled plan and the records it staged, once it holds the lock.
+        self._go: asyncio.Future[tuple[Plan, int]] = loop.create_future()
         # What the sums add up to, once the new cells are spooled; then the connection
         # whose other sums are ready to ship.
         self._cells: asyncio.Future[tuple[int, int]] = loop.create_future()
@@ -88,9 +94,24 @@ class Summarizer:
         pool: Any = engine.pool
         return bool(pool.checkedout() < pool.size())
 
+    @classmethod
+    def on_the_whole_spool(cls, run: UploadRun, plan: Plan) -> Summarizer:
+        """A summarizer started on a file staged whole."""
+        run.spool.flush()  # it reads the spool's file, not the upload's buffer
+        spool = GrowingSpool(run.spool)
+        spool.finish()
+        summarizer = cls(run.engine, spool, plan, run.limits.work_mem)
+        summarizer.start(run.upload_id)
+        return summarizer
+
     def start(self, upload_id: int) -> None:
-        self._spool.flush()  # it reads the spool's file, not the upload's buffer
+        """Stage the spool (as it grows, until it is finished), then wait for `go`."""
         self._task = asyncio.create_task(self._run(upload_id))
+
+    def go(self, plan: Plan, records: int) -> None:
+        """Sum: the upload holds the merge lock, its plan is settled and it staged
+        `records` rows."""
+        self._go.set_result((plan, records))
 
     async def _run(self, upload_id: int) -> None:
         started = time.perf_counter()
@@ -100,11 +121,16 @@ class Summarizer:
             try:
                 await transaction.start()
                 await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens summarizer {upload_id}")
-                await self._summarize(conn)
-                self.seconds = time.perf_counter() - started
-                self._ready.set_result(conn)
-                await self._release.wait()  # the upload ships the sums meanwhile
+                if await self._summarize(conn):
+                    self.seconds = time.perf_counter() - started
+                    self._ready.set_result(conn)
+                    await self._release.wait()  # the upload ships the sums meanwhile
                 await transaction.rollback()  # its tables were scratch
+            except _Released:
+                try:
+                    await transaction.rollback()  # between statements: the connection is sound
+                except Exception:
+                    await sa_conn.invalidate()  # closed under it (`abandon`)
             except Exception as exc:
                 for future in (self._cells, self._ready):
                     if not future.done():
@@ -115,7 +141,8 @@ class Summarizer:
                     if not future.done():
                         future.set_exception(RuntimeError("the summarizer was abandoned"))
 
-    async def _summarize(self, conn: asyncpg.Connection) -> None:
+    async def _summarize(self, conn: asyncpg.Connection) -> bool:
+        """Stage, wait for `go`, and sum; False if the upload let it go first."""
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, self._work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_LOCK_TIMEOUT, LOCK_TIMEOUT)
         await conn.execute(staging.create(self._plan))
@@ -126,13 +153,44 @@ class Summarizer:
             columns=staging.copy_columns(self._plan),
             delimiter=self._plan.dialect.staged_delimiter,
         )
-        if status != f"COPY {self._records}":
-            raise RuntimeError(f"the summarizer staged {status!r}, not {self._records} rows")
+        self._check()
+        whole = await self._verdict(conn)
+        released: asyncio.Future[Any] = asyncio.ensure_future(self._release.wait())
+        either: set[asyncio.Future[Any]] = {self._go, released}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+        if not self._go.done():
+            return False  # not needed: the upload closed it
+        plan, records = self._go.result()
+        if status != f"COPY {records}":
+            raise RuntimeError(f"the summarizer staged {status!r}, not {records} rows")
         self._check()
         await rollups.open_deltas(conn)
-        await conn.execute(orders.sum_new(self._plan), self._plan.header_lines)
+        if whole and orders.may_load_whole(plan):
+            await conn.execute(orders.sum_new(plan, whole=True))
+        else:
+            await conn.execute(orders.sum_new(plan), plan.header_lines)
         self._check()
         await rollups.summarize(conn, cells_made=lambda: self._spool_cells(conn))
+        return True
+
+    async def _verdict(self, conn: asyncpg.Connection) -> bool:
+        """Whether every staged row passes its own checks, its date (and price) checked
+        once per distinct value, as the upload's own verdict finds (`orders.verdict`):
+        made while the upload still stages or settles, since it reads only the staged
+        rows. Then its sums need not judge the rows again."""
+        plan = self._plan
+        await conn.execute(orders.create_whole_dates(plan))
+        await conn.execute(orders.ANALYZE_WHOLE_DATES)
+        if prices := orders.create_whole_prices(plan):
+            self._check()
+            await conn.execute(prices)
+            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+        self._check()
+        _, _, whole = await conn.fetchrow(orders.verdict(plan))
+        return bool(whole)
 
     async def _spool_cells(self, conn: asyncpg.Connection) -> None:
         """Spool the new cells, and say what the sums add up to."""
@@ -150,14 +208,12 @@ class Summarizer:
 
     def _check(self) -> None:
         if self._release.is_set():
-            raise RuntimeError("the summarizer was abandoned")  # stop between statements
+            raise _Released  # stop between statements
 
     async def _spooled(self) -> AsyncIterator[bytes]:
         """The spooled file from its start, read by offset (the spool's own position is
-        the upload's), as the careful path reads it."""
-        spooled = GrowingSpool(self._spool)
-        spooled.finish()  # complete: the upload staged all of it before starting this
-        while chunk := await asyncio.to_thread(spooled.read, SPOOL_READ_BYTES):
+        the upload's), as the careful path reads it: to its end, once it is finished."""
+        while chunk := await asyncio.to_thread(self._spool.read, SPOOL_READ_BYTES):
             yield chunk
 
     async def ship(self, conn: asyncpg.Connection, *, orders: int, units: int) -> bool:
@@ -221,6 +277,18 @@ class Summarizer:
         self._release.set()
         await self._wait()
 
+    def let_go(self) -> None:
+        """The upload does not need it after all (started while staging): it rolls back
+        and gives its connection back once its current statement ends, on its own; the
+        upload goes on without waiting."""
+        self._release.set()
+        if self._task is not None and not self._task.done():
+            _LET_GO.add(self._task)  # asyncio keeps no strong reference to a task
+            self._task.add_done_callback(_LET_GO.discard)
+            self._task.add_done_callback(lambda _: self._retrieved())
+        else:
+            self._retrieved()
+
     async def abandon(self) -> None:
         """The upload failed: close the summarizer's connection now (whatever it is
         doing, the server rolls it back), and let it go without its sums."""
@@ -233,15 +301,60 @@ class Summarizer:
         if self._task is not None:
             with contextlib.suppress(Exception):  # TimeoutError included
                 await asyncio.wait_for(asyncio.shield(self._task), ABANDON_SECONDS)
+        if self._task is None or self._task.done():
+            self._retrieved()
+        else:
+            self._task.add_done_callback(lambda _: self._retrieved())
+
+    def _retrieved(self) -> None:
+        """Its outcomes seen (asyncio would log them as never retrieved) and its spooled
+        cells closed: called once nothing writes them any more (the upload has read
+        them)."""
         for future in (self._cells, self._ready):
             if future.done() and not future.cancelled():
-                future.exception()  # seen: asyncio would log it as never retrieved
-        # Once nothing writes the spooled cells any more (the upload has read them).
-        if self._task is None or self._task.done():
-            self._cells_spool.close()
-        else:
-            self._task.add_done_callback(lambda _: self._cells_spool.close())
+                future.exception()
+        self._cells_spool.close()
+
+
+class _Released(Exception):
+    """The upload let the summarizer go: it stops between two statements."""
 
 
 class _NotShipped(Exception):
     """The summarizer failed after its new cells were sent: they are rolled back."""
+
+
+class EarlyStart:
+    """Starts an upload's summarizer while the fast path stages its orders, once the
+    spool holds enough bytes for the rows that need one (`summarizer_min_rows` of the
+    shortest row the fast path takes) and a pool connection is free. The stager tells
+    it of each write to the spool (`grew`) and of the end (`finish`: always, also when
+    the fast path fails or declines)."""
+
+    # `1,1,1,2024-01-01` and its line end: fewer bytes hold fewer rows than this.
+    SHORTEST_ROW = 17
+
+    def __init__(self, run: UploadRun, plan: Plan) -> None:
+        self._run, self._plan = run, plan
+        self._bytes = 0
+        self._at = run.limits.summarizer_min_rows * self.SHORTEST_ROW
+        self._spool: GrowingSpool | None = None
+
+    def grew(self, size: int) -> None:
+        run = self._run
+        self._bytes += size
+        if self._spool is None:
+            if self._bytes < self._at or not Summarizer.can_start(run.engine):
+                return
+            run.spool.flush()
+            self._spool = GrowingSpool(run.spool)
+            run.summarizer = Summarizer(run.engine, self._spool, self._plan, run.limits.work_mem)
+            run.summarizer.start(run.upload_id)
+            return
+        run.spool.flush()  # the summarizer reads the file, not the upload's buffer
+        self._spool.grew()
+
+    def finish(self) -> None:
+        if self._spool is not None:
+            self._run.spool.flush()
+            self._spool.finish()

@@ -17,6 +17,7 @@ from sqlalchemy import URL, text
 from app.analytics import rollups
 from app.config import Settings
 from app.uploads import summarizer
+from app.uploads.sql import orders
 from tests.conftest import PRODUCTS, Db, make_settings
 from tests.helpers import upload
 
@@ -213,3 +214,91 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
     assert "LockNotAvailableError" in caplog.text
     assert shipped == []
     await db.assert_rollups_exact()
+
+
+@pytest.fixture
+def whole_sums(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each sum of new orders took the path of a file found whole."""
+    seen: list[bool] = []
+    sum_new = orders.sum_new
+
+    def recorded(plan: Any, *, whole: bool = False) -> str:
+        seen.append(whole)
+        return sum_new(plan, whole=whole)
+
+    monkeypatch.setattr(orders, "sum_new", recorded)
+    return seen
+
+
+BAD_DATE = "id,product_id,quantity,created_date\n200,1,1,'2024-12-01'\n201,2,1,'2024-13-01'\n"
+
+
+async def test_a_whole_file_is_summed_without_judging_its_rows_again(
+    client: httpx.AsyncClient, db: Db, shipped: list[int], whole_sums: list[bool]
+) -> None:
+    """Its verdict, found while the upload still stages, spares the sums each row's
+    checks; an unknown product still counts nothing, as it inserts nothing."""
+    await upload(client, "products", PRODUCTS)
+    assert (await upload(client, "orders", FIRST)).json()["rejects_by_code"] == {
+        "unknown_product": 1
+    }
+    assert whole_sums == [True]
+    await db.assert_rollups_exact()
+    report = (await upload(client, "orders", BAD_DATE)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (1, 1)
+    assert whole_sums == [True, False]  # a bad date: the rows are judged
+    await db.assert_rollups_exact()
+    assert shipped == [1, 1]
+
+
+async def test_started_once_staged_when_it_could_not_start_while_staging(
+    client: httpx.AsyncClient,
+    db: Db,
+    shipped: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No connection was free (here: the threshold never met) while the file was staged:
+    it starts on the whole spool, with the same sums."""
+    monkeypatch.setattr(summarizer.EarlyStart, "SHORTEST_ROW", 10**9)
+    started = summarizer.Summarizer.on_the_whole_spool
+    calls: list[int] = []
+
+    def counted(run: Any, plan: Any) -> summarizer.Summarizer:
+        calls.append(1)
+        return started(run, plan)
+
+    monkeypatch.setattr(summarizer.Summarizer, "on_the_whole_spool", counted)
+    await upload(client, "products", PRODUCTS)
+    await upload(client, "orders", FIRST)
+    await upload(client, "orders", SECOND)
+    assert (calls, shipped) == ([1, 1], [1, 1])
+    await db.assert_rollups_exact()
+
+
+async def test_one_started_while_staging_is_let_go_when_not_needed(
+    client: httpx.AsyncClient, db: Db, shipped: list[int]
+) -> None:
+    """It started on the fast path's spool; then the file took the careful path (an id
+    COPY could not type), or its ids were stored: it goes, and gives its connection
+    back (or, mid-COPY, closes it)."""
+    await upload(client, "products", PRODUCTS)
+    await upload(client, "orders", FIRST)
+    overflow = (
+        await upload(client, "orders", SECOND + "99999999999999999999,1,1,'2024-12-01'\n")
+    ).json()
+    assert (overflow["rows_inserted"], overflow["rows_rejected"]) == (6, 1)
+    updated = (
+        await upload(client, "orders", FIRST.replace("3,1,5", "3,1,6"), on_conflict="update")
+    ).json()
+    assert updated["rows_updated"] == 1
+    assert shipped == [1]  # the first upload's only
+    await db.assert_rollups_exact()
+    summarizing = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'orderlens summarizer%'"
+    )
+    for _ in range(100):
+        if (await db.rows(summarizing))[0][0] == 0:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("a summarizer let go is still in its transaction")

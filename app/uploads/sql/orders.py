@@ -363,7 +363,7 @@ REJECTED = f"SELECT ord, line, problem FROM {CHECKED} WHERE action = 'reject'"
 
 
 @cache
-def sum_new(plan: Plan) -> str:
+def sum_new(plan: Plan, *, whole: bool = False) -> str:
     """What a new-orders upload on the fast path adds to the sales (and, with `order_id`,
     to the baskets), summed straight from the checked rows: those with no problem and a
     stored product, and of those only the first occurrence of each id unless the ids are
@@ -372,13 +372,23 @@ def sum_new(plan: Plan) -> str:
     day) order: the windows of the fold (the cells', the running units') then find their
     rows sorted, which saves them more than the order costs here. With baskets the rows
     are made once for both sums (checking them, date-times above all, costs more than
-    keeping them). Parameters: those of `checks.rows(plan)`."""
-    occurrence = (
-        ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
-        if plan.sort_occurrences
-        else ", 1 AS occurrence"
-    )
-    rows = f"""SELECT * FROM (
+    keeping them). Parameters: those of `checks.rows(plan)`.
+
+    `whole`: a file of `may_load_whole` whose `verdict` found it whole, its dates (and
+    prices) checked in `WHOLE_DATES` (and `WHOLE_PRICES`): every row of a stored
+    product is inserted, with the day and price `load_whole` gives it; no parameter."""
+    if whole:
+        rows = f"""SELECT {_whole_day(plan)} AS created_date, s.product_id::integer AS product_id,
+    s.quantity, {_whole_price(plan)} AS unit_price, {checks.trimmed("s.order_id")} AS basket
+{_whole_rows(plan)}
+JOIN products pr ON pr.product_id = s.product_id"""
+    else:
+        occurrence = (
+            ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
+            if plan.sort_occurrences
+            else ", 1 AS occurrence"
+        )
+        rows = f"""SELECT * FROM (
     SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket{occurrence}
     FROM {checks.rows(plan)} j JOIN products p ON p.product_id = j.product_id
     WHERE j.problem IS NULL
