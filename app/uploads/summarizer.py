@@ -36,7 +36,7 @@ import logging
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -58,8 +58,8 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT = "1s"
 # How long an abandoned summarizer may take to notice its closed connection.
 ABANDON_SECONDS = 5.0
-# Bytes of the new cells kept in memory; beyond, they are spooled to disk.
-CELLS_IN_MEMORY = 1 << 20
+# Bytes of each sum sent early kept in memory; beyond, they are spooled to disk.
+EARLY_IN_MEMORY = 1 << 20
 # Summarizers let go, until they have rolled back.
 _LET_GO: set[asyncio.Task[None]] = set()
 
@@ -77,9 +77,11 @@ class Summarizer:
         # whose other sums are ready to ship.
         self._cells: asyncio.Future[tuple[int, int]] = loop.create_future()
         self._ready: asyncio.Future[Any] = loop.create_future()
-        self._cells_spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by _wait)
-            max_size=CELLS_IN_MEMORY, prefix="orderlens-cells-"
-        )
+        # What it sends early (`rollups.SENT_EARLY`), one spool each (closed by `_retrieved`).
+        self._early: list[IO[bytes]] = [
+            tempfile.SpooledTemporaryFile(max_size=EARLY_IN_MEMORY, prefix="orderlens-sums-")  # noqa: SIM115
+            for _ in rollups.SENT_EARLY
+        ]
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -173,7 +175,7 @@ class Summarizer:
         else:
             await conn.execute(orders.sum_new(plan), plan.header_lines)
         self._check()
-        await rollups.summarize(conn, cells_made=lambda: self._spool_cells(conn))
+        await rollups.summarize(conn, cells_made=lambda: self._spool_early(conn))
         return True
 
     async def _verdict(self, conn: asyncpg.Connection) -> bool:
@@ -192,17 +194,17 @@ class Summarizer:
         _, _, whole = await conn.fetchrow(orders.verdict(plan))
         return bool(whole)
 
-    async def _spool_cells(self, conn: asyncpg.Connection) -> None:
-        """Spool the new cells, and say what the sums add up to."""
+    async def _spool_early(self, conn: asyncpg.Connection) -> None:
+        """Spool what is sent early, and say what the sums add up to."""
         self._check()
         summed = await conn.fetchrow(rollups.SUMMED)
+        for spool, (query, _, _) in zip(self._early, rollups.SENT_EARLY, strict=True):
 
-        async def write(chunk: bytes) -> None:
-            self._cells_spool.write(chunk)
+            async def write(chunk: bytes, spool: IO[bytes] = spool) -> None:
+                spool.write(chunk)
 
-        query, _, _ = rollups.NEW_CELLS
-        await conn.copy_from_query(query, output=write, format="binary")
-        self._cells_spool.seek(0)
+            await conn.copy_from_query(query, output=write, format="binary")
+            spool.seek(0)
         self._cells.set_result((int(summed[0]), int(summed[1])))
         self._check()
 
@@ -229,16 +231,18 @@ class Summarizer:
             if summed != (orders, units):
                 log.warning("summarizer's sums %s are not the upload's %s", summed, (orders, units))
                 return False
-            _, table, columns = rollups.NEW_CELLS
             try:
                 async with conn.transaction():  # a savepoint: gone if the rest never comes
-                    await copy_in(
-                        conn,
-                        table,
-                        source=self._spooled_cells(),
-                        columns=list(columns),
-                        format="binary",
-                    )
+                    for spool, (_, table, columns) in zip(
+                        self._early, rollups.SENT_EARLY, strict=True
+                    ):
+                        await copy_in(
+                            conn,
+                            table,
+                            source=_read(spool),
+                            columns=list(columns),
+                            format="binary",
+                        )
                     source = await self._waited_for(self._ready)
                     if source is None:
                         raise _NotShipped
@@ -266,10 +270,6 @@ class Summarizer:
             return None
         finally:
             self.waited += time.perf_counter() - waiting
-
-    async def _spooled_cells(self) -> AsyncIterator[bytes]:
-        while chunk := await asyncio.to_thread(self._cells_spool.read, SPOOL_READ_BYTES):
-            yield chunk
 
     async def close(self) -> None:
         """Let the summarizer roll back and give its connection back, once its current
@@ -313,7 +313,13 @@ class Summarizer:
         for future in (self._cells, self._ready):
             if future.done() and not future.cancelled():
                 future.exception()
-        self._cells_spool.close()
+        for spool in self._early:
+            spool.close()
+
+
+async def _read(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(spool.read, SPOOL_READ_BYTES):
+        yield chunk
 
 
 class _Released(Exception):

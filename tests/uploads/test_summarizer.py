@@ -293,8 +293,9 @@ async def test_one_started_while_staging_is_let_go_when_not_needed(
     assert updated["rows_updated"] == 1
     assert shipped == [1]  # the first upload's only
     await db.assert_rollups_exact()
-    summarizing = (
+    summarizing = (  # this database's only: other test processes share the server
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'orderlens summarizer%'"
+        " AND datname = current_database()"
     )
     for _ in range(100):
         if (await db.rows(summarizing))[0][0] == 0:

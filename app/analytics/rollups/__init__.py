@@ -8,7 +8,8 @@ the running units (`running`). Each module owns the temporary tables of its fami
 Folding the deltas in takes two steps: `summarize` turns them into what each rollup gets
 (temporary tables), `write` merges those into the rollups. Both run on the upload's
 connection, or the first on a summarizer's (uploads/summarizer.py), which sends the new
-product-day cells (`NEW_CELLS`) as soon as they are made and `ship`s the rest of its sums
+product-day cells and baskets' days (`SENT_EARLY`) as soon as they are made and `ship`s
+the rest of its sums
 to the upload's at the end.
 """
 
@@ -29,7 +30,7 @@ from app.analytics.rollups.deltas import (
     price_change_deltas,
 )
 from app.analytics.rollups.leaders import LEADERS_PER_DAY
-from app.analytics.rollups.sales import NEW_CELLS, SUMMED
+from app.analytics.rollups.sales import SENT_EARLY, SUMMED
 from app.db import copy_between
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
     "CREATE_DELTAS",
     "IN_EFFECT",
     "LEADERS_PER_DAY",
-    "NEW_CELLS",
+    "SENT_EARLY",
     "SUMMED",
     "TEMP_TABLES",
     "add_basket_deltas",
@@ -89,7 +90,8 @@ async def write(conn: asyncpg.Connection) -> None:
 
 async def ship(source: asyncpg.Connection, target: asyncpg.Connection) -> None:
     """Send the sums `summarize` made on `source` into `target`'s transaction, all but the
-    new cells (`NEW_CELLS`, sent before); `write` on `target` then completes the fold."""
+    new cells and baskets' days (`SENT_EARLY`, sent before); `write` on `target` then
+    completes the fold."""
     for statement in CREATE_SUMS:
         await target.execute(statement)
     for query, table, columns in SHIPPED:

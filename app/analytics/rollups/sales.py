@@ -4,7 +4,7 @@
 Owns `product_day_cells` (the cells to write: a product's stored cells from the first day
 its deltas touch on, merged with them, with the growths and running totals computed over
 them), `product_deltas` and `day_deltas`. `SUMMARIZE` makes them from the deltas,
-`WRITE` merges them into the rollups, `NEW_CELLS` and `SHIPPED` are what a summarizer
+`WRITE` merges them into the rollups, `SENT_EARLY` and `SHIPPED` are what a summarizer
 sends of them. The
 package's other modules name the cells `CELLS` and the day deltas `DAY_DELTAS`.
 """
@@ -190,20 +190,31 @@ _CELL = (
     "revenue_brl",
 )
 
-# The cells not stored yet, which a summarizer sends first, as soon as `PRODUCT_DAY_CELLS`
-# made them (query on its connection, table on the upload's, columns): they go straight
-# into `product_daily_sales` by COPY (no MERGE to pass through).
-NEW_CELLS = (
-    """
+# What a summarizer sends first, as soon as `PRODUCT_DAY_CELLS` made the cells (query on
+# its connection, table on the upload's, columns): what is not stored yet, the cells and
+# the baskets' days, straight into the rollups by COPY (no MERGE to pass through; a
+# basket day's lines are new orders': more than none).
+_STORED_BASKET_DAY = (
+    "SELECT 1 FROM basket_days b WHERE b.basket = d.basket AND b.created_date = d.created_date"
+)
+SENT_EARLY = (
+    (
+        """
 SELECT product_id, created_date, orders, quantity, prev_quantity, prev_sale_date,
     prev_sale_quantity, cum_quantity, list_quantity, revenue_brl
 FROM product_day_cells WHERE NOT stored AND orders > 0
 """,
-    "product_daily_sales",
-    _CELL,
+        "product_daily_sales",
+        _CELL,
+    ),
+    (
+        f"SELECT * FROM {BASKET_DELTAS} d WHERE NOT EXISTS ({_STORED_BASKET_DAY})",
+        "basket_days",
+        ("basket", "created_date", "lines"),
+    ),
 )
 
-# What it sends of the rest once all is summed (as `NEW_CELLS`): it arrives in the
+# What it sends of the rest once all is summed (as `SENT_EARLY`): it arrives in the
 # upload's own tables, for `WRITE`.
 SHIPPED = (
     (
@@ -222,7 +233,7 @@ SHIPPED = (
         ("created_date", "orders", "quantity", "revenue_brl"),
     ),
     (
-        f"SELECT * FROM {BASKET_DELTAS}",
+        f"SELECT * FROM {BASKET_DELTAS} d WHERE EXISTS ({_STORED_BASKET_DAY})",
         BASKET_DELTAS,
         ("basket", "created_date", "lines"),
     ),
