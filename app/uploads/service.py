@@ -153,6 +153,7 @@ async def _load(
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, run.limits.work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_NAME, f"orderlens upload {run.upload_id}")
         await conn.execute(bookkeeping.SET_LOCAL_UPLOAD, str(run.upload_id))
+        await conn.execute(bookkeeping.SET_LOCAL_NO_IDLE_TIMEOUT)
         source = await sources.open_source(stream, options, run.limits.tabular)
         try:
             plan, rows_total = await _load_source(run, source, reporter, options)

@@ -7,20 +7,24 @@ work meanwhile: it COPYs the same spooled bytes into a staging table of its own,
 the rows the upload inserts (`sql.orders.sum_new`) and computes the rollup cells from
 them (`rollups.summarize`). The upload then receives those sums by COPY into its own
 transaction and merges them there, so readers still see the upload and its rollups
-commit together, or neither. The new product-day cells, most of what it sends, are
-spooled to a temporary file as soon as they are made: the upload writes them once its
-insert is done while the summarizer still makes the other sums (the growth leaders,
-the running units), which it ships at the end (`rollups.ship`).
+commit together, or neither. What is new, the product-day cells and baskets' days not
+stored yet (most of what it sends), is spooled to temporary files as soon as the cells
+are made (`rollups.SENT_EARLY`): the upload writes it once its insert is done while the
+summarizer still makes the other sums (the growth leaders, the running units), which it
+ships at the end (`rollups.ship`).
 
 A big file's summarizer starts while the fast path still stages it (`EarlyStart`: once
 the spool is big enough that the upload may need one, and a pool connection is free),
 its own COPY following the spool as it grows; otherwise it starts once the upload is
-staged. Either way it sums only when the upload says `go`: it then sees what the upload
-sees, since the upload holds the merge lock, which every writer of products, orders and
-rollups takes. It writes nothing but its own temporary tables, rolled back when it is
-done. Its sums are used only if they add up to the orders and units the upload
-inserted; otherwise, or if it fails, the upload sums for itself. An upload that turns
-out not to need it (too few rows, ids already stored, the careful path) lets it go.
+staged. Until the upload says `go` it reads nothing but its own temporary tables: it
+checks the staged dates and prices and finds the verdict, as the upload will (a whole
+file's sums then skip each row's checks). It sums after `go`: it then sees what the
+upload sees, since the upload holds the merge lock, which every writer of products,
+orders and rollups takes. It writes nothing but its own temporary tables, rolled back
+when it is done. Its sums are used only if they add up to the orders and units the
+upload inserted; otherwise, or if it fails, the upload sums for itself. An upload that
+turns out not to need it (too few rows, ids already stored) lets it go (`let_go`); one
+whose file takes the careful path abandons it.
 
 It is never cancelled mid-statement. An upload that no longer needs it either lets it
 finish (`close`) or, when the upload failed, `abandon`s it: its connection is closed and
@@ -147,6 +151,7 @@ class Summarizer:
         """Stage, wait for `go`, and sum; False if the upload let it go first."""
         await conn.execute(bookkeeping.SET_LOCAL_WORK_MEM, self._work_mem)
         await conn.execute(bookkeeping.SET_LOCAL_LOCK_TIMEOUT, LOCK_TIMEOUT)
+        await conn.execute(bookkeeping.SET_LOCAL_NO_IDLE_TIMEOUT)
         await conn.execute(staging.create(self._plan))
         status = await copy_in(
             conn,

@@ -16,7 +16,8 @@ from sqlalchemy import URL, text
 
 from app.analytics import rollups
 from app.config import Settings
-from app.uploads import summarizer
+from app.db import engine
+from app.uploads import service, summarizer
 from app.uploads.sql import orders
 from tests.conftest import PRODUCTS, Db, make_settings
 from tests.helpers import upload
@@ -303,3 +304,38 @@ async def test_one_started_while_staging_is_let_go_when_not_needed(
         await asyncio.sleep(0.05)
     else:
         pytest.fail("a summarizer let go is still in its transaction")
+
+
+@pytest.fixture
+def short_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's connections under a server that ends a transaction idle for 300 ms."""
+    monkeypatch.setitem(engine.SESSION_SETTINGS, "idle_in_transaction_session_timeout", "300ms")
+
+
+async def test_waits_outlast_a_short_idle_transaction_timeout(
+    short_idle_timeout: None,
+    client: httpx.AsyncClient,
+    db: Db,
+    shipped: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The summarizer, staged, waits idle for its upload to settle; the upload waits idle
+    for the sums: neither transaction is ended by the server for it."""
+    settle = service._settle
+    sums = summarizer.Summarizer._spool_early
+
+    async def late(*args: Any) -> Any:
+        await asyncio.sleep(1.0)
+        return await settle(*args)
+
+    async def late_sums(self: summarizer.Summarizer, conn: Any) -> None:
+        await asyncio.sleep(1.0)
+        await sums(self, conn)
+
+    monkeypatch.setattr(service, "_settle", late)
+    monkeypatch.setattr(summarizer.Summarizer, "_spool_early", late_sums)
+    await upload(client, "products", PRODUCTS)
+    report = (await upload(client, "orders", SECOND)).json()
+    assert report["rows_inserted"] == 6, report
+    assert shipped == [1]
+    await db.assert_rollups_exact()

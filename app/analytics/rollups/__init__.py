@@ -8,9 +8,8 @@ the running units (`running`). Each module owns the temporary tables of its fami
 Folding the deltas in takes two steps: `summarize` turns them into what each rollup gets
 (temporary tables), `write` merges those into the rollups. Both run on the upload's
 connection, or the first on a summarizer's (uploads/summarizer.py), which sends the new
-product-day cells and baskets' days (`SENT_EARLY`) as soon as they are made and `ship`s
-the rest of its sums
-to the upload's at the end.
+product-day cells and baskets' days (`SENT_EARLY`) as soon as they are made, and `ship`s
+the rest of its sums to the upload's at the end.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Owns `product_day_cells` (the cells to write: a product's stored cells from the 
 its deltas touch on, merged with them, with the growths and running totals computed over
 them), `product_deltas` and `day_deltas`. `SUMMARIZE` makes them from the deltas,
 `WRITE` merges them into the rollups, `SENT_EARLY` and `SHIPPED` are what a summarizer
-sends of them. The
-package's other modules name the cells `CELLS` and the day deltas `DAY_DELTAS`.
+sends of them. The package's other modules name the cells `CELLS` and the day deltas
+`DAY_DELTAS`.
 """
 
 from __future__ import annotations

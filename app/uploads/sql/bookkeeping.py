@@ -85,6 +85,10 @@ SKIP_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'replica', tr
 RESTORE_KEY_TRIGGERS = "SELECT set_config('session_replication_role', 'origin', true)"
 SET_LOCAL_WORK_MEM = "SELECT set_config('work_mem', $1, true)"
 SET_LOCAL_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
+# An upload's transaction waits, idle, for its summarizer's sums, and a summarizer started
+# while its upload stages waits, idle, for the upload to hold the merge lock: a server's
+# idle-transaction timeout must end neither.
+SET_LOCAL_NO_IDLE_TIMEOUT = "SELECT set_config('idle_in_transaction_session_timeout', '0', true)"
 # The upload writing in this transaction, stamped on the rows it inserts or changes.
 SET_LOCAL_UPLOAD = "SELECT set_config('orderlens.upload_id', $1, true)"
 # Read once per statement (an InitPlan), not once per row.
