@@ -277,11 +277,19 @@ async def test_started_once_staged_when_it_could_not_start_while_staging(
 
 
 async def test_one_started_while_staging_is_let_go_when_not_needed(
-    client: httpx.AsyncClient, db: Db, shipped: list[int]
+    client: httpx.AsyncClient, db: Db, shipped: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It started on the fast path's spool; then the file took the careful path (an id
     COPY could not type), or its ids were stored: it goes, and gives its connection
     back (or, mid-COPY, closes it)."""
+    start = summarizer.Summarizer.start
+    started: list[int] = []
+
+    def counted(self: summarizer.Summarizer, upload_id: int) -> None:
+        started.append(upload_id)
+        start(self, upload_id)
+
+    monkeypatch.setattr(summarizer.Summarizer, "start", counted)
     await upload(client, "products", PRODUCTS)
     await upload(client, "orders", FIRST)
     overflow = (
@@ -292,6 +300,7 @@ async def test_one_started_while_staging_is_let_go_when_not_needed(
         await upload(client, "orders", FIRST.replace("3,1,5", "3,1,6"), on_conflict="update")
     ).json()
     assert updated["rows_updated"] == 1
+    assert len(started) == 3  # one for each orders upload, while it staged
     assert shipped == [1]  # the first upload's only
     await db.assert_rollups_exact()
     summarizing = (  # this database's only: other test processes share the server
