@@ -159,6 +159,19 @@ WARM_UP_SECONDS = 2
 WRK_NICE = 0
 
 
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+def _autogroup() -> str:
+    """Whether Linux schedules each session (setsid) as one group: then wrk and the
+    service (one session), and the database server (pg_ctl makes it a session of its
+    own) share the cores group by group, not process by process (RESULTS, "Issue 25:
+    the scheduler's groups")."""
+    if not AUTOGROUP.exists():
+        return "no sched_autogroup_enabled"
+    return f"sched_autogroup_enabled={AUTOGROUP.read_text().strip()}"
+
+
 def wrk(
     base: str, path: str, connections: int, seconds: int, script: Path | None = None
 ) -> dict[str, float]:
@@ -323,6 +336,7 @@ def main() -> None:
             httpx.get(f"{base}/fx/rates/latest", timeout=60).raise_for_status()
             print(f"data: {args.orders:,} orders × {args.products:,} products × {args.days} days")
             print(f"service: {args.workers} process(es), LOG_LEVEL={args.log_level}")
+            print(f"kernel: {_autogroup()}")
             if not args.skip_cold:
                 print_cold(base, args)
 
