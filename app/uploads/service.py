@@ -398,8 +398,7 @@ async def load_whole(conn: asyncpg.Connection, plan: Plan) -> tuple[int, int] | 
     if status != f"INSERT 0 {rows}":  # every staged row, never fewer
         raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
     if not plan.sum_aside:
-        for statement in orders.sum_whole(plan):
-            await conn.execute(statement)
+        await conn.execute(orders.sum_whole(plan))
     return rows, units
 
 

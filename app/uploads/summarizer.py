@@ -4,14 +4,14 @@ upload's own connection inserts the orders.
 PostgreSQL runs a statement on one core, and the insert of a million orders, with its
 key and indexes, keeps one busy for seconds. The summarizer puts the second core to
 work meanwhile: it COPYs the same spooled bytes into a staging table of its own, sums
-the rows the upload inserts (`sql.orders.sum_new`) and computes the rollup cells from
-them (`rollups.summarize`). The upload then receives those sums by COPY into its own
-transaction and merges them there, so readers still see the upload and its rollups
-commit together, or neither. What is new, the product-day cells and baskets' days not
-stored yet (most of what it sends), is spooled to temporary files as soon as the cells
-are made (`rollups.SENT_EARLY`): the upload writes it once its insert is done while the
-summarizer still makes the other sums (the growth leaders, the running units), which it
-ships at the end (`rollups.ship`).
+the rows the upload inserts (`sql.orders.sum_whole`, or `sum_new` for a file not whole)
+and computes the rollup cells from them (`rollups.summarize`). The upload then receives
+those sums by COPY into its own transaction and merges them there, so readers still see
+the upload and its rollups commit together, or neither. What is new, the product-day
+cells and baskets' days not stored yet (most of what it sends), is spooled to temporary
+files as soon as the cells are made (`rollups.SENT_EARLY`): the upload writes it once
+its insert is done while the summarizer still makes the other sums (the growth leaders,
+the running units), which it ships at the end (`rollups.ship`).
 
 A big file's summarizer starts while the fast path still stages it (`EarlyStart`: once
 the spool is big enough that the upload may need one, and a pool connection is free),
@@ -156,7 +156,7 @@ class Summarizer:
         status = await copy_in(
             conn,
             staging.table(self._plan),
-            source=self._spooled(),
+            source=_read(self._spool),
             columns=staging.copy_columns(self._plan),
             delimiter=self._plan.dialect.staged_delimiter,
         )
@@ -176,7 +176,7 @@ class Summarizer:
         self._check()
         await rollups.open_deltas(conn)
         if whole and orders.may_load_whole(plan):
-            await conn.execute(orders.sum_new(plan, whole=True))
+            await conn.execute(orders.sum_whole(plan))
         else:
             await conn.execute(orders.sum_new(plan), plan.header_lines)
         self._check()
@@ -216,12 +216,6 @@ class Summarizer:
     def _check(self) -> None:
         if self._release.is_set():
             raise _Released  # stop between statements
-
-    async def _spooled(self) -> AsyncIterator[bytes]:
-        """The spooled file from its start, read by offset (the spool's own position is
-        the upload's), as the careful path reads it: to its end, once it is finished."""
-        while chunk := await asyncio.to_thread(self._spool.read, SPOOL_READ_BYTES):
-            yield chunk
 
     async def ship(self, conn: asyncpg.Connection, *, orders: int, units: int) -> bool:
         """Send the sums into `conn`'s transaction, ready for `rollups.write`; False if
@@ -322,7 +316,10 @@ class Summarizer:
             spool.close()
 
 
-async def _read(spool: IO[bytes]) -> AsyncIterator[bytes]:
+async def _read(spool: IO[bytes] | GrowingSpool) -> AsyncIterator[bytes]:
+    """A file's bytes to its end, read off the event loop: a spool of sums, or the
+    upload's spooled file by offset (its own position is the upload's), waiting while it
+    grows until the upload finishes it, as the careful path reads it."""
     while chunk := await asyncio.to_thread(spool.read, SPOOL_READ_BYTES):
         yield chunk
 
@@ -342,7 +339,8 @@ class EarlyStart:
     it of each write to the spool (`grew`) and of the end (`finish`: always, also when
     the fast path fails or declines)."""
 
-    # `1,1,1,2024-01-01` and its line end: fewer bytes hold fewer rows than this.
+    # `1,1,1,2024-01-01` and its line end: fewer bytes hold fewer rows that pass (rows
+    # that fail count too, so a file of short bad rows starts one only once staged).
     SHORTEST_ROW = 17
 
     def __init__(self, run: UploadRun, plan: Plan) -> None:

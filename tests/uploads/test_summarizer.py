@@ -221,13 +221,14 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
 def whole_sums(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether each sum of new orders took the path of a file found whole."""
     seen: list[bool] = []
-    sum_new = orders.sum_new
+    for name, whole in (("sum_new", False), ("sum_whole", True)):
+        summed = getattr(orders, name)
 
-    def recorded(plan: Any, *, whole: bool = False) -> str:
-        seen.append(whole)
-        return sum_new(plan, whole=whole)
+        def recorded(plan: Any, summed: Any = summed, whole: bool = whole) -> str:
+            seen.append(whole)
+            return str(summed(plan))
 
-    monkeypatch.setattr(orders, "sum_new", recorded)
+        monkeypatch.setattr(orders, name, recorded)
     return seen
 
 

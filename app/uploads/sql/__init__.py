@@ -58,7 +58,7 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
                 ("orders.load_whole (if whole)", orders.load_whole(plan)),
             ]
             if not plan.sum_aside:
-                out += [("orders.sum_whole (if whole)", sql) for sql in orders.sum_whole(plan)]
+                out += [("orders.sum_whole (if whole)", orders.sum_whole(plan))]
         out += [
             ("orders.load (if not whole)", orders.load(plan)),
             ("rejects.insert", rejects.insert(plan)),

@@ -325,33 +325,6 @@ SELECT s.id, s.product_id::integer, s.quantity::integer, {_whole_day(plan)}, {_w
 """
 
 
-@cache
-def sum_whole(plan: Plan) -> list[str]:
-    """What they add to the sales, and to the baskets (unless a summarizer sums them
-    aside)."""
-    price = _whole_price(plan)
-    out = [
-        rollups.add_deltas(
-            f"""SELECT {_whole_day(plan)} AS day, s.product_id::integer, count(*), sum(s.quantity),
-    coalesce(sum(s.quantity) FILTER (WHERE {price} IS NULL), 0),
-    coalesce(sum({price} * s.quantity), 0)
-{_whole_rows(plan)}
-GROUP BY 2, 1"""
-        )
-    ]
-    if "order_id" in plan.has:
-        out.append(
-            rollups.add_basket_deltas(
-                f"""SELECT b.basket, b.day, count(*)
-FROM (SELECT {checks.trimmed("s.order_id")} AS basket, {_whole_day(plan)} AS day
-    {_whole_rows(plan)}) b
-WHERE b.basket IS NOT NULL
-GROUP BY b.basket, b.day"""
-            )
-        )
-    return out
-
-
 UPDATE_STORED = f"""
 UPDATE orders o
 SET product_id = c.product_id, quantity = c.quantity, created_date = c.created_date,
@@ -363,36 +336,51 @@ REJECTED = f"SELECT ord, line, problem FROM {CHECKED} WHERE action = 'reject'"
 
 
 @cache
-def sum_new(plan: Plan, *, whole: bool = False) -> str:
+def sum_new(plan: Plan) -> str:
     """What a new-orders upload on the fast path adds to the sales (and, with `order_id`,
     to the baskets), summed straight from the checked rows: those with no problem and a
     stored product, and of those only the first occurrence of each id unless the ids are
     unique (what `load` inserts when no stored id is in range). Run by the summarizer
-    beside `load`, or by the upload after it if the summarizer could not. In (product,
-    day) order: the windows of the fold (the cells', the running units') then find their
-    rows sorted, which saves them more than the order costs here. With baskets the rows
-    are made once for both sums (checking them, date-times above all, costs more than
-    keeping them). Parameters: those of `checks.rows(plan)`.
-
-    `whole`: a file of `may_load_whole` whose `verdict` found it whole, its dates (and
-    prices) checked in `WHOLE_DATES` (and `WHOLE_PRICES`): every row of a stored
-    product is inserted, with the day and price `load_whole` gives it; no parameter."""
-    if whole:
-        rows = f"""SELECT {_whole_day(plan)} AS created_date, s.product_id::integer AS product_id,
-    s.quantity, {_whole_price(plan)} AS unit_price, {checks.trimmed("s.order_id")} AS basket
-{_whole_rows(plan)}
-JOIN products pr ON pr.product_id = s.product_id"""
-    else:
-        occurrence = (
-            ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
-            if plan.sort_occurrences
-            else ", 1 AS occurrence"
-        )
-        rows = f"""SELECT * FROM (
+    beside `load`, or by the upload after it if the summarizer could not. Parameters:
+    those of `checks.rows(plan)`."""
+    occurrence = (
+        ", row_number() OVER (PARTITION BY j.order_id ORDER BY j.line) AS occurrence"
+        if plan.sort_occurrences
+        else ", 1 AS occurrence"
+    )
+    return _summed(
+        plan,
+        f"""SELECT * FROM (
     SELECT j.created_date, j.product_id, j.quantity, j.unit_price, j.basket{occurrence}
     FROM {checks.rows(plan)} j JOIN products p ON p.product_id = j.product_id
     WHERE j.problem IS NULL
-) r WHERE occurrence = 1"""
+) r WHERE occurrence = 1""",
+    )
+
+
+@cache
+def sum_whole(plan: Plan) -> str:
+    """The same for a file of `may_load_whole` whose `verdict` found it whole, its dates
+    (and prices) checked in `WHOLE_DATES` (and `WHOLE_PRICES`): every row of a stored
+    product is inserted (`load_whole`, when all are stored), with the day and price
+    `load_whole` gives it; no row's checks again. Run by the upload after `load_whole`
+    unless a summarizer sums aside, or by a summarizer whose own verdict found the file
+    whole. No parameter."""
+    return _summed(
+        plan,
+        f"""SELECT {_whole_day(plan)} AS created_date, s.product_id::integer AS product_id,
+    s.quantity, {_whole_price(plan)} AS unit_price, {checks.trimmed("s.order_id")} AS basket
+{_whole_rows(plan)}
+JOIN products pr ON pr.product_id = s.product_id""",
+    )
+
+
+def _summed(plan: Plan, rows: str) -> str:
+    """The deltas (and, with `order_id`, the basket deltas) of `rows` (`created_date,
+    product_id, quantity, unit_price, basket`). In (product, day) order: the windows of
+    the fold (the cells', the running units') then find their rows sorted, which saves
+    them more than the order costs here. With baskets the rows are made once for both
+    sums (checking them, date-times above all, costs more than keeping them)."""
     baskets = "order_id" in plan.has
     sums = rollups.add_deltas(
         f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
