@@ -13,14 +13,23 @@ worker is awake first accepts every connection waiting (uvloop accepts until non
 left), so 32 clients connecting at once met 26 / 2 / 2 / 2 connections per worker, and
 the 26 waited for one process while the others served two each (issue 25,
 docs/decisions/2026-12-07-a-socket-per-worker.md).
+
+There, each worker is also a session of its own (`setsid`), as every PostgreSQL backend
+is: Linux's autogroup scheduling shares the cores between sessions, so four workers in
+one session got one share among the backends they wait on (issue 25,
+docs/decisions/2026-12-07-a-session-per-worker.md). Out of the parent's process group, a
+worker is no longer reached by a signal to that group (a terminal's Ctrl-C): the parent
+passes its own stop on, and a worker whose parent dies is sent SIGTERM by the kernel.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -42,6 +51,7 @@ ASGI_APP = "app.main:app"
 # Whether this platform spreads connections over sockets sharing a port (macOS and the
 # BSDs have SO_REUSEPORT too, but do not balance connections over the sockets).
 SPREADS_CONNECTIONS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def metrics_dir(settings: Settings) -> Path:
@@ -126,13 +136,32 @@ def listen_own(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def own_session(parent: int) -> None:
+    """This worker a session of its own, sent SIGTERM when `parent` (the process that
+    started it) dies. Linux only."""
+    os.setsid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() != parent:  # it died before the request: nothing will send it
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def start_worker(parent: int, host: str, port: int, backlog: int) -> socket.socket:
+    """What a worker runs first, as it unpickles its socket: its own session, then its
+    own listening socket."""
+    own_session(parent)
+    return listen_own(host, port, backlog)
+
+
 class OwnSocket:
     """Stands in for a socket in the parent: the supervisor pickles its arguments into
-    each worker it starts (spawn), and this one unpickles there as `listen_own`'s socket.
-    A worker that dies takes its socket with it; its replacement opens another."""
+    each worker it starts (spawn), and this one unpickles there as `start_worker`'s
+    socket. A worker that dies takes its socket with it; its replacement opens another."""
 
     def __init__(self, host: str, port: int, backlog: int) -> None:
         self.host, self.port, self.backlog = host, port, backlog
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (listen_own, (self.host, self.port, self.backlog))
+        # Pickled in the parent, as it starts the worker: os.getpid() is the parent's.
+        return (start_worker, (os.getpid(), self.host, self.port, self.backlog))

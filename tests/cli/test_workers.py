@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,14 @@ async def until(check: Callable[[], bool | Awaitable[bool]]) -> None:
 def process_state(pid: int) -> str:
     """The state letter of /proc/<pid>/stat: T when stopped."""
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie its new parent has not reaped yet."""
+    try:
+        return process_state(pid) == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -301,12 +310,16 @@ def start_serve(
 
 async def stop(process: subprocess.Popen[bytes]) -> int:
     """SIGTERM, as a supervisor would; the exit status. No deadline (pytest-timeout
-    bounds a hang); a wait cut short kills the whole group."""
+    bounds a hang); a wait cut short kills the parent's group and each worker (sessions
+    of their own, out of that group)."""
     process.send_signal(signal.SIGTERM)
     try:
         return await asyncio.to_thread(process.wait)
     finally:
         if process.poll() is None:
+            for pid in worker_pids(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             os.killpg(process.pid, signal.SIGKILL)
 
 
@@ -603,6 +616,51 @@ class TestASocketPerWorker:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
             await stop(process)
+            await drop_database(pg_server, url)
+
+
+class TestASessionPerWorker:
+    async def test_each_worker_is_a_session_stopped_with_its_parent(
+        self, pg_server: URL, tmp_path: Path
+    ) -> None:
+        # Linux's autogroup shares the cores between sessions, and every PostgreSQL
+        # backend is one of its own: workers sharing one got one share among them all.
+        url = await create_database(pg_server)
+        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+        env["API_KEY"] = API_KEY
+        started: list[subprocess.Popen[bytes]] = []
+        every: list[int] = []  # workers, killed at the end if a failure left them
+        try:
+            for run, end in (("interrupted", signal.SIGINT), ("killed", signal.SIGKILL)):
+                (tmp_path / run).mkdir()
+                base, process, log = start_serve(tmp_path / run, env)
+                started.append(process)
+                await asyncio.to_thread(_wait_for_workers, process, log, base)
+                workers = worker_pids(process.pid)
+                assert len(workers) == WORKERS
+                every += workers
+                for pid in workers:
+                    assert os.getsid(pid) == pid, (pid, os.getsid(pid))
+                    assert os.getpgid(pid) != process.pid
+                if end == signal.SIGINT:
+                    # A terminal's Ctrl-C reaches the parent's group only: the parent
+                    # stops each worker, which finishes as it would on its own signal.
+                    os.killpg(process.pid, signal.SIGINT)
+                    assert await asyncio.to_thread(process.wait) == 0, log.read_text()
+                    assert log.read_text().count("Finished server process") == WORKERS
+                else:
+                    # A parent killed has no say: the kernel sends each worker SIGTERM.
+                    process.kill()
+                    await asyncio.to_thread(process.wait)
+                for pid in workers:
+                    await until(partial(ended, pid))
+        finally:
+            for process in started:
+                if process.poll() is None:
+                    await stop(process)
+            for pid in filter(lambda pid: not ended(pid), every):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             await drop_database(pg_server, url)
 
 
