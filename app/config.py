@@ -240,6 +240,7 @@ class Settings(BaseSettings):
         default=True,
         description="with several workers, each listens on a socket of its own"
         " (SO_REUSEPORT, Linux) and the kernel spreads connections evenly over them;"
+        " (each worker is then a session of its own, too, as PostgreSQL's backends are);"
         " `false`: one socket shared, whose waiting connections the first worker awake"
         " accepts all",
     )
