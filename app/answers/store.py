@@ -34,7 +34,6 @@ class AnswerStore:
         self.max_entry = budget // 8  # one answer never takes more than an eighth
         self.version: int | None = None
         self.size = 0
-        self.hits = self.misses = 0
         self._entries: OrderedDict[Hashable, Answer] = OrderedDict()
 
     def __len__(self) -> int:
@@ -43,11 +42,8 @@ class AnswerStore:
     def get(self, key: Hashable, version: int) -> Answer | None:
         self._see(version)
         answer = self._entries.get(key)
-        if answer is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
+        if answer is not None:
+            self._entries.move_to_end(key)
         return answer
 
     def put(self, key: Hashable, answer: Answer) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Row, text
+from sqlalchemy import Row, RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import keys
@@ -138,14 +138,19 @@ async def product_ref(*, session: AsyncSession, product_id: str) -> ProductRef:
     return ProductRef(product_id=product_id, key=int(key))
 
 
-async def product(*, session: AsyncSession, product: ProductRef) -> ProductForecast:
-    """The latest succeeded run's forecast of a product; 404 `no_forecast`."""
+async def _product_run(session: AsyncSession, product: ProductRef) -> RowMapping:
+    """The served run's row of a product's forecast, without its days; 404 `no_forecast`."""
     found = (
         await session.execute(text(reads.PRODUCT_FORECAST), {"product_id": product.key})
     ).first()
     if found is None:
         raise NoForecast(NO_PRODUCT_FORECAST, details={"product_id": product.product_id})
-    m = found._mapping
+    return found._mapping
+
+
+async def product(*, session: AsyncSession, product: ProductRef) -> ProductForecast:
+    """The latest succeeded run's forecast of a product; 404 `no_forecast`."""
+    m = await _product_run(session, product)
     items = await session.execute(
         text(reads.PRODUCT_ITEMS), {"run_id": m["run_id"], "product_id": product.key}
     )
@@ -158,31 +163,40 @@ async def product(*, session: AsyncSession, product: ProductRef) -> ProductForec
     )
 
 
-async def level(*, session: AsyncSession, level: str, key: str) -> LevelForecast:
-    """A category's (`key`) or the total's (`key` '') forecast in the served run, from
-    the level's own series (LEVEL_INTERVALS); a run from before the levels serves a
-    category as its products' sum. 404 `no_forecast`."""
-    params = {"level": level, "key": key}
-    found = (await session.execute(text(reads.LEVEL_RUN), params)).first()
+async def _level_run(session: AsyncSession, level: str, key: str) -> RowMapping:
+    """The served run's row of a category's (`key`) or the total's (`key` '') forecast,
+    without its days; 404 `no_forecast` if it has none (from the level's own series, or
+    for a category of a run from before the levels, from its products)."""
+    found = (await session.execute(text(reads.LEVEL_RUN), {"level": level, "key": key})).first()
     details = {"category": key} if level == "category" else {"level": level}
     if found is None:
         raise NoForecast("No forecast run has succeeded yet.", details=details)
     m = found._mapping
+    if m["model"] is None and not (level == "category" and m["products"]):
+        what = "this category" if level == "category" else "the total"
+        raise NoForecast(f"The served run has no forecast of {what}.", details=details)
+    return m
+
+
+async def level(*, session: AsyncSession, level: str, key: str) -> LevelForecast:
+    """A category's (`key`) or the total's (`key` '') forecast in the served run, from
+    the level's own series (LEVEL_INTERVALS); a run from before the levels serves a
+    category as its products' sum. 404 `no_forecast`."""
+    m = await _level_run(session, level, key)
     model, intervals = m["model"], LEVEL_INTERVALS
     if model is not None:
-        rows = await session.execute(text(reads.LEVEL_ITEMS), {**params, "run_id": m["run_id"]})
+        rows = await session.execute(
+            text(reads.LEVEL_ITEMS), {"level": level, "key": key, "run_id": m["run_id"]}
+        )
         items = [_level_day(r._mapping) for r in rows]
         if model == SUM_OF_PRODUCTS:
             intervals = CATEGORY_INTERVALS
-    elif level == "category" and m["products"]:
+    else:  # a category as its products' sum
         rows = await session.execute(
             text(reads.CATEGORY_ITEMS), {"run_id": m["run_id"], "category": key}
         )
         items = [_level_day({**r._mapping, "unallocated": 0.0}) for r in rows]
         model, intervals = SUM_OF_PRODUCTS, CATEGORY_INTERVALS
-    else:
-        what = "this category" if level == "category" else "the total"
-        raise NoForecast(f"The served run has no forecast of {what}.", details=details)
     return _answer(
         LevelForecast,
         m,
@@ -270,29 +284,27 @@ async def level_units(
 async def product_history(*, session: AsyncSession, ref: ProductRef, days: int) -> SalesHistory:
     """A product's units sold on each of the last `days` days the served run read; 404
     `no_forecast` as its forecast."""
-    found = await product(session=session, product=ref)
+    found = await _product_run(session, ref)
+    until = found["data_until"]
     sold = (
-        await recent_units(session=session, product_id=ref.key, until=found.data_until, days=days)
-        if found.data_until
+        await recent_units(session=session, product_id=ref.key, until=until, days=days)
+        if until
         else []
     )
-    return _history(found.run_id, found.data_until, sold)
+    return _history(found["run_id"], until, sold)
 
 
 async def level_history(*, session: AsyncSession, category: str | None, days: int) -> SalesHistory:
     """The total's (`category` None) or a category's units sold on each of the last
     `days` days the served run read; 404 `no_forecast` as its forecast."""
-    found = await level(
-        session=session,
-        level="total" if category is None else "category",
-        key=category or "",
-    )
+    found = await _level_run(session, "total" if category is None else "category", category or "")
+    until = found["data_until"]
     sold = (
-        await level_units(session=session, category=category, until=found.data_until, days=days)
-        if found.data_until
+        await level_units(session=session, category=category, until=until, days=days)
+        if until
         else []
     )
-    return _history(found.run_id, found.data_until, sold)
+    return _history(found["run_id"], until, sold)
 
 
 def _history(
