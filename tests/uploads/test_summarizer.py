@@ -161,6 +161,21 @@ async def test_an_id_twice_counts_once(
     await db.assert_rollups_exact()
 
 
+async def _until_locked(db: Db, mode: str, *, granted: bool, failure: str) -> None:
+    """Until a lock of `mode` on products is held (`granted`) or waited for; `failure`
+    after 30 s."""
+    found = (
+        "SELECT count(*) FROM pg_locks WHERE relation = 'products'::regclass"
+        " AND mode = :mode AND granted = :granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    for _ in range(600):
+        if (await db.rows(found, mode=mode, granted=granted))[0][0]:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(failure)
+
+
 async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
     client: httpx.AsyncClient,
     db: Db,
@@ -183,6 +198,11 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
     await upload(client, "products", PRODUCTS)
     loading = asyncio.create_task(upload(client, "orders", FIRST))
     await asyncio.wait_for(started.wait(), 10)
+    # The summarizer starts before the upload locks its products (FOR KEY SHARE, a
+    # RowShareLock on the table); the upload then waits for it, holding them.
+    await _until_locked(
+        db, "RowShareLock", granted=True, failure="the upload never held its products"
+    )
 
     async def lock() -> None:
         async with db.engine.begin() as conn:
@@ -190,17 +210,10 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
 
     locking = asyncio.create_task(lock())
     try:
-        queued = (
-            "SELECT count(*) FROM pg_locks WHERE relation = 'products'::regclass"
-            " AND mode = 'AccessExclusiveLock' AND NOT granted"
-            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        )
-        for _ in range(100):
-            if (await db.rows(queued))[0][0]:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the exclusive lock was not queued behind the upload")
+        await _until_locked(
+            db, "AccessExclusiveLock", granted=False,
+            failure="the exclusive lock was not queued behind the upload",
+        )  # fmt: skip
         go.set()
         with caplog.at_level(logging.WARNING, logger="app.uploads.summarizer"):
             done, _ = await asyncio.wait({loading}, timeout=30)  # not cancelled if late
