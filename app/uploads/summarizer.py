@@ -73,7 +73,7 @@ class Summarizer:
     needed, `abandon` on failure."""
 
     def __init__(self, engine: AsyncEngine, spool: GrowingSpool, plan: Plan, work_mem: str) -> None:
-        self._engine, self._spool, self._plan, self._work_mem = engine, spool, plan, work_mem
+        self._engine, self.spool, self._plan, self._work_mem = engine, spool, plan, work_mem
         loop = asyncio.get_running_loop()
         # The upload's settled plan and the records it staged, once it holds the lock.
         self._go: asyncio.Future[tuple[Plan, int]] = loop.create_future()
@@ -101,13 +101,19 @@ class Summarizer:
         return bool(pool.checkedout() < pool.size())
 
     @classmethod
+    def following(cls, run: UploadRun, plan: Plan) -> Summarizer:
+        """A summarizer started on the upload's spool as it stands, its COPY following
+        the spool as it grows (`spool.grew`) until `spool.finish()`."""
+        run.spool.flush()  # it reads the spool's file, not the upload's buffer
+        summarizer = cls(run.engine, GrowingSpool(run.spool), plan, run.limits.work_mem)
+        summarizer.start(run.upload_id)
+        return summarizer
+
+    @classmethod
     def on_the_whole_spool(cls, run: UploadRun, plan: Plan) -> Summarizer:
         """A summarizer started on a file staged whole."""
-        run.spool.flush()  # it reads the spool's file, not the upload's buffer
-        spool = GrowingSpool(run.spool)
-        spool.finish()
-        summarizer = cls(run.engine, spool, plan, run.limits.work_mem)
-        summarizer.start(run.upload_id)
+        summarizer = cls.following(run, plan)
+        summarizer.spool.finish()
         return summarizer
 
     def start(self, upload_id: int) -> None:
@@ -156,7 +162,7 @@ class Summarizer:
         status = await copy_in(
             conn,
             staging.table(self._plan),
-            source=_read(self._spool),
+            source=_read(self.spool),
             columns=staging.copy_columns(self._plan),
             delimiter=self._plan.dialect.staged_delimiter,
         )
@@ -347,18 +353,15 @@ class EarlyStart:
         self._run, self._plan = run, plan
         self._bytes = 0
         self._at = run.limits.summarizer_min_rows * self.SHORTEST_ROW
-        self._spool: GrowingSpool | None = None
+        self._spool: GrowingSpool | None = None  # the started summarizer's
 
     def grew(self, size: int) -> None:
         run = self._run
         self._bytes += size
         if self._spool is None:
-            if self._bytes < self._at or not Summarizer.can_start(run.engine):
-                return
-            run.spool.flush()
-            self._spool = GrowingSpool(run.spool)
-            run.summarizer = Summarizer(run.engine, self._spool, self._plan, run.limits.work_mem)
-            run.summarizer.start(run.upload_id)
+            if self._bytes >= self._at and Summarizer.can_start(run.engine):
+                run.summarizer = Summarizer.following(run, self._plan)
+                self._spool = run.summarizer.spool
             return
         run.spool.flush()  # the summarizer reads the file, not the upload's buffer
         self._spool.grew()
