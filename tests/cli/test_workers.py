@@ -572,17 +572,29 @@ async def spread(port: int, metrics: Path, workers: list[int]) -> dict[int, floa
     return {pid: after.get(pid, 0) - before.get(pid, 0) for pid in workers}
 
 
+@pytest.fixture
+async def own_database(pg_server: URL) -> AsyncIterator[dict[str, str]]:
+    """The environment of a service on a database of its own, dropped at the end."""
+    url = await create_database(pg_server)
+    try:
+        yield {
+            **os.environ,
+            "DATABASE_URL": url.render_as_string(hide_password=False),
+            "API_KEY": API_KEY,
+        }
+    finally:
+        await drop_database(pg_server, url)
+
+
 class TestASocketPerWorker:
     async def test_a_burst_of_connections_is_spread_over_the_workers(
-        self, pg_server: URL, tmp_path: Path
+        self, own_database: dict[str, str], tmp_path: Path
     ) -> None:
         # On one shared socket the first worker awake accepts every connection waiting.
         # On a socket per worker the kernel spreads them evenly: of 64, the fewer one of
         # two workers gets is 32 ± 4 (one standard deviation); under 16, a chance of
         # about 1 in 25,000.
-        url = await create_database(pg_server)
-        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
-        base, process, log = start_serve(tmp_path, {**env, "API_KEY": API_KEY})
+        base, process, log = start_serve(tmp_path, own_database)
         metrics, port = tmp_path / "prometheus", int(base.rsplit(":", 1)[1])
         other: subprocess.Popen[bytes] | None = None
         try:
@@ -606,7 +618,7 @@ class TestASocketPerWorker:
             assert min(each.values()) >= CONNECTIONS // 4, each
             # Another service on the same port: refused, never a share of its connections.
             (tmp_path / "other").mkdir()
-            _, other, other_log = start_serve(tmp_path / "other", env, port)
+            _, other, other_log = start_serve(tmp_path / "other", own_database, port)
             assert await asyncio.to_thread(other.wait) == 3, other_log.read_text()
             assert "Address already in use" in other_log.read_text()
         finally:
@@ -616,24 +628,20 @@ class TestASocketPerWorker:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
             await stop(process)
-            await drop_database(pg_server, url)
 
 
 class TestASessionPerWorker:
     async def test_each_worker_is_a_session_stopped_with_its_parent(
-        self, pg_server: URL, tmp_path: Path
+        self, own_database: dict[str, str], tmp_path: Path
     ) -> None:
         # Linux's autogroup shares the cores between sessions, and every PostgreSQL
         # backend is one of its own: workers sharing one got one share among them all.
-        url = await create_database(pg_server)
-        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
-        env["API_KEY"] = API_KEY
         started: list[subprocess.Popen[bytes]] = []
         every: list[int] = []  # workers, killed at the end if a failure left them
         try:
             for run, end in (("interrupted", signal.SIGINT), ("killed", signal.SIGKILL)):
                 (tmp_path / run).mkdir()
-                base, process, log = start_serve(tmp_path / run, env)
+                base, process, log = start_serve(tmp_path / run, own_database)
                 started.append(process)
                 await asyncio.to_thread(_wait_for_workers, process, log, base)
                 workers = worker_pids(process.pid)
@@ -661,7 +669,6 @@ class TestASessionPerWorker:
             for pid in filter(lambda pid: not ended(pid), every):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            await drop_database(pg_server, url)
 
 
 @pytest.mark.one_server  # the embedded server, whatever server the run uses

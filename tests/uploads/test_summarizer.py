@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,19 +162,24 @@ async def test_an_id_twice_counts_once(
     await db.assert_rollups_exact()
 
 
-async def _until_locked(db: Db, mode: str, *, granted: bool, failure: str) -> None:
-    """Until a lock of `mode` on products is held (`granted`) or waited for; `failure`
-    after 30 s."""
-    found = (
-        "SELECT count(*) FROM pg_locks WHERE relation = 'products'::regclass"
-        " AND mode = :mode AND granted = :granted"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
+async def _until(
+    db: Db, sql: str, holds: Callable[[int], bool], failure: str, **params: Any
+) -> None:
+    """Until the count `sql` answers `holds`; `failure` after 30 s (a bound for a bug,
+    far beyond what a loaded machine takes)."""
     for _ in range(600):
-        if (await db.rows(found, mode=mode, granted=granted))[0][0]:
+        if holds((await db.rows(sql, **params))[0][0]):
             return
         await asyncio.sleep(0.05)
     pytest.fail(failure)
+
+
+# Locks of one mode on products, held (granted) or waited for.
+PRODUCTS_LOCKS = (
+    "SELECT count(*) FROM pg_locks WHERE relation = 'products'::regclass"
+    " AND mode = :mode AND granted = :granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 
 
 async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
@@ -200,9 +206,10 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
     await asyncio.wait_for(started.wait(), 10)
     # The summarizer starts before the upload locks its products (FOR KEY SHARE, a
     # RowShareLock on the table); the upload then waits for it, holding them.
-    await _until_locked(
-        db, "RowShareLock", granted=True, failure="the upload never held its products"
-    )
+    await _until(
+        db, PRODUCTS_LOCKS, bool, "the upload never held its products",
+        mode="RowShareLock", granted=True,
+    )  # fmt: skip
 
     async def lock() -> None:
         async with db.engine.begin() as conn:
@@ -210,9 +217,9 @@ async def test_a_lock_queued_behind_the_upload_does_not_hang_it(
 
     locking = asyncio.create_task(lock())
     try:
-        await _until_locked(
-            db, "AccessExclusiveLock", granted=False,
-            failure="the exclusive lock was not queued behind the upload",
+        await _until(
+            db, PRODUCTS_LOCKS, bool, "the exclusive lock was not queued behind the upload",
+            mode="AccessExclusiveLock", granted=False,
         )  # fmt: skip
         go.set()
         with caplog.at_level(logging.WARNING, logger="app.uploads.summarizer"):
@@ -321,12 +328,9 @@ async def test_one_started_while_staging_is_let_go_when_not_needed(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'orderlens summarizer%'"
         " AND datname = current_database()"
     )
-    for _ in range(100):
-        if (await db.rows(summarizing))[0][0] == 0:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("a summarizer let go is still in its transaction")
+    await _until(
+        db, summarizing, lambda n: n == 0, "a summarizer let go is still in its transaction"
+    )
 
 
 @pytest.fixture
