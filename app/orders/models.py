@@ -73,6 +73,8 @@ class BasketDay(Base):
         sa.CheckConstraint("lines > 0", name="lines_positive"),
     )
 
-    basket: Mapped[str] = mapped_column(sa.String(MAX_BASKET))
+    # Compared by bytes: ids, never ordered for a reader, and a big upload adds hundreds
+    # of thousands of keys, which `strcoll` would compare (migration 0023).
+    basket: Mapped[str] = mapped_column(sa.String(MAX_BASKET, collation="C"))
     created_date: Mapped[date]
     lines: Mapped[int] = mapped_column(sa.BigInteger)

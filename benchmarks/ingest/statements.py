@@ -1,6 +1,7 @@
 """Where a big fast-path orders upload spends its time, statement by statement: each
 statement of a file loaded whole, and the summarizer's sums and the rollup sums it makes
-of them (`rollups.SUMMARIZE`, numbered), under EXPLAIN ANALYZE.
+of them (`rollups.SUMMARIZE`, numbered), under EXPLAIN ANALYZE; then what it sends early,
+copied out and into the rollups, timed.
 
     .venv/bin/python benchmarks/ingest/statements.py [--file orders-timestamps-unit-prices-baskets.csv]
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import sys
 import time
 from pathlib import Path
@@ -85,11 +87,34 @@ async def _run(url: str, path: Path) -> None:
                 await conn.execute(statement)
             for number, statement in enumerate(rollups.SUMMARIZE, 1):
                 await _explain(conn, f"the summarizer's cells, statement {number}", statement)
+            await _sent_early(conn)
             raise _RolledBack
     except _RolledBack:
         pass
     finally:
         await conn.close()
+
+
+async def _sent_early(conn: asyncpg.Connection) -> None:
+    """What the summarizer sends early (`rollups.SENT_EARLY`) and the upload COPYs into
+    the rollups after its insert: each query's binary COPY out (the summarizer's side),
+    then its COPY in (the upload's), as they run in the service."""
+    for query, table, columns in rollups.SENT_EARLY:
+        sent = io.BytesIO()
+
+        async def write(chunk: bytes, sent: io.BytesIO = sent) -> None:
+            sent.write(chunk)
+
+        started = time.perf_counter()
+        await conn.copy_from_query(query, output=write, format="binary")
+        out = time.perf_counter() - started
+        sent.seek(0)
+        started = time.perf_counter()
+        status = await conn.copy_to_table(
+            table, source=sent, columns=list(columns), format="binary"
+        )
+        took = time.perf_counter() - started
+        print(f"\n== sent early into {table}: out {out:.2f} s, in {took:.2f} s ({status})")
 
 
 class _RolledBack(Exception):

@@ -138,6 +138,25 @@ class TestMigrations:
             await engine.dispose()
         assert options == ["vacuum_truncate=false"]
 
+    async def test_baskets_are_compared_by_bytes(self, database_url: URL) -> None:
+        """A big upload adds hundreds of thousands of basket days to `basket_days`' key:
+        compared by bytes, not by the language's collation (migration 0023). The temporary
+        deltas merged into it compare the same way, or PostgreSQL could not join them."""
+        engine = db.create_engine(database_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                collation: str = (
+                    await conn.execute(
+                        text(
+                            "SELECT collation_name FROM information_schema.columns"
+                            " WHERE table_name = 'basket_days' AND column_name = 'basket'"
+                        )
+                    )
+                ).scalar_one()
+        finally:
+            await engine.dispose()
+        assert collation == "C"
+
     async def test_the_running_units_are_built_from_the_stored_cells(
         self, blank_url: URL, tmp_path: Path
     ) -> None:

@@ -26,7 +26,8 @@ CREATE TEMP TABLE {DELTAS} (
 """
 
 CREATE_BASKET_DELTAS = f"""
-CREATE TEMP TABLE {BASKET_DELTAS} (basket text, created_date date, lines bigint) ON COMMIT DROP
+CREATE TEMP TABLE {BASKET_DELTAS} (basket text COLLATE "C", created_date date, lines bigint)
+ON COMMIT DROP
 """
 
 

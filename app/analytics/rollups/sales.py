@@ -193,7 +193,9 @@ _CELL = (
 # What a summarizer sends first, as soon as `PRODUCT_DAY_CELLS` made the cells (query on
 # its connection, table on the upload's, columns): what is not stored yet, the cells and
 # the baskets' days, straight into the rollups by COPY (no MERGE to pass through; a
-# basket day's lines are new orders': more than none).
+# basket day's lines are new orders': more than none). The cells come in key order (the
+# windows that made them sorted them); the baskets' days are sorted here, off the upload's
+# connection, so that their key's entries are appended, not scattered (migration 0023).
 _STORED_BASKET_DAY = (
     "SELECT 1 FROM basket_days b WHERE b.basket = d.basket AND b.created_date = d.created_date"
 )
@@ -208,7 +210,8 @@ FROM product_day_cells WHERE NOT stored AND orders > 0
         _CELL,
     ),
     (
-        f"SELECT * FROM {BASKET_DELTAS} d WHERE NOT EXISTS ({_STORED_BASKET_DAY})",
+        f"SELECT * FROM {BASKET_DELTAS} d WHERE NOT EXISTS ({_STORED_BASKET_DAY})"
+        " ORDER BY basket, created_date",
         "basket_days",
         ("basket", "created_date", "lines"),
     ),

@@ -41,7 +41,8 @@ CREATE TEMP TABLE order_deltas (
 ) ON COMMIT DROP;
 
 -- rollups.open_basket_deltas
-CREATE TEMP TABLE basket_deltas (basket text, created_date date, lines bigint) ON COMMIT DROP;
+CREATE TEMP TABLE basket_deltas (basket text COLLATE "C", created_date date, lines bigint)
+ON COMMIT DROP;
 
 -- orders.load (if not whole)
 WITH judged AS MATERIALIZED (

@@ -164,7 +164,8 @@ CREATE TEMP TABLE order_deltas (
 ) ON COMMIT DROP;
 
 -- rollups.open_basket_deltas
-CREATE TEMP TABLE basket_deltas (basket text, created_date date, lines bigint) ON COMMIT DROP;
+CREATE TEMP TABLE basket_deltas (basket text COLLATE "C", created_date date, lines bigint)
+ON COMMIT DROP;
 
 -- products.price_change_deltas
 INSERT INTO order_deltas
