@@ -7,7 +7,9 @@ The package's public surface is this module: `from app import db`, then `db.X`.
 from app.db.copy import (
     CLOSED_DURING_COPY,
     copy_between,
+    copy_held_in,
     copy_in,
+    copy_out,
     reading_connection,
     stop_reading,
 )
@@ -79,7 +81,9 @@ __all__ = [
     "check_server_version",
     "connect",
     "copy_between",
+    "copy_held_in",
     "copy_in",
+    "copy_out",
     "create_engine",
     "create_sessionmaker",
     "current_revision",

@@ -1,5 +1,6 @@
 """COPY on asyncpg connections: in (failing at once if the connection dies), between two
-connections, and long reads whose reader may go away half-way."""
+connections (at once, or a few rows held in between), and long reads whose reader may go
+away half-way."""
 
 from __future__ import annotations
 
@@ -126,3 +127,28 @@ async def copy_in(
             copy.cancel()
             with contextlib.suppress(BaseException):
                 await copy
+
+
+async def copy_out(conn: asyncpg.Connection, query: str) -> bytes:
+    """The rows of `query` as binary COPY data, held: for a few thousand rows that one
+    connection makes and another, busy meanwhile, takes later (`copy_held_in`). Values
+    pass as PostgreSQL wrote them (asyncpg would read the date 9999-12-31 as
+    `date.max`, and write that back as infinity)."""
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    await conn.copy_from_query(query, output=keep, format="binary")
+    return b"".join(chunks)
+
+
+async def copy_held_in(
+    conn: asyncpg.Connection, table: str, data: bytes, columns: tuple[str, ...]
+) -> str:
+    """COPY binary data from `copy_out` into `table` (`columns`)."""
+
+    async def held() -> AsyncIterator[bytes]:
+        yield data
+
+    return await copy_in(conn, table, source=held(), columns=list(columns), format="binary")

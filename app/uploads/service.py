@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import logs
+from app import db, logs
 from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError, database_gone
@@ -34,7 +34,7 @@ from app.uploads.plan import Counts, Plan, UploadLimits, UploadProgress, UploadR
 from app.uploads.rules import RULES
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
 from app.uploads.sql import staging as staged
-from app.uploads.summarizer import EarlyStart, Summarizer
+from app.uploads.summarizer import SENT_CHECKS_MAX, EarlyStart, Summarizer
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ async def _load(
         run.clock,
         ""
         if summarizer is None or summarizer.seconds is None
-        else f" (summarizer {summarizer.seconds:.2f}s beside, waited for {summarizer.waited:.2f}s)",
+        else f" (summarizer {summarizer.seconds:.2f}s beside, waited for {summarizer.waited:.2f}s"
+        f"{', its checks taken' if summarizer.checks_taken else ''})",
     )
 
 
@@ -369,7 +370,12 @@ async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     # When every product named is stored, a row of such a plan that passes its own checks
     # is an insert.
     whole = orders.may_load_whole(plan) and locked == referenced
-    if whole and (inserted := await load_whole(conn, plan)) is not None:
+    # A summarizer beside checks the rows and prices while the upload checks the dates.
+    summarizer = run.summarizer if plan.sum_aside else None
+    if summarizer is not None and not whole:
+        summarizer.dates_checked(None)  # it checks its own, now, not after the load
+    records = run.progress.records_seen
+    if whole and (inserted := await load_whole(conn, plan, summarizer, records)) is not None:
         counts.whole = True
         counts.add("insert", None, *inserted)
     else:
@@ -381,17 +387,40 @@ async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     return counts
 
 
-async def load_whole(conn: asyncpg.Connection, plan: Plan) -> tuple[int, int] | None:
+async def load_whole(
+    conn: asyncpg.Connection,
+    plan: Plan,
+    summarizer: Summarizer | None = None,
+    records: int | None = None,
+) -> tuple[int, int] | None:
     """Insert every staged order, without a judged copy of each row, if every row passes
     its own checks and every date is good (`orders.verdict`): rows and units inserted,
     with their deltas unless summed aside; None, and nothing inserted, if one does not.
-    For a plan of `orders.may_load_whole` whose products are all stored."""
-    await conn.execute(orders.create_whole_dates(plan))
+    For a plan of `orders.may_load_whole` whose products are all stored. With a
+    `summarizer` of the upload's `records` rows, the dates checked here are sent to it,
+    and its checks of the rows and prices are taken if it has made them by then."""
+    made = await conn.execute(orders.create_whole_dates(plan))
     await conn.execute(orders.ANALYZE_WHOLE_DATES)
-    if prices := orders.create_whole_prices(plan):
-        await conn.execute(prices)
-        await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-    rows, units, whole = await conn.fetchrow(orders.verdict(plan))
+    found = None
+    if summarizer is not None:
+        few = int(made.rsplit(" ", 1)[-1]) <= SENT_CHECKS_MAX
+        summarizer.dates_checked(
+            await db.copy_out(conn, orders.SELECT_WHOLE_DATES) if few else None
+        )
+        found = summarizer.rows_checked(records) if records is not None else None
+    if found is not None:
+        if found.prices is not None:
+            await conn.execute(orders.create_whole_prices_to_fill(plan))
+            columns = orders.WHOLE_PRICES_COLUMNS
+            await db.copy_held_in(conn, orders.WHOLE_PRICES, found.prices, columns)
+            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+        rows, units = found.rows, found.units
+        whole = found.rows_pass and await conn.fetchval(orders.values_pass(plan))
+    else:
+        if prices := orders.create_whole_prices(plan):
+            await conn.execute(prices)
+            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+        rows, units, whole = await conn.fetchrow(orders.verdict(plan))
     if not whole:
         return None
     status = await conn.execute(orders.load_whole(plan))

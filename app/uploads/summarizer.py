@@ -40,13 +40,14 @@ import logging
 import tempfile
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import rollups
-from app.db import copy_in, driver_connection
+from app.db import copy_held_in, copy_in, copy_out, driver_connection
 from app.errors import database_gone
 from app.uploads.plan import Plan, UploadRun
 from app.uploads.sql import bookkeeping, orders, staging
@@ -66,6 +67,24 @@ ABANDON_SECONDS = 5.0
 EARLY_IN_MEMORY = 1 << 20
 # Summarizers let go, until they have rolled back.
 _LET_GO: set[asyncio.Task[None]] = set()
+# Checked values one connection sends the other at most (`RowChecks.prices`,
+# `dates_checked`): a file holds a few hundred distinct dates or prices; past this many,
+# checking them again costs less than sending them.
+SENT_CHECKS_MAX = 50_000
+
+
+@dataclass(frozen=True)
+class RowChecks:
+    """The summarizer's half of a whole file's checks, for the upload's verdict: the rows
+    its COPY staged, their count and units, whether every row passes its own checks, and
+    its checked prices (`orders.WHOLE_PRICES`' rows as binary COPY data; none without
+    `unit_price`). The upload checks the dates meanwhile (`Summarizer.dates_checked`)."""
+
+    staged: int
+    rows: int
+    units: int
+    rows_pass: bool
+    prices: bytes | None
 
 
 class Summarizer:
@@ -86,6 +105,12 @@ class Summarizer:
             tempfile.SpooledTemporaryFile(max_size=EARLY_IN_MEMORY, prefix="orderlens-sums-")  # noqa: SIM115
             for _ in rollups.SENT_EARLY
         ]
+        # The checks, split: the summarizer checks the rows and prices as soon as it has
+        # staged them, the upload the dates; each sends the other what it found (None:
+        # the other checks for itself).
+        self._rows_checked: asyncio.Future[RowChecks | None] = loop.create_future()
+        self._dates_checked: asyncio.Future[bytes | None] = loop.create_future()
+        self._rows_pass = False
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -93,6 +118,7 @@ class Summarizer:
         # upload waited for them after its insert (0 when they were ready first).
         self.seconds: float | None = None
         self.waited = 0.0
+        self.checks_taken = False  # the upload took its checks of the rows (`rows_checked`)
 
     @staticmethod
     def can_start(engine: AsyncEngine) -> bool:
@@ -144,14 +170,18 @@ class Summarizer:
                 except Exception:
                     await sa_conn.invalidate()  # closed under it (`abandon`)
             except Exception as exc:
-                for future in (self._cells, self._ready):
+                for future in self._outcomes():
                     if not future.done():
                         future.set_exception(exc)
                 await sa_conn.invalidate()  # stopped half-way: never back to the pool
             finally:
-                for future in (self._cells, self._ready):
+                for future in self._outcomes():
                     if not future.done():
                         future.set_exception(RuntimeError("the summarizer was abandoned"))
+
+    def _outcomes(self) -> tuple[asyncio.Future[Any], ...]:
+        """What it tells the upload."""
+        return (self._rows_checked, self._cells, self._ready)
 
     async def _summarize(self, conn: asyncpg.Connection) -> bool:
         """Stage, wait for `go`, and sum; False if the upload let it go first."""
@@ -167,15 +197,12 @@ class Summarizer:
             delimiter=self._plan.dialect.staged_delimiter,
         )
         self._check()
-        whole = await self._verdict(conn)
-        released: asyncio.Future[Any] = asyncio.ensure_future(self._release.wait())
-        either: set[asyncio.Future[Any]] = {self._go, released}
-        try:
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            released.cancel()
-        if not self._go.done():
+        await self._check_rows(conn, status)
+        if not await self._until(self._dates_checked):
             return False  # not needed: the upload closed it
+        whole = await self._check_dates(conn, self._dates_checked.result())
+        if not await self._until(self._go):
+            return False
         plan, records = self._go.result()
         if status != f"COPY {records}":
             raise RuntimeError(f"the summarizer staged {status!r}, not {records} rows")
@@ -189,21 +216,69 @@ class Summarizer:
         await rollups.summarize(conn, cells_made=lambda: self._spool_early(conn))
         return True
 
-    async def _verdict(self, conn: asyncpg.Connection) -> bool:
-        """Whether every staged row passes its own checks, its date (and price) checked
-        once per distinct value, as the upload's own verdict finds (`orders.verdict`):
-        made while the upload still stages or settles, since it reads only the staged
-        rows. Then its sums need not judge the rows again."""
+    async def _until(self, future: asyncio.Future[Any]) -> bool:
+        """Wait for `future`; False if the upload lets the summarizer go first."""
+        released: asyncio.Future[Any] = asyncio.ensure_future(self._release.wait())
+        try:
+            await asyncio.wait({future, released}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            released.cancel()
+        return future.done()
+
+    async def _check_rows(self, conn: asyncpg.Connection, status: str) -> None:
+        """The first half of the verdict the upload finds (`orders.verdict`), made while
+        the upload still stages or settles, since it reads only the staged rows: whether
+        every staged row passes its own checks, and each distinct price checked once
+        (`WHOLE_PRICES`). Sent to the upload (`rows_checked`), which checks the dates
+        meanwhile."""
         plan = self._plan
-        await conn.execute(orders.create_whole_dates(plan))
-        await conn.execute(orders.ANALYZE_WHOLE_DATES)
-        if prices := orders.create_whole_prices(plan):
-            self._check()
-            await conn.execute(prices)
+        prices: bytes | None = None
+        few = True
+        if create := orders.create_whole_prices(plan):
+            made = await conn.execute(create)
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+            self._check()
+            few = _made(made) <= SENT_CHECKS_MAX
+            prices = await copy_out(conn, orders.SELECT_WHOLE_PRICES) if few else None
         self._check()
-        _, _, whole = await conn.fetchrow(orders.verdict(plan))
-        return bool(whole)
+        rows, units, rows_pass = await conn.fetchrow(orders.row_verdict(plan))
+        self._rows_pass = bool(rows_pass)
+        found = RowChecks(_made(status), rows, units, self._rows_pass, prices) if few else None
+        self._rows_checked.set_result(found)
+
+    async def _check_dates(self, conn: asyncpg.Connection, dates: bytes | None) -> bool:
+        """The second half: the distinct dates the upload checked (`dates`, binary COPY
+        data of `WHOLE_DATES`), or, if it sent none, checked here; then whether the file
+        is whole. Then its sums need not judge the rows again."""
+        plan = self._plan
+        self._check()
+        if dates is None:
+            await conn.execute(orders.create_whole_dates(plan))
+        else:
+            await conn.execute(orders.create_whole_dates_to_fill(plan))
+            await copy_held_in(conn, orders.WHOLE_DATES, dates, orders.WHOLE_DATES_COLUMNS)
+        await conn.execute(orders.ANALYZE_WHOLE_DATES)
+        self._check()
+        return self._rows_pass and bool(await conn.fetchval(orders.values_pass(plan)))
+
+    def rows_checked(self, records: int) -> RowChecks | None:
+        """The summarizer's half of the checks (`RowChecks`), if it has made them of the
+        upload's `records` rows; None otherwise, and the upload checks for itself: it
+        never waits for them."""
+        future = self._rows_checked
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            return None
+        found = future.result()
+        self.checks_taken = found is not None and found.staged == records
+        return found if self.checks_taken else None
+
+    def dates_checked(self, dates: bytes | None) -> None:
+        """The upload's checked dates (`WHOLE_DATES`' rows, by `copy_out`), or None: the
+        summarizer checks its own. It waits for them (or to be let go) before it sums: the
+        upload sends them as soon as it has them, or None as soon as it knows it will not
+        check them. Only the first call counts."""
+        if not self._dates_checked.done():
+            self._dates_checked.set_result(dates)
 
     async def _spool_early(self, conn: asyncpg.Connection) -> None:
         """Spool what is sent early, and say what the sums add up to."""
@@ -315,11 +390,16 @@ class Summarizer:
         """Its outcomes seen (asyncio would log them as never retrieved) and its spooled
         cells closed: called once nothing writes them any more (the upload has read
         them)."""
-        for future in (self._cells, self._ready):
+        for future in self._outcomes():
             if future.done() and not future.cancelled():
                 future.exception()
         for spool in self._early:
             spool.close()
+
+
+def _made(status: str) -> int:
+    """The rows of a `COPY n` or `SELECT n` status."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def _read(spool: IO[bytes] | GrowingSpool) -> AsyncIterator[bytes]:

@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import URL, text
 
+from app import db as app_db
 from app.analytics import rollups
 from app.config import Settings
 from app.db import engine
@@ -271,6 +274,114 @@ async def test_a_whole_file_is_summed_without_judging_its_rows_again(
     assert whole_sums == [True, False]  # a bad date: the rows are judged
     await db.assert_rollups_exact()
     assert shipped == [1, 1]
+
+
+# Prices, and date-times of which the last is checked as a whole value (`fast_dates`)
+# and falls on 9999-12-31 in the zone: a date asyncpg reads as `date.max`, and writes back
+# as infinity, if the checked dates passed through Python's values.
+PRICED_TIMES = (
+    "id,product_id,quantity,created_date,unit_price\n"
+    "300,1,2,2024-12-01T10:00:00-03:00,1.50\n"
+    "301,2,1,'2024-12-02',\n"
+    "302,3,4,9999-12-30T23:59-12:59,2.25\n"
+)
+
+
+@pytest.fixture
+def checks_first(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The upload sends its checked dates only once the summarizer has checked its rows
+    and prices (it never waits for them otherwise: which comes first is a race). Grows
+    by whether the upload took the summarizer's checks, at each upload that could."""
+    made: list[summarizer.Summarizer] = []
+    init = summarizer.Summarizer.__init__
+
+    def kept(self: summarizer.Summarizer, *args: Any) -> None:
+        init(self, *args)
+        made.append(self)
+
+    copy_out = app_db.copy_out
+
+    async def after_its_checks(conn: Any, query: str) -> bytes:
+        with contextlib.suppress(Exception):  # failed: the upload checks for itself
+            await asyncio.wait_for(asyncio.shield(made[-1]._rows_checked), 30)
+        return await copy_out(conn, query)
+
+    taken: list[bool] = []
+    rows_checked = summarizer.Summarizer.rows_checked
+
+    def recorded(self: summarizer.Summarizer, records: int) -> Any:
+        found = rows_checked(self, records)
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(summarizer.Summarizer, "__init__", kept)
+    monkeypatch.setattr(app_db, "copy_out", after_its_checks)
+    monkeypatch.setattr(summarizer.Summarizer, "rows_checked", recorded)
+    return taken
+
+
+async def test_the_checks_are_split_with_the_upload(
+    client: httpx.AsyncClient,
+    db: Db,
+    checks_first: list[bool],
+    whole_sums: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The summarizer checks the rows and prices while the upload checks the dates, and
+    each takes what the other found: the file is loaded whole and summed as one, each
+    order with the day and price the checks gave it."""
+    filled: list[str] = []
+    for name in ("create_whole_dates_to_fill", "create_whole_prices_to_fill"):
+        fill = getattr(orders, name)
+
+        def recorded(plan: Any, fill: Any = fill, name: str = name) -> str:
+            filled.append(name)
+            return str(fill(plan))
+
+        monkeypatch.setattr(orders, name, recorded)
+    await upload(client, "products", PRODUCTS)
+    report = (await upload(client, "orders", PRICED_TIMES)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
+    assert checks_first == [True]
+    # The summarizer took the upload's dates; the upload, the summarizer's prices.
+    assert sorted(filled) == ["create_whole_dates_to_fill", "create_whole_prices_to_fill"]
+    assert whole_sums == [True]
+    await db.assert_rollups_exact()
+    stored = await db.rows(
+        "SELECT order_id, created_date, unit_price FROM orders WHERE order_id >= 300"
+        " ORDER BY order_id"
+    )
+    assert [(d, p) for _, d, p in stored] == [
+        (date(2024, 12, 1), Decimal("1.50")),
+        (date(2024, 12, 2), None),
+        (date(9999, 12, 31), Decimal("2.25")),
+    ]
+
+
+async def test_the_upload_takes_its_verdict_of_the_rows(
+    client: httpx.AsyncClient,
+    db: Db,
+    checks_first: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A file whose rows the summarizer found failing is judged row by row, whatever the
+    upload would have found: here its verdict is made to say so of a good file, whose
+    rows are then all inserted one by one."""
+    row_verdict = orders.row_verdict
+
+    def failing(plan: Any) -> str:
+        return f"SELECT n, units, false FROM ({row_verdict(plan)}) v (n, units, pass)"
+
+    monkeypatch.setattr(orders, "row_verdict", failing)
+    await upload(client, "products", PRODUCTS)
+    with caplog.at_level(logging.INFO, "app.uploads.service"):
+        report = (await upload(client, "orders", PRICED_TIMES)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
+    assert checks_first == [True]
+    said = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
+    assert "loaded whole" not in said[-1], said
+    await db.assert_rollups_exact()
 
 
 async def test_started_once_staged_when_it_could_not_start_while_staging(

@@ -46,6 +46,19 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
             out += [
                 ("orders.create_whole_dates", orders.create_whole_dates(plan)),
                 ("orders.analyze_whole_dates", orders.ANALYZE_WHOLE_DATES),
+            ]
+            if plan.sum_aside:  # the checks split with the summarizer (`RowChecks`)
+                out += [
+                    ("orders.select_whole_dates (sent to it)", orders.SELECT_WHOLE_DATES),
+                    *(
+                        [("orders.create_whole_prices_to_fill (its checks taken)", fill)]
+                        if orders.create_whole_prices(plan)
+                        and (fill := orders.create_whole_prices_to_fill(plan))
+                        else []
+                    ),
+                    ("orders.values_pass (its checks taken)", orders.values_pass(plan)),
+                ]
+            out += [
                 *(
                     [
                         ("orders.create_whole_prices", prices),

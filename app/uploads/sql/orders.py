@@ -276,24 +276,73 @@ def _priced(plan: Plan) -> bool:
     return "unit_price" in plan.has
 
 
+def _rows_pass(plan: Plan) -> str:
+    """Whether every staged row passes its own checks (its integers' typed rules, a
+    missing date, its basket's): an aggregate over `typed_order_values` as `s`."""
+    basket = checks.basket_problem(checks.trimmed("s.order_id"))
+    return f"count(*) FILTER (WHERE {checks.fast_row_problem(plan, basket)} IS NOT NULL) = 0"
+
+
+def _values_pass(plan: Plan) -> str:
+    """Whether no checked date (nor price) has a problem."""
+    bad_prices = (
+        f" AND NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
+        if _priced(plan)
+        else ""
+    )
+    return f"NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL){bad_prices}"
+
+
 @cache
 def verdict(plan: Plan) -> str:
     """`rows, units, whole`: one pass over the staged rows finds whether every row passes
     its own checks and every date (and price) is good. Run only when every product the
     rows name is stored (the lock's counts) and `may_load_whole(plan)`: then, if whole,
     every row is an insert, and `load_whole` inserts them all."""
-    bad_prices = (
-        f" AND NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
-        if _priced(plan)
-        else ""
-    )
-    basket = checks.basket_problem(checks.trimmed("s.order_id"))
     return f"""
-SELECT count(*), coalesce(sum(s.quantity), 0),
-    count(*) FILTER (WHERE {checks.fast_row_problem(plan, basket)} IS NOT NULL) = 0
-        AND NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL){bad_prices}
+SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)} AND {_values_pass(plan)}
 FROM ({staging.typed_order_values(plan)}) s
 """
+
+
+# --- the checks split between the upload and its summarizer (`summarizer.RowChecks`) ---
+
+
+@cache
+def row_verdict(plan: Plan) -> str:
+    """`rows, units, rows_pass`: `verdict`'s pass over the rows without the dates' and
+    prices' part, for a connection that checks the prices while the other checks the
+    dates (`values_pass` then joins the two)."""
+    return f"""
+SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}
+FROM ({staging.typed_order_values(plan)}) s
+"""
+
+
+@cache
+def values_pass(plan: Plan) -> str:
+    """Whether no date (nor price) in `WHOLE_DATES` (and `WHOLE_PRICES`) has a problem."""
+    return f"SELECT {_values_pass(plan)}"
+
+
+@cache
+def create_whole_dates_to_fill(plan: Plan) -> str:
+    """`WHOLE_DATES`, empty, to be filled with what the other connection checked (the
+    statement's plan runs none of its scans: a LIMIT 0 returns before them)."""
+    return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {checks.fast_dates(plan)} LIMIT 0"
+
+
+@cache
+def create_whole_prices_to_fill(plan: Plan) -> str:
+    """`WHOLE_PRICES`, empty, as `create_whole_dates_to_fill`."""
+    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {checks.fast_prices(plan)} LIMIT 0"
+
+
+# Their columns, as the other connection receives them.
+WHOLE_DATES_COLUMNS = ("raw", "problem", "day")
+WHOLE_PRICES_COLUMNS = ("raw", "problem", "value")
+SELECT_WHOLE_DATES = f"SELECT {', '.join(WHOLE_DATES_COLUMNS)} FROM {WHOLE_DATES}"
+SELECT_WHOLE_PRICES = f"SELECT {', '.join(WHOLE_PRICES_COLUMNS)} FROM {WHOLE_PRICES}"
 
 
 def _whole_rows(plan: Plan) -> str:

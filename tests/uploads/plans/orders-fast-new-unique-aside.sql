@@ -72,10 +72,14 @@ CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
 -- orders.analyze_whole_dates
 ANALYZE whole_dates;
 
+-- orders.select_whole_dates (sent to it)
+SELECT raw, problem, day FROM whole_dates;
+
+-- orders.values_pass (its checks taken)
+SELECT NOT EXISTS (SELECT 1 FROM whole_dates WHERE problem IS NOT NULL);
+
 -- orders.verdict
-SELECT count(*), coalesce(sum(s.quantity), 0),
-    count(*) FILTER (WHERE CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE CASE WHEN char_length(NULLIF(btrim(s.order_id, E' \t\r\n'), '')) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(NULLIF(btrim(s.order_id, E' \t\r\n'), '')))] END END IS NOT NULL) = 0
-        AND NOT EXISTS (SELECT 1 FROM whole_dates WHERE problem IS NOT NULL)
+SELECT count(*), coalesce(sum(s.quantity), 0), count(*) FILTER (WHERE CASE WHEN s.id IS NULL THEN ARRAY['missing_value', 'id is empty'] WHEN s.id NOT BETWEEN 1 AND 9223372036854775807 THEN ARRAY['out_of_range', format('id %s is outside 1 to 9223372036854775807', quote_literal(s.id::text))] WHEN s.product_id IS NULL THEN ARRAY['missing_value', 'product_id is empty'] WHEN s.product_id NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('product_id %s is outside 1 to 2147483647', quote_literal(s.product_id::text))] WHEN s.quantity IS NULL THEN ARRAY['missing_value', 'quantity is empty'] WHEN s.quantity NOT BETWEEN 1 AND 2147483647 THEN ARRAY['out_of_range', format('quantity %s is outside 1 to 2147483647', quote_literal(s.quantity::text))] WHEN s.created_date IS NULL THEN ARRAY['missing_value', 'created_date is empty'] ELSE CASE WHEN char_length(NULLIF(btrim(s.order_id, E' \t\r\n'), '')) > 64 THEN ARRAY['too_long', format('order_id has %s characters; at most 64', char_length(NULLIF(btrim(s.order_id, E' \t\r\n'), '')))] END END IS NOT NULL) = 0 AND NOT EXISTS (SELECT 1 FROM whole_dates WHERE problem IS NOT NULL)
 FROM (SELECT s.id, s.product_id, s.quantity, s.created_date, NULL::text AS unit_price, NULL::text AS order_id FROM staged_orders s) s;
 
 -- orders.load_whole (if whole)
