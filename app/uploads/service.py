@@ -170,7 +170,8 @@ async def _load(
         ""
         if summarizer is None or summarizer.seconds is None
         else f" (summarizer {summarizer.seconds:.2f}s beside, waited for {summarizer.waited:.2f}s"
-        f"{', its checks taken' if summarizer.checks_taken else ''})",
+        f"{', its checks taken' if summarizer.checks_taken else ''}"
+        f"{f', summed ahead: {summarizer.ahead}' if summarizer.ahead else ''})",
     )
 
 
@@ -403,10 +404,11 @@ async def load_whole(
     await conn.execute(orders.ANALYZE_WHOLE_DATES)
     found = None
     if summarizer is not None:
-        few = int(made.rsplit(" ", 1)[-1]) <= SENT_CHECKS_MAX
-        summarizer.dates_checked(
-            await db.copy_out(conn, orders.SELECT_WHOLE_DATES) if few else None
-        )
+        dated = int(made.rsplit(" ", 1)[-1])
+        if dated <= SENT_CHECKS_MAX:
+            summarizer.dates_checked((await db.copy_out(conn, orders.SELECT_WHOLE_DATES), dated))
+        else:
+            summarizer.dates_checked(None)
         found = summarizer.rows_checked(records) if records is not None else None
     if found is not None:
         if found.prices is not None:

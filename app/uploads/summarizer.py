@@ -109,8 +109,12 @@ class Summarizer:
         # staged them, the upload the dates; each sends the other what it found (None:
         # the other checks for itself).
         self._rows_checked: asyncio.Future[RowChecks | None] = loop.create_future()
-        self._dates_checked: asyncio.Future[bytes | None] = loop.create_future()
+        self._dates_checked: asyncio.Future[tuple[bytes, int] | None] = loop.create_future()
         self._rows_pass = False
+        # Whether it may sum before the upload's dates come (`_summed_ahead`), and how that
+        # went: "" (it did not), "kept", or "summed again" (the guess was wrong).
+        self._ahead = False
+        self.ahead = ""
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
@@ -198,20 +202,21 @@ class Summarizer:
         )
         self._check()
         await self._check_rows(conn, status)
-        if not await self._until(self._dates_checked):
-            return False  # not needed: the upload closed it
-        whole = await self._check_dates(conn, self._dates_checked.result())
         if not await self._until(self._go):
-            return False
+            return False  # not needed: the upload closed it
         plan, records = self._go.result()
         if status != f"COPY {records}":
             raise RuntimeError(f"the summarizer staged {status!r}, not {records} rows")
         self._check()
         await rollups.open_deltas(conn)
-        if whole and orders.may_load_whole(plan):
-            await conn.execute(orders.sum_whole(plan))
-        else:
-            await conn.execute(orders.sum_new(plan), plan.header_lines)
+        whole = orders.may_load_whole(plan)
+        if not (self._ahead and whole and await self._summed_ahead(conn, plan)):
+            if not await self._until(self._dates_checked):
+                return False
+            if whole and await self._check_dates(conn, self._dates_checked.result()):
+                await conn.execute(orders.sum_whole(plan))
+            else:
+                await conn.execute(orders.sum_new(plan), plan.header_lines)
         self._check()
         await rollups.summarize(conn, cells_made=lambda: self._spool_early(conn))
         return True
@@ -241,22 +246,47 @@ class Summarizer:
             few = _made(made) <= SENT_CHECKS_MAX
             prices = await copy_out(conn, orders.SELECT_WHOLE_PRICES) if few else None
         self._check()
-        rows, units, rows_pass = await conn.fetchrow(orders.row_verdict(plan))
+        rows, units, rows_pass, all_timed = await conn.fetchrow(orders.row_verdict(plan))
         self._rows_pass = bool(rows_pass)
         found = RowChecks(_made(status), rows, units, self._rows_pass, prices) if few else None
         self._rows_checked.set_result(found)
+        if self._rows_pass and all_timed:
+            self._ahead = bool(await conn.fetchval(orders.prices_pass(plan)))
 
-    async def _check_dates(self, conn: asyncpg.Connection, dates: bytes | None) -> bool:
-        """The second half: the distinct dates the upload checked (`dates`, binary COPY
-        data of `WHOLE_DATES`), or, if it sent none, checked here; then whether the file
-        is whole. Then its sums need not judge the rows again."""
+    async def _summed_ahead(self, conn: asyncpg.Connection, plan: Plan) -> bool:
+        """Sum the file as whole before the upload's dates come, when every row and price
+        passed and every date is a date-time read on its row: the dates the upload
+        checks are then most often none, and the guess is right if it sends none
+        (`WHOLE_DATES` empty: every date-time's parts passed). If it sends some, or none
+        at all (it will not check them), or a value of those it would have sent fails
+        the sums' reading of it on its row, the sums are rolled back (a savepoint) and
+        made again the usual way; False then."""
+        self.ahead = "summed again"
+        try:
+            async with conn.transaction():
+                await conn.execute(orders.create_whole_dates_to_fill(plan))
+                await conn.execute(orders.sum_whole(plan))
+                if not await self._until(self._dates_checked):
+                    raise _Released
+                sent = self._dates_checked.result()
+                if sent is None or sent[1] > 0:
+                    raise _GuessedWrong
+        except (_GuessedWrong, asyncpg.DataError):  # a value of the dates it did not know
+            return False
+        self.ahead = "kept"
+        return True
+
+    async def _check_dates(self, conn: asyncpg.Connection, dates: tuple[bytes, int] | None) -> bool:
+        """The second half: the distinct dates the upload checked (`dates`: binary COPY
+        data of `WHOLE_DATES`, and its rows), or, if it sent none, checked here; then
+        whether the file is whole. Then its sums need not judge the rows again."""
         plan = self._plan
         self._check()
         if dates is None:
             await conn.execute(orders.create_whole_dates(plan))
         else:
             await conn.execute(orders.create_whole_dates_to_fill(plan))
-            await copy_held_in(conn, orders.WHOLE_DATES, dates, orders.WHOLE_DATES_COLUMNS)
+            await copy_held_in(conn, orders.WHOLE_DATES, dates[0], orders.WHOLE_DATES_COLUMNS)
         await conn.execute(orders.ANALYZE_WHOLE_DATES)
         self._check()
         return self._rows_pass and bool(await conn.fetchval(orders.values_pass(plan)))
@@ -272,9 +302,9 @@ class Summarizer:
         self.checks_taken = found is not None and found.staged == records
         return found if self.checks_taken else None
 
-    def dates_checked(self, dates: bytes | None) -> None:
-        """The upload's checked dates (`WHOLE_DATES`' rows, by `copy_out`), or None: the
-        summarizer checks its own. It waits for them (or to be let go) before it sums: the
+    def dates_checked(self, dates: tuple[bytes, int] | None) -> None:
+        """The upload's checked dates (`WHOLE_DATES`' rows by `copy_out`, and how many), or
+        None: the summarizer checks its own. It waits for them (or to be let go) before it sums: the
         upload sends them as soon as it has them, or None as soon as it knows it will not
         check them. Only the first call counts."""
         if not self._dates_checked.done():
@@ -412,6 +442,10 @@ async def _read(spool: IO[bytes] | GrowingSpool) -> AsyncIterator[bytes]:
 
 class _Released(Exception):
     """The upload let the summarizer go: it stops between two statements."""
+
+
+class _GuessedWrong(Exception):
+    """The upload checked dates the summarizer's sums made ahead did not know of."""
 
 
 class _NotShipped(Exception):

@@ -288,10 +288,8 @@ PRICED_TIMES = (
 
 
 @pytest.fixture
-def checks_first(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """The upload sends its checked dates only once the summarizer has checked its rows
-    and prices (it never waits for them otherwise: which comes first is a race). Grows
-    by whether the upload took the summarizer's checks, at each upload that could."""
+def made(monkeypatch: pytest.MonkeyPatch) -> list[summarizer.Summarizer]:
+    """Every summarizer made, in order."""
     made: list[summarizer.Summarizer] = []
     init = summarizer.Summarizer.__init__
 
@@ -299,6 +297,15 @@ def checks_first(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         init(self, *args)
         made.append(self)
 
+    monkeypatch.setattr(summarizer.Summarizer, "__init__", kept)
+    return made
+
+
+@pytest.fixture
+def checks_first(monkeypatch: pytest.MonkeyPatch, made: list[summarizer.Summarizer]) -> list[bool]:
+    """The upload sends its checked dates only once the summarizer has checked its rows
+    and prices (it never waits for them otherwise: which comes first is a race). Grows
+    by whether the upload took the summarizer's checks, at each upload that could."""
     copy_out = app_db.copy_out
 
     async def after_its_checks(conn: Any, query: str) -> bytes:
@@ -314,7 +321,6 @@ def checks_first(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         taken.append(found is not None)
         return found
 
-    monkeypatch.setattr(summarizer.Summarizer, "__init__", kept)
     monkeypatch.setattr(app_db, "copy_out", after_its_checks)
     monkeypatch.setattr(summarizer.Summarizer, "rows_checked", recorded)
     return taken
@@ -371,7 +377,7 @@ async def test_the_upload_takes_its_verdict_of_the_rows(
     row_verdict = orders.row_verdict
 
     def failing(plan: Any) -> str:
-        return f"SELECT n, units, false FROM ({row_verdict(plan)}) v (n, units, pass)"
+        return f"SELECT n, units, false, timed FROM ({row_verdict(plan)}) v (n, units, pass, timed)"
 
     monkeypatch.setattr(orders, "row_verdict", failing)
     await upload(client, "products", PRODUCTS)
@@ -382,6 +388,54 @@ async def test_the_upload_takes_its_verdict_of_the_rows(
     said = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
     assert "loaded whole" not in said[-1], said
     await db.assert_rollups_exact()
+
+
+# Every date a date-time read on its row (the fast path's quick kind): the dates the
+# upload checks are then none, and the summarizer sums before they come.
+TIMES = (
+    "id,product_id,quantity,created_date,unit_price,order_id\n"
+    "400,1,2,2024-12-01T10:00:00-03:00,1.50,9\n"
+    "401,2,1,2024-12-02T01:30:00Z,,9\n"
+    "402,3,4,2024-12-02 23:59:59,2.25,\n"
+)
+# The same with a date-time the upload checks whole: of year 9999 (its day 9999-12-31),
+# or quoted (its day 2024-11-05; read on its row, it would fail).
+YEAR_9999 = TIMES.replace("2024-12-02T01:30:00Z", "9999-12-30T23:59-12:59")
+QUOTED = TIMES.replace("2024-12-02T01:30:00Z", "'2024-11-06T01:30:00Z'")
+
+
+@pytest.mark.parametrize(
+    ("content", "ahead", "days"),
+    [
+        (TIMES, "kept", [date(2024, 12, 1), date(2024, 12, 1), date(2024, 12, 2)]),
+        (YEAR_9999, "summed again", [date(2024, 12, 1), date(9999, 12, 31), date(2024, 12, 2)]),
+        (QUOTED, "summed again", [date(2024, 12, 1), date(2024, 11, 5), date(2024, 12, 2)]),
+    ],
+    ids=["none checked", "one checked", "one checked, failing on its row"],
+)
+async def test_a_file_of_date_times_is_summed_before_the_upload_checks_its_dates(
+    client: httpx.AsyncClient,
+    db: Db,
+    made: list[summarizer.Summarizer],
+    whole_sums: list[bool],
+    content: str,
+    ahead: str,
+    days: list[date],
+) -> None:
+    """Every date a date-time the fast path reads on its row, and every row and price
+    good: the summarizer sums the file as whole without waiting for the dates the upload
+    checks, and keeps its sums if the upload checked none; if it checked one, they are
+    rolled back and made again with it."""
+    await upload(client, "products", PRODUCTS)
+    report = (await upload(client, "orders", content)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
+    assert made[-1].ahead == ahead
+    assert whole_sums == [True] * (1 if ahead == "kept" else 2)
+    await db.assert_rollups_exact()
+    stored = await db.rows(
+        "SELECT created_date FROM orders WHERE order_id >= 400 ORDER BY order_id"
+    )
+    assert [d for (d,) in stored] == days
 
 
 async def test_started_once_staged_when_it_could_not_start_while_staging(
