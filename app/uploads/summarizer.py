@@ -17,10 +17,15 @@ A big file's summarizer starts while the fast path still stages it (`EarlyStart`
 the spool is big enough that the upload may need one, and a pool connection is free),
 its own COPY following the spool as it grows; otherwise it starts once the upload is
 staged. Until the upload says `go` it reads nothing but its own temporary tables: it
-checks the staged dates and prices and finds the verdict, as the upload will (a whole
-file's sums then skip each row's checks). It sums after `go`: it then sees what the
-upload sees, since the upload holds the merge lock, which every writer of products,
-orders and rollups takes. It writes nothing but its own temporary tables, rolled back
+checks the staged rows and prices and hands them to the upload (`RowChecks`), which
+checks the dates meanwhile and hands them back (`dates_checked`); together they are
+the verdict (a whole file's sums then skip each row's checks). Each takes the other's
+half only if it is there when needed, never waiting for it, and checks for itself
+otherwise. It sums after `go`: it then
+sees what the upload sees, since the upload holds the merge lock, which every writer of
+products, orders and rollups takes. A file of date-times whose rows and prices passed
+is summed before the upload's dates come (`_summed_ahead`), and again if they were not
+none. It writes nothing but its own temporary tables, rolled back
 when it is done. Its sums are used only if they add up to the orders and units the
 upload inserted; otherwise, or if it fails, the upload sums for itself. An upload that
 turns out not to need it (too few rows, ids already stored) lets it go (`let_go`); one
@@ -211,9 +216,10 @@ class Summarizer:
         await rollups.open_deltas(conn)
         whole = orders.may_load_whole(plan)
         if not (self._ahead and whole and await self._summed_ahead(conn, plan)):
-            if not await self._until(self._dates_checked):
-                return False
-            if whole and await self._check_dates(conn, self._dates_checked.result()):
+            # The upload's dates if they are there; otherwise it checks its own rather
+            # than wait (the upload may still be settling, or staging had no summarizer).
+            sent = self._dates_checked.result() if self._dates_checked.done() else None
+            if whole and await self._check_dates(conn, sent):
                 await conn.execute(orders.sum_whole(plan))
             else:
                 await conn.execute(orders.sum_new(plan), plan.header_lines)
@@ -304,9 +310,10 @@ class Summarizer:
 
     def dates_checked(self, dates: tuple[bytes, int] | None) -> None:
         """The upload's checked dates (`WHOLE_DATES`' rows by `copy_out`, and how many), or
-        None: the summarizer checks its own. It waits for them (or to be let go) before it sums: the
-        upload sends them as soon as it has them, or None as soon as it knows it will not
-        check them. Only the first call counts."""
+        None: the summarizer checks its own. It takes them if they are there when it
+        needs them (its sums made ahead wait for them); the upload sends them as soon as
+        it has them, or None as soon as it knows it will not check them. Only the first
+        call counts."""
         if not self._dates_checked.done():
             self._dates_checked.set_result(dates)
 

@@ -335,7 +335,15 @@ async def test_the_checks_are_split_with_the_upload(
 ) -> None:
     """The summarizer checks the rows and prices while the upload checks the dates, and
     each takes what the other found: the file is loaded whole and summed as one, each
-    order with the day and price the checks gave it."""
+    order with the day and price the checks gave it. (Neither waits for the other's
+    half otherwise: here the summarizer is made to wait for the upload's dates.)"""
+    check_dates = summarizer.Summarizer._check_dates
+
+    async def when_sent(self: summarizer.Summarizer, conn: Any, sent: Any) -> bool:
+        await asyncio.wait_for(asyncio.shield(self._dates_checked), 30)
+        return await check_dates(self, conn, self._dates_checked.result())
+
+    monkeypatch.setattr(summarizer.Summarizer, "_check_dates", when_sent)
     filled: list[str] = []
     for name in ("create_whole_dates_to_fill", "create_whole_prices_to_fill"):
         fill = getattr(orders, name)
@@ -362,6 +370,30 @@ async def test_the_checks_are_split_with_the_upload(
         (date(2024, 12, 2), None),
         (date(9999, 12, 31), Decimal("2.25")),
     ]
+
+
+async def test_it_checks_its_own_dates_when_the_upload_has_not_sent_them(
+    client: httpx.AsyncClient,
+    db: Db,
+    whole_sums: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It never waits for the upload's dates to sum (here they never come): it checks
+    its own, and the file is still summed as whole, exactly."""
+    filled: list[int] = []
+    monkeypatch.setattr(summarizer.Summarizer, "dates_checked", lambda self, dates: None)
+    fill = orders.create_whole_dates_to_fill
+
+    def counted(plan: Any) -> str:
+        filled.append(1)
+        return str(fill(plan))
+
+    monkeypatch.setattr(orders, "create_whole_dates_to_fill", counted)
+    await upload(client, "products", PRODUCTS)
+    report = (await upload(client, "orders", PRICED_TIMES)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
+    assert (whole_sums, filled) == ([True], [])
+    await db.assert_rollups_exact()
 
 
 async def test_the_upload_takes_its_verdict_of_the_rows(
