@@ -375,7 +375,6 @@ async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     summarizer = run.summarizer if plan.sum_aside else None
     if summarizer is not None and not whole:
         summarizer.dates_checked(None)  # it checks its own, now, not after the load
-        summarizer.whole_found(False)
     records = run.progress.records_seen
     if whole and (inserted := await load_whole(conn, plan, summarizer, records)) is not None:
         counts.whole = True
@@ -424,8 +423,6 @@ async def load_whole(
             await conn.execute(prices)
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)
         rows, units, whole = await conn.fetchrow(orders.verdict(plan))
-    if summarizer is not None:
-        summarizer.whole_found(bool(whole))
     if not whole:
         return None
     status = await conn.execute(orders.load_whole(plan))

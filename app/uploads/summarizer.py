@@ -115,10 +115,7 @@ class Summarizer:
         # the other checks for itself).
         self._rows_checked: asyncio.Future[RowChecks | None] = loop.create_future()
         self._dates_checked: asyncio.Future[tuple[bytes, int] | None] = loop.create_future()
-        # The upload's verdict, once found (sums made ahead are kept only if whole).
-        self._whole_found: asyncio.Future[bool] = loop.create_future()
         self._rows_pass = False
-        self._prices: tuple[bytes | None, bool] | None = None  # `_check_prices`'
         # Whether it may sum before the upload's dates come (`_summed_ahead`), and how that
         # went: "" (it did not), "kept", or "summed again" (the guess was wrong).
         self._ahead = False
@@ -209,15 +206,7 @@ class Summarizer:
             delimiter=self._plan.dialect.staged_delimiter,
         )
         self._check()
-        # A file of date-times is summed first, ahead of the checks but its prices' (the
-        # upload checks the rows itself then); any other checks its rows first, for the
-        # upload.
-        self._ahead = bool(await conn.fetchval(orders.all_timed(self._plan)))
-        if self._ahead:
-            self._rows_checked.set_result(None)
-            self._prices = await self._check_prices(conn)  # the sums read them
-        else:
-            await self._check_rows(conn, status)
+        await self._check_rows(conn, status)
         if not await self._until(self._go):
             return False  # not needed: the upload closed it
         plan, records = self._go.result()
@@ -227,8 +216,6 @@ class Summarizer:
         await rollups.open_deltas(conn)
         whole = orders.may_load_whole(plan)
         if not (self._ahead and whole and await self._summed_ahead(conn, plan)):
-            if self._ahead:  # its sums ahead were not kept: it checks, as any other
-                await self._check_rows(conn, status)
             # The upload's dates if they are there; otherwise it checks its own rather
             # than wait (the upload may still be settling, or staging had no summarizer).
             sent = self._dates_checked.result() if self._dates_checked.done() else None
@@ -251,51 +238,44 @@ class Summarizer:
 
     async def _check_rows(self, conn: asyncpg.Connection, status: str) -> None:
         """The first half of the verdict the upload finds (`orders.verdict`), made while
-        the upload still stages or settles, since it reads only the staged rows: each
-        distinct price checked once (`WHOLE_PRICES`, unless made already), and whether
-        every staged row passes its own checks. Sent to the upload (`rows_checked`, if
-        not told already that it will not come), which checks the dates meanwhile."""
+        the upload still stages or settles, since it reads only the staged rows: whether
+        every staged row passes its own checks, and each distinct price checked once
+        (`WHOLE_PRICES`). Sent to the upload (`rows_checked`), which checks the dates
+        meanwhile."""
         plan = self._plan
-        if self._prices is None:
-            self._prices = await self._check_prices(conn)
+        prices: bytes | None = None
+        few = True
+        if create := orders.create_whole_prices(plan):
+            made = await conn.execute(create)
+            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+            self._check()
+            few = _made(made) <= SENT_CHECKS_MAX
+            prices = await copy_out(conn, orders.SELECT_WHOLE_PRICES) if few else None
         self._check()
-        rows, units, rows_pass = await conn.fetchrow(orders.row_verdict(plan))
+        rows, units, rows_pass, all_timed = await conn.fetchrow(orders.row_verdict(plan))
         self._rows_pass = bool(rows_pass)
-        if not self._rows_checked.done():
-            prices = self._prices[0]
-            found = RowChecks(_made(status), rows, units, self._rows_pass, prices)
-            self._rows_checked.set_result(found if self._prices[1] else None)
-
-    async def _check_prices(self, conn: asyncpg.Connection) -> tuple[bytes | None, bool]:
-        """Each distinct price checked once (`WHOLE_PRICES`), as binary COPY data for the
-        upload (None without `unit_price`), and whether they are few enough to send."""
-        plan = self._plan
-        if not (create := orders.create_whole_prices(plan)):
-            return None, True
-        made = await conn.execute(create)
-        await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-        self._check()
-        if _made(made) > SENT_CHECKS_MAX:
-            return None, False
-        return await copy_out(conn, orders.SELECT_WHOLE_PRICES), True
+        found = RowChecks(_made(status), rows, units, self._rows_pass, prices) if few else None
+        self._rows_checked.set_result(found)
+        if self._rows_pass and all_timed:
+            self._ahead = bool(await conn.fetchval(orders.prices_pass(plan)))
 
     async def _summed_ahead(self, conn: asyncpg.Connection, plan: Plan) -> bool:
-        """Sum the file as whole before anything is checked, when every date is a
-        date-time read on its row (`checks.all_timed`): the dates the upload checks are
-        then most often none, and the guess is right if the upload finds the file whole
-        (`whole_found`) and sends no dates (`WHOLE_DATES` empty: every date-time's parts
-        passed). Otherwise, or if a value of those it would have sent fails the sums'
-        reading of it on its row, the sums are rolled back (a savepoint) and made again
-        the usual way; False then."""
+        """Sum the file as whole before the upload's dates come, when every row and price
+        passed and every date is a date-time read on its row: the dates the upload
+        checks are then most often none, and the guess is right if it sends none
+        (`WHOLE_DATES` empty: every date-time's parts passed). If it sends some, or none
+        at all (it will not check them), or a value of those it would have sent fails
+        the sums' reading of it on its row, the sums are rolled back (a savepoint) and
+        made again the usual way; False then."""
         self.ahead = "summed again"
         try:
             async with conn.transaction():
                 await conn.execute(orders.create_whole_dates_to_fill(plan))
                 await conn.execute(orders.sum_whole(plan))
-                if not await self._until(self._whole_found):
+                if not await self._until(self._dates_checked):
                     raise _Released
-                sent = self._dates_checked.result() if self._dates_checked.done() else None
-                if not self._whole_found.result() or sent is None or sent[1] > 0:
+                sent = self._dates_checked.result()
+                if sent is None or sent[1] > 0:
                     raise _GuessedWrong
         except (_GuessedWrong, asyncpg.DataError):  # a value of the dates it did not know
             return False
@@ -327,12 +307,6 @@ class Summarizer:
         found = future.result()
         self.checks_taken = found is not None and found.staged == records
         return found if self.checks_taken else None
-
-    def whole_found(self, whole: bool) -> None:
-        """The upload's verdict: whether the file is loaded whole (False as soon as it knows
-        it will not be). Sums made ahead wait for it. Only the first call counts."""
-        if not self._whole_found.done():
-            self._whole_found.set_result(whole)
 
     def dates_checked(self, dates: tuple[bytes, int] | None) -> None:
         """The upload's checked dates (`WHOLE_DATES`' rows by `copy_out`, and how many), or

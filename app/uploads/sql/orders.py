@@ -310,20 +310,23 @@ FROM ({staging.typed_order_values(plan)}) s
 
 @cache
 def row_verdict(plan: Plan) -> str:
-    """`rows, units, rows_pass`: `verdict`'s pass over the rows without the dates' and
-    prices' part, for a connection that checks the prices while the other checks the
-    dates (`values_pass` then joins the two)."""
+    """`rows, units, rows_pass, all_timed`: `verdict`'s pass over the rows without the
+    dates' and prices' part, for a connection that checks the prices while the other
+    checks the dates (`values_pass` then joins the two); and whether every date is a
+    date-time read on its row (`checks.all_timed`: then the dates checked are most
+    often none)."""
     return f"""
-SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}
+SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}, {checks.all_timed(plan)}
 FROM ({staging.typed_order_values(plan)}) s
 """
 
 
 @cache
-def all_timed(plan: Plan) -> str:
-    """Whether every staged date is a date-time read on its row (`checks.all_timed`):
-    then the dates the upload checks are most often none."""
-    return f"SELECT {checks.all_timed(plan)} FROM ({staging.typed_order_values(plan)}) s"
+def prices_pass(plan: Plan) -> str:
+    """Whether no price in `WHOLE_PRICES` has a problem (true without `unit_price`)."""
+    if not _priced(plan):
+        return "SELECT true"
+    return f"SELECT NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
 
 
 @cache
