@@ -372,6 +372,29 @@ async def test_the_checks_are_split_with_the_upload(
     ]
 
 
+@pytest.mark.parametrize(
+    "bad_row",
+    ["402,3,0,2024-12-02 23:59:59,2.25,\n", "402,3,4,2024-12-02 23:59:59,2.255,\n"],
+    ids=["quantity 0", "a price with three decimals"],
+)
+async def test_a_file_of_date_times_with_a_row_that_fails_is_not_summed_ahead(
+    client: httpx.AsyncClient,
+    db: Db,
+    made: list[summarizer.Summarizer],
+    whole_sums: list[bool],
+    bad_row: str,
+) -> None:
+    """The summarizer's own checks of the rows and prices found one failing: it sums
+    the rows the upload inserts, judged, and nothing ahead."""
+    await upload(client, "products", PRODUCTS)
+    content = "".join(line for line in TIMES.splitlines(keepends=True) if "402," not in line)
+    report = (await upload(client, "orders", content + bad_row)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (2, 1)
+    assert made[-1].ahead == ""
+    assert whole_sums == [False]
+    await db.assert_rollups_exact()
+
+
 async def test_it_checks_its_own_dates_when_the_upload_has_not_sent_them(
     client: httpx.AsyncClient,
     db: Db,
