@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db, logs
+from app import logs
 from app.analytics import rollups
 from app.db import driver_connection
 from app.errors import AppError, database_gone
 from app.uploads import outcome, parsing, sources, staging
 from app.uploads.dialect import Dialect, UploadOptions, decimal_for
+from app.uploads.early_start import EarlyStart
 from app.uploads.errors import EmptyFile, MissingColumns
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.multipart import FilePartReader
@@ -34,7 +35,8 @@ from app.uploads.plan import Counts, Plan, UploadLimits, UploadProgress, UploadR
 from app.uploads.rules import RULES
 from app.uploads.sql import bookkeeping, checks, orders, products, rejects
 from app.uploads.sql import staging as staged
-from app.uploads.summarizer import SENT_CHECKS_MAX, EarlyStart, Summarizer
+from app.uploads.summarizer import Summarizer
+from app.uploads.whole import load_whole
 
 log = logging.getLogger(__name__)
 
@@ -386,51 +388,6 @@ async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
         await conn.execute(bookkeeping.RESTORE_KEY_TRIGGERS)
     run.clock.lap("judge+insert")
     return counts
-
-
-async def load_whole(
-    conn: asyncpg.Connection,
-    plan: Plan,
-    summarizer: Summarizer | None = None,
-    records: int | None = None,
-) -> tuple[int, int] | None:
-    """Insert every staged order, without a judged copy of each row, if every row passes
-    its own checks and every date is good (`orders.verdict`): rows and units inserted,
-    with their deltas unless summed aside; None, and nothing inserted, if one does not.
-    For a plan of `orders.may_load_whole` whose products are all stored. With a
-    `summarizer` of the upload's `records` rows, the dates checked here are sent to it,
-    and its checks of the rows and prices are taken if it has made them by then."""
-    made = await conn.execute(orders.create_whole_dates(plan))
-    await conn.execute(orders.ANALYZE_WHOLE_DATES)
-    found = None
-    if summarizer is not None:
-        dated = int(made.rsplit(" ", 1)[-1])
-        if dated <= SENT_CHECKS_MAX:
-            summarizer.dates_checked((await db.copy_out(conn, orders.SELECT_WHOLE_DATES), dated))
-        else:
-            summarizer.dates_checked(None)
-        found = summarizer.rows_checked(records) if records is not None else None
-    if found is not None:
-        if found.prices is not None:
-            await conn.execute(orders.create_whole_prices_to_fill(plan))
-            columns = orders.WHOLE_PRICES_COLUMNS
-            await db.copy_held_in(conn, orders.WHOLE_PRICES, found.prices, columns)
-            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-        rows, units = found.rows, found.units
-        whole = found.rows_pass and await conn.fetchval(orders.values_pass(plan))
-    else:
-        if prices := orders.create_whole_prices(plan):
-            await conn.execute(prices)
-            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-        rows, units, whole = await conn.fetchrow(orders.verdict(plan))
-    if not whole:
-        return None
-    status = await conn.execute(orders.load_whole(plan))
-    if status != f"INSERT 0 {rows}":  # every staged row, never fewer
-        raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
-    if not plan.sum_aside:
-        await conn.execute(orders.sum_whole(plan))
-    return rows, units
 
 
 async def _write(run: UploadRun, plan: Plan) -> None:

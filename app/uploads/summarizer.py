@@ -1,40 +1,28 @@
 """Sum a big new-orders upload into its rollup cells on a second connection, while the
-upload's own connection inserts the orders.
+upload's own connection inserts the orders (decisions: docs/decisions/2026-11-26-summarizer-
+on-a-second-connection.md, 2026-12-07-summarizer-starts-while-staging.md and
+2026-12-07-checks-split-and-sums-ahead.md).
 
-PostgreSQL runs a statement on one core, and the insert of a million orders, with its
-key and indexes, keeps one busy for seconds. The summarizer puts the second core to
-work meanwhile: it COPYs the same spooled bytes into a staging table of its own, sums
-the rows the upload inserts (`sql.orders.sum_whole`, or `sum_new` for a file not whole)
-and computes the rollup cells from them (`rollups.summarize`). The upload then receives
-those sums by COPY into its own transaction and merges them there, so readers still see
-the upload and its rollups commit together, or neither. What is new, the product-day
-cells and baskets' days not stored yet (most of what it sends), is spooled to temporary
-files as soon as the cells are made (`rollups.SENT_EARLY`): the upload writes it once
-its insert is done while the summarizer still makes the other sums (the growth leaders,
-the running units), which it ships at the end (`rollups.ship`).
+PostgreSQL runs a statement on one core, and the insert of a million orders keeps one
+busy for seconds. The summarizer COPYs the same spooled bytes into a staging table of
+its own (following the spool while the fast path stages it: `early_start.EarlyStart`),
+sums the rows the upload inserts (`sql.orders.sum_whole`, or `sum_new` for a file not
+whole) and computes the rollup cells from them (`rollups.summarize`). The upload
+receives those sums by COPY into its own transaction and merges them there, so readers
+see the upload and its rollups commit together, or neither: what is new as soon as the
+cells are made (`rollups.SENT_EARLY`), the rest at the end (`rollups.ship`).
 
-A big file's summarizer starts while the fast path still stages it (`EarlyStart`: once
-the spool is big enough that the upload may need one, and a pool connection is free),
-its own COPY following the spool as it grows; otherwise it starts once the upload is
-staged. Until the upload says `go` it reads nothing but its own temporary tables: it
-checks the staged rows and prices and hands them to the upload (`RowChecks`), which
-checks the dates meanwhile and hands them back (`dates_checked`); together they are
-the verdict (a whole file's sums then skip each row's checks). Each takes the other's
-half only if it is there when needed, never waiting for it, and checks for itself
-otherwise. It sums after `go`: it then
-sees what the upload sees, since the upload holds the merge lock, which every writer of
-products, orders and rollups takes. A file of date-times whose rows and prices passed
-is summed before the upload's dates come (`_summed_ahead`), and again if they were not
-none. It writes nothing but its own temporary tables, rolled back
-when it is done. Its sums are used only if they add up to the orders and units the
+Until the upload says `go` (it then holds the merge lock, which every writer of products,
+orders and rollups takes, so the sums see what it sees) the summarizer reads nothing but
+its own temporary tables: it checks the rows and prices and hands them to the upload
+(`RowChecks`), which checks the dates and hands them back (`dates_checked`); each takes
+the other's half only if it is there when needed. A file of date-times whose rows and
+prices passed is summed before the upload's dates come (`_summed_ahead`), and again if
+they were not none. Its sums are used only if they add up to the orders and units the
 upload inserted; otherwise, or if it fails, the upload sums for itself. An upload that
-turns out not to need it (too few rows, ids already stored) lets it go (`let_go`); one
-whose file takes the careful path abandons it.
-
-It is never cancelled mid-statement. An upload that no longer needs it either lets it
-finish (`close`) or, when the upload failed, `abandon`s it: its connection is closed and
-never goes back to the pool, so a connection interrupted mid-statement can never answer
-a later request.
+does not need it lets it go (`let_go`); one whose file takes the careful path, or that
+fails, `abandon`s it: its connection is closed, never back to the pool. It is never
+cancelled mid-statement.
 """
 
 from __future__ import annotations
@@ -270,7 +258,7 @@ class Summarizer:
         self.ahead = "summed again"
         try:
             async with conn.transaction():
-                await conn.execute(orders.create_whole_dates_to_fill(plan))
+                await conn.execute(orders.create_to_fill(plan, orders.WHOLE_DATES))
                 await conn.execute(orders.sum_whole(plan))
                 if not await self._until(self._dates_checked):
                     raise _Released
@@ -291,7 +279,7 @@ class Summarizer:
         if dates is None:
             await conn.execute(orders.create_whole_dates(plan))
         else:
-            await conn.execute(orders.create_whole_dates_to_fill(plan))
+            await conn.execute(orders.create_to_fill(plan, orders.WHOLE_DATES))
             await copy_held_in(conn, orders.WHOLE_DATES, dates[0], orders.WHOLE_DATES_COLUMNS)
         await conn.execute(orders.ANALYZE_WHOLE_DATES)
         self._check()
@@ -457,37 +445,3 @@ class _GuessedWrong(Exception):
 
 class _NotShipped(Exception):
     """The summarizer failed after its new cells were sent: they are rolled back."""
-
-
-class EarlyStart:
-    """Starts an upload's summarizer while the fast path stages its orders, once the
-    spool holds enough bytes for the rows that need one (`summarizer_min_rows` of the
-    shortest row the fast path takes) and a pool connection is free. The stager tells
-    it of each write to the spool (`grew`) and of the end (`finish`: always, also when
-    the fast path fails or declines)."""
-
-    # `1,1,1,2024-01-01` and its line end: fewer bytes hold fewer rows that pass (rows
-    # that fail count too, so a file of short bad rows starts one only once staged).
-    SHORTEST_ROW = 17
-
-    def __init__(self, run: UploadRun, plan: Plan) -> None:
-        self._run, self._plan = run, plan
-        self._bytes = 0
-        self._at = run.limits.summarizer_min_rows * self.SHORTEST_ROW
-        self._spool: GrowingSpool | None = None  # the started summarizer's
-
-    def grew(self, size: int) -> None:
-        run = self._run
-        self._bytes += size
-        if self._spool is None:
-            if self._bytes >= self._at and Summarizer.can_start(run.engine):
-                run.summarizer = Summarizer.following(run, self._plan)
-                self._spool = run.summarizer.spool
-            return
-        run.spool.flush()  # the summarizer reads the file, not the upload's buffer
-        self._spool.grew()
-
-    def finish(self) -> None:
-        if self._spool is not None:
-            self._run.spool.flush()
-            self._spool.finish()

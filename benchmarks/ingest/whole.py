@@ -5,7 +5,7 @@
 (run it through `.ci/on-postgres BINDIR` for a throwaway server of any version). On the
 generated 1M orders staged once per run, it times, alternately, in a transaction rolled
 back each time: `orders.load` (judge every row, keep the judged rows, insert), and what
-a file whose every row passes runs instead (`service.load_whole`: its dates, the verdict,
+a file whose every row passes runs instead (`whole.load_whole`: its dates, the verdict,
 `orders.load_whole`). The summarizer's sums are not part of either. Prints each side's
 seconds, sorted.
 """
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app import db
 from app.analytics import rollups
-from app.uploads import service
+from app.uploads import whole
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Plan, StagingPath
 from app.uploads.sql import bookkeeping, orders, staging
@@ -78,7 +78,7 @@ async def main(args: argparse.Namespace, url: URL) -> None:
             if side == "load":
                 await conn.fetch(orders.load(PLAN), PLAN.header_lines)
             else:
-                assert await service.load_whole(conn, PLAN) is not None
+                assert await whole.load_whole(conn, PLAN) is not None
             seconds[side].append(time.perf_counter() - started)
             await transaction.rollback()  # nothing kept: the next run starts alike
             await conn.execute("VACUUM orders")

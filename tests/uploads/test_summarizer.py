@@ -21,7 +21,7 @@ from app import db as app_db
 from app.analytics import rollups
 from app.config import Settings
 from app.db import engine
-from app.uploads import service, summarizer
+from app.uploads import early_start, service, summarizer
 from app.uploads.sql import orders
 from tests.conftest import PRODUCTS, Db, make_settings
 from tests.helpers import upload
@@ -326,6 +326,19 @@ def checks_first(monkeypatch: pytest.MonkeyPatch, made: list[summarizer.Summariz
     return taken
 
 
+def _filled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The checked tables filled with what the other connection sent, as they are."""
+    filled: list[str] = []
+    create = orders.create_to_fill
+
+    def recorded(plan: Any, table: str) -> str:
+        filled.append(table)
+        return str(create(plan, table))
+
+    monkeypatch.setattr(orders, "create_to_fill", recorded)
+    return filled
+
+
 async def test_the_checks_are_split_with_the_upload(
     client: httpx.AsyncClient,
     db: Db,
@@ -344,21 +357,13 @@ async def test_the_checks_are_split_with_the_upload(
         return await check_dates(self, conn, self._dates_checked.result())
 
     monkeypatch.setattr(summarizer.Summarizer, "_check_dates", when_sent)
-    filled: list[str] = []
-    for name in ("create_whole_dates_to_fill", "create_whole_prices_to_fill"):
-        fill = getattr(orders, name)
-
-        def recorded(plan: Any, fill: Any = fill, name: str = name) -> str:
-            filled.append(name)
-            return str(fill(plan))
-
-        monkeypatch.setattr(orders, name, recorded)
+    filled = _filled(monkeypatch)
     await upload(client, "products", PRODUCTS)
     report = (await upload(client, "orders", PRICED_TIMES)).json()
     assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
     assert checks_first == [True]
     # The summarizer took the upload's dates; the upload, the summarizer's prices.
-    assert sorted(filled) == ["create_whole_dates_to_fill", "create_whole_prices_to_fill"]
+    assert sorted(filled) == [orders.WHOLE_DATES, orders.WHOLE_PRICES]
     assert whole_sums == [True]
     await db.assert_rollups_exact()
     stored = await db.rows(
@@ -403,15 +408,8 @@ async def test_it_checks_its_own_dates_when_the_upload_has_not_sent_them(
 ) -> None:
     """It never waits for the upload's dates to sum (here they never come): it checks
     its own, and the file is still summed as whole, exactly."""
-    filled: list[int] = []
     monkeypatch.setattr(summarizer.Summarizer, "dates_checked", lambda self, dates: None)
-    fill = orders.create_whole_dates_to_fill
-
-    def counted(plan: Any) -> str:
-        filled.append(1)
-        return str(fill(plan))
-
-    monkeypatch.setattr(orders, "create_whole_dates_to_fill", counted)
+    filled = _filled(monkeypatch)
     await upload(client, "products", PRODUCTS)
     report = (await upload(client, "orders", PRICED_TIMES)).json()
     assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
@@ -501,7 +499,7 @@ async def test_started_once_staged_when_it_could_not_start_while_staging(
 ) -> None:
     """No connection was free (here: the threshold never met) while the file was staged:
     it starts on the whole spool, with the same sums."""
-    monkeypatch.setattr(summarizer.EarlyStart, "SHORTEST_ROW", 10**9)
+    monkeypatch.setattr(early_start.EarlyStart, "SHORTEST_ROW", 10**9)
     started = summarizer.Summarizer.on_the_whole_spool
     calls: list[int] = []
 

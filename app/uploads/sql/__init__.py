@@ -35,65 +35,73 @@ def statements(plan: Plan) -> list[tuple[str, str]]:
         if plan.text_ids:
             out += [("checks.resolve_codes", sql) for sql in checks.resolve_codes(plan)]
     out += [("checks.id_range", checks.id_range(plan))]
-    if plan.kind is UploadKind.ORDERS:
+    out += _orders(plan) if plan.kind is UploadKind.ORDERS else _products(plan)
+    return out
+
+
+def _orders(plan: Plan) -> list[tuple[str, str]]:
+    """An orders plan's statements after its id range."""
+    out = [
+        ("orders.lock_referenced_products", orders.lock_referenced_products(plan)),
+        ("orders.create_checked", orders.CREATE_CHECKED),
+        ("rollups.open_deltas", rollups.CREATE_DELTAS),
+        ("rollups.open_basket_deltas", rollups.CREATE_BASKET_DELTAS),
+    ]
+    if orders.may_load_whole(plan):  # if every product named is stored
         out += [
-            ("orders.lock_referenced_products", orders.lock_referenced_products(plan)),
-            ("orders.create_checked", orders.CREATE_CHECKED),
-            ("rollups.open_deltas", rollups.CREATE_DELTAS),
-            ("rollups.open_basket_deltas", rollups.CREATE_BASKET_DELTAS),
+            ("orders.create_whole_dates", orders.create_whole_dates(plan)),
+            ("orders.analyze_whole_dates", orders.ANALYZE_WHOLE_DATES),
         ]
-        if orders.may_load_whole(plan):  # if every product named is stored
+        if plan.sum_aside:  # the checks split with the summarizer (`RowChecks`)
             out += [
-                ("orders.create_whole_dates", orders.create_whole_dates(plan)),
-                ("orders.analyze_whole_dates", orders.ANALYZE_WHOLE_DATES),
-            ]
-            if plan.sum_aside:  # the checks split with the summarizer (`RowChecks`)
-                out += [
-                    ("orders.select_whole_dates (sent to it)", orders.SELECT_WHOLE_DATES),
-                    *(
-                        [("orders.create_whole_prices_to_fill (its checks taken)", fill)]
-                        if orders.create_whole_prices(plan)
-                        and (fill := orders.create_whole_prices_to_fill(plan))
-                        else []
-                    ),
-                    ("orders.values_pass (its checks taken)", orders.values_pass(plan)),
-                ]
-            out += [
+                ("orders.select_whole_dates (sent to it)", orders.SELECT_WHOLE_DATES),
                 *(
-                    [
-                        ("orders.create_whole_prices", prices),
-                        ("orders.analyze_whole_prices", orders.ANALYZE_WHOLE_PRICES),
-                    ]
-                    if (prices := orders.create_whole_prices(plan))
+                    [("orders.create_to_fill (the prices: its checks taken)", fill)]
+                    if orders.create_whole_prices(plan)
+                    and (fill := orders.create_to_fill(plan, orders.WHOLE_PRICES))
                     else []
                 ),
-                ("orders.verdict", orders.verdict(plan)),
-                ("orders.load_whole (if whole)", orders.load_whole(plan)),
+                ("orders.values_pass (its checks taken)", orders.values_pass(plan)),
             ]
-            if not plan.sum_aside:
-                out += [("orders.sum_whole (if whole)", orders.sum_whole(plan))]
         out += [
-            ("orders.load (if not whole)", orders.load(plan)),
-            ("rejects.insert", rejects.insert(plan)),
-            ("orders.update_stored", orders.UPDATE_STORED),
+            *(
+                [
+                    ("orders.create_whole_prices", prices),
+                    ("orders.analyze_whole_prices", orders.ANALYZE_WHOLE_PRICES),
+                ]
+                if (prices := orders.create_whole_prices(plan))
+                else []
+            ),
+            ("orders.verdict", orders.verdict(plan)),
+            ("orders.load_whole (if whole)", orders.load_whole(plan)),
         ]
-        if plan.sum_aside:
-            out += [("orders.sum_new (if the summarizer failed)", orders.sum_new(plan))]
-    else:
-        out += [
-            ("products.create_checked", products.CREATE_CHECKED),
-            ("products.classify", products.classify(plan)),
-            ("products.count_actions", products.COUNT_ACTIONS),
-            ("rejects.insert", rejects.insert(plan)),
-            ("products.insert", products.INSERT),
-            ("products.update_names", products.UPDATE_NAMES),
-            ("products.save_old_prices", products.SAVE_OLD_PRICES),
-            *(("products.set_prices", statement) for statement in products.SET_PRICES),
-            ("rollups.open_deltas", rollups.CREATE_DELTAS),
-            ("rollups.open_basket_deltas", rollups.CREATE_BASKET_DELTAS),
-            ("products.price_change_deltas", products.PRICE_CHANGE_DELTAS),
-        ]
+        if not plan.sum_aside:
+            out += [("orders.sum_whole (if whole)", orders.sum_whole(plan))]
+    out += [
+        ("orders.load (if not whole)", orders.load(plan)),
+        ("rejects.insert", rejects.insert(plan)),
+        ("orders.update_stored", orders.UPDATE_STORED),
+    ]
+    if plan.sum_aside:
+        out += [("orders.sum_new (if the summarizer failed)", orders.sum_new(plan))]
     return out
+
+
+def _products(plan: Plan) -> list[tuple[str, str]]:
+    """A products plan's statements after its id range."""
+    return [
+        ("products.create_checked", products.CREATE_CHECKED),
+        ("products.classify", products.classify(plan)),
+        ("products.count_actions", products.COUNT_ACTIONS),
+        ("rejects.insert", rejects.insert(plan)),
+        ("products.insert", products.INSERT),
+        ("products.update_names", products.UPDATE_NAMES),
+        ("products.save_old_prices", products.SAVE_OLD_PRICES),
+        *(("products.set_prices", statement) for statement in products.SET_PRICES),
+        ("rollups.open_deltas", rollups.CREATE_DELTAS),
+        ("rollups.open_basket_deltas", rollups.CREATE_BASKET_DELTAS),
+        ("products.price_change_deltas", products.PRICE_CHANGE_DELTAS),
+    ]
 
 
 def printed(plan: Plan) -> str:

@@ -277,8 +277,7 @@ def _priced(plan: Plan) -> bool:
 
 
 def _rows_pass(plan: Plan) -> str:
-    """Whether every staged row passes its own checks (its integers' typed rules, a
-    missing date, its basket's): an aggregate over `typed_order_values` as `s`."""
+    """An aggregate over `typed_order_values` (`s`): whether every row passes its own checks."""
     basket = checks.basket_problem(checks.trimmed("s.order_id"))
     return f"count(*) FILTER (WHERE {checks.fast_row_problem(plan, basket)} IS NOT NULL) = 0"
 
@@ -311,10 +310,7 @@ FROM ({staging.typed_order_values(plan)}) s
 @cache
 def row_verdict(plan: Plan) -> str:
     """`rows, units, rows_pass, all_timed`: `verdict`'s pass over the rows without the
-    dates' and prices' part, for a connection that checks the prices while the other
-    checks the dates (`values_pass` then joins the two); and whether every date is a
-    date-time read on its row (`checks.all_timed`: then the dates checked are most
-    often none)."""
+    dates' and prices' part (`values_pass` joins them), and `checks.all_timed`."""
     return f"""
 SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}, {checks.all_timed(plan)}
 FROM ({staging.typed_order_values(plan)}) s
@@ -324,9 +320,8 @@ FROM ({staging.typed_order_values(plan)}) s
 @cache
 def prices_pass(plan: Plan) -> str:
     """Whether no price in `WHOLE_PRICES` has a problem (true without `unit_price`)."""
-    if not _priced(plan):
-        return "SELECT true"
-    return f"SELECT NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
+    bad = f"SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL"
+    return f"SELECT NOT EXISTS ({bad})" if _priced(plan) else "SELECT true"
 
 
 @cache
@@ -336,16 +331,12 @@ def values_pass(plan: Plan) -> str:
 
 
 @cache
-def create_whole_dates_to_fill(plan: Plan) -> str:
-    """`WHOLE_DATES`, empty, to be filled with what the other connection checked (the
-    statement's plan runs none of its scans: a LIMIT 0 returns before them)."""
-    return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {checks.fast_dates(plan)} LIMIT 0"
-
-
-@cache
-def create_whole_prices_to_fill(plan: Plan) -> str:
-    """`WHOLE_PRICES`, empty, as `create_whole_dates_to_fill`."""
-    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {checks.fast_prices(plan)} LIMIT 0"
+def create_to_fill(plan: Plan, table: str) -> str:
+    """`table` (`WHOLE_DATES`, `WHOLE_PRICES`) empty, for what the other connection checked."""
+    dates, prices = checks.fast_dates(plan), checks.fast_prices(plan)
+    if table == WHOLE_DATES:
+        return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {dates} LIMIT 0"
+    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {prices} LIMIT 0"
 
 
 # Their columns, as the other connection receives them.

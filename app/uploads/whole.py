@@ -1,0 +1,57 @@
+"""A new-orders file whose every row passes, loaded whole: the verdict (alone, or its
+checks split with the upload's summarizer), then every row inserted without a judged
+copy of each (`sql.orders.load_whole`)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app import db
+from app.uploads.plan import Plan
+from app.uploads.sql import orders
+from app.uploads.summarizer import SENT_CHECKS_MAX, Summarizer
+
+
+async def load_whole(
+    conn: asyncpg.Connection,
+    plan: Plan,
+    summarizer: Summarizer | None = None,
+    records: int | None = None,
+) -> tuple[int, int] | None:
+    """Insert every staged order, without a judged copy of each row, if every row passes
+    its own checks and every date is good (`orders.verdict`): rows and units inserted,
+    with their deltas unless summed aside; None, and nothing inserted, if one does not.
+    For a plan of `orders.may_load_whole` whose products are all stored. With a
+    `summarizer` of the upload's `records` rows, the dates checked here are sent to it,
+    and its checks of the rows and prices are taken if it has made them by then."""
+    made = await conn.execute(orders.create_whole_dates(plan))
+    await conn.execute(orders.ANALYZE_WHOLE_DATES)
+    found = None
+    if summarizer is not None:
+        dated = int(made.rsplit(" ", 1)[-1])
+        if dated <= SENT_CHECKS_MAX:
+            summarizer.dates_checked((await db.copy_out(conn, orders.SELECT_WHOLE_DATES), dated))
+        else:
+            summarizer.dates_checked(None)
+        found = summarizer.rows_checked(records) if records is not None else None
+    if found is not None:
+        if found.prices is not None:
+            await conn.execute(orders.create_to_fill(plan, orders.WHOLE_PRICES))
+            columns = orders.WHOLE_PRICES_COLUMNS
+            await db.copy_held_in(conn, orders.WHOLE_PRICES, found.prices, columns)
+            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+        rows, units = found.rows, found.units
+        whole = found.rows_pass and await conn.fetchval(orders.values_pass(plan))
+    else:
+        if prices := orders.create_whole_prices(plan):
+            await conn.execute(prices)
+            await conn.execute(orders.ANALYZE_WHOLE_PRICES)
+        rows, units, whole = await conn.fetchrow(orders.verdict(plan))
+    if not whole:
+        return None
+    status = await conn.execute(orders.load_whole(plan))
+    if status != f"INSERT 0 {rows}":  # every staged row, never fewer
+        raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
+    if not plan.sum_aside:
+        await conn.execute(orders.sum_whole(plan))
+    return rows, units
