@@ -1,7 +1,6 @@
 """Sum a big new-orders upload into its rollup cells on a second connection, while the
-upload's own connection inserts the orders (decisions: docs/decisions/2026-11-26-summarizer-
-on-a-second-connection.md, 2026-12-07-summarizer-starts-while-staging.md and
-2026-12-07-checks-split-and-sums-ahead.md).
+upload's own connection inserts the orders (the why: docs/decisions/, the three
+decisions on the summarizer, 2026-11-26 and 2026-12-07).
 
 PostgreSQL runs a statement on one core, and the insert of a million orders keeps one
 busy for seconds. The summarizer COPYs the same spooled bytes into a staging table of
