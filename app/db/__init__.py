@@ -12,6 +12,7 @@ from app.db.copy import (
     copy_out,
     reading_connection,
     stop_reading,
+    tag_rows,
 )
 from app.db.database import (
     EMBEDDED_DATABASE,
@@ -104,6 +105,7 @@ __all__ = [
     "start_embedded",
     "stop_reading",
     "supported_majors",
+    "tag_rows",
     "to_async_url",
     "upgrade",
     "version_text",

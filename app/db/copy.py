@@ -129,6 +129,11 @@ async def copy_in(
                 await copy
 
 
+def tag_rows(status: str) -> int:
+    """The rows of a command tag: `COPY 1000000`, `SELECT 400`, `INSERT 0 5`."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def copy_out(conn: asyncpg.Connection, query: str) -> bytes:
     """The rows of `query` as binary COPY data, held: for a few thousand rows that one
     connection makes and another, busy meanwhile, takes later (`copy_held_in`). Values

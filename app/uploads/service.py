@@ -377,8 +377,7 @@ async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     summarizer = run.summarizer if plan.sum_aside else None
     if summarizer is not None and not whole:
         summarizer.dates_checked(None)  # it checks its own, now, not after the load
-    records = run.progress.records_seen
-    if whole and (inserted := await load_whole(conn, plan, summarizer, records)) is not None:
+    if whole and (inserted := await load_whole(conn, plan, summarizer)) is not None:
         counts.whole = True
         counts.add("insert", None, *inserted)
     else:

@@ -35,7 +35,7 @@ from typing import IO, Any, Protocol
 
 import asyncpg
 
-from app.db import copy_in
+from app.db import copy_in, tag_rows
 from app.uploads import parsing
 from app.uploads.errors import Undecodable
 from app.uploads.models import UploadKind
@@ -271,7 +271,7 @@ async def _fast(
             watcher.finish()
     if declined or not checker.finished():
         raise _Fallback
-    records = _copied(status)
+    records = tag_rows(status)
     if records == checker.lines():
         return records  # one record a line
     if staging.typed_orders(plan):
@@ -280,11 +280,6 @@ async def _fast(
     if spanned != checker.lines():
         raise _Fallback
     return records
-
-
-def _copied(status: str) -> int:
-    """The rows a COPY wrote, from its command tag (`COPY 1000000`)."""
-    return int(status.removeprefix("COPY "))
 
 
 async def _careful(
@@ -317,7 +312,7 @@ async def _careful(
             columns=staging.copy_columns(plan),
         )
         await pumping  # done already: the parser read to the end
-        return _copied(status)
+        return tag_rows(status)
     except _UNDECODABLE:
         raise Undecodable(parsing.NOT_UTF8) from None
     finally:

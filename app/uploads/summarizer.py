@@ -39,7 +39,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.analytics import rollups
-from app.db import copy_held_in, copy_in, copy_out, driver_connection
+from app.db import copy_held_in, copy_in, copy_out, driver_connection, tag_rows
 from app.errors import database_gone
 from app.uploads.plan import Plan, UploadRun
 from app.uploads.sql import bookkeeping, orders, staging
@@ -68,11 +68,10 @@ SENT_CHECKS_MAX = 50_000
 @dataclass(frozen=True)
 class RowChecks:
     """The summarizer's half of a whole file's checks, for the upload's verdict: the rows
-    its COPY staged, their count and units, whether every row passes its own checks, and
-    its checked prices (`orders.WHOLE_PRICES`' rows as binary COPY data; none without
+    it staged and their units, whether every row passes its own checks, and its checked
+    prices (`orders.WHOLE_PRICES`' rows as binary COPY data; none without
     `unit_price`). The upload checks the dates meanwhile (`Summarizer.dates_checked`)."""
 
-    staged: int
     rows: int
     units: int
     rows_pass: bool
@@ -236,12 +235,12 @@ class Summarizer:
             made = await conn.execute(create)
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)
             self._check()
-            few = _made(made) <= SENT_CHECKS_MAX
+            few = tag_rows(made) <= SENT_CHECKS_MAX
             prices = await copy_out(conn, orders.SELECT_WHOLE_PRICES) if few else None
         self._check()
         rows, units, rows_pass, all_timed = await conn.fetchrow(orders.row_verdict(plan))
         self._rows_pass = bool(rows_pass)
-        found = RowChecks(_made(status), rows, units, self._rows_pass, prices) if few else None
+        found = RowChecks(rows, units, self._rows_pass, prices) if few else None
         self._rows_checked.set_result(found)
         if self._rows_pass and all_timed:
             self._ahead = bool(await conn.fetchval(orders.prices_pass(plan)))
@@ -284,15 +283,15 @@ class Summarizer:
         self._check()
         return self._rows_pass and bool(await conn.fetchval(orders.values_pass(plan)))
 
-    def rows_checked(self, records: int) -> RowChecks | None:
-        """The summarizer's half of the checks (`RowChecks`), if it has made them of the
-        upload's `records` rows; None otherwise, and the upload checks for itself: it
-        never waits for them."""
+    def rows_checked(self) -> RowChecks | None:
+        """The summarizer's half of the checks (`RowChecks`), if it has made them, of as
+        many rows as the upload staged (`go`); None otherwise, and the upload checks for
+        itself: it never waits for them."""
         future = self._rows_checked
-        if not future.done() or future.cancelled() or future.exception() is not None:
+        if not (future.done() and self._go.done()) or future.exception() is not None:
             return None
-        found = future.result()
-        self.checks_taken = found is not None and found.staged == records
+        found, (_, records) = future.result(), self._go.result()
+        self.checks_taken = found is not None and found.rows == records
         return found if self.checks_taken else None
 
     def dates_checked(self, dates: tuple[bytes, int] | None) -> None:
@@ -419,11 +418,6 @@ class Summarizer:
                 future.exception()
         for spool in self._early:
             spool.close()
-
-
-def _made(status: str) -> int:
-    """The rows of a `COPY n` or `SELECT n` status."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 async def _read(spool: IO[bytes] | GrowingSpool) -> AsyncIterator[bytes]:

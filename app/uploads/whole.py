@@ -16,24 +16,23 @@ async def load_whole(
     conn: asyncpg.Connection,
     plan: Plan,
     summarizer: Summarizer | None = None,
-    records: int | None = None,
 ) -> tuple[int, int] | None:
     """Insert every staged order, without a judged copy of each row, if every row passes
     its own checks and every date is good (`orders.verdict`): rows and units inserted,
     with their deltas unless summed aside; None, and nothing inserted, if one does not.
     For a plan of `orders.may_load_whole` whose products are all stored. With a
-    `summarizer` of the upload's `records` rows, the dates checked here are sent to it,
-    and its checks of the rows and prices are taken if it has made them by then."""
+    `summarizer` (told `go`), the dates checked here are sent to it, and its checks of
+    the rows and prices are taken if it has made them by then."""
     made = await conn.execute(orders.create_whole_dates(plan))
     await conn.execute(orders.ANALYZE_WHOLE_DATES)
     found = None
     if summarizer is not None:
-        dated = int(made.rsplit(" ", 1)[-1])
+        dated = db.tag_rows(made)
         if dated <= SENT_CHECKS_MAX:
             summarizer.dates_checked((await db.copy_out(conn, orders.SELECT_WHOLE_DATES), dated))
         else:
             summarizer.dates_checked(None)
-        found = summarizer.rows_checked(records) if records is not None else None
+        found = summarizer.rows_checked()
     if found is not None:
         if found.prices is not None:
             await conn.execute(orders.create_to_fill(plan, orders.WHOLE_PRICES))
