@@ -104,7 +104,7 @@ class Summarizer:
         self._rows_pass = False
         # Whether it may sum before the upload's dates come (`_summed_ahead`), and how that
         # went: "" (it did not), "kept", or "summed again" (the guess was wrong).
-        self._ahead = False
+        self._may_sum_ahead = False
         self.ahead = ""
         self._release = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -201,7 +201,7 @@ class Summarizer:
         self._check()
         await rollups.open_deltas(conn)
         whole = orders.may_load_whole(plan)
-        if not (self._ahead and whole and await self._summed_ahead(conn, plan)):
+        if not (self._may_sum_ahead and whole and await self._summed_ahead(conn, plan)):
             # The upload's dates if they are there; otherwise it checks its own rather
             # than wait (the upload may still be settling, or staging had no summarizer).
             sent = self._dates_checked.result() if self._dates_checked.done() else None
@@ -243,7 +243,7 @@ class Summarizer:
         found = RowChecks(rows, units, self._rows_pass, prices) if few else None
         self._rows_checked.set_result(found)
         if self._rows_pass and all_timed:
-            self._ahead = bool(await conn.fetchval(orders.prices_pass(plan)))
+            self._may_sum_ahead = bool(await conn.fetchval(orders.prices_pass(plan)))
 
     async def _summed_ahead(self, conn: asyncpg.Connection, plan: Plan) -> bool:
         """Sum the file as whole before the upload's dates come, when every row and price
@@ -256,7 +256,7 @@ class Summarizer:
         self.ahead = "summed again"
         try:
             async with conn.transaction():
-                await conn.execute(orders.create_to_fill(plan, orders.WHOLE_DATES))
+                await conn.execute(orders.create_whole_dates(plan, to_fill=True))
                 await conn.execute(orders.sum_whole(plan))
                 if not await self._until(self._dates_checked):
                     raise _Released
@@ -277,7 +277,7 @@ class Summarizer:
         if dates is None:
             await conn.execute(orders.create_whole_dates(plan))
         else:
-            await conn.execute(orders.create_to_fill(plan, orders.WHOLE_DATES))
+            await conn.execute(orders.create_whole_dates(plan, to_fill=True))
             await copy_held_in(conn, orders.WHOLE_DATES, dates[0], orders.WHOLE_DATES_COLUMNS)
         await conn.execute(orders.ANALYZE_WHOLE_DATES)
         self._check()

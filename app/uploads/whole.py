@@ -34,8 +34,8 @@ async def load_whole(
             summarizer.dates_checked(None)
         found = summarizer.rows_checked()
     if found is not None:
-        if found.prices is not None:
-            await conn.execute(orders.create_to_fill(plan, orders.WHOLE_PRICES))
+        if found.prices is not None and (prices := orders.create_whole_prices(plan, to_fill=True)):
+            await conn.execute(prices)
             columns = orders.WHOLE_PRICES_COLUMNS
             await db.copy_held_in(conn, orders.WHOLE_PRICES, found.prices, columns)
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)

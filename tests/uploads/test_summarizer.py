@@ -329,13 +329,18 @@ def checks_first(monkeypatch: pytest.MonkeyPatch, made: list[summarizer.Summariz
 def _filled(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The checked tables filled with what the other connection sent, as they are."""
     filled: list[str] = []
-    create = orders.create_to_fill
+    for table, name in ((orders.WHOLE_DATES, "create_whole_dates"),
+                        (orders.WHOLE_PRICES, "create_whole_prices")):  # fmt: skip
+        create = getattr(orders, name)
 
-    def recorded(plan: Any, table: str) -> str:
-        filled.append(table)
-        return str(create(plan, table))
+        def recorded(
+            plan: Any, to_fill: bool = False, create: Any = create, table: str = table
+        ) -> Any:
+            if to_fill:
+                filled.append(table)
+            return create(plan, to_fill)
 
-    monkeypatch.setattr(orders, "create_to_fill", recorded)
+        monkeypatch.setattr(orders, name, recorded)
     return filled
 
 

@@ -56,9 +56,8 @@ def _orders(plan: Plan) -> list[tuple[str, str]]:
             out += [
                 ("orders.select_whole_dates (sent to it)", orders.SELECT_WHOLE_DATES),
                 *(
-                    [("orders.create_to_fill (the prices: its checks taken)", fill)]
-                    if orders.create_whole_prices(plan)
-                    and (fill := orders.create_to_fill(plan, orders.WHOLE_PRICES))
+                    [("orders.create_whole_prices to fill (its checks taken)", fill)]
+                    if (fill := orders.create_whole_prices(plan, to_fill=True))
                     else []
                 ),
                 ("orders.values_pass (its checks taken)", orders.values_pass(plan)),

@@ -157,14 +157,14 @@ def _quick(plan: Plan) -> bool:
     return plan.dialect.date_format is None
 
 
-def all_timed(plan: Plan, rows: str = "s") -> str:
-    """An aggregate over staged rows `rows`: whether every date is a date-time (has a
+def all_timed(plan: Plan) -> str:
+    """An aggregate over staged rows `s`: whether every date is a date-time (has a
     `:`), with date-times read on their rows. Then `fast_dates` holds only the odd ones
     (a part that is not the quick kind, or that fails), most often none. False without
     date-times read on their rows."""
     if not _quick(plan):
         return "false"
-    return f"coalesce(bool_and(strpos({rows}.{_fast_date(plan)}, ':') > 0), false)"
+    return f"coalesce(bool_and(strpos(s.{_fast_date(plan)}, ':') > 0), false)"
 
 
 def _odd_values(plan: Plan) -> str:

@@ -250,22 +250,25 @@ def may_load_whole(plan: Plan) -> bool:
 
 
 @cache
-def create_whole_dates(plan: Plan) -> str:
+def create_whole_dates(plan: Plan, to_fill: bool = False) -> str:
     """The file's distinct dates, checked and cast once (`checks.fast_dates`), for the
-    verdict and the insert."""
-    return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {checks.fast_dates(plan)}"
+    verdict and the insert; `to_fill`: the table empty, for the dates the other
+    connection checked (`LIMIT 0` returns before any of the statement's scans)."""
+    empty = " LIMIT 0" if to_fill else ""
+    return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {checks.fast_dates(plan)}{empty}"
 
 
 ANALYZE_WHOLE_DATES = f"ANALYZE {WHOLE_DATES}"
 
 
 @cache
-def create_whole_prices(plan: Plan) -> str | None:
+def create_whole_prices(plan: Plan, to_fill: bool = False) -> str | None:
     """A file with `unit_price`: its distinct prices, checked and cast once
-    (`checks.fast_prices`), for the verdict and the insert."""
+    (`checks.fast_prices`), for the verdict and the insert; `to_fill` as for the dates."""
     if "unit_price" not in plan.has:
         return None
-    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {checks.fast_prices(plan)}"
+    empty = " LIMIT 0" if to_fill else ""
+    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {checks.fast_prices(plan)}{empty}"
 
 
 # Analyzed, so that the insert hashes the few prices, not the million rows.
@@ -282,14 +285,17 @@ def _rows_pass(plan: Plan) -> str:
     return f"count(*) FILTER (WHERE {checks.fast_row_problem(plan, basket)} IS NOT NULL) = 0"
 
 
+def _prices_pass(plan: Plan) -> str:
+    """Whether no checked price has a problem (true without `unit_price`)."""
+    if not _priced(plan):
+        return "true"
+    return f"NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
+
+
 def _values_pass(plan: Plan) -> str:
-    """Whether no checked date (nor price) has a problem."""
-    bad_prices = (
-        f" AND NOT EXISTS (SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL)"
-        if _priced(plan)
-        else ""
-    )
-    return f"NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL){bad_prices}"
+    """Whether no checked date nor price has a problem."""
+    dates = f"NOT EXISTS (SELECT 1 FROM {WHOLE_DATES} WHERE problem IS NOT NULL)"
+    return f"{dates} AND {_prices_pass(plan)}" if _priced(plan) else dates
 
 
 @cache
@@ -320,23 +326,13 @@ FROM ({staging.typed_order_values(plan)}) s
 @cache
 def prices_pass(plan: Plan) -> str:
     """Whether no price in `WHOLE_PRICES` has a problem (true without `unit_price`)."""
-    bad = f"SELECT 1 FROM {WHOLE_PRICES} WHERE problem IS NOT NULL"
-    return f"SELECT NOT EXISTS ({bad})" if _priced(plan) else "SELECT true"
+    return f"SELECT {_prices_pass(plan)}"
 
 
 @cache
 def values_pass(plan: Plan) -> str:
     """Whether no date (nor price) in `WHOLE_DATES` (and `WHOLE_PRICES`) has a problem."""
     return f"SELECT {_values_pass(plan)}"
-
-
-@cache
-def create_to_fill(plan: Plan, table: str) -> str:
-    """`table` (`WHOLE_DATES`, `WHOLE_PRICES`) empty, for what the other connection checked."""
-    dates, prices = checks.fast_dates(plan), checks.fast_prices(plan)
-    if table == WHOLE_DATES:
-        return f"CREATE TEMP TABLE {WHOLE_DATES} ON COMMIT DROP AS {dates} LIMIT 0"
-    return f"CREATE TEMP TABLE {WHOLE_PRICES} ON COMMIT DROP AS {prices} LIMIT 0"
 
 
 # Their columns, as the other connection receives them.
