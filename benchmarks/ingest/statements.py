@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import sys
 import time
 from pathlib import Path
@@ -100,19 +99,11 @@ async def _sent_early(conn: asyncpg.Connection) -> None:
     the rollups after its insert: each query's binary COPY out (the summarizer's side),
     then its COPY in (the upload's), as they run in the service."""
     for query, table, columns in rollups.SENT_EARLY:
-        sent = io.BytesIO()
-
-        async def write(chunk: bytes, sent: io.BytesIO = sent) -> None:
-            sent.write(chunk)
-
         started = time.perf_counter()
-        await conn.copy_from_query(query, output=write, format="binary")
+        sent = await db.copy_out(conn, query)
         out = time.perf_counter() - started
-        sent.seek(0)
         started = time.perf_counter()
-        status = await conn.copy_to_table(
-            table, source=sent, columns=list(columns), format="binary"
-        )
+        status = await db.copy_held_in(conn, table, sent, columns)
         took = time.perf_counter() - started
         print(f"\n== sent early into {table}: out {out:.2f} s, in {took:.2f} s ({status})")
 
