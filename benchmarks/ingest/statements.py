@@ -4,6 +4,7 @@ of them (`rollups.SUMMARIZE`, numbered), under EXPLAIN ANALYZE; then what it sen
 copied out and into the rollups, timed.
 
     .venv/bin/python benchmarks/ingest/statements.py [--file orders-timestamps-unit-prices-baskets.csv]
+        [--cpu ROUNDS]
 
 Uses a file that `benchmarks/ingest/run.py` generated (its `--timestamps`,
 `--unit-prices` and `--baskets` files are named after them). On a fresh embedded server
@@ -13,14 +14,24 @@ each statement the plan prints (`app.uploads.sql`) runs under EXPLAIN ANALYZE, t
 insert with `session_replication_role = replica` as the service runs it (the foreign key
 checked by set). One process, one connection: what each statement costs alone, not how
 the upload's two connections overlap (the service's phase log says that).
+
+`--cpu ROUNDS` runs the same statements plainly, ROUNDS times (each round a transaction
+rolled back), and prints each one's median CPU seconds in the server's backend (from
+`/proc`, so the server must run on this machine) beside its wall seconds: on a host
+whose speed drifts, the CPU a statement takes varies far less than its wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import statistics
 import sys
 import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -29,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app import db
 from app.analytics import rollups
+from app.uploads import fixed_offset
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Plan, StagingPath
 from app.uploads.sql import orders, staging
@@ -46,14 +58,48 @@ def _plan(path: Path) -> Plan:
     )  # fmt: skip
 
 
-async def _explain(conn: asyncpg.Connection, name: str, statement: str, *args: object) -> None:
-    started = time.perf_counter()
-    lines = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) " + statement, *args)
-    print(f"\n== {name}: {time.perf_counter() - started:.2f} s")
-    print("\n".join(line[0] for line in lines))
+class _Steps:
+    """Runs each statement: under EXPLAIN ANALYZE (printed), or, with `cpu`, plainly,
+    its backend's CPU seconds and wall seconds kept per statement (`report`)."""
+
+    def __init__(self, cpu: bool) -> None:
+        self.cpu = cpu
+        self.taken: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
+
+    async def run(self, conn: asyncpg.Connection, name: str, statement: str) -> None:
+        if not self.cpu:
+            started = time.perf_counter()
+            lines = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) " + statement)
+            print(f"\n== {name}: {time.perf_counter() - started:.2f} s")
+            print("\n".join(line[0] for line in lines))
+            return
+        async with self.measured(conn, name):
+            await conn.execute(statement)
+
+    @contextlib.asynccontextmanager
+    async def measured(self, conn: asyncpg.Connection, name: str) -> AsyncIterator[None]:
+        """Keep the backend's CPU seconds and the wall seconds of what runs inside."""
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        cpu, started = _cpu_seconds(pid), time.perf_counter()
+        yield
+        self.taken[name].append((_cpu_seconds(pid) - cpu, time.perf_counter() - started))
+
+    def report(self) -> None:
+        for name, taken in self.taken.items():
+            cpu = statistics.median(c for c, _ in taken)
+            wall = statistics.median(w for _, w in taken)
+            each = ", ".join(f"{c:.2f}" for c, _ in taken)
+            print(f"{name}: CPU {cpu:.2f} s (wall {wall:.2f} s), median of {len(taken)}: {each}")
 
 
-async def _run(url: str, path: Path) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU seconds so far (`/proc/PID/stat`)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _run(url: str, path: Path, steps: _Steps) -> None:
     plan = _plan(path)
     conn = await asyncpg.connect(url)
     try:
@@ -67,26 +113,29 @@ async def _run(url: str, path: Path) -> None:
                 await conn.copy_to_table(
                     staging.table(plan), source=fh, columns=columns.split(", "), format="csv"
                 )
-            print(f"== COPY into {staging.table(plan)}: {time.perf_counter() - started:.2f} s")
+            if not steps.cpu:
+                print(f"== COPY into {staging.table(plan)}: {time.perf_counter() - started:.2f} s")
             await conn.execute(staging.analyze(plan))
             await conn.execute("SELECT set_config('orderlens.upload_id', '1', true)")
-            await _explain(conn, "whole dates", orders.create_whole_dates(plan))
+            await steps.run(conn, "whole dates", orders.create_whole_dates(plan))
             await conn.execute(orders.ANALYZE_WHOLE_DATES)
             if prices := orders.create_whole_prices(plan):
-                await _explain(conn, "whole prices", prices)
+                await steps.run(conn, "whole prices", prices)
                 await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-            await _explain(conn, "verdict", orders.verdict(plan))
+            await steps.run(conn, "verdict", orders.verdict(plan))
+            *_, first, last = await conn.fetchrow(orders.verdict(plan))
+            await fixed_offset.settle(conn, plan, first, last)  # as the upload does
             await conn.execute("SET LOCAL session_replication_role = replica")
-            await _explain(conn, "load_whole", orders.load_whole(plan))
+            await steps.run(conn, "load_whole", orders.load_whole(plan))
             await conn.execute("SET LOCAL session_replication_role = origin")
             await rollups.open_deltas(conn)
             # The file is whole: the summarizer sums it as such (`sum_new` when it is not).
-            await _explain(conn, "the summarizer's sums", orders.sum_whole(plan))
+            await steps.run(conn, "the summarizer's sums", orders.sum_whole(plan))
             for statement in rollups.CREATE_SUMS:
                 await conn.execute(statement)
             for number, statement in enumerate(rollups.SUMMARIZE, 1):
-                await _explain(conn, f"the summarizer's cells, statement {number}", statement)
-            await _sent_early(conn)
+                await steps.run(conn, f"the summarizer's cells, statement {number}", statement)
+            await _sent_early(conn, steps)
             raise _RolledBack
     except _RolledBack:
         pass
@@ -94,11 +143,17 @@ async def _run(url: str, path: Path) -> None:
         await conn.close()
 
 
-async def _sent_early(conn: asyncpg.Connection) -> None:
+async def _sent_early(conn: asyncpg.Connection, steps: _Steps) -> None:
     """What the summarizer sends early (`rollups.SENT_EARLY`) and the upload COPYs into
     the rollups after its insert: each query's binary COPY out (the summarizer's side),
     then its COPY in (the upload's), as they run in the service."""
     for query, table, columns in rollups.SENT_EARLY:
+        if steps.cpu:
+            async with steps.measured(conn, f"sent early into {table}, out"):
+                sent = await db.copy_out(conn, query)
+            async with steps.measured(conn, f"sent early into {table}, in"):
+                await db.copy_held_in(conn, table, sent, columns)
+            continue
         started = time.perf_counter()
         sent = await db.copy_out(conn, query)
         out = time.perf_counter() - started
@@ -115,6 +170,7 @@ class _RolledBack(Exception):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", default="orders-timestamps-unit-prices-baskets.csv")
+    parser.add_argument("--cpu", type=int, default=0, metavar="ROUNDS")
     args = parser.parse_args()
     path = DATA / args.file
     if not path.exists():
@@ -122,7 +178,10 @@ def main() -> None:
     with embedded_server(clean_work("statements")) as url:
         with app_server(url) as (base, _):
             upload(base, "products", DATA / "products.csv")
-        asyncio.run(_run(db.asyncpg_dsn(url), path))
+        steps = _Steps(cpu=args.cpu > 0)
+        for _ in range(max(args.cpu, 1)):
+            asyncio.run(_run(db.asyncpg_dsn(url), path, steps))
+        steps.report()
 
 
 if __name__ == "__main__":
