@@ -111,6 +111,7 @@ class Counts:
     by_code: dict[str, int] = field(default_factory=dict)
     units: int = 0  # of the inserted orders
     whole: bool = False  # every row passed, inserted without judging each (orders)
+    offset: str | None = None  # its date-times in the zone's one offset (`fixed_offset`)
 
     @property
     def total(self) -> int:

@@ -163,11 +163,12 @@ async def _load(
             await source.close()  # a workbook's or Parquet file's reading process stops
     summarizer = run.summarizer
     log.info(
-        "upload %s: %s rows by the %s path%s; %s%s",
+        "upload %s: %s rows by the %s path%s%s; %s%s",
         run.upload_id,
         rows_total,
         plan.path.value,
         ", loaded whole" if run.counts.whole else "",
+        f", its date-times at {run.counts.offset} read by date" if run.counts.offset else "",
         run.clock,
         ""
         if summarizer is None or summarizer.seconds is None
@@ -378,8 +379,8 @@ async def _judge(run: UploadRun, plan: Plan, effective_from: date) -> Counts:
     if summarizer is not None and not whole:
         summarizer.dates_checked(None)  # it checks its own, now, not after the load
     if whole and (inserted := await load_whole(conn, plan, summarizer)) is not None:
-        counts.whole = True
-        counts.add("insert", None, *inserted)
+        counts.whole, counts.offset = True, inserted[2]
+        counts.add("insert", None, *inserted[:2])
     else:
         for action, code, n, units in await conn.fetch(orders.load(plan), *_parameters(plan)):
             counts.add(action, code, n, units)

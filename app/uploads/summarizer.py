@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.analytics import rollups
 from app.db import copy_held_in, copy_in, copy_out, driver_connection, tag_rows
 from app.errors import database_gone
+from app.uploads import fixed_offset
 from app.uploads.plan import Plan, UploadRun
 from app.uploads.sql import bookkeeping, orders, staging
 from app.uploads.staging import SPOOL_READ_BYTES, GrowingSpool
@@ -76,6 +77,7 @@ class RowChecks:
     units: int
     rows_pass: bool
     prices: bytes | None
+    offset: str | None = None  # the zone's one offset through the file (`fixed_offset`)
 
 
 class Summarizer:
@@ -238,9 +240,12 @@ class Summarizer:
             few = tag_rows(made) <= SENT_CHECKS_MAX
             prices = await copy_out(conn, orders.SELECT_WHOLE_PRICES) if few else None
         self._check()
-        rows, units, rows_pass, all_timed = await conn.fetchrow(orders.row_verdict(plan))
+        rows, units, rows_pass, all_timed, first, last = await conn.fetchrow(
+            orders.row_verdict(plan)
+        )
         self._rows_pass = bool(rows_pass)
-        found = RowChecks(rows, units, self._rows_pass, prices) if few else None
+        offset = await fixed_offset.settle(conn, plan, first, last) if self._rows_pass else None
+        found = RowChecks(rows, units, self._rows_pass, prices, offset) if few else None
         self._rows_checked.set_result(found)
         if self._rows_pass and all_timed:
             self._may_sum_ahead = bool(await conn.fetchval(orders.prices_pass(plan)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 
 from app import db
+from app.uploads import fixed_offset
 from app.uploads.plan import Plan
 from app.uploads.sql import orders
 from app.uploads.summarizer import SENT_CHECKS_MAX, Summarizer
@@ -16,10 +17,11 @@ async def load_whole(
     conn: asyncpg.Connection,
     plan: Plan,
     summarizer: Summarizer | None = None,
-) -> tuple[int, int] | None:
+) -> tuple[int, int, str | None] | None:
     """Insert every staged order, without a judged copy of each row, if every row passes
-    its own checks and every date is good (`orders.verdict`): rows and units inserted,
-    with their deltas unless summed aside; None, and nothing inserted, if one does not.
+    its own checks and every date is good (`orders.verdict`): rows and units inserted
+    (with their deltas unless summed aside), and the offset whose date-times were read by
+    their date part (`fixed_offset`); None, and nothing inserted, if one does not.
     For a plan of `orders.may_load_whole` whose products are all stored. With a
     `summarizer` (told `go`), the dates checked here are sent to it, and its checks of
     the rows and prices are taken if it has made them by then."""
@@ -41,11 +43,14 @@ async def load_whole(
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)
         rows, units = found.rows, found.units
         whole = found.rows_pass and await conn.fetchval(orders.values_pass(plan))
+        offset = found.offset
+        await fixed_offset.take(conn, offset)
     else:
         if prices := orders.create_whole_prices(plan):
             await conn.execute(prices)
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-        rows, units, whole = await conn.fetchrow(orders.verdict(plan))
+        rows, units, whole, first, last = await conn.fetchrow(orders.verdict(plan))
+        offset = await fixed_offset.settle(conn, plan, first, last) if whole else None
     if not whole:
         return None
     status = await conn.execute(orders.load_whole(plan))
@@ -53,4 +58,4 @@ async def load_whole(
         raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
     if not plan.sum_aside:
         await conn.execute(orders.sum_whole(plan))
-    return rows, units
+    return rows, units, offset

@@ -10,11 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import URL
 
+from app import db as app_db
 from app.main import create_app
+from app.uploads import fixed_offset
+from app.uploads.dialect import Dialect
+from app.uploads.models import OnConflict, UploadKind
+from app.uploads.plan import Plan, StagingPath
 from tests.conftest import PRODUCTS, Db, make_settings, open_client, require_online_retail
 from tests.helpers import upload
 from tests.uploads.files import parquet, xlsx
@@ -327,3 +333,100 @@ async def test_a_whole_file_of_date_times_stores_the_careful_paths_dates(
     assert dates["2024-02-29T00:00Z"] == D(2024, 2, 28)
     assert dates["9999-12-30T23:59-12:59"] == D(9999, 12, 31)
     assert dates["2018-11-04T00:30:00"] == D(2018, 11, 4)
+
+
+# Date-times read by their date part when written in the zone's one offset through the
+# file (`fixed_offset`): São Paulo, UTC-3 since 2019; and a file across its last change,
+# 2018-11-04 (UTC-3 to UTC-2 at local midnight), where every value is cast.
+IN_ITS_OFFSET = [
+    "2024-01-01T00:00-03:00",
+    "2024-01-01T23:59:59.999999-03:00",
+    "2024-01-01T23:59:59.9999996-03:00",  # rounded to the next day by the cast: cast
+    "2024-01-02 12:00:00-03:00",
+    "2024-01-02T00:30:00-02:00",  # another offset: 23:30 the day before there
+    "2024-01-02T01:30:00Z",  # 22:30 the day before there
+    "2024-01-02T01:30:00-0300",  # the same offset written otherwise: cast
+    "2024-01-03T10:00:00",  # no offset: a local time
+    "2024-12-31T23:59:59-03:00",
+]
+ACROSS_A_CHANGE = [
+    "2018-11-03T23:30:00-03:00",
+    "2018-11-04T23:30:00-03:00",  # 00:30 on the 5th there, in UTC-2
+    "2018-11-04T23:30:00-02:00",
+    "2018-11-30T12:00:00-03:00",
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "offset"),
+    [(IN_ITS_OFFSET, "-03:00"), (ACROSS_A_CHANGE, None)],
+    ids=["fixed", "across"],
+)
+async def test_date_times_in_the_zones_own_offset_are_read_by_their_date_part(
+    whole_client: httpx.AsyncClient,
+    db: Db,
+    caplog: pytest.LogCaptureFixture,
+    values: list[str],
+    offset: str | None,
+) -> None:
+    """A file loaded whole whose date-times are in 2024 is read by its offset, `-03:00`
+    (said in the log), one across São Paulo's last change of offset is not; either way
+    each value is stored on the date the careful path gives it."""
+    client = whole_client
+    await upload(client, "products", PRODUCTS)
+    stored = []
+    for path, first in (("fast", 1), ("careful", 10_001)):
+        content = _file(values, ragged=path == "careful", first_id=first)
+        await _post(client, caplog, content, path)
+        said = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
+        read = f"its date-times at {offset} read by date"
+        assert (read in said[-1]) == (path == "fast" and offset is not None), said[-1]
+        rows = await _stored(db)
+        stored.append({i - first: d for i, d in rows.items() if first <= i < first + len(values)})
+    fast, careful = stored
+    assert fast == careful
+    assert len(fast) == len(values)
+    days = dict(zip(values, (fast[i] for i in range(len(values))), strict=True))
+    if offset is None:
+        assert days["2018-11-04T23:30:00-03:00"] == D(2018, 11, 5)
+    else:
+        assert days["2024-01-01T23:59:59.9999996-03:00"] == D(2024, 1, 2)
+        assert days["2024-01-02T00:30:00-02:00"] == D(2024, 1, 1)
+    await db.assert_rollups_exact()
+
+
+@pytest.mark.parametrize(
+    ("zone", "first", "last", "offset"),
+    [
+        ("America/Sao_Paulo", "2023-01-01T00:00", "2024-12-31T23:59", "-03:00"),
+        ("America/Sao_Paulo", "2018-10-01 10:00", "2018-12-01 10:00", None),
+        ("America/Sao_Paulo", "2019-02-17T00:00", "2019-03-01T00:00", None),  # changed that day
+        ("America/Sao_Paulo", "2019-02-19T00:00", "2019-03-01T00:00", "-03:00"),
+        ("Asia/Kolkata", "2024-01-01T00:00", "2024-12-31T00:00", "+05:30"),
+        ("UTC", "2000-01-01T00:00", "2009-12-31T00:00", "+00:00"),
+        ("UTC", "2000-01-01T00:00", "2010-12-31T00:00", None),  # more than MAX_DAYS
+        ("Europe/Berlin", "2024-01-01T00:00", "2024-12-31T00:00", None),
+        ("Europe/Berlin", "2024-11-01T00:00", "2024-12-31T00:00", "+01:00"),
+        ("UTC", "2024-13-01T00:00", "2024-12-31T00:00", None),  # not a date
+        ("UTC", None, None, None),  # no date-times
+    ],
+)
+async def test_the_zones_one_offset_through_a_files_days(
+    database_url: URL, zone: str, first: str | None, last: str | None, offset: str | None
+) -> None:
+    """`fixed_offset.settle` finds the offset a zone keeps from the day before a file's
+    first date-time to two days after its last, and sets it for the transaction."""
+    plan = Plan(
+        UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ("id",), 1, 4,
+        dialect=Dialect(timezone=zone),
+    )  # fmt: skip
+    conn = await asyncpg.connect(app_db.asyncpg_dsn(database_url))
+    try:
+        async with conn.transaction():
+            assert await fixed_offset.settle(conn, plan, first, last) == offset
+            setting = await conn.fetchval(f"SELECT current_setting('{fixed_offset.SETTING}', true)")
+            assert (setting or None) == offset
+        after = await conn.fetchval(f"SELECT current_setting('{fixed_offset.SETTING}', true)")
+        assert not after  # for the transaction only
+    finally:
+        await conn.close()

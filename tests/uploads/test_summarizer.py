@@ -437,7 +437,10 @@ async def test_the_upload_takes_its_verdict_of_the_rows(
     row_verdict = orders.row_verdict
 
     def failing(plan: Any) -> str:
-        return f"SELECT n, units, false, timed FROM ({row_verdict(plan)}) v (n, units, pass, timed)"
+        return (
+            "SELECT n, units, false, timed, first, last"
+            f" FROM ({row_verdict(plan)}) v (n, units, pass, timed, first, last)"
+        )
 
     monkeypatch.setattr(orders, "row_verdict", failing)
     await upload(client, "products", PRODUCTS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cache
 
 from app.catalog.models import MAX_CODE, MAX_INT4
+from app.uploads import fixed_offset
 from app.uploads.models import UploadKind
 from app.uploads.plan import Plan
 from app.uploads.rules import (
@@ -249,16 +250,29 @@ def fast_dates(plan: Plan) -> str:
 def fast_day(plan: Plan, dates: str, raw: str) -> str:
     """A fast-path row's date, its staged text `raw` LEFT JOINed to `fast_dates` as
     `dates` on `dates.raw = raw`: the joined day, or, for a date-time read on its row
-    (one `fast_dates` left out), its date part or its date in the zone. A row whose date
-    is empty or has a problem has no day (its problem says why)."""
+    (one `fast_dates` left out), its date part (no offset, or the zone's own one through
+    the file: `fixed_offset`) or its date in the zone. A row whose date is empty or has
+    a problem has no day (its problem says why)."""
     if not _quick(plan):
         return f"{dates}.day"
     zoned = _QUICK_ZONED.format(v=raw)
     in_zone_date = zone_date(plan.dialect.timezone).format(v=raw)
     return (
-        f"CASE WHEN {dates}.raw IS NOT NULL THEN {dates}.day WHEN {zoned} THEN {in_zone_date}"
-        f" ELSE left({raw}, 10)::date END"
+        f"CASE WHEN {dates}.raw IS NOT NULL THEN {dates}.day"
+        f" WHEN {fixed_offset.written_in(raw)} THEN left({raw}, 10)::date"
+        f" WHEN {zoned} THEN {in_zone_date} ELSE left({raw}, 10)::date END"
     )
+
+
+def timed_span(plan: Plan) -> str:
+    """Two aggregates over staged rows `s`: the smallest and largest date, in byte order
+    (`fixed_offset.settle` reads their date parts; a value that is not a date-time of
+    the quick kind may start otherwise, and then none is read by its offset); NULL
+    without date-times read on their rows."""
+    if not _quick(plan):
+        return "NULL::text, NULL::text"
+    date = f"s.{_fast_date(plan)}"
+    return f'min({date} COLLATE "C"), max({date} COLLATE "C")'
 
 
 @cache

@@ -300,12 +300,14 @@ def _values_pass(plan: Plan) -> str:
 
 @cache
 def verdict(plan: Plan) -> str:
-    """`rows, units, whole`: one pass over the staged rows finds whether every row passes
-    its own checks and every date (and price) is good. Run only when every product the
-    rows name is stored (the lock's counts) and `may_load_whole(plan)`: then, if whole,
-    every row is an insert, and `load_whole` inserts them all."""
+    """`rows, units, whole, first, last`: one pass over the staged rows finds whether
+    every row passes its own checks and every date (and price) is good, and the span of
+    the date-times (`checks.timed_span`). Run only when every product the rows name is
+    stored (the lock's counts) and `may_load_whole(plan)`: then, if whole, every row is
+    an insert, and `load_whole` inserts them all."""
     return f"""
-SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)} AND {_values_pass(plan)}
+SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)} AND {_values_pass(plan)},
+    {checks.timed_span(plan)}
 FROM ({staging.typed_order_values(plan)}) s
 """
 
@@ -315,10 +317,12 @@ FROM ({staging.typed_order_values(plan)}) s
 
 @cache
 def row_verdict(plan: Plan) -> str:
-    """`rows, units, rows_pass, all_timed`: `verdict`'s pass over the rows without the
-    dates' and prices' part (`values_pass` joins them), and `checks.all_timed`."""
+    """`rows, units, rows_pass, all_timed, first, last`: `verdict`'s pass over the rows
+    without the dates' and prices' part (`values_pass` joins them), and
+    `checks.all_timed`."""
     return f"""
-SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}, {checks.all_timed(plan)}
+SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}, {checks.all_timed(plan)},
+    {checks.timed_span(plan)}
 FROM ({staging.typed_order_values(plan)}) s
 """
 
