@@ -157,6 +157,32 @@ class TestMigrations:
             await engine.dispose()
         assert collation == "C"
 
+    async def test_running_sums_stay_integers_and_fail_beyond_them(self, database_url: URL) -> None:
+        """`bigint_sum` (migration 0024) answers `bigint`, in a window too, taking rows
+        away in a moving one; a total beyond `bigint` fails rather than wraps."""
+        engine = db.create_engine(database_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        text(
+                            "SELECT pg_typeof(bigint_sum(x) OVER w)::text, bigint_sum(x) OVER w,"
+                            " bigint_sum(x) OVER (w ROWS 1 PRECEDING)"
+                            " FROM (VALUES (1, 5::bigint), (2, NULL), (3, -2), (4, 10)) v(i, x)"
+                            " WINDOW w AS (ORDER BY i)"
+                        )
+                    )
+                ).all()
+                with pytest.raises(DBAPIError, match="bigint out of range"):
+                    await conn.execute(
+                        text("SELECT bigint_sum(x) FROM (VALUES (9223372036854775807), (1)) v(x)")
+                    )
+        finally:
+            await engine.dispose()
+        assert [tuple(r) for r in rows] == [
+            ("bigint", 5, 5), ("bigint", 5, 5), ("bigint", 3, -2), ("bigint", 13, 8),
+        ]  # fmt: skip
+
     async def test_the_running_units_are_built_from_the_stored_cells(
         self, blank_url: URL, tmp_path: Path
     ) -> None:

@@ -32,9 +32,10 @@ ON COMMIT DROP
 # - the touched months;
 # - their month-to-date rows: on each order day of such a month (after this upload), the
 #   stored row of its last order day up to it in the month, plus each touched product's
-#   deltas from the first of the month through the day. A product's running delta holds
-#   from one of its delta days to the next (or the month's end): it is spread over the
-#   days between by a series, not a range join (a big upload's deltas are almost all
+#   deltas from the first of the month through the day (an integer running sum:
+#   `bigint_sum`, migration 0024). A product's running delta holds from one of its delta
+#   days to the next (or the month's end): it is spread over the days between by a
+#   series of day counts, not a range join (a big upload's deltas are almost all
 #   followed by one the next day: they are not spread at all). A delta day left without
 #   orders (an update may move them all away) still counts, but gets no row; nor do the
 #   days without orders that a spread covers. With neither a stored row nor deltas to
@@ -62,7 +63,7 @@ WITH days AS (
     WHERE coalesce(s.orders, 0) + coalesce(x.orders, 0) > 0
 ),
 running AS (
-    SELECT product_id, created_date AS day, sum(quantity) OVER w AS quantity,
+    SELECT product_id, created_date AS day, bigint_sum(quantity) OVER w AS quantity,
         coalesce(
             lead(created_date) OVER w,
             ({_MONTH.format("created_date")} + interval '1 month')::date
@@ -71,13 +72,13 @@ running AS (
     WINDOW w AS (PARTITION BY product_id, {_MONTH.format("created_date")} ORDER BY created_date)
 ),
 spread AS (
-    SELECT day, array_agg(product_id) AS product_ids, array_agg(quantity::bigint) AS quantities
+    SELECT day, array_agg(product_id) AS product_ids, array_agg(quantity) AS quantities
     FROM (
         SELECT day, product_id, quantity FROM running
         UNION ALL
-        SELECT g.day::date, r.product_id, r.quantity
+        SELECT r.day + g.days, r.product_id, r.quantity
         FROM running r
-        CROSS JOIN LATERAL generate_series(r.day + 1, r.until - 1, interval '1 day') AS g(day)
+        CROSS JOIN LATERAL generate_series(1, r.until - r.day - 1) AS g(days)
         WHERE r.until > r.day + 1
     ) spread
     WHERE quantity <> 0

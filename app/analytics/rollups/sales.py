@@ -88,7 +88,7 @@ computed AS (
             THEN lag(quantity) OVER w ELSE 0 END AS prev_quantity,
         lag(created_date) OVER w AS prev_sale_date,
         lag(quantity) OVER w AS prev_sale_quantity,
-        sum(counted) OVER (w ROWS UNBOUNDED PRECEDING) AS cum_quantity
+        bigint_sum(counted) OVER (w ROWS UNBOUNDED PRECEDING) AS cum_quantity
     FROM live
     WINDOW w AS (PARTITION BY product_id ORDER BY created_date)
 )
