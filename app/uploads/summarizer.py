@@ -8,8 +8,8 @@ its own (following the spool while the fast path stages it: `early_start.EarlySt
 sums the rows the upload inserts (`sql.orders.sum_whole`, or `sum_new` for a file not
 whole) and computes the rollup cells from them (`rollups.summarize`). The upload
 receives those sums by COPY into its own transaction and merges them there, so readers
-see the upload and its rollups commit together, or neither: what is new as soon as the
-cells are made (`rollups.SENT_EARLY`), the rest at the end (`rollups.ship`).
+see the upload and its rollups commit together, or neither: what is new as soon as it is
+made (`rollups.SENT_EARLY`: the cells, then the leaders), the rest at the end (`ship`).
 
 Until the upload says `go` (it then holds the merge lock, which every writer of products,
 orders and rollups takes, so the sums see what it sees) the summarizer reads nothing but
@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any
 
 import asyncpg
@@ -58,6 +59,7 @@ LOCK_TIMEOUT = "1s"
 ABANDON_SECONDS = 5.0
 # Bytes of each sum sent early kept in memory; beyond, they are spooled to disk.
 EARLY_IN_MEMORY = 1 << 20
+_SPOOL = partial(tempfile.SpooledTemporaryFile, max_size=EARLY_IN_MEMORY, prefix="orderlens-sums-")
 # Summarizers let go, until they have rolled back.
 _LET_GO: set[asyncio.Task[None]] = set()
 # Checked values one connection sends the other at most (`RowChecks.prices`,
@@ -89,15 +91,13 @@ class Summarizer:
         loop = asyncio.get_running_loop()
         # The upload's settled plan and the records it staged, once it holds the lock.
         self._go: asyncio.Future[tuple[Plan, int]] = loop.create_future()
-        # What the sums add up to, once the new cells are spooled; then the connection
-        # whose other sums are ready to ship.
+        # What the sums add up to, once the new cells are spooled; each batch sent early
+        # spooled; then the connection whose other sums are ready to ship.
         self._cells: asyncio.Future[tuple[int, int]] = loop.create_future()
+        self._spooled = [loop.create_future() for _ in rollups.SENT_EARLY]
         self._ready: asyncio.Future[Any] = loop.create_future()
-        # What it sends early (`rollups.SENT_EARLY`), one spool each (closed by `_retrieved`).
-        self._early: list[IO[bytes]] = [
-            tempfile.SpooledTemporaryFile(max_size=EARLY_IN_MEMORY, prefix="orderlens-sums-")  # noqa: SIM115
-            for _ in rollups.SENT_EARLY
-        ]
+        # What it sends early (`rollups.SENT_EARLY`): a spool each (closed by `_retrieved`).
+        self._early: list[list[IO[bytes]]] = [[_SPOOL() for _ in b] for b in rollups.SENT_EARLY]
         # The checks, split: the summarizer checks the rows and prices as soon as it has
         # staged them, the upload the dates; each sends the other what it found (None:
         # the other checks for itself).
@@ -178,7 +178,7 @@ class Summarizer:
 
     def _outcomes(self) -> tuple[asyncio.Future[Any], ...]:
         """What it tells the upload."""
-        return (self._rows_checked, self._cells, self._ready)
+        return (self._rows_checked, self._cells, *self._spooled, self._ready)
 
     async def _summarize(self, conn: asyncpg.Connection) -> bool:
         """Stage, wait for `go`, and sum; False if the upload let it go first."""
@@ -212,7 +212,7 @@ class Summarizer:
             else:
                 await conn.execute(orders.sum_new(plan), plan.header_lines)
         self._check()
-        await rollups.summarize(conn, cells_made=lambda: self._spool_early(conn))
+        await rollups.summarize(conn, made=lambda batch: self._spool_early(conn, batch))
         return True
 
     async def _until(self, future: asyncio.Future[Any]) -> bool:
@@ -308,18 +308,21 @@ class Summarizer:
         if not self._dates_checked.done():
             self._dates_checked.set_result(dates)
 
-    async def _spool_early(self, conn: asyncpg.Connection) -> None:
-        """Spool what is sent early, and say what the sums add up to."""
+    async def _spool_early(self, conn: asyncpg.Connection, batch: int) -> None:
+        """Spool a batch sent early; with the first, say what the sums add up to."""
         self._check()
-        summed = await conn.fetchrow(rollups.SUMMED)
-        for spool, (query, _, _) in zip(self._early, rollups.SENT_EARLY, strict=True):
+        summed = await conn.fetchrow(rollups.SUMMED) if batch == 0 else None
+        sent = rollups.SENT_EARLY[batch]
+        for spool, (query, _, _) in zip(self._early[batch], sent, strict=True):
 
             async def write(chunk: bytes, spool: IO[bytes] = spool) -> None:
                 spool.write(chunk)
 
             await conn.copy_from_query(query, output=write, format="binary")
             spool.seek(0)
-        self._cells.set_result((int(summed[0]), int(summed[1])))
+        if summed is not None:
+            self._cells.set_result((int(summed[0]), int(summed[1])))
+        self._spooled[batch].set_result(True)
         self._check()
 
     def _check(self) -> None:
@@ -341,16 +344,7 @@ class Summarizer:
                 return False
             try:
                 async with conn.transaction():  # a savepoint: gone if the rest never comes
-                    for spool, (_, table, columns) in zip(
-                        self._early, rollups.SENT_EARLY, strict=True
-                    ):
-                        await copy_in(
-                            conn,
-                            table,
-                            source=_read(spool),
-                            columns=list(columns),
-                            format="binary",
-                        )
+                    await self._send_early(conn)
                     source = await self._waited_for(self._ready)
                     if source is None:
                         raise _NotShipped
@@ -360,6 +354,16 @@ class Summarizer:
             return True
         finally:
             await self.close()
+
+    async def _send_early(self, conn: asyncpg.Connection) -> None:
+        """COPY each batch sent early into the rollups, as soon as it is spooled."""
+        batches = zip(self._early, rollups.SENT_EARLY, self._spooled, strict=True)
+        for spools, sent, spooled in batches:
+            if not await self._waited_for(spooled):
+                raise _NotShipped
+            for spool, (_, table, columns) in zip(spools, sent, strict=True):
+                source = _read(spool)
+                await copy_in(conn, table, source=source, columns=[*columns], format="binary")
 
     async def _waited_for(self, future: asyncio.Future[Any]) -> Any:
         """What `future` gives, the time waited for it counted; None if the summarizer
@@ -421,8 +425,9 @@ class Summarizer:
         for future in self._outcomes():
             if future.done() and not future.cancelled():
                 future.exception()
-        for spool in self._early:
-            spool.close()
+        for spools in self._early:
+            for spool in spools:
+                spool.close()
 
 
 async def _read(spool: IO[bytes] | GrowingSpool) -> AsyncIterator[bytes]:

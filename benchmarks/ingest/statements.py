@@ -147,7 +147,7 @@ async def _sent_early(conn: asyncpg.Connection, steps: _Steps) -> None:
     """What the summarizer sends early (`rollups.SENT_EARLY`) and the upload COPYs into
     the rollups after its insert: each query's binary COPY out (the summarizer's side),
     then its COPY in (the upload's), as they run in the service."""
-    for query, table, columns in rollups.SENT_EARLY:
+    for query, table, columns in (sent for batch in rollups.SENT_EARLY for sent in batch):
         if steps.cpu:
             async with steps.measured(conn, f"sent early into {table}, out"):
                 sent = await db.copy_out(conn, query)

@@ -107,13 +107,13 @@ def failing_after_the_cells(monkeypatch: pytest.MonkeyPatch) -> None:
     """It fails once the upload has its new cells: what was written of them goes."""
     summarize = rollups.summarize
 
-    async def broken(conn: Any, *, cells_made: Any = None) -> None:
-        async def then_fail() -> None:
-            await cells_made()
+    async def broken(conn: Any, *, made: Any = None) -> None:
+        async def then_fail(batch: int) -> None:
+            await made(batch)
             await conn.execute("SELECT 1 / 0")
 
         # The upload's own fold (no cells to send) sums as ever.
-        await summarize(conn, cells_made=then_fail if cells_made else None)
+        await summarize(conn, made=then_fail if made else None)
 
     monkeypatch.setattr(rollups, "summarize", broken)
 
@@ -583,9 +583,9 @@ async def test_waits_outlast_a_short_idle_transaction_timeout(
         await asyncio.sleep(1.0)
         return await settle(*args)
 
-    async def late_sums(self: summarizer.Summarizer, conn: Any) -> None:
+    async def late_sums(self: summarizer.Summarizer, conn: Any, batch: int) -> None:
         await asyncio.sleep(1.0)
-        await sums(self, conn)
+        await sums(self, conn, batch)
 
     monkeypatch.setattr(service, "_settle", late)
     monkeypatch.setattr(summarizer.Summarizer, "_spool_early", late_sums)

@@ -8,8 +8,8 @@ the running units (`running`). Each module owns the temporary tables of its fami
 Folding the deltas in takes two steps: `summarize` turns them into what each rollup gets
 (temporary tables), `write` merges those into the rollups. Both run on the upload's
 connection, or the first on a summarizer's (uploads/summarizer.py), which sends the new
-product-day cells and baskets' days (`SENT_EARLY`) as soon as they are made, and `ship`s
-the rest of its sums to the upload's at the end.
+product-day cells and baskets' days, then the new days' leaders (`SENT_EARLY`), as soon as
+they are made, and `ship`s the rest of its sums to the upload's at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from app.analytics.rollups.deltas import (
     price_change_deltas,
 )
 from app.analytics.rollups.leaders import LEADERS_PER_DAY
-from app.analytics.rollups.sales import SENT_EARLY, SUMMED
+from app.analytics.rollups.sales import SUMMED
 from app.db import copy_between
 
 __all__ = [
@@ -55,10 +55,20 @@ _FAMILIES = (sales, leaders, running)
 TEMP_TABLES = {table: module.__name__ for module in (deltas, *_FAMILIES) for table in module.TABLES}
 
 CREATE_SUMS = tuple(statement for family in _FAMILIES for statement in family.CREATE)
-SUMMARIZE = tuple(statement for family in _FAMILIES for statement in family.SUMMARIZE)
 # The product-day cells come first: the other sums read them, and a summarizer sends the
-# new ones while it makes the rest.
-assert SUMMARIZE[0] is sales.PRODUCT_DAY_CELLS
+# new ones while it makes the rest. The leaders next (they read the cells alone): a
+# summarizer sends those of days that had none while it makes the running units.
+SUMMARIZE = (
+    sales.PRODUCT_DAY_CELLS,
+    *leaders.SUMMARIZE,
+    *(statement for statement in sales.SUMMARIZE if statement is not sales.PRODUCT_DAY_CELLS),
+    *running.SUMMARIZE,
+)
+assert SUMMARIZE[:2] == (sales.PRODUCT_DAY_CELLS, leaders.LEADER_CANDIDATES)
+# What a summarizer sends as soon as it is made, straight into the rollups, one batch after
+# each of the first two statements of `SUMMARIZE` (query on its connection, table on the
+# upload's, columns).
+SENT_EARLY = (sales.SENT_EARLY, leaders.SENT_EARLY)
 # The leaders last: they rank the product-day cells as written.
 WRITE = (*sales.WRITE, *running.WRITE, *leaders.WRITE)
 # What a summarizer sends: (query on its connection, table on the upload's, columns).
@@ -66,19 +76,17 @@ SHIPPED = tuple(shipped for family in _FAMILIES for shipped in family.SHIPPED)
 
 
 async def summarize(
-    conn: asyncpg.Connection, *, cells_made: Callable[[], Awaitable[None]] | None = None
+    conn: asyncpg.Connection, *, made: Callable[[int], Awaitable[None]] | None = None
 ) -> None:
     """Turn the deltas into the sums each rollup gets (asyncpg connection, inside a
-    transaction); `cells_made`, if given, is awaited once the product-day cells are, before
-    the other sums."""
+    transaction); `made`, if given, is awaited with each batch's number once what
+    `SENT_EARLY` sends in it is made, before the sums after it."""
     for statement in CREATE_SUMS:
         await conn.execute(statement)
-    cells, *rest = SUMMARIZE
-    await conn.execute(cells)
-    if cells_made is not None:
-        await cells_made()
-    for statement in rest:
+    for number, statement in enumerate(SUMMARIZE):
         await conn.execute(statement)
+        if made is not None and number < len(SENT_EARLY):
+            await made(number)
 
 
 async def write(conn: asyncpg.Connection) -> None:
@@ -88,9 +96,8 @@ async def write(conn: asyncpg.Connection) -> None:
 
 
 async def ship(source: asyncpg.Connection, target: asyncpg.Connection) -> None:
-    """Send the sums `summarize` made on `source` into `target`'s transaction, all but the
-    new cells and baskets' days (`SENT_EARLY`, sent before); `write` on `target` then
-    completes the fold."""
+    """Send the sums `summarize` made on `source` into `target`'s transaction, all but
+    what `SENT_EARLY` sent before; `write` on `target` then completes the fold."""
     for statement in CREATE_SUMS:
         await target.execute(statement)
     for query, table, columns in SHIPPED:

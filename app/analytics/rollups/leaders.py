@@ -180,14 +180,17 @@ WHERE t.created_date = d.created_date AND NOT EXISTS (
 """,
 )
 
-# What a summarizer sends of these (as `sales.SHIPPED`): the leaders of days that had
-# none go straight into `growth_leaders` by COPY; the other candidates, for `WRITE`.
-SHIPPED = (
+# What a summarizer sends of these (as `sales.SENT_EARLY` and `sales.SHIPPED`): the leaders
+# of days that had none, straight into `growth_leaders` by COPY as soon as they are made;
+# the other candidates at the end, for `WRITE`.
+SENT_EARLY = (
     (
         f"SELECT {_LEADER_LIST} FROM leader_candidates WHERE fresh",
         "growth_leaders",
         LEADER_COLUMNS,
     ),
+)
+SHIPPED = (
     (
         "SELECT * FROM leader_candidates WHERE NOT fresh",
         "leader_candidates",
