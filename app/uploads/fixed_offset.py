@@ -39,7 +39,8 @@ _DAY_PART = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 # The zone's one offset (`±HH:MM`) at every quarter hour from the day before $1 to two
-# days after $2 (dates), in zone $3; NULL if it has more than one, or seconds.
+# days after $2 (dates as text: asyncpg would send 9999-12-31 as infinity), in zone $3;
+# NULL if it has more than one, or seconds.
 FIXED_OFFSET = """
 SELECT CASE WHEN count(DISTINCT seconds) = 1 AND min(seconds) % 60 = 0 THEN
     CASE WHEN min(seconds) < 0 THEN '-' ELSE '+' END
@@ -49,8 +50,8 @@ FROM (
     SELECT extract(epoch FROM (t AT TIME ZONE $3::text) - (t AT TIME ZONE 'UTC'))::integer
         AS seconds
     FROM generate_series(
-        ($1::date - 1)::timestamp AT TIME ZONE 'UTC',
-        ($2::date + 2)::timestamp AT TIME ZONE 'UTC',
+        ($1::text::date - 1)::timestamp AT TIME ZONE 'UTC',
+        ($2::text::date + 2)::timestamp AT TIME ZONE 'UTC',
         interval '15 minutes'
     ) t
 ) quarters
@@ -92,7 +93,10 @@ async def settle(
     days = span(first, last)
     if days is None:
         return None
-    offset: str | None = await conn.fetchval(FIXED_OFFSET, *days, plan.dialect.timezone)
+    first_day, last_day = (day.isoformat() for day in days)
+    offset: str | None = await conn.fetchval(
+        FIXED_OFFSET, first_day, last_day, plan.dialect.timezone
+    )
     if offset is not None:
         await conn.execute(SET_LOCAL, offset)
     return offset
