@@ -88,7 +88,7 @@ async def settle(
     conn: asyncpg.Connection, plan: Plan, first: str | None, last: str | None
 ) -> str | None:
     """Find the zone's one offset through the file's days (`first`, `last`: its smallest
-    and largest dates, `checks.timed_span`) and set it for this transaction; the
+    and largest dates, `checks.date_span`) and set it for this transaction; the
     offset, or None (nothing set)."""
     days = span(first, last)
     if days is None:

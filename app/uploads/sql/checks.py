@@ -264,7 +264,7 @@ def fast_day(plan: Plan, dates: str, raw: str) -> str:
     )
 
 
-def timed_span(plan: Plan) -> str:
+def date_span(plan: Plan) -> str:
     """Two aggregates over staged rows `s`: the smallest and largest date, in byte order
     (`fixed_offset.settle` reads their date parts; a value that is not a date-time of
     the quick kind may start otherwise, and then none is read by its offset); NULL

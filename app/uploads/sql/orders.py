@@ -302,12 +302,12 @@ def _values_pass(plan: Plan) -> str:
 def verdict(plan: Plan) -> str:
     """`rows, units, whole, first, last`: one pass over the staged rows finds whether
     every row passes its own checks and every date (and price) is good, and the span of
-    the date-times (`checks.timed_span`). Run only when every product the rows name is
+    the dates (`checks.date_span`). Run only when every product the rows name is
     stored (the lock's counts) and `may_load_whole(plan)`: then, if whole, every row is
     an insert, and `load_whole` inserts them all."""
     return f"""
 SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)} AND {_values_pass(plan)},
-    {checks.timed_span(plan)}
+    {checks.date_span(plan)}
 FROM ({staging.typed_order_values(plan)}) s
 """
 
@@ -322,7 +322,7 @@ def row_verdict(plan: Plan) -> str:
     `checks.all_timed`."""
     return f"""
 SELECT count(*), coalesce(sum(s.quantity), 0), {_rows_pass(plan)}, {checks.all_timed(plan)},
-    {checks.timed_span(plan)}
+    {checks.date_span(plan)}
 FROM ({staging.typed_order_values(plan)}) s
 """
 
