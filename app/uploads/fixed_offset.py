@@ -9,8 +9,9 @@ since 2019) is a local time there already: its date part is its date. So, per fi
 - `FIXED_OFFSET` finds the offset, as `±HH:MM`, if the zone has the same one at every
   quarter hour from the day before the file's first date part to two days after its
   last (every instant such a value can name; tzdata never changes an offset twice
-  within a quarter hour), the file spans at most `MAX_DAYS`, and the offset is whole
-  minutes; otherwise none.
+  within a quarter hour), the file spans at most `MAX_DAYS` and has at least as many
+  rows as those quarter hours (each costs about what a row's cast does: a small file
+  spread over years is cast as before), and the offset is whole minutes; otherwise none.
 - `settle` runs it over the first and last date parts a verdict found and sets it for
   the transaction (`SETTING`); `checks.fast_day` then reads a value that ends in it by
   its date part (`written_in`). Without the setting (other uploads, or none found)
@@ -33,6 +34,7 @@ SETTING = "orderlens.zone_offset"
 SET_LOCAL = f"SELECT set_config('{SETTING}', $1, true)"
 # Beyond this many days the quarter hours to look at cost more than the cast saves.
 MAX_DAYS = 3660
+QUARTERS_A_DAY = 96
 # `YYYY-MM-DDTHH:MM:SS.ffffff±HH:MM`: the longest value read by its date part.
 _LONGEST = 32
 _DAY_PART = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -66,10 +68,13 @@ def written_in(raw: str) -> str:
     return f"({offset} <> '' AND octet_length({raw}) <= {_LONGEST} AND right({raw}, 6) = {offset})"
 
 
-def span(first: str | None, last: str | None) -> tuple[datetime.date, datetime.date] | None:
-    """The first and last days of a file whose smallest and largest dates (as text,
-    in byte order) are `first` and `last`, if both start with a real date `YYYY-MM-DD`
-    at most `MAX_DAYS` apart; None otherwise (a date part that is not one sorts apart
+def span(
+    first: str | None, last: str | None, rows: int
+) -> tuple[datetime.date, datetime.date] | None:
+    """The first and last days of a file of `rows` rows whose smallest and largest dates
+    (as text, in byte order) are `first` and `last`, if both start with a real date
+    `YYYY-MM-DD` at most `MAX_DAYS` apart, and the quarter hours `FIXED_OFFSET` looks at
+    are no more than the rows; None otherwise (a date part that is not one sorts apart
     from the rest, and such a file is not read by its offset)."""
     days = []
     for text in (first, last):
@@ -79,18 +84,19 @@ def span(first: str | None, last: str | None) -> tuple[datetime.date, datetime.d
             days.append(datetime.date.fromisoformat(text[:10]))
         except ValueError:
             return None
-    if (days[1] - days[0]).days > MAX_DAYS:
+    apart = (days[1] - days[0]).days
+    if apart > MAX_DAYS or (apart + 3) * QUARTERS_A_DAY > rows:
         return None
     return days[0], days[1]
 
 
 async def settle(
-    conn: asyncpg.Connection, plan: Plan, first: str | None, last: str | None
+    conn: asyncpg.Connection, plan: Plan, first: str | None, last: str | None, rows: int
 ) -> str | None:
-    """Find the zone's one offset through the file's days (`first`, `last`: its smallest
-    and largest dates, `checks.date_span`) and set it for this transaction; the
-    offset, or None (nothing set)."""
-    days = span(first, last)
+    """Find the zone's one offset through the days of a file of `rows` rows (`first`,
+    `last`: its smallest and largest dates, `checks.date_span`) and set it for this
+    transaction; the offset, or None (nothing set)."""
+    days = span(first, last, rows)
     if days is None:
         return None
     first_day, last_day = (day.isoformat() for day in days)

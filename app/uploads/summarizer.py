@@ -244,7 +244,7 @@ class Summarizer:
             orders.row_verdict(plan)
         )
         self._rows_pass = bool(rows_pass)
-        offset = await fixed_offset.settle(conn, plan, first, last) if self._rows_pass else None
+        offset = await fixed_offset.settle(conn, plan, first, last, rows) if rows_pass else None
         found = RowChecks(rows, units, self._rows_pass, prices, offset) if few else None
         self._rows_checked.set_result(found)
         if self._rows_pass and all_timed:

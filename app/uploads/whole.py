@@ -50,7 +50,7 @@ async def load_whole(
             await conn.execute(prices)
             await conn.execute(orders.ANALYZE_WHOLE_PRICES)
         rows, units, whole, first, last = await conn.fetchrow(orders.verdict(plan))
-        offset = await fixed_offset.settle(conn, plan, first, last) if whole else None
+        offset = await fixed_offset.settle(conn, plan, first, last, rows) if whole else None
     if not whole:
         return None
     status = await conn.execute(orders.load_whole(plan))

@@ -123,8 +123,8 @@ async def _run(url: str, path: Path, steps: _Steps) -> None:
                 await steps.run(conn, "whole prices", prices)
                 await conn.execute(orders.ANALYZE_WHOLE_PRICES)
             await steps.run(conn, "verdict", orders.verdict(plan))
-            *_, first, last = await conn.fetchrow(orders.verdict(plan))
-            await fixed_offset.settle(conn, plan, first, last)  # as the upload does
+            rows, *_, first, last = await conn.fetchrow(orders.verdict(plan))
+            await fixed_offset.settle(conn, plan, first, last, rows)  # as the upload does
             await conn.execute("SET LOCAL session_replication_role = replica")
             await steps.run(conn, "load_whole", orders.load_whole(plan))
             await conn.execute("SET LOCAL session_replication_role = origin")

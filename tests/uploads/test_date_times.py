@@ -337,7 +337,8 @@ async def test_a_whole_file_of_date_times_stores_the_careful_paths_dates(
 
 # Date-times read by their date part when written in the zone's one offset through the
 # file (`fixed_offset`): São Paulo, UTC-3 since 2019; and a file across its last change,
-# 2018-11-04 (UTC-3 to UTC-2 at local midnight), where every value is cast.
+# 2018-11-04 (UTC-3 to UTC-2 at local midnight), where every value is cast. Each file is
+# padded to more rows than the quarter hours its days span (`fixed_offset.span`).
 IN_ITS_OFFSET = [
     "2024-01-01T00:00-03:00",
     "2024-01-01T23:59:59.999999-03:00",
@@ -347,13 +348,15 @@ IN_ITS_OFFSET = [
     "2024-01-02T01:30:00Z",  # 22:30 the day before there
     "2024-01-02T01:30:00-0300",  # the same offset written otherwise: cast
     "2024-01-03T10:00:00",  # no offset: a local time
-    "2024-12-31T23:59:59-03:00",
+    "2024-01-03T23:59:59-03:00",
+    *["2024-01-02T12:00:00-03:00"] * 600,
 ]
 ACROSS_A_CHANGE = [
     "2018-11-03T23:30:00-03:00",
     "2018-11-04T23:30:00-03:00",  # 00:30 on the 5th there, in UTC-2
     "2018-11-04T23:30:00-02:00",
-    "2018-11-30T12:00:00-03:00",
+    "2018-11-05T12:00:00-02:00",
+    *["2018-11-04T12:00:00-02:00"] * 600,
 ]
 
 
@@ -370,8 +373,9 @@ async def test_date_times_in_the_zones_own_offset_are_read_by_their_date_part(
     offset: str | None,
 ) -> None:
     """A file loaded whole whose date-times are in 2024 is read by its offset, `-03:00`
-    (said in the log), one across São Paulo's last change of offset is not; either way
-    each value is stored on the date the careful path gives it."""
+    (said in the log), one across São Paulo's last change of offset is not, nor the same
+    file without its padding (too few rows for the days it spans); either way each value
+    is stored on the date the careful path gives it."""
     client = whole_client
     await upload(client, "products", PRODUCTS)
     stored = []
@@ -386,7 +390,14 @@ async def test_date_times_in_the_zones_own_offset_are_read_by_their_date_part(
     fast, careful = stored
     assert fast == careful
     assert len(fast) == len(values)
-    days = dict(zip(values, (fast[i] for i in range(len(values))), strict=True))
+    days = {v: fast[i] for i, v in enumerate(values)}
+    unpadded = _file(values[:9], first_id=20_001)
+    await _post(client, caplog, unpadded, "fast")
+    said = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
+    assert "read by date" not in said[-1], said[-1]
+    assert {i - 20_001: d for i, d in (await _stored(db)).items() if i > 20_000} == {
+        i: fast[i] for i in range(len(values[:9]))
+    }
     if offset is None:
         assert days["2018-11-04T23:30:00-03:00"] == D(2018, 11, 5)
     else:
@@ -396,27 +407,41 @@ async def test_date_times_in_the_zones_own_offset_are_read_by_their_date_part(
 
 
 @pytest.mark.parametrize(
-    ("zone", "first", "last", "offset"),
+    ("zone", "first", "last", "offset", "rows"),
     [
-        ("America/Sao_Paulo", "2023-01-01T00:00", "2024-12-31T23:59", "-03:00"),
-        ("America/Sao_Paulo", "2018-10-01 10:00", "2018-12-01 10:00", None),
-        ("America/Sao_Paulo", "2019-02-17T00:00", "2019-03-01T00:00", None),  # changed that day
-        ("America/Sao_Paulo", "2019-02-19T00:00", "2019-03-01T00:00", "-03:00"),
-        ("Asia/Kolkata", "2024-01-01T00:00", "2024-12-31T00:00", "+05:30"),
-        ("UTC", "2000-01-01T00:00", "2009-12-31T00:00", "+00:00"),
-        ("UTC", "2000-01-01T00:00", "2010-12-31T00:00", None),  # more than MAX_DAYS
-        ("Europe/Berlin", "2024-01-01T00:00", "2024-12-31T00:00", None),
-        ("Europe/Berlin", "2024-11-01T00:00", "2024-12-31T00:00", "+01:00"),
-        ("UTC", "2024-13-01T00:00", "2024-12-31T00:00", None),  # not a date
-        ("UTC", "9999-12-31", "9999-12-31", "+00:00"),  # asyncpg's infinity: sent as text
-        ("UTC", None, None, None),  # no date-times
+        ("America/Sao_Paulo", "2023-01-01T00:00", "2024-12-31T23:59", "-03:00", 10**6),
+        ("America/Sao_Paulo", "2018-10-01 10:00", "2018-12-01 10:00", None, 10**6),
+        (
+            "America/Sao_Paulo",
+            "2019-02-17T00:00",
+            "2019-03-01T00:00",
+            None,
+            10**6,
+        ),  # changed that day
+        ("America/Sao_Paulo", "2019-02-19T00:00", "2019-03-01T00:00", "-03:00", 10**6),
+        ("Asia/Kolkata", "2024-01-01T00:00", "2024-12-31T00:00", "+05:30", 10**6),
+        ("UTC", "2000-01-01T00:00", "2009-12-31T00:00", "+00:00", 10**6),
+        ("UTC", "2000-01-01T00:00", "2010-12-31T00:00", None, 10**6),  # more than MAX_DAYS
+        ("Europe/Berlin", "2024-01-01T00:00", "2024-12-31T00:00", None, 10**6),
+        ("Europe/Berlin", "2024-11-01T00:00", "2024-12-31T00:00", "+01:00", 10**6),
+        ("UTC", "2024-13-01T00:00", "2024-12-31T00:00", None, 10**6),  # not a date
+        ("UTC", "9999-12-31", "9999-12-31", "+00:00", 10**6),  # asyncpg's infinity: sent as text
+        ("UTC", None, None, None, 10**6),  # no date-times
+        ("America/Sao_Paulo", "2024-01-01T00:00", "2024-01-31T00:00", None, 3167),  # too few rows
+        ("America/Sao_Paulo", "2024-01-01T00:00", "2024-01-31T00:00", "-03:00", 3168),
     ],
 )
 async def test_the_zones_one_offset_through_a_files_days(
-    database_url: URL, zone: str, first: str | None, last: str | None, offset: str | None
+    database_url: URL,
+    zone: str,
+    first: str | None,
+    last: str | None,
+    offset: str | None,
+    rows: int,
 ) -> None:
     """`fixed_offset.settle` finds the offset a zone keeps from the day before a file's
-    first date-time to two days after its last, and sets it for the transaction."""
+    first date-time to two days after its last, for a file of at least as many rows as
+    those days' quarter hours, and sets it for the transaction."""
     plan = Plan(
         UploadKind.ORDERS, OnConflict.REJECT, StagingPath.FAST, ("id",), 1, 4,
         dialect=Dialect(timezone=zone),
@@ -424,7 +449,7 @@ async def test_the_zones_one_offset_through_a_files_days(
     conn = await asyncpg.connect(app_db.asyncpg_dsn(database_url))
     try:
         async with conn.transaction():
-            assert await fixed_offset.settle(conn, plan, first, last) == offset
+            assert await fixed_offset.settle(conn, plan, first, last, rows) == offset
             setting = await conn.fetchval(f"SELECT current_setting('{fixed_offset.SETTING}', true)")
             assert (setting or None) == offset
         after = await conn.fetchval(f"SELECT current_setting('{fixed_offset.SETTING}', true)")
