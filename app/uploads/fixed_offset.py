@@ -103,8 +103,7 @@ async def settle(
     offset: str | None = await conn.fetchval(
         FIXED_OFFSET, first_day, last_day, plan.dialect.timezone
     )
-    if offset is not None:
-        await conn.execute(SET_LOCAL, offset)
+    await take(conn, offset)
     return offset
 
 

@@ -426,6 +426,7 @@ async def test_date_times_in_the_zones_own_offset_are_read_by_their_date_part(
         ("Europe/Berlin", "2024-11-01T00:00", "2024-12-31T00:00", "+01:00", 10**6),
         ("UTC", "2024-13-01T00:00", "2024-12-31T00:00", None, 10**6),  # not a date
         ("UTC", "9999-12-31", "9999-12-31", "+00:00", 10**6),  # asyncpg's infinity: sent as text
+        ("UTC", "0001-01-01", "0001-01-01", "+00:00", 10**6),  # its day before is in 1 BC
         ("UTC", None, None, None, 10**6),  # no date-times
         ("America/Sao_Paulo", "2024-01-01T00:00", "2024-01-31T00:00", None, 3167),  # too few rows
         ("America/Sao_Paulo", "2024-01-01T00:00", "2024-01-31T00:00", "-03:00", 3168),
