@@ -33,6 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -66,23 +67,27 @@ class _Steps:
         self.cpu = cpu
         self.taken: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
 
-    async def run(self, conn: asyncpg.Connection, name: str, statement: str) -> None:
-        if not self.cpu:
-            started = time.perf_counter()
-            lines = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) " + statement)
-            print(f"\n== {name}: {time.perf_counter() - started:.2f} s")
-            print("\n".join(line[0] for line in lines))
-            return
+    async def run(self, conn: asyncpg.Connection, name: str, statement: str) -> list[Any]:
+        """The statement's rows (none under EXPLAIN ANALYZE, which prints its plan)."""
+        explain = "" if self.cpu else "EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) "
         async with self.measured(conn, name):
-            await conn.execute(statement)
+            rows: list[Any] = await conn.fetch(explain + statement)
+        if explain:
+            print("\n".join(line[0] for line in rows))
+            return []
+        return rows
 
     @contextlib.asynccontextmanager
     async def measured(self, conn: asyncpg.Connection, name: str) -> AsyncIterator[None]:
-        """Keep the backend's CPU seconds and the wall seconds of what runs inside."""
+        """Keep the backend's CPU seconds and the wall seconds of what runs inside (without
+        `cpu`, print the wall seconds)."""
         pid = await conn.fetchval("SELECT pg_backend_pid()")
         cpu, started = _cpu_seconds(pid), time.perf_counter()
         yield
-        self.taken[name].append((_cpu_seconds(pid) - cpu, time.perf_counter() - started))
+        wall = time.perf_counter() - started
+        self.taken[name].append((_cpu_seconds(pid) - cpu, wall))
+        if not self.cpu:
+            print(f"\n== {name}: {wall:.2f} s")
 
     def report(self) -> None:
         for name, taken in self.taken.items():
@@ -107,14 +112,12 @@ async def _run(url: str, path: Path, steps: _Steps) -> None:
         async with conn.transaction():
             await conn.execute(staging.create(plan))
             columns = ", ".join(staging.copy_columns(plan))
-            started = time.perf_counter()
-            with path.open("rb") as fh:
-                fh.readline()
-                await conn.copy_to_table(
-                    staging.table(plan), source=fh, columns=columns.split(", "), format="csv"
-                )
-            if not steps.cpu:
-                print(f"== COPY into {staging.table(plan)}: {time.perf_counter() - started:.2f} s")
+            async with steps.measured(conn, f"COPY into {staging.table(plan)}"):
+                with path.open("rb") as fh:
+                    fh.readline()
+                    await conn.copy_to_table(
+                        staging.table(plan), source=fh, columns=columns.split(", "), format="csv"
+                    )
             await conn.execute(staging.analyze(plan))
             await conn.execute("SELECT set_config('orderlens.upload_id', '1', true)")
             await steps.run(conn, "whole dates", orders.create_whole_dates(plan))
@@ -122,8 +125,10 @@ async def _run(url: str, path: Path, steps: _Steps) -> None:
             if prices := orders.create_whole_prices(plan):
                 await steps.run(conn, "whole prices", prices)
                 await conn.execute(orders.ANALYZE_WHOLE_PRICES)
-            await steps.run(conn, "verdict", orders.verdict(plan))
-            rows, *_, first, last = await conn.fetchrow(orders.verdict(plan))
+            verdict = await steps.run(conn, "verdict", orders.verdict(plan))
+            rows, *_, first, last = (
+                verdict[0] if verdict else await conn.fetchrow(orders.verdict(plan))
+            )
             await fixed_offset.settle(conn, plan, first, last, rows)  # as the upload does
             await conn.execute("SET LOCAL session_replication_role = replica")
             await steps.run(conn, "load_whole", orders.load_whole(plan))
@@ -148,19 +153,10 @@ async def _sent_early(conn: asyncpg.Connection, steps: _Steps) -> None:
     the rollups after its insert: each query's binary COPY out (the summarizer's side),
     then its COPY in (the upload's), as they run in the service."""
     for query, table, columns in (sent for batch in rollups.SENT_EARLY for sent in batch):
-        if steps.cpu:
-            async with steps.measured(conn, f"sent early into {table}, out"):
-                sent = await db.copy_out(conn, query)
-            async with steps.measured(conn, f"sent early into {table}, in"):
-                await db.copy_held_in(conn, table, sent, columns)
-            continue
-        started = time.perf_counter()
-        sent = await db.copy_out(conn, query)
-        out = time.perf_counter() - started
-        started = time.perf_counter()
-        status = await db.copy_held_in(conn, table, sent, columns)
-        took = time.perf_counter() - started
-        print(f"\n== sent early into {table}: out {out:.2f} s, in {took:.2f} s ({status})")
+        async with steps.measured(conn, f"sent early into {table}, out"):
+            sent = await db.copy_out(conn, query)
+        async with steps.measured(conn, f"sent early into {table}, in"):
+            await db.copy_held_in(conn, table, sent, columns)
 
 
 class _RolledBack(Exception):
