@@ -46,6 +46,7 @@ from app.uploads import fixed_offset
 from app.uploads.plan import Plan, UploadRun
 from app.uploads.sql import bookkeeping, orders, staging
 from app.uploads.staging import SPOOL_READ_BYTES, GrowingSpool
+from app.uploads.whole import SENT_CHECKS_MAX, in_cents
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,6 @@ EARLY_IN_MEMORY = 1 << 20
 _SPOOL = partial(tempfile.SpooledTemporaryFile, max_size=EARLY_IN_MEMORY, prefix="orderlens-sums-")
 # Summarizers let go, until they have rolled back.
 _LET_GO: set[asyncio.Task[None]] = set()
-# Checked values one connection sends the other at most (`RowChecks.prices`,
-# `dates_checked`): a file holds a few hundred distinct dates or prices; past this many,
-# checking them again costs less than sending them.
-SENT_CHECKS_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -104,6 +101,7 @@ class Summarizer:
         self._rows_checked: asyncio.Future[RowChecks | None] = loop.create_future()
         self._dates_checked: asyncio.Future[tuple[bytes, int] | None] = loop.create_future()
         self._rows_pass = False
+        self._cents = False  # its sums may count money in integer cents (`in_cents`)
         # Whether it may sum before the upload's dates come (`_summed_ahead`), and how that
         # went: "" (it did not), "kept", or "summed again" (the guess was wrong).
         self._may_sum_ahead = False
@@ -208,7 +206,7 @@ class Summarizer:
             # than wait (the upload may still be settling, or staging had no summarizer).
             sent = self._dates_checked.result() if self._dates_checked.done() else None
             if whole and await self._check_dates(conn, sent):
-                await conn.execute(orders.sum_whole(plan))
+                await conn.execute(orders.sum_whole(plan, cents=self._cents))
             else:
                 await conn.execute(orders.sum_new(plan), plan.header_lines)
         self._check()
@@ -244,6 +242,7 @@ class Summarizer:
             orders.row_verdict(plan)
         )
         self._rows_pass = bool(rows_pass)
+        self._cents = self._rows_pass and await in_cents(conn, plan, units)
         offset = await fixed_offset.settle(conn, plan, first, last, rows) if rows_pass else None
         found = RowChecks(rows, units, self._rows_pass, prices, offset) if few else None
         self._rows_checked.set_result(found)
@@ -262,7 +261,7 @@ class Summarizer:
         try:
             async with conn.transaction():
                 await conn.execute(orders.create_whole_dates(plan, to_fill=True))
-                await conn.execute(orders.sum_whole(plan))
+                await conn.execute(orders.sum_whole(plan, cents=self._cents))
                 if not await self._until(self._dates_checked):
                     raise _Released
                 sent = self._dates_checked.result()

@@ -4,13 +4,22 @@ copy of each (`sql.orders.load_whole`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 
 from app import db
 from app.uploads import fixed_offset
 from app.uploads.plan import Plan
 from app.uploads.sql import orders
-from app.uploads.summarizer import SENT_CHECKS_MAX, Summarizer
+
+if TYPE_CHECKING:
+    from app.uploads.summarizer import Summarizer
+
+# Checked values one connection sends the other at most (`RowChecks.prices`,
+# `dates_checked`): a file holds a few hundred distinct dates or prices; past this many,
+# checking them again costs less than sending them.
+SENT_CHECKS_MAX = 50_000
 
 
 async def load_whole(
@@ -57,5 +66,12 @@ async def load_whole(
     if status != f"INSERT 0 {rows}":  # every staged row, never fewer
         raise RuntimeError(f"loaded whole, {rows} rows gave {status!r}")
     if not plan.sum_aside:
-        await conn.execute(orders.sum_whole(plan))
+        await conn.execute(orders.sum_whole(plan, cents=await in_cents(conn, plan, units)))
     return rows, units, offset
+
+
+async def in_cents(conn: asyncpg.Connection, plan: Plan, units: int) -> bool:
+    """Whether a whole file of `units` units may be summed in integer cents
+    (`orders.money_in_cents`), on the upload's connection or its summarizer's."""
+    query = orders.money_in_cents(plan)
+    return query is not None and bool(await conn.fetchval(query, units))

@@ -247,9 +247,9 @@ def whole_sums(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     for name, whole in (("sum_new", False), ("sum_whole", True)):
         summed = getattr(orders, name)
 
-        def recorded(plan: Any, summed: Any = summed, whole: bool = whole) -> str:
+        def recorded(plan: Any, summed: Any = summed, whole: bool = whole, **kw: Any) -> str:
             seen.append(whole)
-            return str(summed(plan))
+            return str(summed(plan, **kw))
 
         monkeypatch.setattr(orders, name, recorded)
     return seen

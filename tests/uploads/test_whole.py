@@ -166,3 +166,43 @@ async def test_rows_are_numbered_past_the_staging_sequence_cache(
     assert report["rows_rejected"] == len(bad)
     items = (await client.get(report["rejects_url"])).json()["items"]
     assert sorted(r["_row_number"] for r in items) == sorted(i + 1 for i in bad)
+
+
+# A price of billions on units of billions: one row's amount in cents is already past a
+# bigint, let alone a day's sum of them.
+HUGE = "id,product_id,quantity,created_date,unit_price\n" + "".join(
+    f"{i},1,2147483647,2024-12-0{i},9999999999.99\n" for i in range(1, 6)
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "cents"), [(PRICED, True), (HUGE, False)], ids=["in cents", "in numeric"]
+)
+async def test_prices_are_summed_in_integer_cents_when_no_sum_can_leave_a_bigint(
+    client: httpx.AsyncClient,
+    db: Db,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    content: str,
+    cents: bool,
+) -> None:
+    """`orders.money_in_cents`: the largest price in cents × the file's units must fit a
+    bigint; otherwise the sums take numeric. Either way the rollups are what judging
+    every row gives, by the upload or by its summarizer."""
+    asked: list[bool] = []
+    sum_whole = orders_sql.sum_whole
+
+    def recorded(plan: object, *, cents: bool = False) -> str:
+        asked.append(cents)
+        return sum_whole(plan, cents=cents)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(orders_sql, "sum_whole", recorded)
+    with caplog.at_level(logging.INFO, "app.uploads"):
+        response = await post_alone(client, db, "orders", content.encode())
+    assert loaded_whole(caplog)[-1]
+    assert not [r for r in caplog.records if "summarizer failed" in r.getMessage()]
+    assert asked == [cents]
+    whole = await snapshot(client, db, response)
+    assert whole[0] == 201 and whole[2]["rows_rejected"] == 0
+    await db.assert_rollups_exact()
+    assert whole == await judged_row_by_row(client, db, monkeypatch, content)

@@ -1,6 +1,6 @@
 """The SQL of an upload, by purpose: `staging` (the file's rows as COPY left them),
 `checks` (each row's first problem, from the rule table), `problems` (a rule's SQL, and
-the conflict verdict), `orders` and `products` (judging and loading), `rejects`,
+the conflict verdict), `orders`, `judging` and `products` (judging and loading), `rejects`,
 `bookkeeping` (the upload's row, locks, settings) and `reads` (reports, history,
 rejects). Statements are built from a `Plan` and the modules'
 own constants; every value from a file travels as data, through COPY or a parameter.
@@ -75,6 +75,11 @@ def _orders(plan: Plan) -> list[tuple[str, str]]:
             ("orders.load_whole (if whole)", orders.load_whole(plan)),
         ]
         if not plan.sum_aside:
+            if cents := orders.money_in_cents(plan):
+                out += [
+                    ("orders.money_in_cents", cents),
+                    ("orders.sum_whole (if whole, in cents)", orders.sum_whole(plan, cents=True)),
+                ]
             out += [("orders.sum_whole (if whole)", orders.sum_whole(plan))]
     out += [
         ("orders.load (if not whole)", orders.load(plan)),

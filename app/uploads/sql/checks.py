@@ -297,12 +297,13 @@ def trimmed(value: str) -> str:
 @cache
 def fast_prices(plan: Plan) -> str:
     """Fast-path orders with a `unit_price` column: each distinct staged price once
-    (`raw`), with its first problem and, when it has none, its `value` (a file holds far
-    fewer prices than rows)."""
+    (`raw`), with its first problem and, if none, its `value` and `cents` (× 100, for
+    sums in integers: `orders.money_in_cents`); a file holds far fewer prices than rows."""
     rules = RULES[UploadKind.ORDERS]
     price = rules.normalized("unit_price", plan.dialect, trimmed("raw"))
     return f"""
-    SELECT raw, problem, CASE WHEN problem IS NULL THEN unit_price::numeric(12, 2) END AS value
+    SELECT raw, problem, CASE WHEN problem IS NULL THEN unit_price::numeric(12, 2) END AS value,
+        CASE WHEN problem IS NULL THEN (unit_price::numeric(12, 2) * 100)::bigint END AS cents
     FROM (
         SELECT raw, unit_price, {problems.first_problem(rules.of("unit_price"))} AS problem
         FROM (
@@ -407,8 +408,7 @@ WHERE t.{code} IS NOT NULL AND s.code = t.{code}"""
 def _new_surrogates(key: str, code: str, sequence: str, bits: int) -> str:
     """New codes (valid rows whose code no stored row has) get a negative key each."""
     low = 2 ** (bits - 1)
-    # MATERIALIZED: made once; a subquery could be scanned again per row of a nested
-    # loop, and each scan would draw new keys.
+    # MATERIALIZED: made once; rescanned per row of a nested loop, it would draw new keys.
     # Keys count up from the type's lowest value, in the order the codes first appear:
     # coded rows sort among themselves as they arrived.
     return f"""WITH f AS MATERIALIZED (

@@ -1,5 +1,5 @@
 """Orders: judge every checked row against products, the file's other rows and the stored
-orders, and load the good ones, in one statement (`load`). A new file whose every row
+orders (`judging`), and load the good ones, in one statement (`load`). A new file whose every row
 passes is loaded whole instead: one pass finds that out (`verdict`), and its rows then
 go in without a judged copy of each (`load_whole`).
 
@@ -16,7 +16,7 @@ from functools import cache
 
 from app.analytics import rollups
 from app.uploads.plan import Plan
-from app.uploads.sql import bookkeeping, checks, problems, staging
+from app.uploads.sql import bookkeeping, checks, judging, staging
 
 CHECKED = "checked_orders"
 WHOLE_DATES = "whole_dates"
@@ -41,14 +41,6 @@ _COLUMNS = (
     " action"
 )
 
-# What an order is, for telling an update from an unchanged row.
-_VALUES = "(m.product_id, m.quantity, m.created_date, m.unit_price, m.basket)"
-_OLD_VALUES = (
-    "(m.old_product_id, m.old_quantity, m.old_created_date, m.old_unit_price, m.old_basket)"
-)
-# Optional columns: the typed value's name, and the file's column it comes from.
-_OPTIONAL = (("unit_price", "unit_price"), ("basket", "order_id"))
-
 
 def lock_referenced_products(plan: Plan) -> str:
     """The products the rows reference, locked as the foreign key's trigger would lock
@@ -65,93 +57,6 @@ SELECT (SELECT count(*) FROM locked), (SELECT count(product_id) FROM referenced)
 """
 
 
-def _ranked(plan: Plan) -> str:
-    """Each row's occurrence of its id among the valid rows (the first valid one wins),
-    and the line of the first; skipped when the file's ids are unique and new."""
-    if not plan.sort_occurrences:
-        return "SELECT k.*, 1 AS occurrence, NULL::bigint AS first_line FROM known k"
-    return """SELECT k.*, row_number() OVER w AS occurrence,
-        first_value(k.line) OVER w AS first_line
-    FROM known k
-    WINDOW w AS (PARTITION BY k.ok, k.order_id ORDER BY k.line)"""
-
-
-def _met(plan: Plan) -> str:
-    """Each ranked row with the stored order it meets (none when no stored id is in the
-    file's range: nothing to look up)."""
-    if not plan.stored_in_range:
-        return """SELECT r.*, NULL::bigint AS old_order_id, NULL::integer AS old_product_id,
-        NULL::integer AS old_quantity, NULL::date AS old_created_date,
-        NULL::numeric(12, 2) AS old_unit_price, NULL::text AS old_basket
-    FROM ranked r"""
-    return """SELECT r.*, o.order_id AS old_order_id, o.product_id AS old_product_id,
-        o.quantity AS old_quantity, o.created_date AS old_created_date,
-        o.unit_price AS old_unit_price, o.basket AS old_basket
-    FROM ranked r
-    LEFT JOIN orders o ON o.order_id = r.order_id AND r.ok AND r.occurrence = 1"""
-
-
-# What a `conflict` says of the stored order (problems.conflict's pattern and values).
-_STORED = (
-    "order %s is stored with product_id %s, quantity %s, created_date %s%s",
-    """m.old_order_id, m.old_product_id, m.old_quantity, m.old_created_date,
-                ', unit_price ' || m.old_unit_price""",
-)
-
-
-def _kept(plan: Plan, name: str, source: str) -> str:
-    """A row's value of an optional column (its unit price, its basket): the file's
-    (empty: none), or, when the file has no such column, the stored order's (a file that
-    does not say keeps it)."""
-    return f"m.{name}" if source in plan.has else f"m.old_{name}"
-
-
-def _optional(plan: Plan) -> str:
-    return ", ".join(_kept(plan, name, source) for name, source in _OPTIONAL)
-
-
-def _judged(plan: Plan) -> str:
-    return f"""
-WITH known AS (
-    SELECT t.*, (t.problem IS NULL AND p.product_id IS NOT NULL) AS ok
-    FROM {checks.rows(plan)} t LEFT JOIN products p ON p.product_id = t.product_id
-),
-ranked AS (
-    {_ranked(plan)}
-),
-met AS (
-    {_met(plan)}
-),
-problems AS (
-    SELECT m.ord, m.line, m.order_id, m.order_code, m.product_id, m.quantity, m.created_date,
-        {_kept(plan, "unit_price", "unit_price")} AS unit_price,
-        {_kept(plan, "basket", "order_id")} AS basket, m.old_product_id, m.old_quantity,
-        m.old_created_date, m.old_unit_price, m.old_basket,
-        CASE
-            WHEN m.problem IS NOT NULL THEN m.problem
-            WHEN NOT m.ok THEN ARRAY['unknown_product',
-                format('product_id %s is not a stored product',
-                    coalesce(m.product_code, m.product_id::text))]
-            WHEN m.occurrence > 1 THEN ARRAY['duplicate_in_file',
-                format('id %s already appears on line %s',
-                    coalesce(m.order_code, m.order_id::text), m.first_line)]
-            WHEN m.old_order_id IS NULL OR {_OLD_VALUES} IS NOT DISTINCT FROM
-                (m.product_id, m.quantity, m.created_date, {_optional(plan)}) THEN NULL
-            {problems.conflict(plan, *_STORED)}
-        END AS problem
-    FROM met m
-)
-SELECT m.*,
-    CASE
-        WHEN m.problem IS NOT NULL THEN 'reject'
-        WHEN m.old_product_id IS NULL THEN 'insert'
-        WHEN {_OLD_VALUES} IS NOT DISTINCT FROM {_VALUES} THEN 'unchanged'
-        ELSE 'update'
-    END AS action
-FROM problems m
-"""
-
-
 # An order's units valued at the list price (those without a unit price of their own),
 # and its revenue fixed by its own unit price.
 def _listed(prefix: str = "", sign: str = "") -> str:
@@ -165,6 +70,14 @@ def _listed(prefix: str = "", sign: str = "") -> str:
 _LISTED_SUMS = (
     "coalesce(sum(quantity) FILTER (WHERE unit_price IS NULL), 0),"
     " coalesce(sum(unit_price * quantity), 0)"
+)
+# The same over rows priced in integer cents (`cents`, NULL for a row at the list price):
+# a bigint multiply and add per row instead of numeric ones, exact while no sum leaves
+# bigint (`money_in_cents`); scaled back to the price's two places once per group.
+CENT = "0.01"
+_CENTS_SUMS = (
+    "coalesce(sum(quantity) FILTER (WHERE cents IS NULL), 0),"
+    f" coalesce(bigint_sum(cents * quantity) * {CENT}, 0)"
 )
 
 
@@ -223,7 +136,7 @@ def load(plan: Plan) -> str:
     (unless summed aside), and answer rows and inserted units per action and code.
     Parameters: those of `checks.rows(plan)`."""
     return f"""
-WITH judged AS MATERIALIZED ({_judged(plan)}),
+WITH judged AS MATERIALIZED ({judging.judged(plan)}),
 inserted AS (
     INSERT INTO orders
         (order_id, code, product_id, quantity, created_date, unit_price, basket, upload_id)
@@ -341,7 +254,7 @@ def values_pass(plan: Plan) -> str:
 
 # Their columns, as the other connection receives them.
 WHOLE_DATES_COLUMNS = ("raw", "problem", "day")
-WHOLE_PRICES_COLUMNS = ("raw", "problem", "value")
+WHOLE_PRICES_COLUMNS = ("raw", "problem", "value", "cents")
 SELECT_WHOLE_DATES = f"SELECT {', '.join(WHOLE_DATES_COLUMNS)} FROM {WHOLE_DATES}"
 SELECT_WHOLE_PRICES = f"SELECT {', '.join(WHOLE_PRICES_COLUMNS)} FROM {WHOLE_PRICES}"
 
@@ -409,31 +322,50 @@ def sum_new(plan: Plan) -> str:
 
 
 @cache
-def sum_whole(plan: Plan) -> str:
+def sum_whole(plan: Plan, *, cents: bool = False) -> str:
     """The same for a file of `may_load_whole` whose `verdict` found it whole, its dates
     (and prices) checked in `WHOLE_DATES` (and `WHOLE_PRICES`): every row of a stored
     product is inserted (`load_whole`, when all are stored), with the day and price
     `load_whole` gives it; no row's checks again. Run by the upload after `load_whole`
     unless a summarizer sums aside, or by a summarizer whose own verdict found the file
-    whole. No parameter."""
+    whole. `cents`: its prices summed as integer cents, which only a file that
+    `money_in_cents` says so of may ask. No parameter."""
+    if cents and _priced(plan):
+        price, sums = "p.cents AS cents", _CENTS_SUMS
+    else:
+        price, sums = f"{_whole_price(plan)} AS unit_price", _LISTED_SUMS
     return _summed(
         plan,
         f"""SELECT {_whole_day(plan)} AS created_date, s.product_id::integer AS product_id,
-    s.quantity, {_whole_price(plan)} AS unit_price, {checks.trimmed("s.order_id")} AS basket
+    s.quantity, {price}, {checks.trimmed("s.order_id")} AS basket
 {_whole_rows(plan)}
 JOIN products pr ON pr.product_id = s.product_id""",
+        sums,
     )
 
 
-def _summed(plan: Plan, rows: str) -> str:
+@cache
+def money_in_cents(plan: Plan) -> str | None:
+    """Whether the file's prices may be summed as integer cents (`sum_whole(cents=True)`),
+    $1 being its units: the largest price in cents × every unit of the file bounds each
+    row's product and each sum, and it fits a bigint. None without `unit_price`. A file
+    past it (a price of millions on units of billions) is summed in numeric, as exactly."""
+    if not _priced(plan):
+        return None
+    return f"""SELECT coalesce(max(cents), 0) <= 9223372036854775807 / greatest($1::bigint, 1)
+FROM {WHOLE_PRICES} WHERE problem IS NULL"""
+
+
+def _summed(plan: Plan, rows: str, sums: str = _LISTED_SUMS) -> str:
     """The deltas (and, with `order_id`, the basket deltas) of `rows` (`created_date,
-    product_id, quantity, unit_price, basket`). In (product, day) order: the windows of
+    product_id, quantity, unit_price, basket`, or `cents` for `unit_price` with
+    `_CENTS_SUMS` as `sums`). In (product, day) order: the windows of
     the fold (the cells', the running units') then find their rows sorted, which saves
     them more than the order costs here. With baskets the rows are made once for both
     sums (checking them, date-times above all, costs more than keeping them)."""
     baskets = "order_id" in plan.has
     sums = rollups.add_deltas(
-        f"""SELECT created_date, product_id, count(*), sum(quantity), {_LISTED_SUMS}
+        f"""SELECT created_date, product_id, count(*), sum(quantity), {sums}
 FROM {"new_rows" if baskets else f"({rows})"} v
 GROUP BY product_id, created_date
 ORDER BY product_id, created_date"""
