@@ -38,7 +38,7 @@ from app.fx import service as fx_service
 from app.fx.router import router as fx_router
 from app.fx.service import FxService
 from app.health.router import router as health_router
-from app.kit import redoc
+from app.kit import read_ahead, redoc
 from app.metrics import Metrics
 from app.metrics import router as metrics_router
 from app.orders.router import router as orders_router
@@ -158,6 +158,7 @@ async def _serving(
     """The app's lifespan: the database and its engines, the API key, the kept answers,
     the forecast runner, the alerter and the HTTP client, handed to every request as
     `State`; all let go at shutdown."""
+    read_ahead.widen()  # before the first upload's connection
     database = await db.open_database_async(settings)
     engine = db.create_engine(
         database.url,
