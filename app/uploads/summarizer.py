@@ -1,27 +1,27 @@
 """Sum a big new-orders upload into its rollup cells on a second connection, while the
-upload's own connection inserts the orders (the why: docs/decisions/, the three
-decisions on the summarizer, 2026-11-26 and 2026-12-07).
+upload's own connection inserts the orders (the why: docs/decisions/, the decisions on
+the summarizer, 2026-11-26 and 2026-12-07).
 
 PostgreSQL runs a statement on one core, and the insert of a million orders keeps one
 busy for seconds. The summarizer COPYs the same spooled bytes into a staging table of
 its own (following the spool while the fast path stages it: `early_start.EarlyStart`),
 sums the rows the upload inserts (`sql.orders.sum_whole`, or `sum_new` for a file not
 whole) and computes the rollup cells from them (`rollups.summarize`). The upload
-receives those sums by COPY into its own transaction and merges them there, so readers
-see the upload and its rollups commit together, or neither: what is new as soon as it is
-made (`rollups.SENT_EARLY`: the cells, then the leaders), the rest at the end (`ship`).
+receives those sums by COPY into its own transaction, so readers see the upload and its
+rollups commit together, or neither: what is new as soon as it is made
+(`rollups.SENT_EARLY`: the cells, then the leaders), the rest at the end (`ship`).
 
 Until the upload says `go` (it then holds the merge lock, which every writer of products,
 orders and rollups takes, so the sums see what it sees) the summarizer reads nothing but
 its own temporary tables: it checks the rows and prices and hands them to the upload
-(`RowChecks`), which checks the dates and hands them back (`dates_checked`); each takes
-the other's half only if it is there when needed. A file of date-times whose rows and
-prices passed is summed before the upload's dates come (`_summed_ahead`), and again if
-they were not none. Its sums are used only if they add up to the orders and units the
+(`RowChecks`; the upload waits for them once they are under way), which checks the dates
+and hands them back (`dates_checked`, taken if there when needed). A file of date-times
+whose rows and prices passed is summed before the upload's dates come (`_summed_ahead`),
+and again if they were not none. Its sums are used only if they add up to what the
 upload inserted; otherwise, or if it fails, the upload sums for itself. An upload that
 does not need it lets it go (`let_go`); one whose file takes the careful path, or that
-fails, `abandon`s it: its connection is closed, never back to the pool. It is never
-cancelled mid-statement.
+fails, `abandon`s it: its connection is closed, never back to the pool, never cancelled
+mid-statement.
 """
 
 from __future__ import annotations
@@ -51,10 +51,9 @@ from app.uploads.whole import SENT_CHECKS_MAX, in_cents
 log = logging.getLogger(__name__)
 
 # The summarizer reads products and the rollups only, which the upload's merge lock
-# keeps still; if it has to wait for a table lock, an exclusive one (a TRUNCATE, an
-# ALTER) is queued behind the upload, which waits for the summarizer: a deadlock that
-# PostgreSQL cannot see, since one of its edges is here. So it waits briefly, then
-# fails, and the upload sums for itself.
+# keeps still; if it waits for a table lock, an exclusive one (a TRUNCATE, an ALTER) is
+# queued behind the upload, which waits for it: a deadlock PostgreSQL cannot see (one
+# edge is here). So it waits briefly, then fails, and the upload sums for itself.
 LOCK_TIMEOUT = "1s"
 # How long an abandoned summarizer may take to notice its closed connection.
 ABANDON_SECONDS = 5.0
@@ -99,6 +98,7 @@ class Summarizer:
         # staged them, the upload the dates; each sends the other what it found (None:
         # the other checks for itself).
         self._rows_checked: asyncio.Future[RowChecks | None] = loop.create_future()
+        self._staged = asyncio.Event()  # its copy of the file staged: its checks under way
         self._dates_checked: asyncio.Future[tuple[bytes, int] | None] = loop.create_future()
         self._rows_pass = False
         self._cents = False  # its sums may count money in integer cents (`in_cents`)
@@ -191,6 +191,7 @@ class Summarizer:
             columns=staging.copy_columns(self._plan),
             delimiter=self._plan.dialect.staged_delimiter,
         )
+        self._staged.set()
         self._check()
         await self._check_rows(conn, status)
         if not await self._until(self._go):
@@ -287,11 +288,14 @@ class Summarizer:
         self._check()
         return self._rows_pass and bool(await conn.fetchval(orders.values_pass(plan)))
 
-    def rows_checked(self) -> RowChecks | None:
-        """The summarizer's half of the checks (`RowChecks`), if it has made them, of as
-        many rows as the upload staged (`go`); None otherwise, and the upload checks for
-        itself: it never waits for them."""
+    async def rows_checked(self) -> RowChecks | None:
+        """The summarizer's half of the checks (`RowChecks`), of as many rows as the upload
+        staged (`go`): waited for if it has staged its copy of the file (they are under
+        way, and take it less than the upload's own would); None if not, or if it failed,
+        and the upload checks for itself."""
         future = self._rows_checked
+        if self._staged.is_set():
+            await asyncio.wait({future})  # it sets an outcome, whatever happens
         if not (future.done() and self._go.done()) or future.exception() is not None:
             return None
         found, (_, records) = future.result(), self._go.result()
@@ -390,8 +394,7 @@ class Summarizer:
 
     def let_go(self) -> None:
         """The upload does not need it after all (started while staging): it rolls back
-        and gives its connection back once its current statement ends, on its own; the
-        upload goes on without waiting."""
+        and gives its connection back after its current statement; no one waits."""
         self._release.set()
         if self._task is not None and not self._task.done():
             _LET_GO.add(self._task)  # asyncio keeps no strong reference to a task
@@ -419,8 +422,7 @@ class Summarizer:
 
     def _retrieved(self) -> None:
         """Its outcomes seen (asyncio would log them as never retrieved) and its spooled
-        cells closed: called once nothing writes them any more (the upload has read
-        them)."""
+        cells closed, once nothing writes them any more (the upload has read them)."""
         for future in self._outcomes():
             if future.done() and not future.cancelled():
                 future.exception()
@@ -431,8 +433,7 @@ class Summarizer:
 
 async def _read(spool: IO[bytes] | GrowingSpool) -> AsyncIterator[bytes]:
     """A file's bytes to its end, read off the event loop: a spool of sums, or the
-    upload's spooled file by offset (its own position is the upload's), waiting while it
-    grows until the upload finishes it, as the careful path reads it."""
+    upload's spooled file by offset, waiting while it grows until the upload finishes it."""
     while chunk := await asyncio.to_thread(spool.read, SPOOL_READ_BYTES):
         yield chunk
 

@@ -43,7 +43,7 @@ async def load_whole(
             summarizer.dates_checked((await db.copy_out(conn, orders.SELECT_WHOLE_DATES), dated))
         else:
             summarizer.dates_checked(None)
-        found = summarizer.rows_checked()
+        found = await summarizer.rows_checked()
     if found is not None:
         if found.prices is not None and (prices := orders.create_whole_prices(plan, to_fill=True)):
             await conn.execute(prices)

@@ -316,8 +316,8 @@ def checks_first(monkeypatch: pytest.MonkeyPatch, made: list[summarizer.Summariz
     taken: list[bool] = []
     rows_checked = summarizer.Summarizer.rows_checked
 
-    def recorded(self: summarizer.Summarizer) -> Any:
-        found = rows_checked(self)
+    async def recorded(self: summarizer.Summarizer) -> Any:
+        found = await rows_checked(self)
         taken.append(found is not None)
         return found
 
@@ -421,6 +421,36 @@ async def test_it_checks_its_own_dates_when_the_upload_has_not_sent_them(
     # It filled no dates of the upload's (whether the upload took its prices is a race).
     dates_filled = [table for table in filled if table == orders.WHOLE_DATES]
     assert (whole_sums, dates_filled) == ([True], [])
+    await db.assert_rollups_exact()
+
+
+async def test_the_upload_waits_for_its_checks_of_the_rows_once_it_has_staged(
+    client: httpx.AsyncClient,
+    db: Db,
+    made: list[summarizer.Summarizer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its checks of the rows take a second here, and the upload asks for them as soon
+    as the summarizer has staged its copy: it waits for them rather than check the rows
+    itself."""
+    row_verdict = orders.row_verdict
+    monkeypatch.setattr(
+        orders, "row_verdict", lambda plan: f"SELECT v.* FROM ({row_verdict(plan)}) v, pg_sleep(1)"
+    )
+    rows_checked = summarizer.Summarizer.rows_checked
+
+    async def once_staged(self: summarizer.Summarizer) -> Any:
+        await asyncio.wait_for(self._staged.wait(), 30)
+        return await rows_checked(self)
+
+    monkeypatch.setattr(summarizer.Summarizer, "rows_checked", once_staged)
+    await upload(client, "products", PRODUCTS)
+    with caplog.at_level(logging.INFO, "app.uploads.service"):
+        report = (await upload(client, "orders", PRICED_TIMES)).json()
+    assert (report["rows_inserted"], report["rows_rejected"]) == (3, 0)
+    said = [r.getMessage() for r in caplog.records if "rows by the" in r.getMessage()]
+    assert "loaded whole" in said[-1] and "its checks taken" in said[-1], said
     await db.assert_rollups_exact()
 
 
