@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app import db
 from app.analytics import rollups
-from app.uploads import fixed_offset
+from app.uploads import fixed_offset, whole
 from app.uploads.models import OnConflict, UploadKind
 from app.uploads.plan import Plan, StagingPath
 from app.uploads.sql import orders, staging
@@ -126,7 +126,7 @@ async def _run(url: str, path: Path, steps: _Steps) -> None:
                 await steps.run(conn, "whole prices", prices)
                 await conn.execute(orders.ANALYZE_WHOLE_PRICES)
             verdict = await steps.run(conn, "verdict", orders.verdict(plan))
-            rows, *_, first, last = (
+            rows, units, _, first, last = (
                 verdict[0] if verdict else await conn.fetchrow(orders.verdict(plan))
             )
             await fixed_offset.settle(conn, plan, first, last, rows)  # as the upload does
@@ -135,7 +135,8 @@ async def _run(url: str, path: Path, steps: _Steps) -> None:
             await conn.execute("SET LOCAL session_replication_role = origin")
             await rollups.open_deltas(conn)
             # The file is whole: the summarizer sums it as such (`sum_new` when it is not).
-            await steps.run(conn, "the summarizer's sums", orders.sum_whole(plan))
+            cents = await whole.in_cents(conn, plan, units)  # prices in cents where they fit
+            await steps.run(conn, "the summarizer's sums", orders.sum_whole(plan, cents=cents))
             for statement in rollups.CREATE_SUMS:
                 await conn.execute(statement)
             for number, statement in enumerate(rollups.SUMMARIZE, 1):
