@@ -1,3 +1,3 @@
 """Orderlens: order and product analytics over CSV uploads, on PostgreSQL."""
 
-__version__ = "0.7.4"
+__version__ = "0.7.5"

@@ -194,7 +194,7 @@ async def test_prices_are_summed_in_integer_cents_when_no_sum_can_leave_a_bigint
 
     def recorded(plan: object, *, cents: bool = False) -> str:
         asked.append(cents)
-        return sum_whole(plan, cents=cents)  # type: ignore[arg-type]
+        return sum_whole(plan, cents=cents)
 
     monkeypatch.setattr(orders_sql, "sum_whole", recorded)
     with caplog.at_level(logging.INFO, "app.uploads"):
