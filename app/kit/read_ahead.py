@@ -4,9 +4,9 @@ uvicorn stops reading a connection once `HIGH_WATER_LIMIT` (64 KiB) of its body 
 for the app, and reads on when the app takes it. An upload streams tens of megabytes
 through the app, which parses, spools and copies each chunk to PostgreSQL while the next
 arrives: at 64 KiB, reading stops and starts hundreds of times a file, and the copy to
-PostgreSQL waits on it (benchmarks/RESULTS.md, issue 27's last section). uvicorn has no
-setting for it; its protocols read their module's constant for each chunk of a body, so
-setting it there, once, before the first connection, is enough. A body still waits in
+PostgreSQL waits on it (docs/decisions/2026-12-07-cents-and-read-ahead.md). uvicorn has
+no setting for it; its protocols read their module's constant for each chunk of a body,
+so setting it there, once, before the first connection, is enough. A body still waits in
 bounded memory: `BODY_READ_AHEAD` per connection at most, beyond which reading stops as
 before.
 """

@@ -1,7 +1,7 @@
 """Orders: judge every checked row against products, the file's other rows and the stored
-orders (`judging`), and load the good ones, in one statement (`load`). A new file whose every row
-passes is loaded whole instead: one pass finds that out (`verdict`), and its rows then
-go in without a judged copy of each (`load_whole`).
+orders (`judging`), and load the good ones, in one statement (`load`). A new file whose
+every row passes is loaded whole instead: one pass finds that out (`verdict`), and its
+rows then go in without a judged copy of each (`load_whole`).
 
 Owns `checked_orders`: the rejects and the updates that `load` keeps (the inserted rows
 go straight into `orders`); and `whole_dates`, the dates of a file loaded whole. Orders
@@ -74,10 +74,9 @@ _LISTED_SUMS = (
 # The same over rows priced in integer cents (`cents`, NULL for a row at the list price):
 # a bigint multiply and add per row instead of numeric ones, exact while no sum leaves
 # bigint (`money_in_cents`); scaled back to the price's two places once per group.
-CENT = "0.01"
 _CENTS_SUMS = (
     "coalesce(sum(quantity) FILTER (WHERE cents IS NULL), 0),"
-    f" coalesce(bigint_sum(cents * quantity) * {CENT}, 0)"
+    " coalesce(bigint_sum(cents * quantity) * 0.01, 0)"
 )
 
 
@@ -328,8 +327,8 @@ def sum_whole(plan: Plan, *, cents: bool = False) -> str:
     product is inserted (`load_whole`, when all are stored), with the day and price
     `load_whole` gives it; no row's checks again. Run by the upload after `load_whole`
     unless a summarizer sums aside, or by a summarizer whose own verdict found the file
-    whole. `cents`: its prices summed as integer cents, which only a file that
-    `money_in_cents` says so of may ask. No parameter."""
+    whole. `cents`: the prices summed as integer cents, only for a file that
+    `money_in_cents` allows it. No parameter."""
     if cents and _priced(plan):
         price, sums = "p.cents AS cents", _CENTS_SUMS
     else:
