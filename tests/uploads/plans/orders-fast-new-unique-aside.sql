@@ -39,7 +39,7 @@ CREATE TEMP TABLE whole_dates ON COMMIT DROP AS
                 ELSE (time_tail ~ '^(:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') END AS ok
         FROM (SELECT left(created_date, 10) AS day_part, substr(created_date, 11, 6) AS time_head, substr(created_date, 17) AS time_tail FROM staged_orders WHERE strpos(created_date, ':') > 0 GROUP BY GROUPING SETS ((1), (2), (3))) p
     ),
-    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR ((SELECT bool_or(NOT ok) FROM quick_parts) AND (left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)))),
     vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
@@ -102,7 +102,7 @@ WITH dates AS MATERIALIZED (
                 ELSE (time_tail ~ '^(:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') END AS ok
         FROM (SELECT left(created_date, 10) AS day_part, substr(created_date, 11, 6) AS time_head, substr(created_date, 17) AS time_tail FROM staged_orders WHERE strpos(created_date, ':') > 0 GROUP BY GROUPING SETS ((1), (2), (3))) p
     ),
-    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR ((SELECT bool_or(NOT ok) FROM quick_parts) AND (left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)))),
     vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
@@ -235,7 +235,7 @@ WITH dates AS MATERIALIZED (
                 ELSE (time_tail ~ '^(:[0-5][0-9](\.[0-9]{1,9})?)?([Zz]|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?)?$') END AS ok
         FROM (SELECT left(created_date, 10) AS day_part, substr(created_date, 11, 6) AS time_head, substr(created_date, 17) AS time_tail FROM staged_orders WHERE strpos(created_date, ':') > 0 GROUP BY GROUPING SETS ((1), (2), (3))) p
     ),
-    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)),
+    odd AS (SELECT DISTINCT created_date AS raw FROM staged_orders WHERE created_date IS NULL OR strpos(created_date, ':') = 0 OR ((SELECT bool_or(NOT ok) FROM quick_parts) AND (left(created_date, 10) IN (SELECT day_part FROM quick_parts WHERE day_part IS NOT NULL AND NOT ok) OR substr(created_date, 11, 6) IN (SELECT time_head FROM quick_parts WHERE time_head IS NOT NULL AND NOT ok) OR substr(created_date, 17) IN (SELECT time_tail FROM quick_parts WHERE time_tail IS NOT NULL AND NOT ok)))),
     vals AS MATERIALIZED (
         SELECT raw, v, strpos(v, ':') > 0 AS timed, left(v, 10) AS day_part,
             substr(v, 11) AS time_part
