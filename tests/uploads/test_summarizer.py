@@ -427,7 +427,6 @@ async def test_it_checks_its_own_dates_when_the_upload_has_not_sent_them(
 async def test_the_upload_waits_for_its_checks_of_the_rows_once_it_has_staged(
     client: httpx.AsyncClient,
     db: Db,
-    made: list[summarizer.Summarizer],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
