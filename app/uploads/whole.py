@@ -33,7 +33,8 @@ async def load_whole(
     their date part (`fixed_offset`); None, and nothing inserted, if one does not.
     For a plan of `orders.may_load_whole` whose products are all stored. With a
     `summarizer` (told `go`), the dates checked here are sent to it, and its checks of
-    the rows and prices are taken if it has made them by then."""
+    the rows and prices are taken: waited for if it has staged its copy of the file by
+    then (`Summarizer.rows_checked`), made here if not."""
     made = await conn.execute(orders.create_whole_dates(plan))
     await conn.execute(orders.ANALYZE_WHOLE_DATES)
     found = None

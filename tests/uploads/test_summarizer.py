@@ -304,8 +304,9 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[summarizer.Summarizer]:
 @pytest.fixture
 def checks_first(monkeypatch: pytest.MonkeyPatch, made: list[summarizer.Summarizer]) -> list[bool]:
     """The upload sends its checked dates only once the summarizer has checked its rows
-    and prices (it never waits for them otherwise: which comes first is a race). Grows
-    by whether the upload took the summarizer's checks, at each upload that could."""
+    and prices (otherwise it waits for them only if the summarizer has staged by then:
+    a race). Grows by whether the upload took the summarizer's checks, at each upload
+    that could."""
     copy_out = app_db.copy_out
 
     async def after_its_checks(conn: Any, query: str) -> bytes:
